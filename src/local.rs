@@ -1,0 +1,159 @@
+//! The embedded default: an S3-compatible store (`s3s-fs`) served in-process on 127.0.0.1.
+//!
+//! With no profile configured, Hoist starts this store under the data dir and signs for it
+//! with the same [`SigV4Signer`] that admin mode uses, with fresh random credentials each run.
+//! The store verifies every signature, so the embedded default takes the same path as a real
+//! bucket: same validation, same signing, same checks by the server. Tests use it as their
+//! SigV4-verifying S3 server.
+
+use std::path::{Path, PathBuf};
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use rand::distr::{Alphanumeric, SampleString};
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::secret::Secret;
+use crate::sign::sigv4::SigV4Signer;
+
+/// The bucket of the embedded store.
+pub const LOCAL_BUCKET: &str = "hoist-local";
+/// The region the embedded store is signed for.
+pub const LOCAL_REGION: &str = "us-east-1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot prepare the embedded store at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the embedded store: {0}")]
+    Start(String),
+}
+
+/// A running embedded store; stops when dropped or on [`EmbeddedStore::shutdown`].
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    endpoint: url::Url,
+    root: PathBuf,
+    bucket: String,
+    access_key_id: String,
+    secret_access_key: Secret,
+    stop: watch::Sender<bool>,
+}
+
+impl EmbeddedStore {
+    /// Starts a store rooted at `root` on a free port of 127.0.0.1, with random credentials.
+    pub async fn start(root: &Path) -> Result<Self, LocalError> {
+        let mut rng = rand::rng();
+        let ak = format!("HOIST{}", Alphanumeric.sample_string(&mut rng, 15).to_ascii_uppercase());
+        let sk = Alphanumeric.sample_string(&mut rng, 40);
+        Self::start_with(root, LOCAL_BUCKET, &ak, Secret::new(sk)).await
+    }
+
+    /// Starts a store with the given bucket and credentials.
+    pub async fn start_with(root: &Path, bucket: &str, access_key_id: &str, secret: Secret) -> Result<Self, LocalError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| LocalError::Io { path, source }
+        };
+        std::fs::create_dir_all(root.join(bucket)).map_err(io(root))?;
+        let root = std::fs::canonicalize(root).map_err(io(root))?;
+        let fs = s3s_fs::FileSystem::new(&root).map_err(|e| LocalError::Start(format!("{e:?}")))?;
+        let service = {
+            let mut b = S3ServiceBuilder::new(fs);
+            b.set_auth(SimpleAuth::from_single(access_key_id, secret.expose()));
+            b.build()
+        };
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| LocalError::Start(format!("{e:?}")))?;
+        let addr = listener.local_addr().map_err(|e| LocalError::Start(format!("{e:?}")))?;
+        let (stop, mut stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            let http = ConnBuilder::new(TokioExecutor::new());
+            loop {
+                let socket = tokio::select! {
+                    r = listener.accept() => match r {
+                        Ok((s, _)) => s,
+                        Err(e) => {
+                            tracing::warn!("embedded store: accept failed: {e}");
+                            continue;
+                        }
+                    },
+                    _ = stopped.changed() => break,
+                };
+                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                let mut stop_conn = stopped.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = stop_conn.changed() => {}
+                    }
+                });
+            }
+        });
+        let endpoint = url::Url::parse(&format!("http://{addr}")).map_err(|e| LocalError::Start(format!("{e:?}")))?;
+        tracing::info!(%endpoint, root = %root.display(), "embedded store started");
+        Ok(EmbeddedStore {
+            endpoint,
+            root,
+            bucket: bucket.to_string(),
+            access_key_id: access_key_id.to_string(),
+            secret_access_key: secret,
+            stop,
+        })
+    }
+
+    /// A signer for this store (path-style, region [`LOCAL_REGION`]).
+    pub fn signer(&self) -> SigV4Signer {
+        SigV4Signer::new(
+            &self.bucket,
+            LOCAL_REGION,
+            &self.access_key_id,
+            self.secret_access_key.clone(),
+        )
+        .with_endpoint(self.endpoint.clone(), true)
+    }
+
+    pub fn endpoint(&self) -> &url::Url {
+        &self.endpoint
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    pub fn secret_access_key(&self) -> &Secret {
+        &self.secret_access_key
+    }
+
+    /// Where the store keeps an object on disk.
+    pub fn object_path(&self, key: &str) -> PathBuf {
+        self.root.join(&self.bucket).join(key)
+    }
+
+    /// The folder holding the bucket's objects.
+    pub fn bucket_dir(&self) -> PathBuf {
+        self.root.join(&self.bucket)
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,508 @@
+//! Bucket profiles: where uploads go and under which rules.
+//!
+//! Profiles live in `profiles.toml` in the config directory (`HOIST_CONFIG_DIR`, else the
+//! platform's config dir + `hoist`). The file never holds a secret: secret access keys, session
+//! tokens and bearer tokens are in the OS keychain ([`crate::secret`]). With no profile
+//! configured, the built-in [`Profile::local`] is used: an in-process S3 store on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Name of the built-in embedded profile.
+pub const LOCAL_PROFILE: &str = "local";
+/// Default key template: `{prefix}` is prepended separately, see [`crate::key`].
+pub const DEFAULT_KEY_TEMPLATE: &str = "{yyyy}/{mm}/{dd}/{uuid}-{name}";
+/// Files uploaded at once when a profile does not say.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid profile file: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("no profile named '{name}' (configured: {available}); add one with `hoist profile add`")]
+    NotFound { name: String, available: String },
+    #[error("a profile named '{0}' exists already; remove it first with `hoist profile remove {0}`")]
+    Exists(String),
+    #[error("invalid profile: {0}")]
+    Invalid(String),
+}
+
+/// How presigned URLs are obtained.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum Mode {
+    /// Staff mode: a company backend signs each upload.
+    Backend {
+        /// The backend's presign endpoint, e.g. `https://uploads.example.com/api/upload`.
+        url: String,
+        #[serde(default)]
+        protocol: Protocol,
+        /// Send the bearer token stored in the keychain for this profile.
+        #[serde(default)]
+        token: bool,
+    },
+    /// Admin mode: Hoist signs with SigV4, the secret key being in the keychain.
+    SelfSign {
+        bucket: String,
+        region: String,
+        /// For S3-compatible stores; AWS when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        #[serde(default)]
+        path_style: bool,
+        access_key_id: String,
+    },
+    /// The embedded default: an in-process store under the data dir.
+    Local,
+}
+
+/// The backend's wire protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// `POST url {fileName, contentType, size}` → `{url, method?, headers?, key?, expiresAt?}`.
+    #[default]
+    Simple,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    #[serde(skip)]
+    pub name: String,
+    #[serde(flatten)]
+    pub mode: Mode,
+    /// Prepended to every key (self-sign and local modes); a backend chooses its own keys.
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default = "default_template")]
+    pub key_template: String,
+    /// Largest file accepted, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u64>,
+    /// MIME types accepted (`image/png`, `image/*`); empty means any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_types: Vec<String>,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_template() -> String {
+    DEFAULT_KEY_TEMPLATE.to_string()
+}
+
+fn default_concurrency() -> usize {
+    DEFAULT_CONCURRENCY
+}
+
+impl Profile {
+    /// A profile with the given mode and default rules.
+    pub fn new(name: impl Into<String>, mode: Mode) -> Self {
+        Profile {
+            name: name.into(),
+            mode,
+            prefix: String::new(),
+            key_template: default_template(),
+            max_size: None,
+            allowed_types: Vec::new(),
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+
+    /// The built-in embedded profile.
+    pub fn local() -> Self {
+        let mut p = Profile::new(LOCAL_PROFILE, Mode::Local);
+        p.prefix = "uploads/".to_string();
+        p
+    }
+
+    /// Checks every field; called before a profile is saved and after one is loaded.
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        validate_name(&self.name)?;
+        match &self.mode {
+            Mode::Backend { url, .. } => validate_backend_url(url)?,
+            Mode::SelfSign {
+                bucket,
+                region,
+                endpoint,
+                access_key_id,
+                ..
+            } => {
+                validate_bucket(bucket)?;
+                if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    return Err(ProfileError::Invalid(format!(
+                        "region '{region}' is not a region name such as us-east-1"
+                    )));
+                }
+                if let Some(e) = endpoint {
+                    let u = url::Url::parse(e)
+                        .map_err(|err| ProfileError::Invalid(format!("endpoint '{e}' is not a URL: {err}")))?;
+                    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+                        return Err(ProfileError::Invalid(format!(
+                            "endpoint '{e}' must be an http:// or https:// URL with a host"
+                        )));
+                    }
+                }
+                if access_key_id.is_empty() || !access_key_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(ProfileError::Invalid(
+                        "access key id must be letters and digits (e.g. AKIA...); the secret key goes in \
+                         the keychain with `hoist secret set`"
+                            .into(),
+                    ));
+                }
+            }
+            Mode::Local => {}
+        }
+        crate::key::validate_prefix(&self.prefix).map_err(|e| ProfileError::Invalid(e.to_string()))?;
+        crate::key::validate_template(&self.key_template).map_err(|e| ProfileError::Invalid(e.to_string()))?;
+        if self.concurrency == 0 || self.concurrency > 64 {
+            return Err(ProfileError::Invalid("concurrency must be between 1 and 64".into()));
+        }
+        for t in &self.allowed_types {
+            if !t.contains('/') {
+                return Err(ProfileError::Invalid(format!(
+                    "allowed type '{t}' is not a MIME type such as image/png or image/*"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), ProfileError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ProfileError::Invalid(format!(
+            "profile name '{name}' must be 1-64 letters, digits, '-' or '_'"
+        )))
+    }
+}
+
+fn validate_bucket(bucket: &str) -> Result<(), ProfileError> {
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !bucket.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(ProfileError::Invalid(format!(
+            "bucket '{bucket}' is not a valid S3 bucket name (3-63 lowercase letters, digits, '-' and '.')"
+        )))
+    }
+}
+
+fn validate_backend_url(raw: &str) -> Result<(), ProfileError> {
+    let u = url::Url::parse(raw).map_err(|e| ProfileError::Invalid(format!("backend URL '{raw}': {e}")))?;
+    let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(ProfileError::Invalid(format!(
+            "backend URL '{raw}' must use https:// (plain http is accepted only on this machine, \
+             because the bearer token would travel in clear)"
+        ))),
+    }
+}
+
+/// Parses a size such as `1048576`, `512KiB`, `100MB`, `5GiB`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size such as 100MB or 5GiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit '{other}' in '{s}' (use B, KB, MB, GB, KiB, MiB, GiB)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("size '{s}' is too large"))
+}
+
+/// Where Hoist keeps its configuration (`HOIST_CONFIG_DIR` overrides).
+pub fn config_dir() -> PathBuf {
+    std::env::var_os("HOIST_CONFIG_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::config_dir().map(|d| d.join("hoist")))
+        .unwrap_or_else(|| PathBuf::from(".hoist"))
+}
+
+/// Where Hoist keeps its data: the embedded store, later the queue (`HOIST_DATA_DIR` overrides).
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("HOIST_DATA_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::data_dir().map(|d| d.join("hoist")))
+        .unwrap_or_else(|| PathBuf::from(".hoist-data"))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ProfileFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default: Option<String>,
+    #[serde(default)]
+    profiles: BTreeMap<String, Profile>,
+}
+
+/// The profiles file in one config directory.
+#[derive(Clone, Debug)]
+pub struct ProfileStore {
+    path: PathBuf,
+}
+
+impl ProfileStore {
+    /// The store in [`config_dir`].
+    pub fn open_default() -> Self {
+        ProfileStore::in_dir(&config_dir())
+    }
+
+    pub fn in_dir(dir: &Path) -> Self {
+        ProfileStore {
+            path: dir.join("profiles.toml"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn load(&self) -> Result<ProfileFile, ProfileError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ProfileFile::default()),
+            Err(source) => {
+                return Err(ProfileError::Io {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        let mut file: ProfileFile = toml::from_str(&text).map_err(|e| ProfileError::Parse {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        for (name, p) in file.profiles.iter_mut() {
+            p.name = name.clone();
+        }
+        Ok(file)
+    }
+
+    fn save(&self, file: &ProfileFile) -> Result<(), ProfileError> {
+        let io = |source| ProfileError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let text = toml::to_string_pretty(file).map_err(|e| ProfileError::Invalid(e.to_string()))?;
+        // Write-then-rename so a crash never leaves a half-written profiles file.
+        let tmp = self.path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, &self.path).map_err(io)
+    }
+
+    /// All configured profiles, by name.
+    pub fn list(&self) -> Result<Vec<Profile>, ProfileError> {
+        Ok(self.load()?.profiles.into_values().collect())
+    }
+
+    /// The name of the default profile, if one is set.
+    pub fn default_name(&self) -> Result<Option<String>, ProfileError> {
+        Ok(self.load()?.default)
+    }
+
+    pub fn get(&self, name: &str) -> Result<Profile, ProfileError> {
+        if name == LOCAL_PROFILE {
+            return Ok(Profile::local());
+        }
+        let file = self.load()?;
+        file.profiles.get(name).cloned().ok_or_else(|| ProfileError::NotFound {
+            name: name.to_string(),
+            available: available(&file),
+        })
+    }
+
+    /// The profile to use: `name` if given, else the default, else the first and only one,
+    /// else the built-in `local`.
+    pub fn resolve(&self, name: Option<&str>) -> Result<Profile, ProfileError> {
+        if let Some(n) = name {
+            return self.get(n);
+        }
+        let file = self.load()?;
+        if let Some(d) = &file.default {
+            return self.get(d);
+        }
+        if file.profiles.len() == 1 {
+            if let Some(p) = file.profiles.values().next() {
+                return Ok(p.clone());
+            }
+        }
+        if file.profiles.is_empty() {
+            return Ok(Profile::local());
+        }
+        Err(ProfileError::Invalid(format!(
+            "several profiles are configured ({}) and none is the default: pass --profile NAME or \
+             run `hoist profile default NAME`",
+            available(&file)
+        )))
+    }
+
+    /// Adds a new profile; `make_default` also makes it the default.
+    pub fn add(&self, profile: Profile, make_default: bool) -> Result<(), ProfileError> {
+        profile.validate()?;
+        if profile.name == LOCAL_PROFILE {
+            return Err(ProfileError::Invalid("'local' is the built-in embedded profile; choose another name".into()));
+        }
+        let mut file = self.load()?;
+        if file.profiles.contains_key(&profile.name) {
+            return Err(ProfileError::Exists(profile.name));
+        }
+        if make_default {
+            file.default = Some(profile.name.clone());
+        }
+        file.profiles.insert(profile.name.clone(), profile);
+        self.save(&file)
+    }
+
+    /// Replaces an existing profile.
+    pub fn update(&self, profile: Profile) -> Result<(), ProfileError> {
+        profile.validate()?;
+        let mut file = self.load()?;
+        if !file.profiles.contains_key(&profile.name) {
+            return Err(ProfileError::NotFound {
+                name: profile.name.clone(),
+                available: available(&file),
+            });
+        }
+        file.profiles.insert(profile.name.clone(), profile);
+        self.save(&file)
+    }
+
+    pub fn set_default(&self, name: &str) -> Result<(), ProfileError> {
+        let mut file = self.load()?;
+        if name != LOCAL_PROFILE && !file.profiles.contains_key(name) {
+            return Err(ProfileError::NotFound {
+                name: name.to_string(),
+                available: available(&file),
+            });
+        }
+        file.default = Some(name.to_string());
+        self.save(&file)
+    }
+
+    /// Removes a profile (its keychain secrets are the caller's to delete).
+    pub fn remove(&self, name: &str) -> Result<Profile, ProfileError> {
+        let mut file = self.load()?;
+        let removed = file.profiles.remove(name).ok_or_else(|| ProfileError::NotFound {
+            name: name.to_string(),
+            available: available(&file),
+        })?;
+        if file.default.as_deref() == Some(name) {
+            file.default = None;
+        }
+        self.save(&file)?;
+        Ok(removed)
+    }
+}
+
+fn available(file: &ProfileFile) -> String {
+    if file.profiles.is_empty() {
+        "none".to_string()
+    } else {
+        file.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_sign(name: &str) -> Profile {
+        Profile::new(
+            name,
+            Mode::SelfSign {
+                bucket: "my-bucket".into(),
+                region: "eu-west-1".into(),
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                path_style: true,
+                access_key_id: "AKIDEXAMPLE".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn round_trips_through_the_file_and_resolves_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ProfileStore::in_dir(dir.path());
+        assert_eq!(store.resolve(None).unwrap().mode, Mode::Local);
+        store.add(self_sign("admin"), false).unwrap();
+        let mut staff = Profile::new(
+            "staff",
+            Mode::Backend {
+                url: "https://uploads.example.com/api/upload".into(),
+                protocol: Protocol::Simple,
+                token: true,
+            },
+        );
+        staff.max_size = Some(10 << 20);
+        staff.allowed_types = vec!["image/*".into()];
+        store.add(staff.clone(), true).unwrap();
+        assert_eq!(store.get("staff").unwrap(), staff);
+        assert_eq!(store.resolve(None).unwrap().name, "staff");
+        assert_eq!(store.get("admin").unwrap(), self_sign("admin"));
+        assert!(matches!(store.add(self_sign("admin"), false), Err(ProfileError::Exists(_))));
+        store.remove("staff").unwrap();
+        assert_eq!(store.resolve(None).unwrap().name, "admin");
+    }
+
+    #[test]
+    fn rejects_bad_fields_with_a_reason() {
+        let mut p = self_sign("x");
+        if let Mode::SelfSign { bucket, .. } = &mut p.mode {
+            *bucket = "Bad_Bucket".into();
+        }
+        assert!(p.validate().unwrap_err().to_string().contains("bucket"));
+        let p = Profile::new(
+            "y",
+            Mode::Backend {
+                url: "http://uploads.example.com/x".into(),
+                protocol: Protocol::Simple,
+                token: false,
+            },
+        );
+        assert!(p.validate().unwrap_err().to_string().contains("https"));
+        let mut p = self_sign("z");
+        p.prefix = "../escape/".into();
+        assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn parses_human_sizes() {
+        assert_eq!(parse_size("5GiB").unwrap(), 5 << 30);
+        assert_eq!(parse_size("100MB").unwrap(), 100_000_000);
+        assert_eq!(parse_size("42").unwrap(), 42);
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5XB").is_err());
+    }
+}

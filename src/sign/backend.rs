@@ -1,0 +1,229 @@
+//! Staff mode: a company backend signs each upload.
+//!
+//! Protocol `simple` (the seed's API route): `POST <url>` with JSON
+//! `{"fileName", "contentType", "size", "checksumSha256", "contentMd5"}` and, when the profile has
+//! one, `Authorization: Bearer <token>`. The answer is `{"url"}` plus optionally `method` (must be
+//! `PUT`), `headers` (sent with the body), `key` and `expiresAt` (RFC 3339 or Unix seconds).
+//! A backend that reads only `fileName` and returns only `{url}` works unchanged.
+//! Redirects are never followed, so the token cannot reach another host.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::{parse_exact_url, PresignedPut, PutRequest, SignError, Signer};
+use crate::redact::redact;
+use crate::secret::Secret;
+
+/// How long Hoist waits for the backend to sign.
+pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct BackendSigner {
+    client: reqwest::Client,
+    url: url::Url,
+    token: Option<Secret>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SimpleRequest<'a> {
+    file_name: &'a str,
+    content_type: &'a str,
+    size: u64,
+    checksum_sha256: &'a str,
+    content_md5: &'a str,
+}
+
+impl BackendSigner {
+    pub fn new(url: url::Url, token: Option<Secret>) -> Result<Self, SignError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(BACKEND_TIMEOUT)
+            .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SignError::Signing(e.without_url().to_string()))?;
+        Ok(BackendSigner { client, url, token })
+    }
+}
+
+#[async_trait::async_trait]
+impl Signer for BackendSigner {
+    async fn presign_put(&self, req: &PutRequest, _now: SystemTime) -> Result<PresignedPut, SignError> {
+        let body = SimpleRequest {
+            file_name: &req.file_name,
+            content_type: &req.content_type,
+            size: req.size,
+            checksum_sha256: &req.sha256_b64,
+            content_md5: &req.md5_b64,
+        };
+        let mut request = self.client.post(self.url.clone()).json(&body);
+        if let Some(t) = &self.token {
+            request = request.bearer_auth(t.expose());
+        }
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| SignError::BackendUnreachable(redact(&e.without_url().to_string())))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| SignError::BackendUnreachable(redact(&e.without_url().to_string())))?;
+        if status.is_redirection() {
+            return Err(SignError::BackendRedirect { status: status.as_u16() });
+        }
+        if !status.is_success() {
+            let message = error_message(&text);
+            let status = status.as_u16();
+            return Err(if status >= 500 || status == 429 {
+                SignError::BackendUnavailable { status, message }
+            } else if status == 401 {
+                SignError::BackendRejected {
+                    status,
+                    message: format!(
+                        "{message} — the backend wants a valid bearer token: store it with \
+                         `hoist secret set PROFILE --kind bearer-token`"
+                    ),
+                }
+            } else {
+                SignError::BackendRejected { status, message }
+            });
+        }
+        parse_simple_answer(&text)
+    }
+}
+
+/// The `error` (or `message`) field of a JSON error body, else the start of the body.
+fn error_message(body: &str) -> String {
+    let from_json = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| {
+        v.get("error")
+            .or_else(|| v.get("message"))
+            .and_then(|m| m.as_str().map(str::to_string))
+    });
+    let msg = from_json.unwrap_or_else(|| body.chars().take(200).collect());
+    let msg = redact(msg.trim());
+    if msg.is_empty() {
+        "no reason given".into()
+    } else {
+        msg
+    }
+}
+
+fn parse_simple_answer(text: &str) -> Result<PresignedPut, SignError> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| SignError::BadResponse(format!("not JSON ({e})")))?;
+    let raw_url = v
+        .get("url")
+        .and_then(|u| u.as_str())
+        .ok_or_else(|| SignError::BadResponse("no \"url\" in the answer".into()))?;
+    let url = parse_exact_url(raw_url).map_err(|e| SignError::BadResponse(format!("the URL {e}")))?;
+    if let Some(m) = v.get("method").and_then(|m| m.as_str()) {
+        if !m.eq_ignore_ascii_case("PUT") {
+            return Err(SignError::BadResponse(format!(
+                "method {m} is not supported by the simple protocol (only PUT)"
+            )));
+        }
+    }
+    let mut headers = Vec::new();
+    if let Some(h) = v.get("headers").and_then(|h| h.as_object()) {
+        for (name, value) in h {
+            let value = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            // Hoist sets the length from the file itself.
+            if !name.eq_ignore_ascii_case("content-length") && !name.eq_ignore_ascii_case("host") {
+                headers.push((name.to_ascii_lowercase(), value));
+            }
+        }
+    }
+    let key = match v.get("key").and_then(|k| k.as_str()) {
+        Some(k) => k.to_string(),
+        None => key_from_url(&url),
+    };
+    let expires_at = match v.get("expiresAt") {
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+        Some(serde_json::Value::String(s)) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .map(SystemTime::from),
+        _ => None,
+    }
+    .or_else(|| expiry_from_query(&url));
+    Ok(PresignedPut {
+        url,
+        headers,
+        key,
+        expires_at,
+    })
+}
+
+/// Best effort when the backend does not say: the decoded URL path.
+fn key_from_url(url: &url::Url) -> String {
+    let path = url.path().trim_start_matches('/');
+    percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned()
+}
+
+/// `X-Amz-Date` + `X-Amz-Expires` of a SigV4 presigned URL.
+fn expiry_from_query(url: &url::Url) -> Option<SystemTime> {
+    let mut date = None;
+    let mut expires = None;
+    for (k, v) in url.query_pairs() {
+        if k.eq_ignore_ascii_case("x-amz-date") {
+            date = Some(v.into_owned());
+        } else if k.eq_ignore_ascii_case("x-amz-expires") {
+            expires = v.parse::<u64>().ok();
+        }
+    }
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let signed = time::PrimitiveDateTime::parse(&date?, &fmt).ok()?.assume_utc();
+    Some(SystemTime::from(signed) + Duration::from_secs(expires?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_bare_url_answer() {
+        let p = parse_simple_answer(
+            r#"{"url":"https://b.s3.amazonaws.com/uploads/x.png?X-Amz-Date=20260101T000000Z&X-Amz-Expires=60&X-Amz-Signature=s"}"#,
+        )
+        .unwrap();
+        assert_eq!(p.key, "uploads/x.png");
+        assert!(p.headers.is_empty());
+        assert_eq!(
+            p.expires_at,
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600 + 60))
+        );
+    }
+
+    #[test]
+    fn reads_the_full_answer() {
+        let p = parse_simple_answer(
+            r#"{"url":"https://h/k","method":"PUT","headers":{"Content-Type":"image/png","Content-Length":"9"},"key":"k","expiresAt":"2026-01-01T00:15:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(p.headers, vec![("content-type".to_string(), "image/png".to_string())]);
+        assert_eq!(p.key, "k");
+        assert!(p.expires_at.is_some());
+    }
+
+    #[test]
+    fn refuses_unusable_answers() {
+        for bad in [
+            "not json",
+            r#"{"nourl":1}"#,
+            r#"{"url":"https://h/a/../b"}"#,
+            r#"{"url":"https://h/k","method":"POST"}"#,
+        ] {
+            assert!(matches!(parse_simple_answer(bad), Err(SignError::BadResponse(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_messages_come_from_json_and_are_redacted() {
+        assert_eq!(error_message(r#"{"error":"type not allowed"}"#), "type not allowed");
+        assert_eq!(error_message("see http://h/k?X-Amz-Signature=abc"), "see http://h/k?X-Amz-Signature=[redacted]");
+    }
+}

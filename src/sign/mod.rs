@@ -1,0 +1,130 @@
+//! Signing: one [`Signer`] abstraction, two implementations.
+//!
+//! * [`sigv4::SigV4Signer`] — admin and local modes: Hoist signs presigned PUT URLs itself with
+//!   `aws-sigv4`, with S3's settings (single percent-encoding, no path normalisation), an expiry
+//!   of at most 15 minutes, and `content-type`, `content-length`, `content-md5` and
+//!   `x-amz-checksum-sha256` among the signed headers so that S3 refuses any other body.
+//! * [`backend::BackendSigner`] — staff mode: a company backend signs (protocol `simple`).
+//!
+//! Signing takes the time as a parameter so it can be checked against AWS's published examples.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use crate::secret::KeychainError;
+
+pub mod backend;
+pub mod sigv4;
+
+/// What is about to be uploaded, as the signer needs to know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutRequest {
+    /// The key Hoist built from the profile (a backend chooses its own).
+    pub key: String,
+    /// The sanitised file name, sent to a backend.
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Base64 SHA-256 of the content.
+    pub sha256_b64: String,
+    /// Base64 MD5 of the content (`Content-MD5`).
+    pub md5_b64: String,
+}
+
+/// A presigned PUT, ready to send.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PresignedPut {
+    pub url: url::Url,
+    /// Headers to send with the body; `content-type` among them when the signer fixed it.
+    pub headers: Vec<(String, String)>,
+    /// The object key the upload lands at.
+    pub key: String,
+    pub expires_at: Option<SystemTime>,
+}
+
+impl fmt::Debug for PresignedPut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PresignedPut")
+            .field("url", &crate::redact::redact(self.url.as_str()))
+            .field("headers", &self.headers)
+            .field("key", &self.key)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("the backend refused to sign (HTTP {status}): {message}")]
+    BackendRejected { status: u16, message: String },
+    #[error("the backend is unavailable (HTTP {status}): {message}")]
+    BackendUnavailable { status: u16, message: String },
+    #[error("cannot reach the backend: {0}")]
+    BackendUnreachable(String),
+    #[error(
+        "the backend answered with a redirect (HTTP {status}); Hoist does not follow redirects so \
+         the bearer token never reaches another host: set the profile's backend URL to the final address"
+    )]
+    BackendRedirect { status: u16 },
+    #[error("the backend's answer is not usable: {0}")]
+    BadResponse(String),
+    #[error("cannot sign: {0}")]
+    Signing(String),
+    #[error(transparent)]
+    Keychain(#[from] KeychainError),
+}
+
+impl SignError {
+    /// Whether signing again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SignError::BackendUnavailable { .. } | SignError::BackendUnreachable(_))
+    }
+}
+
+/// Produces presigned PUT requests.
+#[async_trait::async_trait]
+pub trait Signer: Send + Sync {
+    /// Signs an upload of `req` valid from `now`.
+    async fn presign_put(&self, req: &PutRequest, now: SystemTime) -> Result<PresignedPut, SignError>;
+}
+
+/// The path of `raw` exactly as written, for checking that the `url` crate did not rewrite it.
+pub(crate) fn raw_path(raw: &str) -> &str {
+    let after_scheme = raw.find("://").map(|i| i + 3).unwrap_or(0);
+    let rest = &raw[after_scheme..];
+    let start = rest.find('/').unwrap_or(rest.len());
+    let path = &rest[start..];
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    &path[..end]
+}
+
+/// Parses a URL and refuses it if parsing changed its path (dot segments, backslashes):
+/// the request sent must be the request signed.
+pub(crate) fn parse_exact_url(raw: &str) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("scheme '{}' is not http or https", parsed.scheme()));
+    }
+    let written = raw_path(raw);
+    let written = if written.is_empty() { "/" } else { written };
+    if parsed.path() != written {
+        return Err("its path would be rewritten before sending (dot segments or backslashes), so it \
+                    would not match its signature"
+            .to_string());
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_urls_the_url_crate_would_rewrite() {
+        assert!(parse_exact_url("http://h/b/uploads/x.txt?X-Amz-Signature=1").is_ok());
+        for bad in ["http://h/b/uploads/../x", "http://h/b/%2e%2e/x", "http://h/b/a\\..\\x", "http://h/b/./x"] {
+            assert!(parse_exact_url(bad).is_err(), "{bad}");
+        }
+        assert!(parse_exact_url("file:///etc/passwd").is_err());
+    }
+}

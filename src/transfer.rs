@@ -1,0 +1,563 @@
+//! The streamed single PUT: reads the file from disk in fixed-size chunks (memory stays flat
+//! whatever the size), reports progress through a core callback type, retries per
+//! [`crate::retry`], signs again when a URL expires, and verifies what S3 stored.
+//!
+//! Integrity: before sending, one pass over the file computes SHA-256 and MD5. The request
+//! carries `Content-MD5` (checked by S3 even when a backend did not sign it) and, when
+//! self-signed, a signed `x-amz-checksum-sha256`; the answer's ETag and checksum are compared
+//! again. Redirects are never followed.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use futures_util::StreamExt;
+use md5::Md5;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+use crate::redact::redact;
+use crate::retry::{FailureKind, RetryPolicy};
+use crate::sign::{PresignedPut, PutRequest, SignError, Signer};
+use crate::validate::CheckedFile;
+
+/// Bytes read from disk per chunk (and so the most of a file held in memory per upload).
+pub const CHUNK_SIZE: usize = 256 * 1024;
+/// A URL that expires within this margin is signed again before use.
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+/// How often an expired URL is signed again for one upload before giving up.
+pub const MAX_RESIGNS: u32 = 2;
+
+/// Progress of one upload, delivered to a [`ProgressFn`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum TransferEvent {
+    /// Checksumming the file before it is signed.
+    Hashing { total: u64 },
+    /// An attempt starts; bytes sent restart from zero.
+    Attempt { attempt: u32 },
+    /// Bytes of this attempt handed to the network.
+    Sent { bytes: u64, total: u64 },
+    /// The attempt failed and another follows after `delay_ms`.
+    Retrying { attempt: u32, delay_ms: u64, reason: String },
+    /// S3 acknowledged all bytes.
+    Acknowledged { bytes: u64 },
+}
+
+/// The callback through which uploads report progress (never a GUI type).
+pub type ProgressFn = Arc<dyn Fn(TransferEvent) + Send + Sync>;
+
+/// What landed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UploadReceipt {
+    pub key: String,
+    pub size: u64,
+    /// Hex SHA-256 of the bytes sent and verified.
+    pub sha256: String,
+    pub etag: Option<String>,
+    pub attempts: u32,
+    /// The object's URL without any signature.
+    pub location: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("{0}")]
+    Rejected(String),
+    #[error("gave up after {attempts} attempts: {last}")]
+    RetriesExhausted { attempts: u32, last: String },
+    #[error("stopped retrying because too many requests are failing right now (retry budget exhausted): {last}")]
+    BudgetExhausted { last: String },
+    #[error(
+        "the upload URL had expired again right after signing ({last}); check that this computer's \
+         clock (and the signing backend's) is correct"
+    )]
+    ExpiredAgain { last: String },
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error("the file changed while it was being uploaded; upload it again once it is complete")]
+    SourceChanged,
+    #[error("cannot read the file: {0}")]
+    Read(String),
+    #[error("integrity check failed: {0}; the upload is not counted as done")]
+    Integrity(String),
+}
+
+/// Checksums of a file's content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDigest {
+    pub sha256: [u8; 32],
+    pub md5: [u8; 16],
+    pub len: u64,
+}
+
+impl FileDigest {
+    pub fn sha256_hex(&self) -> String {
+        hex(&self.sha256)
+    }
+    pub fn sha256_b64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.sha256)
+    }
+    pub fn md5_b64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.md5)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a file once and returns its SHA-256 and MD5 (on a blocking thread).
+pub async fn digest_file(path: &std::path::Path) -> Result<FileDigest, TransferError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::File::open(&path).map_err(|e| TransferError::Read(e.to_string()))?;
+        let mut sha = Sha256::new();
+        let mut md5 = Md5::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut len = 0u64;
+        loop {
+            let n = f.read(&mut buf).map_err(|e| TransferError::Read(e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            sha.update(&buf[..n]);
+            md5.update(&buf[..n]);
+            len += n as u64;
+        }
+        Ok(FileDigest {
+            sha256: sha.finalize().into(),
+            md5: md5.finalize().into(),
+            len,
+        })
+    })
+    .await
+    .map_err(|e| TransferError::Read(e.to_string()))?
+}
+
+/// Sends files, with retry and re-signing.
+#[derive(Clone, Debug)]
+pub struct Uploader {
+    client: reqwest::Client,
+    retry: RetryPolicy,
+    stall_timeout: Duration,
+}
+
+impl Uploader {
+    pub fn new(retry: RetryPolicy) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Uploader {
+            client,
+            retry,
+            stall_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// An attempt during which no byte moves for this long is abandoned and retried.
+    pub fn with_stall_timeout(mut self, d: Duration) -> Self {
+        self.stall_timeout = d;
+        self
+    }
+
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Uploads `file` to `key` with URLs from `signer`.
+    pub async fn upload(
+        &self,
+        file: &CheckedFile,
+        key: &str,
+        signer: &dyn Signer,
+        progress: &ProgressFn,
+    ) -> Result<UploadReceipt, TransferError> {
+        progress(TransferEvent::Hashing { total: file.size });
+        let digest = digest_file(&file.path).await?;
+        if digest.len != file.size {
+            return Err(TransferError::SourceChanged);
+        }
+        let request = PutRequest {
+            key: key.to_string(),
+            file_name: crate::key::sanitize_name(&file.file_name),
+            content_type: file.content_type.clone(),
+            size: file.size,
+            sha256_b64: digest.sha256_b64(),
+            md5_b64: digest.md5_b64(),
+        };
+        let policy = &self.retry;
+        let mut presigned: Option<PresignedPut> = None;
+        let mut attempts = 0u32;
+        let mut resigns = 0u32;
+        let mut spent = 0u32;
+        loop {
+            let now = policy.clock.now();
+            let fresh = presigned
+                .as_ref()
+                .is_some_and(|p| p.expires_at.is_none_or(|e| e > now + EXPIRY_MARGIN));
+            let outcome = if fresh {
+                Ok(())
+            } else {
+                match signer.presign_put(&request, now).await {
+                    Ok(p) => {
+                        tracing::debug!(url = %redact(p.url.as_str()), key = %p.key, "signed");
+                        presigned = Some(p);
+                        Ok(())
+                    }
+                    Err(e) if e.is_retryable() => Err(Failure {
+                        kind: FailureKind::Transient,
+                        message: e.to_string(),
+                    }),
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            attempts += 1;
+            let outcome = match (outcome, &presigned) {
+                (Ok(()), Some(p)) => {
+                    progress(TransferEvent::Attempt { attempt: attempts });
+                    self.send_once(file, &request, p, progress).await
+                }
+                (Err(f), _) => Err(f),
+                (Ok(()), None) => Err(Failure {
+                    kind: FailureKind::Permanent,
+                    message: "no URL was signed".into(),
+                }),
+            };
+            let failure = match outcome {
+                Ok(answer) => {
+                    let p = presigned.as_ref().map(|p| (p.key.clone(), p.url.clone()));
+                    let (key, url) = p.unwrap_or_else(|| (key.to_string(), url::Url::parse("http://invalid/").expect("static URL")));
+                    verify_answer(&answer, &digest)?;
+                    policy.budget.on_success(spent);
+                    progress(TransferEvent::Acknowledged { bytes: file.size });
+                    let mut location = url;
+                    location.set_query(None);
+                    return Ok(UploadReceipt {
+                        key,
+                        size: file.size,
+                        sha256: digest.sha256_hex(),
+                        etag: answer.etag,
+                        attempts,
+                        location: location.to_string(),
+                    });
+                }
+                Err(f) => f,
+            };
+            tracing::warn!(attempt = attempts, kind = ?failure.kind, reason = %failure.message, "upload attempt failed");
+            if failure.message == SOURCE_CHANGED {
+                return Err(TransferError::SourceChanged);
+            }
+            match failure.kind {
+                FailureKind::Permanent => return Err(TransferError::Rejected(failure.message)),
+                FailureKind::Expired => {
+                    if resigns >= MAX_RESIGNS {
+                        return Err(TransferError::ExpiredAgain { last: failure.message });
+                    }
+                    resigns += 1;
+                    attempts -= 1; // signing again is not a retry of a failed transfer
+                    presigned = None;
+                    continue;
+                }
+                _ => {}
+            }
+            if attempts >= policy.max_attempts {
+                return Err(TransferError::RetriesExhausted {
+                    attempts,
+                    last: failure.message,
+                });
+            }
+            let Some(cost) = policy.budget.acquire(failure.kind) else {
+                return Err(TransferError::BudgetExhausted { last: failure.message });
+            };
+            spent += cost;
+            let delay = policy.backoff(attempts);
+            progress(TransferEvent::Retrying {
+                attempt: attempts,
+                delay_ms: delay.as_millis() as u64,
+                reason: failure.message.clone(),
+            });
+            policy.clock.sleep(delay).await;
+        }
+    }
+
+    /// One PUT of the whole file.
+    async fn send_once(
+        &self,
+        file: &CheckedFile,
+        request: &PutRequest,
+        presigned: &PresignedPut,
+        progress: &ProgressFn,
+    ) -> Result<Answer, Failure> {
+        let handle = tokio::fs::File::open(&file.path).await.map_err(read_failure)?;
+        let meta = handle.metadata().await.map_err(read_failure)?;
+        if meta.len() != file.size || (file.modified.is_some() && meta.modified().ok() != file.modified) {
+            return Err(Failure {
+                kind: FailureKind::Permanent,
+                message: SOURCE_CHANGED.into(),
+            });
+        }
+        let started = Instant::now();
+        let activity = Arc::new(AtomicU64::new(0));
+        let total = file.size;
+        let stream = {
+            let activity = activity.clone();
+            let progress = progress.clone();
+            let mut sent = 0u64;
+            tokio_util::io::ReaderStream::with_capacity(handle.take(total), CHUNK_SIZE).map(move |chunk| {
+                if let Ok(c) = &chunk {
+                    sent += c.len() as u64;
+                    activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    progress(TransferEvent::Sent { bytes: sent, total });
+                }
+                chunk
+            })
+        };
+        let mut builder = self
+            .client
+            .put(presigned.url.clone())
+            .header(reqwest::header::CONTENT_LENGTH, total);
+        let signer_sets_type = presigned.headers.iter().any(|(n, _)| n == "content-type");
+        if !signer_sets_type {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, &request.content_type);
+        }
+        let signer_sets_md5 = presigned.headers.iter().any(|(n, _)| n == "content-md5");
+        if !signer_sets_md5 {
+            builder = builder.header("content-md5", &request.md5_b64);
+        }
+        for (name, value) in &presigned.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let send = builder.body(reqwest::Body::wrap_stream(stream)).send();
+        let watchdog = async {
+            let tick = (self.stall_timeout / 4).max(Duration::from_millis(10));
+            loop {
+                tokio::time::sleep(tick).await;
+                let idle = started.elapsed().as_millis() as u64 - activity.load(Ordering::Relaxed);
+                if idle >= self.stall_timeout.as_millis() as u64 {
+                    return;
+                }
+            }
+        };
+        let response = tokio::select! {
+            r = send => r.map_err(network_failure)?,
+            () = watchdog => {
+                return Err(Failure {
+                    kind: FailureKind::Timeout,
+                    message: format!("the transfer stalled: nothing moved for {} s", self.stall_timeout.as_secs_f32()),
+                });
+            }
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        if status.is_success() {
+            let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+            return Ok(Answer {
+                etag: header("etag").map(|e| e.trim_matches('"').to_string()),
+                checksum_sha256: header("x-amz-checksum-sha256"),
+                kms: header("x-amz-server-side-encryption").is_some_and(|v| v.starts_with("aws:kms")),
+            });
+        }
+        let body = tokio::time::timeout(self.stall_timeout, response.text())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        Err(classify_response(status.as_u16(), &headers, &body))
+    }
+}
+
+const SOURCE_CHANGED: &str = "the file changed while it was being uploaded";
+
+/// A failed attempt, as retry sees it.
+#[derive(Debug)]
+struct Failure {
+    kind: FailureKind,
+    message: String,
+}
+
+/// What a successful PUT answered.
+#[derive(Debug)]
+struct Answer {
+    etag: Option<String>,
+    checksum_sha256: Option<String>,
+    kms: bool,
+}
+
+fn verify_answer(answer: &Answer, digest: &FileDigest) -> Result<(), TransferError> {
+    if let Some(c) = &answer.checksum_sha256 {
+        if *c != digest.sha256_b64() {
+            return Err(TransferError::Integrity(format!(
+                "S3 reports SHA-256 {c}, the file has {}",
+                digest.sha256_b64()
+            )));
+        }
+    }
+    // An ETag is the MD5 of the content unless the object is KMS-encrypted or multipart.
+    if let Some(etag) = &answer.etag {
+        if !answer.kms && !etag.contains('-') && etag.len() == 32 && *etag != hex(&digest.md5) {
+            return Err(TransferError::Integrity(format!(
+                "S3 reports ETag {etag}, the file's MD5 is {}",
+                hex(&digest.md5)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn read_failure(e: std::io::Error) -> Failure {
+    Failure {
+        kind: FailureKind::Permanent,
+        message: format!("cannot read the file: {e}"),
+    }
+}
+
+/// A network error with its causes, the URL (and so the signature) left out.
+fn network_failure(e: reqwest::Error) -> Failure {
+    let kind = if e.is_timeout() { FailureKind::Timeout } else { FailureKind::Transient };
+    let what = if e.is_connect() {
+        "cannot connect to the storage server"
+    } else {
+        "the connection failed during the upload"
+    };
+    let mut detail = Vec::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        detail.push(s.to_string());
+        source = s.source();
+    }
+    let message = if detail.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what} ({})", detail.join(": "))
+    };
+    Failure {
+        kind,
+        message: redact(&message),
+    }
+}
+
+/// The text of `<tag>` in an S3 XML error body.
+fn xml_field<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&close)? + start;
+    Some(body[start..end].trim())
+}
+
+/// Turns an S3 error answer into a retry decision and a sentence a person understands.
+fn classify_response(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> Failure {
+    let code = xml_field(body, "Code").unwrap_or("");
+    let s3_message = xml_field(body, "Message").unwrap_or("");
+    let expired_message = s3_message.to_ascii_lowercase().contains("expired");
+    let (kind, advice) = match (status, code) {
+        (300..=399, _) => {
+            let to = headers
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(|l| format!(" to {}", redact(l)))
+                .unwrap_or_default();
+            return Failure {
+                kind: FailureKind::Permanent,
+                message: format!(
+                    "the storage server redirected the upload{to} (HTTP {status} {code}); Hoist does not \
+                     follow redirects: check the profile's region and endpoint"
+                ),
+            };
+        }
+        (_, "ExpiredToken" | "TokenRefreshRequired") => (
+            FailureKind::Expired,
+            "the temporary credentials behind the URL have expired",
+        ),
+        (400 | 403, _) if expired_message => (FailureKind::Expired, "the upload URL has expired"),
+        (_, "RequestTimeout") => (FailureKind::Transient, "S3 timed out waiting for the body"),
+        (_, "BadDigest" | "XAmzContentChecksumMismatch" | "XAmzContentSHA256Mismatch") => (
+            FailureKind::Transient,
+            "the bytes S3 received do not match the file's checksum (corrupted in transit)",
+        ),
+        (429, _) | (503, "SlowDown") => (FailureKind::Throttling, "S3 asks to slow down"),
+        (500..=599, _) => (FailureKind::Transient, "the storage server had an internal error"),
+        (_, "SignatureDoesNotMatch") => (
+            FailureKind::Permanent,
+            "the request does not match its signature: the URL, size, type or checksum differs from \
+             what was signed, or the signing key is wrong",
+        ),
+        (_, "InvalidAccessKeyId") => (
+            FailureKind::Permanent,
+            "the access key id is unknown to this storage server: check the profile",
+        ),
+        (_, "NoSuchBucket") => (FailureKind::Permanent, "the bucket does not exist: check the profile"),
+        (412, _) | (_, "PreconditionFailed") => (
+            FailureKind::Permanent,
+            "an object already exists at this key and may not be overwritten",
+        ),
+        (_, "EntityTooLarge" | "EntityTooSmall" | "MaxMessageLengthExceeded") => {
+            (FailureKind::Permanent, "the storage server refused the size of the file")
+        }
+        (403, _) => (
+            FailureKind::Permanent,
+            "access denied: these credentials may not write to this bucket or key",
+        ),
+        _ => (FailureKind::Permanent, "the storage server refused the upload"),
+    };
+    let detail = match (code.is_empty(), s3_message.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => format!(" {code}"),
+        (false, false) => format!(" {code}: {}", redact(s3_message)),
+    };
+    Failure {
+        kind,
+        message: format!("{advice} (HTTP {status}{detail})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(status: u16, code: &str, message: &str) -> Failure {
+        let body = format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>");
+        classify_response(status, &reqwest::header::HeaderMap::new(), &body)
+    }
+
+    #[test]
+    fn classifies_s3_errors_like_the_sdks() {
+        assert_eq!(classify(503, "SlowDown", "").kind, FailureKind::Throttling);
+        assert_eq!(classify(429, "", "").kind, FailureKind::Throttling);
+        assert_eq!(classify(500, "InternalError", "").kind, FailureKind::Transient);
+        assert_eq!(classify(400, "RequestTimeout", "").kind, FailureKind::Transient);
+        assert_eq!(classify(403, "AccessDenied", "Request has expired").kind, FailureKind::Expired);
+        assert_eq!(classify(400, "ExpiredToken", "").kind, FailureKind::Expired);
+        let f = classify(403, "SignatureDoesNotMatch", "x");
+        assert_eq!(f.kind, FailureKind::Permanent);
+        assert!(f.message.contains("does not match its signature"), "{}", f.message);
+        assert_eq!(classify(301, "PermanentRedirect", "").kind, FailureKind::Permanent);
+    }
+
+    #[test]
+    fn integrity_mismatch_is_an_error() {
+        let digest = FileDigest {
+            sha256: [1; 32],
+            md5: [2; 16],
+            len: 1,
+        };
+        let good = Answer {
+            etag: Some(hex(&[2; 16])),
+            checksum_sha256: Some(digest.sha256_b64()),
+            kms: false,
+        };
+        assert!(verify_answer(&good, &digest).is_ok());
+        let bad = Answer {
+            etag: Some(hex(&[3; 16])),
+            checksum_sha256: None,
+            kms: false,
+        };
+        assert!(matches!(verify_answer(&bad, &digest), Err(TransferError::Integrity(_))));
+    }
+}

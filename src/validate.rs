@@ -1,0 +1,180 @@
+//! Checks a file before any byte is sent: it exists, is a readable regular file, is within the
+//! profile's size limit, and its content type — detected from magic bytes with `infer`, the
+//! extension only as a fallback — is allowed. A file whose content contradicts its name in a
+//! dangerous way (an executable named `.pdf`) is refused.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use tokio::io::AsyncReadExt;
+
+use crate::profile::Profile;
+
+/// S3's limit for a single PUT.
+pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Bytes read to detect the content type.
+const SNIFF_LEN: usize = 8192;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ValidationError {
+    #[error("file not found (was it moved or deleted?)")]
+    NotFound,
+    #[error("cannot read the file: permission denied")]
+    PermissionDenied,
+    #[error("is a folder; pass the files inside it")]
+    Directory,
+    #[error("is not a regular file (device, pipe or socket); only regular files can be uploaded")]
+    NotRegularFile,
+    #[error("is empty; there is nothing to upload")]
+    Empty,
+    #[error("is {size} bytes, over this profile's limit of {limit} bytes")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("is {0} bytes; files over 5 GiB need multipart upload, which this version does not do yet")]
+    OverSinglePutLimit(u64),
+    #[error("type {detected} is not allowed by this profile (allowed: {allowed})")]
+    TypeNotAllowed { detected: String, allowed: String },
+    #[error("content is {detected} but the name ends in .{extension}; rename the file or check where it came from")]
+    ContentContradictsExtension { detected: String, extension: String },
+    #[error("changed while being read (size or modification time differs)")]
+    Changed,
+    #[error("cannot read the file: {0}")]
+    Io(String),
+}
+
+impl ValidationError {
+    fn from_io(e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => ValidationError::NotFound,
+            std::io::ErrorKind::PermissionDenied => ValidationError::PermissionDenied,
+            _ => ValidationError::Io(e.to_string()),
+        }
+    }
+}
+
+/// A file that passed validation, with what was learned about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedFile {
+    pub path: PathBuf,
+    /// The last path component as it is on disk (sanitised later, in [`crate::key`]).
+    pub file_name: String,
+    pub size: u64,
+    pub content_type: String,
+    pub modified: Option<SystemTime>,
+}
+
+/// Validates `path` against `profile`.
+pub async fn check_file(path: &Path, profile: &Profile) -> Result<CheckedFile, ValidationError> {
+    let meta = tokio::fs::metadata(path).await.map_err(ValidationError::from_io)?;
+    if meta.is_dir() {
+        return Err(ValidationError::Directory);
+    }
+    if !meta.is_file() {
+        return Err(ValidationError::NotRegularFile);
+    }
+    let size = meta.len();
+    if size == 0 {
+        return Err(ValidationError::Empty);
+    }
+    if let Some(limit) = profile.max_size {
+        if size > limit {
+            return Err(ValidationError::TooLarge { size, limit });
+        }
+    }
+    if size > MAX_SINGLE_PUT {
+        return Err(ValidationError::OverSinglePutLimit(size));
+    }
+    let mut file = tokio::fs::File::open(path).await.map_err(ValidationError::from_io)?;
+    let mut head = vec![0u8; SNIFF_LEN.min(size as usize)];
+    file.read_exact(&mut head).await.map_err(ValidationError::from_io)?;
+
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".to_string());
+    let content_type = detect_type(&file_name, &head)?;
+    if !type_allowed(&content_type, &profile.allowed_types) {
+        return Err(ValidationError::TypeNotAllowed {
+            detected: content_type,
+            allowed: profile.allowed_types.join(", "),
+        });
+    }
+    Ok(CheckedFile {
+        path: path.to_path_buf(),
+        file_name,
+        size,
+        content_type,
+        modified: meta.modified().ok(),
+    })
+}
+
+/// The content type: from magic bytes when they say, else from the extension.
+pub fn detect_type(file_name: &str, head: &[u8]) -> Result<String, ValidationError> {
+    let extension = Path::new(file_name)
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let by_extension = mime_guess::from_ext(&extension).first_raw();
+    match infer::get(head) {
+        Some(kind) => {
+            let detected = kind.mime_type();
+            let executable = kind.matcher_type() == infer::MatcherType::App;
+            let name_says_executable = matches!(
+                extension.as_str(),
+                "exe" | "dll" | "msi" | "com" | "scr" | "elf" | "so" | "dylib" | "bin" | "app" | "o" | "class" | "dex" | "wasm" | ""
+            );
+            if executable && !name_says_executable {
+                return Err(ValidationError::ContentContradictsExtension {
+                    detected: detected.to_string(),
+                    extension,
+                });
+            }
+            Ok(detected.to_string())
+        }
+        None => Ok(by_extension.unwrap_or("application/octet-stream").to_string()),
+    }
+}
+
+/// Whether `content_type` matches one of the patterns (`image/png`, `image/*`, `*/*`).
+pub fn type_allowed(content_type: &str, allowed: &[String]) -> bool {
+    allowed.is_empty()
+        || allowed.iter().any(|pattern| {
+            pattern == "*/*"
+                || pattern.eq_ignore_ascii_case(content_type)
+                || pattern
+                    .strip_suffix("/*")
+                    .is_some_and(|major| content_type.split('/').next().is_some_and(|m| m.eq_ignore_ascii_case(major)))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ELF: &[u8] = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00";
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+
+    #[test]
+    fn content_wins_over_extension() {
+        assert_eq!(detect_type("photo.jpg", PNG).unwrap(), "image/png");
+        assert_eq!(detect_type("notes.txt", b"hello").unwrap(), "text/plain");
+        assert_eq!(detect_type("blob", b"\x01\x02").unwrap(), "application/octet-stream");
+    }
+
+    #[test]
+    fn executable_named_as_a_document_is_refused() {
+        let err = detect_type("invoice.pdf", ELF).unwrap_err();
+        assert!(matches!(err, ValidationError::ContentContradictsExtension { .. }), "{err}");
+        assert!(err.to_string().contains(".pdf"));
+        assert!(detect_type("tool.bin", ELF).is_ok());
+    }
+
+    #[test]
+    fn type_patterns() {
+        let allowed = vec!["image/*".to_string(), "application/pdf".to_string()];
+        assert!(type_allowed("image/png", &allowed));
+        assert!(type_allowed("application/pdf", &allowed));
+        assert!(!type_allowed("text/plain", &allowed));
+        assert!(type_allowed("text/plain", &[]));
+    }
+}
