@@ -13,8 +13,10 @@ use unicode_normalization::UnicodeNormalization;
 
 /// S3's limit on key length, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
-/// Longest sanitised file name kept in a key, in bytes.
-pub const MAX_NAME_BYTES: usize = 200;
+/// Longest sanitised file name kept in a key, in bytes. Well under S3's key limit because
+/// filesystem-backed stores (the embedded one among them) encode the key into a file name,
+/// which most filesystems cap at 255 bytes.
+pub const MAX_NAME_BYTES: usize = 100;
 /// The placeholders a key template may use.
 pub const TEMPLATE_FIELDS: [&str; 6] = ["{yyyy}", "{mm}", "{dd}", "{date}", "{uuid}", "{name}"];
 

@@ -187,7 +187,7 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| hoist::redact::RedactingWriter::new(std::io::stderr()))
         .init();
 }
 

@@ -40,6 +40,33 @@ fn find_sensitive(s: &str) -> Option<usize> {
         .min()
 }
 
+/// A log writer that redacts every line before it reaches `inner`.
+///
+/// Logging subscribers of the CLI and the app write through it, so that a presigned URL logged
+/// by any crate (aws-sigv4 logs its canonical request at TRACE, for one) loses its credential,
+/// signature and token.
+#[derive(Debug)]
+pub struct RedactingWriter<W> {
+    inner: W,
+}
+
+impl<W> RedactingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        RedactingWriter { inner }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write_all(redact(&String::from_utf8_lossy(buf)).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact;
@@ -59,6 +86,17 @@ mod tests {
     fn redacts_inside_free_text_and_any_case() {
         let msg = "error sending request for url (http://h/k?x-amz-signature=deadbeef): reset";
         assert_eq!(redact(msg), "error sending request for url (http://h/k?x-amz-signature=[redacted]): reset");
+    }
+
+    #[test]
+    fn writer_redacts_what_passes_through() {
+        use std::io::Write;
+        let mut w = super::RedactingWriter::new(Vec::new());
+        w.write_all(b"canonical X-Amz-Credential=AKID%2F2026 X-Amz-Signature=ff\n").unwrap();
+        assert_eq!(
+            String::from_utf8(w.inner).unwrap(),
+            "canonical X-Amz-Credential=[redacted] X-Amz-Signature=[redacted]\n"
+        );
     }
 
     #[test]

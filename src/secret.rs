@@ -69,8 +69,9 @@ pub enum KeychainError {
     Failed { detail: String },
 }
 
-/// The keychain under one service name. The app and CLI use [`Keychain::default`] (`"hoist"`);
-/// tests use their own service name so they never touch a user's entries.
+/// The keychain under one service name. The app and CLI use [`Keychain::default`]: `"hoist"`,
+/// or `HOIST_KEYCHAIN_SERVICE` when set (tests use their own name so they never touch a user's
+/// entries).
 #[derive(Clone, Debug)]
 pub struct Keychain {
     service: String,
@@ -78,7 +79,7 @@ pub struct Keychain {
 
 impl Default for Keychain {
     fn default() -> Self {
-        Keychain::new("hoist")
+        Keychain::new(std::env::var("HOIST_KEYCHAIN_SERVICE").unwrap_or_else(|_| "hoist".to_string()))
     }
 }
 

@@ -1,1 +1,11 @@
+//! Hoist's integration tests: real HTTP on 127.0.0.1 against a SigV4-verifying S3 store
+//! (s3s-fs), a scripted faulty endpoint, presign backends, the real OS keychain and the CLI.
 
+mod support;
+
+mod backend_mode;
+mod cli;
+mod faults;
+mod hostile_names;
+mod keychain;
+mod self_sign;

@@ -1,0 +1,200 @@
+//! Self-signed uploads into the SigV4-verifying store, and what the store refuses.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use hoist::profile::{Mode, Profile};
+use hoist::retry::RetryBudget;
+use hoist::session::{Session, UploadError};
+use hoist::sign::sigv4::SigV4Signer;
+use hoist::sign::{PresignedPut, PutRequest, SignError, Signer};
+use hoist::transfer::{TransferError, TransferEvent, Uploader};
+use hoist::validate::ValidationError;
+
+use crate::support::{self, recorder, Store};
+
+pub fn profile(prefix: &str) -> Profile {
+    let mut p = Profile::new("test", Mode::Local);
+    p.prefix = prefix.to_string();
+    p
+}
+
+fn session(store: &Store, signer: Arc<dyn Signer>, p: Profile) -> Session {
+    let _ = store;
+    let (policy, _) = support::recorded_policy();
+    Session::with_signer(p, signer, Uploader::new(policy))
+}
+
+#[tokio::test]
+async fn uploads_land_byte_identical_with_progress() {
+    let store = Store::start().await;
+    let s = session(&store, Arc::new(store.store.signer()), profile("in/"));
+    let dir = tempfile::tempdir().unwrap();
+    for (i, size) in [1usize, 300 * 1024, 3 * 1024 * 1024 + 7].into_iter().enumerate() {
+        let content = support::bytes(size, i as u8 + 1);
+        let path = support::write(&dir.path(), &format!("f{i}.bin"), &content);
+        let (progress, events) = recorder();
+        let r = s.upload(&path, &progress).await.expect("upload succeeds");
+        assert!(r.key.starts_with("in/"), "{}", r.key);
+        assert!(r.key.ends_with(&format!("-f{i}.bin")), "{}", r.key);
+        assert_eq!(r.size, size as u64);
+        assert_eq!(r.sha256, support::sha256_hex(&content));
+        assert_eq!(store.stored_sha256(&r.key).as_deref(), Some(r.sha256.as_str()), "stored bytes differ");
+        assert_eq!(r.attempts, 1);
+        assert!(!r.location.contains('?'), "location carries no signature: {}", r.location);
+        let events = events.lock().unwrap();
+        assert_eq!(events.last(), Some(&TransferEvent::Acknowledged { bytes: size as u64 }));
+        let last_sent = events.iter().rev().find_map(|e| match e {
+            TransferEvent::Sent { bytes, .. } => Some(*bytes),
+            _ => None,
+        });
+        assert_eq!(last_sent, Some(size as u64));
+    }
+    assert_eq!(store.keys().len(), 3);
+}
+
+/// Signs with an inner signer, then changes the request or URL the way a bug or attacker would.
+struct Altered {
+    inner: SigV4Signer,
+    how: Alteration,
+}
+
+enum Alteration {
+    Signature,
+    SignedSizePlusOne,
+    SignedType(&'static str),
+}
+
+#[async_trait::async_trait]
+impl Signer for Altered {
+    async fn presign_put(&self, req: &PutRequest, now: SystemTime) -> Result<PresignedPut, SignError> {
+        let mut signed_req = req.clone();
+        match self.how {
+            Alteration::SignedSizePlusOne => signed_req.size += 1,
+            Alteration::SignedType(t) => signed_req.content_type = t.to_string(),
+            Alteration::Signature => {}
+        }
+        let mut p = self.inner.presign_put(&signed_req, now).await?;
+        match self.how {
+            Alteration::Signature => {
+                let url = p.url.as_str().to_string();
+                let i = url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+                let flipped = if &url[i..i + 1] == "0" { "1" } else { "0" };
+                p.url = url::Url::parse(&format!("{}{}{}", &url[..i], flipped, &url[i + 1..])).unwrap();
+            }
+            // The client sends the file's real type, not the one signed.
+            Alteration::SignedType(_) => {
+                for h in p.headers.iter_mut().filter(|(n, _)| n == "content-type") {
+                    h.1 = req.content_type.clone();
+                }
+            }
+            Alteration::SignedSizePlusOne => {}
+        }
+        Ok(p)
+    }
+}
+
+async fn rejected(how: Alteration) -> String {
+    let store = Store::start().await;
+    let signer = Altered {
+        inner: store.store.signer(),
+        how,
+    };
+    let s = session(&store, Arc::new(signer), profile("in/"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write(dir.path(), "doc.txt", b"hello, signed world\n");
+    let (progress, _) = recorder();
+    let err = s.upload(&path, &progress).await.expect_err("the store must refuse");
+    assert!(store.keys().is_empty(), "nothing may be stored: {:?}", store.keys());
+    assert!(matches!(err, UploadError::Transfer(TransferError::Rejected(_))), "{err:?}");
+    err.to_string()
+}
+
+#[tokio::test]
+async fn tampered_signature_is_rejected_and_explained() {
+    let msg = rejected(Alteration::Signature).await;
+    assert!(msg.contains("does not match its signature"), "{msg}");
+    assert!(msg.contains("SignatureDoesNotMatch"), "{msg}");
+}
+
+#[tokio::test]
+async fn size_other_than_signed_is_rejected() {
+    let msg = rejected(Alteration::SignedSizePlusOne).await;
+    assert!(msg.contains("does not match its signature"), "{msg}");
+}
+
+#[tokio::test]
+async fn type_other_than_signed_is_rejected() {
+    let msg = rejected(Alteration::SignedType("text/html")).await;
+    assert!(msg.contains("does not match its signature"), "{msg}");
+}
+
+#[tokio::test]
+async fn expired_url_is_refused_by_the_store_and_blamed_on_the_clock() {
+    let store = Store::start().await;
+    let clock = support::RecordingClock {
+        shift_back: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let (policy, _) = support::policy_with(clock, RetryBudget::default());
+    let s = Session::with_signer(profile("in/"), Arc::new(store.store.signer()), Uploader::new(policy));
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write(dir.path(), "late.txt", b"too late\n");
+    let (progress, _) = recorder();
+    let err = s.upload(&path, &progress).await.unwrap_err();
+    assert!(
+        matches!(err, UploadError::Transfer(TransferError::ExpiredAgain { .. })),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("expired") && msg.contains("clock"), "{msg}");
+    assert!(store.keys().is_empty());
+}
+
+#[tokio::test]
+async fn bad_files_get_clear_errors_and_send_nothing() {
+    let store = Store::start().await;
+    let mut p = profile("in/");
+    p.max_size = Some(1000);
+    p.allowed_types = vec!["text/*".into(), "application/pdf".into()];
+    let s = session(&store, Arc::new(store.store.signer()), p);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut elf = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00".to_vec();
+    elf.resize(128, 0);
+    let fifo = d.join("pipe.txt");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let cases: Vec<(std::path::PathBuf, ValidationError)> = vec![
+        (support::write(d, "empty.txt", b""), ValidationError::Empty),
+        (d.join("missing.txt"), ValidationError::NotFound),
+        (d.to_path_buf(), ValidationError::Directory),
+        (fifo, ValidationError::NotRegularFile),
+        (
+            support::write(d, "big.txt", &[b'a'; 1001]),
+            ValidationError::TooLarge { size: 1001, limit: 1000 },
+        ),
+        (
+            support::write(d, "pic.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            ValidationError::TypeNotAllowed {
+                detected: "image/png".into(),
+                allowed: "text/*, application/pdf".into(),
+            },
+        ),
+        (
+            support::write(d, "invoice.pdf", &elf),
+            ValidationError::ContentContradictsExtension {
+                detected: "application/x-executable".into(),
+                extension: "pdf".into(),
+            },
+        ),
+    ];
+    for (path, expected) in cases {
+        let (progress, events) = recorder();
+        match s.upload(&path, &progress).await {
+            Err(UploadError::Validation(v)) => assert_eq!(v, expected, "{}", path.display()),
+            other => panic!("{}: expected {expected:?}, got {other:?}", path.display()),
+        }
+        assert!(events.lock().unwrap().is_empty(), "nothing may start for {}", path.display());
+    }
+    assert!(store.keys().is_empty());
+}

@@ -1,0 +1,144 @@
+//! Shared test support: the SigV4-verifying in-process store (Hoist's own embedded store,
+//! `s3s-fs` with `SimpleAuth`), a scripted faulty S3 endpoint, a presign backend speaking the
+//! `simple` protocol, and a clock that records sleeps instead of sleeping.
+
+#![allow(dead_code)]
+
+pub mod backend;
+pub mod faulty;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use hoist::local::EmbeddedStore;
+use hoist::retry::{Clock, Jitter, RetryBudget, RetryPolicy};
+use hoist::secret::Secret;
+use hoist::transfer::{ProgressFn, TransferEvent};
+use sha2::{Digest, Sha256};
+
+pub const ACCESS_KEY_ID: &str = "HOISTTESTKEY";
+pub const SECRET_ACCESS_KEY: &str = "hoist-test-secret-0123456789abcdefghijkl";
+
+/// A running SigV4-verifying store in a temporary directory.
+pub struct Store {
+    pub dir: tempfile::TempDir,
+    pub store: EmbeddedStore,
+}
+
+impl Store {
+    pub async fn start() -> Store {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::start_with(dir.path(), "test-bucket", ACCESS_KEY_ID, Secret::new(SECRET_ACCESS_KEY))
+            .await
+            .expect("embedded store starts");
+        Store { dir, store }
+    }
+
+    /// SHA-256 of the stored object, or `None` when there is no object at `key`.
+    pub fn stored_sha256(&self, key: &str) -> Option<String> {
+        std::fs::read(self.store.object_path(key)).ok().map(|b| sha256_hex(&b))
+    }
+
+    /// Every object file under the bucket, as keys.
+    pub fn keys(&self) -> Vec<String> {
+        let root = self.store.bucket_dir();
+        let mut out = Vec::new();
+        walk(&root, &mut |p| {
+            out.push(p.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
+        });
+        out.sort();
+        out
+    }
+}
+
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, f);
+            } else {
+                f(&p);
+            }
+        }
+    }
+}
+
+/// Every regular file below `dir`.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    walk(dir, &mut |p| out.push(p.to_path_buf()));
+    out
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    let mut x = seed as u32 | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).expect("write test file");
+    p
+}
+
+/// A clock that records the delays asked for and returns at once; `now` may be shifted.
+#[derive(Default)]
+pub struct RecordingClock {
+    pub sleeps: Mutex<Vec<Duration>>,
+    pub shift_back: Duration,
+}
+
+impl Clock for RecordingClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() - self.shift_back
+    }
+    fn sleep(&self, d: Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        self.sleeps.lock().unwrap().push(d);
+        Box::pin(async {})
+    }
+}
+
+pub struct FixedJitter(pub f64);
+
+impl Jitter for FixedJitter {
+    fn unit(&self) -> f64 {
+        self.0
+    }
+}
+
+/// AWS-standard policy with a recording clock and jitter fixed at 0.5.
+pub fn recorded_policy() -> (RetryPolicy, Arc<RecordingClock>) {
+    policy_with(RecordingClock::default(), RetryBudget::default())
+}
+
+pub fn policy_with(clock: RecordingClock, budget: RetryBudget) -> (RetryPolicy, Arc<RecordingClock>) {
+    let clock = Arc::new(clock);
+    let policy = RetryPolicy {
+        clock: clock.clone(),
+        jitter: Arc::new(FixedJitter(0.5)),
+        budget: Arc::new(budget),
+        ..RetryPolicy::default()
+    };
+    (policy, clock)
+}
+
+/// A progress callback that keeps every event.
+pub fn recorder() -> (ProgressFn, Arc<Mutex<Vec<TransferEvent>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    (Arc::new(move |e| sink.lock().unwrap().push(e)), events)
+}
