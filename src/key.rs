@@ -54,7 +54,11 @@ pub fn sanitize_name(name: &str) -> String {
         }
     }
     let trimmed = out.trim_start_matches(['.', '_']).trim_end_matches('.');
-    let mut name = if trimmed.is_empty() { "file".to_string() } else { trimmed.to_string() };
+    let mut name = if trimmed.is_empty() {
+        "file".to_string()
+    } else {
+        trimmed.to_string()
+    };
     if name.len() > MAX_NAME_BYTES {
         name = shorten_keeping_extension(&name, MAX_NAME_BYTES);
     }
@@ -91,17 +95,27 @@ impl KeyContext {
 }
 
 /// Builds `prefix + template` for a file name; the name is sanitised here.
-pub fn build_key(prefix: &str, template: &str, file_name: &str, ctx: KeyContext) -> Result<String, KeyError> {
+pub fn build_key(
+    prefix: &str,
+    template: &str,
+    file_name: &str,
+    ctx: KeyContext,
+) -> Result<String, KeyError> {
     let d = ctx.now.date();
     let rendered = template
         .replace("{yyyy}", &format!("{:04}", d.year()))
         .replace("{mm}", &format!("{:02}", u8::from(d.month())))
         .replace("{dd}", &format!("{:02}", d.day()))
-        .replace("{date}", &format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
+        .replace(
+            "{date}",
+            &format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+        )
         .replace("{uuid}", &ctx.uuid.to_string());
     let mut name = sanitize_name(file_name);
-    let fixed_len = prefix.len() + rendered.len() - "{name}".len() * rendered.matches("{name}").count();
-    let name_budget = MAX_KEY_BYTES.saturating_sub(fixed_len) / rendered.matches("{name}").count().max(1);
+    let fixed_len =
+        prefix.len() + rendered.len() - "{name}".len() * rendered.matches("{name}").count();
+    let name_budget =
+        MAX_KEY_BYTES.saturating_sub(fixed_len) / rendered.matches("{name}").count().max(1);
     if name.len() > name_budget && name_budget >= 16 {
         name = shorten_keeping_extension(&name, name_budget);
     }
@@ -118,10 +132,16 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
     if key.starts_with('/') {
         return Err(KeyError::Absolute);
     }
-    if key.chars().any(|c| c == '\\' || c.is_control() || is_bidi_control(c)) {
+    if key
+        .chars()
+        .any(|c| c == '\\' || c.is_control() || is_bidi_control(c))
+    {
         return Err(KeyError::BadCharacter);
     }
-    if key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+    if key
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
         return Err(KeyError::DotSegment(key.to_string()));
     }
     Ok(())
@@ -146,7 +166,10 @@ pub fn validate_template(template: &str) -> Result<(), KeyError> {
     }
     let mut rest = template;
     while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}').map(|i| open + i + 1).unwrap_or(rest.len());
+        let close = rest[open..]
+            .find('}')
+            .map(|i| open + i + 1)
+            .unwrap_or(rest.len());
         let field = &rest[open..close];
         if !TEMPLATE_FIELDS.contains(&field) {
             return Err(KeyError::UnknownPlaceholder(field.to_string()));
@@ -161,7 +184,11 @@ pub fn validate_template(template: &str) -> Result<(), KeyError> {
 }
 
 /// Everything but RFC 3986 unreserved characters is percent-encoded, as SigV4 requires.
-const KEY_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const KEY_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// The key as a URL path (without the leading `/`): each segment percent-encoded, `/` kept.
 pub fn encode_path(key: &str) -> String {
@@ -184,8 +211,17 @@ mod tests {
 
     #[test]
     fn renders_the_template() {
-        let k = build_key("uploads/", "{yyyy}/{mm}/{dd}/{uuid}-{name}", "Report Q3.pdf", ctx()).unwrap();
-        assert_eq!(k, "uploads/2026/11/28/00000000-0000-4000-8000-000000000001-Report_Q3.pdf");
+        let k = build_key(
+            "uploads/",
+            "{yyyy}/{mm}/{dd}/{uuid}-{name}",
+            "Report Q3.pdf",
+            ctx(),
+        )
+        .unwrap();
+        assert_eq!(
+            k,
+            "uploads/2026/11/28/00000000-0000-4000-8000-000000000001-Report_Q3.pdf"
+        );
     }
 
     #[test]

@@ -51,13 +51,23 @@ impl EmbeddedStore {
     /// Starts a store rooted at `root` on a free port of 127.0.0.1, with random credentials.
     pub async fn start(root: &Path) -> Result<Self, LocalError> {
         let mut rng = rand::rng();
-        let ak = format!("HOIST{}", Alphanumeric.sample_string(&mut rng, 15).to_ascii_uppercase());
+        let ak = format!(
+            "HOIST{}",
+            Alphanumeric
+                .sample_string(&mut rng, 15)
+                .to_ascii_uppercase()
+        );
         let sk = Alphanumeric.sample_string(&mut rng, 40);
         Self::start_with(root, LOCAL_BUCKET, &ak, Secret::new(sk)).await
     }
 
     /// Starts a store with the given bucket and credentials.
-    pub async fn start_with(root: &Path, bucket: &str, access_key_id: &str, secret: Secret) -> Result<Self, LocalError> {
+    pub async fn start_with(
+        root: &Path,
+        bucket: &str,
+        access_key_id: &str,
+        secret: Secret,
+    ) -> Result<Self, LocalError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| LocalError::Io { path, source }
@@ -73,7 +83,9 @@ impl EmbeddedStore {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(|e| LocalError::Start(format!("{e:?}")))?;
-        let addr = listener.local_addr().map_err(|e| LocalError::Start(format!("{e:?}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| LocalError::Start(format!("{e:?}")))?;
         let (stop, mut stopped) = watch::channel(false);
         tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
@@ -88,7 +100,9 @@ impl EmbeddedStore {
                     },
                     _ = stopped.changed() => break,
                 };
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
                 let mut stop_conn = stopped.clone();
                 tokio::spawn(async move {
                     tokio::select! {
@@ -98,7 +112,8 @@ impl EmbeddedStore {
                 });
             }
         });
-        let endpoint = url::Url::parse(&format!("http://{addr}")).map_err(|e| LocalError::Start(format!("{e:?}")))?;
+        let endpoint = url::Url::parse(&format!("http://{addr}"))
+            .map_err(|e| LocalError::Start(format!("{e:?}")))?;
         tracing::info!(%endpoint, root = %root.display(), "embedded store started");
         Ok(EmbeddedStore {
             endpoint,

@@ -57,7 +57,7 @@ struct UploadArgs {
 #[derive(Subcommand)]
 enum ProfileCommand {
     /// Add a profile: either self-signing (--bucket, --region, --access-key-id) or staff (--backend).
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List profiles.
     List {
         /// Print JSON.
@@ -207,7 +207,9 @@ fn upload(store: &ProfileStore, keychain: &Keychain, args: UploadArgs) -> anyhow
     runtime.block_on(async {
         let session = Session::open(profile, keychain, RetryPolicy::default()).await?;
         let bars = Bars::new(&args.paths, args.json);
-        let outcomes = session.upload_all(&args.paths, |i| bars.progress_for(i)).await;
+        let outcomes = session
+            .upload_all(&args.paths, |i| bars.progress_for(i))
+            .await;
         bars.finish();
         report(&session, &outcomes, args.json)
     })
@@ -237,13 +239,21 @@ impl Bars {
             .iter()
             .map(|p| {
                 let bar = multi.add(ProgressBar::new(0).with_style(style.clone()));
-                bar.set_prefix(p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                bar.set_prefix(
+                    p.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                );
                 bar
             })
             .collect();
         let total = multi.add(ProgressBar::new(0).with_style(style));
         total.set_prefix(format!("total ({} files)", paths.len()));
-        Bars { multi, files, total }
+        Bars {
+            multi,
+            files,
+            total,
+        }
     }
 
     fn progress_for(&self, i: usize) -> ProgressFn {
@@ -267,8 +277,13 @@ impl Bars {
                 total.inc(bytes.saturating_sub(before));
                 bar.set_position(bytes);
             }
-            TransferEvent::Retrying { delay_ms, reason, .. } => {
-                bar.set_message(format!("retry in {:.1}s: {reason}", delay_ms as f64 / 1000.0));
+            TransferEvent::Retrying {
+                delay_ms, reason, ..
+            } => {
+                bar.set_message(format!(
+                    "retry in {:.1}s: {reason}",
+                    delay_ms as f64 / 1000.0
+                ));
             }
             TransferEvent::Acknowledged { .. } => bar.finish_with_message("done"),
         })
@@ -336,11 +351,7 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
             );
         }
         let _ = session;
-        println!(
-            "\n{} uploaded, {} failed",
-            outcomes.len() - failed,
-            failed
-        );
+        println!("\n{} uploaded, {} failed", outcomes.len() - failed, failed);
         if failed > 0 {
             eprintln!("failed files:");
             for o in outcomes.iter().filter(|o| o.result.is_err()) {
@@ -348,10 +359,18 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
             }
         }
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
-fn profile_command(store: &ProfileStore, keychain: &Keychain, cmd: ProfileCommand) -> anyhow::Result<ExitCode> {
+fn profile_command(
+    store: &ProfileStore,
+    keychain: &Keychain,
+    cmd: ProfileCommand,
+) -> anyhow::Result<ExitCode> {
     match cmd {
         ProfileCommand::Add(a) => {
             let mode = match (a.bucket, a.backend) {
@@ -360,7 +379,9 @@ fn profile_command(store: &ProfileStore, keychain: &Keychain, cmd: ProfileComman
                     region: a.region.context("--region is required with --bucket")?,
                     endpoint: a.endpoint,
                     path_style: a.path_style,
-                    access_key_id: a.access_key_id.context("--access-key-id is required with --bucket")?,
+                    access_key_id: a
+                        .access_key_id
+                        .context("--access-key-id is required with --bucket")?,
                 },
                 (None, Some(url)) => Mode::Backend {
                     url,
@@ -385,7 +406,10 @@ fn profile_command(store: &ProfileStore, keychain: &Keychain, cmd: ProfileComman
             store.add(p, a.default)?;
             println!("added profile '{}' to {}", a.name, store.path().display());
             if let Some(what) = needs_secret {
-                println!("next: store its {what} in the keychain with `hoist secret set {}`", a.name);
+                println!(
+                    "next: store its {what} in the keychain with `hoist secret set {}`",
+                    a.name
+                );
             }
         }
         ProfileCommand::List { json } => {
@@ -401,7 +425,11 @@ fn profile_command(store: &ProfileStore, keychain: &Keychain, cmd: ProfileComman
                 println!("no profiles configured; uploads use the built-in `local` embedded store");
             } else {
                 for p in profiles {
-                    let mark = if default.as_deref() == Some(&p.name) { "*" } else { " " };
+                    let mark = if default.as_deref() == Some(&p.name) {
+                        "*"
+                    } else {
+                        " "
+                    };
                     println!("{mark} {:<20} {}", p.name, describe_mode(&p.mode));
                 }
             }
@@ -413,18 +441,38 @@ fn profile_command(store: &ProfileStore, keychain: &Keychain, cmd: ProfileComman
             } else {
                 println!("name           {}", p.name);
                 println!("target         {}", describe_mode(&p.mode));
-                println!("prefix         {}", if p.prefix.is_empty() { "(none)" } else { &p.prefix });
+                println!(
+                    "prefix         {}",
+                    if p.prefix.is_empty() {
+                        "(none)"
+                    } else {
+                        &p.prefix
+                    }
+                );
                 println!("key template   {}", p.key_template);
-                println!("max size       {}", p.max_size.map(|s| format!("{s} bytes")).unwrap_or("(S3's limit)".into()));
+                println!(
+                    "max size       {}",
+                    p.max_size
+                        .map(|s| format!("{s} bytes"))
+                        .unwrap_or("(S3's limit)".into())
+                );
                 println!(
                     "allowed types  {}",
-                    if p.allowed_types.is_empty() { "any".to_string() } else { p.allowed_types.join(", ") }
+                    if p.allowed_types.is_empty() {
+                        "any".to_string()
+                    } else {
+                        p.allowed_types.join(", ")
+                    }
                 );
                 println!("concurrency    {}", p.concurrency);
                 for kind in secret_kinds(&p.mode) {
                     let state = match keychain.get(&p.name, kind) {
                         Ok(Some(_)) => "stored in the keychain".to_string(),
-                        Ok(None) => format!("not set (`hoist secret set {} --kind {}`)", p.name, kind.as_str()),
+                        Ok(None) => format!(
+                            "not set (`hoist secret set {} --kind {}`)",
+                            p.name,
+                            kind.as_str()
+                        ),
                         Err(e) => format!("unknown: {e}"),
                     };
                     println!("{:<14} {state}", kind.as_str());
@@ -435,7 +483,10 @@ fn profile_command(store: &ProfileStore, keychain: &Keychain, cmd: ProfileComman
             let p = store.remove(&name)?;
             for kind in secret_kinds(&p.mode) {
                 if let Err(e) = keychain.delete(&p.name, kind) {
-                    eprintln!("warning: could not delete {} from the keychain: {e}", kind.as_str());
+                    eprintln!(
+                        "warning: could not delete {} from the keychain: {e}",
+                        kind.as_str()
+                    );
                 }
             }
             println!("removed profile '{name}'");
@@ -472,7 +523,11 @@ fn secret_kinds(mode: &Mode) -> Vec<SecretKind> {
     }
 }
 
-fn secret_command(store: &ProfileStore, keychain: &Keychain, cmd: SecretCommand) -> anyhow::Result<ExitCode> {
+fn secret_command(
+    store: &ProfileStore,
+    keychain: &Keychain,
+    cmd: SecretCommand,
+) -> anyhow::Result<ExitCode> {
     match cmd {
         SecretCommand::Set { profile, kind } => {
             let p = store.get(&profile)?;
@@ -482,7 +537,15 @@ fn secret_command(store: &ProfileStore, keychain: &Keychain, cmd: SecretCommand)
             });
             let value = read_secret_input(kind)?;
             keychain.set(&p.name, kind, &value)?;
-            if let (SecretKind::BearerToken, Mode::Backend { url, protocol, token: false }) = (kind, &p.mode) {
+            if let (
+                SecretKind::BearerToken,
+                Mode::Backend {
+                    url,
+                    protocol,
+                    token: false,
+                },
+            ) = (kind, &p.mode)
+            {
                 let mut updated = p.clone();
                 updated.mode = Mode::Backend {
                     url: url.clone(),
@@ -491,7 +554,11 @@ fn secret_command(store: &ProfileStore, keychain: &Keychain, cmd: SecretCommand)
                 };
                 store.update(updated)?;
             }
-            println!("stored the {} of '{}' in the OS keychain", kind.as_str(), p.name);
+            println!(
+                "stored the {} of '{}' in the OS keychain",
+                kind.as_str(),
+                p.name
+            );
         }
         SecretCommand::Remove { profile, kind } => {
             let p = store.get(&profile)?;
@@ -500,7 +567,11 @@ fn secret_command(store: &ProfileStore, keychain: &Keychain, cmd: SecretCommand)
                 _ => SecretKind::SecretAccessKey,
             });
             keychain.delete(&p.name, kind)?;
-            println!("removed the {} of '{}' from the OS keychain", kind.as_str(), p.name);
+            println!(
+                "removed the {} of '{}' from the OS keychain",
+                kind.as_str(),
+                p.name
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -508,10 +579,13 @@ fn secret_command(store: &ProfileStore, keychain: &Keychain, cmd: SecretCommand)
 
 fn read_secret_input(kind: SecretKind) -> anyhow::Result<Secret> {
     let raw = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("{} (input hidden): ", kind.as_str())).context("cannot read from the terminal")?
+        rpassword::prompt_password(format!("{} (input hidden): ", kind.as_str()))
+            .context("cannot read from the terminal")?
     } else {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read stdin")?;
         s
     };
     let value = raw.trim_end_matches(['\r', '\n']).to_string();
@@ -520,4 +594,3 @@ fn read_secret_input(kind: SecretKind) -> anyhow::Result<Secret> {
     }
     Ok(Secret::new(value))
 }
-

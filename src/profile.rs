@@ -27,9 +27,13 @@ pub enum ProfileError {
     },
     #[error("{path} is not a valid profile file: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("no profile named '{name}' (configured: {available}); add one with `hoist profile add`")]
+    #[error(
+        "no profile named '{name}' (configured: {available}); add one with `hoist profile add`"
+    )]
     NotFound { name: String, available: String },
-    #[error("a profile named '{0}' exists already; remove it first with `hoist profile remove {0}`")]
+    #[error(
+        "a profile named '{0}' exists already; remove it first with `hoist profile remove {0}`"
+    )]
     Exists(String),
     #[error("invalid profile: {0}")]
     Invalid(String),
@@ -136,21 +140,28 @@ impl Profile {
                 ..
             } => {
                 validate_bucket(bucket)?;
-                if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                if region.is_empty()
+                    || !region
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                {
                     return Err(ProfileError::Invalid(format!(
                         "region '{region}' is not a region name such as us-east-1"
                     )));
                 }
                 if let Some(e) = endpoint {
-                    let u = url::Url::parse(e)
-                        .map_err(|err| ProfileError::Invalid(format!("endpoint '{e}' is not a URL: {err}")))?;
+                    let u = url::Url::parse(e).map_err(|err| {
+                        ProfileError::Invalid(format!("endpoint '{e}' is not a URL: {err}"))
+                    })?;
                     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
                         return Err(ProfileError::Invalid(format!(
                             "endpoint '{e}' must be an http:// or https:// URL with a host"
                         )));
                     }
                 }
-                if access_key_id.is_empty() || !access_key_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                if access_key_id.is_empty()
+                    || !access_key_id.chars().all(|c| c.is_ascii_alphanumeric())
+                {
                     return Err(ProfileError::Invalid(
                         "access key id must be letters and digits (e.g. AKIA...); the secret key goes in \
                          the keychain with `hoist secret set`"
@@ -160,10 +171,14 @@ impl Profile {
             }
             Mode::Local => {}
         }
-        crate::key::validate_prefix(&self.prefix).map_err(|e| ProfileError::Invalid(e.to_string()))?;
-        crate::key::validate_template(&self.key_template).map_err(|e| ProfileError::Invalid(e.to_string()))?;
+        crate::key::validate_prefix(&self.prefix)
+            .map_err(|e| ProfileError::Invalid(e.to_string()))?;
+        crate::key::validate_template(&self.key_template)
+            .map_err(|e| ProfileError::Invalid(e.to_string()))?;
         if self.concurrency == 0 || self.concurrency > 64 {
-            return Err(ProfileError::Invalid("concurrency must be between 1 and 64".into()));
+            return Err(ProfileError::Invalid(
+                "concurrency must be between 1 and 64".into(),
+            ));
         }
         for t in &self.allowed_types {
             if !t.contains('/') {
@@ -179,7 +194,9 @@ impl Profile {
 fn validate_name(name: &str) -> Result<(), ProfileError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -207,7 +224,8 @@ fn validate_bucket(bucket: &str) -> Result<(), ProfileError> {
 }
 
 fn validate_backend_url(raw: &str) -> Result<(), ProfileError> {
-    let u = url::Url::parse(raw).map_err(|e| ProfileError::Invalid(format!("backend URL '{raw}': {e}")))?;
+    let u = url::Url::parse(raw)
+        .map_err(|e| ProfileError::Invalid(format!("backend URL '{raw}': {e}")))?;
     let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     match u.scheme() {
         "https" => Ok(()),
@@ -224,7 +242,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size such as 100MB or 5GiB"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size such as 100MB or 5GiB"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" => 1_000,
@@ -235,9 +255,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "gib" => 1 << 30,
         "t" | "tb" => 1_000_000_000_000,
         "tib" => 1 << 40,
-        other => return Err(format!("unknown size unit '{other}' in '{s}' (use B, KB, MB, GB, KiB, MiB, GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{s}' (use B, KB, MB, GB, KiB, MiB, GiB)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size '{s}' is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size '{s}' is too large"))
 }
 
 /// Where Hoist keeps its configuration (`HOIST_CONFIG_DIR` overrides).
@@ -315,7 +340,8 @@ impl ProfileStore {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let text = toml::to_string_pretty(file).map_err(|e| ProfileError::Invalid(e.to_string()))?;
+        let text =
+            toml::to_string_pretty(file).map_err(|e| ProfileError::Invalid(e.to_string()))?;
         // Write-then-rename so a crash never leaves a half-written profiles file.
         let tmp = self.path.with_extension("toml.tmp");
         std::fs::write(&tmp, text).map_err(io)?;
@@ -337,10 +363,13 @@ impl ProfileStore {
             return Ok(Profile::local());
         }
         let file = self.load()?;
-        file.profiles.get(name).cloned().ok_or_else(|| ProfileError::NotFound {
-            name: name.to_string(),
-            available: available(&file),
-        })
+        file.profiles
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ProfileError::NotFound {
+                name: name.to_string(),
+                available: available(&file),
+            })
     }
 
     /// The profile to use: `name` if given, else the default, else the first and only one,
@@ -372,7 +401,9 @@ impl ProfileStore {
     pub fn add(&self, profile: Profile, make_default: bool) -> Result<(), ProfileError> {
         profile.validate()?;
         if profile.name == LOCAL_PROFILE {
-            return Err(ProfileError::Invalid("'local' is the built-in embedded profile; choose another name".into()));
+            return Err(ProfileError::Invalid(
+                "'local' is the built-in embedded profile; choose another name".into(),
+            ));
         }
         let mut file = self.load()?;
         if file.profiles.contains_key(&profile.name) {
@@ -414,10 +445,13 @@ impl ProfileStore {
     /// Removes a profile (its keychain secrets are the caller's to delete).
     pub fn remove(&self, name: &str) -> Result<Profile, ProfileError> {
         let mut file = self.load()?;
-        let removed = file.profiles.remove(name).ok_or_else(|| ProfileError::NotFound {
-            name: name.to_string(),
-            available: available(&file),
-        })?;
+        let removed = file
+            .profiles
+            .remove(name)
+            .ok_or_else(|| ProfileError::NotFound {
+                name: name.to_string(),
+                available: available(&file),
+            })?;
         if file.default.as_deref() == Some(name) {
             file.default = None;
         }
@@ -471,7 +505,10 @@ mod tests {
         assert_eq!(store.get("staff").unwrap(), staff);
         assert_eq!(store.resolve(None).unwrap().name, "staff");
         assert_eq!(store.get("admin").unwrap(), self_sign("admin"));
-        assert!(matches!(store.add(self_sign("admin"), false), Err(ProfileError::Exists(_))));
+        assert!(matches!(
+            store.add(self_sign("admin"), false),
+            Err(ProfileError::Exists(_))
+        ));
         store.remove("staff").unwrap();
         assert_eq!(store.resolve(None).unwrap().name, "admin");
     }

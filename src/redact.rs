@@ -2,7 +2,11 @@
 //! scope and any security token are replaced by `[redacted]`.
 
 /// Query parameters whose values are secret or let someone replay the request.
-const SENSITIVE_PARAMS: [&str; 3] = ["x-amz-signature", "x-amz-credential", "x-amz-security-token"];
+const SENSITIVE_PARAMS: [&str; 3] = [
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+];
 
 /// Redacts the sensitive query parameters of every URL-like run in `text`.
 ///
@@ -17,7 +21,16 @@ pub fn redact(text: &str) -> String {
         let eq = at.find('=').map(|i| i + 1).unwrap_or(at.len());
         out.push_str(&at[..eq]);
         let value_len = at[eq..]
-            .find(|c: char| c == '&' || c == '#' || c == '"' || c == '\'' || c == '>' || c == '<' || c.is_whitespace() || c == ')')
+            .find(|c: char| {
+                c == '&'
+                    || c == '#'
+                    || c == '"'
+                    || c == '\''
+                    || c == '>'
+                    || c == '<'
+                    || c.is_whitespace()
+                    || c == ')'
+            })
             .unwrap_or(at.len() - eq);
         if value_len > 0 {
             out.push_str("[redacted]");
@@ -58,7 +71,8 @@ impl<W> RedactingWriter<W> {
 
 impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.inner.write_all(redact(&String::from_utf8_lossy(buf)).as_bytes())?;
+        self.inner
+            .write_all(redact(&String::from_utf8_lossy(buf)).as_bytes())?;
         Ok(buf.len())
     }
 
@@ -85,14 +99,18 @@ mod tests {
     #[test]
     fn redacts_inside_free_text_and_any_case() {
         let msg = "error sending request for url (http://h/k?x-amz-signature=deadbeef): reset";
-        assert_eq!(redact(msg), "error sending request for url (http://h/k?x-amz-signature=[redacted]): reset");
+        assert_eq!(
+            redact(msg),
+            "error sending request for url (http://h/k?x-amz-signature=[redacted]): reset"
+        );
     }
 
     #[test]
     fn writer_redacts_what_passes_through() {
         use std::io::Write;
         let mut w = super::RedactingWriter::new(Vec::new());
-        w.write_all(b"canonical X-Amz-Credential=AKID%2F2026 X-Amz-Signature=ff\n").unwrap();
+        w.write_all(b"canonical X-Amz-Credential=AKID%2F2026 X-Amz-Signature=ff\n")
+            .unwrap();
         assert_eq!(
             String::from_utf8(w.inner).unwrap(),
             "canonical X-Amz-Credential=[redacted] X-Amz-Signature=[redacted]\n"

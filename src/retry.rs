@@ -103,7 +103,11 @@ impl RetryBudget {
 
     /// Takes the cost of one retry; `None` when the budget cannot pay for it.
     pub fn acquire(&self, kind: FailureKind) -> Option<u32> {
-        let cost = if kind == FailureKind::Timeout { TIMEOUT_RETRY_COST } else { RETRY_COST };
+        let cost = if kind == FailureKind::Timeout {
+            TIMEOUT_RETRY_COST
+        } else {
+            RETRY_COST
+        };
         let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         if *t < cost {
             return None;
@@ -114,7 +118,11 @@ impl RetryBudget {
 
     /// Refunds after a success: what its retries cost, or [`NO_RETRY_INCREMENT`].
     pub fn on_success(&self, spent: u32) {
-        let refund = if spent == 0 { NO_RETRY_INCREMENT } else { spent };
+        let refund = if spent == 0 {
+            NO_RETRY_INCREMENT
+        } else {
+            spent
+        };
         let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         *t = (*t + refund).min(self.max);
     }
@@ -187,7 +195,11 @@ mod tests {
         assert_eq!(p.backoff(1), Duration::from_millis(500));
         assert_eq!(p.backoff(2), Duration::from_secs(1));
         assert_eq!(p.backoff(3), Duration::from_secs(2));
-        assert_eq!(p.backoff(10), Duration::from_secs(10), "capped at 20 s before jitter");
+        assert_eq!(
+            p.backoff(10),
+            Duration::from_secs(10),
+            "capped at 20 s before jitter"
+        );
         let zero = RetryPolicy {
             jitter: Arc::new(Fixed(0.0)),
             ..RetryPolicy::default()
@@ -201,7 +213,11 @@ mod tests {
         assert_eq!(b.acquire(FailureKind::Transient), Some(5));
         assert_eq!(b.acquire(FailureKind::Timeout), Some(10));
         assert_eq!(b.available(), 5);
-        assert_eq!(b.acquire(FailureKind::Timeout), None, "a timeout retry needs 10");
+        assert_eq!(
+            b.acquire(FailureKind::Timeout),
+            None,
+            "a timeout retry needs 10"
+        );
         assert_eq!(b.acquire(FailureKind::Throttling), Some(5));
         assert_eq!(b.acquire(FailureKind::Transient), None);
         b.on_success(15);

@@ -79,7 +79,9 @@ pub struct Keychain {
 
 impl Default for Keychain {
     fn default() -> Self {
-        Keychain::new(std::env::var("HOIST_KEYCHAIN_SERVICE").unwrap_or_else(|_| "hoist".to_string()))
+        Keychain::new(
+            std::env::var("HOIST_KEYCHAIN_SERVICE").unwrap_or_else(|_| "hoist".to_string()),
+        )
     }
 }
 
@@ -96,7 +98,12 @@ impl Keychain {
     }
 
     /// Stores `value` for the profile, replacing any earlier one.
-    pub fn set(&self, profile: &str, kind: SecretKind, value: &Secret) -> Result<(), KeychainError> {
+    pub fn set(
+        &self,
+        profile: &str,
+        kind: SecretKind,
+        value: &Secret,
+    ) -> Result<(), KeychainError> {
         self.entry(profile, kind)?
             .set_password(value.expose())
             .map_err(map_error)
@@ -113,10 +120,11 @@ impl Keychain {
 
     /// The stored value, or [`KeychainError::Missing`] saying how to store it.
     pub fn require(&self, profile: &str, kind: SecretKind) -> Result<Secret, KeychainError> {
-        self.get(profile, kind)?.ok_or_else(|| KeychainError::Missing {
-            profile: profile.to_string(),
-            kind: kind.as_str(),
-        })
+        self.get(profile, kind)?
+            .ok_or_else(|| KeychainError::Missing {
+                profile: profile.to_string(),
+                kind: kind.as_str(),
+            })
     }
 
     /// Deletes the value; deleting one that is not there is not an error.
@@ -131,11 +139,11 @@ impl Keychain {
 fn map_error(e: keyring::Error) -> KeychainError {
     // keyring's messages name the service and account, never the secret.
     match e {
-        keyring::Error::NoDefaultStore | keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_) => {
-            KeychainError::Unavailable {
-                detail: e.to_string(),
-            }
-        }
+        keyring::Error::NoDefaultStore
+        | keyring::Error::NoStorageAccess(_)
+        | keyring::Error::PlatformFailure(_) => KeychainError::Unavailable {
+            detail: e.to_string(),
+        },
         other => KeychainError::Failed {
             detail: other.to_string(),
         },

@@ -61,25 +61,34 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("profile", &self.profile.name).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("profile", &self.profile.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl Session {
     /// Prepares `profile`: reads its secrets from `keychain` (not for `local`), builds its signer.
-    pub async fn open(profile: Profile, keychain: &Keychain, retry: RetryPolicy) -> Result<Self, SessionError> {
+    pub async fn open(
+        profile: Profile,
+        keychain: &Keychain,
+        retry: RetryPolicy,
+    ) -> Result<Self, SessionError> {
         profile.validate()?;
         let uploader = Uploader::new(retry);
         let signer: Arc<dyn Signer> = match &profile.mode {
             Mode::Backend { url, token, .. } => {
-                let url = url::Url::parse(url).map_err(|e| ProfileError::Invalid(format!("backend URL: {e}")))?;
+                let url = url::Url::parse(url)
+                    .map_err(|e| ProfileError::Invalid(format!("backend URL: {e}")))?;
                 let token = if *token {
-                    Some(read_secret(keychain, &profile.name, SecretKind::BearerToken).await?.ok_or_else(|| {
-                        KeychainError::Missing {
-                            profile: profile.name.clone(),
-                            kind: SecretKind::BearerToken.as_str(),
-                        }
-                    })?)
+                    Some(
+                        read_secret(keychain, &profile.name, SecretKind::BearerToken)
+                            .await?
+                            .ok_or_else(|| KeychainError::Missing {
+                                profile: profile.name.clone(),
+                                kind: SecretKind::BearerToken.as_str(),
+                            })?,
+                    )
                 } else {
                     None
                 };
@@ -103,7 +112,8 @@ impl Session {
                     .with_session_token(token)
                     .with_path_style(*path_style);
                 if let Some(e) = endpoint {
-                    let e = url::Url::parse(e).map_err(|err| ProfileError::Invalid(format!("endpoint: {err}")))?;
+                    let e = url::Url::parse(e)
+                        .map_err(|err| ProfileError::Invalid(format!("endpoint: {err}")))?;
                     s = s.with_endpoint(e, *path_style);
                 }
                 Arc::new(s)
@@ -121,7 +131,8 @@ impl Session {
 
     #[cfg(feature = "embedded-store")]
     async fn open_local(profile: Profile, uploader: Uploader) -> Result<Self, SessionError> {
-        let store = crate::local::EmbeddedStore::start(&crate::profile::data_dir().join("store")).await?;
+        let store =
+            crate::local::EmbeddedStore::start(&crate::profile::data_dir().join("store")).await?;
         Ok(Session {
             profile,
             signer: Arc::new(store.signer()),
@@ -157,7 +168,11 @@ impl Session {
     }
 
     /// Validates and uploads one file.
-    pub async fn upload(&self, path: &Path, progress: &ProgressFn) -> Result<UploadReceipt, UploadError> {
+    pub async fn upload(
+        &self,
+        path: &Path,
+        progress: &ProgressFn,
+    ) -> Result<UploadReceipt, UploadError> {
         let checked = validate::check_file(path, &self.profile).await?;
         let key = key::build_key(
             &self.profile.prefix,
@@ -165,18 +180,31 @@ impl Session {
             &checked.file_name,
             KeyContext::now_random(),
         )?;
-        Ok(self.uploader.upload(&checked, &key, self.signer.as_ref(), progress).await?)
+        Ok(self
+            .uploader
+            .upload(&checked, &key, self.signer.as_ref(), progress)
+            .await?)
     }
 
     /// Uploads `paths`, at most the profile's concurrency at once; `progress_for(i)` gives the
     /// callback for `paths[i]`. Outcomes come back in the order of `paths`.
-    pub async fn upload_all(&self, paths: &[PathBuf], progress_for: impl Fn(usize) -> ProgressFn) -> Vec<FileOutcome> {
+    pub async fn upload_all(
+        &self,
+        paths: &[PathBuf],
+        progress_for: impl Fn(usize) -> ProgressFn,
+    ) -> Vec<FileOutcome> {
         let mut outcomes: Vec<(usize, FileOutcome)> = stream::iter(paths.iter().enumerate())
             .map(|(i, p)| {
                 let progress = progress_for(i);
                 async move {
                     let result = self.upload(p, &progress).await;
-                    (i, FileOutcome { path: p.clone(), result })
+                    (
+                        i,
+                        FileOutcome {
+                            path: p.clone(),
+                            result,
+                        },
+                    )
                 }
             })
             .buffer_unordered(self.profile.concurrency.max(1))
@@ -197,5 +225,7 @@ async fn read_secret(
     let profile = profile.to_string();
     tokio::task::spawn_blocking(move || keychain.get(&profile, kind))
         .await
-        .map_err(|e| KeychainError::Failed { detail: e.to_string() })?
+        .map_err(|e| KeychainError::Failed {
+            detail: e.to_string(),
+        })?
 }

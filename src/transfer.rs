@@ -41,7 +41,11 @@ pub enum TransferEvent {
     /// Bytes of this attempt handed to the network.
     Sent { bytes: u64, total: u64 },
     /// The attempt failed and another follows after `delay_ms`.
-    Retrying { attempt: u32, delay_ms: u64, reason: String },
+    Retrying {
+        attempt: u32,
+        delay_ms: u64,
+        reason: String,
+    },
     /// S3 acknowledged all bytes.
     Acknowledged { bytes: u64 },
 }
@@ -119,7 +123,9 @@ pub async fn digest_file(path: &std::path::Path) -> Result<FileDigest, TransferE
         let mut buf = vec![0u8; 1 << 20];
         let mut len = 0u64;
         loop {
-            let n = f.read(&mut buf).map_err(|e| TransferError::Read(e.to_string()))?;
+            let n = f
+                .read(&mut buf)
+                .map_err(|e| TransferError::Read(e.to_string()))?;
             if n == 0 {
                 break;
             }
@@ -232,7 +238,12 @@ impl Uploader {
             let failure = match outcome {
                 Ok(answer) => {
                     let p = presigned.as_ref().map(|p| (p.key.clone(), p.url.clone()));
-                    let (key, url) = p.unwrap_or_else(|| (key.to_string(), url::Url::parse("http://invalid/").expect("static URL")));
+                    let (key, url) = p.unwrap_or_else(|| {
+                        (
+                            key.to_string(),
+                            url::Url::parse("http://invalid/").expect("static URL"),
+                        )
+                    });
                     verify_answer(&answer, &digest)?;
                     policy.budget.on_success(spent);
                     progress(TransferEvent::Acknowledged { bytes: file.size });
@@ -257,7 +268,9 @@ impl Uploader {
                 FailureKind::Permanent => return Err(TransferError::Rejected(failure.message)),
                 FailureKind::Expired => {
                     if resigns >= MAX_RESIGNS {
-                        return Err(TransferError::ExpiredAgain { last: failure.message });
+                        return Err(TransferError::ExpiredAgain {
+                            last: failure.message,
+                        });
                     }
                     resigns += 1;
                     attempts -= 1; // signing again is not a retry of a failed transfer
@@ -273,7 +286,9 @@ impl Uploader {
                 });
             }
             let Some(cost) = policy.budget.acquire(failure.kind) else {
-                return Err(TransferError::BudgetExhausted { last: failure.message });
+                return Err(TransferError::BudgetExhausted {
+                    last: failure.message,
+                });
             };
             spent += cost;
             let delay = policy.backoff(attempts);
@@ -294,9 +309,13 @@ impl Uploader {
         presigned: &PresignedPut,
         progress: &ProgressFn,
     ) -> Result<Answer, Failure> {
-        let handle = tokio::fs::File::open(&file.path).await.map_err(read_failure)?;
+        let handle = tokio::fs::File::open(&file.path)
+            .await
+            .map_err(read_failure)?;
         let meta = handle.metadata().await.map_err(read_failure)?;
-        if meta.len() != file.size || (file.modified.is_some() && meta.modified().ok() != file.modified) {
+        if meta.len() != file.size
+            || (file.modified.is_some() && meta.modified().ok() != file.modified)
+        {
             return Err(Failure {
                 kind: FailureKind::Permanent,
                 message: SOURCE_CHANGED.into(),
@@ -309,14 +328,16 @@ impl Uploader {
             let activity = activity.clone();
             let progress = progress.clone();
             let mut sent = 0u64;
-            tokio_util::io::ReaderStream::with_capacity(handle.take(total), CHUNK_SIZE).map(move |chunk| {
-                if let Ok(c) = &chunk {
-                    sent += c.len() as u64;
-                    activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-                    progress(TransferEvent::Sent { bytes: sent, total });
-                }
-                chunk
-            })
+            tokio_util::io::ReaderStream::with_capacity(handle.take(total), CHUNK_SIZE).map(
+                move |chunk| {
+                    if let Ok(c) = &chunk {
+                        sent += c.len() as u64;
+                        activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                        progress(TransferEvent::Sent { bytes: sent, total });
+                    }
+                    chunk
+                },
+            )
         };
         let mut builder = self
             .client
@@ -356,11 +377,17 @@ impl Uploader {
         let status = response.status();
         let headers = response.headers().clone();
         if status.is_success() {
-            let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let header = |n: &str| {
+                headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
             return Ok(Answer {
                 etag: header("etag").map(|e| e.trim_matches('"').to_string()),
                 checksum_sha256: header("x-amz-checksum-sha256"),
-                kms: header("x-amz-server-side-encryption").is_some_and(|v| v.starts_with("aws:kms")),
+                kms: header("x-amz-server-side-encryption")
+                    .is_some_and(|v| v.starts_with("aws:kms")),
             });
         }
         let body = tokio::time::timeout(self.stall_timeout, response.text())
@@ -419,7 +446,11 @@ fn read_failure(e: std::io::Error) -> Failure {
 
 /// A network error with its causes, the URL (and so the signature) left out.
 fn network_failure(e: reqwest::Error) -> Failure {
-    let kind = if e.is_timeout() { FailureKind::Timeout } else { FailureKind::Transient };
+    let kind = if e.is_timeout() {
+        FailureKind::Timeout
+    } else {
+        FailureKind::Transient
+    };
     let what = if e.is_connect() {
         "cannot connect to the storage server"
     } else {
@@ -530,14 +561,30 @@ mod tests {
     fn classifies_s3_errors_like_the_sdks() {
         assert_eq!(classify(503, "SlowDown", "").kind, FailureKind::Throttling);
         assert_eq!(classify(429, "", "").kind, FailureKind::Throttling);
-        assert_eq!(classify(500, "InternalError", "").kind, FailureKind::Transient);
-        assert_eq!(classify(400, "RequestTimeout", "").kind, FailureKind::Transient);
-        assert_eq!(classify(403, "AccessDenied", "Request has expired").kind, FailureKind::Expired);
+        assert_eq!(
+            classify(500, "InternalError", "").kind,
+            FailureKind::Transient
+        );
+        assert_eq!(
+            classify(400, "RequestTimeout", "").kind,
+            FailureKind::Transient
+        );
+        assert_eq!(
+            classify(403, "AccessDenied", "Request has expired").kind,
+            FailureKind::Expired
+        );
         assert_eq!(classify(400, "ExpiredToken", "").kind, FailureKind::Expired);
         let f = classify(403, "SignatureDoesNotMatch", "x");
         assert_eq!(f.kind, FailureKind::Permanent);
-        assert!(f.message.contains("does not match its signature"), "{}", f.message);
-        assert_eq!(classify(301, "PermanentRedirect", "").kind, FailureKind::Permanent);
+        assert!(
+            f.message.contains("does not match its signature"),
+            "{}",
+            f.message
+        );
+        assert_eq!(
+            classify(301, "PermanentRedirect", "").kind,
+            FailureKind::Permanent
+        );
     }
 
     #[test]
@@ -558,6 +605,9 @@ mod tests {
             checksum_sha256: None,
             kms: false,
         };
-        assert!(matches!(verify_answer(&bad, &digest), Err(TransferError::Integrity(_))));
+        assert!(matches!(
+            verify_answer(&bad, &digest),
+            Err(TransferError::Integrity(_))
+        ));
     }
 }

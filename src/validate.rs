@@ -30,7 +30,9 @@ pub enum ValidationError {
     Empty,
     #[error("is {size} bytes, over this profile's limit of {limit} bytes")]
     TooLarge { size: u64, limit: u64 },
-    #[error("is {0} bytes; files over 5 GiB need multipart upload, which this version does not do yet")]
+    #[error(
+        "is {0} bytes; files over 5 GiB need multipart upload, which this version does not do yet"
+    )]
     OverSinglePutLimit(u64),
     #[error("type {detected} is not allowed by this profile (allowed: {allowed})")]
     TypeNotAllowed { detected: String, allowed: String },
@@ -65,7 +67,9 @@ pub struct CheckedFile {
 
 /// Validates `path` against `profile`.
 pub async fn check_file(path: &Path, profile: &Profile) -> Result<CheckedFile, ValidationError> {
-    let meta = tokio::fs::metadata(path).await.map_err(ValidationError::from_io)?;
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(ValidationError::from_io)?;
     if meta.is_dir() {
         return Err(ValidationError::Directory);
     }
@@ -84,9 +88,13 @@ pub async fn check_file(path: &Path, profile: &Profile) -> Result<CheckedFile, V
     if size > MAX_SINGLE_PUT {
         return Err(ValidationError::OverSinglePutLimit(size));
     }
-    let mut file = tokio::fs::File::open(path).await.map_err(ValidationError::from_io)?;
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(ValidationError::from_io)?;
     let mut head = vec![0u8; SNIFF_LEN.min(size as usize)];
-    file.read_exact(&mut head).await.map_err(ValidationError::from_io)?;
+    file.read_exact(&mut head)
+        .await
+        .map_err(ValidationError::from_io)?;
 
     let file_name = path
         .file_name()
@@ -121,7 +129,21 @@ pub fn detect_type(file_name: &str, head: &[u8]) -> Result<String, ValidationErr
             let executable = kind.matcher_type() == infer::MatcherType::App;
             let name_says_executable = matches!(
                 extension.as_str(),
-                "exe" | "dll" | "msi" | "com" | "scr" | "elf" | "so" | "dylib" | "bin" | "app" | "o" | "class" | "dex" | "wasm" | ""
+                "exe"
+                    | "dll"
+                    | "msi"
+                    | "com"
+                    | "scr"
+                    | "elf"
+                    | "so"
+                    | "dylib"
+                    | "bin"
+                    | "app"
+                    | "o"
+                    | "class"
+                    | "dex"
+                    | "wasm"
+                    | ""
             );
             if executable && !name_says_executable {
                 return Err(ValidationError::ContentContradictsExtension {
@@ -131,7 +153,9 @@ pub fn detect_type(file_name: &str, head: &[u8]) -> Result<String, ValidationErr
             }
             Ok(detected.to_string())
         }
-        None => Ok(by_extension.unwrap_or("application/octet-stream").to_string()),
+        None => Ok(by_extension
+            .unwrap_or("application/octet-stream")
+            .to_string()),
     }
 }
 
@@ -141,9 +165,12 @@ pub fn type_allowed(content_type: &str, allowed: &[String]) -> bool {
         || allowed.iter().any(|pattern| {
             pattern == "*/*"
                 || pattern.eq_ignore_ascii_case(content_type)
-                || pattern
-                    .strip_suffix("/*")
-                    .is_some_and(|major| content_type.split('/').next().is_some_and(|m| m.eq_ignore_ascii_case(major)))
+                || pattern.strip_suffix("/*").is_some_and(|major| {
+                    content_type
+                        .split('/')
+                        .next()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(major))
+                })
         })
 }
 
@@ -161,13 +188,19 @@ mod tests {
     fn content_wins_over_extension() {
         assert_eq!(detect_type("photo.jpg", PNG).unwrap(), "image/png");
         assert_eq!(detect_type("notes.txt", b"hello").unwrap(), "text/plain");
-        assert_eq!(detect_type("blob", b"\x01\x02").unwrap(), "application/octet-stream");
+        assert_eq!(
+            detect_type("blob", b"\x01\x02").unwrap(),
+            "application/octet-stream"
+        );
     }
 
     #[test]
     fn executable_named_as_a_document_is_refused() {
         let err = detect_type("invoice.pdf", ELF).unwrap_err();
-        assert!(matches!(err, ValidationError::ContentContradictsExtension { .. }), "{err}");
+        assert!(
+            matches!(err, ValidationError::ContentContradictsExtension { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains(".pdf"));
         assert!(detect_type("tool.bin", ELF).is_ok());
     }

@@ -49,7 +49,11 @@ impl BackendSigner {
 
 #[async_trait::async_trait]
 impl Signer for BackendSigner {
-    async fn presign_put(&self, req: &PutRequest, _now: SystemTime) -> Result<PresignedPut, SignError> {
+    async fn presign_put(
+        &self,
+        req: &PutRequest,
+        _now: SystemTime,
+    ) -> Result<PresignedPut, SignError> {
         let body = SimpleRequest {
             file_name: &req.file_name,
             content_type: &req.content_type,
@@ -71,7 +75,9 @@ impl Signer for BackendSigner {
             .await
             .map_err(|e| SignError::BackendUnreachable(redact(&e.without_url().to_string())))?;
         if status.is_redirection() {
-            return Err(SignError::BackendRedirect { status: status.as_u16() });
+            return Err(SignError::BackendRedirect {
+                status: status.as_u16(),
+            });
         }
         if !status.is_success() {
             let message = error_message(&text);
@@ -96,11 +102,13 @@ impl Signer for BackendSigner {
 
 /// The `error` (or `message`) field of a JSON error body, else the start of the body.
 fn error_message(body: &str) -> String {
-    let from_json = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| {
-        v.get("error")
-            .or_else(|| v.get("message"))
-            .and_then(|m| m.as_str().map(str::to_string))
-    });
+    let from_json = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("error")
+                .or_else(|| v.get("message"))
+                .and_then(|m| m.as_str().map(str::to_string))
+        });
     let msg = from_json.unwrap_or_else(|| body.chars().take(200).collect());
     let msg = redact(msg.trim());
     if msg.is_empty() {
@@ -111,13 +119,14 @@ fn error_message(body: &str) -> String {
 }
 
 fn parse_simple_answer(text: &str) -> Result<PresignedPut, SignError> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| SignError::BadResponse(format!("not JSON ({e})")))?;
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| SignError::BadResponse(format!("not JSON ({e})")))?;
     let raw_url = v
         .get("url")
         .and_then(|u| u.as_str())
         .ok_or_else(|| SignError::BadResponse("no \"url\" in the answer".into()))?;
-    let url = parse_exact_url(raw_url).map_err(|e| SignError::BadResponse(format!("the URL {e}")))?;
+    let url =
+        parse_exact_url(raw_url).map_err(|e| SignError::BadResponse(format!("the URL {e}")))?;
     if let Some(m) = v.get("method").and_then(|m| m.as_str()) {
         if !m.eq_ignore_ascii_case("PUT") {
             return Err(SignError::BadResponse(format!(
@@ -143,10 +152,14 @@ fn parse_simple_answer(text: &str) -> Result<PresignedPut, SignError> {
         None => key_from_url(&url),
     };
     let expires_at = match v.get("expiresAt") {
-        Some(serde_json::Value::Number(n)) => n.as_u64().map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
-        Some(serde_json::Value::String(s)) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .ok()
-            .map(SystemTime::from),
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+        Some(serde_json::Value::String(s)) => {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(SystemTime::from)
+        }
         _ => None,
     }
     .or_else(|| expiry_from_query(&url));
@@ -161,7 +174,9 @@ fn parse_simple_answer(text: &str) -> Result<PresignedPut, SignError> {
 /// Best effort when the backend does not say: the decoded URL path.
 fn key_from_url(url: &url::Url) -> String {
     let path = url.path().trim_start_matches('/');
-    percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `X-Amz-Date` + `X-Amz-Expires` of a SigV4 presigned URL.
@@ -176,7 +191,9 @@ fn expiry_from_query(url: &url::Url) -> Option<SystemTime> {
         }
     }
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    let signed = time::PrimitiveDateTime::parse(&date?, &fmt).ok()?.assume_utc();
+    let signed = time::PrimitiveDateTime::parse(&date?, &fmt)
+        .ok()?
+        .assume_utc();
     Some(SystemTime::from(signed) + Duration::from_secs(expires?))
 }
 
@@ -204,7 +221,10 @@ mod tests {
             r#"{"url":"https://h/k","method":"PUT","headers":{"Content-Type":"image/png","Content-Length":"9"},"key":"k","expiresAt":"2026-01-01T00:15:00Z"}"#,
         )
         .unwrap();
-        assert_eq!(p.headers, vec![("content-type".to_string(), "image/png".to_string())]);
+        assert_eq!(
+            p.headers,
+            vec![("content-type".to_string(), "image/png".to_string())]
+        );
         assert_eq!(p.key, "k");
         assert!(p.expires_at.is_some());
     }
@@ -217,13 +237,22 @@ mod tests {
             r#"{"url":"https://h/a/../b"}"#,
             r#"{"url":"https://h/k","method":"POST"}"#,
         ] {
-            assert!(matches!(parse_simple_answer(bad), Err(SignError::BadResponse(_))), "{bad}");
+            assert!(
+                matches!(parse_simple_answer(bad), Err(SignError::BadResponse(_))),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn error_messages_come_from_json_and_are_redacted() {
-        assert_eq!(error_message(r#"{"error":"type not allowed"}"#), "type not allowed");
-        assert_eq!(error_message("see http://h/k?X-Amz-Signature=abc"), "see http://h/k?X-Amz-Signature=[redacted]");
+        assert_eq!(
+            error_message(r#"{"error":"type not allowed"}"#),
+            "type not allowed"
+        );
+        assert_eq!(
+            error_message("see http://h/k?X-Amz-Signature=abc"),
+            "see http://h/k?X-Amz-Signature=[redacted]"
+        );
     }
 }

@@ -77,7 +77,10 @@ pub enum SignError {
 impl SignError {
     /// Whether signing again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, SignError::BackendUnavailable { .. } | SignError::BackendUnreachable(_))
+        matches!(
+            self,
+            SignError::BackendUnavailable { .. } | SignError::BackendUnreachable(_)
+        )
     }
 }
 
@@ -85,7 +88,11 @@ impl SignError {
 #[async_trait::async_trait]
 pub trait Signer: Send + Sync {
     /// Signs an upload of `req` valid from `now`.
-    async fn presign_put(&self, req: &PutRequest, now: SystemTime) -> Result<PresignedPut, SignError>;
+    async fn presign_put(
+        &self,
+        req: &PutRequest,
+        now: SystemTime,
+    ) -> Result<PresignedPut, SignError>;
 }
 
 /// The path of `raw` exactly as written, for checking that the `url` crate did not rewrite it.
@@ -108,9 +115,11 @@ pub(crate) fn parse_exact_url(raw: &str) -> Result<url::Url, String> {
     let written = raw_path(raw);
     let written = if written.is_empty() { "/" } else { written };
     if parsed.path() != written {
-        return Err("its path would be rewritten before sending (dot segments or backslashes), so it \
+        return Err(
+            "its path would be rewritten before sending (dot segments or backslashes), so it \
                     would not match its signature"
-            .to_string());
+                .to_string(),
+        );
     }
     Ok(parsed)
 }
@@ -122,7 +131,12 @@ mod tests {
     #[test]
     fn refuses_urls_the_url_crate_would_rewrite() {
         assert!(parse_exact_url("http://h/b/uploads/x.txt?X-Amz-Signature=1").is_ok());
-        for bad in ["http://h/b/uploads/../x", "http://h/b/%2e%2e/x", "http://h/b/a\\..\\x", "http://h/b/./x"] {
+        for bad in [
+            "http://h/b/uploads/../x",
+            "http://h/b/%2e%2e/x",
+            "http://h/b/a\\..\\x",
+            "http://h/b/./x",
+        ] {
             assert!(parse_exact_url(bad).is_err(), "{bad}");
         }
         assert!(parse_exact_url("file:///etc/passwd").is_err());

@@ -20,7 +20,11 @@ pub const MAX_PUT_EXPIRY: Duration = Duration::from_secs(15 * 60);
 pub const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// RFC 3986 unreserved characters stay, everything else is encoded (as SigV4 canonicalises).
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Where a bucket is and the credentials to sign for it.
 #[derive(Clone, Debug)]
@@ -98,8 +102,14 @@ impl SigV4Signer {
                     format!("{scheme}://{}.{host}{port}{base}/{path}", self.bucket)
                 }
             }
-            None if path_style => format!("https://s3.{}.amazonaws.com/{}/{path}", self.region, self.bucket),
-            None => format!("https://{}.s3.{}.amazonaws.com/{path}", self.bucket, self.region),
+            None if path_style => format!(
+                "https://s3.{}.amazonaws.com/{}/{path}",
+                self.region, self.bucket
+            ),
+            None => format!(
+                "https://{}.s3.{}.amazonaws.com/{path}",
+                self.bucket, self.region
+            ),
         }
     }
 
@@ -114,7 +124,9 @@ impl SigV4Signer {
         now: SystemTime,
     ) -> Result<String, SignError> {
         if expires_in > MAX_PRESIGN_EXPIRY || expires_in.is_zero() {
-            return Err(SignError::Signing("expiry must be between 1 second and 7 days".into()));
+            return Err(SignError::Signing(
+                "expiry must be between 1 second and 7 days".into(),
+            ));
         }
         let identity = Credentials::new(
             &self.access_key_id,
@@ -138,8 +150,13 @@ impl SigV4Signer {
             .build()
             .map_err(|e| SignError::Signing(e.to_string()))?
             .into();
-        let signable = SignableRequest::new(method, url, headers.iter().copied(), SignableBody::UnsignedPayload)
-            .map_err(|e| SignError::Signing(e.to_string()))?;
+        let signable = SignableRequest::new(
+            method,
+            url,
+            headers.iter().copied(),
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(|e| SignError::Signing(e.to_string()))?;
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| SignError::Signing(e.to_string()))?
             .into_parts();
@@ -158,7 +175,11 @@ impl SigV4Signer {
 
 #[async_trait::async_trait]
 impl Signer for SigV4Signer {
-    async fn presign_put(&self, req: &PutRequest, now: SystemTime) -> Result<PresignedPut, SignError> {
+    async fn presign_put(
+        &self,
+        req: &PutRequest,
+        now: SystemTime,
+    ) -> Result<PresignedPut, SignError> {
         key::validate_key(&req.key).map_err(|e| SignError::Signing(e.to_string()))?;
         let size = req.size.to_string();
         let headers = [
@@ -240,14 +261,22 @@ mod tests {
             "content-length;content-md5;content-type;host;x-amz-checksum-sha256"
         );
         assert_eq!(p.url.path(), "/uploads/a%20b.txt");
-        assert_eq!(p.url.host_str(), Some("examplebucket.s3.us-east-1.amazonaws.com"));
+        assert_eq!(
+            p.url.host_str(),
+            Some("examplebucket.s3.us-east-1.amazonaws.com")
+        );
     }
 
     #[test]
     fn endpoint_and_path_style_urls() {
-        let s = aws_example_signer().with_endpoint(url::Url::parse("http://127.0.0.1:9000").unwrap(), true);
-        assert_eq!(s.object_url("k/é"), "http://127.0.0.1:9000/examplebucket/k/%C3%A9");
-        let v = aws_example_signer().with_endpoint(url::Url::parse("https://s3.example.net").unwrap(), false);
+        let s = aws_example_signer()
+            .with_endpoint(url::Url::parse("http://127.0.0.1:9000").unwrap(), true);
+        assert_eq!(
+            s.object_url("k/é"),
+            "http://127.0.0.1:9000/examplebucket/k/%C3%A9"
+        );
+        let v = aws_example_signer()
+            .with_endpoint(url::Url::parse("https://s3.example.net").unwrap(), false);
         assert_eq!(v.object_url("k"), "https://examplebucket.s3.example.net/k");
     }
 }

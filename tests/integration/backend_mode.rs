@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use hoist::secret::Secret;
 use hoist::session::{Session, UploadError};
 use hoist::sign::backend::BackendSigner;
 use hoist::sign::SignError;
-use hoist::secret::Secret;
 use hoist::transfer::{TransferError, Uploader};
 
 use crate::support::backend::{Backend, Flavour};
@@ -14,22 +14,42 @@ use crate::support::{self, recorder, Store};
 
 fn staff_session(backend_url: &str, token: Option<&str>) -> Session {
     let (policy, _) = support::recorded_policy();
-    let signer = BackendSigner::new(url::Url::parse(backend_url).unwrap(), token.map(Secret::new)).unwrap();
-    Session::with_signer(crate::self_sign::profile(""), Arc::new(signer), Uploader::new(policy))
+    let signer = BackendSigner::new(
+        url::Url::parse(backend_url).unwrap(),
+        token.map(Secret::new),
+    )
+    .unwrap();
+    Session::with_signer(
+        crate::self_sign::profile(""),
+        Arc::new(signer),
+        Uploader::new(policy),
+    )
 }
 
 #[tokio::test]
 async fn careful_backend_with_token_lands_the_file_where_it_says() {
     let store = Store::start().await;
-    let backend = Backend::start(store.store.signer(), Flavour::Careful, Some("staff-token-1"), "").await;
+    let backend = Backend::start(
+        store.store.signer(),
+        Flavour::Careful,
+        Some("staff-token-1"),
+        "",
+    )
+    .await;
     let s = staff_session(&backend.url, Some("staff-token-1"));
     let dir = tempfile::tempdir().unwrap();
     let content = support::bytes(700 * 1024, 9);
     let path = support::write(dir.path(), "Quarterly Report.pdf", &content);
     let (progress, _) = recorder();
-    let r = s.upload(&path, &progress).await.expect("upload through the backend");
+    let r = s
+        .upload(&path, &progress)
+        .await
+        .expect("upload through the backend");
     assert_eq!(r.key, "staff/Quarterly_Report.pdf");
-    assert_eq!(store.stored_sha256(&r.key), Some(support::sha256_hex(&content)));
+    assert_eq!(
+        store.stored_sha256(&r.key),
+        Some(support::sha256_hex(&content))
+    );
     assert_eq!(
         backend.seen_auth.lock().unwrap().as_slice(),
         &[Some("Bearer staff-token-1".to_string())]
@@ -45,9 +65,19 @@ async fn minimal_backend_that_returns_only_a_url_works_unchanged() {
     let content = support::bytes(5000, 3);
     let path = support::write(dir.path(), "notes.txt", &content);
     let (progress, _) = recorder();
-    let r = s.upload(&path, &progress).await.expect("upload through the minimal backend");
-    assert!(r.location.ends_with("/test-bucket/staff/notes.txt"), "{}", r.location);
-    assert_eq!(store.stored_sha256("staff/notes.txt"), Some(support::sha256_hex(&content)));
+    let r = s
+        .upload(&path, &progress)
+        .await
+        .expect("upload through the minimal backend");
+    assert!(
+        r.location.ends_with("/test-bucket/staff/notes.txt"),
+        "{}",
+        r.location
+    );
+    assert_eq!(
+        store.stored_sha256("staff/notes.txt"),
+        Some(support::sha256_hex(&content))
+    );
     assert_eq!(r.sha256, support::sha256_hex(&content));
 }
 
@@ -61,11 +91,20 @@ async fn missing_token_is_refused_with_what_to_do() {
     let (progress, _) = recorder();
     let err = s.upload(&path, &progress).await.unwrap_err();
     assert!(
-        matches!(err, UploadError::Transfer(TransferError::Sign(SignError::BackendRejected { status: 401, .. }))),
+        matches!(
+            err,
+            UploadError::Transfer(TransferError::Sign(SignError::BackendRejected {
+                status: 401,
+                ..
+            }))
+        ),
         "{err:?}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("missing or wrong token") && msg.contains("hoist secret set"), "{msg}");
+    assert!(
+        msg.contains("missing or wrong token") && msg.contains("hoist secret set"),
+        "{msg}"
+    );
     assert!(store.keys().is_empty());
 }
 
@@ -86,7 +125,12 @@ async fn backend_redirect_is_not_followed_and_the_token_stays_home() {
     let (progress, _) = recorder();
     let err = s.upload(&path, &progress).await.unwrap_err();
     assert!(
-        matches!(err, UploadError::Transfer(TransferError::Sign(SignError::BackendRedirect { status: 307 }))),
+        matches!(
+            err,
+            UploadError::Transfer(TransferError::Sign(SignError::BackendRedirect {
+                status: 307
+            }))
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("does not follow redirects"));

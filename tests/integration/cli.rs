@@ -50,18 +50,38 @@ fn upload_on_the_embedded_default_reports_json_and_exit_code() {
     let pa = support::write(files.path(), "a.bin", &a);
     let pb = support::write(files.path(), "b.txt", &b);
     let missing = files.path().join("gone.txt");
-    let out = env.run(&["upload", "--json", pa.to_str().unwrap(), pb.to_str().unwrap(), missing.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "one file failed: {}", text(&out.stderr));
-    let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = env.run(&[
+        "upload",
+        "--json",
+        pa.to_str().unwrap(),
+        pb.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one file failed: {}",
+        text(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     for (line, content) in lines.iter().zip([&a, &b]) {
         assert_eq!(line["status"], "uploaded");
         assert_eq!(line["size"], content.len() as u64);
-        assert_eq!(line["checksum"], format!("sha256:{}", support::sha256_hex(content)));
+        assert_eq!(
+            line["checksum"],
+            format!("sha256:{}", support::sha256_hex(content))
+        );
         let key = line["key"].as_str().unwrap();
         assert!(key.starts_with("uploads/"), "{key}");
         let stored = env.data.path().join("store/hoist-local").join(key);
-        assert_eq!(support::sha256_hex(&std::fs::read(&stored).unwrap()), support::sha256_hex(content));
+        assert_eq!(
+            support::sha256_hex(&std::fs::read(&stored).unwrap()),
+            support::sha256_hex(content)
+        );
     }
     assert_eq!(lines[2]["status"], "failed");
     assert_eq!(lines[2]["path"], missing.to_str().unwrap());
@@ -76,33 +96,86 @@ fn text_summary_lists_key_size_checksum_and_failures() {
     let out = env.run(&["upload", p.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("uploads/") && stdout.contains("6 bytes"), "{stdout}");
-    assert!(stdout.contains(&support::sha256_hex(b"hello\n")), "{stdout}");
+    assert!(
+        stdout.contains("uploads/") && stdout.contains("6 bytes"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&support::sha256_hex(b"hello\n")),
+        "{stdout}"
+    );
     assert!(stdout.contains("1 uploaded, 0 failed"), "{stdout}");
 
     let empty = support::write(files.path(), "empty.txt", b"");
     let out = env.run(&["upload", empty.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("is empty"), "{}", text(&out.stdout));
-    assert!(text(&out.stderr).contains("empty.txt"), "failed files listed: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("is empty"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("empty.txt"),
+        "failed files listed: {}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn profiles_are_added_listed_shown_and_removed() {
     let env = Env::new();
-    let out = env.run(&["profile", "add", "bad", "--bucket", "Bad_Bucket", "--region", "us-east-1", "--access-key-id", "AKID"]);
+    let out = env.run(&[
+        "profile",
+        "add",
+        "bad",
+        "--bucket",
+        "Bad_Bucket",
+        "--region",
+        "us-east-1",
+        "--access-key-id",
+        "AKID",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("not a valid S3 bucket name"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not a valid S3 bucket name"),
+        "{}",
+        text(&out.stderr)
+    );
 
-    let out = env.run(&["profile", "add", "staff", "--backend", "https://uploads.example.com/api/upload", "--max-size", "10MB", "--allow-type", "image/*", "--default"]);
+    let out = env.run(&[
+        "profile",
+        "add",
+        "staff",
+        "--backend",
+        "https://uploads.example.com/api/upload",
+        "--max-size",
+        "10MB",
+        "--allow-type",
+        "image/*",
+        "--default",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = env.run(&["profile", "add", "admin", "--bucket", "my-bucket", "--region", "eu-west-1", "--endpoint", "http://127.0.0.1:9000", "--path-style", "--access-key-id", "AKIDEXAMPLE"]);
+    let out = env.run(&[
+        "profile",
+        "add",
+        "admin",
+        "--bucket",
+        "my-bucket",
+        "--region",
+        "eu-west-1",
+        "--endpoint",
+        "http://127.0.0.1:9000",
+        "--path-style",
+        "--access-key-id",
+        "AKIDEXAMPLE",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("hoist secret set admin"));
 
     let list = text(&env.run(&["profile", "list"]).stdout);
     assert!(list.contains("* staff") && list.contains("admin"), "{list}");
-    let show: serde_json::Value = serde_json::from_slice(&env.run(&["profile", "show", "staff", "--json"]).stdout).unwrap();
+    let show: serde_json::Value =
+        serde_json::from_slice(&env.run(&["profile", "show", "staff", "--json"]).stdout).unwrap();
     assert_eq!(show["mode"], "backend");
     assert_eq!(show["max_size"], 10_000_000);
     assert_eq!(show["allowed_types"][0], "image/*");
@@ -117,7 +190,17 @@ fn profiles_are_added_listed_shown_and_removed() {
 #[test]
 fn secret_set_reads_stdin_into_the_keychain_not_the_profile_file() {
     let env = Env::new();
-    let out = env.run(&["profile", "add", "admin", "--bucket", "my-bucket", "--region", "eu-west-1", "--access-key-id", "AKIDEXAMPLE"]);
+    let out = env.run(&[
+        "profile",
+        "add",
+        "admin",
+        "--bucket",
+        "my-bucket",
+        "--region",
+        "eu-west-1",
+        "--access-key-id",
+        "AKIDEXAMPLE",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let secret = "cli-secret-value-0123456789";
     let mut child = env
@@ -127,22 +210,41 @@ fn secret_set_reads_stdin_into_the_keychain_not_the_profile_file() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{secret}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{secret}\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let kc = hoist::secret::Keychain::new(&env.keychain_service);
     assert_eq!(
-        kc.get("admin", hoist::secret::SecretKind::SecretAccessKey).unwrap().map(|s| s.expose().to_string()),
+        kc.get("admin", hoist::secret::SecretKind::SecretAccessKey)
+            .unwrap()
+            .map(|s| s.expose().to_string()),
         Some(secret.to_string())
     );
     let show = text(&env.run(&["profile", "show", "admin"]).stdout);
-    assert!(show.contains("stored in the keychain") && !show.contains(secret), "{show}");
+    assert!(
+        show.contains("stored in the keychain") && !show.contains(secret),
+        "{show}"
+    );
     for f in support::all_files(env.config.path()) {
-        assert!(!std::fs::read_to_string(&f).unwrap().contains(secret), "secret in {}", f.display());
+        assert!(
+            !std::fs::read_to_string(&f).unwrap().contains(secret),
+            "secret in {}",
+            f.display()
+        );
     }
     let out = env.run(&["profile", "remove", "admin"]);
     assert!(out.status.success());
-    assert_eq!(kc.get("admin", hoist::secret::SecretKind::SecretAccessKey).unwrap(), None, "removed with the profile");
+    assert_eq!(
+        kc.get("admin", hoist::secret::SecretKind::SecretAccessKey)
+            .unwrap(),
+        None,
+        "removed with the profile"
+    );
 }
 
 #[test]
@@ -150,15 +252,36 @@ fn help_documents_every_command() {
     let env = Env::new();
     for (args, needles) in [
         (vec!["--help"], vec!["upload", "profile", "secret"]),
-        (vec!["upload", "--help"], vec!["--profile", "--json", "exits 0"]),
-        (vec!["profile", "add", "--help"], vec!["--bucket", "--region", "--endpoint", "--path-style", "--access-key-id", "--backend", "--protocol", "--max-size", "--allow-type", "--concurrency"]),
+        (
+            vec!["upload", "--help"],
+            vec!["--profile", "--json", "exits 0"],
+        ),
+        (
+            vec!["profile", "add", "--help"],
+            vec![
+                "--bucket",
+                "--region",
+                "--endpoint",
+                "--path-style",
+                "--access-key-id",
+                "--backend",
+                "--protocol",
+                "--max-size",
+                "--allow-type",
+                "--concurrency",
+            ],
+        ),
         (vec!["secret", "set", "--help"], vec!["stdin", "--kind"]),
     ] {
         let out = env.run(&args);
         assert!(out.status.success());
         let help = text(&out.stdout);
         for n in needles {
-            assert!(help.contains(n), "`hoist {}` lacks {n}:\n{help}", args.join(" "));
+            assert!(
+                help.contains(n),
+                "`hoist {}` lacks {n}:\n{help}",
+                args.join(" ")
+            );
         }
     }
     let _ = Path::new("");
@@ -170,8 +293,19 @@ async fn trace_logs_of_a_self_signed_upload_leak_no_secret() {
     let env = Env::new();
     let endpoint = store.store.endpoint().to_string();
     let out = env.run(&[
-        "profile", "add", "admin", "--bucket", "test-bucket", "--region", "us-east-1", "--endpoint", &endpoint,
-        "--path-style", "--access-key-id", support::ACCESS_KEY_ID, "--default",
+        "profile",
+        "add",
+        "admin",
+        "--bucket",
+        "test-bucket",
+        "--region",
+        "us-east-1",
+        "--endpoint",
+        &endpoint,
+        "--path-style",
+        "--access-key-id",
+        support::ACCESS_KEY_ID,
+        "--default",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let kc = hoist::secret::Keychain::new(&env.keychain_service);
@@ -186,22 +320,40 @@ async fn trace_logs_of_a_self_signed_upload_leak_no_secret() {
     let p = support::write(files.path(), "traced.bin", &content);
     let mut cmd = env.cmd(&["upload", "--json", p.to_str().unwrap()]);
     cmd.env("HOIST_LOG", "trace");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    kc.delete("admin", hoist::secret::SecretKind::SecretAccessKey).unwrap();
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    kc.delete("admin", hoist::secret::SecretKind::SecretAccessKey)
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(store.stored_sha256(line["key"].as_str().unwrap()), Some(support::sha256_hex(&content)));
+    assert_eq!(
+        store.stored_sha256(line["key"].as_str().unwrap()),
+        Some(support::sha256_hex(&content))
+    );
 
     let logs = text(&out.stderr);
-    assert!(logs.contains("TRACE") && logs.contains("signing request"), "TRACE logs were written");
-    assert!(!logs.contains(support::SECRET_ACCESS_KEY), "secret key in the logs");
+    assert!(
+        logs.contains("TRACE") && logs.contains("signing request"),
+        "TRACE logs were written"
+    );
+    assert!(
+        !logs.contains(support::SECRET_ACCESS_KEY),
+        "secret key in the logs"
+    );
     for marker in ["X-Amz-Signature=", "X-Amz-Credential="] {
         for (i, _) in logs.match_indices(marker) {
             let value = &logs[i + marker.len()..];
-            assert!(value.starts_with("[redacted]"), "unredacted {marker}{}", &value[..value.len().min(40)]);
+            assert!(
+                value.starts_with("[redacted]"),
+                "unredacted {marker}{}",
+                &value[..value.len().min(40)]
+            );
         }
     }
     for f in support::all_files(env.config.path()) {
-        assert!(!std::fs::read_to_string(&f).unwrap().contains(support::SECRET_ACCESS_KEY));
+        assert!(!std::fs::read_to_string(&f)
+            .unwrap()
+            .contains(support::SECRET_ACCESS_KEY));
     }
 }

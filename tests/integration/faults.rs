@@ -14,8 +14,13 @@ use crate::support::faulty::{s3_error, Faulty, Step};
 use crate::support::{self, recorder};
 
 fn signer_for(f: &Faulty) -> SigV4Signer {
-    SigV4Signer::new("bucket", "us-east-1", "AKIDFAULTY", Secret::new("faulty-secret"))
-        .with_endpoint(url::Url::parse(&f.url).unwrap(), true)
+    SigV4Signer::new(
+        "bucket",
+        "us-east-1",
+        "AKIDFAULTY",
+        Secret::new("faulty-secret"),
+    )
+    .with_endpoint(url::Url::parse(&f.url).unwrap(), true)
 }
 
 fn file(dir: &std::path::Path, size: usize) -> (CheckedFile, Vec<u8>) {
@@ -41,7 +46,13 @@ struct Run {
     content: Vec<u8>,
 }
 
-async fn run(faulty: &Faulty, signer: &dyn Signer, budget: RetryBudget, size: usize, stall: Duration) -> Run {
+async fn run(
+    faulty: &Faulty,
+    signer: &dyn Signer,
+    budget: RetryBudget,
+    size: usize,
+    stall: Duration,
+) -> Run {
     let (policy, clock) = support::policy_with(support::RecordingClock::default(), budget);
     let uploader = Uploader::new(policy).with_stall_timeout(stall);
     let dir = tempfile::tempdir().unwrap();
@@ -66,14 +77,33 @@ fn accepted_body(f: &Faulty) -> Vec<u8> {
 #[tokio::test]
 async fn slow_down_twice_then_success_with_exact_backoff() {
     let slow = s3_error("SlowDown", "Please reduce your request rate.");
-    let f = Faulty::start(vec![Step::Respond(503, slow.clone()), Step::Respond(503, slow), Step::Accept]).await;
-    let r = run(&f, &signer_for(&f), RetryBudget::default(), 100_000, Duration::from_secs(10)).await;
+    let f = Faulty::start(vec![
+        Step::Respond(503, slow.clone()),
+        Step::Respond(503, slow),
+        Step::Accept,
+    ])
+    .await;
+    let r = run(
+        &f,
+        &signer_for(&f),
+        RetryBudget::default(),
+        100_000,
+        Duration::from_secs(10),
+    )
+    .await;
     let receipt = r.result.expect("third attempt succeeds");
     assert_eq!(receipt.attempts, 3);
     // Full jitter fixed at 0.5: 0.5 × 1 s, then 0.5 × 2 s.
-    assert_eq!(r.sleeps, vec![Duration::from_millis(500), Duration::from_secs(1)]);
+    assert_eq!(
+        r.sleeps,
+        vec![Duration::from_millis(500), Duration::from_secs(1)]
+    );
     assert_eq!(accepted_body(&f), r.content);
-    let retries: Vec<_> = r.events.iter().filter(|e| matches!(e, TransferEvent::Retrying { .. })).collect();
+    let retries: Vec<_> = r
+        .events
+        .iter()
+        .filter(|e| matches!(e, TransferEvent::Retrying { .. }))
+        .collect();
     assert_eq!(retries.len(), 2);
     assert!(format!("{retries:?}").contains("slow down"));
 }
@@ -82,11 +112,24 @@ async fn slow_down_twice_then_success_with_exact_backoff() {
 async fn persistent_500_gives_up_after_three_attempts_with_a_clear_error() {
     let err500 = s3_error("InternalError", "We encountered an internal error.");
     let f = Faulty::start(vec![Step::Respond(500, err500.clone()); 10]).await;
-    let r = run(&f, &signer_for(&f), RetryBudget::default(), 1000, Duration::from_secs(10)).await;
+    let r = run(
+        &f,
+        &signer_for(&f),
+        RetryBudget::default(),
+        1000,
+        Duration::from_secs(10),
+    )
+    .await;
     let err = r.result.unwrap_err();
-    assert!(matches!(err, TransferError::RetriesExhausted { attempts: 3, .. }), "{err:?}");
+    assert!(
+        matches!(err, TransferError::RetriesExhausted { attempts: 3, .. }),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains("gave up after 3 attempts") && msg.contains("internal error"), "{msg}");
+    assert!(
+        msg.contains("gave up after 3 attempts") && msg.contains("internal error"),
+        "{msg}"
+    );
     assert_eq!(f.count(), 3);
 }
 
@@ -94,25 +137,53 @@ async fn persistent_500_gives_up_after_three_attempts_with_a_clear_error() {
 async fn an_empty_retry_budget_stops_retrying() {
     let err500 = s3_error("InternalError", "");
     let f = Faulty::start(vec![Step::Respond(500, err500); 10]).await;
-    let r = run(&f, &signer_for(&f), RetryBudget::new(5), 1000, Duration::from_secs(10)).await;
+    let r = run(
+        &f,
+        &signer_for(&f),
+        RetryBudget::new(5),
+        1000,
+        Duration::from_secs(10),
+    )
+    .await;
     let err = r.result.unwrap_err();
-    assert!(matches!(err, TransferError::BudgetExhausted { .. }), "{err:?}");
+    assert!(
+        matches!(err, TransferError::BudgetExhausted { .. }),
+        "{err:?}"
+    );
     assert_eq!(f.count(), 2, "one retry paid for, then none");
 }
 
 #[tokio::test]
 async fn connection_reset_mid_body_is_retried_from_the_file() {
     let f = Faulty::start(vec![Step::ResetAfter(64 * 1024), Step::Accept]).await;
-    let r = run(&f, &signer_for(&f), RetryBudget::default(), 1024 * 1024, Duration::from_secs(10)).await;
+    let r = run(
+        &f,
+        &signer_for(&f),
+        RetryBudget::default(),
+        1024 * 1024,
+        Duration::from_secs(10),
+    )
+    .await;
     let receipt = r.result.expect("retried after the reset");
     assert_eq!(receipt.attempts, 2);
-    assert_eq!(accepted_body(&f), r.content, "the retry re-read the whole file");
+    assert_eq!(
+        accepted_body(&f),
+        r.content,
+        "the retry re-read the whole file"
+    );
 }
 
 #[tokio::test]
 async fn a_stalled_transfer_times_out_and_is_retried() {
     let f = Faulty::start(vec![Step::StallAfter(16 * 1024), Step::Accept]).await;
-    let r = run(&f, &signer_for(&f), RetryBudget::default(), 4 * 1024 * 1024, Duration::from_millis(400)).await;
+    let r = run(
+        &f,
+        &signer_for(&f),
+        RetryBudget::default(),
+        4 * 1024 * 1024,
+        Duration::from_millis(400),
+    )
+    .await;
     let receipt = r.result.expect("retried after the stall");
     assert_eq!(receipt.attempts, 2);
     assert_eq!(accepted_body(&f), r.content);
@@ -128,10 +199,16 @@ struct Counting {
 
 #[async_trait::async_trait]
 impl Signer for Counting {
-    async fn presign_put(&self, req: &PutRequest, now: SystemTime) -> Result<PresignedPut, SignError> {
+    async fn presign_put(
+        &self,
+        req: &PutRequest,
+        now: SystemTime,
+    ) -> Result<PresignedPut, SignError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         // Each signing happens one second later, so a reused URL would be visible.
-        self.inner.presign_put(req, now + Duration::from_secs(n as u64)).await
+        self.inner
+            .presign_put(req, now + Duration::from_secs(n as u64))
+            .await
     }
 }
 
@@ -143,12 +220,22 @@ async fn an_expired_url_is_signed_again_never_reused() {
         inner: signer_for(&f),
         calls: AtomicU32::new(0),
     };
-    let r = run(&f, &signer, RetryBudget::default(), 2000, Duration::from_secs(10)).await;
+    let r = run(
+        &f,
+        &signer,
+        RetryBudget::default(),
+        2000,
+        Duration::from_secs(10),
+    )
+    .await;
     r.result.expect("succeeds with a fresh URL");
     assert_eq!(signer.calls.load(Ordering::SeqCst), 2);
     let reqs = f.requests();
     assert_eq!(reqs.len(), 2);
-    assert_ne!(reqs[0].target, reqs[1].target, "the second attempt used a new URL");
+    assert_ne!(
+        reqs[0].target, reqs[1].target,
+        "the second attempt used a new URL"
+    );
     assert!(r.sleeps.is_empty(), "re-signing needs no backoff");
 }
 
@@ -156,10 +243,20 @@ async fn an_expired_url_is_signed_again_never_reused() {
 async fn a_redirect_from_storage_is_not_followed() {
     let elsewhere = Faulty::start(vec![Step::Accept]).await;
     let f = Faulty::start(vec![Step::Redirect(format!("{}/other", elsewhere.url))]).await;
-    let r = run(&f, &signer_for(&f), RetryBudget::default(), 2000, Duration::from_secs(10)).await;
+    let r = run(
+        &f,
+        &signer_for(&f),
+        RetryBudget::default(),
+        2000,
+        Duration::from_secs(10),
+    )
+    .await;
     let err = r.result.unwrap_err();
     assert!(matches!(err, TransferError::Rejected(_)), "{err:?}");
-    assert!(err.to_string().contains("does not follow redirects"), "{err}");
+    assert!(
+        err.to_string().contains("does not follow redirects"),
+        "{err}"
+    );
     assert_eq!(elsewhere.count(), 0);
     assert!(f.requests()[0].header("authorization").is_none());
 }
@@ -173,10 +270,20 @@ async fn errors_never_show_the_signature() {
     let signer = SigV4Signer::new("bucket", "us-east-1", "AKIDCLOSED", Secret::new("s"))
         .with_endpoint(url::Url::parse(&closed).unwrap(), true);
     let f = Faulty::start(vec![]).await;
-    let r = run(&f, &signer, RetryBudget::default(), 10, Duration::from_secs(10)).await;
+    let r = run(
+        &f,
+        &signer,
+        RetryBudget::default(),
+        10,
+        Duration::from_secs(10),
+    )
+    .await;
     let msg = r.result.unwrap_err().to_string();
     assert!(msg.contains("cannot connect"), "{msg}");
-    assert!(!msg.contains("X-Amz-Signature=") || msg.contains("X-Amz-Signature=[redacted]"), "{msg}");
+    assert!(
+        !msg.contains("X-Amz-Signature=") || msg.contains("X-Amz-Signature=[redacted]"),
+        "{msg}"
+    );
     assert!(!msg.contains("AKIDCLOSED"), "{msg}");
     let events = format!("{:?}", r.events);
     assert!(!events.contains("AKIDCLOSED"), "{events}");

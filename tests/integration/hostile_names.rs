@@ -45,8 +45,13 @@ async fn hostile_names_stay_under_the_prefix_and_match_the_signature() {
             content_type: "application/octet-stream".into(),
             modified: None,
         };
-        let key = hoist::key::build_key("safe/", "{uuid}-{name}", name, hoist::key::KeyContext::now_random())
-            .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        let key = hoist::key::build_key(
+            "safe/",
+            "{uuid}-{name}",
+            name,
+            hoist::key::KeyContext::now_random(),
+        )
+        .unwrap_or_else(|e| panic!("{name:?}: {e}"));
         assert!(key.starts_with("safe/"), "{name:?} -> {key}");
         assert!(key.len() <= 1024, "{name:?} -> {} bytes", key.len());
         hoist::key::validate_key(&key).unwrap();
@@ -57,11 +62,16 @@ async fn hostile_names_stay_under_the_prefix_and_match_the_signature() {
             .unwrap_or_else(|e| panic!("{name:?}: {e}"));
         assert_eq!(r.key, key);
         assert!(
-            r.location.ends_with(&format!("/test-bucket/{}", hoist::key::encode_path(&key))),
+            r.location
+                .ends_with(&format!("/test-bucket/{}", hoist::key::encode_path(&key))),
             "{name:?}: sent to {} for key {key}",
             r.location
         );
-        assert_eq!(store.stored_sha256(&key).as_deref(), Some(support::sha256_hex(&content).as_str()), "{name:?}");
+        assert_eq!(
+            store.stored_sha256(&key).as_deref(),
+            Some(support::sha256_hex(&content).as_str()),
+            "{name:?}"
+        );
     }
     // Every object is inside the bucket, under the prefix.
     let keys = store.keys();
@@ -69,7 +79,14 @@ async fn hostile_names_stay_under_the_prefix_and_match_the_signature() {
     assert!(keys.iter().all(|k| k.starts_with("safe/")), "{keys:?}");
     let outside: Vec<_> = support::all_files(store.dir.path())
         .into_iter()
-        .filter(|p| !p.starts_with(store.store.bucket_dir()) && !p.file_name().unwrap().to_string_lossy().starts_with(".bucket-"))
+        .filter(|p| {
+            !p.starts_with(store.store.bucket_dir())
+                && !p
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".bucket-")
+        })
         .collect();
     assert!(outside.is_empty(), "files outside the bucket: {outside:?}");
 }
@@ -81,12 +98,20 @@ async fn a_backend_url_that_would_be_rewritten_is_refused() {
     let backend = Backend::start(store.store.signer(), Flavour::DotSegments, None, "").await;
     let (policy, _) = support::recorded_policy();
     let signer = BackendSigner::new(url::Url::parse(&backend.url).unwrap(), None).unwrap();
-    let s = Session::with_signer(crate::self_sign::profile(""), Arc::new(signer), Uploader::new(policy));
+    let s = Session::with_signer(
+        crate::self_sign::profile(""),
+        Arc::new(signer),
+        Uploader::new(policy),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = support::write(dir.path(), "x.txt", b"x");
     let (progress, events) = recorder();
     let err = s.upload(&path, &progress).await.unwrap_err().to_string();
     assert!(err.contains("rewritten"), "{err}");
-    assert!(!events.lock().unwrap().iter().any(|e| matches!(e, hoist::transfer::TransferEvent::Sent { .. })));
+    assert!(!events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, hoist::transfer::TransferEvent::Sent { .. })));
     assert!(store.keys().is_empty());
 }

@@ -19,13 +19,23 @@ fn secrets_round_trip_through_the_os_keychain() {
     let s = Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
     kc.set("p1", SecretKind::SecretAccessKey, &s)
         .expect("a Secret Service must be running (see README: the test command starts one)");
-    assert_eq!(kc.get("p1", SecretKind::SecretAccessKey).unwrap(), Some(s.clone()));
+    assert_eq!(
+        kc.get("p1", SecretKind::SecretAccessKey).unwrap(),
+        Some(s.clone())
+    );
     assert_eq!(kc.get("p1", SecretKind::SessionToken).unwrap(), None);
-    let missing = kc.require("p1", SecretKind::SessionToken).unwrap_err().to_string();
-    assert!(missing.contains("hoist secret set p1 --kind session-token"), "{missing}");
+    let missing = kc
+        .require("p1", SecretKind::SessionToken)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("hoist secret set p1 --kind session-token"),
+        "{missing}"
+    );
     kc.delete("p1", SecretKind::SecretAccessKey).unwrap();
     assert_eq!(kc.get("p1", SecretKind::SecretAccessKey).unwrap(), None);
-    kc.delete("p1", SecretKind::SecretAccessKey).expect("deleting twice is fine");
+    kc.delete("p1", SecretKind::SecretAccessKey)
+        .expect("deleting twice is fine");
 }
 
 #[tokio::test]
@@ -54,8 +64,12 @@ async fn self_sign_profile_reads_its_secret_from_the_keychain() {
     assert!(matches!(err, SessionError::Keychain(_)), "{err:?}");
     assert!(err.to_string().contains("hoist secret set admin"), "{err}");
 
-    kc.set("admin", SecretKind::SecretAccessKey, &Secret::new(support::SECRET_ACCESS_KEY))
-        .unwrap();
+    kc.set(
+        "admin",
+        SecretKind::SecretAccessKey,
+        &Secret::new(support::SECRET_ACCESS_KEY),
+    )
+    .unwrap();
     let session = Session::open(profiles.resolve(None).unwrap(), &kc, RetryPolicy::default())
         .await
         .expect("session with the keychain secret");
@@ -64,9 +78,15 @@ async fn self_sign_profile_reads_its_secret_from_the_keychain() {
     let path = support::write(dir.path(), "k.bin", &content);
     let (progress, _) = recorder();
     let r = session.upload(&path, &progress).await.expect("upload");
-    assert_eq!(store.stored_sha256(&r.key), Some(support::sha256_hex(&content)));
+    assert_eq!(
+        store.stored_sha256(&r.key),
+        Some(support::sha256_hex(&content))
+    );
     kc.delete("admin", SecretKind::SecretAccessKey).unwrap();
 
     let file = std::fs::read_to_string(profiles.path()).unwrap();
-    assert!(!file.contains(support::SECRET_ACCESS_KEY), "secret in the profile file");
+    assert!(
+        !file.contains(support::SECRET_ACCESS_KEY),
+        "secret in the profile file"
+    );
 }

@@ -30,20 +30,34 @@ async fn uploads_land_byte_identical_with_progress() {
     let store = Store::start().await;
     let s = session(&store, Arc::new(store.store.signer()), profile("in/"));
     let dir = tempfile::tempdir().unwrap();
-    for (i, size) in [1usize, 300 * 1024, 3 * 1024 * 1024 + 7].into_iter().enumerate() {
+    for (i, size) in [1usize, 300 * 1024, 3 * 1024 * 1024 + 7]
+        .into_iter()
+        .enumerate()
+    {
         let content = support::bytes(size, i as u8 + 1);
-        let path = support::write(&dir.path(), &format!("f{i}.bin"), &content);
+        let path = support::write(dir.path(), &format!("f{i}.bin"), &content);
         let (progress, events) = recorder();
         let r = s.upload(&path, &progress).await.expect("upload succeeds");
         assert!(r.key.starts_with("in/"), "{}", r.key);
         assert!(r.key.ends_with(&format!("-f{i}.bin")), "{}", r.key);
         assert_eq!(r.size, size as u64);
         assert_eq!(r.sha256, support::sha256_hex(&content));
-        assert_eq!(store.stored_sha256(&r.key).as_deref(), Some(r.sha256.as_str()), "stored bytes differ");
+        assert_eq!(
+            store.stored_sha256(&r.key).as_deref(),
+            Some(r.sha256.as_str()),
+            "stored bytes differ"
+        );
         assert_eq!(r.attempts, 1);
-        assert!(!r.location.contains('?'), "location carries no signature: {}", r.location);
+        assert!(
+            !r.location.contains('?'),
+            "location carries no signature: {}",
+            r.location
+        );
         let events = events.lock().unwrap();
-        assert_eq!(events.last(), Some(&TransferEvent::Acknowledged { bytes: size as u64 }));
+        assert_eq!(
+            events.last(),
+            Some(&TransferEvent::Acknowledged { bytes: size as u64 })
+        );
         let last_sent = events.iter().rev().find_map(|e| match e {
             TransferEvent::Sent { bytes, .. } => Some(*bytes),
             _ => None,
@@ -67,7 +81,11 @@ enum Alteration {
 
 #[async_trait::async_trait]
 impl Signer for Altered {
-    async fn presign_put(&self, req: &PutRequest, now: SystemTime) -> Result<PresignedPut, SignError> {
+    async fn presign_put(
+        &self,
+        req: &PutRequest,
+        now: SystemTime,
+    ) -> Result<PresignedPut, SignError> {
         let mut signed_req = req.clone();
         match self.how {
             Alteration::SignedSizePlusOne => signed_req.size += 1,
@@ -80,7 +98,8 @@ impl Signer for Altered {
                 let url = p.url.as_str().to_string();
                 let i = url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
                 let flipped = if &url[i..i + 1] == "0" { "1" } else { "0" };
-                p.url = url::Url::parse(&format!("{}{}{}", &url[..i], flipped, &url[i + 1..])).unwrap();
+                p.url =
+                    url::Url::parse(&format!("{}{}{}", &url[..i], flipped, &url[i + 1..])).unwrap();
             }
             // The client sends the file's real type, not the one signed.
             Alteration::SignedType(_) => {
@@ -104,9 +123,19 @@ async fn rejected(how: Alteration) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = support::write(dir.path(), "doc.txt", b"hello, signed world\n");
     let (progress, _) = recorder();
-    let err = s.upload(&path, &progress).await.expect_err("the store must refuse");
-    assert!(store.keys().is_empty(), "nothing may be stored: {:?}", store.keys());
-    assert!(matches!(err, UploadError::Transfer(TransferError::Rejected(_))), "{err:?}");
+    let err = s
+        .upload(&path, &progress)
+        .await
+        .expect_err("the store must refuse");
+    assert!(
+        store.keys().is_empty(),
+        "nothing may be stored: {:?}",
+        store.keys()
+    );
+    assert!(
+        matches!(err, UploadError::Transfer(TransferError::Rejected(_))),
+        "{err:?}"
+    );
     err.to_string()
 }
 
@@ -137,13 +166,20 @@ async fn expired_url_is_refused_by_the_store_and_blamed_on_the_clock() {
         ..Default::default()
     };
     let (policy, _) = support::policy_with(clock, RetryBudget::default());
-    let s = Session::with_signer(profile("in/"), Arc::new(store.store.signer()), Uploader::new(policy));
+    let s = Session::with_signer(
+        profile("in/"),
+        Arc::new(store.store.signer()),
+        Uploader::new(policy),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = support::write(dir.path(), "late.txt", b"too late\n");
     let (progress, _) = recorder();
     let err = s.upload(&path, &progress).await.unwrap_err();
     assert!(
-        matches!(err, UploadError::Transfer(TransferError::ExpiredAgain { .. })),
+        matches!(
+            err,
+            UploadError::Transfer(TransferError::ExpiredAgain { .. })
+        ),
         "{err:?}"
     );
     let msg = err.to_string();
@@ -160,10 +196,15 @@ async fn bad_files_get_clear_errors_and_send_nothing() {
     let s = session(&store, Arc::new(store.store.signer()), p);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut elf = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00".to_vec();
+    let mut elf =
+        b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00".to_vec();
     elf.resize(128, 0);
     let fifo = d.join("pipe.txt");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let cases: Vec<(std::path::PathBuf, ValidationError)> = vec![
         (support::write(d, "empty.txt", b""), ValidationError::Empty),
         (d.join("missing.txt"), ValidationError::NotFound),
@@ -171,7 +212,10 @@ async fn bad_files_get_clear_errors_and_send_nothing() {
         (fifo, ValidationError::NotRegularFile),
         (
             support::write(d, "big.txt", &[b'a'; 1001]),
-            ValidationError::TooLarge { size: 1001, limit: 1000 },
+            ValidationError::TooLarge {
+                size: 1001,
+                limit: 1000,
+            },
         ),
         (
             support::write(d, "pic.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
@@ -194,7 +238,11 @@ async fn bad_files_get_clear_errors_and_send_nothing() {
             Err(UploadError::Validation(v)) => assert_eq!(v, expected, "{}", path.display()),
             other => panic!("{}: expected {expected:?}, got {other:?}", path.display()),
         }
-        assert!(events.lock().unwrap().is_empty(), "nothing may start for {}", path.display());
+        assert!(
+            events.lock().unwrap().is_empty(),
+            "nothing may start for {}",
+            path.display()
+        );
     }
     assert!(store.keys().is_empty());
 }

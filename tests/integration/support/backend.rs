@@ -38,7 +38,12 @@ pub struct Backend {
 }
 
 impl Backend {
-    pub async fn start(signer: SigV4Signer, flavour: Flavour, token: Option<&str>, redirect_to: &str) -> Backend {
+    pub async fn start(
+        signer: SigV4Signer,
+        flavour: Flavour,
+        token: Option<&str>,
+        redirect_to: &str,
+    ) -> Backend {
         let seen_auth = Arc::new(Mutex::new(Vec::new()));
         let state = AppState {
             signer,
@@ -47,7 +52,9 @@ impl Backend {
             redirect_to: redirect_to.to_string(),
             seen_auth: seen_auth.clone(),
         };
-        let app = Router::new().route("/api/upload", post(presign)).with_state(state);
+        let app = Router::new()
+            .route("/api/upload", post(presign))
+            .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/api/upload", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -63,14 +70,24 @@ async fn presign(
     Json(body): Json<serde_json::Value>,
 ) -> Result<axum::response::Response, (StatusCode, Json<serde_json::Value>)> {
     use axum::response::IntoResponse;
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     s.seen_auth.lock().unwrap().push(auth.clone());
     if s.flavour == Flavour::Redirect {
-        return Ok((StatusCode::TEMPORARY_REDIRECT, [("location", s.redirect_to.clone())]).into_response());
+        return Ok((
+            StatusCode::TEMPORARY_REDIRECT,
+            [("location", s.redirect_to.clone())],
+        )
+            .into_response());
     }
     if let Some(t) = &s.token {
         if auth.as_deref() != Some(&format!("Bearer {t}")) {
-            return Err((StatusCode::UNAUTHORIZED, Json(serde_json::json!({"error": "missing or wrong token"}))));
+            return Err((
+                StatusCode::UNAUTHORIZED,
+                Json(serde_json::json!({"error": "missing or wrong token"})),
+            ));
         }
     }
     let name = body["fileName"].as_str().unwrap_or("file");
@@ -84,7 +101,13 @@ async fn presign(
         Flavour::Minimal => {
             let url = s
                 .signer
-                .presign("PUT", &s.signer.object_url(&key), &[], Duration::from_secs(300), now)
+                .presign(
+                    "PUT",
+                    &s.signer.object_url(&key),
+                    &[],
+                    Duration::from_secs(300),
+                    now,
+                )
                 .unwrap();
             Ok(Json(serde_json::json!({ "url": url })).into_response())
         }

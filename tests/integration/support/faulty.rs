@@ -113,7 +113,10 @@ async fn serve(
             .unwrap_or(0);
         let mut body = buf.split_off(head_end);
         buf.clear();
-        let step = script.lock().unwrap().pop_front().unwrap_or(Step::Respond(500, s3_error("InternalError", "script exhausted")));
+        let step = script.lock().unwrap().pop_front().unwrap_or(Step::Respond(
+            500,
+            s3_error("InternalError", "script exhausted"),
+        ));
         let record = |body: Vec<u8>| {
             recs.lock().unwrap().push(Recorded {
                 method: method.clone(),
@@ -157,7 +160,12 @@ async fn serve(
 }
 
 /// Reads until `body` holds `want` bytes (at most the request's `len`) or the peer stops.
-async fn read_body(sock: &mut TcpStream, body: &mut Vec<u8>, want: usize, len: usize) -> std::io::Result<()> {
+async fn read_body(
+    sock: &mut TcpStream,
+    body: &mut Vec<u8>,
+    want: usize,
+    len: usize,
+) -> std::io::Result<()> {
     let want = want.min(len);
     while body.len() < want {
         let mut chunk = vec![0u8; 65536];
@@ -170,7 +178,12 @@ async fn read_body(sock: &mut TcpStream, body: &mut Vec<u8>, want: usize, len: u
     Ok(())
 }
 
-async fn respond(sock: &mut TcpStream, status: u16, headers: &[(&str, &str)], body: &str) -> std::io::Result<()> {
+async fn respond(
+    sock: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<()> {
     let mut out = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
     for (n, v) in headers {
         out.push_str(&format!("{n}: {v}\r\n"));
@@ -192,6 +205,9 @@ trait DigestHex {
 impl DigestHex for md5::Md5 {
     fn digest_hex(data: &[u8]) -> String {
         use md5::Digest;
-        md5::Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+        md5::Md5::digest(data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }

@@ -29,15 +29,22 @@ pub struct Store {
 impl Store {
     pub async fn start() -> Store {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = EmbeddedStore::start_with(dir.path(), "test-bucket", ACCESS_KEY_ID, Secret::new(SECRET_ACCESS_KEY))
-            .await
-            .expect("embedded store starts");
+        let store = EmbeddedStore::start_with(
+            dir.path(),
+            "test-bucket",
+            ACCESS_KEY_ID,
+            Secret::new(SECRET_ACCESS_KEY),
+        )
+        .await
+        .expect("embedded store starts");
         Store { dir, store }
     }
 
     /// SHA-256 of the stored object, or `None` when there is no object at `key`.
     pub fn stored_sha256(&self, key: &str) -> Option<String> {
-        std::fs::read(self.store.object_path(key)).ok().map(|b| sha256_hex(&b))
+        std::fs::read(self.store.object_path(key))
+            .ok()
+            .map(|b| sha256_hex(&b))
     }
 
     /// Every object file under the bucket, as keys.
@@ -45,7 +52,12 @@ impl Store {
         let root = self.store.bucket_dir();
         let mut out = Vec::new();
         walk(&root, &mut |p| {
-            out.push(p.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
+            out.push(
+                p.strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
         });
         out.sort();
         out
@@ -73,7 +85,10 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Deterministic pseudo-random bytes.
@@ -106,7 +121,10 @@ impl Clock for RecordingClock {
     fn now(&self) -> SystemTime {
         SystemTime::now() - self.shift_back
     }
-    fn sleep(&self, d: Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    fn sleep(
+        &self,
+        d: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         self.sleeps.lock().unwrap().push(d);
         Box::pin(async {})
     }
@@ -125,7 +143,10 @@ pub fn recorded_policy() -> (RetryPolicy, Arc<RecordingClock>) {
     policy_with(RecordingClock::default(), RetryBudget::default())
 }
 
-pub fn policy_with(clock: RecordingClock, budget: RetryBudget) -> (RetryPolicy, Arc<RecordingClock>) {
+pub fn policy_with(
+    clock: RecordingClock,
+    budget: RetryBudget,
+) -> (RetryPolicy, Arc<RecordingClock>) {
     let clock = Arc::new(clock);
     let policy = RetryPolicy {
         clock: clock.clone(),
