@@ -173,6 +173,38 @@ impl SigV4Signer {
     }
 }
 
+impl SigV4Signer {
+    /// Presigns a PutObject of `object_key` whose request will carry exactly `headers` (all
+    /// signed, `host` added). `content-length` among them is signed but left to the transport.
+    pub fn presign_put_with(
+        &self,
+        object_key: &str,
+        headers: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Result<PresignedPut, SignError> {
+        key::validate_key(object_key).map_err(|e| SignError::Signing(e.to_string()))?;
+        let mut sorted: Vec<(&str, &str)> = headers.to_vec();
+        sorted.sort();
+        let unsigned = self.object_url(object_key);
+        let signed = self.presign("PUT", &unsigned, &sorted, self.expires_in, now)?;
+        let url = parse_exact_url(&signed).map_err(SignError::Signing)?;
+        Ok(PresignedPut {
+            url,
+            headers: sorted
+                .iter()
+                .filter(|(n, _)| *n != "content-length")
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            key: object_key.to_string(),
+            expires_at: Some(now + self.expires_in),
+        })
+    }
+
+    pub fn expires_in(&self) -> Duration {
+        self.expires_in
+    }
+}
+
 #[async_trait::async_trait]
 impl Signer for SigV4Signer {
     async fn presign_put(
@@ -180,27 +212,17 @@ impl Signer for SigV4Signer {
         req: &PutRequest,
         now: SystemTime,
     ) -> Result<PresignedPut, SignError> {
-        key::validate_key(&req.key).map_err(|e| SignError::Signing(e.to_string()))?;
         let size = req.size.to_string();
-        let headers = [
-            ("content-length", size.as_str()),
-            ("content-md5", req.md5_b64.as_str()),
-            ("content-type", req.content_type.as_str()),
-            ("x-amz-checksum-sha256", req.sha256_b64.as_str()),
-        ];
-        let unsigned = self.object_url(&req.key);
-        let signed = self.presign("PUT", &unsigned, &headers, self.expires_in, now)?;
-        let url = parse_exact_url(&signed).map_err(SignError::Signing)?;
-        Ok(PresignedPut {
-            url,
-            headers: vec![
-                ("content-md5".into(), req.md5_b64.clone()),
-                ("content-type".into(), req.content_type.clone()),
-                ("x-amz-checksum-sha256".into(), req.sha256_b64.clone()),
+        self.presign_put_with(
+            &req.key,
+            &[
+                ("content-length", size.as_str()),
+                ("content-md5", req.md5_b64.as_str()),
+                ("content-type", req.content_type.as_str()),
+                ("x-amz-checksum-sha256", req.sha256_b64.as_str()),
             ],
-            key: req.key.clone(),
-            expires_at: Some(now + self.expires_in),
-        })
+            now,
+        )
     }
 }
 

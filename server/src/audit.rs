@@ -1,0 +1,91 @@
+//! The audit log: one JSON object per line — time, token id, action, key, size, type, outcome.
+//! It never holds a token, a signature or a credential.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct AuditEvent<'a> {
+    pub time: String,
+    pub token: Option<&'a str>,
+    pub action: &'a str,
+    pub key: Option<&'a str>,
+    pub size: Option<u64>,
+    #[serde(rename = "type")]
+    pub content_type: Option<&'a str>,
+    pub outcome: &'a str,
+}
+
+/// Where audit lines go.
+#[derive(Clone)]
+pub struct AuditLog {
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditLog")
+    }
+}
+
+impl AuditLog {
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        AuditLog {
+            out: Arc::new(Mutex::new(out)),
+        }
+    }
+
+    /// Appends to a file, creating it.
+    pub fn file(path: &std::path::Path) -> std::io::Result<Self> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self::new(Box::new(f)))
+    }
+
+    /// Lines on stdout.
+    pub fn stdout() -> Self {
+        Self::new(Box::new(std::io::stdout()))
+    }
+
+    /// Lines kept in memory, for tests.
+    pub fn memory() -> (Self, Arc<Mutex<Vec<u8>>>) {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        (Self::new(Box::new(SharedBuf(buf.clone()))), buf)
+    }
+
+    pub fn record(&self, event: AuditEvent<'_>) {
+        let Ok(mut line) = serde_json::to_vec(&event) else {
+            return;
+        };
+        line.push(b'\n');
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = out.write_all(&line).and_then(|_| out.flush()) {
+            tracing::error!("cannot write the audit log: {e}");
+        }
+    }
+}
+
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

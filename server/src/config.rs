@@ -1,0 +1,345 @@
+//! Server configuration: a TOML file, environment variables, and the standard AWS credential
+//! sources. Nothing here is ever logged with its secret.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use hoist::secret::Secret;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// The longest expiry the server signs for; a config may only lower it.
+pub const MAX_EXPIRY_SECS: u64 = 900;
+/// Default key template under a token's prefix.
+pub const DEFAULT_TEMPLATE: &str = "{yyyy}/{mm}/{uuid}-{name}";
+/// Requests per minute per token when the config does not say.
+pub const DEFAULT_RATE_PER_MINUTE: u32 = 120;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid config: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+    #[error(
+        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a credentials file \
+         (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), or use --embedded-store DIR"
+    )]
+    NoCredentials,
+}
+
+/// The file format (see `server/hoist-server.example.toml`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub bucket: Option<BucketConfig>,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    pub audit_log: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    pub name: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub path_style: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    #[serde(default = "default_template")]
+    pub key_template: String,
+    pub max_size: Option<u64>,
+    #[serde(default)]
+    pub allowed_types: Vec<String>,
+    #[serde(default = "default_expiry")]
+    pub expiry_secs: u64,
+    /// Allow a signed upload to replace an existing object (off: `If-None-Match: *` is signed).
+    #[serde(default)]
+    pub allow_overwrite: bool,
+    #[serde(default = "default_rate")]
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            key_template: default_template(),
+            max_size: None,
+            allowed_types: Vec::new(),
+            expiry_secs: MAX_EXPIRY_SECS,
+            allow_overwrite: false,
+            rate_limit_per_minute: DEFAULT_RATE_PER_MINUTE,
+        }
+    }
+}
+
+fn default_template() -> String {
+    DEFAULT_TEMPLATE.into()
+}
+fn default_expiry() -> u64 {
+    MAX_EXPIRY_SECS
+}
+fn default_rate() -> u32 {
+    DEFAULT_RATE_PER_MINUTE
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// A name for the audit log, e.g. the person or team.
+    pub id: String,
+    /// Hex SHA-256 of the token (`hoist-server hash-token` prints it).
+    pub sha256: String,
+    /// Keys signed for this token start with this prefix.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    pub max_size: Option<u64>,
+    #[serde(default)]
+    pub allowed_types: Vec<String>,
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+fn default_prefix() -> String {
+    "uploads/".into()
+}
+
+/// One token as the server uses it.
+#[derive(Clone, Debug)]
+pub struct Token {
+    pub id: String,
+    pub sha256: [u8; 32],
+    pub prefix: String,
+    pub max_size: Option<u64>,
+    pub allowed_types: Vec<String>,
+    pub rate_per_minute: u32,
+}
+
+/// Hex SHA-256 of a token, as stored in the config.
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The tokens of the file plus those of `HOIST_SERVER_TOKENS` (comma-separated plain tokens,
+    /// given ids `env-1`, `env-2`, …), validated.
+    pub fn tokens(&self, env_tokens: Option<&str>) -> Result<Vec<Token>, ConfigError> {
+        let mut out = Vec::new();
+        for t in &self.tokens {
+            let sha256 = parse_hex32(&t.sha256.to_ascii_lowercase()).ok_or_else(|| {
+                ConfigError::Invalid(format!("token '{}': sha256 must be 64 hex digits", t.id))
+            })?;
+            hoist::key::validate_prefix(&t.prefix)
+                .map_err(|e| ConfigError::Invalid(format!("token '{}': prefix: {e}", t.id)))?;
+            out.push(Token {
+                id: t.id.clone(),
+                sha256,
+                prefix: normalise_prefix(&t.prefix),
+                max_size: t.max_size,
+                allowed_types: t.allowed_types.clone(),
+                rate_per_minute: t
+                    .rate_limit_per_minute
+                    .unwrap_or(self.policy.rate_limit_per_minute),
+            });
+        }
+        for (i, plain) in env_tokens
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .enumerate()
+        {
+            if plain.len() < 16 {
+                return Err(ConfigError::Invalid(format!(
+                    "HOIST_SERVER_TOKENS entry {} is shorter than 16 characters; use long random tokens",
+                    i + 1
+                )));
+            }
+            out.push(Token {
+                id: format!("env-{}", i + 1),
+                sha256: Sha256::digest(plain.as_bytes()).into(),
+                prefix: "uploads/".into(),
+                max_size: None,
+                allowed_types: Vec::new(),
+                rate_per_minute: self.policy.rate_limit_per_minute,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Checks the policy section.
+    pub fn validate_policy(&self) -> Result<(), ConfigError> {
+        let p = &self.policy;
+        if p.expiry_secs == 0 || p.expiry_secs > MAX_EXPIRY_SECS {
+            return Err(ConfigError::Invalid(format!(
+                "policy.expiry_secs must be 1..={MAX_EXPIRY_SECS} (S3 URLs for uploads live at most 15 minutes here)"
+            )));
+        }
+        hoist::key::validate_template(&p.key_template)
+            .map_err(|e| ConfigError::Invalid(format!("policy.key_template: {e}")))?;
+        if p.rate_limit_per_minute == 0 {
+            return Err(ConfigError::Invalid(
+                "policy.rate_limit_per_minute must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn normalise_prefix(p: &str) -> String {
+    if p.is_empty() || p.ends_with('/') {
+        p.to_string()
+    } else {
+        format!("{p}/")
+    }
+}
+
+/// AWS credentials.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+}
+
+/// Credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, else from the
+/// shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`), section
+/// `AWS_PROFILE` (default `default`).
+pub fn credentials_from_env() -> Result<Credentials, ConfigError> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    if let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        return Ok(Credentials {
+            access_key_id: id,
+            secret_access_key: Secret::new(secret),
+            session_token: var("AWS_SESSION_TOKEN").map(Secret::new),
+        });
+    }
+    let file = var("AWS_SHARED_CREDENTIALS_FILE")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".aws/credentials")))
+        .ok_or(ConfigError::NoCredentials)?;
+    let text = std::fs::read_to_string(&file).map_err(|_| ConfigError::NoCredentials)?;
+    let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".into());
+    parse_credentials_file(&text, &profile).ok_or(ConfigError::NoCredentials)
+}
+
+/// Reads one `[profile]` section of an AWS shared credentials file.
+pub fn parse_credentials_file(text: &str, profile: &str) -> Option<Credentials> {
+    let mut in_section = false;
+    let (mut id, mut secret, mut token) = (None, None, None);
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_section = name.trim() == profile;
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().to_string();
+            match k.trim() {
+                "aws_access_key_id" => id = Some(v),
+                "aws_secret_access_key" => secret = Some(v),
+                "aws_session_token" => token = Some(v),
+                _ => {}
+            }
+        }
+    }
+    Some(Credentials {
+        access_key_id: id?,
+        secret_access_key: Secret::new(secret?),
+        session_token: token.map(Secret::new),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_credentials_file_section() {
+        let text = "[default]\naws_access_key_id = A1\naws_secret_access_key = S1\n\n[ci]\naws_access_key_id=A2\naws_secret_access_key=S2\naws_session_token=T2\n";
+        let c = parse_credentials_file(text, "ci").unwrap();
+        assert_eq!(c.access_key_id, "A2");
+        assert_eq!(c.secret_access_key.expose(), "S2");
+        assert_eq!(c.session_token.unwrap().expose(), "T2");
+        assert!(parse_credentials_file(text, "nope").is_none());
+    }
+
+    #[test]
+    fn env_tokens_must_be_long_and_get_ids() {
+        let f = FileConfig::default();
+        let t = f
+            .tokens(Some("0123456789abcdef0123, fedcba9876543210fedc"))
+            .unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[1].id, "env-2");
+        assert_eq!(
+            t[0].sha256.to_vec(),
+            parse_hex32(&hash_token("0123456789abcdef0123"))
+                .unwrap()
+                .to_vec()
+        );
+        assert!(f.tokens(Some("short")).is_err());
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let f: FileConfig = toml::from_str(include_str!("../hoist-server.example.toml")).unwrap();
+        f.validate_policy().unwrap();
+        let tokens = f.tokens(None).unwrap();
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens[1].rate_per_minute, 30);
+        assert_eq!(f.bucket.unwrap().name, "company-uploads");
+    }
+
+    #[test]
+    fn expiry_may_only_be_lowered() {
+        let mut f = FileConfig::default();
+        f.policy.expiry_secs = 3600;
+        assert!(f.validate_policy().is_err());
+        f.policy.expiry_secs = 60;
+        assert!(f.validate_policy().is_ok());
+    }
+}

@@ -1,0 +1,176 @@
+//! `hoist-server`: the reference presign backend.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hoist::sign::sigv4::SigV4Signer;
+use hoist_server::audit::AuditLog;
+use hoist_server::config::{self, ConfigError, FileConfig};
+use hoist_server::s3::Bucket;
+use hoist_server::{app, AppConfig};
+use sha2::{Digest, Sha256};
+
+/// Hoist's presign backend: signs uploads into one S3 bucket for authenticated clients, speaking
+/// Hoist's `simple` protocol (POST /api/upload) and Uppy Companion's S3 endpoints (/s3/...).
+///
+/// Tokens come from the config file (hashed) and from HOIST_SERVER_TOKENS (comma-separated plain
+/// tokens). AWS credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+/// AWS_SESSION_TOKEN or the shared credentials file; with --embedded-store none are needed.
+#[derive(Parser)]
+#[command(name = "hoist-server", version)]
+struct Cli {
+    /// Address to listen on [default: the config's `listen`, else 127.0.0.1:8787].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// TOML config file (see server/hoist-server.example.toml).
+    #[arg(long, env = "HOIST_SERVER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Serve an S3-compatible store on 127.0.0.1 storing under DIR, and sign for it (demos,
+    /// the app's embedded default, tests). The config's [bucket] is then ignored.
+    #[arg(long, value_name = "DIR")]
+    embedded_store: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the SHA-256 of a token read from stdin, for a `[[tokens]]` entry of the config.
+    HashToken,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HOIST_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("hoist_server=info,hoist=warn")
+            }),
+        )
+        .with_writer(|| hoist::redact::RedactingWriter::new(std::io::stderr()))
+        .init();
+    if let Some(Command::HashToken) = cli.command {
+        let mut token = String::new();
+        if std::io::stdin().read_line(&mut token).is_err() || token.trim().is_empty() {
+            eprintln!("error: give the token on stdin");
+            return ExitCode::from(2);
+        }
+        println!("{}", config::hash_token(token.trim()));
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(serve(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", hoist::redact::redact(&e.to_string()));
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let file = match &cli.config {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    };
+    file.validate_policy()?;
+    let tokens = file.tokens(std::env::var("HOIST_SERVER_TOKENS").ok().as_deref())?;
+    if tokens.is_empty() {
+        return Err(ConfigError::Invalid(
+            "no tokens: add [[tokens]] to the config or set HOIST_SERVER_TOKENS (comma-separated, 16+ characters each)".into(),
+        )
+        .into());
+    }
+    let expiry = std::time::Duration::from_secs(file.policy.expiry_secs);
+    let (signer, secret_for_ids, _store) = match &cli.embedded_store {
+        Some(dir) => {
+            let store = hoist::local::EmbeddedStore::start(dir).await?;
+            eprintln!(
+                "embedded store at {} (bucket {}, files under {})",
+                store.endpoint(),
+                store.bucket(),
+                store.bucket_dir().display()
+            );
+            let secret = store.secret_access_key().expose().as_bytes().to_vec();
+            (store.signer(), secret, Some(store))
+        }
+        None => {
+            let b = file.bucket.clone().ok_or_else(|| {
+                ConfigError::Invalid("the config needs a [bucket] section (name, region), or use --embedded-store DIR".into())
+            })?;
+            let creds = config::credentials_from_env()?;
+            let secret = creds.secret_access_key.expose().as_bytes().to_vec();
+            let mut s = SigV4Signer::new(
+                &b.name,
+                &b.region,
+                &creds.access_key_id,
+                creds.secret_access_key,
+            )
+            .with_session_token(creds.session_token)
+            .with_path_style(b.path_style);
+            if let Some(e) = &b.endpoint {
+                s = s.with_endpoint(url::Url::parse(e)?, b.path_style);
+            }
+            (s, secret, None)
+        }
+    };
+    let upload_id_secret = match std::env::var("HOIST_SERVER_UPLOAD_ID_SECRET") {
+        Ok(s) if !s.is_empty() => s.into_bytes(),
+        _ => Sha256::digest([b"hoist-server upload ids:".as_slice(), &secret_for_ids].concat())
+            .to_vec(),
+    };
+    let audit = match &file.audit_log {
+        Some(p) => AuditLog::file(p)?,
+        None => AuditLog::stdout(),
+    };
+    let router = app(AppConfig {
+        bucket: Bucket::new(signer.with_expiry(expiry)),
+        policy: file.policy,
+        tokens,
+        audit,
+        upload_id_secret,
+    });
+    let listen = cli
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787)));
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    eprintln!(
+        "hoist-server listening on http://{} (simple: POST /api/upload; companion: /s3/...; /healthz)",
+        listener.local_addr()?
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    eprintln!("hoist-server stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,358 @@
+//! The rules every request passes before anything is signed: who is asking (bearer token,
+//! compared by hash), how often (a token bucket per token), and what may be uploaded (type,
+//! size, key under the token's prefix). Keys are generated here; a client's file name is only
+//! ever a sanitised last segment.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::config::{PolicyConfig, Token};
+use crate::error::ApiError;
+
+/// S3's limits.
+pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+pub const MAX_PARTS: u32 = 10_000;
+
+/// Finds the token of a request, or says why there is none (401).
+pub fn authenticate<'a>(tokens: &'a [Token], headers: &HeaderMap) -> Result<&'a Token, ApiError> {
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized("authentication required: send Authorization: Bearer <token>")
+        })?;
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    tokens
+        .iter()
+        .find(|t| constant_time_eq(&t.sha256, &digest))
+        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Requests per minute per token, as token buckets.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// Takes one request from the token's bucket, or answers 429 with `Retry-After`.
+    pub fn check(&self, token: &Token, now: Instant) -> Result<(), ApiError> {
+        let capacity = token.rate_per_minute as f64;
+        let per_sec = capacity / 60.0;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (level, last) = buckets.entry(token.id.clone()).or_insert((capacity, now));
+        *level =
+            (*level + now.saturating_duration_since(*last).as_secs_f64() * per_sec).min(capacity);
+        *last = now;
+        if *level >= 1.0 {
+            *level -= 1.0;
+            return Ok(());
+        }
+        let wait = ((1.0 - *level) / per_sec).ceil().max(1.0) as u64;
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "rate limit of {} requests per minute reached; retry in {wait} s",
+                token.rate_per_minute
+            ),
+        );
+        e.retry_after = Some(wait);
+        Err(e)
+    }
+}
+
+/// What a client asked to upload.
+#[derive(Debug)]
+pub struct Ask<'a> {
+    pub file_name: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub size: Option<u64>,
+}
+
+/// What may be signed for it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub key: String,
+    pub content_type: String,
+    pub size: Option<u64>,
+}
+
+/// Applies the policy and the token's limits, and generates the key.
+pub fn plan(
+    policy: &PolicyConfig,
+    token: &Token,
+    ask: &Ask<'_>,
+    multipart: bool,
+) -> Result<Plan, ApiError> {
+    let name = ask.file_name.map(str::trim).unwrap_or("");
+    if name.is_empty() {
+        return Err(ApiError::bad_request("fileName is required"));
+    }
+    if name.len() > 4096 {
+        return Err(ApiError::bad_request("fileName is longer than 4096 bytes"));
+    }
+    let content_type = match ask.content_type.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => {
+            let valid = t.len() <= 255
+                && t.split_once('/')
+                    .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
+                && t.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+            if !valid {
+                return Err(ApiError::bad_request(format!(
+                    "contentType '{}' is not a MIME type",
+                    t.escape_debug()
+                )));
+            }
+            t.to_ascii_lowercase()
+        }
+        None => mime_guess::from_path(name)
+            .first_raw()
+            .unwrap_or("application/octet-stream")
+            .to_string(),
+    };
+    let allowed = if token.allowed_types.is_empty() {
+        &policy.allowed_types
+    } else {
+        &token.allowed_types
+    };
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !hoist::validate::type_allowed(essence, allowed) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "type {essence} is not allowed (allowed: {})",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    let limit = match (policy.max_size, token.max_size) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let hard = if multipart {
+        MAX_OBJECT_SIZE
+    } else {
+        MAX_SINGLE_PUT
+    };
+    match (ask.size, limit) {
+        (Some(s), Some(l)) if s > l => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("size {s} is over the limit of {l} bytes"),
+            ))
+        }
+        (Some(s), _) if s > hard => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                if multipart {
+                    format!("size {s} is over S3's object limit of 5 TiB")
+                } else {
+                    format!("size {s} is over S3's single-PUT limit of 5 GiB; use multipart")
+                },
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "size is required by this server's policy",
+            ))
+        }
+        _ => {}
+    }
+    let key = hoist::key::build_key(
+        &token.prefix,
+        &policy.key_template,
+        name,
+        hoist::key::KeyContext::now_random(),
+    )
+    .map_err(|e| ApiError::bad_request(format!("cannot build a key: {e}")))?;
+    Ok(Plan {
+        key,
+        content_type,
+        size: ask.size,
+    })
+}
+
+/// Reads a JSON size: a non-negative integer, or `None` when absent or null.
+pub fn json_size(v: Option<&serde_json::Value>) -> Result<Option<u64>, ApiError> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
+            ApiError::bad_request("size must be a whole number of bytes, not negative")
+        }),
+        Some(serde_json::Value::String(s)) => s
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request("size must be a whole number of bytes")),
+        Some(_) => Err(ApiError::bad_request(
+            "size must be a whole number of bytes",
+        )),
+    }
+}
+
+/// Checks a key from a client against the token: under its prefix and well-formed (403 if not).
+pub fn check_key(token: &Token, key: &str) -> Result<(), ApiError> {
+    hoist::key::validate_key(key).map_err(|e| ApiError::bad_request(format!("key: {e}")))?;
+    if !key.starts_with(&token.prefix) {
+        return Err(ApiError::forbidden(
+            "this key is outside the token's prefix",
+        ));
+    }
+    Ok(())
+}
+
+/// The upload id handed to clients: `{declared size}~{mac}~{S3 upload id}`. The MAC binds the S3
+/// id to the token, the key and the declared size, so a client can neither use someone else's
+/// upload nor raise its size, and the server needs no state to enforce it.
+#[derive(Clone)]
+pub struct UploadIds {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for UploadIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UploadIds([redacted])")
+    }
+}
+
+/// A verified client upload id.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Sealed {
+    pub s3_upload_id: String,
+    /// 0 when the client did not declare a size.
+    pub declared_size: u64,
+}
+
+impl UploadIds {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+        mac.update(b"hoist-server upload ids v1");
+        UploadIds {
+            key: mac.finalize().into_bytes().to_vec(),
+        }
+    }
+
+    fn mac(&self, token: &str, key: &str, size: u64, s3_id: &str) -> String {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        for part in [token, key, &size.to_string(), s3_id] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        mac.finalize().into_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    pub fn seal(&self, token: &str, key: &str, size: u64, s3_id: &str) -> String {
+        format!("{size}~{}~{s3_id}", self.mac(token, key, size, s3_id))
+    }
+
+    pub fn open(&self, token: &str, key: &str, sealed: &str) -> Result<Sealed, ApiError> {
+        let foreign = || ApiError::forbidden("unknown upload id for this key and token");
+        let mut it = sealed.splitn(3, '~');
+        let (Some(size), Some(mac), Some(s3_id)) = (it.next(), it.next(), it.next()) else {
+            return Err(foreign());
+        };
+        let size: u64 = size.parse().map_err(|_| foreign())?;
+        let expected = self.mac(token, key, size, s3_id);
+        let same = expected.len() == mac.len()
+            && expected
+                .bytes()
+                .zip(mac.bytes())
+                .fold(0u8, |a, (x, y)| a | (x ^ y))
+                == 0;
+        if !same || s3_id.is_empty() {
+            return Err(foreign());
+        }
+        Ok(Sealed {
+            s3_upload_id: s3_id.to_string(),
+            declared_size: size,
+        })
+    }
+}
+
+/// The highest part number a declared size allows (every part but the last is ≥ 5 MiB).
+pub fn max_part_for(declared: u64) -> u32 {
+    if declared == 0 {
+        return MAX_PARTS;
+    }
+    (declared.div_ceil(MIN_PART_SIZE)).clamp(1, MAX_PARTS as u64) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token() -> Token {
+        Token {
+            id: "t".into(),
+            sha256: [0; 32],
+            prefix: "uploads/t/".into(),
+            max_size: None,
+            allowed_types: vec![],
+            rate_per_minute: 2,
+        }
+    }
+
+    #[test]
+    fn sealed_upload_ids_bind_token_key_and_size() {
+        let ids = UploadIds::new(b"secret");
+        let s = ids.seal("t", "uploads/t/a", 100, "abc~def");
+        assert_eq!(
+            ids.open("t", "uploads/t/a", &s).unwrap(),
+            Sealed {
+                s3_upload_id: "abc~def".into(),
+                declared_size: 100
+            }
+        );
+        assert!(ids.open("u", "uploads/t/a", &s).is_err());
+        assert!(ids.open("t", "uploads/t/b", &s).is_err());
+        assert!(ids
+            .open("t", "uploads/t/a", &s.replacen("100", "999", 1))
+            .is_err());
+        assert!(ids.open("t", "uploads/t/a", "garbage").is_err());
+    }
+
+    #[test]
+    fn rate_limit_refills_over_time() {
+        let rl = RateLimiter::default();
+        let t = token();
+        let start = Instant::now();
+        assert!(rl.check(&t, start).is_ok());
+        assert!(rl.check(&t, start).is_ok());
+        let e = rl.check(&t, start).unwrap_err();
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.retry_after, Some(30));
+        assert!(rl
+            .check(&t, start + std::time::Duration::from_secs(30))
+            .is_ok());
+    }
+
+    #[test]
+    fn part_bounds_follow_the_declared_size() {
+        assert_eq!(max_part_for(1), 1);
+        assert_eq!(max_part_for(MIN_PART_SIZE), 1);
+        assert_eq!(max_part_for(MIN_PART_SIZE + 1), 2);
+        assert_eq!(max_part_for(u64::MAX), MAX_PARTS);
+        assert_eq!(max_part_for(0), MAX_PARTS);
+    }
+}

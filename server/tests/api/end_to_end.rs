@@ -1,0 +1,280 @@
+//! End to end over real HTTP: the server, the SigV4-verifying store, Hoist's core as a client
+//! and a plain HTTP client acting like the article's browser code.
+
+use std::sync::Arc;
+
+use hoist::profile::{Mode, Profile};
+use hoist::retry::RetryPolicy;
+use hoist::secret::Secret;
+use hoist::session::Session;
+use hoist::sign::backend::BackendSigner;
+use hoist::transfer::Uploader;
+use serde_json::{json, Value};
+
+use crate::{sha256, Harness, ALICE};
+
+async fn serve(h: &Harness) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = h.router.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    base
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+#[tokio::test]
+async fn hoist_core_uploads_through_the_server_into_the_store() {
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let signer = BackendSigner::new(
+        url::Url::parse(&format!("{base}/api/upload")).unwrap(),
+        Some(Secret::new(ALICE)),
+    )
+    .unwrap();
+    let profile = Profile::new(
+        "staff",
+        Mode::Backend {
+            url: format!("{base}/api/upload"),
+            protocol: Default::default(),
+            token: true,
+        },
+    );
+    let session = Session::with_signer(
+        profile,
+        Arc::new(signer),
+        Uploader::new(RetryPolicy::default()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let content = bytes(1_500_000);
+    let path = dir.path().join("Quarterly.pdf");
+    std::fs::write(&path, &content).unwrap();
+    let progress: hoist::transfer::ProgressFn = Arc::new(|_| {});
+    let r = session
+        .upload(&path, &progress)
+        .await
+        .expect("upload through hoist-server");
+    assert!(r.key.starts_with("uploads/alice/"), "{}", r.key);
+    assert_eq!(sha256(&h.stored(&r.key).expect("stored")), sha256(&content));
+    assert_eq!(r.sha256, sha256(&content));
+}
+
+#[tokio::test]
+async fn a_browser_style_client_sending_only_the_name_uploads_too() {
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let c = client();
+    // What the article's React code does: POST {fileName}, read {url}, PUT the file with its type.
+    let answer: Value = c
+        .post(format!("{base}/api/upload"))
+        .bearer_auth(ALICE)
+        .json(&json!({"fileName": "cat.png"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = answer["url"].as_str().unwrap();
+    let content = bytes(70_000);
+    let put = c
+        .put(url)
+        .header("content-type", "image/png")
+        .header("if-none-match", "*")
+        .body(content.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{:?}", put.text().await);
+    assert_eq!(
+        sha256(&h.stored(answer["key"].as_str().unwrap()).unwrap()),
+        sha256(&content)
+    );
+}
+
+async fn signed_for(base: &str, size: u64, content_type: &str) -> Value {
+    client()
+        .post(format!("{base}/api/upload"))
+        .bearer_auth(ALICE)
+        .json(&json!({"fileName": "doc.txt", "contentType": content_type, "size": size}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_store_refuses_another_size_or_type_than_signed() {
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let c = client();
+    let a = signed_for(&base, 10, "text/plain").await;
+    let r = c
+        .put(a["url"].as_str().unwrap())
+        .header("content-type", "text/plain")
+        .header("if-none-match", "*")
+        .body(vec![b'x'; 11])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "other size: {:?}", r.text().await);
+    let b = signed_for(&base, 10, "text/plain").await;
+    let r = c
+        .put(b["url"].as_str().unwrap())
+        .header("content-type", "text/html")
+        .header("if-none-match", "*")
+        .body(vec![b'x'; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "other type");
+    assert!(
+        h.stored(a["key"].as_str().unwrap()).is_none()
+            && h.stored(b["key"].as_str().unwrap()).is_none()
+    );
+}
+
+async fn create(base: &str, size: u64) -> (String, String) {
+    let r: Value = client()
+        .post(format!("{base}/s3/multipart"))
+        .bearer_auth(ALICE)
+        .json(&json!({"filename": "big.bin", "type": "application/octet-stream", "metadata": {}, "size": size}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        r["key"].as_str().unwrap().to_string(),
+        r["uploadId"].as_str().unwrap().to_string(),
+    )
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+async fn put_parts(base: &str, key: &str, id: &str, parts: &[&[u8]]) -> Vec<Value> {
+    let c = client();
+    let numbers: Vec<String> = (1..=parts.len()).map(|n| n.to_string()).collect();
+    let batch: Value = c
+        .get(format!(
+            "{base}/s3/multipart/{}/batch?key={}&partNumbers={}",
+            enc(id),
+            enc(key),
+            numbers.join(",")
+        ))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut done = Vec::new();
+    for (i, body) in parts.iter().enumerate() {
+        let url = batch["presignedUrls"][(i + 1).to_string()]
+            .as_str()
+            .unwrap();
+        let r = c.put(url).body(body.to_vec()).send().await.unwrap();
+        assert!(
+            r.status().is_success(),
+            "part {}: {:?}",
+            i + 1,
+            r.text().await
+        );
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        done.push(json!({"PartNumber": i + 1, "ETag": etag}));
+    }
+    done
+}
+
+#[tokio::test]
+async fn companion_multipart_upload_lands_intact() {
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let content = bytes(5 * 1024 * 1024 + 4321);
+    let (key, id) = create(&base, content.len() as u64).await;
+    let (p1, p2) = content.split_at(5 * 1024 * 1024);
+    let parts = put_parts(&base, &key, &id, &[p1, p2]).await;
+    let c = client();
+    let listed: Value = c
+        .get(format!(
+            "{base}/s3/multipart/{}?key={}",
+            enc(&id),
+            enc(&key)
+        ))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed[1]["Size"], p2.len() as u64);
+    let r = c
+        .post(format!(
+            "{base}/s3/multipart/{}/complete?key={}",
+            enc(&id),
+            enc(&key)
+        ))
+        .bearer_auth(ALICE)
+        .json(&json!({ "parts": parts }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let done: Value = r.json().await.unwrap();
+    assert!(status.is_success(), "{done}");
+    assert_eq!(done["key"], key);
+    assert!(done["location"].as_str().unwrap().ends_with(&key));
+    assert_eq!(
+        sha256(&h.stored(&key).expect("completed object")),
+        sha256(&content)
+    );
+    assert_eq!(h.pending_parts(), 0);
+}
+
+#[tokio::test]
+async fn parts_beyond_the_declared_size_are_refused_and_aborted() {
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let declared = 5 * 1024 * 1024 + 10;
+    let (key, id) = create(&base, declared).await;
+    let big = bytes(5 * 1024 * 1024);
+    let tail = bytes(5000); // 4,990 bytes more than declared
+    let parts = put_parts(&base, &key, &id, &[&big, &tail]).await;
+    assert_eq!(h.pending_parts(), 2);
+    let c = client();
+    let r = c
+        .post(format!(
+            "{base}/s3/multipart/{}/complete?key={}",
+            enc(&id),
+            enc(&key)
+        ))
+        .bearer_auth(ALICE)
+        .json(&json!({ "parts": parts }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let err: Value = r.json().await.unwrap();
+    assert!(err["error"].as_str().unwrap().contains("aborted"), "{err}");
+    assert!(h.stored(&key).is_none(), "nothing stored");
+    assert_eq!(h.pending_parts(), 0, "no orphan parts left");
+}

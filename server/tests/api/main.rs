@@ -1,0 +1,138 @@
+//! hoist-server's tests: router rules with `oneshot`, and uploads end to end over real HTTP into
+//! the SigV4-verifying embedded store (s3s-fs).
+
+mod end_to_end;
+mod router;
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use hoist::local::EmbeddedStore;
+use hoist_server::audit::AuditLog;
+use hoist_server::config::{FileConfig, PolicyConfig, TokenConfig};
+use hoist_server::s3::Bucket;
+use hoist_server::{app, AppConfig};
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+pub const ALICE: &str = "alice-token-0123456789";
+pub const BOB: &str = "bob-token-9876543210xyz";
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub store: EmbeddedStore,
+    pub router: Router,
+    pub audit: Arc<Mutex<Vec<u8>>>,
+}
+
+pub fn token(id: &str, plain: &str, prefix: &str) -> TokenConfig {
+    TokenConfig {
+        id: id.into(),
+        sha256: hoist_server::config::hash_token(plain),
+        prefix: prefix.into(),
+        max_size: None,
+        allowed_types: vec![],
+        rate_limit_per_minute: None,
+    }
+}
+
+impl Harness {
+    pub async fn new() -> Harness {
+        Self::with(
+            PolicyConfig::default(),
+            vec![
+                token("alice", ALICE, "uploads/alice/"),
+                token("bob", BOB, "uploads/bob/"),
+            ],
+        )
+        .await
+    }
+
+    pub async fn with(policy: PolicyConfig, tokens: Vec<TokenConfig>) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::start(dir.path()).await.unwrap();
+        let file = FileConfig {
+            policy,
+            tokens,
+            ..FileConfig::default()
+        };
+        file.validate_policy().unwrap();
+        let (audit_log, audit) = AuditLog::memory();
+        let expiry = std::time::Duration::from_secs(file.policy.expiry_secs);
+        let router = app(AppConfig {
+            bucket: Bucket::new(store.signer().with_expiry(expiry)),
+            tokens: file.tokens(None).unwrap(),
+            policy: file.policy,
+            audit: audit_log,
+            upload_id_secret: b"test upload id secret".to_vec(),
+        });
+        Harness {
+            dir,
+            store,
+            router,
+            audit,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, serde_json::Value, axum::http::HeaderMap) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req
+            .body(
+                body.map(|b| Body::from(b.to_string()))
+                    .unwrap_or_else(Body::empty),
+            )
+            .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        });
+        (status, json, headers)
+    }
+
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        String::from_utf8(self.audit.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Parts of unfinished multipart uploads the store still holds (s3s-fs keeps them as
+    /// `.upload_id-*` files in its root).
+    pub fn pending_parts(&self) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".upload_id-"))
+            .count()
+    }
+
+    pub fn stored(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.store.object_path(key)).ok()
+    }
+}
+
+pub fn sha256(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}

@@ -1,0 +1,482 @@
+//! Every rule of the API, through the router with `oneshot`.
+
+use axum::http::StatusCode;
+use hoist_server::config::PolicyConfig;
+use serde_json::json;
+
+use crate::{token, Harness, ALICE, BOB};
+
+fn simple(body: serde_json::Value) -> String {
+    body.to_string()
+}
+
+#[tokio::test]
+async fn healthz_answers_without_a_token() {
+    let h = Harness::new().await;
+    let (status, body, _) = h.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "ok");
+}
+
+#[tokio::test]
+async fn no_token_or_a_wrong_one_is_401_and_audited() {
+    let h = Harness::new().await;
+    let body = simple(json!({"fileName": "a.txt", "contentType": "text/plain", "size": 1}));
+    let (status, err, headers) = h.call("POST", "/api/upload", None, Some(&body)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(err["error"].as_str().unwrap().contains("Bearer"));
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    let (status, err, _) = h
+        .call(
+            "POST",
+            "/api/upload",
+            Some("not-a-token-at-all"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(err["error"], "unknown or revoked token");
+    let audit = h.audit_lines();
+    assert_eq!(audit.len(), 2);
+    assert!(audit
+        .iter()
+        .all(|l| l["outcome"].as_str().unwrap().starts_with("denied 401")));
+}
+
+#[tokio::test]
+async fn simple_protocol_signs_type_size_and_no_overwrite_under_the_token_prefix() {
+    let h = Harness::new().await;
+    let sha = "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=";
+    let body = simple(
+        json!({"fileName": "Report Q3.pdf", "contentType": "application/pdf", "size": 5, "checksumSha256": sha}),
+    );
+    let (status, r, _) = h
+        .call("POST", "/api/upload", Some(ALICE), Some(&body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let key = r["key"].as_str().unwrap();
+    assert!(
+        key.starts_with("uploads/alice/") && key.ends_with("-Report_Q3.pdf"),
+        "{key}"
+    );
+    assert_eq!(r["method"], "PUT");
+    assert_eq!(r["headers"]["content-type"], "application/pdf");
+    assert_eq!(r["headers"]["if-none-match"], "*");
+    assert_eq!(r["headers"]["x-amz-checksum-sha256"], sha);
+    let url = url::Url::parse(r["url"].as_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        q["X-Amz-SignedHeaders"],
+        "content-length;content-type;host;if-none-match;x-amz-checksum-sha256"
+    );
+    assert_eq!(q["X-Amz-Expires"], "900");
+    let expires = time::OffsetDateTime::parse(
+        r["expiresAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(expires - time::OffsetDateTime::now_utc() <= time::Duration::seconds(900));
+    let audit = h.audit_lines();
+    assert_eq!(audit[0]["token"], "alice");
+    assert_eq!(audit[0]["key"], key);
+    assert_eq!(audit[0]["size"], 5);
+    assert_eq!(audit[0]["outcome"], "signed");
+    let raw = String::from_utf8(h.audit.lock().unwrap().clone()).unwrap();
+    assert!(
+        !raw.contains(ALICE)
+            && !raw.contains("X-Amz-Signature")
+            && !raw.contains(&q["X-Amz-Signature"])
+    );
+}
+
+#[tokio::test]
+async fn hostile_file_names_never_escape_the_prefix() {
+    let h = Harness::new().await;
+    let long = "x".repeat(3000);
+    let names = [
+        "../../etc/passwd",
+        "/abs/path.txt",
+        "a\\..\\..\\b.txt",
+        "%2e%2e/%2e%2e/x.txt",
+        "..",
+        ".",
+        "a\u{0}b.txt",
+        "bell\u{7}.txt",
+        "evil\u{202E}fdp.exe",
+        "name/with/slashes.txt",
+        long.as_str(),
+    ];
+    for name in names {
+        let body = simple(json!({"fileName": name, "contentType": "text/plain", "size": 3}));
+        let (status, r, _) = h
+            .call("POST", "/api/upload", Some(ALICE), Some(&body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{name:?}: {r}");
+        let key = r["key"].as_str().unwrap();
+        assert!(key.starts_with("uploads/alice/"), "{name:?} -> {key}");
+        assert!(key.len() <= 1024);
+        hoist::key::validate_key(key).unwrap_or_else(|e| panic!("{name:?} -> {key}: {e}"));
+        let url = url::Url::parse(r["url"].as_str().unwrap()).unwrap();
+        assert!(
+            url.path().starts_with("/hoist-local/uploads/alice/"),
+            "{name:?} -> {}",
+            url.path()
+        );
+    }
+    for (name, expected) in [
+        ("", "fileName is required"),
+        ("   ", "fileName is required"),
+    ] {
+        let (status, r, _) = h
+            .call(
+                "POST",
+                "/api/upload",
+                Some(ALICE),
+                Some(&simple(json!({"fileName": name}))),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(r["error"], expected);
+    }
+    let huge = "y".repeat(5000);
+    let (status, _, _) = h
+        .call(
+            "POST",
+            "/api/upload",
+            Some(ALICE),
+            Some(&simple(json!({"fileName": huge}))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn bad_types_sizes_and_bodies_get_clear_errors() {
+    let policy = PolicyConfig {
+        allowed_types: vec!["image/*".into(), "application/pdf".into()],
+        max_size: Some(1000),
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(policy, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    let cases: Vec<(String, StatusCode, &str)> = vec![
+        (
+            simple(
+                json!({"fileName": "a.exe", "contentType": "application/x-msdownload", "size": 10}),
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not allowed",
+        ),
+        (
+            simple(json!({"fileName": "a.sh", "size": 10})),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not allowed",
+        ),
+        (
+            simple(json!({"fileName": "a.png", "contentType": "image/png", "size": -1})),
+            StatusCode::BAD_REQUEST,
+            "whole number",
+        ),
+        (
+            simple(json!({"fileName": "a.png", "contentType": "image/png", "size": "ten"})),
+            StatusCode::BAD_REQUEST,
+            "whole number",
+        ),
+        (
+            simple(json!({"fileName": "a.png", "contentType": "image/png", "size": 1.5})),
+            StatusCode::BAD_REQUEST,
+            "whole number",
+        ),
+        (
+            simple(json!({"fileName": "a.png", "contentType": "image/png", "size": 1001})),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "over the limit",
+        ),
+        (
+            simple(
+                json!({"fileName": "a.png", "contentType": "image/png", "size": 99_999_999_999_999_999u64}),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "over the limit",
+        ),
+        (
+            simple(json!({"fileName": "a.png", "contentType": "image/png"})),
+            StatusCode::BAD_REQUEST,
+            "size is required",
+        ),
+        (
+            simple(json!({"fileName": "a.png", "contentType": "not a type", "size": 1})),
+            StatusCode::BAD_REQUEST,
+            "not a MIME type",
+        ),
+        (
+            simple(json!({"fileName": 42, "size": 1})),
+            StatusCode::BAD_REQUEST,
+            "fileName must be a string",
+        ),
+        (
+            simple(
+                json!({"fileName": "a.png", "contentType": "image/png", "size": 1, "checksumSha256": "nope"}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "base64",
+        ),
+        (
+            "{not json".to_string(),
+            StatusCode::BAD_REQUEST,
+            "not valid JSON",
+        ),
+        ("[1,2]".to_string(), StatusCode::BAD_REQUEST, "JSON object"),
+    ];
+    for (body, status, needle) in cases {
+        let (got, r, _) = h
+            .call("POST", "/api/upload", Some(ALICE), Some(&body))
+            .await;
+        assert_eq!(got, status, "{body}: {r}");
+        assert!(
+            r["error"].as_str().unwrap_or("").contains(needle),
+            "{body}: {r}"
+        );
+    }
+    let (ok, r, _) = h
+        .call(
+            "POST",
+            "/api/upload",
+            Some(ALICE),
+            Some(&simple(json!({"fileName": "cat.png", "size": 10}))),
+        )
+        .await;
+    assert_eq!(ok, StatusCode::OK, "{r}");
+    assert_eq!(
+        r["headers"]["content-type"], "image/png",
+        "type guessed from the name"
+    );
+}
+
+#[tokio::test]
+async fn a_client_sending_only_the_file_name_gets_a_url() {
+    let h = Harness::new().await;
+    let (status, r, _) = h
+        .call(
+            "POST",
+            "/api/upload",
+            Some(ALICE),
+            Some(&simple(json!({"fileName": "photo.jpg"}))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert!(r["url"].as_str().unwrap().contains("X-Amz-Signature="));
+    assert_eq!(r["headers"]["content-type"], "image/jpeg");
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let mut t = token("alice", ALICE, "uploads/alice/");
+    t.rate_limit_per_minute = Some(2);
+    let h = Harness::with(PolicyConfig::default(), vec![t]).await;
+    let body = simple(json!({"fileName": "a.txt", "size": 1}));
+    for _ in 0..2 {
+        assert_eq!(
+            h.call("POST", "/api/upload", Some(ALICE), Some(&body))
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    let (status, r, headers) = h
+        .call("POST", "/api/upload", Some(ALICE), Some(&body))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["retry-after"], "30");
+    assert!(r["error"].as_str().unwrap().contains("rate limit"));
+}
+
+#[tokio::test]
+async fn a_lower_expiry_from_the_config_is_used() {
+    let h = Harness::with(
+        PolicyConfig {
+            expiry_secs: 60,
+            ..PolicyConfig::default()
+        },
+        vec![token("alice", ALICE, "uploads/alice/")],
+    )
+    .await;
+    let (_, r, _) = h
+        .call(
+            "POST",
+            "/api/upload",
+            Some(ALICE),
+            Some(&simple(json!({"fileName": "a.txt", "size": 1}))),
+        )
+        .await;
+    assert!(
+        r["url"].as_str().unwrap().contains("X-Amz-Expires=60&"),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn companion_params_answers_method_url_and_headers() {
+    let h = Harness::new().await;
+    let (status, r, _) = h
+        .call(
+            "GET",
+            "/s3/params?filename=..%2F..%2Fx.png&type=image%2Fpng",
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["method"], "PUT");
+    assert_eq!(r["headers"]["content-type"], "image/png");
+    assert!(r["key"].as_str().unwrap().starts_with("uploads/alice/"));
+    assert_eq!(r["fields"], json!({}));
+}
+
+#[tokio::test]
+async fn multipart_ids_keys_and_part_numbers_are_checked() {
+    let h = Harness::new().await;
+    let (status, created, _) = h
+        .call("POST", "/s3/multipart", Some(ALICE), Some(&simple(json!({"filename": "big.bin", "type": "application/octet-stream", "metadata": {}, "size": 12 * 1024 * 1024}))))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let key = created["key"].as_str().unwrap().to_string();
+    let id = created["uploadId"].as_str().unwrap().to_string();
+    assert_eq!(created["bucket"], "hoist-local");
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let path_id = enc(&id);
+    let k = enc(&key);
+
+    let (status, r, _) = h
+        .call(
+            "GET",
+            &format!("/s3/multipart/{path_id}/1?key={k}"),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert!(r["url"].as_str().unwrap().contains("partNumber=1"));
+    assert_eq!(r["expires"], 900);
+
+    // 12 MiB declared allows parts 1..=3.
+    for (part, status) in [
+        ("0", StatusCode::BAD_REQUEST),
+        ("4", StatusCode::BAD_REQUEST),
+        ("10001", StatusCode::BAD_REQUEST),
+        ("x", StatusCode::BAD_REQUEST),
+        ("3", StatusCode::OK),
+    ] {
+        let (got, r, _) = h
+            .call(
+                "GET",
+                &format!("/s3/multipart/{path_id}/{part}?key={k}"),
+                Some(ALICE),
+                None,
+            )
+            .await;
+        assert_eq!(got, status, "part {part}: {r}");
+    }
+    let (status, r, _) = h
+        .call(
+            "GET",
+            &format!("/s3/multipart/{path_id}/batch?key={k}&partNumbers=1,2,3"),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["presignedUrls"].as_object().unwrap().len(), 3);
+
+    // Another token, another key, a forged id, a key outside the prefix.
+    let (status, _, _) = h
+        .call(
+            "GET",
+            &format!("/s3/multipart/{path_id}/1?key={k}"),
+            Some(BOB),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "bob may not use alice's upload"
+    );
+    let other = enc("uploads/alice/other.bin");
+    let (status, _, _) = h
+        .call(
+            "GET",
+            &format!("/s3/multipart/{path_id}/1?key={other}"),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let forged = enc(&id.replacen(&(12 * 1024 * 1024).to_string(), "999999999999", 1));
+    let (status, _, _) = h
+        .call(
+            "GET",
+            &format!("/s3/multipart/{forged}/1?key={k}"),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a raised declared size is refused"
+    );
+    let outside = enc("secret/thing.bin");
+    let (status, r, _) = h
+        .call(
+            "GET",
+            &format!("/s3/multipart/{path_id}/1?key={outside}"),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{r}");
+    let (status, _, _) = h
+        .call(
+            "GET",
+            &format!("/s3/multipart/{path_id}/1"),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "key is required");
+
+    let (status, r, _) = h
+        .call(
+            "POST",
+            &format!("/s3/multipart/{path_id}/complete?key={k}"),
+            Some(ALICE),
+            Some(&simple(
+                json!({"parts": [{"PartNumber": 2, "ETag": "a"}, {"PartNumber": 1, "ETag": "b"}]}),
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{r}");
+    let (status, r, _) = h
+        .call(
+            "DELETE",
+            &format!("/s3/multipart/{path_id}?key={k}"),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r, json!({}));
+    assert_eq!(
+        h.pending_parts(),
+        0,
+        "an aborted upload leaves nothing behind"
+    );
+}
+
+#[tokio::test]
+async fn unknown_endpoints_answer_json() {
+    let h = Harness::new().await;
+    let (status, r, _) = h.call("GET", "/nope", Some(ALICE), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(r["error"], "no such endpoint");
+}
