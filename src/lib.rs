@@ -18,6 +18,7 @@ pub mod local;
 pub mod profile;
 pub mod redact;
 pub mod retry;
+pub mod s3;
 pub mod secret;
 pub mod session;
 pub mod sign;

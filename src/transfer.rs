@@ -20,6 +20,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::redact::redact;
 use crate::retry::{FailureKind, RetryPolicy};
+use crate::s3::{classify_response, network_failure, S3Failure as Failure};
 use crate::sign::{PresignedPut, PutRequest, SignError, Signer};
 use crate::validate::CheckedFile;
 
@@ -216,10 +217,9 @@ impl Uploader {
                         presigned = Some(p);
                         Ok(())
                     }
-                    Err(e) if e.is_retryable() => Err(Failure {
-                        kind: FailureKind::Transient,
-                        message: e.to_string(),
-                    }),
+                    Err(e) if e.is_retryable() => {
+                        Err(Failure::local(FailureKind::Transient, e.to_string()))
+                    }
                     Err(e) => return Err(e.into()),
                 }
             };
@@ -230,10 +230,7 @@ impl Uploader {
                     self.send_once(file, &request, p, progress).await
                 }
                 (Err(f), _) => Err(f),
-                (Ok(()), None) => Err(Failure {
-                    kind: FailureKind::Permanent,
-                    message: "no URL was signed".into(),
-                }),
+                (Ok(()), None) => Err(Failure::local(FailureKind::Permanent, "no URL was signed")),
             };
             let failure = match outcome {
                 Ok(answer) => {
@@ -316,10 +313,7 @@ impl Uploader {
         if meta.len() != file.size
             || (file.modified.is_some() && meta.modified().ok() != file.modified)
         {
-            return Err(Failure {
-                kind: FailureKind::Permanent,
-                message: SOURCE_CHANGED.into(),
-            });
+            return Err(Failure::local(FailureKind::Permanent, SOURCE_CHANGED));
         }
         let started = Instant::now();
         let activity = Arc::new(AtomicU64::new(0));
@@ -368,10 +362,10 @@ impl Uploader {
         let response = tokio::select! {
             r = send => r.map_err(network_failure)?,
             () = watchdog => {
-                return Err(Failure {
-                    kind: FailureKind::Timeout,
-                    message: format!("the transfer stalled: nothing moved for {} s", self.stall_timeout.as_secs_f32()),
-                });
+                return Err(Failure::local(
+                    FailureKind::Timeout,
+                    format!("the transfer stalled: nothing moved for {} s", self.stall_timeout.as_secs_f32()),
+                ));
             }
         };
         let status = response.status();
@@ -400,13 +394,6 @@ impl Uploader {
 }
 
 const SOURCE_CHANGED: &str = "the file changed while it was being uploaded";
-
-/// A failed attempt, as retry sees it.
-#[derive(Debug)]
-struct Failure {
-    kind: FailureKind,
-    message: String,
-}
 
 /// What a successful PUT answered.
 #[derive(Debug)]
@@ -438,114 +425,7 @@ fn verify_answer(answer: &Answer, digest: &FileDigest) -> Result<(), TransferErr
 }
 
 fn read_failure(e: std::io::Error) -> Failure {
-    Failure {
-        kind: FailureKind::Permanent,
-        message: format!("cannot read the file: {e}"),
-    }
-}
-
-/// A network error with its causes, the URL (and so the signature) left out.
-fn network_failure(e: reqwest::Error) -> Failure {
-    let kind = if e.is_timeout() {
-        FailureKind::Timeout
-    } else {
-        FailureKind::Transient
-    };
-    let what = if e.is_connect() {
-        "cannot connect to the storage server"
-    } else {
-        "the connection failed during the upload"
-    };
-    let mut detail = Vec::new();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        detail.push(s.to_string());
-        source = s.source();
-    }
-    let message = if detail.is_empty() {
-        what.to_string()
-    } else {
-        format!("{what} ({})", detail.join(": "))
-    };
-    Failure {
-        kind,
-        message: redact(&message),
-    }
-}
-
-/// The text of `<tag>` in an S3 XML error body.
-fn xml_field<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let start = body.find(&open)? + open.len();
-    let end = body[start..].find(&close)? + start;
-    Some(body[start..end].trim())
-}
-
-/// Turns an S3 error answer into a retry decision and a sentence a person understands.
-fn classify_response(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> Failure {
-    let code = xml_field(body, "Code").unwrap_or("");
-    let s3_message = xml_field(body, "Message").unwrap_or("");
-    let expired_message = s3_message.to_ascii_lowercase().contains("expired");
-    let (kind, advice) = match (status, code) {
-        (300..=399, _) => {
-            let to = headers
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .map(|l| format!(" to {}", redact(l)))
-                .unwrap_or_default();
-            return Failure {
-                kind: FailureKind::Permanent,
-                message: format!(
-                    "the storage server redirected the upload{to} (HTTP {status} {code}); Hoist does not \
-                     follow redirects: check the profile's region and endpoint"
-                ),
-            };
-        }
-        (_, "ExpiredToken" | "TokenRefreshRequired") => (
-            FailureKind::Expired,
-            "the temporary credentials behind the URL have expired",
-        ),
-        (400 | 403, _) if expired_message => (FailureKind::Expired, "the upload URL has expired"),
-        (_, "RequestTimeout") => (FailureKind::Transient, "S3 timed out waiting for the body"),
-        (_, "BadDigest" | "XAmzContentChecksumMismatch" | "XAmzContentSHA256Mismatch") => (
-            FailureKind::Transient,
-            "the bytes S3 received do not match the file's checksum (corrupted in transit)",
-        ),
-        (429, _) | (503, "SlowDown") => (FailureKind::Throttling, "S3 asks to slow down"),
-        (500..=599, _) => (FailureKind::Transient, "the storage server had an internal error"),
-        (_, "SignatureDoesNotMatch") => (
-            FailureKind::Permanent,
-            "the request does not match its signature: the URL, size, type or checksum differs from \
-             what was signed, or the signing key is wrong",
-        ),
-        (_, "InvalidAccessKeyId") => (
-            FailureKind::Permanent,
-            "the access key id is unknown to this storage server: check the profile",
-        ),
-        (_, "NoSuchBucket") => (FailureKind::Permanent, "the bucket does not exist: check the profile"),
-        (412, _) | (_, "PreconditionFailed") => (
-            FailureKind::Permanent,
-            "an object already exists at this key and may not be overwritten",
-        ),
-        (_, "EntityTooLarge" | "EntityTooSmall" | "MaxMessageLengthExceeded") => {
-            (FailureKind::Permanent, "the storage server refused the size of the file")
-        }
-        (403, _) => (
-            FailureKind::Permanent,
-            "access denied: these credentials may not write to this bucket or key",
-        ),
-        _ => (FailureKind::Permanent, "the storage server refused the upload"),
-    };
-    let detail = match (code.is_empty(), s3_message.is_empty()) {
-        (true, _) => String::new(),
-        (false, true) => format!(" {code}"),
-        (false, false) => format!(" {code}: {}", redact(s3_message)),
-    };
-    Failure {
-        kind,
-        message: format!("{advice} (HTTP {status}{detail})"),
-    }
+    Failure::local(FailureKind::Permanent, format!("cannot read the file: {e}"))
 }
 
 #[cfg(test)]

@@ -1,0 +1,520 @@
+//! Talking to S3: the answers' classification (what to retry, what to tell a person) and
+//! [`S3Client`], the calls Hoist and hoist-server make themselves — multipart create, list,
+//! complete, abort, HEAD and the listing of unfinished uploads — each presigned with
+//! [`SigV4Signer`] and sent with redirects off.
+
+use std::time::{Duration, SystemTime};
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::redact::redact;
+use crate::retry::FailureKind;
+use crate::sign::sigv4::SigV4Signer;
+use crate::sign::SignError;
+
+/// A failed request: what retry should do, S3's error code (empty when not from S3), and a
+/// sentence a person understands.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct S3Failure {
+    pub kind: FailureKind,
+    pub code: String,
+    pub message: String,
+}
+
+impl S3Failure {
+    /// A failure that did not come from S3 (a file error, a stall).
+    pub fn local(kind: FailureKind, message: impl Into<String>) -> Self {
+        S3Failure {
+            kind,
+            code: String::new(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<SignError> for S3Failure {
+    fn from(e: SignError) -> Self {
+        let kind = if e.is_retryable() {
+            FailureKind::Transient
+        } else {
+            FailureKind::Permanent
+        };
+        S3Failure::local(kind, e.to_string())
+    }
+}
+
+/// A network error with its causes, the URL (and so the signature) left out.
+pub(crate) fn network_failure(e: reqwest::Error) -> S3Failure {
+    let kind = if e.is_timeout() {
+        FailureKind::Timeout
+    } else {
+        FailureKind::Transient
+    };
+    let what = if e.is_connect() {
+        "cannot connect to the storage server"
+    } else {
+        "the connection failed during the upload"
+    };
+    let mut detail = Vec::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        detail.push(s.to_string());
+        source = s.source();
+    }
+    let message = if detail.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what} ({})", detail.join(": "))
+    };
+    S3Failure {
+        kind,
+        code: String::new(),
+        message: redact(&message),
+    }
+}
+
+/// The text of `<tag>` in an S3 XML error body.
+pub(crate) fn xml_field<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&close)? + start;
+    Some(body[start..end].trim())
+}
+
+/// Turns an S3 error answer into a retry decision and a sentence a person understands.
+pub(crate) fn classify_response(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> S3Failure {
+    let code = xml_field(body, "Code").unwrap_or("");
+    let s3_message = xml_field(body, "Message").unwrap_or("");
+    let expired_message = s3_message.to_ascii_lowercase().contains("expired");
+    let (kind, advice) = match (status, code) {
+        (300..=399, _) => {
+            let to = headers
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(|l| format!(" to {}", redact(l)))
+                .unwrap_or_default();
+            return S3Failure {
+                kind: FailureKind::Permanent,
+                code: code.to_string(),
+                message: format!(
+                    "the storage server redirected the upload{to} (HTTP {status} {code}); Hoist does not \
+                     follow redirects: check the profile's region and endpoint"
+                ),
+            };
+        }
+        (_, "ExpiredToken" | "TokenRefreshRequired") => (
+            FailureKind::Expired,
+            "the temporary credentials behind the URL have expired",
+        ),
+        (400 | 403, _) if expired_message => (FailureKind::Expired, "the upload URL has expired"),
+        (_, "RequestTimeout") => (FailureKind::Transient, "S3 timed out waiting for the body"),
+        (_, "BadDigest" | "XAmzContentChecksumMismatch" | "XAmzContentSHA256Mismatch") => (
+            FailureKind::Transient,
+            "the bytes S3 received do not match the file's checksum (corrupted in transit)",
+        ),
+        (429, _) | (503, "SlowDown") => (FailureKind::Throttling, "S3 asks to slow down"),
+        (500..=599, _) => (FailureKind::Transient, "the storage server had an internal error"),
+        (_, "SignatureDoesNotMatch") => (
+            FailureKind::Permanent,
+            "the request does not match its signature: the URL, size, type or checksum differs from \
+             what was signed, or the signing key is wrong",
+        ),
+        (_, "InvalidAccessKeyId") => (
+            FailureKind::Permanent,
+            "the access key id is unknown to this storage server: check the profile",
+        ),
+        (_, "NoSuchBucket") => (FailureKind::Permanent, "the bucket does not exist: check the profile"),
+        (412, _) | (_, "PreconditionFailed") => (
+            FailureKind::Permanent,
+            "an object already exists at this key and may not be overwritten",
+        ),
+        (_, "EntityTooLarge" | "EntityTooSmall" | "MaxMessageLengthExceeded") => {
+            (FailureKind::Permanent, "the storage server refused the size of the file")
+        }
+        (403, _) => (
+            FailureKind::Permanent,
+            "access denied: these credentials may not write to this bucket or key",
+        ),
+        _ => (FailureKind::Permanent, "the storage server refused the upload"),
+    };
+    let detail = match (code.is_empty(), s3_message.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => format!(" {code}"),
+        (false, false) => format!(" {code}: {}", redact(s3_message)),
+    };
+    S3Failure {
+        kind,
+        code: code.to_string(),
+        message: format!("{advice} (HTTP {status}{detail})"),
+    }
+}
+
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// How long a URL signed for one of Hoist's own calls lives.
+const CALL_EXPIRY: Duration = Duration::from_secs(60);
+
+fn q(v: &str) -> String {
+    utf8_percent_encode(v, QUERY).to_string()
+}
+
+/// A part S3 holds for an unfinished upload.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RemotePart {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u32,
+    /// Quoted, as S3 gives it; empty when a store does not list ETags.
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(rename = "Size")]
+    pub size: u64,
+}
+
+/// An unfinished multipart upload found by [`S3Client::list_multipart_uploads`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PendingUpload {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: String,
+}
+
+/// What HEAD says of an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub etag: String,
+}
+
+/// S3 calls signed with SigV4.
+#[derive(Clone, Debug)]
+pub struct S3Client {
+    signer: SigV4Signer,
+    http: reqwest::Client,
+}
+
+impl S3Client {
+    pub fn new(signer: SigV4Signer) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        S3Client { signer, http }
+    }
+
+    pub fn signer(&self) -> &SigV4Signer {
+        &self.signer
+    }
+
+    /// A presigned UploadPart URL; `headers` (e.g. `content-md5`, `content-length`) are signed.
+    pub fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        headers: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Result<String, SignError> {
+        let url = format!(
+            "{}?partNumber={part}&uploadId={}",
+            self.signer.object_url(key),
+            q(upload_id)
+        );
+        self.signer
+            .presign("PUT", &url, headers, self.signer.expires_in(), now)
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        key: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+        now: SystemTime,
+    ) -> Result<(reqwest::header::HeaderMap, String), S3Failure> {
+        let base = self.signer.object_url(key);
+        let url = if query.is_empty() {
+            base
+        } else {
+            format!("{base}?{query}")
+        };
+        let signed = self
+            .signer
+            .presign(method, &url, headers, CALL_EXPIRY, now)?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| S3Failure::local(FailureKind::Permanent, e.to_string()))?;
+        let mut req = self.http.request(method, signed);
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.map_err(network_failure)?;
+        let status = resp.status();
+        let resp_headers = resp.headers().clone();
+        let text = resp.text().await.map_err(network_failure)?;
+        // CompleteMultipartUpload may answer 200 with an <Error> body: that is a failure.
+        if status.is_success() && !text.contains("<Error>") {
+            return Ok((resp_headers, text));
+        }
+        let status = if status.is_success() {
+            500
+        } else {
+            status.as_u16()
+        };
+        Err(classify_response(status, &resp_headers, &text))
+    }
+
+    /// CreateMultipartUpload; returns the upload id.
+    pub async fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+        now: SystemTime,
+    ) -> Result<String, S3Failure> {
+        let (_, text) = self
+            .call(
+                "POST",
+                key,
+                "uploads=",
+                &[("content-type", content_type)],
+                None,
+                now,
+            )
+            .await?;
+        xml_field(&text, "UploadId")
+            .map(str::to_string)
+            .ok_or_else(|| {
+                S3Failure::local(
+                    FailureKind::Transient,
+                    "the storage did not return an upload id",
+                )
+            })
+    }
+
+    /// ListParts, every page, sorted by part number.
+    pub async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        now: SystemTime,
+    ) -> Result<Vec<RemotePart>, S3Failure> {
+        let mut parts = Vec::new();
+        let mut marker = 0u32;
+        loop {
+            let query = format!("part-number-marker={marker}&uploadId={}", q(upload_id));
+            let (_, text) = self.call("GET", key, &query, &[], None, now).await?;
+            for block in text.split("<Part>").skip(1) {
+                let number = xml_field(block, "PartNumber").and_then(|n| n.parse().ok());
+                let size = xml_field(block, "Size").and_then(|n| n.parse().ok());
+                let etag = xml_field(block, "ETag")
+                    .map(|e| format!("\"{}\"", e.replace("&quot;", "").trim_matches('"')))
+                    .unwrap_or_default();
+                if let (Some(part_number), Some(size)) = (number, size) {
+                    parts.push(RemotePart {
+                        part_number,
+                        etag,
+                        size,
+                    });
+                }
+            }
+            let truncated = xml_field(&text, "IsTruncated") == Some("true");
+            match (
+                truncated,
+                xml_field(&text, "NextPartNumberMarker").and_then(|n| n.parse().ok()),
+            ) {
+                (true, Some(n)) if n > marker => marker = n,
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|p| p.part_number);
+        Ok(parts)
+    }
+
+    /// CompleteMultipartUpload with `(part number, ETag)` in ascending order; returns the ETag.
+    pub async fn complete(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        if_none_match: bool,
+        now: SystemTime,
+    ) -> Result<Option<String>, S3Failure> {
+        let mut body = String::from("<CompleteMultipartUpload>");
+        for (n, etag) in parts {
+            let etag = etag.trim_matches('"').replace(['<', '>', '&', '"'], "");
+            body.push_str(&format!(
+                "<Part><PartNumber>{n}</PartNumber><ETag>\"{etag}\"</ETag></Part>"
+            ));
+        }
+        body.push_str("</CompleteMultipartUpload>");
+        let mut headers = vec![("content-type", "application/xml")];
+        if if_none_match {
+            headers.push(("if-none-match", "*"));
+        }
+        let query = format!("uploadId={}", q(upload_id));
+        let (_, text) = self
+            .call("POST", key, &query, &headers, Some(body), now)
+            .await?;
+        Ok(xml_field(&text, "ETag").map(|e| e.replace("&quot;", "").trim_matches('"').to_string()))
+    }
+
+    /// AbortMultipartUpload.
+    pub async fn abort(
+        &self,
+        key: &str,
+        upload_id: &str,
+        now: SystemTime,
+    ) -> Result<(), S3Failure> {
+        let query = format!("uploadId={}", q(upload_id));
+        self.call("DELETE", key, &query, &[], None, now)
+            .await
+            .map(|_| ())
+    }
+
+    /// HEAD of an object: `None` when there is none.
+    pub async fn head(&self, key: &str, now: SystemTime) -> Result<Option<ObjectInfo>, S3Failure> {
+        match self.call("HEAD", key, "", &[], None, now).await {
+            Ok((headers, _)) => {
+                let get = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                Ok(Some(ObjectInfo {
+                    size: get("content-length").parse().unwrap_or(0),
+                    etag: get("etag").trim_matches('"').to_string(),
+                }))
+            }
+            Err(f) if f.code == "NoSuchKey" || f.message.contains("HTTP 404") => Ok(None),
+            Err(f) => Err(f),
+        }
+    }
+
+    /// ListMultipartUploads under `prefix`, every page.
+    pub async fn list_multipart_uploads(
+        &self,
+        prefix: &str,
+        now: SystemTime,
+    ) -> Result<Vec<PendingUpload>, S3Failure> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut id_marker) = (String::new(), String::new());
+        loop {
+            let mut query = format!("prefix={}&uploads=", q(prefix));
+            if !key_marker.is_empty() {
+                query = format!(
+                    "key-marker={}&prefix={}&upload-id-marker={}&uploads=",
+                    q(&key_marker),
+                    q(prefix),
+                    q(&id_marker)
+                );
+            }
+            let (_, text) = self.call_bucket("GET", &query, now).await?;
+            for block in text.split("<Upload>").skip(1) {
+                if let (Some(key), Some(id)) =
+                    (xml_field(block, "Key"), xml_field(block, "UploadId"))
+                {
+                    out.push(PendingUpload {
+                        key: key.to_string(),
+                        upload_id: id.to_string(),
+                        initiated: xml_field(block, "Initiated").unwrap_or("").to_string(),
+                    });
+                }
+            }
+            let truncated = xml_field(&text, "IsTruncated") == Some("true");
+            let next_key = xml_field(&text, "NextKeyMarker").unwrap_or("").to_string();
+            if !truncated || next_key.is_empty() || next_key == key_marker {
+                break;
+            }
+            key_marker = next_key;
+            id_marker = xml_field(&text, "NextUploadIdMarker")
+                .unwrap_or("")
+                .to_string();
+        }
+        Ok(out)
+    }
+
+    /// A request on the bucket itself (no key).
+    async fn call_bucket(
+        &self,
+        method: &str,
+        query: &str,
+        now: SystemTime,
+    ) -> Result<(reqwest::header::HeaderMap, String), S3Failure> {
+        let base = self.signer.object_url("");
+        let url = format!("{base}?{query}");
+        let signed = self.signer.presign(method, &url, &[], CALL_EXPIRY, now)?;
+        let resp = self
+            .http
+            .request(reqwest::Method::GET, signed)
+            .send()
+            .await
+            .map_err(network_failure)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.map_err(network_failure)?;
+        if status.is_success() {
+            Ok((headers, text))
+        } else {
+            Err(classify_response(status.as_u16(), &headers, &text))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(status: u16, code: &str, message: &str) -> S3Failure {
+        let body = format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>");
+        classify_response(status, &reqwest::header::HeaderMap::new(), &body)
+    }
+
+    #[test]
+    fn classifies_s3_errors_like_the_sdks() {
+        assert_eq!(classify(503, "SlowDown", "").kind, FailureKind::Throttling);
+        assert_eq!(classify(429, "", "").kind, FailureKind::Throttling);
+        assert_eq!(
+            classify(500, "InternalError", "").kind,
+            FailureKind::Transient
+        );
+        assert_eq!(
+            classify(400, "RequestTimeout", "").kind,
+            FailureKind::Transient
+        );
+        assert_eq!(
+            classify(403, "AccessDenied", "Request has expired").kind,
+            FailureKind::Expired
+        );
+        assert_eq!(classify(400, "ExpiredToken", "").kind, FailureKind::Expired);
+        let f = classify(403, "SignatureDoesNotMatch", "x");
+        assert_eq!(f.kind, FailureKind::Permanent);
+        assert_eq!(f.code, "SignatureDoesNotMatch");
+        assert!(
+            f.message.contains("does not match its signature"),
+            "{}",
+            f.message
+        );
+        assert_eq!(
+            classify(301, "PermanentRedirect", "").kind,
+            FailureKind::Permanent
+        );
+        assert_eq!(classify(400, "BadDigest", "").kind, FailureKind::Transient);
+    }
+}
