@@ -16,6 +16,7 @@ pub mod key;
 #[cfg(feature = "embedded-store")]
 pub mod local;
 pub mod profile;
+pub mod queue;
 pub mod redact;
 pub mod retry;
 pub mod s3;

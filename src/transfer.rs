@@ -110,7 +110,7 @@ impl FileDigest {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -177,7 +177,7 @@ impl Uploader {
         &self.retry
     }
 
-    /// Uploads `file` to `key` with URLs from `signer`.
+    /// Uploads `file` to `key` with URLs from `signer`, in one PUT.
     pub async fn upload(
         &self,
         file: &CheckedFile,
@@ -198,66 +198,71 @@ impl Uploader {
             sha256_b64: digest.sha256_b64(),
             md5_b64: digest.md5_b64(),
         };
+        let request = &request;
+        let ((answer, presigned), attempts) = self
+            .with_retry(Some(progress), |attempt| async move {
+                // Signed afresh for every attempt: an expired URL is never reused.
+                let presigned = signer.presign_put(request, self.retry.clock.now()).await.map_err(|e| {
+                    if e.is_retryable() {
+                        AttemptError::Retry(Failure::local(FailureKind::Transient, e.to_string()))
+                    } else {
+                        AttemptError::Fatal(e.into())
+                    }
+                })?;
+                tracing::debug!(url = %redact(presigned.url.as_str()), key = %presigned.key, attempt, "signed");
+                progress(TransferEvent::Attempt { attempt });
+                let range = FileRange {
+                    offset: 0,
+                    len: file.size,
+                };
+                let answer = self
+                    .send_range(file, range, &presigned, Some(&request.content_type), &request.md5_b64, progress)
+                    .await
+                    .map_err(AttemptError::Retry)?;
+                Ok((answer, presigned))
+            })
+            .await?;
+        verify_answer(&answer, &digest)?;
+        progress(TransferEvent::Acknowledged { bytes: file.size });
+        let mut location = presigned.url.clone();
+        location.set_query(None);
+        Ok(UploadReceipt {
+            key: presigned.key,
+            size: file.size,
+            sha256: digest.sha256_hex(),
+            etag: answer.etag,
+            attempts,
+            location: location.to_string(),
+        })
+    }
+
+    /// Runs `attempt` (sign + send once) under the retry policy: backoff and budget for transient
+    /// failures, an immediate new attempt (so a new signature) for an expired URL, and at once an
+    /// error for a permanent failure. Returns the value and the number of attempts.
+    pub(crate) async fn with_retry<T, F, Fut>(
+        &self,
+        progress: Option<&ProgressFn>,
+        mut attempt: F,
+    ) -> Result<(T, u32), TransferError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: std::future::Future<Output = Result<T, AttemptError>>,
+    {
         let policy = &self.retry;
-        let mut presigned: Option<PresignedPut> = None;
         let mut attempts = 0u32;
         let mut resigns = 0u32;
         let mut spent = 0u32;
         loop {
-            let now = policy.clock.now();
-            let fresh = presigned
-                .as_ref()
-                .is_some_and(|p| p.expires_at.is_none_or(|e| e > now + EXPIRY_MARGIN));
-            let outcome = if fresh {
-                Ok(())
-            } else {
-                match signer.presign_put(&request, now).await {
-                    Ok(p) => {
-                        tracing::debug!(url = %redact(p.url.as_str()), key = %p.key, "signed");
-                        presigned = Some(p);
-                        Ok(())
-                    }
-                    Err(e) if e.is_retryable() => {
-                        Err(Failure::local(FailureKind::Transient, e.to_string()))
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            };
             attempts += 1;
-            let outcome = match (outcome, &presigned) {
-                (Ok(()), Some(p)) => {
-                    progress(TransferEvent::Attempt { attempt: attempts });
-                    self.send_once(file, &request, p, progress).await
-                }
-                (Err(f), _) => Err(f),
-                (Ok(()), None) => Err(Failure::local(FailureKind::Permanent, "no URL was signed")),
-            };
-            let failure = match outcome {
-                Ok(answer) => {
-                    let p = presigned.as_ref().map(|p| (p.key.clone(), p.url.clone()));
-                    let (key, url) = p.unwrap_or_else(|| {
-                        (
-                            key.to_string(),
-                            url::Url::parse("http://invalid/").expect("static URL"),
-                        )
-                    });
-                    verify_answer(&answer, &digest)?;
+            let failure = match attempt(attempts).await {
+                Ok(v) => {
                     policy.budget.on_success(spent);
-                    progress(TransferEvent::Acknowledged { bytes: file.size });
-                    let mut location = url;
-                    location.set_query(None);
-                    return Ok(UploadReceipt {
-                        key,
-                        size: file.size,
-                        sha256: digest.sha256_hex(),
-                        etag: answer.etag,
-                        attempts,
-                        location: location.to_string(),
-                    });
+                    return Ok((v, attempts));
                 }
-                Err(f) => f,
+                Err(AttemptError::Fatal(e)) => return Err(e),
+                Err(AttemptError::Retry(f)) => f,
             };
-            tracing::warn!(attempt = attempts, kind = ?failure.kind, reason = %failure.message, "upload attempt failed");
+            tracing::warn!(attempt = attempts, kind = ?failure.kind, reason = %failure.message, "attempt failed");
             if failure.message == SOURCE_CHANGED {
                 return Err(TransferError::SourceChanged);
             }
@@ -271,7 +276,6 @@ impl Uploader {
                     }
                     resigns += 1;
                     attempts -= 1; // signing again is not a retry of a failed transfer
-                    presigned = None;
                     continue;
                 }
                 _ => {}
@@ -289,24 +293,29 @@ impl Uploader {
             };
             spent += cost;
             let delay = policy.backoff(attempts);
-            progress(TransferEvent::Retrying {
-                attempt: attempts,
-                delay_ms: delay.as_millis() as u64,
-                reason: failure.message.clone(),
-            });
+            if let Some(progress) = progress {
+                progress(TransferEvent::Retrying {
+                    attempt: attempts,
+                    delay_ms: delay.as_millis() as u64,
+                    reason: failure.message.clone(),
+                });
+            }
             policy.clock.sleep(delay).await;
         }
     }
 
-    /// One PUT of the whole file.
-    async fn send_once(
+    /// One PUT of a byte range of the file (the whole file, or a part), streamed from disk.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn send_range(
         &self,
         file: &CheckedFile,
-        request: &PutRequest,
+        range: FileRange,
         presigned: &PresignedPut,
+        content_type: Option<&str>,
+        md5_b64: &str,
         progress: &ProgressFn,
     ) -> Result<Answer, Failure> {
-        let handle = tokio::fs::File::open(&file.path)
+        let mut handle = tokio::fs::File::open(&file.path)
             .await
             .map_err(read_failure)?;
         let meta = handle.metadata().await.map_err(read_failure)?;
@@ -315,9 +324,16 @@ impl Uploader {
         {
             return Err(Failure::local(FailureKind::Permanent, SOURCE_CHANGED));
         }
+        if range.offset > 0 {
+            use tokio::io::AsyncSeekExt;
+            handle
+                .seek(std::io::SeekFrom::Start(range.offset))
+                .await
+                .map_err(read_failure)?;
+        }
         let started = Instant::now();
         let activity = Arc::new(AtomicU64::new(0));
-        let total = file.size;
+        let total = range.len;
         let stream = {
             let activity = activity.clone();
             let progress = progress.clone();
@@ -338,12 +354,13 @@ impl Uploader {
             .put(presigned.url.clone())
             .header(reqwest::header::CONTENT_LENGTH, total);
         let signer_sets_type = presigned.headers.iter().any(|(n, _)| n == "content-type");
-        if !signer_sets_type {
-            builder = builder.header(reqwest::header::CONTENT_TYPE, &request.content_type);
+        if let (false, Some(t)) = (signer_sets_type, content_type) {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, t);
         }
+        // S3 checks Content-MD5 even when the signer did not sign it.
         let signer_sets_md5 = presigned.headers.iter().any(|(n, _)| n == "content-md5");
         if !signer_sets_md5 {
-            builder = builder.header("content-md5", &request.md5_b64);
+            builder = builder.header("content-md5", md5_b64);
         }
         for (name, value) in &presigned.headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -393,14 +410,28 @@ impl Uploader {
     }
 }
 
-const SOURCE_CHANGED: &str = "the file changed while it was being uploaded";
+pub(crate) const SOURCE_CHANGED: &str = "the file changed while it was being uploaded";
+
+/// A failed attempt: retried per the policy, or fatal at once.
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    Retry(Failure),
+    Fatal(TransferError),
+}
+
+/// Bytes `offset..offset + len` of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileRange {
+    pub offset: u64,
+    pub len: u64,
+}
 
 /// What a successful PUT answered.
 #[derive(Debug)]
-struct Answer {
-    etag: Option<String>,
-    checksum_sha256: Option<String>,
-    kms: bool,
+pub(crate) struct Answer {
+    pub etag: Option<String>,
+    pub checksum_sha256: Option<String>,
+    pub kms: bool,
 }
 
 fn verify_answer(answer: &Answer, digest: &FileDigest) -> Result<(), TransferError> {

@@ -1,0 +1,417 @@
+//! The persistent queue: every upload, its state and reason, the multipart upload id and the
+//! parts S3 has acknowledged, in a SQLite database in the data dir (`queue.sqlite3`).
+//!
+//! Each change is one transaction with `synchronous = FULL` in WAL mode, so a `kill -9` or a power
+//! cut loses at most the part that was in flight: the next `hoist upload` (or the app) finds the
+//! item unfinished, asks S3 which parts it holds, and sends only the rest.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the upload queue at {path} cannot be used: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("the upload queue failed: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+/// Where an upload stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemState {
+    Queued,
+    Uploading,
+    Paused,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl ItemState {
+    fn as_str(self) -> &'static str {
+        match self {
+            ItemState::Queued => "queued",
+            ItemState::Uploading => "uploading",
+            ItemState::Paused => "paused",
+            ItemState::Done => "done",
+            ItemState::Failed => "failed",
+            ItemState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> ItemState {
+        match s {
+            "uploading" => ItemState::Uploading,
+            "paused" => ItemState::Paused,
+            "done" => ItemState::Done,
+            "failed" => ItemState::Failed,
+            "cancelled" => ItemState::Cancelled,
+            _ => ItemState::Queued,
+        }
+    }
+
+    /// Whether `hoist upload` picks it up again.
+    pub fn is_unfinished(self) -> bool {
+        matches!(
+            self,
+            ItemState::Queued | ItemState::Uploading | ItemState::Paused
+        )
+    }
+}
+
+/// One upload in the queue.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct QueueItem {
+    pub id: i64,
+    pub profile: String,
+    pub path: PathBuf,
+    pub key: String,
+    pub size: u64,
+    pub content_type: String,
+    pub modified_ns: Option<i64>,
+    /// Sampled hash of the content when the upload started (see `fingerprint`).
+    pub fingerprint: String,
+    pub state: ItemState,
+    pub upload_id: Option<String>,
+    pub part_size: Option<u64>,
+    pub error: Option<String>,
+    pub sha256: Option<String>,
+    pub etag: Option<String>,
+    pub updated_at: String,
+}
+
+/// A part S3 acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartRecord {
+    pub part_number: u32,
+    pub etag: String,
+    pub md5_hex: String,
+    pub size: u64,
+}
+
+/// The queue database.
+#[derive(Debug)]
+pub struct Queue {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    profile TEXT NOT NULL,
+    path TEXT NOT NULL,
+    key TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    modified_ns INTEGER,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    upload_id TEXT,
+    part_size INTEGER,
+    error TEXT,
+    sha256 TEXT,
+    etag TEXT,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS items_by_path ON items(profile, path, state);
+CREATE TABLE IF NOT EXISTS parts (
+    item INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    part_number INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    md5 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (item, part_number)
+);
+";
+
+const COLUMNS: &str =
+    "id, profile, path, key, size, content_type, modified_ns, fingerprint, state, upload_id, \
+                       part_size, error, sha256, etag, updated_at";
+
+fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
+    Ok(QueueItem {
+        id: r.get(0)?,
+        profile: r.get(1)?,
+        path: PathBuf::from(r.get::<_, String>(2)?),
+        key: r.get(3)?,
+        size: r.get::<_, i64>(4)? as u64,
+        content_type: r.get(5)?,
+        modified_ns: r.get(6)?,
+        fingerprint: r.get(7)?,
+        state: ItemState::parse(&r.get::<_, String>(8)?),
+        upload_id: r.get(9)?,
+        part_size: r.get::<_, Option<i64>>(10)?.map(|v| v as u64),
+        error: r.get(11)?,
+        sha256: r.get(12)?,
+        etag: r.get(13)?,
+        updated_at: r.get(14)?,
+    })
+}
+
+/// What the queue needs to know of a new upload.
+#[derive(Clone, Debug)]
+pub struct NewItem<'a> {
+    pub profile: &'a str,
+    pub path: &'a Path,
+    pub key: &'a str,
+    pub size: u64,
+    pub content_type: &'a str,
+    pub modified_ns: Option<i64>,
+    pub fingerprint: &'a str,
+}
+
+impl Queue {
+    /// Opens (creating) the queue at `path`.
+    pub fn open(path: &Path) -> Result<Self, QueueError> {
+        let fail = |m: String| QueueError::Open {
+            path: path.to_path_buf(),
+            message: m,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        }
+        let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| fail(e.to_string()))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Queue {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The queue in the data dir.
+    pub fn open_default() -> Result<Self, QueueError> {
+        Self::open(&crate::profile::data_dir().join("queue.sqlite3"))
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add(&self, item: &NewItem<'_>) -> Result<i64, QueueError> {
+        let c = self.conn();
+        c.execute(
+            "INSERT INTO items (profile, path, key, size, content_type, modified_ns, fingerprint, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued')",
+            params![
+                item.profile,
+                item.path.to_string_lossy(),
+                item.key,
+                item.size as i64,
+                item.content_type,
+                item.modified_ns,
+                item.fingerprint
+            ],
+        )?;
+        Ok(c.last_insert_rowid())
+    }
+
+    pub fn get(&self, id: i64) -> Result<Option<QueueItem>, QueueError> {
+        let c = self.conn();
+        Ok(c.query_row(
+            &format!("SELECT {COLUMNS} FROM items WHERE id = ?1"),
+            [id],
+            row_to_item,
+        )
+        .optional()?)
+    }
+
+    /// The unfinished upload of `path` for `profile`, if any.
+    pub fn unfinished_for(
+        &self,
+        profile: &str,
+        path: &Path,
+    ) -> Result<Option<QueueItem>, QueueError> {
+        let c = self.conn();
+        Ok(c.query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM items WHERE profile = ?1 AND path = ?2
+                 AND state IN ('queued', 'uploading', 'paused') ORDER BY id DESC LIMIT 1"
+            ),
+            params![profile, path.to_string_lossy()],
+            row_to_item,
+        )
+        .optional()?)
+    }
+
+    /// Every unfinished upload of `profile`, oldest first.
+    pub fn unfinished(&self, profile: &str) -> Result<Vec<QueueItem>, QueueError> {
+        let c = self.conn();
+        let mut st = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM items WHERE profile = ?1 AND state IN ('queued', 'uploading', 'paused') ORDER BY id"
+        ))?;
+        let rows = st.query_map([profile], row_to_item)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The most recent items, newest first.
+    pub fn recent(&self, limit: usize) -> Result<Vec<QueueItem>, QueueError> {
+        let c = self.conn();
+        let mut st = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM items ORDER BY id DESC LIMIT ?1"
+        ))?;
+        let rows = st.query_map([limit as i64], row_to_item)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn set_state(
+        &self,
+        id: i64,
+        state: ItemState,
+        error: Option<&str>,
+    ) -> Result<(), QueueError> {
+        self.conn().execute(
+            "UPDATE items SET state = ?2, error = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![id, state.as_str(), error],
+        )?;
+        Ok(())
+    }
+
+    /// Records a new multipart upload, forgetting parts of any earlier one.
+    pub fn set_upload(&self, id: i64, upload_id: &str, part_size: u64) -> Result<(), QueueError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
+        tx.execute(
+            "UPDATE items SET upload_id = ?2, part_size = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![id, upload_id, part_size as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Forgets the multipart upload (after it was aborted) and, if given, the new source facts.
+    pub fn reset(
+        &self,
+        id: i64,
+        size: u64,
+        modified_ns: Option<i64>,
+        fingerprint: &str,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
+        tx.execute(
+            "UPDATE items SET upload_id = NULL, part_size = NULL, size = ?2, modified_ns = ?3, fingerprint = ?4,
+             error = ?5, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![id, size as i64, modified_ns, fingerprint, reason],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn part_done(&self, id: i64, part: &PartRecord) -> Result<(), QueueError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO parts (item, part_number, etag, md5, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, part.part_number, part.etag, part.md5_hex, part.size as i64],
+        )?;
+        Ok(())
+    }
+
+    pub fn parts(&self, id: i64) -> Result<Vec<PartRecord>, QueueError> {
+        let c = self.conn();
+        let mut st = c.prepare(
+            "SELECT part_number, etag, md5, size FROM parts WHERE item = ?1 ORDER BY part_number",
+        )?;
+        let rows = st.query_map([id], |r| {
+            Ok(PartRecord {
+                part_number: r.get(0)?,
+                etag: r.get(1)?,
+                md5_hex: r.get(2)?,
+                size: r.get::<_, i64>(3)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks an item done with what landed.
+    pub fn finish(
+        &self,
+        id: i64,
+        key: &str,
+        sha256: &str,
+        etag: Option<&str>,
+    ) -> Result<(), QueueError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
+        tx.execute(
+            "UPDATE items SET state = 'done', key = ?2, sha256 = ?3, etag = ?4, error = NULL, upload_id = NULL,
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![id, key, sha256, etag],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Upload ids of unfinished items, so `sweep` leaves them alone.
+    pub fn live_upload_ids(&self) -> Result<Vec<String>, QueueError> {
+        let c = self.conn();
+        let mut st = c.prepare(
+            "SELECT upload_id FROM items WHERE upload_id IS NOT NULL AND state IN ('queued', 'uploading', 'paused')",
+        )?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_and_parts_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("q.sqlite3");
+        let id = {
+            let q = Queue::open(&db).unwrap();
+            let id = q
+                .add(&NewItem {
+                    profile: "p",
+                    path: Path::new("/data/big.bin"),
+                    key: "k",
+                    size: 10,
+                    content_type: "application/octet-stream",
+                    modified_ns: Some(7),
+                    fingerprint: "f",
+                })
+                .unwrap();
+            q.set_state(id, ItemState::Uploading, None).unwrap();
+            q.set_upload(id, "up-1", 5).unwrap();
+            q.part_done(
+                id,
+                &PartRecord {
+                    part_number: 1,
+                    etag: "\"e\"".into(),
+                    md5_hex: "m".into(),
+                    size: 5,
+                },
+            )
+            .unwrap();
+            id
+        };
+        let q = Queue::open(&db).unwrap();
+        let item = q
+            .unfinished_for("p", Path::new("/data/big.bin"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(item.id, id);
+        assert_eq!(item.upload_id.as_deref(), Some("up-1"));
+        assert_eq!(q.parts(id).unwrap().len(), 1);
+        assert_eq!(q.live_upload_ids().unwrap(), vec!["up-1".to_string()]);
+        q.finish(id, "k", "sha", Some("etag-1")).unwrap();
+        assert!(q.unfinished("p").unwrap().is_empty());
+        assert!(q.parts(id).unwrap().is_empty());
+        assert_eq!(q.get(id).unwrap().unwrap().state, ItemState::Done);
+    }
+}
