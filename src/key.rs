@@ -101,6 +101,18 @@ pub fn build_key(
     file_name: &str,
     ctx: KeyContext,
 ) -> Result<String, KeyError> {
+    build_key_in(prefix, template, &[], file_name, ctx)
+}
+
+/// Like [`build_key`] for a file inside dropped folders: `{name}` becomes `dir/sub/name`, each
+/// folder name sanitised like a file name.
+pub fn build_key_in(
+    prefix: &str,
+    template: &str,
+    dirs: &[String],
+    file_name: &str,
+    ctx: KeyContext,
+) -> Result<String, KeyError> {
     let d = ctx.now.date();
     let rendered = template
         .replace("{yyyy}", &format!("{:04}", d.year()))
@@ -119,7 +131,13 @@ pub fn build_key(
     if name.len() > name_budget && name_budget >= 16 {
         name = shorten_keeping_extension(&name, name_budget);
     }
-    let key = format!("{prefix}{}", rendered.replace("{name}", &name));
+    let mut path = String::new();
+    for d in dirs {
+        path.push_str(&sanitize_name(d));
+        path.push('/');
+    }
+    path.push_str(&name);
+    let key = format!("{prefix}{}", rendered.replace("{name}", &path));
     validate_key(&key)?;
     Ok(key)
 }

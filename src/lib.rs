@@ -15,6 +15,7 @@
 pub mod key;
 #[cfg(feature = "embedded-store")]
 pub mod local;
+pub mod multipart;
 pub mod profile;
 pub mod queue;
 pub mod redact;
@@ -23,5 +24,6 @@ pub mod s3;
 pub mod secret;
 pub mod session;
 pub mod sign;
+pub mod sweep;
 pub mod transfer;
 pub mod validate;

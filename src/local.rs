@@ -21,6 +21,8 @@ use crate::sign::sigv4::SigV4Signer;
 
 /// The bucket of the embedded store.
 pub const LOCAL_BUCKET: &str = "hoist-local";
+/// The access key id of the embedded store.
+pub const LOCAL_ACCESS_KEY_ID: &str = "HOISTLOCALSTORE";
 /// The region the embedded store is signed for.
 pub const LOCAL_REGION: &str = "us-east-1";
 
@@ -48,17 +50,12 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Starts a store rooted at `root` on a free port of 127.0.0.1, with random credentials.
+    /// Starts a store rooted at `root` on a free port of 127.0.0.1 with a fresh random secret
+    /// key. The access key id is fixed because the store ties unfinished multipart uploads to it,
+    /// and they must survive a restart to be resumed; the secret is never written anywhere.
     pub async fn start(root: &Path) -> Result<Self, LocalError> {
-        let mut rng = rand::rng();
-        let ak = format!(
-            "HOIST{}",
-            Alphanumeric
-                .sample_string(&mut rng, 15)
-                .to_ascii_uppercase()
-        );
-        let sk = Alphanumeric.sample_string(&mut rng, 40);
-        Self::start_with(root, LOCAL_BUCKET, &ak, Secret::new(sk)).await
+        let sk = Alphanumeric.sample_string(&mut rand::rng(), 40);
+        Self::start_with(root, LOCAL_BUCKET, LOCAL_ACCESS_KEY_ID, Secret::new(sk)).await
     }
 
     /// Starts a store with the given bucket and credentials.

@@ -10,10 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use hoist::profile::{self, Mode, Profile, ProfileStore, Protocol};
+use hoist::queue::{ItemState, Queue};
 use hoist::retry::RetryPolicy;
 use hoist::secret::{Keychain, Secret, SecretKind};
-use hoist::session::{FileOutcome, Session};
-use hoist::transfer::{ProgressFn, TransferEvent};
+use hoist::session::{FileOutcome, Session, UploadError};
+use hoist::transfer::{ProgressFn, TransferError, TransferEvent};
 
 /// Hoist streams files into S3 through presigned URLs, with retries and proof of integrity.
 ///
@@ -31,8 +32,39 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Upload files; exits 0 when every file landed, 1 otherwise (the failed files are listed).
+    /// Upload files and folders; exits 0 when every file landed, 1 otherwise (the failed files
+    /// are listed), 130 when paused with Ctrl-C. Large files go in parts and resume where they
+    /// stopped, even after a crash: run `hoist upload` again.
     Upload(UploadArgs),
+    /// Show the upload queue: recent uploads with their state and reason.
+    Queue {
+        /// How many items to show.
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel unfinished uploads: abort their multipart upload so no parts stay behind.
+    Cancel {
+        #[arg(long, short, env = "HOIST_PROFILE")]
+        profile: Option<String>,
+        /// Files whose unfinished upload to cancel.
+        #[arg(value_name = "PATH", required_unless_present = "all")]
+        paths: Vec<PathBuf>,
+        /// Cancel every unfinished upload of the profile.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List and abort stale multipart uploads under the profile's prefix (self-sign and local
+    /// profiles); uploads the queue can still resume are left alone.
+    Sweep {
+        #[arg(long, short, env = "HOIST_PROFILE")]
+        profile: Option<String>,
+        /// Only list what would be aborted.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Manage bucket profiles (stored in HOIST_CONFIG_DIR or the platform config dir).
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -49,8 +81,9 @@ struct UploadArgs {
     /// Print one JSON object per file (path, key, size, checksum, status, error) instead of text.
     #[arg(long)]
     json: bool,
-    /// Files to upload.
-    #[arg(required = true, value_name = "PATH")]
+    /// Files and folders to upload (folders keep their structure in the keys). With none,
+    /// the profile's unfinished uploads are resumed.
+    #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 }
 
@@ -196,6 +229,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let keychain = Keychain::default();
     match cli.command {
         Command::Upload(args) => upload(&store, &keychain, args),
+        Command::Queue { limit, json } => queue_command(limit, json),
+        Command::Cancel {
+            profile,
+            paths,
+            all,
+        } => cancel_command(&store, &keychain, profile, paths, all),
+        Command::Sweep { profile, dry_run } => sweep_command(&store, &keychain, profile, dry_run),
         Command::Profile(cmd) => profile_command(&store, &keychain, cmd),
         Command::Secret(cmd) => secret_command(&store, &keychain, cmd),
     }
@@ -206,12 +246,31 @@ fn upload(store: &ProfileStore, keychain: &Keychain, args: UploadArgs) -> anyhow
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let session = Session::open(profile, keychain, RetryPolicy::default()).await?;
-        let bars = Bars::new(&args.paths, args.json);
-        let outcomes = session
-            .upload_all(&args.paths, |i| bars.progress_for(i))
-            .await;
+        let jobs = if args.paths.is_empty() {
+            let jobs = session.unfinished_jobs()?;
+            if jobs.is_empty() {
+                bail!("nothing to upload: give files or folders (there are no unfinished uploads to resume)");
+            }
+            if !args.json {
+                eprintln!("resuming {} unfinished upload(s)", jobs.len());
+            }
+            jobs
+        } else {
+            hoist::session::expand(&args.paths)
+        };
+        let control = session.control().clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\npausing: parts already sent are kept; run `hoist upload` to resume");
+                control.pause();
+            }
+        });
+        let paths: Vec<PathBuf> = jobs.iter().map(|j| j.path.clone()).collect();
+        let bars = Bars::new(&paths, args.json);
+        let outcomes = session.upload_jobs(&jobs, |i| bars.progress_for(i)).await;
         bars.finish();
-        report(&session, &outcomes, args.json)
+        let code = report(&session, &outcomes, args.json)?;
+        Ok(if session.control().is_stopped() { ExitCode::from(130) } else { code })
     })
 }
 
@@ -286,6 +345,7 @@ impl Bars {
                 ));
             }
             TransferEvent::Acknowledged { .. } => bar.finish_with_message("done"),
+            TransferEvent::Restarted { reason } => bar.set_message(format!("restarted: {reason}")),
         })
     }
 
@@ -304,6 +364,7 @@ struct JsonLine<'a> {
     status: &'static str,
     error: Option<String>,
     location: Option<&'a str>,
+    bytes_sent: Option<u64>,
 }
 
 fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Result<ExitCode> {
@@ -321,6 +382,7 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
                     status: "uploaded",
                     error: None,
                     location: Some(&r.location),
+                    bytes_sent: Some(r.bytes_sent),
                 })?
             ),
             (Err(e), true) => println!(
@@ -330,9 +392,10 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
                     key: None,
                     size: None,
                     checksum: None,
-                    status: "failed",
+                    status: if matches!(e, UploadError::Transfer(TransferError::Paused)) { "paused" } else { "failed" },
                     error: Some(e.to_string()),
                     location: None,
+                    bytes_sent: None,
                 })?
             ),
             (Ok(r), false) => println!(
@@ -593,4 +656,106 @@ fn read_secret_input(kind: SecretKind) -> anyhow::Result<Secret> {
         bail!("empty {}: nothing stored", kind.as_str());
     }
     Ok(Secret::new(value))
+}
+
+fn queue_command(limit: usize, json: bool) -> anyhow::Result<ExitCode> {
+    let queue = Queue::open_default()?;
+    let items = queue.recent(limit)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+    } else if items.is_empty() {
+        println!("the queue is empty");
+    } else {
+        for i in items {
+            let state = serde_json::to_value(i.state)?
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            println!(
+                "{:<10} {:<10} {}  ->  {}",
+                state,
+                i.profile,
+                i.path.display(),
+                i.key
+            );
+            if let Some(e) = i.error.filter(|_| i.state != ItemState::Done) {
+                println!("{:<21} {e}", "");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cancel_command(
+    store: &ProfileStore,
+    keychain: &Keychain,
+    profile: Option<String>,
+    paths: Vec<PathBuf>,
+    all: bool,
+) -> anyhow::Result<ExitCode> {
+    let profile = store.resolve(profile.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let session = Session::open(profile, keychain, RetryPolicy::default()).await?;
+        let queue = session.queue().clone();
+        let wanted: Vec<PathBuf> = paths
+            .iter()
+            .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+            .collect();
+        let mut cancelled = 0;
+        for item in queue.unfinished(&session.profile().name)? {
+            if !all && !wanted.contains(&item.path) {
+                continue;
+            }
+            if let (Some(upload_id), Some(api)) = (&item.upload_id, session.multipart_api()) {
+                let target = hoist::multipart::MultipartTarget {
+                    key: item.key.clone(),
+                    upload_id: upload_id.clone(),
+                };
+                if let Err(e) = api.abort(&target, std::time::SystemTime::now()).await {
+                    eprintln!(
+                        "warning: could not abort the upload of {}: {e}",
+                        item.path.display()
+                    );
+                }
+            }
+            queue.set_state(item.id, ItemState::Cancelled, Some("cancelled"))?;
+            println!("cancelled {}", item.path.display());
+            cancelled += 1;
+        }
+        if cancelled == 0 {
+            println!("no unfinished upload matched");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn sweep_command(
+    store: &ProfileStore,
+    keychain: &Keychain,
+    profile: Option<String>,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let profile = store.resolve(profile.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let session = Session::open(profile, keychain, RetryPolicy::default()).await?;
+        let report = hoist::sweep::sweep(&session, dry_run).await?;
+        for u in &report.aborted {
+            println!(
+                "{} {}  (upload {}, started {})",
+                if dry_run { "would abort" } else { "aborted" },
+                u.key,
+                u.upload_id,
+                u.initiated
+            );
+        }
+        println!(
+            "{} stale upload(s) {}, {} kept because the queue can resume them",
+            report.aborted.len(),
+            if dry_run { "found" } else { "aborted" },
+            report.kept
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -94,8 +94,12 @@ pub struct Profile {
     /// MIME types accepted (`image/png`, `image/*`); empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_types: Vec<String>,
+    /// Uploads (single PUTs or parts) in flight at once, over all files.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Accept empty files (refused by default: they are usually a mistake).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty: bool,
 }
 
 fn default_template() -> String {
@@ -117,6 +121,7 @@ impl Profile {
             max_size: None,
             allowed_types: Vec::new(),
             concurrency: DEFAULT_CONCURRENCY,
+            allow_empty: false,
         }
     }
 

@@ -171,7 +171,7 @@ impl Queue {
             path: path.to_path_buf(),
             message: m,
         };
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
         }
         let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
@@ -186,6 +186,11 @@ impl Queue {
         Ok(Queue {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// A queue that lives only as long as the process (tests, one-off sessions).
+    pub fn in_memory() -> Result<Self, QueueError> {
+        Self::open(Path::new(":memory:"))
     }
 
     /// The queue in the data dir.

@@ -1,21 +1,26 @@
 //! A session: one profile made ready to upload (secrets read from the keychain, the signer
-//! chosen, the embedded store started for `local`), and batches of files sent under the
-//! profile's concurrency limit.
+//! chosen, the embedded store started for `local`), the persistent queue, and batches of files
+//! and folders sent under the profile's concurrency limit — small files in one PUT, large ones
+//! in parts that resume after a crash.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
 
 use crate::key::{self, KeyContext, KeyError};
+use crate::multipart::{self, Control, MultipartApi, MultipartJob};
 use crate::profile::{Mode, Profile, ProfileError};
+use crate::queue::{ItemState, NewItem, Queue, QueueError};
 use crate::retry::RetryPolicy;
+use crate::s3::S3Client;
 use crate::secret::{Keychain, KeychainError, SecretKind};
 use crate::sign::backend::BackendSigner;
 use crate::sign::sigv4::SigV4Signer;
 use crate::sign::{SignError, Signer};
-use crate::transfer::{ProgressFn, TransferError, UploadReceipt, Uploader};
-use crate::validate::{self, ValidationError};
+use crate::transfer::{ProgressFn, TransferError, TransferEvent, UploadReceipt, Uploader};
+use crate::validate::{self, ValidationError, MAX_SINGLE_PUT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -25,6 +30,8 @@ pub enum SessionError {
     Keychain(#[from] KeychainError),
     #[error(transparent)]
     Sign(#[from] SignError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
     #[cfg(feature = "embedded-store")]
     #[error(transparent)]
     Local(#[from] crate::local::LocalError),
@@ -41,6 +48,61 @@ pub enum UploadError {
     Key(#[from] KeyError),
     #[error("{0}")]
     Transfer(#[from] TransferError),
+    #[error("{0}")]
+    Queue(#[from] QueueError),
+}
+
+/// One file to upload: where it is, and the folders it sits in below what was dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub path: PathBuf,
+    /// Folder names between the dropped folder (included) and the file, kept in the key.
+    pub dirs: Vec<String>,
+}
+
+impl Job {
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Job {
+            path: path.into(),
+            dirs: Vec::new(),
+        }
+    }
+}
+
+/// Expands folders into their files (recursively, keeping the folder structure); files and
+/// paths that do not exist pass through, to be reported by validation.
+pub fn expand(paths: &[PathBuf]) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            jobs.push(Job::file(p.clone()));
+            continue;
+        }
+        let top = p
+            .canonicalize()
+            .ok()
+            .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "folder".into());
+        let mut files: Vec<_> = walkdir::WalkDir::new(p)
+            .follow_links(false)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .collect();
+        files.sort_by(|a, b| a.path().cmp(b.path()));
+        for e in files {
+            let rel = e.path().strip_prefix(p).unwrap_or(e.path());
+            let mut dirs = vec![top.clone()];
+            if let Some(parent) = rel.parent() {
+                dirs.extend(parent.iter().map(|c| c.to_string_lossy().into_owned()));
+            }
+            jobs.push(Job {
+                path: e.path().to_path_buf(),
+                dirs,
+            });
+        }
+    }
+    jobs
 }
 
 /// The result for one file of a batch.
@@ -54,7 +116,15 @@ pub struct FileOutcome {
 pub struct Session {
     profile: Profile,
     signer: Arc<dyn Signer>,
+    multipart: Option<Arc<dyn MultipartApi>>,
+    /// The SigV4 client of self-sign and local profiles (for sweeping).
+    s3: Option<S3Client>,
     uploader: Uploader,
+    queue: Arc<Queue>,
+    parts_limit: Arc<Semaphore>,
+    control: Control,
+    threshold: u64,
+    part_size: u64,
     #[cfg(feature = "embedded-store")]
     local: Option<crate::local::EmbeddedStore>,
 }
@@ -67,16 +137,28 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// A size from an environment variable (`HOIST_MULTIPART_THRESHOLD`, `HOIST_PART_SIZE`).
+fn env_size(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| crate::profile::parse_size(&v).ok())
+        .unwrap_or(default)
+}
+
 impl Session {
-    /// Prepares `profile`: reads its secrets from `keychain` (not for `local`), builds its signer.
+    /// Prepares `profile`: reads its secrets from `keychain` (not for `local`), builds its signer,
+    /// opens the queue in the data dir.
     pub async fn open(
         profile: Profile,
         keychain: &Keychain,
         retry: RetryPolicy,
     ) -> Result<Self, SessionError> {
         profile.validate()?;
+        let queue = Arc::new(Queue::open_default()?);
         let uploader = Uploader::new(retry);
-        let signer: Arc<dyn Signer> = match &profile.mode {
+        let (signer, multipart): (Arc<dyn Signer>, Option<Arc<dyn MultipartApi>>) = match &profile
+            .mode
+        {
             Mode::Backend { url, token, .. } => {
                 let url = url::Url::parse(url)
                     .map_err(|e| ProfileError::Invalid(format!("backend URL: {e}")))?;
@@ -92,7 +174,7 @@ impl Session {
                 } else {
                     None
                 };
-                Arc::new(BackendSigner::new(url, token)?)
+                (Arc::new(BackendSigner::new(url, token)?), None)
             }
             Mode::SelfSign {
                 bucket,
@@ -116,49 +198,124 @@ impl Session {
                         .map_err(|err| ProfileError::Invalid(format!("endpoint: {err}")))?;
                     s = s.with_endpoint(e, *path_style);
                 }
-                Arc::new(s)
+                let client = S3Client::new(s.clone());
+                let mut session = Self::assemble(
+                    profile.clone(),
+                    Arc::new(s),
+                    Some(Arc::new(client.clone())),
+                    uploader,
+                    queue,
+                );
+                session.s3 = Some(client);
+                return Ok(session);
             }
-            Mode::Local => return Self::open_local(profile, uploader).await,
+            Mode::Local => return Self::open_local(profile, uploader, queue).await,
         };
-        Ok(Session {
-            profile,
-            signer,
-            uploader,
-            #[cfg(feature = "embedded-store")]
-            local: None,
-        })
+        Ok(Self::assemble(profile, signer, multipart, uploader, queue))
     }
 
-    #[cfg(feature = "embedded-store")]
-    async fn open_local(profile: Profile, uploader: Uploader) -> Result<Self, SessionError> {
-        let store =
-            crate::local::EmbeddedStore::start(&crate::profile::data_dir().join("store")).await?;
-        Ok(Session {
-            profile,
-            signer: Arc::new(store.signer()),
-            uploader,
-            local: Some(store),
-        })
-    }
-
-    #[cfg(not(feature = "embedded-store"))]
-    async fn open_local(_profile: Profile, _uploader: Uploader) -> Result<Self, SessionError> {
-        Err(SessionError::NoEmbeddedStore)
-    }
-
-    /// A session with a signer and uploader of the caller's choosing.
-    pub fn with_signer(profile: Profile, signer: Arc<dyn Signer>, uploader: Uploader) -> Self {
+    fn assemble(
+        profile: Profile,
+        signer: Arc<dyn Signer>,
+        multipart: Option<Arc<dyn MultipartApi>>,
+        uploader: Uploader,
+        queue: Arc<Queue>,
+    ) -> Self {
         Session {
+            parts_limit: Arc::new(Semaphore::new(profile.concurrency.max(1))),
             profile,
             signer,
+            multipart,
+            s3: None,
             uploader,
+            queue,
+            control: Control::default(),
+            threshold: env_size(
+                "HOIST_MULTIPART_THRESHOLD",
+                multipart::DEFAULT_MULTIPART_THRESHOLD,
+            ),
+            part_size: env_size("HOIST_PART_SIZE", multipart::DEFAULT_PART_SIZE),
             #[cfg(feature = "embedded-store")]
             local: None,
         }
     }
 
+    #[cfg(feature = "embedded-store")]
+    async fn open_local(
+        profile: Profile,
+        uploader: Uploader,
+        queue: Arc<Queue>,
+    ) -> Result<Self, SessionError> {
+        let store =
+            crate::local::EmbeddedStore::start(&crate::profile::data_dir().join("store")).await?;
+        let signer = store.signer();
+        let client = S3Client::new(signer.clone());
+        let mut s = Self::assemble(
+            profile,
+            Arc::new(signer),
+            Some(Arc::new(client.clone())),
+            uploader,
+            queue,
+        );
+        s.s3 = Some(client);
+        s.local = Some(store);
+        Ok(s)
+    }
+
+    #[cfg(not(feature = "embedded-store"))]
+    async fn open_local(
+        _profile: Profile,
+        _uploader: Uploader,
+        _queue: Arc<Queue>,
+    ) -> Result<Self, SessionError> {
+        Err(SessionError::NoEmbeddedStore)
+    }
+
+    /// A session with a signer and uploader of the caller's choosing, an in-memory queue and no
+    /// multipart (see the `with_*` methods).
+    pub fn with_signer(profile: Profile, signer: Arc<dyn Signer>, uploader: Uploader) -> Self {
+        let queue = Arc::new(Queue::in_memory().expect("an in-memory SQLite database opens"));
+        Self::assemble(profile, signer, None, uploader, queue)
+    }
+
+    pub fn with_multipart(
+        mut self,
+        api: Arc<dyn MultipartApi>,
+        threshold: u64,
+        part_size: u64,
+    ) -> Self {
+        self.multipart = Some(api);
+        self.threshold = threshold;
+        self.part_size = part_size;
+        self
+    }
+
+    pub fn with_queue(mut self, queue: Arc<Queue>) -> Self {
+        self.queue = queue;
+        self
+    }
+
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    pub fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    /// Pauses or cancels every upload of this session.
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// The SigV4 client of self-sign and local profiles.
+    pub fn s3_client(&self) -> Option<&S3Client> {
+        self.s3.as_ref()
+    }
+
+    /// The multipart API, when this profile offers one.
+    pub fn multipart_api(&self) -> Option<&Arc<dyn MultipartApi>> {
+        self.multipart.as_ref()
     }
 
     /// For the `local` profile, the embedded store files land in.
@@ -167,41 +324,157 @@ impl Session {
         self.local.as_ref()
     }
 
-    /// Validates and uploads one file.
+    /// Validates and uploads one file (no folders).
     pub async fn upload(
         &self,
         path: &Path,
         progress: &ProgressFn,
     ) -> Result<UploadReceipt, UploadError> {
-        let checked = validate::check_file(path, &self.profile).await?;
-        let key = key::build_key(
-            &self.profile.prefix,
-            &self.profile.key_template,
-            &checked.file_name,
-            KeyContext::now_random(),
-        )?;
-        Ok(self
-            .uploader
-            .upload(&checked, &key, self.signer.as_ref(), progress)
-            .await?)
+        self.upload_job(&Job::file(path), progress).await
     }
 
-    /// Uploads `paths`, at most the profile's concurrency at once; `progress_for(i)` gives the
-    /// callback for `paths[i]`. Outcomes come back in the order of `paths`.
-    pub async fn upload_all(
+    /// Validates, queues and uploads one job, resuming its unfinished upload if there is one.
+    pub async fn upload_job(
         &self,
-        paths: &[PathBuf],
+        job: &Job,
+        progress: &ProgressFn,
+    ) -> Result<UploadReceipt, UploadError> {
+        let checked = validate::check_file(&job.path, &self.profile).await?;
+        if checked.size > MAX_SINGLE_PUT && self.multipart.is_none() {
+            return Err(ValidationError::OverSinglePutLimit(checked.size).into());
+        }
+        let abs = std::fs::canonicalize(&job.path).unwrap_or_else(|_| job.path.clone());
+        let modified_ns = checked
+            .modified
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i64);
+        let fp = {
+            let (p, size) = (checked.path.clone(), checked.size);
+            tokio::task::spawn_blocking(move || multipart::fingerprint(&p, size))
+                .await
+                .map_err(|e| TransferError::Read(e.to_string()))??
+        };
+        let (item_id, key) = match self.queue.unfinished_for(&self.profile.name, &abs)? {
+            Some(item) => {
+                let changed = item.size != checked.size
+                    || item.modified_ns != modified_ns
+                    || item.fingerprint != fp;
+                if changed {
+                    let reason = "the file changed since its upload started; the old upload was aborted and it starts over";
+                    if let (Some(upload_id), Some(api)) = (&item.upload_id, &self.multipart) {
+                        let target = multipart::MultipartTarget {
+                            key: item.key.clone(),
+                            upload_id: upload_id.clone(),
+                        };
+                        let _ = api
+                            .abort(&target, self.uploader.retry_policy().clock.now())
+                            .await;
+                    }
+                    self.queue
+                        .reset(item.id, checked.size, modified_ns, &fp, reason)?;
+                    progress(TransferEvent::Restarted {
+                        reason: reason.into(),
+                    });
+                }
+                (item.id, item.key)
+            }
+            None => {
+                let key = key::build_key_in(
+                    &self.profile.prefix,
+                    &self.profile.key_template,
+                    &job.dirs,
+                    &checked.file_name,
+                    KeyContext::now_random(),
+                )?;
+                let id = self.queue.add(&NewItem {
+                    profile: &self.profile.name,
+                    path: &abs,
+                    key: &key,
+                    size: checked.size,
+                    content_type: &checked.content_type,
+                    modified_ns,
+                    fingerprint: &fp,
+                })?;
+                (id, key)
+            }
+        };
+        self.queue.set_state(item_id, ItemState::Uploading, None)?;
+        let control = self.control.child();
+        let result = match &self.multipart {
+            Some(api) if checked.size >= self.threshold => {
+                self.uploader
+                    .upload_multipart(
+                        &checked,
+                        &key,
+                        MultipartJob {
+                            api: api.as_ref(),
+                            queue: &self.queue,
+                            item_id,
+                            parts_limit: &self.parts_limit,
+                            preferred_part_size: self.part_size,
+                            control: &control,
+                            progress,
+                        },
+                    )
+                    .await
+            }
+            _ => {
+                let _permit = self
+                    .parts_limit
+                    .acquire()
+                    .await
+                    .map_err(|_| TransferError::Paused);
+                tokio::select! {
+                    r = self.uploader.upload(&checked, &key, self.signer.as_ref(), progress) => r,
+                    () = control.stopped() => Err(control.stop_error()),
+                }
+            }
+        };
+        match &result {
+            Ok(r) => self
+                .queue
+                .finish(item_id, &r.key, &r.sha256, r.etag.as_deref())?,
+            Err(TransferError::Paused) => {
+                self.queue
+                    .set_state(item_id, ItemState::Paused, Some("paused"))?
+            }
+            Err(TransferError::Cancelled) => {
+                self.queue
+                    .set_state(item_id, ItemState::Cancelled, Some("cancelled"))?
+            }
+            Err(e) => self
+                .queue
+                .set_state(item_id, ItemState::Failed, Some(&e.to_string()))?,
+        }
+        Ok(result?)
+    }
+
+    /// The jobs of this profile's unfinished uploads (to resume after a crash or a pause).
+    pub fn unfinished_jobs(&self) -> Result<Vec<Job>, QueueError> {
+        Ok(self
+            .queue
+            .unfinished(&self.profile.name)?
+            .into_iter()
+            .map(|i| Job::file(i.path))
+            .collect())
+    }
+
+    /// Uploads `jobs`, files and parts together at most the profile's concurrency at once;
+    /// `progress_for(i)` gives the callback for `jobs[i]`. Outcomes come back in order.
+    pub async fn upload_jobs(
+        &self,
+        jobs: &[Job],
         progress_for: impl Fn(usize) -> ProgressFn,
     ) -> Vec<FileOutcome> {
-        let mut outcomes: Vec<(usize, FileOutcome)> = stream::iter(paths.iter().enumerate())
-            .map(|(i, p)| {
+        let mut outcomes: Vec<(usize, FileOutcome)> = stream::iter(jobs.iter().enumerate())
+            .map(|(i, job)| {
                 let progress = progress_for(i);
                 async move {
-                    let result = self.upload(p, &progress).await;
+                    let result = self.upload_job(job, &progress).await;
                     (
                         i,
                         FileOutcome {
-                            path: p.clone(),
+                            path: job.path.clone(),
                             result,
                         },
                     )
@@ -212,6 +485,15 @@ impl Session {
             .await;
         outcomes.sort_by_key(|(i, _)| *i);
         outcomes.into_iter().map(|(_, o)| o).collect()
+    }
+
+    /// Uploads plain file paths (folders are expanded first).
+    pub async fn upload_all(
+        &self,
+        paths: &[PathBuf],
+        progress_for: impl Fn(usize) -> ProgressFn,
+    ) -> Vec<FileOutcome> {
+        self.upload_jobs(&expand(paths), progress_for).await
     }
 }
 

@@ -49,6 +49,8 @@ pub enum TransferEvent {
     },
     /// S3 acknowledged all bytes.
     Acknowledged { bytes: u64 },
+    /// An unfinished upload could not be resumed and starts over, for this reason.
+    Restarted { reason: String },
 }
 
 /// The callback through which uploads report progress (never a GUI type).
@@ -65,6 +67,8 @@ pub struct UploadReceipt {
     pub attempts: u32,
     /// The object's URL without any signature.
     pub location: String,
+    /// Bytes sent over the network by this run (resumed parts are not sent again).
+    pub bytes_sent: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,10 @@ pub enum TransferError {
     Read(String),
     #[error("integrity check failed: {0}; the upload is not counted as done")]
     Integrity(String),
+    #[error("paused; run `hoist upload` again to resume")]
+    Paused,
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// Checksums of a file's content.
@@ -233,6 +241,7 @@ impl Uploader {
             etag: answer.etag,
             attempts,
             location: location.to_string(),
+            bytes_sent: file.size,
         })
     }
 

@@ -77,16 +77,13 @@ pub async fn check_file(path: &Path, profile: &Profile) -> Result<CheckedFile, V
         return Err(ValidationError::NotRegularFile);
     }
     let size = meta.len();
-    if size == 0 {
+    if size == 0 && !profile.allow_empty {
         return Err(ValidationError::Empty);
     }
     if let Some(limit) = profile.max_size {
         if size > limit {
             return Err(ValidationError::TooLarge { size, limit });
         }
-    }
-    if size > MAX_SINGLE_PUT {
-        return Err(ValidationError::OverSinglePutLimit(size));
     }
     let mut file = tokio::fs::File::open(path)
         .await

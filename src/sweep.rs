@@ -1,0 +1,71 @@
+//! `hoist sweep`: finds multipart uploads left unfinished under the profile's prefix (by a crash
+//! elsewhere, another tool, an old version) and aborts them, so no orphan parts are billed. Uploads
+//! that the local queue can still resume are kept.
+
+use std::time::SystemTime;
+
+use crate::s3::{PendingUpload, S3Client, S3Failure};
+use crate::session::{Session, SessionError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(
+        "sweeping needs a self-sign or local profile: a backend does not list unfinished uploads"
+    )]
+    NotSupported,
+    #[error("cannot list unfinished uploads: {0}")]
+    List(S3Failure),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// What a sweep found.
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    pub aborted: Vec<PendingUpload>,
+    pub kept: usize,
+}
+
+/// Lists unfinished uploads under the prefix and aborts those the queue does not know.
+pub async fn sweep(session: &Session, dry_run: bool) -> Result<SweepReport, SweepError> {
+    let client = session.s3_client().ok_or(SweepError::NotSupported)?;
+    sweep_with(
+        client,
+        session
+            .queue()
+            .live_upload_ids()
+            .map_err(|e| SweepError::Session(e.into()))?,
+        &session.profile().prefix,
+        dry_run,
+    )
+    .await
+}
+
+/// The sweep itself, for a client and the upload ids to keep.
+pub async fn sweep_with(
+    client: &S3Client,
+    keep: Vec<String>,
+    prefix: &str,
+    dry_run: bool,
+) -> Result<SweepReport, SweepError> {
+    let now = SystemTime::now();
+    let pending = client
+        .list_multipart_uploads(prefix, now)
+        .await
+        .map_err(SweepError::List)?;
+    let mut report = SweepReport::default();
+    for u in pending {
+        if keep.contains(&u.upload_id) {
+            report.kept += 1;
+            continue;
+        }
+        if !dry_run {
+            client
+                .abort(&u.key, &u.upload_id, now)
+                .await
+                .map_err(SweepError::List)?;
+        }
+        report.aborted.push(u);
+    }
+    Ok(report)
+}
