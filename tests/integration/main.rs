@@ -8,4 +8,5 @@ mod cli;
 mod faults;
 mod hostile_names;
 mod keychain;
+mod multipart;
 mod self_sign;

@@ -47,6 +47,15 @@ impl Store {
             .map(|b| sha256_hex(&b))
     }
 
+    /// Files of unfinished multipart uploads the store still holds (`.upload*` in its root).
+    pub fn pending_uploads(&self) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".upload"))
+            .count()
+    }
+
     /// Every object file under the bucket, as keys.
     pub fn keys(&self) -> Vec<String> {
         let root = self.store.bucket_dir();
@@ -110,16 +119,27 @@ pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     p
 }
 
-/// A clock that records the delays asked for and returns at once; `now` may be shifted.
+/// A clock that records the delays asked for and returns at once; `now` may be shifted back,
+/// and may tick one second per reading (so that every signature differs).
 #[derive(Default)]
 pub struct RecordingClock {
     pub sleeps: Mutex<Vec<Duration>>,
     pub shift_back: Duration,
+    pub ticking: bool,
+    pub readings: std::sync::atomic::AtomicU64,
 }
 
 impl Clock for RecordingClock {
     fn now(&self) -> SystemTime {
-        SystemTime::now() - self.shift_back
+        let n = self
+            .readings
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tick = if self.ticking {
+            Duration::from_secs(n)
+        } else {
+            Duration::ZERO
+        };
+        SystemTime::now() - self.shift_back + tick
     }
     fn sleep(
         &self,
