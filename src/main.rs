@@ -160,7 +160,10 @@ struct AddArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ProtocolArg {
+    /// POST URL {fileName, contentType, size} -> {url, ...}; single PUTs up to 5 GiB.
     Simple,
+    /// Uppy Companion's /s3/params and /s3/multipart endpoints under URL; large files in parts.
+    Companion,
 }
 
 #[derive(Subcommand)]
@@ -450,6 +453,7 @@ fn profile_command(
                     url,
                     protocol: match a.protocol {
                         ProtocolArg::Simple => Protocol::Simple,
+                        ProtocolArg::Companion => Protocol::Companion,
                     },
                     token: a.token,
                 },

@@ -75,6 +75,9 @@ pub enum Protocol {
     /// `POST url {fileName, contentType, size}` → `{url, method?, headers?, key?, expiresAt?}`.
     #[default]
     Simple,
+    /// Uppy Companion's S3 endpoints under the URL (`/s3/params`, `/s3/multipart/...`): large
+    /// files go multipart through the backend.
+    Companion,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

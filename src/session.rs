@@ -11,12 +11,13 @@ use tokio::sync::Semaphore;
 
 use crate::key::{self, KeyContext, KeyError};
 use crate::multipart::{self, Control, MultipartApi, MultipartJob};
-use crate::profile::{Mode, Profile, ProfileError};
+use crate::profile::{Mode, Profile, ProfileError, Protocol};
 use crate::queue::{ItemState, NewItem, Queue, QueueError};
 use crate::retry::RetryPolicy;
 use crate::s3::S3Client;
 use crate::secret::{Keychain, KeychainError, SecretKind};
 use crate::sign::backend::BackendSigner;
+use crate::sign::companion::CompanionClient;
 use crate::sign::sigv4::SigV4Signer;
 use crate::sign::{SignError, Signer};
 use crate::transfer::{ProgressFn, TransferError, TransferEvent, UploadReceipt, Uploader};
@@ -159,7 +160,11 @@ impl Session {
         let (signer, multipart): (Arc<dyn Signer>, Option<Arc<dyn MultipartApi>>) = match &profile
             .mode
         {
-            Mode::Backend { url, token, .. } => {
+            Mode::Backend {
+                url,
+                token,
+                protocol,
+            } => {
                 let url = url::Url::parse(url)
                     .map_err(|e| ProfileError::Invalid(format!("backend URL: {e}")))?;
                 let token = if *token {
@@ -174,7 +179,13 @@ impl Session {
                 } else {
                     None
                 };
-                (Arc::new(BackendSigner::new(url, token)?), None)
+                match protocol {
+                    Protocol::Simple => (Arc::new(BackendSigner::new(url, token)?), None),
+                    Protocol::Companion => {
+                        let c = Arc::new(CompanionClient::new(url, token)?);
+                        (c.clone(), Some(c))
+                    }
+                }
             }
             Mode::SelfSign {
                 bucket,

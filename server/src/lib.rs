@@ -532,7 +532,8 @@ async fn complete_multipart(
             return Err(e);
         }
     }
-    s.bucket
+    let etag = s
+        .bucket
         .complete(
             &key,
             &sealed.s3_upload_id,
@@ -550,7 +551,7 @@ async fn complete_multipart(
         "completed",
     );
     Ok(Json(
-        json!({ "location": s.bucket.location(&key), "key": key, "bucket": s.bucket.name() }),
+        json!({ "location": s.bucket.location(&key), "key": key, "bucket": s.bucket.name(), "etag": etag }),
     ))
 }
 

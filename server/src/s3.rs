@@ -93,11 +93,10 @@ impl Bucket {
         parts: &[(u32, String)],
         if_none_match: bool,
         now: SystemTime,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Option<String>, ApiError> {
         self.client
             .complete(key, upload_id, parts, if_none_match, now)
             .await
-            .map(|_| ())
             .map_err(api_error)
     }
 

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use crate::secret::KeychainError;
 
 pub mod backend;
+pub mod companion;
 pub mod sigv4;
 
 /// What is about to be uploaded, as the signer needs to know it.

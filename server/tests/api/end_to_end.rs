@@ -278,3 +278,58 @@ async fn parts_beyond_the_declared_size_are_refused_and_aborted() {
     assert!(h.stored(&key).is_none(), "nothing stored");
     assert_eq!(h.pending_parts(), 0, "no orphan parts left");
 }
+
+#[tokio::test]
+async fn hoist_core_uploads_large_files_in_parts_over_the_companion_protocol() {
+    use hoist::multipart::{multipart_etag, MultipartApi};
+    use hoist::sign::companion::CompanionClient;
+    use md5::Digest;
+
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let companion = Arc::new(
+        CompanionClient::new(url::Url::parse(&base).unwrap(), Some(Secret::new(ALICE))).unwrap(),
+    );
+    let profile = Profile::new(
+        "staff",
+        Mode::Backend {
+            url: base.clone(),
+            protocol: hoist::profile::Protocol::Companion,
+            token: true,
+        },
+    );
+    let mib = 1024 * 1024;
+    let session = Session::with_signer(
+        profile,
+        companion.clone(),
+        Uploader::new(RetryPolicy::default()),
+    )
+    .with_multipart(companion.clone() as Arc<dyn MultipartApi>, 5 * mib, 5 * mib);
+    let dir = tempfile::tempdir().unwrap();
+    let progress: hoist::transfer::ProgressFn = Arc::new(|_| {});
+
+    let big = bytes(12 * 1024 * 1024 + 17);
+    let path = dir.path().join("footage.bin");
+    std::fs::write(&path, &big).unwrap();
+    let r = session
+        .upload(&path, &progress)
+        .await
+        .expect("multipart through the companion endpoints");
+    assert!(r.key.starts_with("uploads/alice/"), "{}", r.key);
+    assert_eq!(sha256(&h.stored(&r.key).expect("stored")), sha256(&big));
+    let md5s: Vec<[u8; 16]> = big
+        .chunks(5 * 1024 * 1024)
+        .map(|c| md5::Md5::digest(c).into())
+        .collect();
+    assert_eq!(r.etag, Some(multipart_etag(&md5s)));
+    assert_eq!(h.pending_parts(), 0);
+
+    let small = bytes(1000);
+    let path = dir.path().join("note.txt");
+    std::fs::write(&path, &small).unwrap();
+    let r = session
+        .upload(&path, &progress)
+        .await
+        .expect("single PUT via /s3/params");
+    assert_eq!(sha256(&h.stored(&r.key).expect("stored")), sha256(&small));
+}

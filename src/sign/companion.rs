@@ -1,0 +1,308 @@
+//! Staff mode over Uppy Companion's S3 protocol: the backend signs single PUTs
+//! (`GET /s3/params`) and every multipart step (`/s3/multipart/...`), so large files upload in
+//! parts through a backend too. The profile's URL is the backend's base (e.g.
+//! `https://uploads.example.com`); redirects are never followed.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Value};
+
+use super::{parse_exact_url, PresignedPut, PutRequest, SignError, Signer};
+use crate::multipart::{MultipartApi, MultipartTarget};
+use crate::redact::redact;
+use crate::retry::FailureKind;
+use crate::s3::{ObjectInfo, RemotePart, S3Failure};
+use crate::secret::Secret;
+
+/// A Companion-protocol backend.
+#[derive(Clone, Debug)]
+pub struct CompanionClient {
+    http: reqwest::Client,
+    base: url::Url,
+    token: Option<Secret>,
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl CompanionClient {
+    pub fn new(base: url::Url, token: Option<Secret>) -> Result<Self, SignError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(super::backend::BACKEND_TIMEOUT)
+            .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SignError::Signing(e.without_url().to_string()))?;
+        Ok(CompanionClient { http, base, token })
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!(
+            "{}{path_and_query}",
+            self.base.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// Sends a request to the backend and reads its JSON answer; failures are classified like
+    /// S3's (401/403/4xx permanent, 429 throttling, 5xx and network transient, 404 `NoSuchUpload`).
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> Result<Value, S3Failure> {
+        let mut req = self.http.request(method, self.url(path_and_query));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t.expose());
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| {
+            S3Failure::local(
+                FailureKind::Transient,
+                format!(
+                    "cannot reach the backend: {}",
+                    redact(&e.without_url().to_string())
+                ),
+            )
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&text).map_err(|e| {
+                S3Failure::local(
+                    FailureKind::Transient,
+                    format!("the backend's answer is not JSON: {e}"),
+                )
+            });
+        }
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| text.chars().take(200).collect());
+        let message = redact(&message);
+        let (kind, code) = match status {
+            300..=399 => (FailureKind::Permanent, "Redirect"),
+            404 => (FailureKind::Permanent, "NoSuchUpload"),
+            429 => (FailureKind::Throttling, ""),
+            500..=599 => (FailureKind::Transient, ""),
+            _ => (FailureKind::Permanent, ""),
+        };
+        let advice = match status {
+            300..=399 => "the backend answered with a redirect, which Hoist does not follow",
+            401 => "the backend wants a valid bearer token (`hoist secret set PROFILE --kind bearer-token`)",
+            _ => "the backend refused",
+        };
+        Err(S3Failure {
+            kind,
+            code: code.to_string(),
+            message: format!("{advice} (HTTP {status}): {message}"),
+        })
+    }
+}
+
+fn presigned(
+    url: &str,
+    headers: Option<&Value>,
+    key: &str,
+    now: SystemTime,
+    expires: u64,
+) -> Result<PresignedPut, S3Failure> {
+    let url = parse_exact_url(url)
+        .map_err(|e| S3Failure::local(FailureKind::Permanent, format!("the backend's URL {e}")))?;
+    let headers = headers
+        .and_then(Value::as_object)
+        .map(|h| {
+            h.iter()
+                .filter(|(n, _)| {
+                    !n.eq_ignore_ascii_case("content-length") && !n.eq_ignore_ascii_case("host")
+                })
+                .map(|(n, v)| {
+                    (
+                        n.to_ascii_lowercase(),
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(PresignedPut {
+        url,
+        headers,
+        key: key.to_string(),
+        expires_at: Some(now + Duration::from_secs(expires)),
+    })
+}
+
+#[async_trait::async_trait]
+impl Signer for CompanionClient {
+    async fn presign_put(
+        &self,
+        req: &PutRequest,
+        now: SystemTime,
+    ) -> Result<PresignedPut, SignError> {
+        let q = format!(
+            "/s3/params?filename={}&type={}&size={}",
+            enc(&req.file_name),
+            enc(&req.content_type),
+            req.size
+        );
+        let v = self
+            .call(reqwest::Method::GET, &q, None)
+            .await
+            .map_err(|f| match f.kind {
+                FailureKind::Permanent => SignError::BackendRejected {
+                    status: 400,
+                    message: f.message,
+                },
+                _ => SignError::BackendUnavailable {
+                    status: 503,
+                    message: f.message,
+                },
+            })?;
+        let url = v
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| SignError::BadResponse("no \"url\" in the answer".into()))?;
+        let key = v
+            .get("key")
+            .and_then(Value::as_str)
+            .unwrap_or(&req.key)
+            .to_string();
+        presigned(url, v.get("headers"), &key, now, 300)
+            .map_err(|f| SignError::BadResponse(f.message))
+    }
+}
+
+#[async_trait::async_trait]
+impl MultipartApi for CompanionClient {
+    async fn create(
+        &self,
+        req: &PutRequest,
+        _now: SystemTime,
+    ) -> Result<MultipartTarget, S3Failure> {
+        let body = json!({"filename": req.file_name, "type": req.content_type, "metadata": {}, "size": req.size});
+        let v = self
+            .call(reqwest::Method::POST, "/s3/multipart", Some(body))
+            .await?;
+        match (
+            v.get("key").and_then(Value::as_str),
+            v.get("uploadId").and_then(Value::as_str),
+        ) {
+            (Some(key), Some(id)) => Ok(MultipartTarget {
+                key: key.to_string(),
+                upload_id: id.to_string(),
+            }),
+            _ => Err(S3Failure::local(
+                FailureKind::Permanent,
+                "the backend did not return a key and an uploadId",
+            )),
+        }
+    }
+
+    async fn sign_part(
+        &self,
+        t: &MultipartTarget,
+        part: u32,
+        _md5_b64: &str,
+        _len: u64,
+        now: SystemTime,
+    ) -> Result<PresignedPut, S3Failure> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!(
+                    "/s3/multipart/{}/{part}?key={}",
+                    enc(&t.upload_id),
+                    enc(&t.key)
+                ),
+                None,
+            )
+            .await?;
+        let url = v.get("url").and_then(Value::as_str).ok_or_else(|| {
+            S3Failure::local(
+                FailureKind::Permanent,
+                "the backend did not return a part URL",
+            )
+        })?;
+        let expires = v.get("expires").and_then(Value::as_u64).unwrap_or(300);
+        presigned(url, v.get("headers"), &t.key, now, expires)
+    }
+
+    async fn list_parts(
+        &self,
+        t: &MultipartTarget,
+        _now: SystemTime,
+    ) -> Result<Vec<RemotePart>, S3Failure> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/s3/multipart/{}?key={}", enc(&t.upload_id), enc(&t.key)),
+                None,
+            )
+            .await?;
+        let parts = v.as_array().cloned().unwrap_or_default();
+        Ok(parts
+            .iter()
+            .filter_map(|p| {
+                Some(RemotePart {
+                    part_number: p.get("PartNumber")?.as_u64()? as u32,
+                    etag: p
+                        .get("ETag")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    size: p.get("Size")?.as_u64()?,
+                })
+            })
+            .collect())
+    }
+
+    async fn complete(
+        &self,
+        t: &MultipartTarget,
+        parts: &[(u32, String)],
+        _now: SystemTime,
+    ) -> Result<Option<String>, S3Failure> {
+        let parts: Vec<Value> = parts
+            .iter()
+            .map(|(n, e)| json!({"PartNumber": n, "ETag": e}))
+            .collect();
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &format!(
+                    "/s3/multipart/{}/complete?key={}",
+                    enc(&t.upload_id),
+                    enc(&t.key)
+                ),
+                Some(json!({ "parts": parts })),
+            )
+            .await?;
+        Ok(v.get("etag")
+            .and_then(Value::as_str)
+            .map(|e| e.trim_matches('"').to_string()))
+    }
+
+    async fn abort(&self, t: &MultipartTarget, _now: SystemTime) -> Result<(), S3Failure> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/s3/multipart/{}?key={}", enc(&t.upload_id), enc(&t.key)),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn head(&self, _key: &str, _now: SystemTime) -> Result<Option<ObjectInfo>, S3Failure> {
+        Ok(None)
+    }
+
+    fn location(&self, key: &str) -> String {
+        key.to_string()
+    }
+}
