@@ -141,7 +141,7 @@ pub(crate) fn classify_response(
             FailureKind::Permanent,
             "access denied: these credentials may not write to this bucket or key",
         ),
-        _ => (FailureKind::Permanent, "the storage server refused the upload"),
+        _ => (FailureKind::Permanent, "the storage server refused the request"),
     };
     let detail = match (code.is_empty(), s3_message.is_empty()) {
         (true, _) => String::new(),

@@ -357,3 +357,30 @@ async fn trace_logs_of_a_self_signed_upload_leak_no_secret() {
             .contains(support::SECRET_ACCESS_KEY));
     }
 }
+
+#[test]
+fn queue_lists_uploads_and_resume_without_work_says_so() {
+    let env = Env::new();
+    let files = tempfile::tempdir().unwrap();
+    let p = support::write(files.path(), "q.txt", b"queued\n");
+    assert!(env.run(&["upload", p.to_str().unwrap()]).status.success());
+    let items: serde_json::Value =
+        serde_json::from_slice(&env.run(&["queue", "--json"]).stdout).unwrap();
+    assert_eq!(items[0]["state"], "done");
+    assert_eq!(
+        items[0]["path"],
+        p.canonicalize().unwrap().to_str().unwrap()
+    );
+    assert_eq!(items[0]["sha256"], support::sha256_hex(b"queued\n"));
+
+    let out = env.run(&["upload"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("nothing to upload"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env.run(&["cancel", "--all"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("no unfinished upload matched"));
+}
