@@ -350,6 +350,18 @@ impl Session {
         job: &Job,
         progress: &ProgressFn,
     ) -> Result<UploadReceipt, UploadError> {
+        self.upload_job_controlled(job, progress, self.control.child())
+            .await
+    }
+
+    /// [`Session::upload_job`] with a control of the caller's (a child of [`Session::control`],
+    /// so that one file can be paused or cancelled on its own).
+    pub async fn upload_job_controlled(
+        &self,
+        job: &Job,
+        progress: &ProgressFn,
+        control: Control,
+    ) -> Result<UploadReceipt, UploadError> {
         let checked = validate::check_file(&job.path, &self.profile).await?;
         if checked.size > MAX_SINGLE_PUT && self.multipart.is_none() {
             return Err(ValidationError::OverSinglePutLimit(checked.size).into());
@@ -410,7 +422,6 @@ impl Session {
             }
         };
         self.queue.set_state(item_id, ItemState::Uploading, None)?;
-        let control = self.control.child();
         let result = match &self.multipart {
             Some(api) if checked.size >= self.threshold => {
                 self.uploader

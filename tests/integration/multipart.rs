@@ -286,6 +286,7 @@ async fn faults_on_parts_and_on_complete_are_retried() {
     let f = Faulty::start(vec![
         Step::Respond(200, CREATED.into()),
         Step::Respond(503, s3_error("SlowDown", "reduce your request rate")),
+        Step::StallAfter(1000),
         Step::Accept,
         Step::ResetAfter(1000),
         Step::Respond(403, s3_error("AccessDenied", "Request has expired")),
@@ -312,21 +313,21 @@ async fn faults_on_parts_and_on_complete_are_retried() {
     let methods: Vec<&str> = reqs.iter().map(|r| r.method.as_str()).collect();
     assert_eq!(
         methods,
-        ["POST", "PUT", "PUT", "PUT", "PUT", "PUT", "PUT", "POST", "HEAD", "POST"]
+        ["POST", "PUT", "PUT", "PUT", "PUT", "PUT", "PUT", "PUT", "POST", "HEAD", "POST"]
     );
-    let mut landed = reqs[2].body.clone();
-    landed.extend_from_slice(&reqs[6].body);
+    let mut landed = reqs[3].body.clone();
+    landed.extend_from_slice(&reqs[7].body);
     assert_eq!(
         landed, content,
         "the parts that were accepted make the file"
     );
-    assert!(reqs[1].target.contains("partNumber=1") && reqs[6].target.contains("partNumber=2"));
+    assert!(reqs[1].target.contains("partNumber=1") && reqs[7].target.contains("partNumber=2"));
     assert_ne!(
-        reqs[4].target, reqs[6].target,
+        reqs[5].target, reqs[7].target,
         "the expired URL was signed again"
     );
     assert!(
-        reqs[6].header("content-md5").is_some(),
+        reqs[7].header("content-md5").is_some(),
         "each part carries its MD5"
     );
 }
