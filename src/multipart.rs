@@ -290,6 +290,40 @@ pub fn fingerprint(path: &std::path::Path, size: u64) -> Result<String, Transfer
     Ok(hex(&h.finalize()))
 }
 
+/// Why an unfinished upload starts over when its file changed.
+pub const SOURCE_CHANGED_RESTART: &str =
+    "the file changed since its upload started; the old upload was aborted and it starts over";
+/// Why an unfinished upload starts over when S3 no longer has it.
+pub const UPLOAD_GONE_RESTART: &str =
+    "the unfinished upload is gone from the server (expired or aborted); starting over";
+
+/// Makes a queue item start over: aborts its multipart upload on S3 (when there is one and an
+/// API to reach it), forgets it and its parts with the source's new facts, and says why.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn restart(
+    api: Option<&dyn MultipartApi>,
+    queue: &Queue,
+    item: &crate::queue::QueueItem,
+    source: (u64, Option<i64>, &str),
+    reason: &str,
+    progress: &ProgressFn,
+    now: SystemTime,
+) -> Result<(), crate::queue::QueueError> {
+    if let (Some(upload_id), Some(api)) = (&item.upload_id, api) {
+        let target = MultipartTarget {
+            key: item.key.clone(),
+            upload_id: upload_id.clone(),
+        };
+        let _ = api.abort(&target, now).await;
+    }
+    let (size, modified_ns, fingerprint) = source;
+    queue.reset(item.id, size, modified_ns, fingerprint, reason)?;
+    progress(TransferEvent::Restarted {
+        reason: reason.into(),
+    });
+    Ok(())
+}
+
 /// What a multipart upload needs besides the file.
 pub struct MultipartJob<'a> {
     pub api: &'a dyn MultipartApi,
@@ -353,20 +387,18 @@ impl Uploader {
                     md5s.get(p.part_number as usize - 1).map(|m| hex(m)) != Some(p.md5_hex.clone())
                 });
             if changed {
-                let reason = "the file changed since its upload started; the old upload was aborted and it starts over";
-                let _ = job.api.abort(&old, self.retry_policy().clock.now()).await;
-                job.queue
-                    .reset(
-                        job.item_id,
-                        file.size,
-                        item.modified_ns,
-                        &item.fingerprint,
-                        reason,
-                    )
-                    .map_err(queue_err)?;
-                progress(TransferEvent::Restarted {
-                    reason: reason.into(),
-                });
+                let source = (file.size, item.modified_ns, item.fingerprint.as_str());
+                restart(
+                    Some(job.api),
+                    job.queue,
+                    &item,
+                    source,
+                    SOURCE_CHANGED_RESTART,
+                    progress,
+                    self.retry_policy().clock.now(),
+                )
+                .await
+                .map_err(queue_err)?;
             } else {
                 match self
                     .with_retry(None, |_| async {
@@ -405,19 +437,19 @@ impl Uploader {
                         target = Some(old);
                     }
                     Err(_) => {
-                        let reason = "the unfinished upload is gone from the server (expired or aborted); starting over";
-                        job.queue
-                            .reset(
-                                job.item_id,
-                                file.size,
-                                item.modified_ns,
-                                &item.fingerprint,
-                                reason,
-                            )
-                            .map_err(queue_err)?;
-                        progress(TransferEvent::Restarted {
-                            reason: reason.into(),
-                        });
+                        // S3 no longer has it: nothing to abort, so no API is passed.
+                        let source = (file.size, item.modified_ns, item.fingerprint.as_str());
+                        restart(
+                            None,
+                            job.queue,
+                            &item,
+                            source,
+                            UPLOAD_GONE_RESTART,
+                            progress,
+                            self.retry_policy().clock.now(),
+                        )
+                        .await
+                        .map_err(queue_err)?;
                     }
                 }
             }

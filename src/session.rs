@@ -20,7 +20,7 @@ use crate::sign::backend::BackendSigner;
 use crate::sign::companion::CompanionClient;
 use crate::sign::sigv4::SigV4Signer;
 use crate::sign::{SignError, Signer};
-use crate::transfer::{ProgressFn, TransferError, TransferEvent, UploadReceipt, Uploader};
+use crate::transfer::{ProgressFn, TransferError, UploadReceipt, Uploader};
 use crate::validate::{self, ValidationError, MAX_SINGLE_PUT};
 
 #[derive(Debug, thiserror::Error)]
@@ -383,21 +383,16 @@ impl Session {
                     || item.modified_ns != modified_ns
                     || item.fingerprint != fp;
                 if changed {
-                    let reason = "the file changed since its upload started; the old upload was aborted and it starts over";
-                    if let (Some(upload_id), Some(api)) = (&item.upload_id, &self.multipart) {
-                        let target = multipart::MultipartTarget {
-                            key: item.key.clone(),
-                            upload_id: upload_id.clone(),
-                        };
-                        let _ = api
-                            .abort(&target, self.uploader.retry_policy().clock.now())
-                            .await;
-                    }
-                    self.queue
-                        .reset(item.id, checked.size, modified_ns, &fp, reason)?;
-                    progress(TransferEvent::Restarted {
-                        reason: reason.into(),
-                    });
+                    multipart::restart(
+                        self.multipart.as_deref(),
+                        &self.queue,
+                        &item,
+                        (checked.size, modified_ns, &fp),
+                        multipart::SOURCE_CHANGED_RESTART,
+                        progress,
+                        self.uploader.retry_policy().clock.now(),
+                    )
+                    .await?;
                 }
                 (item.id, item.key)
             }

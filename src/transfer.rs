@@ -472,41 +472,6 @@ fn read_failure(e: std::io::Error) -> Failure {
 mod tests {
     use super::*;
 
-    fn classify(status: u16, code: &str, message: &str) -> Failure {
-        let body = format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>");
-        classify_response(status, &reqwest::header::HeaderMap::new(), &body)
-    }
-
-    #[test]
-    fn classifies_s3_errors_like_the_sdks() {
-        assert_eq!(classify(503, "SlowDown", "").kind, FailureKind::Throttling);
-        assert_eq!(classify(429, "", "").kind, FailureKind::Throttling);
-        assert_eq!(
-            classify(500, "InternalError", "").kind,
-            FailureKind::Transient
-        );
-        assert_eq!(
-            classify(400, "RequestTimeout", "").kind,
-            FailureKind::Transient
-        );
-        assert_eq!(
-            classify(403, "AccessDenied", "Request has expired").kind,
-            FailureKind::Expired
-        );
-        assert_eq!(classify(400, "ExpiredToken", "").kind, FailureKind::Expired);
-        let f = classify(403, "SignatureDoesNotMatch", "x");
-        assert_eq!(f.kind, FailureKind::Permanent);
-        assert!(
-            f.message.contains("does not match its signature"),
-            "{}",
-            f.message
-        );
-        assert_eq!(
-            classify(301, "PermanentRedirect", "").kind,
-            FailureKind::Permanent
-        );
-    }
-
     #[test]
     fn integrity_mismatch_is_an_error() {
         let digest = FileDigest {
