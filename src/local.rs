@@ -65,6 +65,25 @@ impl EmbeddedStore {
         access_key_id: &str,
         secret: Secret,
     ) -> Result<Self, LocalError> {
+        Self::start_at(
+            root,
+            ([127, 0, 0, 1], 0).into(),
+            bucket,
+            access_key_id,
+            secret,
+        )
+        .await
+    }
+
+    /// Starts a store listening on `addr` (keep it on loopback) with the given bucket and
+    /// credentials: for hoist-server's `--store-listen`, so other S3 tools can reach it too.
+    pub async fn start_at(
+        root: &Path,
+        addr: std::net::SocketAddr,
+        bucket: &str,
+        access_key_id: &str,
+        secret: Secret,
+    ) -> Result<Self, LocalError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| LocalError::Io { path, source }
@@ -77,7 +96,7 @@ impl EmbeddedStore {
             b.set_auth(SimpleAuth::from_single(access_key_id, secret.expose()));
             b.build()
         };
-        let listener = TcpListener::bind(("127.0.0.1", 0))
+        let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| LocalError::Start(format!("{e:?}")))?;
         let addr = listener

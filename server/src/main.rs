@@ -31,6 +31,11 @@ struct Cli {
     /// the app's embedded default, tests). The config's [bucket] is then ignored.
     #[arg(long, value_name = "DIR")]
     embedded_store: Option<PathBuf>,
+    /// Where the embedded store listens [default: a free port of 127.0.0.1]. With
+    /// HOIST_STORE_ACCESS_KEY_ID and HOIST_STORE_SECRET_ACCESS_KEY set, other S3 tools can use it
+    /// too (benchmarks); otherwise its credentials are random and known only to the server.
+    #[arg(long, value_name = "ADDR", requires = "embedded_store")]
+    store_listen: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -92,7 +97,39 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let expiry = std::time::Duration::from_secs(file.policy.expiry_secs);
     let (signer, secret_for_ids, _store) = match &cli.embedded_store {
         Some(dir) => {
-            let store = hoist::local::EmbeddedStore::start(dir).await?;
+            let store = match (
+                std::env::var("HOIST_STORE_ACCESS_KEY_ID"),
+                std::env::var("HOIST_STORE_SECRET_ACCESS_KEY"),
+            ) {
+                (Ok(ak), Ok(sk)) if !ak.is_empty() && !sk.is_empty() => {
+                    let addr = cli
+                        .store_listen
+                        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+                    hoist::local::EmbeddedStore::start_at(
+                        dir,
+                        addr,
+                        hoist::local::LOCAL_BUCKET,
+                        &ak,
+                        hoist::secret::Secret::new(sk),
+                    )
+                    .await?
+                }
+                _ => match cli.store_listen {
+                    Some(addr) => {
+                        let sk =
+                            hoist::secret::Secret::new(uuid::Uuid::new_v4().simple().to_string());
+                        hoist::local::EmbeddedStore::start_at(
+                            dir,
+                            addr,
+                            hoist::local::LOCAL_BUCKET,
+                            hoist::local::LOCAL_ACCESS_KEY_ID,
+                            sk,
+                        )
+                        .await?
+                    }
+                    None => hoist::local::EmbeddedStore::start(dir).await?,
+                },
+            };
             eprintln!(
                 "embedded store at {} (bucket {}, files under {})",
                 store.endpoint(),

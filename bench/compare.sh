@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): Hoist beside the tools people use instead, on loopback, same store,
+# same run. Tools alternate within each round so machine drift hits all alike; every upload is
+# checked (the stored bytes' SHA-256, or count and sizes for many files) before it counts.
+#
+#   bench/compare.sh                     # RUNS=3 WORKLOADS="A B D"
+#   RUNS=5 WORKLOADS="A" bench/compare.sh
+#
+# Workloads: A one 1 GiB file; B 1,000 files of 64 KiB; D Hoist through hoist-server (staff
+# mode, Companion protocol) next to self-sign. (C, the 10 GiB RSS check, is bench/rss.sh.)
+# Store: hoist-server's embedded s3s-fs store (verifies SigV4), 127.0.0.1 only.
+# Tools: hoist, rclone, aws (awscli), s3cmd, and curl -T to a presigned URL (the server's
+# single-PUT ceiling). Debian: apt-get install rclone awscli s3cmd curl time gnome-keyring dbus-daemon
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+WORKLOADS=${WORKLOADS:-A B D}
+
+if [ -z "${HOIST_BENCH_IN_DBUS:-}" ]; then
+  # Hoist's self-sign secret lives in a keychain: use a private, throwaway one.
+  export HOIST_BENCH_IN_DBUS=1 XDG_DATA_HOME
+  XDG_DATA_HOME=$(mktemp -d)
+  exec dbus-run-session -- "$0" "$@"
+fi
+echo -n bench | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+
+for t in rclone aws s3cmd curl /usr/bin/time python3; do
+  command -v "$t" >/dev/null || { echo "missing $t (see the header of this script)" >&2; exit 2; }
+done
+cargo build --release -q -p hoist -p hoist-server
+HOIST=$PWD/target/release/hoist
+work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/hoist-compare.XXXXXX")
+server_pid=""
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+AK=HOISTBENCHKEY
+SK=$(python3 -c 'import secrets; print(secrets.token_hex(20))')
+TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(20))')
+SPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+APORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+EP=http://127.0.0.1:$SPORT
+# The default of 120 requests a minute per token would throttle 1,000 files or 128 parts.
+printf '[policy]\nrate_limit_per_minute = 1000000\n' >"$work/server.toml"
+HOIST_STORE_ACCESS_KEY_ID=$AK HOIST_STORE_SECRET_ACCESS_KEY=$SK HOIST_SERVER_TOKENS=$TOKEN \
+  target/release/hoist-server --config "$work/server.toml" --embedded-store "$work/store" --store-listen "127.0.0.1:$SPORT" \
+  --listen "127.0.0.1:$APORT" >"$work/audit.jsonl" 2>"$work/server.err" &
+server_pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$APORT/healthz" >/dev/null && break; sleep 0.1; done
+
+export HOIST_CONFIG_DIR=$work/hoist-config HOIST_DATA_DIR=$work/hoist-data HOIST_KEYCHAIN_SERVICE=hoist-bench
+$HOIST profile add bench --bucket hoist-local --region us-east-1 --endpoint "$EP" --path-style \
+  --access-key-id "$AK" --concurrency 4 --default >/dev/null
+echo -n "$SK" | $HOIST secret set bench >/dev/null
+$HOIST profile add staff --backend "http://127.0.0.1:$APORT" --protocol companion --token >/dev/null
+echo -n "$TOKEN" | $HOIST secret set staff --kind bearer-token >/dev/null
+
+export RCLONE_CONFIG_B_TYPE=s3 RCLONE_CONFIG_B_PROVIDER=Other RCLONE_CONFIG_B_ACCESS_KEY_ID=$AK \
+  RCLONE_CONFIG_B_SECRET_ACCESS_KEY=$SK RCLONE_CONFIG_B_ENDPOINT=$EP RCLONE_CONFIG_B_REGION=us-east-1 \
+  RCLONE_CONFIG_B_FORCE_PATH_STYLE=true
+# rclone's AWS SDK fails on a custom CA bundle it cannot load into its transport; no TLS is used.
+RCLONE=(env -u AWS_CA_BUNDLE rclone)
+# Only the aws command sees AWS_* (rclone's SDK would read them too).
+AWS=(env AWS_ACCESS_KEY_ID="$AK" AWS_SECRET_ACCESS_KEY="$SK" AWS_DEFAULT_REGION=us-east-1
+  AWS_EC2_METADATA_DISABLED=true aws --endpoint-url "$EP")
+S3CMD=(s3cmd --no-ssl --host="127.0.0.1:$SPORT" --host-bucket="127.0.0.1:$SPORT" --access_key="$AK"
+  --secret_key="$SK" --region=us-east-1 --config=/dev/null --no-check-md5)
+STORE=$work/store/hoist-local
+
+mkdir -p "$work/A" "$work/B/many"
+head -c $((1024 * 1024 * 1024)) /dev/urandom >"$work/A/one.bin"
+for i in $(seq -w 1 1000); do head -c 65536 /dev/urandom >"$work/B/many/f$i.bin"; done
+A_SHA=$(sha256sum "$work/A/one.bin" | cut -d' ' -f1)
+
+# Prints the key(s) written, one per line; the caller checks them.
+upload() { # tool workload run
+  local tool=$1 w=$2 run=$3 dest="bench/$1-$2-$3"
+  case "$tool/$w" in
+    hoist/A) $HOIST upload --json "$work/A/one.bin" | python3 -c 'import json,sys; [print(json.loads(l)["key"]) for l in sys.stdin]' ;;
+    hoist/B) $HOIST upload --json "$work/B/many" | python3 -c 'import json,sys; [print(json.loads(l)["key"]) for l in sys.stdin]' ;;
+    hoist-staff/A) $HOIST upload --profile staff --json "$work/A/one.bin" | python3 -c 'import json,sys; [print(json.loads(l)["key"]) for l in sys.stdin]' ;;
+    hoist-staff/B) $HOIST upload --profile staff --json "$work/B/many" | python3 -c 'import json,sys; [print(json.loads(l)["key"]) for l in sys.stdin]' ;;
+    rclone/A) "${RCLONE[@]}" copyto "$work/A/one.bin" "b:hoist-local/$dest/one.bin" && echo "$dest/one.bin" ;;
+    rclone/B) "${RCLONE[@]}" copy "$work/B/many" "b:hoist-local/$dest/many" && (cd "$work/B" && find many -type f | sed "s|^|$dest/|") ;;
+    aws/A) "${AWS[@]}" s3 cp --only-show-errors "$work/A/one.bin" "s3://hoist-local/$dest/one.bin" && echo "$dest/one.bin" ;;
+    aws/B) "${AWS[@]}" s3 cp --only-show-errors --recursive "$work/B/many" "s3://hoist-local/$dest/many/" && (cd "$work/B" && find many -type f | sed "s|^|$dest/|") ;;
+    s3cmd/A) "${S3CMD[@]}" -q put "$work/A/one.bin" "s3://hoist-local/$dest/one.bin" && echo "$dest/one.bin" ;;
+    s3cmd/B) "${S3CMD[@]}" -q put --recursive "$work/B/many" "s3://hoist-local/$dest/" && (cd "$work/B" && find many -type f | sed "s|^|$dest/|") ;;
+    curl/A)
+      local answer url
+      answer=$(curl -sf -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+        -d "{\"fileName\":\"one.bin\",\"contentType\":\"application/octet-stream\",\"size\":$((1024 * 1024 * 1024))}" \
+        "http://127.0.0.1:$APORT/api/upload")
+      url=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["url"])' "$answer")
+      curl -sf -T "$work/A/one.bin" -H 'content-type: application/octet-stream' -H 'if-none-match: *' "$url" >/dev/null &&
+        python3 -c 'import json,sys; print(json.loads(sys.argv[1])["key"])' "$answer" ;;
+    *) return 3 ;;
+  esac
+}
+
+check() { # workload keys-file -> "yes"/"no"
+  local w=$1 keys=$2
+  if [ "$w" = A ]; then
+    [ "$(wc -l <"$keys")" = 1 ] && [ "$(sha256sum "$STORE/$(cat "$keys")" | cut -d' ' -f1)" = "$A_SHA" ] && echo yes || echo no
+  else
+    local n=0 ok=0
+    while read -r k; do
+      n=$((n + 1))
+      [ "$(stat -c %s "$STORE/$k" 2>/dev/null)" = 65536 ] && ok=$((ok + 1))
+    done <"$keys"
+    [ "$n" = 1000 ] && [ "$ok" = 1000 ] && echo yes || echo no
+  fi
+}
+
+tools_for() {
+  case $1 in
+    A) echo "hoist rclone aws s3cmd curl" ;;
+    B) echo "hoist rclone aws s3cmd" ;;
+    D) echo "hoist hoist-staff" ;;
+  esac
+}
+
+echo "tool,workload,run,wall_s,peak_rss_kib,intact" >"$work/runs.csv"
+for run in $(seq 1 "$RUNS"); do
+  for w in $WORKLOADS; do
+    wl=$w
+    for tool in $(tools_for "$w"); do
+      [ "$w" = D ] && wl=A
+      for sub in $( [ "$w" = D ] && echo "A B" || echo "$wl" ); do
+        /usr/bin/time -f '%e %M' -o "$work/time.txt" bash -c "$(declare -f upload); $(declare -p S3CMD AWS RCLONE); \
+          HOIST=$HOIST work=$work EP=$EP TOKEN=$TOKEN APORT=$APORT upload $tool $sub $run" >"$work/keys.txt" 2>"$work/err.txt" || true
+        read -r wall rss <"$work/time.txt" || { wall=0; rss=0; }
+        intact=$(check "$sub" "$work/keys.txt")
+        label=$w; [ "$w" = D ] && label="D$sub"
+        echo "$tool,$label,$run,$wall,$rss,$intact" >>"$work/runs.csv"
+        [ "$intact" = yes ] || { echo "warning: $tool $label run $run did not land intact:" >&2; tail -3 "$work/err.txt" >&2; }
+      done
+    done
+  done
+done
+
+python3 - "$work/runs.csv" <<'PY'
+import csv, statistics, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["intact"] == "yes"]
+by = {}
+for r in rows:
+    by.setdefault((r["workload"], r["tool"]), []).append(r)
+sizes = {"A": 1024, "B": 1000 * 64 / 1024, "DA": 1024, "DB": 1000 * 64 / 1024}
+print(f"| workload | tool | runs | median wall s | MiB/s | peak RSS MiB | wall / Hoist |")
+print("|---|---|---|---|---|---|---|")
+for w in sorted({k[0] for k in by}):
+    base = statistics.median(float(r["wall_s"]) for r in by.get((w, "hoist"), [{"wall_s": "nan"}]))
+    for (ww, tool), rs in sorted(by.items(), key=lambda kv: statistics.median(float(r["wall_s"]) for r in kv[1])):
+        if ww != w:
+            continue
+        wall = statistics.median(float(r["wall_s"]) for r in rs)
+        rss = max(int(r["peak_rss_kib"]) for r in rs) / 1024
+        print(f"| {w} | {tool} | {len(rs)} | {wall:.2f} | {sizes[w] / wall:.0f} | {rss:.0f} | {wall / base:.2f} |")
+PY
+echo "(date $(date -u +%Y-%m-%d); $(nproc) cores; runs in $work/runs.csv while this shell lives)"
