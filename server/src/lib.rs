@@ -149,6 +149,28 @@ impl AppState {
             .inspect_err(|e| self.audit_denied(Some(&token.id), action, None, e))
     }
 
+    /// Plans, presigns and audits a single PUT (both protocols).
+    fn sign_single(
+        &self,
+        token: &Token,
+        action: &str,
+        ask: &Ask<'_>,
+        sha256_b64: Option<&str>,
+        md5_b64: Option<&str>,
+    ) -> Result<(Plan, hoist::sign::PresignedPut), ApiError> {
+        let plan = self.planned(token, action, ask, false)?;
+        let presigned = self.presign_single(&plan, sha256_b64, md5_b64)?;
+        self.audit_ok(
+            token,
+            action,
+            &plan.key,
+            plan.size,
+            Some(&plan.content_type),
+            "signed",
+        );
+        Ok((plan, presigned))
+    }
+
     /// Presigns a PutObject for a plan; returns the URL and the headers the client must send.
     fn presign_single(
         &self,
@@ -253,16 +275,7 @@ async fn simple_upload(
     })();
     let (ask, sha, md5) =
         ask_fields.inspect_err(|e| s.audit_denied(Some(&token.id), ACTION, None, e))?;
-    let plan = s.planned(token, ACTION, &ask, false)?;
-    let p = s.presign_single(&plan, sha, md5)?;
-    s.audit_ok(
-        token,
-        ACTION,
-        &plan.key,
-        plan.size,
-        Some(&plan.content_type),
-        "signed",
-    );
+    let (plan, p) = s.sign_single(token, ACTION, &ask, sha, md5)?;
     Ok(Json(json!({
         "url": p.url.as_str(),
         "method": "PUT",
@@ -280,28 +293,18 @@ async fn companion_params(
     const ACTION: &str = "companion.params";
     let token = s.admit(&headers, ACTION)?;
     let q = query_map(q);
-    let size = match q.get("size") {
-        Some(v) => Some(
-            v.parse::<u64>()
-                .map_err(|_| ApiError::bad_request("size must be a whole number of bytes"))?,
-        ),
-        None => None,
-    };
+    let size = q
+        .get("size")
+        .map(|v| policy::json_size(Some(&Value::String(v.clone()))))
+        .transpose()
+        .map(Option::flatten)
+        .inspect_err(|e| s.audit_denied(Some(&token.id), ACTION, None, e))?;
     let ask = Ask {
         file_name: q.get("filename").map(String::as_str),
         content_type: q.get("type").map(String::as_str),
         size,
     };
-    let plan = s.planned(token, ACTION, &ask, false)?;
-    let p = s.presign_single(&plan, None, None)?;
-    s.audit_ok(
-        token,
-        ACTION,
-        &plan.key,
-        plan.size,
-        Some(&plan.content_type),
-        "signed",
-    );
+    let (plan, p) = s.sign_single(token, ACTION, &ask, None, None)?;
     Ok(Json(json!({
         "method": "PUT",
         "url": p.url.as_str(),
