@@ -118,6 +118,10 @@ pub(crate) fn classify_response(
             FailureKind::Transient,
             "the bytes S3 received do not match the file's checksum (corrupted in transit)",
         ),
+        (_, "NotImplemented") => (
+            FailureKind::Permanent,
+            "the storage server does not support this operation",
+        ),
         (429, _) | (503, "SlowDown") => (FailureKind::Throttling, "S3 asks to slow down"),
         (500..=599, _) => (FailureKind::Transient, "the storage server had an internal error"),
         (_, "SignatureDoesNotMatch") => (
@@ -516,5 +520,9 @@ mod tests {
             FailureKind::Permanent
         );
         assert_eq!(classify(400, "BadDigest", "").kind, FailureKind::Transient);
+        assert_eq!(
+            classify(501, "NotImplemented", "").kind,
+            FailureKind::Permanent
+        );
     }
 }
