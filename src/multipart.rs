@@ -20,7 +20,8 @@ use crate::retry::FailureKind;
 use crate::s3::{ObjectInfo, RemotePart, S3Client, S3Failure};
 use crate::sign::{PresignedPut, PutRequest};
 use crate::transfer::{
-    hex, AttemptError, FileRange, ProgressFn, TransferError, TransferEvent, UploadReceipt, Uploader,
+    digest_parts, hex, AttemptError, FileRange, ProgressFn, TransferError, TransferEvent,
+    UploadReceipt, Uploader,
 };
 use crate::validate::CheckedFile;
 
@@ -223,51 +224,6 @@ impl Control {
     pub async fn stopped(&self) {
         self.token.cancelled().await
     }
-}
-
-/// SHA-256 of the whole file and the MD5 of each part, in one sequential read.
-async fn digest_parts(
-    path: &std::path::Path,
-    part_size: u64,
-) -> Result<([u8; 32], Vec<[u8; 16]>, u64), TransferError> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut f = std::fs::File::open(&path).map_err(|e| TransferError::Read(e.to_string()))?;
-        let mut sha = Sha256::new();
-        let mut md5s = Vec::new();
-        let mut part = Md5::new();
-        let mut in_part = 0u64;
-        let mut len = 0u64;
-        let mut buf = vec![0u8; MIB as usize];
-        loop {
-            let n = f
-                .read(&mut buf)
-                .map_err(|e| TransferError::Read(e.to_string()))?;
-            if n == 0 {
-                break;
-            }
-            let mut chunk = &buf[..n];
-            sha.update(chunk);
-            len += n as u64;
-            while !chunk.is_empty() {
-                let take = ((part_size - in_part) as usize).min(chunk.len());
-                part.update(&chunk[..take]);
-                in_part += take as u64;
-                chunk = &chunk[take..];
-                if in_part == part_size {
-                    md5s.push(std::mem::take(&mut part).finalize().into());
-                    in_part = 0;
-                }
-            }
-        }
-        if in_part > 0 || md5s.is_empty() {
-            md5s.push(part.finalize().into());
-        }
-        Ok((sha.finalize().into(), md5s, len))
-    })
-    .await
-    .map_err(|e| TransferError::Read(e.to_string()))?
 }
 
 /// A cheap content sample: SHA-256 over the size and five 64 KiB windows spread over the file.

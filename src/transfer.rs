@@ -67,7 +67,8 @@ pub struct UploadReceipt {
     pub attempts: u32,
     /// The object's URL without any signature.
     pub location: String,
-    /// Bytes sent over the network by this run (resumed parts are not sent again).
+    /// Bytes of the file this run had to send (parts resumed from S3 are not counted; a
+    /// retried attempt counts once).
     pub bytes_sent: u64,
 }
 
@@ -124,13 +125,30 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// Reads a file once and returns its SHA-256 and MD5 (on a blocking thread).
 pub async fn digest_file(path: &std::path::Path) -> Result<FileDigest, TransferError> {
+    // One part as large as any file: its MD5 is the file's (digest_parts always yields one).
+    let (sha256, md5s, len) = digest_parts(path, u64::MAX).await?;
+    Ok(FileDigest {
+        sha256,
+        md5: md5s.first().copied().unwrap_or_default(),
+        len,
+    })
+}
+
+/// SHA-256 of the whole file and the MD5 of each `part_size` part, in one sequential read on a
+/// blocking thread.
+pub(crate) async fn digest_parts(
+    path: &std::path::Path,
+    part_size: u64,
+) -> Result<([u8; 32], Vec<[u8; 16]>, u64), TransferError> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let mut f = std::fs::File::open(&path).map_err(|e| TransferError::Read(e.to_string()))?;
         let mut sha = Sha256::new();
-        let mut md5 = Md5::new();
-        let mut buf = vec![0u8; 1 << 20];
+        let mut md5s = Vec::new();
+        let mut part = Md5::new();
+        let mut in_part = 0u64;
         let mut len = 0u64;
+        let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = f
                 .read(&mut buf)
@@ -138,15 +156,24 @@ pub async fn digest_file(path: &std::path::Path) -> Result<FileDigest, TransferE
             if n == 0 {
                 break;
             }
-            sha.update(&buf[..n]);
-            md5.update(&buf[..n]);
+            let mut chunk = &buf[..n];
+            sha.update(chunk);
             len += n as u64;
+            while !chunk.is_empty() {
+                let take = ((part_size - in_part) as usize).min(chunk.len());
+                part.update(&chunk[..take]);
+                in_part += take as u64;
+                chunk = &chunk[take..];
+                if in_part == part_size {
+                    md5s.push(std::mem::take(&mut part).finalize().into());
+                    in_part = 0;
+                }
+            }
         }
-        Ok(FileDigest {
-            sha256: sha.finalize().into(),
-            md5: md5.finalize().into(),
-            len,
-        })
+        if in_part > 0 || md5s.is_empty() {
+            md5s.push(part.finalize().into());
+        }
+        Ok((sha.finalize().into(), md5s, len))
     })
     .await
     .map_err(|e| TransferError::Read(e.to_string()))?
