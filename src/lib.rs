@@ -11,10 +11,15 @@
 //! [`session`] ties them together for a batch of files; [`secret`] keeps credentials in the OS
 //! keychain and out of every log line; [`redact`] strips signatures from anything printed.
 //! With the `embedded-store` feature, [`local`] serves an S3-compatible store on 127.0.0.1.
+//!
+//! [`manager`] is the long-lived upload manager the desktop app drives (queue view, pause,
+//! resume, retry, history), and [`admin`] its profile administration and health check.
 
+pub mod admin;
 pub mod key;
 #[cfg(feature = "embedded-store")]
 pub mod local;
+pub mod manager;
 pub mod multipart;
 pub mod profile;
 pub mod queue;

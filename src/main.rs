@@ -13,7 +13,7 @@ use hoist::profile::{self, Mode, Profile, ProfileStore, Protocol};
 use hoist::queue::{ItemState, Queue};
 use hoist::retry::RetryPolicy;
 use hoist::secret::{Keychain, Secret, SecretKind};
-use hoist::session::{FileOutcome, Session, UploadError};
+use hoist::session::{CancelError, FileOutcome, Session, UploadError};
 use hoist::transfer::{ProgressFn, TransferError, TransferEvent};
 
 /// Hoist streams files into S3 through presigned URLs, with retries and proof of integrity.
@@ -712,19 +712,13 @@ fn cancel_command(
             if !all && !wanted.contains(&item.path) {
                 continue;
             }
-            if let (Some(upload_id), Some(api)) = (&item.upload_id, session.multipart_api()) {
-                let target = hoist::multipart::MultipartTarget {
-                    key: item.key.clone(),
-                    upload_id: upload_id.clone(),
-                };
-                if let Err(e) = api.abort(&target, std::time::SystemTime::now()).await {
-                    eprintln!(
-                        "warning: could not abort the upload of {}: {e}",
-                        item.path.display()
-                    );
-                }
+            match session.cancel_stopped(&item).await {
+                Err(CancelError::Abort(e)) => eprintln!(
+                    "warning: could not abort the upload of {}: {e}",
+                    item.path.display()
+                ),
+                other => other?,
             }
-            queue.set_state(item.id, ItemState::Cancelled, Some("cancelled"))?;
             println!("cancelled {}", item.path.display());
             cancelled += 1;
         }

@@ -40,8 +40,9 @@ pub enum ProfileError {
 }
 
 /// How presigned URLs are obtained.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "mode", rename_all = "kebab-case")]
+#[ts(export)]
 pub enum Mode {
     /// Staff mode: a company backend signs each upload.
     Backend {
@@ -69,8 +70,9 @@ pub enum Mode {
 }
 
 /// The backend's wire protocol.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
+#[ts(export)]
 pub enum Protocol {
     /// `POST url {fileName, contentType, size}` → `{url, method?, headers?, key?, expiresAt?}`.
     #[default]
@@ -80,7 +82,8 @@ pub enum Protocol {
     Companion,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct Profile {
     #[serde(skip)]
     pub name: String,
@@ -93,12 +96,14 @@ pub struct Profile {
     pub key_template: String,
     /// Largest file accepted, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(type = "number", optional)]
     pub max_size: Option<u64>,
     /// MIME types accepted (`image/png`, `image/*`); empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_types: Vec<String>,
     /// Uploads (single PUTs or parts) in flight at once, over all files.
     #[serde(default = "default_concurrency")]
+    #[ts(type = "number")]
     pub concurrency: usize,
     /// Accept empty files (refused by default: they are usually a mistake).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

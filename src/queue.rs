@@ -81,6 +81,9 @@ pub struct QueueItem {
     pub sha256: Option<String>,
     pub etag: Option<String>,
     pub updated_at: String,
+    /// The object's URL (no signature), once done.
+    pub location: Option<String>,
+    pub created_at: String,
 }
 
 /// A part S3 acknowledged.
@@ -114,6 +117,8 @@ CREATE TABLE IF NOT EXISTS items (
     error TEXT,
     sha256 TEXT,
     etag TEXT,
+    location TEXT,
+    dismissed INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
@@ -128,9 +133,15 @@ CREATE TABLE IF NOT EXISTS parts (
 );
 ";
 
+/// Columns added after the first release, with their definitions, for databases made before.
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("location", "TEXT"),
+    ("dismissed", "INTEGER NOT NULL DEFAULT 0"),
+];
+
 const COLUMNS: &str =
     "id, profile, path, key, size, content_type, modified_ns, fingerprint, state, upload_id, \
-                       part_size, error, sha256, etag, updated_at";
+                       part_size, error, sha256, etag, updated_at, location, created_at";
 
 fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
     Ok(QueueItem {
@@ -149,6 +160,8 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
         sha256: r.get(12)?,
         etag: r.get(13)?,
         updated_at: r.get(14)?,
+        location: r.get(15)?,
+        created_at: r.get(16)?,
     })
 }
 
@@ -162,6 +175,19 @@ pub struct NewItem<'a> {
     pub content_type: &'a str,
     pub modified_ns: Option<i64>,
     pub fingerprint: &'a str,
+}
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let mut st = conn.prepare("SELECT name FROM pragma_table_info('items')")?;
+    let have: Vec<String> = st
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (name, def) in ADDED_COLUMNS {
+        if !have.iter().any(|h| h == name) {
+            conn.execute_batch(&format!("ALTER TABLE items ADD COLUMN {name} {def}"))?;
+        }
+    }
+    Ok(())
 }
 
 impl Queue {
@@ -183,6 +209,7 @@ impl Queue {
         .map_err(|e| fail(e.to_string()))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| fail(e.to_string()))?;
+        add_missing_columns(&conn).map_err(|e| fail(e.to_string()))?;
         Ok(Queue {
             conn: Mutex::new(conn),
         })
@@ -315,6 +342,19 @@ impl Queue {
         Ok(())
     }
 
+    /// Forgets the multipart upload and its parts (it was aborted: its id is dead).
+    pub fn forget_upload(&self, id: i64) -> Result<(), QueueError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
+        tx.execute(
+            "UPDATE items SET upload_id = NULL, part_size = NULL WHERE id = ?1",
+            [id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn part_done(&self, id: i64, part: &PartRecord) -> Result<(), QueueError> {
         self.conn().execute(
             "INSERT OR REPLACE INTO parts (item, part_number, etag, md5, size) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -346,16 +386,44 @@ impl Queue {
         key: &str,
         sha256: &str,
         etag: Option<&str>,
+        location: &str,
     ) -> Result<(), QueueError> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
         tx.execute(
-            "UPDATE items SET state = 'done', key = ?2, sha256 = ?3, etag = ?4, error = NULL, upload_id = NULL,
-             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-            params![id, key, sha256, etag],
+            "UPDATE items SET state = 'done', key = ?2, sha256 = ?3, etag = ?4, location = ?5, error = NULL,
+             upload_id = NULL, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![id, key, sha256, etag, location],
         )?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Items not dismissed from the queue view, oldest first.
+    pub fn visible(&self) -> Result<Vec<QueueItem>, QueueError> {
+        let c = self.conn();
+        let mut st = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM items WHERE dismissed = 0 ORDER BY id"
+        ))?;
+        let rows = st.query_map([], row_to_item)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Finished uploads (dismissed from the queue view or not), newest first.
+    pub fn history(&self, limit: usize) -> Result<Vec<QueueItem>, QueueError> {
+        let c = self.conn();
+        let mut st = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM items WHERE state = 'done' ORDER BY updated_at DESC, id DESC LIMIT ?1"
+        ))?;
+        let rows = st.query_map([limit as i64], row_to_item)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Hides an item from the queue view; a finished one stays in the history.
+    pub fn dismiss(&self, id: i64) -> Result<(), QueueError> {
+        self.conn()
+            .execute("UPDATE items SET dismissed = 1 WHERE id = ?1", [id])?;
         Ok(())
     }
 
@@ -414,9 +482,13 @@ mod tests {
         assert_eq!(item.upload_id.as_deref(), Some("up-1"));
         assert_eq!(q.parts(id).unwrap().len(), 1);
         assert_eq!(q.live_upload_ids().unwrap(), vec!["up-1".to_string()]);
-        q.finish(id, "k", "sha", Some("etag-1")).unwrap();
+        q.finish(id, "k", "sha", Some("etag-1"), "http://s/k").unwrap();
         assert!(q.unfinished("p").unwrap().is_empty());
         assert!(q.parts(id).unwrap().is_empty());
         assert_eq!(q.get(id).unwrap().unwrap().state, ItemState::Done);
+        assert_eq!(q.history(10).unwrap()[0].location.as_deref(), Some("http://s/k"));
+        q.dismiss(id).unwrap();
+        assert!(q.visible().unwrap().is_empty());
+        assert_eq!(q.history(10).unwrap().len(), 1, "a dismissed upload stays in the history");
     }
 }

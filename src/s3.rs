@@ -390,6 +390,19 @@ impl S3Client {
             .map(|_| ())
     }
 
+    /// DeleteObject; returns the server's clock from the answer's `Date` header, if it sent one.
+    pub async fn delete_object(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<SystemTime>, S3Failure> {
+        let (headers, _) = self.call("DELETE", key, "", &[], None, now).await?;
+        Ok(headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok()))
+    }
+
     /// HEAD of an object: `None` when there is none.
     pub async fn head(&self, key: &str, now: SystemTime) -> Result<Option<ObjectInfo>, S3Failure> {
         match self.call("HEAD", key, "", &[], None, now).await {

@@ -8,7 +8,8 @@
 use std::fmt;
 
 /// A secret value. `Debug` and `Display` print `[redacted]`; read it with [`Secret::expose`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -35,8 +36,9 @@ impl fmt::Display for Secret {
 }
 
 /// Which secret of a profile an entry holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
+#[ts(export)]
 pub enum SecretKind {
     /// The AWS secret access key of a `self-sign` profile.
     SecretAccessKey,

@@ -106,6 +106,23 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Job> {
     jobs
 }
 
+/// A job that passed validation and has its queue item and key.
+#[derive(Debug)]
+pub struct Prepared {
+    pub item_id: i64,
+    pub key: String,
+    pub checked: validate::CheckedFile,
+}
+
+/// Why cancelling a stopped upload did not fully work.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("cancelled, but the unfinished upload could not be removed from the bucket ({0}); `hoist sweep` removes it later")]
+    Abort(String),
+}
+
 /// The result for one file of a batch.
 #[derive(Debug)]
 pub struct FileOutcome {
@@ -154,8 +171,27 @@ impl Session {
         keychain: &Keychain,
         retry: RetryPolicy,
     ) -> Result<Self, SessionError> {
-        profile.validate()?;
         let queue = Arc::new(Queue::open_default()?);
+        Self::open_in(
+            profile,
+            keychain,
+            retry,
+            queue,
+            &crate::profile::data_dir(),
+        )
+        .await
+    }
+
+    /// [`Session::open`] with a queue and a data dir (where `local` keeps its store) of the
+    /// caller's.
+    pub async fn open_in(
+        profile: Profile,
+        keychain: &Keychain,
+        retry: RetryPolicy,
+        queue: Arc<Queue>,
+        data_dir: &Path,
+    ) -> Result<Self, SessionError> {
+        profile.validate()?;
         let uploader = Uploader::new(retry);
         let (signer, multipart): (Arc<dyn Signer>, Option<Arc<dyn MultipartApi>>) = match &profile
             .mode
@@ -220,7 +256,7 @@ impl Session {
                 session.s3 = Some(client);
                 return Ok(session);
             }
-            Mode::Local => return Self::open_local(profile, uploader, queue).await,
+            Mode::Local => return Self::open_local(profile, uploader, queue, data_dir).await,
         };
         Ok(Self::assemble(profile, signer, multipart, uploader, queue))
     }
@@ -256,9 +292,9 @@ impl Session {
         profile: Profile,
         uploader: Uploader,
         queue: Arc<Queue>,
+        data_dir: &Path,
     ) -> Result<Self, SessionError> {
-        let store =
-            crate::local::EmbeddedStore::start(&crate::profile::data_dir().join("store")).await?;
+        let store = crate::local::EmbeddedStore::start(&data_dir.join("store")).await?;
         let signer = store.signer();
         let client = S3Client::new(signer.clone());
         let mut s = Self::assemble(
@@ -278,6 +314,7 @@ impl Session {
         _profile: Profile,
         _uploader: Uploader,
         _queue: Arc<Queue>,
+        _data_dir: &Path,
     ) -> Result<Self, SessionError> {
         Err(SessionError::NoEmbeddedStore)
     }
@@ -304,6 +341,15 @@ impl Session {
     pub fn with_queue(mut self, queue: Arc<Queue>) -> Self {
         self.queue = queue;
         self
+    }
+
+    /// Signs PUTs for single-request uploads.
+    pub fn signer(&self) -> &Arc<dyn Signer> {
+        &self.signer
+    }
+
+    pub fn uploader(&self) -> &Uploader {
+        &self.uploader
     }
 
     pub fn profile(&self) -> &Profile {
@@ -362,6 +408,13 @@ impl Session {
         progress: &ProgressFn,
         control: Control,
     ) -> Result<UploadReceipt, UploadError> {
+        let prepared = self.prepare(job, progress).await?;
+        self.send(prepared, progress, control).await
+    }
+
+    /// Validates a job and puts it in the queue (state `queued`), or finds its unfinished
+    /// upload there; a source that changed since restarts that upload.
+    pub async fn prepare(&self, job: &Job, progress: &ProgressFn) -> Result<Prepared, UploadError> {
         let checked = validate::check_file(&job.path, &self.profile).await?;
         if checked.size > MAX_SINGLE_PUT && self.multipart.is_none() {
             return Err(ValidationError::OverSinglePutLimit(checked.size).into());
@@ -416,6 +469,25 @@ impl Session {
                 (id, key)
             }
         };
+        Ok(Prepared {
+            item_id,
+            key,
+            checked,
+        })
+    }
+
+    /// Uploads a prepared job and records the outcome in the queue.
+    pub async fn send(
+        &self,
+        prepared: Prepared,
+        progress: &ProgressFn,
+        control: Control,
+    ) -> Result<UploadReceipt, UploadError> {
+        let Prepared {
+            item_id,
+            key,
+            checked,
+        } = prepared;
         self.queue.set_state(item_id, ItemState::Uploading, None)?;
         let result = match &self.multipart {
             Some(api) if checked.size >= self.threshold => {
@@ -450,20 +522,49 @@ impl Session {
         match &result {
             Ok(r) => self
                 .queue
-                .finish(item_id, &r.key, &r.sha256, r.etag.as_deref())?,
+                .finish(item_id, &r.key, &r.sha256, r.etag.as_deref(), &r.location)?,
             Err(TransferError::Paused) => {
                 self.queue
                     .set_state(item_id, ItemState::Paused, Some("paused"))?
             }
+            // Cancelled and failed multipart uploads were aborted, so their id is dead: a
+            // retry starts a new one (some stores still list parts of an aborted upload).
             Err(TransferError::Cancelled) => {
+                self.queue.forget_upload(item_id)?;
                 self.queue
                     .set_state(item_id, ItemState::Cancelled, Some("cancelled"))?
             }
-            Err(e) => self
-                .queue
-                .set_state(item_id, ItemState::Failed, Some(&e.to_string()))?,
+            Err(e) => {
+                self.queue.forget_upload(item_id)?;
+                self.queue
+                    .set_state(item_id, ItemState::Failed, Some(&e.to_string()))?
+            }
         }
         Ok(result?)
+    }
+
+    /// Cancels an upload that is not running: aborts its multipart upload, so that no parts
+    /// stay behind, and marks it cancelled. An abort that fails is returned after the item is
+    /// marked (`hoist sweep` removes what is left).
+    pub async fn cancel_stopped(
+        &self,
+        item: &crate::queue::QueueItem,
+    ) -> Result<(), CancelError> {
+        let mut abort = Ok(());
+        if let (Some(upload_id), Some(api)) = (&item.upload_id, &self.multipart) {
+            let target = multipart::MultipartTarget {
+                key: item.key.clone(),
+                upload_id: upload_id.clone(),
+            };
+            abort = api
+                .abort(&target, self.uploader.retry_policy().clock.now())
+                .await
+                .map_err(|e| CancelError::Abort(e.to_string()));
+        }
+        self.queue.forget_upload(item.id)?;
+        self.queue
+            .set_state(item.id, ItemState::Cancelled, Some("cancelled"))?;
+        abort
     }
 
     /// The jobs of this profile's unfinished uploads (to resume after a crash or a pause).

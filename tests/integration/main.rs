@@ -5,6 +5,7 @@ mod support;
 
 mod backend_mode;
 mod cli;
+mod desktop;
 mod faults;
 mod hostile_names;
 mod keychain;

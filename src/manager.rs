@@ -1,0 +1,880 @@
+//! The upload manager behind the desktop app: one long-lived object that owns the persistent
+//! queue, a [`Session`] per profile, and the uploads running now.
+//!
+//! The app's shell only forwards calls to it: files dropped or picked go to [`Manager::add`],
+//! the buttons to [`Manager::pause`], [`Manager::resume`], [`Manager::cancel`],
+//! [`Manager::retry`] and [`Manager::dismiss`], and everything that changes comes back through
+//! one [`EventSink`] as [`ManagerEvent`]s. Because every state lives in the queue database, the
+//! queue survives closing the app: [`Manager::resume_unfinished`] restarts what was running.
+//!
+//! The types that cross to the UI derive [`ts_rs::TS`]; `cargo test` writes their TypeScript
+//! to `ui/src/bindings/` (see `.cargo/config.toml`), and CI fails when that differs from what is
+//! committed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, Semaphore};
+use ts_rs::TS;
+
+use crate::multipart::Control;
+use crate::profile::{Mode, ProfileError, ProfileStore};
+use crate::queue::{ItemState, Queue, QueueError, QueueItem};
+use crate::retry::RetryPolicy;
+use crate::secret::{Keychain, KeychainError};
+use crate::session::{self, CancelError, Job, Session, SessionError};
+use crate::transfer::{ProgressFn, TransferError, TransferEvent};
+
+/// Files uploading at once (their parts share the profile's `concurrency` on top of this).
+pub const FILES_IN_FLIGHT: usize = 4;
+/// Progress of one upload reaches the UI at most this often.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+/// Rows the history shows and exports.
+pub const HISTORY_LIMIT: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Keychain(#[from] KeychainError),
+    #[error(transparent)]
+    Cancel(#[from] CancelError),
+    #[error("there is no upload #{0} in the queue")]
+    NotFound(i64),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot use {path}: {message}")]
+    Io { path: PathBuf, message: String },
+}
+
+impl ManagerError {
+    /// The profile whose secret is missing from the keychain, when that is the problem (the UI
+    /// then asks for it).
+    pub fn missing_secret(&self) -> Option<&str> {
+        let k = match self {
+            ManagerError::Keychain(k) | ManagerError::Session(SessionError::Keychain(k)) => k,
+            ManagerError::Session(SessionError::Sign(crate::sign::SignError::Keychain(k))) => k,
+            _ => return None,
+        };
+        match k {
+            KeychainError::Missing { profile, .. } => Some(profile),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: &Path, e: impl std::fmt::Display) -> Self {
+        ManagerError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Where an upload stands, as the UI shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum Phase {
+    Queued,
+    /// Checksumming and asking for signed URLs.
+    Signing,
+    Uploading,
+    /// All bytes sent; waiting for S3 to confirm and checking its answer.
+    Verifying,
+    Done,
+    Failed,
+    Paused,
+    Cancelled,
+}
+
+impl Phase {
+    fn of(state: ItemState) -> Phase {
+        match state {
+            // An upload marked running that is not running was cut off: it waits to go again.
+            ItemState::Queued | ItemState::Uploading => Phase::Queued,
+            ItemState::Paused => Phase::Paused,
+            ItemState::Done => Phase::Done,
+            ItemState::Failed => Phase::Failed,
+            ItemState::Cancelled => Phase::Cancelled,
+        }
+    }
+}
+
+/// One upload in the queue view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct UploadRow {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub profile: String,
+    pub path: String,
+    pub name: String,
+    pub key: String,
+    #[ts(type = "number")]
+    pub size: u64,
+    pub phase: Phase,
+    /// Bytes S3 has (or is being sent, for the part in flight).
+    #[ts(type = "number")]
+    pub sent: u64,
+    /// Why it failed, was cancelled, is being retried or restarted.
+    pub error: Option<String>,
+    pub sha256: Option<String>,
+    pub location: Option<String>,
+}
+
+/// What changed; the UI applies these to its copy of the queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "event", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[ts(export)]
+pub enum ManagerEvent {
+    /// A row is new or its phase, error or result changed.
+    Changed { row: UploadRow },
+    /// Bytes moved (at most every [`PROGRESS_INTERVAL`] per upload).
+    Progress {
+        #[ts(type = "number")]
+        id: i64,
+        #[ts(type = "number")]
+        sent: u64,
+        #[ts(type = "number")]
+        total: u64,
+    },
+    /// Nothing runs any more; counts since the last time that happened.
+    BatchFinished { done: u32, failed: u32 },
+}
+
+/// A file that was refused before upload, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Rejection {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What [`Manager::add`] did with each file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct AddReport {
+    pub queued: Vec<UploadRow>,
+    pub rejected: Vec<Rejection>,
+}
+
+/// One finished upload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct HistoryEntry {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub profile: String,
+    pub name: String,
+    pub key: String,
+    #[ts(type = "number")]
+    pub size: u64,
+    pub sha256: String,
+    pub etag: Option<String>,
+    /// The object's URL, without any signature.
+    pub url: Option<String>,
+    /// When it landed (UTC, RFC 3339).
+    pub finished_at: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+/// The app's header line: which profile is active and where its files land.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Overview {
+    pub active_profile: String,
+    /// A folder on this machine (the embedded store), a bucket URL or a backend URL.
+    pub destination: String,
+    /// True for the embedded store: the destination is a local folder.
+    pub local: bool,
+}
+
+/// Receives every [`ManagerEvent`] (the desktop shell forwards them over a Tauri channel).
+pub type EventSink = Arc<dyn Fn(ManagerEvent) + Send + Sync>;
+
+/// Where things are kept.
+#[derive(Clone, Debug)]
+pub struct ManagerConfig {
+    pub profiles: ProfileStore,
+    pub keychain: Keychain,
+    pub data_dir: PathBuf,
+    pub retry: RetryPolicy,
+}
+
+impl ManagerConfig {
+    /// The user's profiles, keychain and data dir.
+    pub fn user() -> Self {
+        ManagerConfig {
+            profiles: ProfileStore::open_default(),
+            keychain: Keychain::default(),
+            data_dir: crate::profile::data_dir(),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// An upload running now.
+struct Live {
+    control: Control,
+    phase: Phase,
+    sent: u64,
+    note: Option<String>,
+    last_progress: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Batch {
+    done: u32,
+    failed: u32,
+}
+
+pub struct Manager {
+    pub(crate) config: ManagerConfig,
+    pub(crate) queue: Arc<Queue>,
+    runtime: tokio::runtime::Handle,
+    sessions: tokio::sync::Mutex<HashMap<String, Arc<Session>>>,
+    live: Mutex<HashMap<i64, Live>>,
+    files_limit: Arc<Semaphore>,
+    sink: Mutex<Option<EventSink>>,
+    batch: Mutex<Batch>,
+    idle: Notify,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("data_dir", &self.config.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Manager {
+    /// Opens the queue in `config.data_dir`. Call it inside the Tokio runtime the uploads should
+    /// run on.
+    pub fn open(config: ManagerConfig) -> Result<Arc<Self>, ManagerError> {
+        let queue = Arc::new(Queue::open(&config.data_dir.join("queue.sqlite3"))?);
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| ManagerError::Invalid(format!("no async runtime: {e}")))?;
+        Ok(Arc::new(Manager {
+            config,
+            queue,
+            runtime,
+            sessions: Default::default(),
+            live: Default::default(),
+            files_limit: Arc::new(Semaphore::new(FILES_IN_FLIGHT)),
+            sink: Default::default(),
+            batch: Default::default(),
+            idle: Notify::new(),
+        }))
+    }
+
+    /// Sends every later event to `sink` (replacing the previous one: one window, one sink).
+    pub fn subscribe(&self, sink: EventSink) {
+        *lock(&self.sink) = Some(sink);
+    }
+
+    fn emit(&self, event: ManagerEvent) {
+        let sink = lock(&self.sink).clone();
+        if let Some(sink) = sink {
+            sink(event);
+        }
+    }
+
+    /// The session of profile `name`, opened once and kept (the `local` one runs the store).
+    pub async fn session(&self, name: &str) -> Result<Arc<Session>, ManagerError> {
+        let mut sessions = self.sessions.lock().await;
+        if let Some(s) = sessions.get(name) {
+            return Ok(s.clone());
+        }
+        let profile = self.config.profiles.get(name)?;
+        let session = Arc::new(
+            Session::open_in(
+                profile,
+                &self.config.keychain,
+                self.config.retry.clone(),
+                self.queue.clone(),
+                &self.config.data_dir,
+            )
+            .await?,
+        );
+        sessions.insert(name.to_string(), session.clone());
+        Ok(session)
+    }
+
+    /// Forgets the open session of a profile that was edited or removed.
+    pub(crate) async fn forget_session(&self, name: &str) {
+        self.sessions.lock().await.remove(name);
+    }
+
+    /// The active profile and where its files land (starting the embedded store for `local`).
+    pub async fn overview(&self) -> Result<Overview, ManagerError> {
+        let profile = self.config.profiles.resolve(None)?;
+        let (destination, local) = match &profile.mode {
+            Mode::Backend { url, .. } => (format!("the bucket behind {url}"), false),
+            Mode::SelfSign {
+                bucket,
+                region,
+                endpoint,
+                ..
+            } => (
+                match endpoint {
+                    Some(e) => format!("bucket {bucket} at {e}"),
+                    None => format!("bucket {bucket} in {region}"),
+                },
+                false,
+            ),
+            Mode::Local => (self.local_folder().await?.display().to_string(), true),
+        };
+        Ok(Overview {
+            active_profile: profile.name,
+            destination,
+            local,
+        })
+    }
+
+    /// The folder the embedded store keeps its bucket in.
+    #[cfg(feature = "embedded-store")]
+    pub async fn local_folder(&self) -> Result<PathBuf, ManagerError> {
+        let session = self.session(crate::profile::LOCAL_PROFILE).await?;
+        session
+            .local_store()
+            .map(|s| s.bucket_dir())
+            .ok_or_else(|| ManagerError::Invalid("the embedded store is not running".into()))
+    }
+
+    #[cfg(not(feature = "embedded-store"))]
+    pub async fn local_folder(&self) -> Result<PathBuf, ManagerError> {
+        Err(SessionError::NoEmbeddedStore.into())
+    }
+
+    /// Validates and queues files and folders (folders keep their structure) for the active
+    /// profile and starts uploading them. Files that fail validation are returned with the
+    /// reason and not queued.
+    pub async fn add(self: &Arc<Self>, paths: Vec<PathBuf>) -> Result<AddReport, ManagerError> {
+        let profile = self.config.profiles.resolve(None)?;
+        let session = self.session(&profile.name).await?;
+        let mut report = AddReport::default();
+        let quiet: ProgressFn = Arc::new(|_| {});
+        for job in session::expand(&paths) {
+            match session.prepare(&job, &quiet).await {
+                Ok(prepared) => {
+                    let row = self.row(prepared.item_id)?;
+                    self.emit(ManagerEvent::Changed { row: row.clone() });
+                    report.queued.push(row);
+                    self.start(session.clone(), prepared.item_id);
+                }
+                Err(e) => report.rejected.push(Rejection {
+                    path: job.path.display().to_string(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Every upload not dismissed, oldest first, with the progress of those running.
+    pub fn uploads(&self) -> Result<Vec<UploadRow>, ManagerError> {
+        let live = lock(&self.live);
+        Ok(self
+            .queue
+            .visible()?
+            .into_iter()
+            .map(|i| row_of(&i, live.get(&i.id)))
+            .collect())
+    }
+
+    fn row(&self, id: i64) -> Result<UploadRow, ManagerError> {
+        let item = self.queue.get(id)?.ok_or(ManagerError::NotFound(id))?;
+        Ok(row_of(&item, lock(&self.live).get(&id)))
+    }
+
+    fn item(&self, id: i64) -> Result<QueueItem, ManagerError> {
+        self.queue.get(id)?.ok_or(ManagerError::NotFound(id))
+    }
+
+    fn changed(&self, id: i64) {
+        if let Ok(row) = self.row(id) {
+            self.emit(ManagerEvent::Changed { row });
+        }
+    }
+
+    /// Starts (or resumes) upload `id` unless it is already running.
+    fn start(self: &Arc<Self>, session: Arc<Session>, id: i64) {
+        let control = session.control().child();
+        {
+            let mut live = lock(&self.live);
+            if live.contains_key(&id) {
+                return;
+            }
+            live.insert(
+                id,
+                Live {
+                    control: control.clone(),
+                    phase: Phase::Queued,
+                    sent: 0,
+                    note: None,
+                    last_progress: None,
+                },
+            );
+        }
+        self.changed(id);
+        let this = self.clone();
+        self.runtime.spawn(async move {
+            let outcome = this.run(&session, id, control).await;
+            this.finished(id, outcome);
+        });
+    }
+
+    async fn run(
+        self: &Arc<Self>,
+        session: &Session,
+        id: i64,
+        control: Control,
+    ) -> Result<(), ManagerError> {
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = self.files_limit.acquire().await;
+        let item = self.item(id)?;
+        if control.is_stopped() {
+            return match control.stop_error() {
+                TransferError::Cancelled => Ok(session.cancel_stopped(&item).await?),
+                _ => Ok(self.queue.set_state(id, ItemState::Paused, Some("paused"))?),
+            };
+        }
+        self.set_phase(id, Phase::Signing);
+        let this = self.clone();
+        let progress: ProgressFn = Arc::new(move |e| this.on_transfer(id, e));
+        match session
+            .upload_job_controlled(&Job::file(&item.path), &progress, control)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // Errors before the transfer (the file vanished, changed type…) leave the item
+                // as it was: record them, so the reason stays in the queue.
+                let state = self.item(id)?.state;
+                if state.is_unfinished() && state != ItemState::Paused {
+                    self.queue
+                        .set_state(id, ItemState::Failed, Some(&e.to_string()))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn finished(&self, id: i64, outcome: Result<(), ManagerError>) {
+        if let Err(e) = outcome {
+            let _ = self
+                .queue
+                .set_state(id, ItemState::Failed, Some(&e.to_string()));
+        }
+        let idle = {
+            let mut live = lock(&self.live);
+            live.remove(&id);
+            live.is_empty()
+        };
+        let state = self.queue.get(id).ok().flatten().map(|i| i.state);
+        {
+            let mut b = lock(&self.batch);
+            match state {
+                Some(ItemState::Done) => b.done += 1,
+                Some(ItemState::Failed) => b.failed += 1,
+                _ => {}
+            }
+        }
+        self.changed(id);
+        if idle {
+            let b = std::mem::take(&mut *lock(&self.batch));
+            if b.done + b.failed > 0 {
+                self.emit(ManagerEvent::BatchFinished {
+                    done: b.done,
+                    failed: b.failed,
+                });
+            }
+            self.idle.notify_waiters();
+        }
+    }
+
+    fn set_phase(&self, id: i64, phase: Phase) {
+        let changed = {
+            let mut live = lock(&self.live);
+            match live.get_mut(&id) {
+                Some(l) if l.phase != phase => {
+                    l.phase = phase;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if changed {
+            self.changed(id);
+        }
+    }
+
+    fn set_note(&self, id: i64, note: String) {
+        if let Some(l) = lock(&self.live).get_mut(&id) {
+            l.note = Some(note);
+        }
+        self.changed(id);
+    }
+
+    fn on_transfer(&self, id: i64, event: TransferEvent) {
+        match event {
+            TransferEvent::Hashing { .. } | TransferEvent::Attempt { .. } => {
+                self.set_phase(id, Phase::Signing)
+            }
+            TransferEvent::Sent { bytes, total } => {
+                self.set_phase(
+                    id,
+                    if bytes >= total {
+                        Phase::Verifying
+                    } else {
+                        Phase::Uploading
+                    },
+                );
+                let due = {
+                    let mut live = lock(&self.live);
+                    let Some(l) = live.get_mut(&id) else { return };
+                    l.sent = bytes;
+                    let now = Instant::now();
+                    let due = l
+                        .last_progress
+                        .is_none_or(|t| now.duration_since(t) >= PROGRESS_INTERVAL)
+                        || bytes >= total;
+                    if due {
+                        l.last_progress = Some(now);
+                    }
+                    due
+                };
+                if due {
+                    self.emit(ManagerEvent::Progress {
+                        id,
+                        sent: bytes,
+                        total,
+                    });
+                }
+            }
+            TransferEvent::Retrying {
+                attempt,
+                delay_ms,
+                reason,
+            } => self.set_note(
+                id,
+                format!(
+                    "attempt {attempt} failed ({reason}); retrying in {:.1} s",
+                    delay_ms as f64 / 1000.0
+                ),
+            ),
+            TransferEvent::Acknowledged { .. } => self.set_phase(id, Phase::Verifying),
+            TransferEvent::Restarted { reason } => {
+                self.set_note(id, format!("started over: {reason}"))
+            }
+        }
+    }
+
+    /// Pauses a running or waiting upload; a multipart upload keeps its parts for the resume.
+    pub fn pause(&self, id: i64) -> Result<(), ManagerError> {
+        if let Some(l) = lock(&self.live).get(&id) {
+            l.control.pause();
+            return Ok(());
+        }
+        let item = self.item(id)?;
+        if !item.state.is_unfinished() {
+            return Err(ManagerError::Invalid(format!(
+                "{} is {}: only a waiting or running upload can be paused",
+                file_name(&item.path),
+                Phase::of(item.state).label()
+            )));
+        }
+        self.queue.set_state(id, ItemState::Paused, Some("paused"))?;
+        self.changed(id);
+        Ok(())
+    }
+
+    /// Resumes a paused (or interrupted) upload where it stopped.
+    pub async fn resume(self: &Arc<Self>, id: i64) -> Result<(), ManagerError> {
+        let item = self.item(id)?;
+        if !item.state.is_unfinished() {
+            return Err(ManagerError::Invalid(format!(
+                "{} is {}: use retry for failed or cancelled uploads",
+                file_name(&item.path),
+                Phase::of(item.state).label()
+            )));
+        }
+        let session = self.session(&item.profile).await?;
+        self.start(session, id);
+        Ok(())
+    }
+
+    /// Cancels an upload: nothing of it stays in the bucket; the row stays until dismissed.
+    pub async fn cancel(self: &Arc<Self>, id: i64) -> Result<(), ManagerError> {
+        if let Some(l) = lock(&self.live).get(&id) {
+            l.control.cancel();
+            return Ok(());
+        }
+        let item = self.item(id)?;
+        if !item.state.is_unfinished() {
+            return Ok(());
+        }
+        let session = self.session(&item.profile).await?;
+        let result = session.cancel_stopped(&item).await;
+        self.changed(id);
+        Ok(result?)
+    }
+
+    /// Uploads a failed or cancelled file again (from the start, or from what S3 still holds).
+    pub async fn retry(self: &Arc<Self>, id: i64) -> Result<(), ManagerError> {
+        let item = self.item(id)?;
+        if !matches!(item.state, ItemState::Failed | ItemState::Cancelled) {
+            return Err(ManagerError::Invalid(format!(
+                "{} is {}: only failed or cancelled uploads can be retried",
+                file_name(&item.path),
+                Phase::of(item.state).label()
+            )));
+        }
+        let session = self.session(&item.profile).await?;
+        self.queue.set_state(id, ItemState::Queued, None)?;
+        self.start(session, id);
+        Ok(())
+    }
+
+    /// Removes a finished, failed or cancelled upload from the queue view (done ones stay in
+    /// the history).
+    pub fn dismiss(&self, id: i64) -> Result<(), ManagerError> {
+        let item = self.item(id)?;
+        if item.state.is_unfinished() {
+            return Err(ManagerError::Invalid(format!(
+                "{} is still {}: pause or cancel it first",
+                file_name(&item.path),
+                Phase::of(item.state).label()
+            )));
+        }
+        self.queue.dismiss(id)?;
+        Ok(())
+    }
+
+    /// Pauses everything that runs or waits.
+    pub fn pause_all(&self) -> Result<(), ManagerError> {
+        for item in self.queue.visible()? {
+            if item.state.is_unfinished() && item.state != ItemState::Paused {
+                self.pause(item.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Resumes every paused or interrupted upload.
+    pub async fn resume_all(self: &Arc<Self>) -> Result<(), ManagerError> {
+        self.for_each(|i| i.state.is_unfinished(), |id| self.resume(id))
+            .await
+    }
+
+    /// Cancels everything unfinished.
+    pub async fn cancel_all(self: &Arc<Self>) -> Result<(), ManagerError> {
+        self.for_each(|i| i.state.is_unfinished(), |id| self.cancel(id))
+            .await
+    }
+
+    /// Retries every failed upload.
+    pub async fn retry_all(self: &Arc<Self>) -> Result<(), ManagerError> {
+        self.for_each(|i| i.state == ItemState::Failed, |id| self.retry(id))
+            .await
+    }
+
+    /// Dismisses every finished (done or cancelled) upload.
+    pub fn clear_finished(&self) -> Result<(), ManagerError> {
+        for item in self.queue.visible()? {
+            if matches!(item.state, ItemState::Done | ItemState::Cancelled) {
+                self.queue.dismiss(item.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `action` to every matching visible item; the first error is returned after all
+    /// were tried.
+    async fn for_each<F, Fut>(
+        &self,
+        filter: impl Fn(&QueueItem) -> bool,
+        action: F,
+    ) -> Result<(), ManagerError>
+    where
+        F: Fn(i64) -> Fut,
+        Fut: std::future::Future<Output = Result<(), ManagerError>>,
+    {
+        let mut first = Ok(());
+        for item in self.queue.visible()? {
+            if filter(&item) {
+                if let Err(e) = action(item.id).await {
+                    if first.is_ok() {
+                        first = Err(e);
+                    }
+                }
+            }
+        }
+        first
+    }
+
+    /// After a restart: uploads that were waiting or running go on (paused ones stay paused).
+    /// An upload whose profile cannot be opened any more fails with the reason.
+    pub async fn resume_unfinished(self: &Arc<Self>) -> Result<(), ManagerError> {
+        for item in self.queue.visible()? {
+            if !matches!(item.state, ItemState::Queued | ItemState::Uploading) {
+                continue;
+            }
+            match self.session(&item.profile).await {
+                Ok(session) => self.start(session, item.id),
+                Err(e) => {
+                    self.queue
+                        .set_state(item.id, ItemState::Failed, Some(&e.to_string()))?;
+                    self.changed(item.id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves once no upload runs.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if lock(&self.live).is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Finished uploads, newest first.
+    pub fn history(&self) -> Result<Vec<HistoryEntry>, ManagerError> {
+        Ok(self
+            .queue
+            .history(HISTORY_LIMIT)?
+            .into_iter()
+            .map(|i| HistoryEntry {
+                id: i.id,
+                profile: i.profile,
+                name: file_name(&i.path),
+                key: i.key,
+                size: i.size,
+                sha256: i.sha256.unwrap_or_default(),
+                etag: i.etag,
+                url: i.location,
+                finished_at: i.updated_at,
+            })
+            .collect())
+    }
+
+    /// Writes the history to `path` as CSV or JSON; returns how many uploads it holds.
+    pub fn export_history(&self, format: ExportFormat, path: &Path) -> Result<usize, ManagerError> {
+        let entries = self.history()?;
+        let text = render_history(&entries, format)?;
+        write_atomically(path, text.as_bytes())?;
+        Ok(entries.len())
+    }
+}
+
+impl Phase {
+    fn label(self) -> &'static str {
+        match self {
+            Phase::Queued => "queued",
+            Phase::Signing => "signing",
+            Phase::Uploading => "uploading",
+            Phase::Verifying => "verifying",
+            Phase::Done => "done",
+            Phase::Failed => "failed",
+            Phase::Paused => "paused",
+            Phase::Cancelled => "cancelled",
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn row_of(item: &QueueItem, live: Option<&Live>) -> UploadRow {
+    let (phase, sent, note) = match live {
+        Some(l) => (l.phase, l.sent, l.note.clone()),
+        None => (
+            Phase::of(item.state),
+            if item.state == ItemState::Done {
+                item.size
+            } else {
+                0
+            },
+            None,
+        ),
+    };
+    let error = match phase {
+        Phase::Failed | Phase::Cancelled => item.error.clone(),
+        _ => note,
+    };
+    UploadRow {
+        id: item.id,
+        profile: item.profile.clone(),
+        path: item.path.display().to_string(),
+        name: file_name(&item.path),
+        key: item.key.clone(),
+        size: item.size,
+        phase,
+        sent,
+        error,
+        sha256: item.sha256.clone(),
+        location: item.location.clone(),
+    }
+}
+
+/// The history as CSV (one header row) or pretty JSON.
+pub fn render_history(
+    entries: &[HistoryEntry],
+    format: ExportFormat,
+) -> Result<String, ManagerError> {
+    let fail = |e: &dyn std::fmt::Display| ManagerError::Invalid(format!("cannot export: {e}"));
+    match format {
+        ExportFormat::Json => serde_json::to_string_pretty(entries).map_err(|e| fail(&e)),
+        ExportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for e in entries {
+                w.serialize(e).map_err(|e| fail(&e))?;
+            }
+            let bytes = w.into_inner().map_err(|e| fail(&e))?;
+            String::from_utf8(bytes).map_err(|e| fail(&e))
+        }
+    }
+}
+
+/// Writes via a temporary file and a rename, so a crash never leaves half a file.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ManagerError> {
+    let tmp = path.with_extension("hoist-tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| ManagerError::io(path, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        ManagerError::io(path, e)
+    })
+}

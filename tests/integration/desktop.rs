@@ -1,0 +1,497 @@
+//! The manager behind the desktop app, driven the way the app drives it: files and folders
+//! added, events watched, pause, resume, cancel, retry, dismiss, the queue reopened after a
+//! restart, history exported, and profiles administered with their secrets in the real
+//! keychain. Uploads go to the embedded SigV4-verifying store and are checked byte for byte.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hoist::admin::{CheckStatus, SecretInput};
+use hoist::manager::{
+    ExportFormat, HistoryEntry, Manager, ManagerConfig, ManagerEvent, Phase, UploadRow,
+};
+use hoist::profile::{Mode, Profile, ProfileStore};
+use hoist::queue::{ItemState, Queue};
+use hoist::secret::{Keychain, Secret, SecretKind};
+use tokio::sync::mpsc;
+
+use crate::support::{self, bytes, sha256_hex, write, Store};
+
+struct App {
+    manager: Arc<Manager>,
+    events: mpsc::UnboundedReceiver<ManagerEvent>,
+    config: tempfile::TempDir,
+    data: tempfile::TempDir,
+    keychain: Keychain,
+}
+
+fn config_in(config: &Path, data: &Path, keychain: &Keychain) -> ManagerConfig {
+    let (retry, _) = support::recorded_policy();
+    ManagerConfig {
+        profiles: ProfileStore::in_dir(config),
+        keychain: keychain.clone(),
+        data_dir: data.to_path_buf(),
+        retry,
+    }
+}
+
+fn app() -> App {
+    let (config, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let keychain = Keychain::new(format!("hoist-test-{}", uuid::Uuid::new_v4()));
+    let manager = Manager::open(config_in(config.path(), data.path(), &keychain)).unwrap();
+    let events = subscribe(&manager);
+    App {
+        manager,
+        events,
+        config,
+        data,
+        keychain,
+    }
+}
+
+fn subscribe(manager: &Manager) -> mpsc::UnboundedReceiver<ManagerEvent> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    manager.subscribe(Arc::new(move |e| {
+        let _ = tx.send(e);
+    }));
+    rx
+}
+
+/// Waits (bounded) for the first event that `pick` accepts.
+async fn next_matching<T>(
+    events: &mut mpsc::UnboundedReceiver<ManagerEvent>,
+    mut pick: impl FnMut(&ManagerEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let e = events.recv().await.expect("the manager is alive");
+            if let Some(t) = pick(&e) {
+                return t;
+            }
+        }
+    })
+    .await
+    .expect("the expected event arrives within a minute")
+}
+
+fn drain(events: &mut mpsc::UnboundedReceiver<ManagerEvent>) -> Vec<ManagerEvent> {
+    let mut out = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+fn row(manager: &Manager, id: i64) -> UploadRow {
+    manager
+        .uploads()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == id)
+        .expect("the row is in the queue view")
+}
+
+async fn stored_sha256(manager: &Manager, key: &str) -> Option<String> {
+    let folder = manager.local_folder().await.unwrap();
+    std::fs::read(folder.join(key)).ok().map(|b| sha256_hex(&b))
+}
+
+/// Files of unfinished multipart uploads the embedded store keeps next to its bucket.
+fn pending_uploads(data: &Path) -> usize {
+    std::fs::read_dir(data.join("store"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(".upload"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_files_and_folders_land_intact_on_the_embedded_default() {
+    let mut app = app();
+    let src = tempfile::tempdir().unwrap();
+    let a = write(src.path(), "a.txt", b"alpha\n");
+    let folder = src.path().join("photos");
+    std::fs::create_dir_all(folder.join("2026")).unwrap();
+    let b = write(&folder, "b.bin", &bytes(300_000, 1));
+    let c = write(&folder.join("2026"), "c.bin", &bytes(70_000, 2));
+    let empty = write(src.path(), "empty.txt", b"");
+
+    let overview = app.manager.overview().await.unwrap();
+    assert_eq!(overview.active_profile, "local");
+    assert!(overview.local);
+    assert!(Path::new(&overview.destination).is_dir());
+
+    let report = app
+        .manager
+        .add(vec![a.clone(), folder.clone(), empty.clone()])
+        .await
+        .unwrap();
+    assert_eq!(report.queued.len(), 3);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].path, empty.display().to_string());
+    assert!(
+        report.rejected[0].reason.contains("empty"),
+        "the reason says what is wrong: {}",
+        report.rejected[0].reason
+    );
+    let batch = next_matching(&mut app.events, |e| match e {
+        ManagerEvent::BatchFinished { done, failed } => Some((*done, *failed)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(batch, (3, 0));
+
+    let rows = app.manager.uploads().unwrap();
+    assert_eq!(rows.len(), 3);
+    // Folders expand in path order: photos/2026/c.bin comes before photos/b.bin.
+    for (path, r) in [&a, &c, &b].iter().zip(&rows) {
+        assert_eq!(r.phase, Phase::Done, "{r:?}");
+        assert_eq!(r.sent, r.size);
+        let expected = sha256_hex(&std::fs::read(path).unwrap());
+        assert_eq!(r.sha256.as_deref(), Some(expected.as_str()));
+        assert_eq!(
+            stored_sha256(&app.manager, &r.key).await.as_deref(),
+            Some(expected.as_str()),
+            "{} landed intact",
+            r.name
+        );
+    }
+    assert!(
+        rows[1].key.contains("photos/2026/") && rows[2].key.contains("photos/"),
+        "folders keep their structure: {rows:?}"
+    );
+
+    // History: newest first, with checksum, URL and time; exported as JSON and CSV.
+    let history = app.manager.history().unwrap();
+    assert_eq!(history.len(), 3);
+    assert!(history.iter().all(|h| h.url.as_deref().is_some_and(
+        |u| u.starts_with("http://127.0.0.1:") && !u.contains("X-Amz-Signature")
+    ) && !h.finished_at.is_empty()));
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("history.json");
+    assert_eq!(
+        app.manager
+            .export_history(ExportFormat::Json, &json)
+            .unwrap(),
+        3
+    );
+    let back: Vec<HistoryEntry> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(back, history);
+    let csv_path = out.path().join("history.csv");
+    app.manager
+        .export_history(ExportFormat::Csv, &csv_path)
+        .unwrap();
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("id,profile,name,key,size,sha256,etag,url,finishedAt")
+    );
+    assert_eq!(lines.count(), 3);
+    assert!(csv.contains(&history[0].sha256));
+
+    // Done rows can be cleared from the queue view; the history keeps them.
+    app.manager.clear_finished().unwrap();
+    assert!(app.manager.uploads().unwrap().is_empty());
+    assert_eq!(app.manager.history().unwrap().len(), 3);
+}
+
+/// A file big enough to go in several parts (the threshold is 16 MiB, parts 8 MiB).
+fn big_file(dir: &Path) -> PathBuf {
+    write(dir, "big.bin", &bytes(40 * 1024 * 1024 + 3, 7))
+}
+
+/// Waits for the first progress of upload `id` and runs `then` on it.
+async fn at_first_progress(app: &mut App, id: i64) {
+    next_matching(&mut app.events, |e| match e {
+        ManagerEvent::Progress { id: i, sent, .. } if *i == id && *sent > 0 => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_upload_survives_a_restart_and_resumes_intact() {
+    let mut app = app();
+    let src = tempfile::tempdir().unwrap();
+    let big = big_file(src.path());
+    let report = app.manager.add(vec![big.clone()]).await.unwrap();
+    let id = report.queued[0].id;
+    at_first_progress(&mut app, id).await;
+    app.manager.pause(id).unwrap();
+    app.manager.wait_idle().await;
+    let paused = row(&app.manager, id);
+    assert_eq!(paused.phase, Phase::Paused);
+    assert_eq!(
+        stored_sha256(&app.manager, &paused.key).await,
+        None,
+        "nothing is stored before completion"
+    );
+
+    // The app closes; the queue and the store's unfinished upload stay on disk.
+    let App {
+        manager,
+        config,
+        data,
+        keychain,
+        ..
+    } = app;
+    drop(manager);
+    let queue = Queue::open(&data.path().join("queue.sqlite3")).unwrap();
+    let item = queue.get(id).unwrap().unwrap();
+    assert_eq!(item.state, ItemState::Paused);
+    assert!(item.upload_id.is_some(), "the multipart upload is kept");
+    // As if the app had been killed while uploading: the next start picks it up by itself.
+    queue.set_state(id, ItemState::Uploading, None).unwrap();
+    drop(queue);
+
+    let manager = Manager::open(config_in(config.path(), data.path(), &keychain)).unwrap();
+    let mut events = subscribe(&manager);
+    assert_eq!(row(&manager, id).phase, Phase::Queued);
+    manager.resume_unfinished().await.unwrap();
+    let batch = next_matching(&mut events, |e| match e {
+        ManagerEvent::BatchFinished { done, failed } => Some((*done, *failed)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(batch, (1, 0));
+    let done = row(&manager, id);
+    assert_eq!(done.phase, Phase::Done);
+    assert_eq!(
+        stored_sha256(&manager, &done.key).await,
+        Some(sha256_hex(&std::fs::read(&big).unwrap()))
+    );
+    assert_eq!(pending_uploads(data.path()), 0);
+}
+
+/// Regression: a retry after a cancel reused the aborted multipart upload id (s3s-fs still
+/// lists parts for it), so every part was refused with 403 AccessDenied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_upload_leaves_nothing_behind_and_can_be_retried() {
+    let mut app = app();
+    let src = tempfile::tempdir().unwrap();
+    let big = big_file(src.path());
+    let id = app.manager.add(vec![big.clone()]).await.unwrap().queued[0].id;
+    at_first_progress(&mut app, id).await;
+    app.manager.cancel(id).await.unwrap();
+    app.manager.wait_idle().await;
+    let cancelled = row(&app.manager, id);
+    assert_eq!(cancelled.phase, Phase::Cancelled);
+    assert_eq!(cancelled.error.as_deref(), Some("cancelled"));
+    assert_eq!(stored_sha256(&app.manager, &cancelled.key).await, None);
+    assert_eq!(
+        pending_uploads(app.data.path()),
+        0,
+        "the multipart upload was aborted"
+    );
+    assert!(
+        app.manager.resume(id).await.is_err(),
+        "a cancelled upload is retried, not resumed"
+    );
+
+    drain(&mut app.events);
+    app.manager.retry(id).await.unwrap();
+    app.manager.wait_idle().await;
+    let done = row(&app.manager, id);
+    let events = drain(&mut app.events);
+    assert_eq!(done.phase, Phase::Done, "{done:?} {events:#?}");
+    assert_eq!(
+        stored_sha256(&app.manager, &done.key).await,
+        Some(sha256_hex(&std::fs::read(&big).unwrap()))
+    );
+    let phases: Vec<Phase> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            ManagerEvent::Changed { row } if row.id == id => Some(row.phase),
+            _ => None,
+        })
+        .collect();
+    for p in [
+        Phase::Queued,
+        Phase::Signing,
+        Phase::Uploading,
+        Phase::Verifying,
+        Phase::Done,
+    ] {
+        assert!(phases.contains(&p), "{p:?} was shown: {phases:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_upload_keeps_its_reason_until_dismissed() {
+    let mut app = app();
+    // A backend nobody listens on: signing fails after the retries.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/api/upload", dead.local_addr().unwrap());
+    drop(dead);
+    let staff = Profile::new(
+        "staff",
+        Mode::Backend {
+            url,
+            protocol: Default::default(),
+            token: false,
+        },
+    );
+    app.manager
+        .save_profile("staff", staff, vec![], true)
+        .await
+        .unwrap();
+    app.manager.set_active("staff").unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let f = write(src.path(), "report.txt", b"quarterly numbers\n");
+    let id = app.manager.add(vec![f]).await.unwrap().queued[0].id;
+    let batch = next_matching(&mut app.events, |e| match e {
+        ManagerEvent::BatchFinished { done, failed } => Some((*done, *failed)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(batch, (0, 1));
+    let failed = row(&app.manager, id);
+    assert_eq!(failed.phase, Phase::Failed);
+    let reason = failed.error.clone().unwrap_or_default();
+    assert!(reason.contains("cannot reach the backend"), "{reason}");
+
+    // Retrying fails the same way and the row stays, with its reason, until dismissed.
+    app.manager.retry_all().await.unwrap();
+    app.manager.wait_idle().await;
+    assert_eq!(row(&app.manager, id).phase, Phase::Failed);
+    assert!(app.manager.history().unwrap().is_empty());
+    app.manager.dismiss(id).unwrap();
+    assert!(app.manager.uploads().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_saved_in_the_app_keeps_its_secret_in_the_keychain_only() {
+    let app = app();
+    let store = Store::start().await;
+    let admin = Profile::new(
+        "admin",
+        Mode::SelfSign {
+            bucket: "test-bucket".into(),
+            region: "us-east-1".into(),
+            endpoint: Some(store.store.endpoint().to_string()),
+            path_style: true,
+            access_key_id: support::ACCESS_KEY_ID.into(),
+        },
+    );
+
+    // A wrong secret: the health check says the put was refused, and leaves nothing.
+    let entry = app
+        .manager
+        .save_profile(
+            "admin",
+            admin.clone(),
+            vec![SecretInput {
+                kind: SecretKind::SecretAccessKey,
+                value: Secret::new("not-the-secret"),
+            }],
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(entry.secrets[0].stored && entry.secrets[0].required);
+    let bad = app.manager.health_check("admin").await.unwrap();
+    assert!(!bad.ok);
+    let put = bad.checks.iter().find(|c| c.name == "put").unwrap();
+    assert_eq!(put.status, CheckStatus::Fail);
+    assert!(put.detail.contains("signature"), "{}", put.detail);
+
+    // The right one, typed again: every check passes and the probe object is gone.
+    app.manager
+        .save_profile(
+            "admin",
+            admin,
+            vec![SecretInput {
+                kind: SecretKind::SecretAccessKey,
+                value: Secret::new(support::SECRET_ACCESS_KEY),
+            }],
+            false,
+        )
+        .await
+        .unwrap();
+    let good = app.manager.health_check("admin").await.unwrap();
+    assert!(good.ok, "{good:?}");
+    let names: Vec<&str> = good.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["profile", "sign", "put", "clock", "path style"]);
+    assert!(good.checks.iter().all(|c| c.status == CheckStatus::Pass));
+    assert!(store.keys().is_empty(), "the probe was deleted");
+
+    assert_eq!(
+        app.keychain
+            .get("admin", SecretKind::SecretAccessKey)
+            .unwrap()
+            .map(|s| s.expose().to_string()),
+        Some(support::SECRET_ACCESS_KEY.to_string())
+    );
+    for f in support::all_files(app.config.path()) {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        assert!(!text.contains(support::SECRET_ACCESS_KEY), "{f:?}");
+        assert!(!text.contains("not-the-secret"), "{f:?}");
+    }
+    let listed = app.manager.profiles().await.unwrap();
+    let json = serde_json::to_string(&listed).unwrap();
+    assert!(
+        !json.contains(support::SECRET_ACCESS_KEY),
+        "secrets never go back to the UI"
+    );
+
+    // Exported without secrets; imported by a staff machine (other config, other keychain).
+    let out = tempfile::tempdir().unwrap();
+    let exported = out.path().join("admin.hoist-profile.toml");
+    app.manager.export_profile("admin", &exported).unwrap();
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(text.contains("hoist-profile = 1") && text.contains("access_key_id"));
+    assert!(!text.contains(support::SECRET_ACCESS_KEY));
+    let staff = self::app();
+    let imported = staff.manager.import_profile(&exported).await.unwrap();
+    assert!(imported.active);
+    assert_eq!(imported.name, "admin");
+    assert!(
+        !imported.secrets[0].stored,
+        "the secret is for the user to enter"
+    );
+    let again = staff
+        .manager
+        .import_profile(&exported)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(again.contains("already exists"), "{again}");
+    let junk = write(out.path(), "junk.toml", b"hello = 1\n");
+    let err = staff
+        .manager
+        .import_profile(&junk)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not a Hoist profile file"), "{err}");
+
+    // Removing the profile removes its secret.
+    app.manager.remove_profile("admin").await.unwrap();
+    assert_eq!(
+        app.keychain
+            .get("admin", SecretKind::SecretAccessKey)
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_check_of_the_embedded_default_passes() {
+    let app = app();
+    let report = app.manager.health_check("local").await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert!(report
+        .checks
+        .iter()
+        .all(|c| c.status == CheckStatus::Pass));
+    let folder = app.manager.local_folder().await.unwrap();
+    assert!(
+        support::all_files(&folder).is_empty(),
+        "the probe object was deleted"
+    );
+}
