@@ -1,0 +1,145 @@
+//! The IPC commands: each forwards to the core's [`Manager`] and maps its error.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hoist::admin::{HealthReport, ProfileEntry, SecretInput};
+use hoist::manager::{
+    AddReport, ExportFormat, HistoryEntry, Manager, ManagerEvent, Overview, UploadRow,
+};
+use hoist::profile::Profile;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, State};
+
+use crate::error::Result;
+
+type Mgr<'a> = State<'a, Arc<Manager>>;
+
+/// Sends every queue change to `on_event` (and a notification when a batch ends); returns the
+/// queue as it is now.
+#[tauri::command]
+pub fn subscribe(
+    app: AppHandle,
+    manager: Mgr<'_>,
+    on_event: Channel<ManagerEvent>,
+) -> Result<Vec<UploadRow>> {
+    manager.subscribe(Arc::new(move |event| {
+        if let ManagerEvent::BatchFinished { done, failed } = &event {
+            crate::notify_batch(&app, *done, *failed);
+        }
+        let _ = on_event.send(event);
+    }));
+    Ok(manager.uploads()?)
+}
+
+#[tauri::command]
+pub async fn overview(manager: Mgr<'_>) -> Result<Overview> {
+    Ok(manager.overview().await?)
+}
+
+#[tauri::command]
+pub async fn add_paths(manager: Mgr<'_>, paths: Vec<PathBuf>) -> Result<AddReport> {
+    Ok(manager.inner().add(paths).await?)
+}
+
+#[tauri::command]
+pub fn pause(manager: Mgr<'_>, id: i64) -> Result<()> {
+    Ok(manager.pause(id)?)
+}
+
+#[tauri::command]
+pub async fn resume(manager: Mgr<'_>, id: i64) -> Result<()> {
+    Ok(manager.inner().resume(id).await?)
+}
+
+#[tauri::command]
+pub async fn cancel(manager: Mgr<'_>, id: i64) -> Result<()> {
+    Ok(manager.inner().cancel(id).await?)
+}
+
+#[tauri::command]
+pub async fn retry(manager: Mgr<'_>, id: i64) -> Result<()> {
+    Ok(manager.inner().retry(id).await?)
+}
+
+#[tauri::command]
+pub fn dismiss(manager: Mgr<'_>, id: i64) -> Result<()> {
+    Ok(manager.dismiss(id)?)
+}
+
+#[tauri::command]
+pub fn pause_all(manager: Mgr<'_>) -> Result<()> {
+    Ok(manager.pause_all()?)
+}
+
+#[tauri::command]
+pub async fn resume_all(manager: Mgr<'_>) -> Result<()> {
+    Ok(manager.inner().resume_all().await?)
+}
+
+#[tauri::command]
+pub async fn cancel_all(manager: Mgr<'_>) -> Result<()> {
+    Ok(manager.inner().cancel_all().await?)
+}
+
+#[tauri::command]
+pub async fn retry_all(manager: Mgr<'_>) -> Result<()> {
+    Ok(manager.inner().retry_all().await?)
+}
+
+#[tauri::command]
+pub fn clear_finished(manager: Mgr<'_>) -> Result<Vec<UploadRow>> {
+    manager.clear_finished()?;
+    Ok(manager.uploads()?)
+}
+
+#[tauri::command]
+pub fn history(manager: Mgr<'_>) -> Result<Vec<HistoryEntry>> {
+    Ok(manager.history()?)
+}
+
+#[tauri::command]
+pub fn export_history(manager: Mgr<'_>, format: ExportFormat, path: PathBuf) -> Result<usize> {
+    Ok(manager.export_history(format, &path)?)
+}
+
+#[tauri::command]
+pub async fn profiles(manager: Mgr<'_>) -> Result<Vec<ProfileEntry>> {
+    Ok(manager.profiles().await?)
+}
+
+#[tauri::command]
+pub async fn save_profile(
+    manager: Mgr<'_>,
+    name: String,
+    profile: Profile,
+    secrets: Vec<SecretInput>,
+    create: bool,
+) -> Result<ProfileEntry> {
+    Ok(manager.save_profile(&name, profile, secrets, create).await?)
+}
+
+#[tauri::command]
+pub async fn remove_profile(manager: Mgr<'_>, name: String) -> Result<()> {
+    Ok(manager.remove_profile(&name).await?)
+}
+
+#[tauri::command]
+pub fn set_active(manager: Mgr<'_>, name: String) -> Result<()> {
+    Ok(manager.set_active(&name)?)
+}
+
+#[tauri::command]
+pub fn export_profile(manager: Mgr<'_>, name: String, path: PathBuf) -> Result<()> {
+    Ok(manager.export_profile(&name, &path)?)
+}
+
+#[tauri::command]
+pub async fn import_profile(manager: Mgr<'_>, path: PathBuf) -> Result<ProfileEntry> {
+    Ok(manager.import_profile(&path).await?)
+}
+
+#[tauri::command]
+pub async fn health_check(manager: Mgr<'_>, name: String) -> Result<HealthReport> {
+    Ok(manager.health_check(&name).await?)
+}

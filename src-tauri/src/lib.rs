@@ -1,0 +1,84 @@
+//! Hoist's desktop app: a thin Tauri v2 shell. Commands ([`commands`]) forward to the core's
+//! [`hoist::manager::Manager`]; queue changes flow back over one IPC channel; errors cross as
+//! `{kind, message}` ([`error`]). No upload, retry or validation logic lives here.
+
+use std::sync::Arc;
+
+use hoist::manager::{Manager, ManagerConfig};
+use tauri::Manager as _;
+use tauri_plugin_notification::NotificationExt;
+
+pub mod commands;
+pub mod error;
+
+/// Tells the desktop that a batch ended (best effort: a desktop without a notification
+/// service just shows nothing).
+pub(crate) fn notify_batch(app: &tauri::AppHandle, done: u32, failed: u32) {
+    let body = match (done, failed) {
+        (d, 0) => format!("{d} file(s) uploaded"),
+        (0, f) => format!("{f} upload(s) failed: open Hoist to see why"),
+        (d, f) => format!("{d} uploaded, {f} failed: open Hoist to see why"),
+    };
+    let _ = app
+        .notification()
+        .builder()
+        .title("Hoist")
+        .body(body)
+        .show();
+}
+
+pub fn run() {
+    tauri::Builder::default()
+        // First, so that a second launch hands over and exits before anything else starts.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.show();
+                let _ = w.set_focus();
+            }
+        }))
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
+        .setup(|app| {
+            let manager: Arc<Manager> =
+                tauri::async_runtime::block_on(async { Manager::open(ManagerConfig::user()) })?;
+            app.manage(manager.clone());
+            // Uploads that were running when the app closed go on.
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = manager.resume_unfinished().await {
+                    eprintln!("hoist: cannot resume the queue: {e}");
+                }
+            });
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::subscribe,
+            commands::overview,
+            commands::add_paths,
+            commands::pause,
+            commands::resume,
+            commands::cancel,
+            commands::retry,
+            commands::dismiss,
+            commands::pause_all,
+            commands::resume_all,
+            commands::cancel_all,
+            commands::retry_all,
+            commands::clear_finished,
+            commands::history,
+            commands::export_history,
+            commands::profiles,
+            commands::save_profile,
+            commands::remove_profile,
+            commands::set_active,
+            commands::export_profile,
+            commands::import_profile,
+            commands::health_check,
+        ])
+        .run(tauri::generate_context!())
+        .unwrap_or_else(|e| {
+            eprintln!("hoist: the app could not start: {e}");
+            std::process::exit(1);
+        });
+}

@@ -1,0 +1,66 @@
+// Typed calls into the desktop shell. Every type here is generated from the Rust types
+// (src/bindings, written by ts-rs); nothing is copied by hand.
+import { Channel, invoke } from "@tauri-apps/api/core";
+import type { AddReport } from "./bindings/AddReport";
+import type { ErrorKind } from "./bindings/ErrorKind";
+import type { ExportFormat } from "./bindings/ExportFormat";
+import type { HealthReport } from "./bindings/HealthReport";
+import type { HistoryEntry } from "./bindings/HistoryEntry";
+import type { IpcError } from "./bindings/IpcError";
+import type { ManagerEvent } from "./bindings/ManagerEvent";
+import type { Overview } from "./bindings/Overview";
+import type { Profile } from "./bindings/Profile";
+import type { ProfileEntry } from "./bindings/ProfileEntry";
+import type { SecretInput } from "./bindings/SecretInput";
+import type { UploadRow } from "./bindings/UploadRow";
+
+export function isIpcError(e: unknown): e is IpcError {
+  return typeof e === "object" && e !== null && "kind" in e && "message" in e;
+}
+
+/** The message to show for anything a command threw. */
+export function errorMessage(e: unknown): string {
+  if (isIpcError(e)) return e.message;
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+export function errorKind(e: unknown): ErrorKind {
+  return isIpcError(e) ? e.kind : "failed";
+}
+
+export const ipc = {
+  subscribe(onEvent: (e: ManagerEvent) => void): Promise<UploadRow[]> {
+    const channel = new Channel<ManagerEvent>();
+    channel.onmessage = onEvent;
+    return invoke("subscribe", { onEvent: channel });
+  },
+  overview: (): Promise<Overview> => invoke("overview"),
+  addPaths: (paths: string[]): Promise<AddReport> => invoke("add_paths", { paths }),
+  pause: (id: number): Promise<void> => invoke("pause", { id }),
+  resume: (id: number): Promise<void> => invoke("resume", { id }),
+  cancel: (id: number): Promise<void> => invoke("cancel", { id }),
+  retry: (id: number): Promise<void> => invoke("retry", { id }),
+  dismiss: (id: number): Promise<void> => invoke("dismiss", { id }),
+  pauseAll: (): Promise<void> => invoke("pause_all"),
+  resumeAll: (): Promise<void> => invoke("resume_all"),
+  cancelAll: (): Promise<void> => invoke("cancel_all"),
+  retryAll: (): Promise<void> => invoke("retry_all"),
+  clearFinished: (): Promise<UploadRow[]> => invoke("clear_finished"),
+  history: (): Promise<HistoryEntry[]> => invoke("history"),
+  exportHistory: (format: ExportFormat, path: string): Promise<number> =>
+    invoke("export_history", { format, path }),
+  profiles: (): Promise<ProfileEntry[]> => invoke("profiles"),
+  saveProfile: (
+    name: string,
+    profile: Profile,
+    secrets: SecretInput[],
+    create: boolean,
+  ): Promise<ProfileEntry> => invoke("save_profile", { name, profile, secrets, create }),
+  removeProfile: (name: string): Promise<void> => invoke("remove_profile", { name }),
+  setActive: (name: string): Promise<void> => invoke("set_active", { name }),
+  exportProfile: (name: string, path: string): Promise<void> =>
+    invoke("export_profile", { name, path }),
+  importProfile: (path: string): Promise<ProfileEntry> => invoke("import_profile", { path }),
+  healthCheck: (name: string): Promise<HealthReport> => invoke("health_check", { name }),
+};

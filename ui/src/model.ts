@@ -1,0 +1,154 @@
+// The UI's copy of the upload queue, kept current by the manager's events, plus speed and ETA
+// estimates. Pure logic: no DOM, no IPC, so it is tested on its own.
+import type { ManagerEvent } from "./bindings/ManagerEvent";
+import type { Phase } from "./bindings/Phase";
+import type { UploadRow } from "./bindings/UploadRow";
+
+/** How far back speed is measured. */
+export const SPEED_WINDOW_MS = 5000;
+
+interface Sample {
+  at: number;
+  sent: number;
+}
+
+export type Action = "pause" | "resume" | "cancel" | "retry" | "dismiss";
+
+const RUNNING: Phase[] = ["queued", "signing", "uploading", "verifying"];
+
+/** The buttons a row offers in each phase. */
+export function actionsFor(phase: Phase): Action[] {
+  if (RUNNING.includes(phase)) return ["pause", "cancel"];
+  if (phase === "paused") return ["resume", "cancel"];
+  if (phase === "failed" || phase === "cancelled") return ["retry", "dismiss"];
+  return ["dismiss"];
+}
+
+export function isActive(phase: Phase): boolean {
+  return RUNNING.includes(phase) || phase === "paused";
+}
+
+export class QueueModel {
+  private rows = new Map<number, UploadRow>();
+  private samples = new Map<number, Sample[]>();
+
+  constructor(private now: () => number = () => performance.now()) {}
+
+  reset(rows: UploadRow[]): void {
+    this.rows = new Map(rows.map((r) => [r.id, r]));
+    this.samples.clear();
+  }
+
+  /** Applies one event; returns the row it touched, if any. */
+  apply(event: ManagerEvent): UploadRow | undefined {
+    switch (event.event) {
+      case "changed": {
+        const row = event.row;
+        this.rows.set(row.id, row);
+        if (!RUNNING.includes(row.phase)) this.samples.delete(row.id);
+        else this.sample(row.id, row.sent);
+        return row;
+      }
+      case "progress": {
+        const row = this.rows.get(event.id);
+        if (!row) return undefined;
+        const next = { ...row, sent: event.sent, size: event.total };
+        this.rows.set(row.id, next);
+        this.sample(row.id, event.sent);
+        return next;
+      }
+      case "batchFinished":
+        return undefined;
+    }
+  }
+
+  remove(id: number): void {
+    this.rows.delete(id);
+    this.samples.delete(id);
+  }
+
+  list(): UploadRow[] {
+    return [...this.rows.values()].sort((a, b) => a.id - b.id);
+  }
+
+  get(id: number): UploadRow | undefined {
+    return this.rows.get(id);
+  }
+
+  private sample(id: number, sent: number): void {
+    const at = this.now();
+    const list = (this.samples.get(id) ?? []).filter((s) => at - s.at <= SPEED_WINDOW_MS);
+    // A restart (sent going down) starts the measurement over.
+    const last = list[list.length - 1];
+    this.samples.set(id, last && sent < last.sent ? [{ at, sent }] : [...list, { at, sent }]);
+  }
+
+  /** Bytes per second over the last few seconds, or 0 when unknown. */
+  speed(id: number): number {
+    const list = this.samples.get(id) ?? [];
+    if (list.length < 2) return 0;
+    const first = list[0];
+    const last = list[list.length - 1];
+    const ms = last.at - first.at;
+    return ms > 0 ? ((last.sent - first.sent) * 1000) / ms : 0;
+  }
+
+  /** Seconds left at the current speed, or null when unknown. */
+  eta(id: number): number | null {
+    const row = this.rows.get(id);
+    const speed = this.speed(id);
+    if (!row || speed <= 0) return null;
+    return Math.max(0, (row.size - row.sent) / speed);
+  }
+
+  /** Totals over uploads that are not finished, for the overall bar. */
+  overall(): { sent: number; total: number; active: number; speed: number } {
+    let sent = 0;
+    let total = 0;
+    let active = 0;
+    let speed = 0;
+    for (const r of this.rows.values()) {
+      if (!isActive(r.phase)) continue;
+      active += 1;
+      sent += r.sent;
+      total += r.size;
+      speed += this.speed(r.id);
+    }
+    return { sent, total, active, speed };
+  }
+}
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+export function formatBytes(n: number): string {
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u += 1;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${UNITS[u]}`;
+}
+
+export function formatSpeed(bytesPerSecond: number): string {
+  return bytesPerSecond > 0 ? `${formatBytes(Math.round(bytesPerSecond))}/s` : "";
+}
+
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return "";
+  const s = Math.ceil(seconds);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+export function percent(sent: number, total: number): number {
+  if (total <= 0) return sent > 0 ? 100 : 0;
+  return Math.min(100, Math.floor((sent * 100) / total));
+}
+
+/** Profile files dropped or opened are imported, not uploaded. */
+export function isProfileFile(path: string): boolean {
+  return path.toLowerCase().endsWith(".hoist-profile.toml");
+}

@@ -1,0 +1,189 @@
+// The window's logic against mocked IPC: what it sends to the shell and what it shows.
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { clearMocks, mockIPC, mockWindows } from "@tauri-apps/api/mocks";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { ManagerEvent } from "../../src/bindings/ManagerEvent";
+import type { ProfileEntry } from "../../src/bindings/ProfileEntry";
+import type { UploadRow } from "../../src/bindings/UploadRow";
+
+const html = readFileSync(resolve(__dirname, "../../index.html"), "utf8");
+const body = html.slice(html.indexOf("<body>") + 6, html.indexOf("</body>"));
+
+type Calls = { cmd: string; args: Record<string, unknown> }[];
+let calls: Calls;
+let handlers: Record<string, (args: Record<string, unknown>) => unknown>;
+let channel: { onmessage: (e: ManagerEvent) => void } | undefined;
+
+const local: ProfileEntry = {
+  name: "local",
+  active: true,
+  builtin: true,
+  profile: { mode: "local", prefix: "uploads/", key_template: "{name}", concurrency: 4 },
+  secrets: [],
+};
+
+function row(over: Partial<UploadRow> = {}): UploadRow {
+  return {
+    id: 1,
+    profile: "local",
+    path: "/home/ann/a.txt",
+    name: "a.txt",
+    key: "uploads/a.txt",
+    size: 100,
+    phase: "queued",
+    sent: 0,
+    error: null,
+    sha256: null,
+    location: null,
+    ...over,
+  };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 40));
+
+async function start() {
+  const app = await import("../../src/app");
+  await app.boot();
+  await settle();
+  return app;
+}
+
+beforeEach(() => {
+  vi.resetModules();
+  document.body.innerHTML = body;
+  calls = [];
+  channel = undefined;
+  handlers = {
+    subscribe: (a) => {
+      channel = a.onEvent as typeof channel;
+      return [];
+    },
+    overview: () => ({ activeProfile: "local", destination: "/home/ann/.local/share/hoist/store/hoist-local", local: true }),
+    profiles: () => [local],
+    "plugin:event|listen": () => 1,
+  };
+  mockWindows("main");
+  mockIPC((cmd, args) => {
+    calls.push({ cmd, args: (args ?? {}) as Record<string, unknown> });
+    const h = handlers[cmd];
+    return h ? h((args ?? {}) as Record<string, unknown>) : undefined;
+  });
+});
+
+afterEach(() => clearMocks());
+
+const text = (sel: string) => document.querySelector(sel)?.textContent ?? "";
+const rows = () => [...document.querySelectorAll<HTMLElement>("[data-testid=upload-row]")];
+
+describe("the queue", () => {
+  it("shows where files land on the embedded default", async () => {
+    await start();
+    expect(text("#destination")).toBe("/home/ann/.local/share/hoist/store/hoist-local");
+    expect(document.querySelector<HTMLSelectElement>("#profile-select")?.value).toBe("local");
+  });
+
+  it("queues dropped files and shows each refused one with its reason", async () => {
+    handlers.add_paths = () => ({
+      queued: [row()],
+      rejected: [{ path: "/home/ann/empty.txt", reason: "the file is empty" }],
+    });
+    const app = await start();
+    await app.handlePaths(["/home/ann/a.txt", "/home/ann/empty.txt"]);
+    await settle();
+    expect(calls.find((c) => c.cmd === "add_paths")?.args).toEqual({
+      paths: ["/home/ann/a.txt", "/home/ann/empty.txt"],
+    });
+    expect(rows()).toHaveLength(1);
+    expect(text("[data-testid=rejection]")).toBe("empty.txt: the file is empty");
+    expect(text("#status")).toContain("1 not queued");
+  });
+
+  it("follows the manager's events to done and reports the batch", async () => {
+    await start();
+    channel!.onmessage({ event: "changed", row: row({ phase: "uploading" }) });
+    channel!.onmessage({ event: "progress", id: 1, sent: 50, total: 100 });
+    await settle();
+    expect(text("[data-testid=phase]")).toBe("uploading");
+    expect(document.querySelector<HTMLProgressElement>(".row progress")?.value).toBe(50);
+    expect(text(".row .meta")).toContain("50 B of 100 B");
+    channel!.onmessage({ event: "changed", row: row({ phase: "done", sent: 100 }) });
+    channel!.onmessage({ event: "batchFinished", done: 1, failed: 0 });
+    await settle();
+    expect(text("[data-testid=phase]")).toBe("done");
+    expect(text("#status")).toBe("1 uploaded.");
+    expect(document.querySelector<HTMLElement>("#overall")?.hidden).toBe(true);
+  });
+
+  it("keeps a failed upload's reason and retries it by id", async () => {
+    await start();
+    channel!.onmessage({
+      event: "changed",
+      row: row({ id: 7, phase: "failed", error: "cannot reach the backend: connection refused" }),
+    });
+    await settle();
+    expect(text("[data-testid=error]")).toBe("cannot reach the backend: connection refused");
+    const buttons = [...rows()[0].querySelectorAll("button")].map((b) => b.textContent);
+    expect(buttons).toEqual(["Retry", "Dismiss"]);
+    rows()[0].querySelector<HTMLButtonElement>("[data-action=retry]")!.click();
+    await settle();
+    expect(calls.find((c) => c.cmd === "retry")?.args).toEqual({ id: 7 });
+  });
+
+  it("sends the user to Profiles when a secret is missing", async () => {
+    handlers.add_paths = () => {
+      throw { kind: "missing-secret", message: "no bearer-token for profile staff" };
+    };
+    const app = await start();
+    await app.handlePaths(["/home/ann/a.txt"]);
+    await settle();
+    expect(text("#status")).toContain("open Profiles and enter it");
+    expect(document.querySelector<HTMLElement>("#profiles-view")?.hidden).toBe(false);
+  });
+});
+
+describe("profiles", () => {
+  it("imports a dropped profile file instead of uploading it, and asks for its token", async () => {
+    const staff: ProfileEntry = {
+      name: "staff",
+      active: true,
+      builtin: false,
+      profile: { mode: "backend", url: "https://u.example/api", protocol: "simple", token: true, prefix: "", key_template: "{name}", concurrency: 4 },
+      secrets: [{ kind: "bearer-token", required: true, stored: false }],
+    };
+    handlers.import_profile = () => staff;
+    const app = await start();
+    await app.handlePaths(["/home/ann/staff.hoist-profile.toml"]);
+    await settle();
+    expect(calls.some((c) => c.cmd === "add_paths")).toBe(false);
+    expect(calls.find((c) => c.cmd === "import_profile")?.args).toEqual({
+      path: "/home/ann/staff.hoist-profile.toml",
+    });
+    expect(document.querySelector<HTMLFormElement>("#profile-form")?.hidden).toBe(false);
+    expect(text("#profile-form h2")).toBe("Edit staff");
+  });
+
+  it("sends a typed secret once, to be stored, and clears the field", async () => {
+    handlers.save_profile = (a) => ({ ...local, name: a.name as string, builtin: false, active: false });
+    const app = await start();
+    app.showTab("profiles");
+    app.editProfile();
+    const form = document.querySelector<HTMLFormElement>("#profile-form")!;
+    const set = (n: string, v: string) => ((form.elements.namedItem(n) as HTMLInputElement).value = v);
+    set("name", "admin");
+    set("mode", "self-sign");
+    set("bucket", "company-uploads");
+    set("region", "eu-west-1");
+    set("access_key_id", "AKIDEXAMPLE");
+    set("secret-access-key", "wJalrXUtnFEMI/K7MDENG");
+    form.requestSubmit();
+    await settle();
+    const save = calls.find((c) => c.cmd === "save_profile")!.args;
+    expect(save.name).toBe("admin");
+    expect(save.create).toBe(true);
+    expect(save.profile).toMatchObject({ mode: "self-sign", bucket: "company-uploads", access_key_id: "AKIDEXAMPLE" });
+    expect(save.secrets).toEqual([{ kind: "secret-access-key", value: "wJalrXUtnFEMI/K7MDENG" }]);
+    expect(JSON.stringify(save.profile)).not.toContain("wJalrXUtnFEMI");
+    expect((form.elements.namedItem("secret-access-key") as HTMLInputElement).value).toBe("");
+  });
+});
