@@ -188,6 +188,12 @@ impl Manager {
             }
         }
         if create {
+            // With no default set, the only configured profile would silently become the
+            // active one: pin the one in use, so that adding a profile never redirects uploads.
+            if self.config.profiles.default_name()?.is_none() {
+                let current = self.config.profiles.resolve(None)?;
+                self.config.profiles.set_default(&current.name)?;
+            }
             self.config.profiles.add(profile, false)?;
         } else {
             self.config.profiles.update(profile)?;

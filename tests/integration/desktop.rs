@@ -340,6 +340,11 @@ async fn failed_upload_keeps_its_reason_until_dismissed() {
         .save_profile("staff", staff, vec![], true)
         .await
         .unwrap();
+    assert_eq!(
+        app.manager.overview().await.unwrap().active_profile,
+        "local",
+        "adding a profile does not redirect uploads"
+    );
     app.manager.set_active("staff").unwrap();
     let src = tempfile::tempdir().unwrap();
     let f = write(src.path(), "report.txt", b"quarterly numbers\n");

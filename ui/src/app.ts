@@ -303,8 +303,13 @@ export async function refreshProfiles(): Promise<void> {
       return h(
         "li",
         { "data-testid": "profile", "data-name": p.name, class: p.active ? "active" : "" },
-        h("div", { class: "row-head" }, h("b", {}, p.name), h("span", { class: "badge" }, describeMode(p.profile))),
-        p.active ? h("span", { class: "badge ok" }, "active") : null,
+        h(
+          "div",
+          { class: "row-head" },
+          h("b", {}, p.name),
+          h("span", { class: "badge" }, describeMode(p.profile)),
+          p.active ? h("span", { class: "badge ok" }, "active") : null,
+        ),
         missing.length
           ? h("div", { class: "error" }, `Missing in the keychain: ${missing.map((s) => SECRET_LABEL[s.kind]).join(", ")}`)
           : null,

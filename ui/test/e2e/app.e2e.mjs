@@ -1,0 +1,131 @@
+// The real app (Tauri + WebKitGTK) under Xvfb, driven through tauri-driver: files added reach
+// "done" and land intact in the embedded store; a failing upload shows its reason; a profile
+// created in the UI keeps its token in the keychain and in no file.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { freshHome, Session, startDriver, until } from "./webdriver.mjs";
+
+const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
+
+function filesUnder(dir) {
+  const out = [];
+  for (const name of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, name.name);
+    if (name.isDirectory()) out.push(...filesUnder(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+const home = freshHome("app");
+let driver;
+let s;
+
+before(async () => {
+  driver = await startDriver(home.env, 4444);
+  s = await Session.start(4444);
+});
+
+after(async () => {
+  await s?.close();
+  driver?.kill();
+});
+
+async function phases() {
+  return s.execute(
+    "return [...document.querySelectorAll('[data-testid=upload-row]')].map(r => [r.querySelector('.name').textContent, r.querySelector('[data-testid=phase]').textContent, r.querySelector('[data-testid=error]').textContent])",
+  );
+}
+
+test("files added reach done and land intact in the embedded store", async () => {
+  const dest = await until("the destination", async () => {
+    const t = await s.text("[data-testid=destination]");
+    return t.startsWith("/") ? t : false;
+  });
+  assert.ok(dest.startsWith(home.env.HOIST_DATA_DIR), `files land under the data dir: ${dest}`);
+  await s.screenshot("01-empty-queue");
+
+  const src = join(home.dir, "src");
+  mkdirSync(join(src, "album"), { recursive: true });
+  const files = {
+    "notes.txt": Buffer.from("meeting notes\n".repeat(1000)),
+    "photo.bin": Buffer.alloc(3 * 1024 * 1024, 7),
+    "empty.txt": Buffer.alloc(0),
+  };
+  for (const [n, b] of Object.entries(files)) writeFileSync(join(src, n), b);
+  writeFileSync(join(src, "album", "one.bin"), Buffer.alloc(70_000, 1));
+
+  const added = await s.invoke("add_paths", {
+    paths: [join(src, "notes.txt"), join(src, "photo.bin"), join(src, "album"), join(src, "empty.txt")],
+  });
+  assert.equal(added.ok.queued.length, 3);
+  assert.equal(added.ok.rejected.length, 1);
+  assert.match(added.ok.rejected[0].reason, /empty/);
+
+  const rows = await until("three done rows", async () => {
+    const p = await phases();
+    return p.length === 3 && p.every(([, phase]) => phase === "done") ? p : false;
+  });
+  assert.deepEqual(rows.map(([n]) => n).sort(), ["notes.txt", "one.bin", "photo.bin"]);
+  await s.screenshot("02-queue-done");
+
+  const stored = filesUnder(dest).map((p) => sha256(readFileSync(p)));
+  for (const b of [files["notes.txt"], files["photo.bin"], Buffer.alloc(70_000, 1)]) {
+    assert.ok(stored.includes(sha256(b)), "every file landed byte for byte");
+  }
+  assert.ok(filesUnder(dest).some((p) => p.endsWith("album/one.bin")), "folders keep their structure");
+
+  await s.click("#tab-history");
+  await until("three history rows", async () => (await s.findAll("[data-testid=history-row]")).length === 3);
+  await s.screenshot("03-history");
+});
+
+test("a profile made in the UI keeps its token in the keychain only, and its failing upload shows the reason", async () => {
+  const token = "tok-e2e-" + Math.random().toString(36).slice(2);
+  await s.click("#tab-profiles");
+  await s.click("#new-profile");
+  await s.type("#profile-form input[name=name]", "staff");
+  // A backend nobody listens on (port 9, discard, is closed here).
+  await s.type("#profile-form input[name=url]", "http://127.0.0.1:9/api/upload");
+  await s.click("#profile-form input[name=token]");
+  await s.type("#profile-form input[name=bearer-token]", token);
+  await s.screenshot("04-profile-form");
+  await s.click("#profile-form button[type=submit]");
+  await until("the saved profile", async () => (await s.findAll("[data-testid=profile][data-name=staff]")).length === 1);
+  assert.equal(
+    await s.execute("return document.querySelector('#profile-form input[name=bearer-token]').value"),
+    "",
+    "the typed token does not stay in the page",
+  );
+
+  const inKeychain = execFileSync("secret-tool", [
+    "lookup", "service", home.env.HOIST_KEYCHAIN_SERVICE, "username", "staff/bearer-token",
+  ]).toString();
+  assert.equal(inKeychain, token);
+  for (const f of filesUnder(home.dir)) {
+    if (statSync(f).size > 50_000_000) continue;
+    assert.ok(!readFileSync(f).includes(token), `the token is not in ${f}`);
+  }
+  const listed = await s.invoke("profiles");
+  assert.ok(!JSON.stringify(listed).includes(token), "the token never goes back to the UI");
+
+  await s.click("[data-testid=profile][data-name=staff] button[data-profile-action=use]");
+  await until("staff active", async () => (await s.text("#profile-select")).includes("staff") &&
+    (await s.execute("return document.querySelector('#profile-select').value")) === "staff");
+  await s.click("#tab-queue");
+  await s.invoke("clear_finished");
+  const f = join(home.dir, "src", "for-staff.txt");
+  writeFileSync(f, "numbers\n");
+  await s.invoke("add_paths", { paths: [f] });
+  const failed = await until("the failed row", async () => {
+    const p = await phases();
+    const row = p.find(([n]) => n === "for-staff.txt");
+    return row && row[1] === "failed" ? row : false;
+  });
+  assert.match(failed[2], /cannot reach the backend/);
+  await s.screenshot("05-failed-upload");
+});
