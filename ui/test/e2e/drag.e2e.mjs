@@ -1,0 +1,72 @@
+// A real drag and drop under Xvfb: a small GTK window offers a file, xdotool drags it onto
+// Hoist's window, and the file must be queued and land intact in the embedded store.
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { APP, freshHome, SHOTS, until } from "./webdriver.mjs";
+
+const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const xdotool = (...args) => execFileSync("xdotool", args.map(String)).toString().trim();
+
+function filesUnder(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)],
+  );
+}
+
+const children = [];
+after(() => children.forEach((c) => c.kill()));
+
+test("a file dragged onto the window is queued and uploaded", async () => {
+  const home = freshHome("drag");
+  const file = join(home.dir, "dragged photo.bin");
+  const content = Buffer.alloc(200_000, 42);
+  writeFileSync(file, content);
+
+  const app = spawn(APP, [], { env: { ...process.env, ...home.env }, stdio: "inherit" });
+  children.push(app);
+  const bucket = join(home.env.HOIST_DATA_DIR, "store", "hoist-local");
+  // The window shows where files land once the embedded store runs.
+  await until("the app's embedded store", () => existsSync(bucket), 60_000);
+  const hoistWin = await until("Hoist's window", () => xdotool("search", "--onlyvisible", "--name", "^Hoist$").split("\n")[0]);
+  await sleep(1500);
+
+  const source = spawn("/usr/bin/python3", [join(import.meta.dirname, "drag_source.py"), file, 1040, 40], {
+    stdio: "inherit",
+  });
+  children.push(source);
+  await until("the drag source window", () => xdotool("search", "--onlyvisible", "--name", "hoist-drag-source"));
+  await sleep(800);
+
+  const geometry = xdotool("getwindowgeometry", "--shell", hoistWin);
+  const g = Object.fromEntries(geometry.split("\n").map((l) => l.split("=")));
+  const target = { x: Number(g.X) + 400, y: Number(g.Y) + 300 };
+  xdotool("mousemove", 1140, 100);
+  await sleep(200);
+  xdotool("mousedown", 1);
+  const from = { x: 1140, y: 100 };
+  for (let i = 1; i <= 30; i++) {
+    const x = Math.round(from.x + ((target.x - from.x) * i) / 30);
+    const y = Math.round(from.y + ((target.y - from.y) * i) / 30);
+    xdotool("mousemove", x, y);
+    await sleep(40);
+  }
+  await sleep(500);
+  if (process.env.DRAG_DEBUG) execFileSync("import", ["-window", "root", "/tmp/mid-drag.png"]);
+  xdotool("mouseup", 1);
+
+  const landed = await until(
+    "the dragged file in the store",
+    () => filesUnder(bucket).find((p) => p.endsWith("-dragged_photo.bin")),
+    60_000,
+  );
+  assert.equal(sha256(readFileSync(landed)), sha256(content), "the dragged file landed intact");
+  await sleep(500);
+  mkdirSync(SHOTS, { recursive: true });
+  execFileSync("import", ["-window", "root", join(SHOTS, "06-after-drag-and-drop.png")]);
+});
