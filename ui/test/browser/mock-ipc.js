@@ -1,0 +1,89 @@
+// Stands in for the Tauri shell when the built UI runs in a plain browser: a small scripted
+// queue that moves uploads through their phases, one refused file, profiles and history.
+// Every call is recorded in window.__calls for the test to check.
+(() => {
+  const callbacks = new Map();
+  let nextId = 1;
+  let channel = null;
+  const calls = [];
+  window.__calls = calls;
+  const profiles = [
+    { name: "local", active: true, builtin: true, secrets: [],
+      profile: { mode: "local", prefix: "uploads/", key_template: "{yyyy}/{mm}/{dd}/{uuid}-{name}", concurrency: 4 } },
+  ];
+  const history = [];
+  let rowId = 0;
+  const emit = (e) => channel && channel.onmessage(e);
+  const later = (ms, f) => setTimeout(f, ms);
+
+  function simulate(row) {
+    const steps = ["signing", "uploading", "uploading", "verifying", "done"];
+    steps.forEach((phase, i) =>
+      later(150 * (i + 1), () => {
+        const sent = phase === "uploading" ? Math.floor((row.size * (i - 0.5)) / 3) : phase === "signing" ? 0 : row.size;
+        emit({ event: "changed", row: { ...row, phase, sent, sha256: phase === "done" ? "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" : null } });
+        if (phase === "done") {
+          history.unshift({ id: row.id, profile: "local", name: row.name, key: row.key, size: row.size,
+            sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", etag: null,
+            url: `http://127.0.0.1:40123/hoist-local/${row.key}`, finishedAt: "2026-11-28T21:30:00.000Z" });
+        }
+      }),
+    );
+  }
+
+  const commands = {
+    subscribe: (a) => { channel = a.onEvent; return []; },
+    overview: () => ({ activeProfile: profiles.find((p) => p.active).name,
+      destination: "/home/ann/.local/share/hoist/store/hoist-local", local: true }),
+    profiles: () => profiles,
+    history: () => history,
+    add_paths: (a) => {
+      const queued = [];
+      const rejected = [];
+      for (const path of a.paths) {
+        const name = path.split("/").pop();
+        if (name.startsWith("empty")) { rejected.push({ path, reason: "the file is empty; enable allow_empty in the profile to upload empty files" }); continue; }
+        const row = { id: ++rowId, profile: "local", path, name, key: `uploads/2026/11/28/${rowId}-${name}`,
+          size: 3 * 1024 * 1024 * rowId, phase: "queued", sent: 0, error: null, sha256: null, location: null };
+        queued.push(row);
+        simulate(row);
+      }
+      later(1200, () => emit({ event: "batchFinished", done: queued.length, failed: 0 }));
+      return { queued, rejected };
+    },
+    save_profile: (a) => {
+      const entry = { name: a.name, active: false, builtin: false, profile: a.profile,
+        secrets: a.secrets.map((s) => ({ kind: s.kind, required: true, stored: true })) };
+      profiles.push(entry);
+      return entry;
+    },
+    health_check: (a) => ({ profile: a.name, ok: true, checks: [
+      { name: "profile", status: "pass", detail: "complete; its secrets are in the keychain" },
+      { name: "sign", status: "pass", detail: "a presigned PUT was issued" },
+      { name: "put", status: "pass", detail: "wrote 56 bytes to uploads/.hoist-health/x.txt and deleted them" },
+      { name: "clock", status: "pass", detail: "within 1 s of the server's" },
+      { name: "path style", status: "pass", detail: "path-style addresses (host/bucket/key)" } ] }),
+    "plugin:event|listen": (a) => a.handler,
+    "plugin:event|unlisten": () => null,
+  };
+
+  window.__TAURI_INTERNALS__ = {
+    metadata: { currentWindow: { label: "main" }, currentWebview: { windowLabel: "main", label: "main" } },
+    transformCallback(cb) { const id = nextId++; callbacks.set(id, cb); return id; },
+    unregisterCallback(id) { callbacks.delete(id); },
+    async invoke(cmd, args) {
+      calls.push({ cmd, args: JSON.parse(JSON.stringify(args ?? {}, (k, v) => (k === "onEvent" ? "channel" : v))) });
+      const f = commands[cmd];
+      if (!f) throw { kind: "failed", message: `the mock has no ${cmd}` };
+      return f(args ?? {});
+    },
+    convertFileSrc: (p) => p,
+  };
+  window.__TAURI_EVENT_PLUGIN_INTERNALS__ = { unregisterListener() {} };
+  // What Tauri does when files are dropped on the window.
+  window.__drop = (paths) => {
+    for (const [, cb] of callbacks) {
+      try { cb({ event: "tauri://drag-drop", id: 0, payload: { type: "drop", paths, position: { x: 10, y: 10 } } }); } catch {}
+    }
+  };
+})();
