@@ -203,7 +203,10 @@ impl Manager {
                 continue;
             }
             let name = name.to_string();
-            keychain_call(&self.config.keychain, move |k| k.set(&name, s.kind, &s.value)).await?;
+            keychain_call(&self.config.keychain, move |k| {
+                k.set(&name, s.kind, &s.value)
+            })
+            .await?;
         }
         self.forget_session(name).await;
         self.entry(name).await

@@ -133,7 +133,11 @@ pub struct UploadRow {
 
 /// What changed; the UI applies these to its copy of the queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
-#[serde(tag = "event", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "event",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 #[ts(export)]
 pub enum ManagerEvent {
     /// A row is new or its phase, error or result changed.
@@ -461,7 +465,9 @@ impl Manager {
         if control.is_stopped() {
             return match control.stop_error() {
                 TransferError::Cancelled => Ok(session.cancel_stopped(&item).await?),
-                _ => Ok(self.queue.set_state(id, ItemState::Paused, Some("paused"))?),
+                _ => Ok(self
+                    .queue
+                    .set_state(id, ItemState::Paused, Some("paused"))?),
             };
         }
         self.set_phase(id, Phase::Signing);
@@ -609,7 +615,8 @@ impl Manager {
                 Phase::of(item.state).label()
             )));
         }
-        self.queue.set_state(id, ItemState::Paused, Some("paused"))?;
+        self.queue
+            .set_state(id, ItemState::Paused, Some("paused"))?;
         self.changed(id);
         Ok(())
     }

@@ -179,9 +179,7 @@ pub struct NewItem<'a> {
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
     let mut st = conn.prepare("SELECT name FROM pragma_table_info('items')")?;
-    let have: Vec<String> = st
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let have: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     for (name, def) in ADDED_COLUMNS {
         if !have.iter().any(|h| h == name) {
             conn.execute_batch(&format!("ALTER TABLE items ADD COLUMN {name} {def}"))?;
@@ -482,13 +480,21 @@ mod tests {
         assert_eq!(item.upload_id.as_deref(), Some("up-1"));
         assert_eq!(q.parts(id).unwrap().len(), 1);
         assert_eq!(q.live_upload_ids().unwrap(), vec!["up-1".to_string()]);
-        q.finish(id, "k", "sha", Some("etag-1"), "http://s/k").unwrap();
+        q.finish(id, "k", "sha", Some("etag-1"), "http://s/k")
+            .unwrap();
         assert!(q.unfinished("p").unwrap().is_empty());
         assert!(q.parts(id).unwrap().is_empty());
         assert_eq!(q.get(id).unwrap().unwrap().state, ItemState::Done);
-        assert_eq!(q.history(10).unwrap()[0].location.as_deref(), Some("http://s/k"));
+        assert_eq!(
+            q.history(10).unwrap()[0].location.as_deref(),
+            Some("http://s/k")
+        );
         q.dismiss(id).unwrap();
         assert!(q.visible().unwrap().is_empty());
-        assert_eq!(q.history(10).unwrap().len(), 1, "a dismissed upload stays in the history");
+        assert_eq!(
+            q.history(10).unwrap().len(),
+            1,
+            "a dismissed upload stays in the history"
+        );
     }
 }

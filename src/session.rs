@@ -172,14 +172,7 @@ impl Session {
         retry: RetryPolicy,
     ) -> Result<Self, SessionError> {
         let queue = Arc::new(Queue::open_default()?);
-        Self::open_in(
-            profile,
-            keychain,
-            retry,
-            queue,
-            &crate::profile::data_dir(),
-        )
-        .await
+        Self::open_in(profile, keychain, retry, queue, &crate::profile::data_dir()).await
     }
 
     /// [`Session::open`] with a queue and a data dir (where `local` keeps its store) of the
@@ -520,9 +513,10 @@ impl Session {
             }
         };
         match &result {
-            Ok(r) => self
-                .queue
-                .finish(item_id, &r.key, &r.sha256, r.etag.as_deref(), &r.location)?,
+            Ok(r) => {
+                self.queue
+                    .finish(item_id, &r.key, &r.sha256, r.etag.as_deref(), &r.location)?
+            }
             Err(TransferError::Paused) => {
                 self.queue
                     .set_state(item_id, ItemState::Paused, Some("paused"))?
@@ -546,10 +540,7 @@ impl Session {
     /// Cancels an upload that is not running: aborts its multipart upload, so that no parts
     /// stay behind, and marks it cancelled. An abort that fails is returned after the item is
     /// marked (`hoist sweep` removes what is left).
-    pub async fn cancel_stopped(
-        &self,
-        item: &crate::queue::QueueItem,
-    ) -> Result<(), CancelError> {
+    pub async fn cancel_stopped(&self, item: &crate::queue::QueueItem) -> Result<(), CancelError> {
         let mut abort = Ok(());
         if let (Some(upload_id), Some(api)) = (&item.upload_id, &self.multipart) {
             let target = multipart::MultipartTarget {

@@ -116,7 +116,9 @@ pub async fn save_profile(
     secrets: Vec<SecretInput>,
     create: bool,
 ) -> Result<ProfileEntry> {
-    Ok(manager.save_profile(&name, profile, secrets, create).await?)
+    Ok(manager
+        .save_profile(&name, profile, secrets, create)
+        .await?)
 }
 
 #[tauri::command]

@@ -167,9 +167,11 @@ async fn dropped_files_and_folders_land_intact_on_the_embedded_default() {
     // History: newest first, with checksum, URL and time; exported as JSON and CSV.
     let history = app.manager.history().unwrap();
     assert_eq!(history.len(), 3);
-    assert!(history.iter().all(|h| h.url.as_deref().is_some_and(
-        |u| u.starts_with("http://127.0.0.1:") && !u.contains("X-Amz-Signature")
-    ) && !h.finished_at.is_empty()));
+    assert!(history.iter().all(|h| h
+        .url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("http://127.0.0.1:") && !u.contains("X-Amz-Signature"))
+        && !h.finished_at.is_empty()));
     let out = tempfile::tempdir().unwrap();
     let json = out.path().join("history.json");
     assert_eq!(
@@ -490,10 +492,7 @@ async fn health_check_of_the_embedded_default_passes() {
     let app = app();
     let report = app.manager.health_check("local").await.unwrap();
     assert!(report.ok, "{report:?}");
-    assert!(report
-        .checks
-        .iter()
-        .all(|c| c.status == CheckStatus::Pass));
+    assert!(report.checks.iter().all(|c| c.status == CheckStatus::Pass));
     let folder = app.manager.local_folder().await.unwrap();
     assert!(
         support::all_files(&folder).is_empty(),
