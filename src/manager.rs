@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -261,6 +262,9 @@ pub struct Manager {
     files_limit: Arc<Semaphore>,
     sink: Mutex<Option<EventSink>>,
     batch: Mutex<Batch>,
+    /// Calls to [`Manager::add`] still queueing files: a batch is not over while one runs,
+    /// even if every upload started so far has finished.
+    adding: std::sync::atomic::AtomicUsize,
     idle: Notify,
 }
 
@@ -292,6 +296,7 @@ impl Manager {
             files_limit: Arc::new(Semaphore::new(FILES_IN_FLIGHT)),
             sink: Default::default(),
             batch: Default::default(),
+            adding: Default::default(),
             idle: Notify::new(),
         }))
     }
@@ -379,6 +384,14 @@ impl Manager {
     /// profile and starts uploading them. Files that fail validation are returned with the
     /// reason and not queued.
     pub async fn add(self: &Arc<Self>, paths: Vec<PathBuf>) -> Result<AddReport, ManagerError> {
+        self.adding.fetch_add(1, Ordering::SeqCst);
+        let result = self.add_files(paths).await;
+        self.adding.fetch_sub(1, Ordering::SeqCst);
+        self.end_batch_if_idle();
+        result
+    }
+
+    async fn add_files(self: &Arc<Self>, paths: Vec<PathBuf>) -> Result<AddReport, ManagerError> {
         let profile = self.config.profiles.resolve(None)?;
         let session = self.session(&profile.name).await?;
         let mut report = AddReport::default();
@@ -497,11 +510,7 @@ impl Manager {
                 .queue
                 .set_state(id, ItemState::Failed, Some(&e.to_string()));
         }
-        let idle = {
-            let mut live = lock(&self.live);
-            live.remove(&id);
-            live.is_empty()
-        };
+        lock(&self.live).remove(&id);
         let state = self.queue.get(id).ok().flatten().map(|i| i.state);
         {
             let mut b = lock(&self.batch);
@@ -512,16 +521,22 @@ impl Manager {
             }
         }
         self.changed(id);
-        if idle {
-            let b = std::mem::take(&mut *lock(&self.batch));
-            if b.done + b.failed > 0 {
-                self.emit(ManagerEvent::BatchFinished {
-                    done: b.done,
-                    failed: b.failed,
-                });
-            }
-            self.idle.notify_waiters();
+        self.end_batch_if_idle();
+    }
+
+    /// Once nothing runs and no files are being added: reports the batch and wakes waiters.
+    fn end_batch_if_idle(&self) {
+        if !lock(&self.live).is_empty() || self.adding.load(Ordering::SeqCst) > 0 {
+            return;
         }
+        let b = std::mem::take(&mut *lock(&self.batch));
+        if b.done + b.failed > 0 {
+            self.emit(ManagerEvent::BatchFinished {
+                done: b.done,
+                failed: b.failed,
+            });
+        }
+        self.idle.notify_waiters();
     }
 
     fn set_phase(&self, id: i64, phase: Phase) {
@@ -764,11 +779,11 @@ impl Manager {
         Ok(())
     }
 
-    /// Resolves once no upload runs.
+    /// Resolves once no upload runs and no files are being added.
     pub async fn wait_idle(&self) {
         loop {
             let notified = self.idle.notified();
-            if lock(&self.live).is_empty() {
+            if lock(&self.live).is_empty() && self.adding.load(Ordering::SeqCst) == 0 {
                 return;
             }
             notified.await;

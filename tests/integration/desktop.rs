@@ -202,6 +202,57 @@ async fn dropped_files_and_folders_land_intact_on_the_embedded_default() {
     assert_eq!(app.manager.history().unwrap().len(), 3);
 }
 
+/// Regression: a batch was reported finished (and notified) as soon as the first file of a drop
+/// was done, while the others were still being queued. The sink holds the drop after its second
+/// file until the first upload is done, which made the bug show every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_is_reported_once_when_all_its_files_are_done() {
+    let app = app();
+    let src = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            write(
+                src.path(),
+                &format!("f{i}.txt"),
+                format!("file {i}\n").as_bytes(),
+            )
+        })
+        .collect();
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let done_rx = std::sync::Mutex::new(done_rx);
+    let queued = std::sync::atomic::AtomicUsize::new(0);
+    app.manager.subscribe(Arc::new(move |e: ManagerEvent| {
+        if let ManagerEvent::Changed { row } = &e {
+            match row.phase {
+                Phase::Done => {
+                    let _ = done_tx.send(());
+                }
+                // Events so far: file 1 queued, file 1 started; the third is file 2 queued.
+                Phase::Queued if queued.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 2 => {
+                    let _ = done_rx
+                        .lock()
+                        .unwrap()
+                        .recv_timeout(Duration::from_secs(20));
+                }
+                _ => {}
+            }
+        }
+        let _ = events_tx.send(e);
+    }));
+    let report = app.manager.add(files).await.unwrap();
+    assert_eq!(report.queued.len(), 3);
+    app.manager.wait_idle().await;
+    let batches: Vec<(u32, u32)> = drain(&mut events)
+        .into_iter()
+        .filter_map(|e| match e {
+            ManagerEvent::BatchFinished { done, failed } => Some((done, failed)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(batches, [(3, 0)]);
+}
+
 /// A file big enough to go in several parts (the threshold is 16 MiB, parts 8 MiB).
 fn big_file(dir: &Path) -> PathBuf {
     write(dir, "big.bin", &bytes(40 * 1024 * 1024 + 3, 7))

@@ -69,4 +69,15 @@ test("a file dragged onto the window is queued and uploaded", async () => {
   await sleep(500);
   mkdirSync(SHOTS, { recursive: true });
   execFileSync("import", ["-window", "root", join(SHOTS, "06-after-drag-and-drop.png")]);
+
+  // A second launch hands over to the first (which it focuses) and exits.
+  const second = spawn(APP, [], { env: { ...process.env, ...home.env }, stdio: "inherit" });
+  children.push(second);
+  const code = await Promise.race([
+    new Promise((r) => second.on("exit", r)),
+    sleep(30_000).then(() => "still running after 30 s"),
+  ]);
+  assert.equal(code, 0);
+  assert.equal(app.exitCode, null, "the first instance still runs");
+  assert.equal(xdotool("search", "--onlyvisible", "--name", "^Hoist$").split("\n").length, 1);
 });
