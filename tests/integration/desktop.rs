@@ -426,16 +426,7 @@ async fn failed_upload_keeps_its_reason_until_dismissed() {
 async fn profile_saved_in_the_app_keeps_its_secret_in_the_keychain_only() {
     let app = app();
     let store = Store::start().await;
-    let admin = Profile::new(
-        "admin",
-        Mode::SelfSign {
-            bucket: "test-bucket".into(),
-            region: "us-east-1".into(),
-            endpoint: Some(store.store.endpoint().to_string()),
-            path_style: true,
-            access_key_id: support::ACCESS_KEY_ID.into(),
-        },
-    );
+    let admin = store.self_sign_profile("admin");
 
     // A wrong secret: the health check says the put was refused, and leaves nothing.
     let entry = app

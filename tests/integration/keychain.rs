@@ -43,16 +43,7 @@ async fn self_sign_profile_reads_its_secret_from_the_keychain() {
     let store = Store::start().await;
     let config = tempfile::tempdir().unwrap();
     let profiles = ProfileStore::in_dir(config.path());
-    let mut p = Profile::new(
-        "admin",
-        Mode::SelfSign {
-            bucket: "test-bucket".into(),
-            region: "us-east-1".into(),
-            endpoint: Some(store.store.endpoint().to_string()),
-            path_style: true,
-            access_key_id: support::ACCESS_KEY_ID.into(),
-        },
-    );
+    let mut p = store.self_sign_profile("admin");
     p.prefix = "admin/".into();
     profiles.add(p, true).unwrap();
     let kc = test_keychain();

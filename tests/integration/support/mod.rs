@@ -56,6 +56,20 @@ impl Store {
             .count()
     }
 
+    /// A self-sign profile for this store (its secret is [`SECRET_ACCESS_KEY`]).
+    pub fn self_sign_profile(&self, name: &str) -> hoist::profile::Profile {
+        hoist::profile::Profile::new(
+            name,
+            hoist::profile::Mode::SelfSign {
+                bucket: "test-bucket".into(),
+                region: "us-east-1".into(),
+                endpoint: Some(self.store.endpoint().to_string()),
+                path_style: true,
+                access_key_id: ACCESS_KEY_ID.into(),
+            },
+        )
+    }
+
     /// Every object file under the bucket, as keys.
     pub fn keys(&self) -> Vec<String> {
         let root = self.store.bucket_dir();

@@ -5,7 +5,7 @@ import { clearMocks, mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ManagerEvent } from "../../src/bindings/ManagerEvent";
 import type { ProfileEntry } from "../../src/bindings/ProfileEntry";
-import type { UploadRow } from "../../src/bindings/UploadRow";
+import { row } from "./fixtures";
 
 const html = readFileSync(resolve(__dirname, "../../index.html"), "utf8");
 const body = html.slice(html.indexOf("<body>") + 6, html.indexOf("</body>"));
@@ -23,22 +23,6 @@ const local: ProfileEntry = {
   secrets: [],
 };
 
-function row(over: Partial<UploadRow> = {}): UploadRow {
-  return {
-    id: 1,
-    profile: "local",
-    path: "/home/ann/a.txt",
-    name: "a.txt",
-    key: "uploads/a.txt",
-    size: 100,
-    phase: "queued",
-    sent: 0,
-    error: null,
-    sha256: null,
-    location: null,
-    ...over,
-  };
-}
 
 const settle = () => new Promise((r) => setTimeout(r, 40));
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { UploadRow } from "../../src/bindings/UploadRow";
+import { row as baseRow } from "./fixtures";
 import {
   actionsFor,
   formatBytes,
@@ -9,22 +9,7 @@ import {
   QueueModel,
 } from "../../src/model";
 
-function row(over: Partial<UploadRow> = {}): UploadRow {
-  return {
-    id: 1,
-    profile: "local",
-    path: "/home/ann/report.pdf",
-    name: "report.pdf",
-    key: "uploads/2026/11/28/x-report.pdf",
-    size: 10_000_000,
-    phase: "queued",
-    sent: 0,
-    error: null,
-    sha256: null,
-    location: null,
-    ...over,
-  };
-}
+const row: typeof baseRow = (over = {}) => baseRow({ size: 10_000_000, ...over });
 
 describe("QueueModel", () => {
   it("applies changes and progress, and measures speed and time left", () => {
