@@ -2,7 +2,7 @@
 //! secrets round-trip, a self-sign profile reads its key from it, and no secret reaches the
 //! profile file (the CLI test checks TRACE logs).
 
-use hoist::profile::{Mode, Profile, ProfileStore};
+use hoist::profile::ProfileStore;
 use hoist::retry::RetryPolicy;
 use hoist::secret::{Keychain, Secret, SecretKind};
 use hoist::session::{Session, SessionError};
