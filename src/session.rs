@@ -112,6 +112,8 @@ pub struct Prepared {
     pub item_id: i64,
     pub key: String,
     pub checked: validate::CheckedFile,
+    /// The item's state when it was found or made.
+    pub state: ItemState,
 }
 
 /// Why cancelling a stopped upload did not fully work.
@@ -417,13 +419,16 @@ impl Session {
             .modified
             .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_nanos() as i64);
-        let fp = {
+        // The sample only guards resuming parts; a single PUT re-reads the whole file anyway.
+        let fp = if self.goes_multipart(checked.size) {
             let (p, size) = (checked.path.clone(), checked.size);
             tokio::task::spawn_blocking(move || multipart::fingerprint(&p, size))
                 .await
                 .map_err(|e| TransferError::Read(e.to_string()))??
+        } else {
+            String::new()
         };
-        let (item_id, key) = match self.queue.unfinished_for(&self.profile.name, &abs)? {
+        let (item_id, key, state) = match self.queue.unfinished_for(&self.profile.name, &abs)? {
             Some(item) => {
                 let changed = item.size != checked.size
                     || item.modified_ns != modified_ns
@@ -440,7 +445,7 @@ impl Session {
                     )
                     .await?;
                 }
-                (item.id, item.key)
+                (item.id, item.key, item.state)
             }
             None => {
                 let key = key::build_key_in(
@@ -459,13 +464,14 @@ impl Session {
                     modified_ns,
                     fingerprint: &fp,
                 })?;
-                (id, key)
+                (id, key, ItemState::Queued)
             }
         };
         Ok(Prepared {
             item_id,
             key,
             checked,
+            state,
         })
     }
 
@@ -480,10 +486,16 @@ impl Session {
             item_id,
             key,
             checked,
+            state,
         } = prepared;
-        self.queue.set_state(item_id, ItemState::Uploading, None)?;
+        let multipart = self.goes_multipart(checked.size);
+        // A waiting single PUT stays `queued` while it runs: both states resume the same way,
+        // and one fsync'd transaction less per file counts when thousands of small files go.
+        if multipart || state != ItemState::Queued {
+            self.queue.set_state(item_id, ItemState::Uploading, None)?;
+        }
         let result = match &self.multipart {
-            Some(api) if checked.size >= self.threshold => {
+            Some(api) if multipart => {
                 self.uploader
                     .upload_multipart(
                         &checked,
@@ -535,6 +547,11 @@ impl Session {
             }
         }
         Ok(result?)
+    }
+
+    /// Whether a file of `size` goes in parts (else in one PUT).
+    fn goes_multipart(&self, size: u64) -> bool {
+        self.multipart.is_some() && size >= self.threshold
     }
 
     /// Cancels an upload that is not running: aborts its multipart upload, so that no parts
