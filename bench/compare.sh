@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 WORKLOADS=${WORKLOADS:-A B D}
+TOOL_TIMEOUT=${TOOL_TIMEOUT:-300}
 
 if [ -z "${HOIST_BENCH_IN_DBUS:-}" ]; then
   # Hoist's self-sign secret lives in a keychain: use a private, throwaway one.
@@ -127,10 +128,14 @@ for run in $(seq 1 "$RUNS"); do
     for tool in $(tools_for "$w"); do
       [ "$w" = D ] && wl=A
       for sub in $( [ "$w" = D ] && echo "A B" || echo "$wl" ); do
-        /usr/bin/time -f '%e %M' -o "$work/time.txt" bash -c "$(declare -f upload); $(declare -p S3CMD AWS RCLONE); \
+        # Bounded: a tool that hangs (rclone once did, for 13 minutes) is stopped and its run fails.
+        /usr/bin/time -f '%e %M' -o "$work/time.txt" timeout "$TOOL_TIMEOUT" bash -c "$(declare -f upload); $(declare -p S3CMD AWS RCLONE); \
           HOIST=$HOIST work=$work EP=$EP TOKEN=$TOKEN APORT=$APORT upload $tool $sub $run" >"$work/keys.txt" 2>"$work/err.txt" || true
-        read -r wall rss <"$work/time.txt" || { wall=0; rss=0; }
+        read -r wall rss < <(tail -1 "$work/time.txt") || { wall=0; rss=0; }
         intact=$(check "$sub" "$work/keys.txt")
+        # Keep the disk bounded (a full run would otherwise store ~20 GiB): drop what landed.
+        while read -r k; do [ -n "$k" ] && rm -f "$STORE/$k"; done <"$work/keys.txt"
+        rm -rf "$STORE/bench" "$work/store"/.upload*
         label=$w; [ "$w" = D ] && label="D$sub"
         echo "$tool,$label,$run,$wall,$rss,$intact" >>"$work/runs.csv"
         [ "$intact" = yes ] || { echo "warning: $tool $label run $run did not land intact:" >&2; tail -3 "$work/err.txt" >&2; }
