@@ -510,8 +510,9 @@ impl Manager {
                 .queue
                 .set_state(id, ItemState::Failed, Some(&e.to_string()));
         }
-        lock(&self.live).remove(&id);
         let state = self.queue.get(id).ok().flatten().map(|i| i.state);
+        // Counted before it leaves the running set: whoever sees the set empty reports a batch
+        // that includes it.
         {
             let mut b = lock(&self.batch);
             match state {
@@ -520,6 +521,7 @@ impl Manager {
                 _ => {}
             }
         }
+        lock(&self.live).remove(&id);
         self.changed(id);
         self.end_batch_if_idle();
     }

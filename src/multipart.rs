@@ -253,6 +253,9 @@ pub const SOURCE_CHANGED_RESTART: &str =
 pub const UPLOAD_GONE_RESTART: &str =
     "the unfinished upload is gone from the server (expired or aborted); starting over";
 
+/// How long a cancel waits for the parts in flight before it aborts the upload.
+const CANCEL_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Makes a queue item start over: aborts its multipart upload on S3 (when there is one and an
 /// API to reach it), forgets it and its parts with the source's new facts, and says why.
 #[allow(clippy::too_many_arguments)]
@@ -482,7 +485,12 @@ impl Uploader {
             .filter(|n| !etags.lock().map(|e| e.contains_key(n)).unwrap_or(false))
             .collect();
         let acked_base = Arc::new(Mutex::new(acked_bytes));
-        let send_all = stream::iter(missing.into_iter().map(Ok::<u32, TransferError>))
+        let control = job.control;
+        // Once stopped, no new part starts.
+        let next_parts = missing
+            .into_iter()
+            .take_while(move |_| !control.is_stopped());
+        let send_all = stream::iter(next_parts.map(Ok::<u32, TransferError>))
             .map_ok(|n| {
                 let in_flight = in_flight.clone();
                 let acked_base = acked_base.clone();
@@ -584,9 +592,20 @@ impl Uploader {
             })
             .try_buffer_unordered(PARTS_IN_FLIGHT_PER_FILE)
             .try_collect::<Vec<()>>();
+        tokio::pin!(send_all);
         tokio::select! {
-            r = send_all => { r?; }
-            () = job.control.stopped() => return Err(job.control.stop_error()),
+            r = &mut send_all => { r?; }
+            () = job.control.stopped() => {
+                if matches!(job.control.stop_error(), TransferError::Cancelled) {
+                    // Parts in flight finish before the abort goes out: a part still being
+                    // written when the abort arrives can stay behind (S3 documents the same race).
+                    let _ = tokio::time::timeout(CANCEL_DRAIN, &mut send_all).await;
+                }
+                return Err(job.control.stop_error());
+            }
+        }
+        if job.control.is_stopped() {
+            return Err(job.control.stop_error());
         }
 
         let parts: Vec<(u32, String)> = etags
