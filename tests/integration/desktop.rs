@@ -204,7 +204,8 @@ async fn dropped_files_and_folders_land_intact_on_the_embedded_default() {
 
 /// Regression: a batch was reported finished (and notified) as soon as the first file of a drop
 /// was done, while the others were still being queued. The sink holds the drop after its second
-/// file until the first upload is done, which made the bug show every time.
+/// file until the first upload is done, which made the bug show every time. And: two uploads
+/// ending together could split the batch in two, one of them counted after the report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drop_is_reported_once_when_all_its_files_are_done() {
     let app = app();
@@ -322,7 +323,8 @@ async fn paused_upload_survives_a_restart_and_resumes_intact() {
 }
 
 /// Regression: a retry after a cancel reused the aborted multipart upload id (s3s-fs still
-/// lists parts for it), so every part was refused with 403 AccessDenied.
+/// lists parts for it), so every part was refused with 403 AccessDenied. And: the abort went out
+/// while a part was still being written, which could leave that part in the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_upload_leaves_nothing_behind_and_can_be_retried() {
     let mut app = app();
