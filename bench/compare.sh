@@ -4,7 +4,7 @@
 # checked (the stored bytes' SHA-256, or count and sizes for many files) before it counts.
 #
 #   bench/compare.sh                     # RUNS=3 WORKLOADS="A B D"
-#   RUNS=5 WORKLOADS="A" bench/compare.sh
+#   RUNS=5 WORKLOADS="A" TOOLS="aws curl" bench/compare.sh   # Hoist beside some tools only
 #
 # Workloads: A one 1 GiB file; B 1,000 files of 64 KiB; D Hoist through hoist-server (staff
 # mode, Companion protocol) next to self-sign. (C, the 10 GiB RSS check, is bench/rss.sh.)
@@ -114,11 +114,16 @@ check() { # workload keys-file -> "yes"/"no"
 }
 
 tools_for() {
+  local all
   case $1 in
-    A) echo "hoist rclone aws s3cmd curl" ;;
-    B) echo "hoist rclone aws s3cmd" ;;
-    D) echo "hoist hoist-staff" ;;
+    A) all="hoist rclone aws s3cmd curl" ;;
+    B) all="hoist rclone aws s3cmd" ;;
+    D) all="hoist hoist-staff" ;;
   esac
+  # TOOLS="hoist curl" narrows a run to some tools (Hoist is always kept: it is the baseline).
+  for t in $all; do
+    case " hoist ${TOOLS:-$all} " in *" $t "*) echo "$t" ;; esac
+  done
 }
 
 echo "tool,workload,run,wall_s,peak_rss_kib,intact" >"$work/runs.csv"

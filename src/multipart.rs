@@ -1,7 +1,13 @@
 //! Multipart uploads: large files in parts, several in flight, each part retried and signed
-//! afresh on its own, every part checked by S3 (`Content-MD5`) and the whole object checked
-//! afterwards (the multipart ETag rule), with every acknowledged part journaled in the
-//! [`Queue`] so that a crash loses at most the parts in flight.
+//! afresh on its own, every part checked by S3 (`Content-MD5`, and its ETag against the MD5)
+//! and the whole object checked afterwards (the multipart ETag rule), with every acknowledged
+//! part journaled in the [`Queue`] so that a crash loses at most the parts in flight.
+//!
+//! Nothing waits for a pass over the whole file: each part is hashed just before it is sent,
+//! and the whole-file SHA-256 (the receipt's proof) is computed on its own thread meanwhile, so
+//! the first byte leaves at once even for a file of many GiB. The file's size and modification
+//! time are checked before every part and before Complete, so a file that changes under the
+//! upload fails it instead of landing half old, half new.
 //!
 //! Memory per part in flight is one read buffer ([`crate::transfer::CHUNK_SIZE`]), never the part.
 
@@ -20,8 +26,8 @@ use crate::retry::FailureKind;
 use crate::s3::{ObjectInfo, RemotePart, S3Client, S3Failure};
 use crate::sign::{PresignedPut, PutRequest};
 use crate::transfer::{
-    digest_parts, hex, AttemptError, FileRange, ProgressFn, TransferError, TransferEvent,
-    UploadReceipt, Uploader,
+    hex, AttemptError, FileRange, ProgressFn, TransferError, TransferEvent, UploadReceipt,
+    Uploader, CHUNK_SIZE,
 };
 use crate::validate::CheckedFile;
 
@@ -313,11 +319,8 @@ impl Uploader {
     ) -> Result<UploadReceipt, TransferError> {
         let progress = job.progress;
         let part_size = part_size_for(file.size, job.preferred_part_size)?;
-        progress(TransferEvent::Hashing { total: file.size });
-        let (sha256, md5s, len) = digest_parts(&file.path, part_size).await?;
-        if len != file.size {
-            return Err(TransferError::SourceChanged);
-        }
+        let total_parts = part_count(file.size, part_size);
+        let sha256_pass = Sha256Pass::start(file);
         let item = job
             .queue
             .get(job.item_id)
@@ -328,12 +331,13 @@ impl Uploader {
             file_name: crate::key::sanitize_name(&file.file_name),
             content_type: file.content_type.clone(),
             size: file.size,
-            sha256_b64: base64_of(&sha256),
+            sha256_b64: String::new(),
             md5_b64: String::new(),
         };
 
         // Resume what S3 still holds, unless the source changed since.
         let mut done: BTreeMap<u32, String> = BTreeMap::new();
+        let mut md5s: BTreeMap<u32, [u8; 16]> = BTreeMap::new();
         let mut target = None;
         if let (Some(upload_id), Some(old_size)) = (item.upload_id.clone(), item.part_size) {
             let old = MultipartTarget {
@@ -341,11 +345,19 @@ impl Uploader {
                 upload_id,
             };
             let journal = job.queue.parts(job.item_id).map_err(queue_err)?;
-            let changed = old_size != part_size
-                || journal.iter().any(|p| {
-                    md5s.get(p.part_number as usize - 1).map(|m| hex(m)) != Some(p.md5_hex.clone())
-                });
+            let mut changed = old_size != part_size;
+            for p in &journal {
+                if changed {
+                    break;
+                }
+                changed = p.part_number == 0 || p.part_number > total_parts || {
+                    let md5 = part_md5(file, part_size, p.part_number).await?;
+                    md5s.insert(p.part_number, md5);
+                    hex(&md5) != p.md5_hex
+                };
+            }
             if changed {
+                md5s.clear();
                 let source = (file.size, item.modified_ns, item.fingerprint.as_str());
                 restart(
                     Some(job.api),
@@ -372,30 +384,40 @@ impl Uploader {
                         let journaled: HashSet<u32> =
                             journal.iter().map(|p| p.part_number).collect();
                         for p in remote {
-                            let i = p.part_number as usize;
-                            let Some(md5) = md5s.get(i.wrapping_sub(1)) else {
+                            let n = p.part_number;
+                            if n == 0
+                                || n > total_parts
+                                || p.size != part_len(file.size, part_size, n)
+                                || (p.etag.is_empty() && !journaled.contains(&n))
+                            {
                                 continue;
+                            }
+                            // A part S3 holds but the journal missed (a crash between the two)
+                            // is hashed here to tell whether it is still this file's.
+                            let md5 = match md5s.get(&n) {
+                                Some(m) => *m,
+                                None => {
+                                    let m = part_md5(file, part_size, n).await?;
+                                    md5s.insert(n, m);
+                                    m
+                                }
                             };
-                            let expected_len = part_len(file.size, part_size, p.part_number);
-                            let etag_ok = if p.etag.is_empty() {
-                                journaled.contains(&p.part_number)
-                            } else {
-                                p.etag.trim_matches('"') == hex(md5)
-                            };
-                            if etag_ok && p.size == expected_len {
+                            if p.etag.is_empty() || p.etag.trim_matches('"') == hex(&md5) {
                                 done.insert(
-                                    p.part_number,
+                                    n,
                                     if p.etag.is_empty() {
-                                        format!("\"{}\"", hex(md5))
+                                        format!("\"{}\"", hex(&md5))
                                     } else {
                                         p.etag
                                     },
                                 );
                             }
                         }
+                        md5s.retain(|n, _| done.contains_key(n));
                         target = Some(old);
                     }
                     Err(_) => {
+                        md5s.clear();
                         // S3 no longer has it: nothing to abort, so no API is passed.
                         let source = (file.size, item.modified_ns, item.fingerprint.as_str());
                         restart(
@@ -432,10 +454,10 @@ impl Uploader {
         };
 
         let outcome = self
-            .send_parts_and_complete(file, &target, part_size, &md5s, done, &job)
+            .send_parts_and_complete(file, &target, part_size, md5s, done, sha256_pass, &job)
             .await;
         match outcome {
-            Ok((etag, bytes_sent)) => {
+            Ok((etag, sha256, bytes_sent)) => {
                 progress(TransferEvent::Acknowledged { bytes: file.size });
                 let location = job.api.location(&target.key);
                 Ok(UploadReceipt {
@@ -460,16 +482,19 @@ impl Uploader {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send_parts_and_complete(
         &self,
         file: &CheckedFile,
         target: &MultipartTarget,
         part_size: u64,
-        md5s: &[[u8; 16]],
+        md5s: BTreeMap<u32, [u8; 16]>,
         done: BTreeMap<u32, String>,
+        sha256_pass: Sha256Pass,
         job: &MultipartJob<'_>,
-    ) -> Result<(String, u64), TransferError> {
-        let total_parts = md5s.len() as u32;
+    ) -> Result<(String, [u8; 32], u64), TransferError> {
+        let total_parts = part_count(file.size, part_size);
+        let md5s = Arc::new(Mutex::new(md5s));
         let acked_bytes: u64 = done
             .keys()
             .map(|n| part_len(file.size, part_size, *n))
@@ -496,6 +521,7 @@ impl Uploader {
                 let acked_base = acked_base.clone();
                 let etags = etags.clone();
                 let sent_total = sent_total.clone();
+                let md5s = md5s.clone();
                 async move {
                     let _permit = job
                         .parts_limit
@@ -506,7 +532,7 @@ impl Uploader {
                         offset: (n as u64 - 1) * part_size,
                         len: part_len(file.size, part_size, n),
                     };
-                    let md5 = md5s[n as usize - 1];
+                    let md5 = part_md5(file, part_size, n).await?;
                     let md5_b64 = base64_of(&md5);
                     let outer = job.progress.clone();
                     let file_size = file.size;
@@ -582,6 +608,9 @@ impl Uploader {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(n, etag);
+                    md5s.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(n, md5);
                     in_flight
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -607,6 +636,11 @@ impl Uploader {
         if job.control.is_stopped() {
             return Err(job.control.stop_error());
         }
+        let (sha256, len) = sha256_pass.finish().await?;
+        if len != file.size {
+            return Err(TransferError::SourceChanged);
+        }
+        source_unchanged(file).await?;
 
         let parts: Vec<(u32, String)> = etags
             .lock()
@@ -614,7 +648,19 @@ impl Uploader {
             .iter()
             .map(|(n, e)| (*n, e.clone()))
             .collect();
-        let expected = multipart_etag(md5s);
+        let md5s: Vec<[u8; 16]> = md5s
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .copied()
+            .collect();
+        if md5s.len() != total_parts as usize {
+            return Err(TransferError::Integrity(format!(
+                "{} of {total_parts} parts were acknowledged",
+                md5s.len()
+            )));
+        }
+        let expected = multipart_etag(&md5s);
         let parts = &parts;
         let expected_ref = &expected;
         let (etag, _) = self
@@ -645,8 +691,96 @@ impl Uploader {
         }
         Ok((
             expected,
+            sha256,
             sent_total.load(std::sync::atomic::Ordering::Relaxed),
         ))
+    }
+}
+
+/// The MD5 of part `n`, read on a blocking thread.
+async fn part_md5(file: &CheckedFile, part_size: u64, n: u32) -> Result<[u8; 16], TransferError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let path = file.path.clone();
+    let offset = (n as u64 - 1) * part_size;
+    let len = part_len(file.size, part_size, n);
+    tokio::task::spawn_blocking(move || {
+        let read_err = |e: std::io::Error| TransferError::Read(e.to_string());
+        let mut f = std::fs::File::open(&path).map_err(read_err)?;
+        f.seek(SeekFrom::Start(offset)).map_err(read_err)?;
+        let mut h = Md5::new();
+        let mut buf = vec![0u8; CHUNK_SIZE];
+        let mut left = len;
+        while left > 0 {
+            let want = (buf.len() as u64).min(left) as usize;
+            let got = f.read(&mut buf[..want]).map_err(read_err)?;
+            if got == 0 {
+                return Err(TransferError::SourceChanged);
+            }
+            h.update(&buf[..got]);
+            left -= got as u64;
+        }
+        Ok(h.finalize().into())
+    })
+    .await
+    .map_err(|e| TransferError::Read(e.to_string()))?
+}
+
+/// Fails with [`TransferError::SourceChanged`] when the file's size or modification time moved.
+async fn source_unchanged(file: &CheckedFile) -> Result<(), TransferError> {
+    let meta = tokio::fs::metadata(&file.path)
+        .await
+        .map_err(|e| TransferError::Read(e.to_string()))?;
+    if meta.len() != file.size || (file.modified.is_some() && meta.modified().ok() != file.modified)
+    {
+        return Err(TransferError::SourceChanged);
+    }
+    Ok(())
+}
+
+/// The whole file's SHA-256, computed on its own thread while the parts are sent. Dropping it
+/// (a failed or stopped upload) stops the reading.
+struct Sha256Pass {
+    handle: tokio::task::JoinHandle<Result<([u8; 32], u64), TransferError>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Sha256Pass {
+    fn start(file: &CheckedFile) -> Self {
+        use std::io::Read;
+        let path = file.path.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let read_err = |e: std::io::Error| TransferError::Read(e.to_string());
+            let mut f = std::fs::File::open(&path).map_err(read_err)?;
+            let mut h = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut len = 0u64;
+            loop {
+                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(TransferError::Cancelled);
+                }
+                let n = f.read(&mut buf).map_err(read_err)?;
+                if n == 0 {
+                    return Ok((h.finalize().into(), len));
+                }
+                h.update(&buf[..n]);
+                len += n as u64;
+            }
+        });
+        Sha256Pass { handle, stop }
+    }
+
+    async fn finish(mut self) -> Result<([u8; 32], u64), TransferError> {
+        (&mut self.handle)
+            .await
+            .map_err(|e| TransferError::Read(e.to_string()))?
+    }
+}
+
+impl Drop for Sha256Pass {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
