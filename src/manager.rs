@@ -396,18 +396,22 @@ impl Manager {
         let session = self.session(&profile.name).await?;
         let mut report = AddReport::default();
         let quiet: ProgressFn = Arc::new(|_| {});
-        for job in session::expand(&paths) {
-            match session.prepare(&job, &quiet).await {
-                Ok(prepared) => {
-                    let row = self.row(prepared.item_id)?;
-                    self.emit(ManagerEvent::Changed { row: row.clone() });
-                    report.queued.push(row);
-                    self.start(session.clone(), prepared.item_id);
+        let jobs = session::expand(&paths);
+        for chunk in jobs.chunks(session::PREPARE_CHUNK) {
+            let prepared = session.prepare_many(chunk, |_| quiet.clone()).await;
+            for (job, prepared) in chunk.iter().zip(prepared) {
+                match prepared {
+                    Ok(prepared) => {
+                        let row = self.row(prepared.item_id)?;
+                        self.emit(ManagerEvent::Changed { row: row.clone() });
+                        report.queued.push(row);
+                        self.start(session.clone(), prepared.item_id);
+                    }
+                    Err(e) => report.rejected.push(Rejection {
+                        path: job.path.display().to_string(),
+                        reason: e.to_string(),
+                    }),
                 }
-                Err(e) => report.rejected.push(Rejection {
-                    path: job.path.display().to_string(),
-                    reason: e.to_string(),
-                }),
             }
         }
         Ok(report)

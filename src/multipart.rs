@@ -569,7 +569,7 @@ impl Uploader {
                                 .unwrap_or_else(|p| p.into_inner())
                                 .insert(n, 0);
                             let a = self
-                                .send_range(file, range, &presigned, None, &md5_b64, &part_progress)
+                                .send_range(file, range, &presigned, &md5_b64, &part_progress)
                                 .await
                                 .map_err(AttemptError::Retry)?;
                             sent_total.fetch_add(range.len, std::sync::atomic::Ordering::Relaxed);

@@ -23,6 +23,9 @@ use crate::sign::{SignError, Signer};
 use crate::transfer::{ProgressFn, TransferError, UploadReceipt, Uploader};
 use crate::validate::{self, ValidationError, MAX_SINGLE_PUT};
 
+/// Jobs validated and queued together (one commit) before their uploads start.
+pub const PREPARE_CHUNK: usize = 256;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error(transparent)]
@@ -114,6 +117,28 @@ pub struct Prepared {
     pub checked: validate::CheckedFile,
     /// The item's state when it was found or made.
     pub state: ItemState,
+}
+
+/// A validated job, before it is queued.
+struct Planned {
+    checked: validate::CheckedFile,
+    item: PlannedItem,
+}
+
+enum PlannedItem {
+    /// The job's unfinished upload, found in the queue.
+    Existing {
+        id: i64,
+        key: String,
+        state: ItemState,
+    },
+    /// A new upload, to be queued.
+    New {
+        path: PathBuf,
+        key: String,
+        fingerprint: String,
+        modified_ns: Option<i64>,
+    },
 }
 
 /// Why cancelling a stopped upload did not fully work.
@@ -410,6 +435,93 @@ impl Session {
     /// Validates a job and puts it in the queue (state `queued`), or finds its unfinished
     /// upload there; a source that changed since restarts that upload.
     pub async fn prepare(&self, job: &Job, progress: &ProgressFn) -> Result<Prepared, UploadError> {
+        let mut prepared = self
+            .prepare_many(std::slice::from_ref(job), |_| progress.clone())
+            .await;
+        prepared.pop().unwrap_or_else(|| {
+            Err(UploadError::Queue(QueueError::Commit(
+                "the job was not prepared".into(),
+            )))
+        })
+    }
+
+    /// [`Session::prepare`] for many jobs (several validated at once), with every new item
+    /// queued in one commit; outcomes come back in the jobs' order.
+    pub async fn prepare_many(
+        &self,
+        jobs: &[Job],
+        progress_for: impl Fn(usize) -> ProgressFn,
+    ) -> Vec<Result<Prepared, UploadError>> {
+        // Built in a loop, not a closure: a closure over `&Job` would make the future lose
+        // `Send` for the compiler (a higher-ranked lifetime), and the app spawns it.
+        let mut plans = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            let progress = progress_for(i);
+            plans.push(async move { self.plan(job, &progress).await });
+        }
+        let planned: Vec<Result<Planned, UploadError>> = stream::iter(plans)
+            .buffered(self.profile.concurrency.max(1))
+            .collect()
+            .await;
+        let new_items: Vec<NewItem<'_>> = planned
+            .iter()
+            .filter_map(|p| match p {
+                Ok(Planned {
+                    checked,
+                    item:
+                        PlannedItem::New {
+                            path,
+                            key,
+                            fingerprint,
+                            modified_ns,
+                        },
+                }) => Some(NewItem {
+                    profile: &self.profile.name,
+                    path,
+                    key,
+                    size: checked.size,
+                    content_type: &checked.content_type,
+                    modified_ns: *modified_ns,
+                    fingerprint,
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut ids = match self.queue.add_many(&new_items) {
+            Ok(ids) => ids.into_iter(),
+            Err(e) => {
+                let reason = e.to_string();
+                return planned
+                    .into_iter()
+                    .map(|_| Err(UploadError::Queue(QueueError::Commit(reason.clone()))))
+                    .collect();
+            }
+        };
+        planned
+            .into_iter()
+            .map(|p| {
+                let Planned { checked, item } = p?;
+                let (item_id, key, state) = match item {
+                    PlannedItem::Existing { id, key, state } => (id, key, state),
+                    PlannedItem::New { key, .. } => {
+                        let id = ids.next().ok_or_else(|| {
+                            UploadError::Queue(QueueError::Commit("an item was not queued".into()))
+                        })?;
+                        (id, key, ItemState::Queued)
+                    }
+                };
+                Ok(Prepared {
+                    item_id,
+                    key,
+                    checked,
+                    state,
+                })
+            })
+            .collect()
+    }
+
+    /// Everything [`Session::prepare`] does except queueing a new item.
+    async fn plan(&self, job: &Job, progress: &ProgressFn) -> Result<Planned, UploadError> {
         let checked = validate::check_file(&job.path, &self.profile).await?;
         if checked.size > MAX_SINGLE_PUT && self.multipart.is_none() {
             return Err(ValidationError::OverSinglePutLimit(checked.size).into());
@@ -428,7 +540,7 @@ impl Session {
         } else {
             String::new()
         };
-        let (item_id, key, state) = match self.queue.unfinished_for(&self.profile.name, &abs)? {
+        let item = match self.queue.unfinished_for(&self.profile.name, &abs)? {
             Some(item) => {
                 let changed = item.size != checked.size
                     || item.modified_ns != modified_ns
@@ -445,34 +557,26 @@ impl Session {
                     )
                     .await?;
                 }
-                (item.id, item.key, item.state)
+                PlannedItem::Existing {
+                    id: item.id,
+                    key: item.key,
+                    state: item.state,
+                }
             }
-            None => {
-                let key = key::build_key_in(
+            None => PlannedItem::New {
+                key: key::build_key_in(
                     &self.profile.prefix,
                     &self.profile.key_template,
                     &job.dirs,
                     &checked.file_name,
                     KeyContext::now_random(),
-                )?;
-                let id = self.queue.add(&NewItem {
-                    profile: &self.profile.name,
-                    path: &abs,
-                    key: &key,
-                    size: checked.size,
-                    content_type: &checked.content_type,
-                    modified_ns,
-                    fingerprint: &fp,
-                })?;
-                (id, key, ItemState::Queued)
-            }
+                )?,
+                path: abs,
+                fingerprint: fp,
+                modified_ns,
+            },
         };
-        Ok(Prepared {
-            item_id,
-            key,
-            checked,
-            state,
-        })
+        Ok(Planned { checked, item })
     }
 
     /// Uploads a prepared job and records the outcome in the queue.
@@ -592,15 +696,32 @@ impl Session {
         jobs: &[Job],
         progress_for: impl Fn(usize) -> ProgressFn,
     ) -> Vec<FileOutcome> {
-        let mut outcomes: Vec<(usize, FileOutcome)> = stream::iter(jobs.iter().enumerate())
-            .map(|(i, job)| {
+        let progress_for = &progress_for;
+        // Jobs are queued a chunk at a time (one commit each) while earlier ones upload.
+        let prepared = stream::iter(jobs.chunks(PREPARE_CHUNK).enumerate())
+            .then(|(c, chunk)| async move {
+                let first = c * PREPARE_CHUNK;
+                let prepared = self.prepare_many(chunk, |i| progress_for(first + i)).await;
+                stream::iter(
+                    prepared
+                        .into_iter()
+                        .enumerate()
+                        .map(move |(i, p)| (first + i, p)),
+                )
+            })
+            .flatten();
+        let mut outcomes: Vec<(usize, FileOutcome)> = prepared
+            .map(|(i, prepared)| {
                 let progress = progress_for(i);
                 async move {
-                    let result = self.upload_job(job, &progress).await;
+                    let result = match prepared {
+                        Ok(p) => self.send(p, &progress, self.control.child()).await,
+                        Err(e) => Err(e),
+                    };
                     (
                         i,
                         FileOutcome {
-                            path: job.path.clone(),
+                            path: jobs[i].path.clone(),
                             result,
                         },
                     )

@@ -123,31 +123,56 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Files up to this size are read whole and hashed on one thread: for them a second thread
+/// and large buffers cost more than the hashing.
+const SMALL_FILE: u64 = 1 << 20;
+
 /// Reads a file once and returns its SHA-256 and MD5 (on a blocking thread).
 pub async fn digest_file(path: &std::path::Path) -> Result<FileDigest, TransferError> {
-    // One part as large as any file: its MD5 is the file's (digest_parts always yields one).
-    let (sha256, md5s, len) = digest_parts(path, u64::MAX).await?;
-    Ok(FileDigest {
-        sha256,
-        md5: md5s.first().copied().unwrap_or_default(),
-        len,
-    })
+    Ok(read_and_digest(path).await?.0)
 }
 
-/// SHA-256 of the whole file and the MD5 of each `part_size` part, in one sequential read on a
-/// blocking thread.
-pub(crate) async fn digest_parts(
+/// A small file's bytes as read for its checksums, with the file's modification time then:
+/// sending them saves reading the file again.
+struct SmallContent {
+    bytes: bytes::Bytes,
+    modified: Option<std::time::SystemTime>,
+}
+
+/// [`digest_file`], keeping the content of a small file.
+async fn read_and_digest(
     path: &std::path::Path,
-    part_size: u64,
-) -> Result<([u8; 32], Vec<[u8; 16]>, u64), TransferError> {
+) -> Result<(FileDigest, Option<SmallContent>), TransferError> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let mut f = std::fs::File::open(&path).map_err(|e| TransferError::Read(e.to_string()))?;
+        let read_err = |e: std::io::Error| TransferError::Read(e.to_string());
+        let mut f = std::fs::File::open(&path).map_err(read_err)?;
+        let meta = f.metadata().map_err(read_err)?;
+        if meta.len() <= SMALL_FILE {
+            let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+            f.read_to_end(&mut bytes).map_err(read_err)?;
+            let digest = FileDigest {
+                sha256: Sha256::digest(&bytes).into(),
+                md5: Md5::digest(&bytes).into(),
+                len: bytes.len() as u64,
+            };
+            let content = SmallContent {
+                bytes: bytes.into(),
+                modified: meta.modified().ok(),
+            };
+            return Ok((digest, Some(content)));
+        }
         // MD5 is the slower hash: it runs on a second thread, fed the same buffers, so the pass
         // takes about as long as MD5 alone instead of MD5 plus SHA-256.
         let (to_md5, chunks) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(4);
         std::thread::scope(|scope| {
-            let md5_thread = scope.spawn(move || part_md5s(chunks, part_size));
+            let md5_thread = scope.spawn(move || {
+                let mut md5 = Md5::new();
+                for chunk in chunks {
+                    md5.update(chunk.as_slice());
+                }
+                md5.finalize()
+            });
             let mut sha = Sha256::new();
             let mut len = 0u64;
             let read = loop {
@@ -155,7 +180,7 @@ pub(crate) async fn digest_parts(
                 let n = match f.read(&mut buf) {
                     Ok(0) => break Ok(()),
                     Ok(n) => n,
-                    Err(e) => break Err(TransferError::Read(e.to_string())),
+                    Err(e) => break Err(read_err(e)),
                 };
                 buf.truncate(n);
                 let buf = Arc::new(buf);
@@ -166,39 +191,21 @@ pub(crate) async fn digest_parts(
                 }
             };
             drop(to_md5);
-            let md5s = md5_thread
+            let md5 = md5_thread
                 .join()
                 .map_err(|_| TransferError::Read("the MD5 thread panicked".into()))?;
-            read.map(|()| (sha.finalize().into(), md5s, len))
+            read.map(|()| {
+                let digest = FileDigest {
+                    sha256: sha.finalize().into(),
+                    md5: md5.into(),
+                    len,
+                };
+                (digest, None)
+            })
         })
     })
     .await
     .map_err(|e| TransferError::Read(e.to_string()))?
-}
-
-/// The MD5 of each `part_size` slice of the bytes received, in order (one, of nothing, for an
-/// empty file).
-fn part_md5s(chunks: std::sync::mpsc::Receiver<Arc<Vec<u8>>>, part_size: u64) -> Vec<[u8; 16]> {
-    let mut md5s = Vec::new();
-    let mut part = Md5::new();
-    let mut in_part = 0u64;
-    for buf in chunks {
-        let mut chunk = buf.as_slice();
-        while !chunk.is_empty() {
-            let take = ((part_size - in_part) as usize).min(chunk.len());
-            part.update(&chunk[..take]);
-            in_part += take as u64;
-            chunk = &chunk[take..];
-            if in_part == part_size {
-                md5s.push(std::mem::take(&mut part).finalize().into());
-                in_part = 0;
-            }
-        }
-    }
-    if in_part > 0 || md5s.is_empty() {
-        md5s.push(part.finalize().into());
-    }
-    md5s
 }
 
 /// Sends files, with retry and re-signing.
@@ -243,10 +250,21 @@ impl Uploader {
         progress: &ProgressFn,
     ) -> Result<UploadReceipt, TransferError> {
         progress(TransferEvent::Hashing { total: file.size });
-        let digest = digest_file(&file.path).await?;
+        let (digest, content) = read_and_digest(&file.path).await?;
         if digest.len != file.size {
             return Err(TransferError::SourceChanged);
         }
+        let payload = match content {
+            Some(c) if file.modified.is_some() && c.modified != file.modified => {
+                return Err(TransferError::SourceChanged);
+            }
+            Some(c) => Payload::Bytes(c.bytes),
+            None => Payload::Range(FileRange {
+                offset: 0,
+                len: file.size,
+            }),
+        };
+        let payload = &payload;
         let request = PutRequest {
             key: key.to_string(),
             file_name: crate::key::sanitize_name(&file.file_name),
@@ -268,12 +286,8 @@ impl Uploader {
                 })?;
                 tracing::debug!(url = %redact(presigned.url.as_str()), key = %presigned.key, attempt, "signed");
                 progress(TransferEvent::Attempt { attempt });
-                let range = FileRange {
-                    offset: 0,
-                    len: file.size,
-                };
                 let answer = self
-                    .send_range(file, range, &presigned, Some(&request.content_type), &request.md5_b64, progress)
+                    .send(file, payload.clone(), &presigned, Some(&request.content_type), &request.md5_b64, progress)
                     .await
                     .map_err(AttemptError::Retry)?;
                 Ok((answer, presigned))
@@ -363,49 +377,77 @@ impl Uploader {
     }
 
     /// One PUT of a byte range of the file (the whole file, or a part), streamed from disk.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn send_range(
         &self,
         file: &CheckedFile,
         range: FileRange,
         presigned: &PresignedPut,
+        md5_b64: &str,
+        progress: &ProgressFn,
+    ) -> Result<Answer, Failure> {
+        self.send(
+            file,
+            Payload::Range(range),
+            presigned,
+            None,
+            md5_b64,
+            progress,
+        )
+        .await
+    }
+
+    /// One PUT of `payload`.
+    async fn send(
+        &self,
+        file: &CheckedFile,
+        payload: Payload,
+        presigned: &PresignedPut,
         content_type: Option<&str>,
         md5_b64: &str,
         progress: &ProgressFn,
     ) -> Result<Answer, Failure> {
-        let mut handle = tokio::fs::File::open(&file.path)
-            .await
-            .map_err(read_failure)?;
-        let meta = handle.metadata().await.map_err(read_failure)?;
-        if meta.len() != file.size
-            || (file.modified.is_some() && meta.modified().ok() != file.modified)
-        {
-            return Err(Failure::local(FailureKind::Permanent, SOURCE_CHANGED));
-        }
-        if range.offset > 0 {
-            use tokio::io::AsyncSeekExt;
-            handle
-                .seek(std::io::SeekFrom::Start(range.offset))
-                .await
-                .map_err(read_failure)?;
-        }
+        let (chunks, total) = match payload {
+            Payload::Bytes(bytes) => {
+                let total = bytes.len() as u64;
+                let once = futures_util::stream::once(async move { Ok(bytes) });
+                (once.boxed(), total)
+            }
+            Payload::Range(range) => {
+                let mut handle = tokio::fs::File::open(&file.path)
+                    .await
+                    .map_err(read_failure)?;
+                let meta = handle.metadata().await.map_err(read_failure)?;
+                if meta.len() != file.size
+                    || (file.modified.is_some() && meta.modified().ok() != file.modified)
+                {
+                    return Err(Failure::local(FailureKind::Permanent, SOURCE_CHANGED));
+                }
+                if range.offset > 0 {
+                    use tokio::io::AsyncSeekExt;
+                    handle
+                        .seek(std::io::SeekFrom::Start(range.offset))
+                        .await
+                        .map_err(read_failure)?;
+                }
+                let reader = handle.take(range.len);
+                let chunks = tokio_util::io::ReaderStream::with_capacity(reader, CHUNK_SIZE);
+                (chunks.boxed(), range.len)
+            }
+        };
         let started = Instant::now();
         let activity = Arc::new(AtomicU64::new(0));
-        let total = range.len;
         let stream = {
             let activity = activity.clone();
             let progress = progress.clone();
             let mut sent = 0u64;
-            tokio_util::io::ReaderStream::with_capacity(handle.take(total), CHUNK_SIZE).map(
-                move |chunk| {
-                    if let Ok(c) = &chunk {
-                        sent += c.len() as u64;
-                        activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-                        progress(TransferEvent::Sent { bytes: sent, total });
-                    }
-                    chunk
-                },
-            )
+            chunks.map(move |chunk| {
+                if let Ok(c) = &chunk {
+                    sent += c.len() as u64;
+                    activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    progress(TransferEvent::Sent { bytes: sent, total });
+                }
+                chunk
+            })
         };
         let mut builder = self
             .client
@@ -475,6 +517,13 @@ pub(crate) const SOURCE_CHANGED: &str = "the file changed while it was being upl
 pub(crate) enum AttemptError {
     Retry(Failure),
     Fatal(TransferError),
+}
+
+/// What one PUT sends: a small file's bytes already read, or a range streamed from disk.
+#[derive(Clone, Debug)]
+enum Payload {
+    Bytes(bytes::Bytes),
+    Range(FileRange),
 }
 
 /// Bytes `offset..offset + len` of a file.

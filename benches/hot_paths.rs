@@ -1,0 +1,170 @@
+//! Criterion benchmarks of Hoist's hot paths, run by hand (`cargo bench --bench hot_paths`):
+//! checksumming a file, signing a URL, planning parts, committing queue changes from several
+//! uploads at once, and small files end to end into the embedded store (the per-file overhead
+//! that decides workload B of `bench/compare.sh`). Results are in BENCHMARKS.md.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use hoist::multipart::{multipart_etag, part_count, part_size_for, DEFAULT_PART_SIZE};
+use hoist::queue::{NewItem, Queue};
+use hoist::secret::Secret;
+use hoist::sign::sigv4::SigV4Signer;
+
+fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
+    use rand::RngCore;
+    let mut bytes = vec![0u8; len];
+    rand::rng().fill_bytes(&mut bytes);
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write a bench file");
+    path
+}
+
+fn checksums(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut g = c.benchmark_group("digest_file (SHA-256 + MD5)");
+    for (name, len) in [
+        ("64 KiB", 64 << 10),
+        ("8 MiB", 8 << 20),
+        ("64 MiB", 64 << 20),
+    ] {
+        let path = random_file(dir.path(), name, len);
+        g.throughput(Throughput::Bytes(len as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(hoist::transfer::digest_file(&path))
+                    .expect("digest")
+            })
+        });
+    }
+    g.finish();
+}
+
+fn signing(c: &mut Criterion) {
+    let signer = SigV4Signer::new(
+        "bucket",
+        "us-east-1",
+        "AKIDEXAMPLE",
+        Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    );
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    c.bench_function("presign one PUT (SigV4, 3 signed headers)", |b| {
+        b.iter(|| {
+            signer
+                .presign(
+                    "PUT",
+                    "https://bucket.s3.amazonaws.com/uploads/2026/file.bin",
+                    &[
+                        ("content-length", "65536"),
+                        ("content-md5", "XUFAKrxLKna5cZ2REBfFkg=="),
+                        ("content-type", "application/octet-stream"),
+                    ],
+                    Duration::from_secs(900),
+                    now,
+                )
+                .expect("presign")
+        })
+    });
+}
+
+fn part_planning(c: &mut Criterion) {
+    let size = 5u64 << 40; // S3's largest object: parts of 525 MiB, at most 10,000
+    let md5s: Vec<[u8; 16]> = (0..10_000u32)
+        .map(|i| {
+            let mut m = [0u8; 16];
+            m[..4].copy_from_slice(&i.to_be_bytes());
+            m
+        })
+        .collect();
+    c.bench_function("plan parts and the final ETag of a 5 TiB object", |b| {
+        b.iter(|| {
+            let part = part_size_for(size, DEFAULT_PART_SIZE).expect("part size");
+            assert!(part_count(size, part) <= 10_000);
+            multipart_etag(&md5s)
+        })
+    });
+}
+
+fn queue_commits(c: &mut Criterion) {
+    let mut g = c.benchmark_group("queue: add + finish 64 files (fsync'd)");
+    g.sample_size(10);
+    for writers in [1usize, 4] {
+        g.bench_function(format!("{writers} writer(s)"), |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let q = Queue::open(&dir.path().join("q.sqlite3")).expect("queue");
+                    (dir, q)
+                },
+                |(_dir, q)| {
+                    std::thread::scope(|s| {
+                        for w in 0..writers {
+                            let q = &q;
+                            s.spawn(move || {
+                                for i in 0..64 / writers {
+                                    let path = PathBuf::from(format!("/d/{w}/{i}"));
+                                    let id = q
+                                        .add(&NewItem {
+                                            profile: "p",
+                                            path: &path,
+                                            key: "k",
+                                            size: 1,
+                                            content_type: "text/plain",
+                                            modified_ns: None,
+                                            fingerprint: "",
+                                        })
+                                        .expect("add");
+                                    q.finish(id, "k", "sha", None, "loc").expect("finish");
+                                }
+                            });
+                        }
+                    })
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn small_files_end_to_end(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let files = tempfile::tempdir().expect("temp dir");
+    let paths: Vec<PathBuf> = (0..100)
+        .map(|i| random_file(files.path(), &format!("f{i}.bin"), 64 << 10))
+        .collect();
+    let data = tempfile::tempdir().expect("temp dir");
+    let queue = Arc::new(Queue::open(&data.path().join("q.sqlite3")).expect("queue"));
+    let session = rt
+        .block_on(hoist::session::Session::open_in(
+            hoist::profile::Profile::local(),
+            &hoist::secret::Keychain::new("hoist-bench-unused"),
+            hoist::retry::RetryPolicy::default(),
+            queue,
+            data.path(),
+        ))
+        .expect("a session on the embedded store");
+    let mut g = c.benchmark_group("upload to the embedded store");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(paths.len() as u64));
+    g.bench_function("100 files of 64 KiB", |b| {
+        b.iter(|| {
+            let outcomes = rt.block_on(session.upload_all(&paths, |_| Arc::new(|_| {})));
+            assert!(outcomes.iter().all(|o| o.result.is_ok()));
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    checksums,
+    signing,
+    part_planning,
+    queue_commits,
+    small_files_end_to_end
+);
+criterion_main!(benches);
