@@ -6,8 +6,10 @@
 #   bench/compare.sh                     # RUNS=3 WORKLOADS="A B D"
 #   RUNS=5 WORKLOADS="A" TOOLS="aws curl" bench/compare.sh   # Hoist beside some tools only
 #
-# Workloads: A one 1 GiB file; B 1,000 files of 64 KiB; D Hoist through hoist-server (staff
-# mode, Companion protocol) next to self-sign. (C, the 10 GiB RSS check, is bench/rss.sh.)
+# Workloads: A one 1 GiB file; B 1,000 files of 64 KiB; C Hoist alone with a sparse 1 GiB and a
+# sparse 10 GiB file (its memory must stay flat); D Hoist through hoist-server (staff mode,
+# Companion protocol) next to self-sign. Default: A B D (C needs ~11 GiB of disk and ~3 minutes
+# a run: WORKLOADS="A B C D").
 # Store: hoist-server's embedded s3s-fs store (verifies SigV4), 127.0.0.1 only.
 # Tools: hoist, rclone, aws (awscli), s3cmd, and curl -T to a presigned URL (the server's
 # single-PUT ceiling). Debian: apt-get install rclone awscli s3cmd curl time gnome-keyring dbus-daemon
@@ -68,10 +70,14 @@ S3CMD=(s3cmd --no-ssl --host="127.0.0.1:$SPORT" --host-bucket="127.0.0.1:$SPORT"
   --secret_key="$SK" --region=us-east-1 --config=/dev/null --no-check-md5)
 STORE=$work/store/hoist-local
 
-mkdir -p "$work/A" "$work/B/many"
+mkdir -p "$work/A" "$work/B/many" "$work/C"
 head -c $((1024 * 1024 * 1024)) /dev/urandom >"$work/A/one.bin"
 for i in $(seq -w 1 1000); do head -c 65536 /dev/urandom >"$work/B/many/f$i.bin"; done
 A_SHA=$(sha256sum "$work/A/one.bin" | cut -d' ' -f1)
+case " $WORKLOADS " in *" C "*)
+  truncate -s 1G "$work/C/one.bin"; truncate -s 10G "$work/C/ten.bin"
+  C1_SHA=$(sha256sum "$work/C/one.bin" | cut -d' ' -f1); C10_SHA=$(sha256sum "$work/C/ten.bin" | cut -d' ' -f1) ;;
+esac
 
 # Prints the key(s) written, one per line; the caller checks them.
 upload() { # tool workload run
@@ -79,6 +85,8 @@ upload() { # tool workload run
   case "$tool/$w" in
     hoist/A) $HOIST upload --json "$work/A/one.bin" | python3 -c 'import json,sys; [print(json.loads(l)["key"]) for l in sys.stdin]' ;;
     hoist/B) $HOIST upload --json "$work/B/many" | python3 -c 'import json,sys; [print(json.loads(l)["key"]) for l in sys.stdin]' ;;
+    hoist/C1) $HOIST upload --json "$work/C/one.bin" | python3 -c 'import json,sys; [print(json.loads(l)["key"]) for l in sys.stdin]' ;;
+    hoist/C10) $HOIST upload --json "$work/C/ten.bin" | python3 -c 'import json,sys; [print(json.loads(l)["key"]) for l in sys.stdin]' ;;
     hoist-staff/A) $HOIST upload --profile staff --json "$work/A/one.bin" | python3 -c 'import json,sys; [print(json.loads(l)["key"]) for l in sys.stdin]' ;;
     hoist-staff/B) $HOIST upload --profile staff --json "$work/B/many" | python3 -c 'import json,sys; [print(json.loads(l)["key"]) for l in sys.stdin]' ;;
     rclone/A) "${RCLONE[@]}" copyto "$work/A/one.bin" "b:hoist-local/$dest/one.bin" && echo "$dest/one.bin" ;;
@@ -101,8 +109,9 @@ upload() { # tool workload run
 
 check() { # workload keys-file -> "yes"/"no"
   local w=$1 keys=$2
-  if [ "$w" = A ]; then
-    [ "$(wc -l <"$keys")" = 1 ] && [ "$(sha256sum "$STORE/$(cat "$keys")" | cut -d' ' -f1)" = "$A_SHA" ] && echo yes || echo no
+  if [ "$w" = A ] || [ "$w" = C1 ] || [ "$w" = C10 ]; then
+    local want=$A_SHA; [ "$w" = C1 ] && want=$C1_SHA; [ "$w" = C10 ] && want=$C10_SHA
+    [ "$(wc -l <"$keys")" = 1 ] && [ "$(sha256sum "$STORE/$(cat "$keys")" | cut -d' ' -f1)" = "$want" ] && echo yes || echo no
   else
     local n=0 ok=0
     while read -r k; do
@@ -118,6 +127,7 @@ tools_for() {
   case $1 in
     A) all="hoist rclone aws s3cmd curl" ;;
     B) all="hoist rclone aws s3cmd" ;;
+    C) all="hoist" ;;
     D) all="hoist hoist-staff" ;;
   esac
   # TOOLS="hoist curl" narrows a run to some tools (Hoist is always kept: it is the baseline).
@@ -126,23 +136,26 @@ tools_for() {
   done
 }
 
-echo "tool,workload,run,wall_s,peak_rss_kib,intact" >"$work/runs.csv"
+echo "tool,workload,run,wall_s,peak_rss_kib,cpu_s,intact" >"$work/runs.csv"
 for run in $(seq 1 "$RUNS"); do
   for w in $WORKLOADS; do
     wl=$w
     for tool in $(tools_for "$w"); do
       [ "$w" = D ] && wl=A
-      for sub in $( [ "$w" = D ] && echo "A B" || echo "$wl" ); do
+      case $w in D) subs="A B" ;; C) subs="C1 C10" ;; *) subs=$wl ;; esac
+      for sub in $subs; do
+        # The previous run's writes reach the disk first, so their writeback does not slow this one.
+        sync
         # Bounded: a tool that hangs (rclone once did, for 13 minutes) is stopped and its run fails.
-        /usr/bin/time -f '%e %M' -o "$work/time.txt" timeout "$TOOL_TIMEOUT" bash -c "$(declare -f upload); $(declare -p S3CMD AWS RCLONE); \
+        /usr/bin/time -f '%e %M %U %S' -o "$work/time.txt" timeout "$TOOL_TIMEOUT" bash -c "$(declare -f upload); $(declare -p S3CMD AWS RCLONE); \
           HOIST=$HOIST work=$work EP=$EP TOKEN=$TOKEN APORT=$APORT upload $tool $sub $run" >"$work/keys.txt" 2>"$work/err.txt" || true
-        read -r wall rss < <(tail -1 "$work/time.txt") || { wall=0; rss=0; }
+        read -r wall rss user sys < <(tail -1 "$work/time.txt") || { wall=0; rss=0; user=0; sys=0; }
         intact=$(check "$sub" "$work/keys.txt")
         # Keep the disk bounded (a full run would otherwise store ~20 GiB): drop what landed.
         while read -r k; do [ -n "$k" ] && rm -f "$STORE/$k"; done <"$work/keys.txt"
         rm -rf "$STORE/bench" "$work/store"/.upload*
-        label=$w; [ "$w" = D ] && label="D$sub"
-        echo "$tool,$label,$run,$wall,$rss,$intact" >>"$work/runs.csv"
+        label=$w; [ "$w" = D ] && label="D$sub"; [ "$w" = C ] && label=$sub
+        echo "$tool,$label,$run,$wall,$rss,$(python3 -c "print(round($user + $sys, 2))"),$intact" >>"$work/runs.csv"
         [ "$intact" = yes ] || { echo "warning: $tool $label run $run did not land intact:" >&2; tail -3 "$work/err.txt" >&2; }
       done
     done
@@ -155,9 +168,9 @@ rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["intact"] == "yes"]
 by = {}
 for r in rows:
     by.setdefault((r["workload"], r["tool"]), []).append(r)
-sizes = {"A": 1024, "B": 1000 * 64 / 1024, "DA": 1024, "DB": 1000 * 64 / 1024}
-print(f"| workload | tool | runs | median wall s | MiB/s | peak RSS MiB | wall / Hoist |")
-print("|---|---|---|---|---|---|---|")
+sizes = {"A": 1024, "B": 1000 * 64 / 1024, "C1": 1024, "C10": 10240, "DA": 1024, "DB": 1000 * 64 / 1024}
+print(f"| workload | tool | runs | median wall s | MiB/s | peak RSS MiB | client CPU s | wall / Hoist |")
+print("|---|---|---|---|---|---|---|---|")
 for w in sorted({k[0] for k in by}):
     base = statistics.median(float(r["wall_s"]) for r in by.get((w, "hoist"), [{"wall_s": "nan"}]))
     for (ww, tool), rs in sorted(by.items(), key=lambda kv: statistics.median(float(r["wall_s"]) for r in kv[1])):
@@ -165,6 +178,9 @@ for w in sorted({k[0] for k in by}):
             continue
         wall = statistics.median(float(r["wall_s"]) for r in rs)
         rss = max(int(r["peak_rss_kib"]) for r in rs) / 1024
-        print(f"| {w} | {tool} | {len(rs)} | {wall:.2f} | {sizes[w] / wall:.0f} | {rss:.0f} | {wall / base:.2f} |")
+        cpu = statistics.median(float(r["cpu_s"]) for r in rs)
+        print(f"| {w} | {tool} | {len(rs)} | {wall:.2f} | {sizes[w] / wall:.0f} | {rss:.0f} | {cpu:.2f} | {wall / base:.2f} |")
 PY
-echo "(date $(date -u +%Y-%m-%d); $(nproc) cores; runs in $work/runs.csv while this shell lives)"
+keep=${RUNS_CSV:-${BENCH_DIR:-/var/tmp}/hoist-compare-runs.csv}
+cp "$work/runs.csv" "$keep"
+echo "(date $(date -u +%Y-%m-%d); $(nproc) cores; every run: $keep)"
