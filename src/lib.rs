@@ -20,6 +20,7 @@ pub mod key;
 #[cfg(feature = "embedded-store")]
 pub mod local;
 pub mod manager;
+pub mod memory;
 pub mod multipart;
 pub mod profile;
 pub mod queue;

@@ -201,6 +201,7 @@ impl From<KindArg> for SecretKind {
 }
 
 fn main() -> ExitCode {
+    hoist::memory::limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli) {

@@ -2,5 +2,6 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
+    hoist::memory::limit_malloc_arenas();
     hoist_desktop::run()
 }
