@@ -89,7 +89,8 @@ fn part_planning(c: &mut Criterion) {
 }
 
 fn queue_commits(c: &mut Criterion) {
-    let mut g = c.benchmark_group("queue: add + finish 64 files (fsync'd)");
+    // As `hoist upload` does: a chunk of files queued in one commit, each finished on its own.
+    let mut g = c.benchmark_group("queue: queue 64 files, then finish each (fsync'd)");
     g.sample_size(10);
     for writers in [1usize, 4] {
         g.bench_function(format!("{writers} writer(s)"), |b| {
@@ -104,19 +105,22 @@ fn queue_commits(c: &mut Criterion) {
                         for w in 0..writers {
                             let q = &q;
                             s.spawn(move || {
-                                for i in 0..64 / writers {
-                                    let path = PathBuf::from(format!("/d/{w}/{i}"));
-                                    let id = q
-                                        .add(&NewItem {
-                                            profile: "p",
-                                            path: &path,
-                                            key: "k",
-                                            size: 1,
-                                            content_type: "text/plain",
-                                            modified_ns: None,
-                                            fingerprint: "",
-                                        })
-                                        .expect("add");
+                                let paths: Vec<PathBuf> = (0..64 / writers)
+                                    .map(|i| PathBuf::from(format!("/d/{w}/{i}")))
+                                    .collect();
+                                let items: Vec<NewItem<'_>> = paths
+                                    .iter()
+                                    .map(|path| NewItem {
+                                        profile: "p",
+                                        path,
+                                        key: "k",
+                                        size: 1,
+                                        content_type: "text/plain",
+                                        modified_ns: None,
+                                        fingerprint: "",
+                                    })
+                                    .collect();
+                                for id in q.add_many(&items).expect("add") {
                                     q.finish(id, "k", "sha", None, "loc").expect("finish");
                                 }
                             });
