@@ -184,6 +184,50 @@ async fn a_source_changing_mid_upload_fails_cleanly() {
     assert!(item.error.unwrap().contains("changed"));
 }
 
+/// Parts are hashed as they go, not in one pass before the first byte, so the file is checked
+/// once more before Complete: one rewritten after its last byte left is not completed.
+#[tokio::test]
+async fn a_source_rewritten_after_its_last_part_is_not_completed() {
+    let store = Store::start().await;
+    let s = session_for(&store, profile());
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write(dir.path(), "late.bin", &support::bytes(20 * MIB, 6));
+    let original = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let target = path.clone();
+    let rewritten = Arc::new(Mutex::new(false));
+    let seen = rewritten.clone();
+    let progress: ProgressFn = Arc::new(move |e| {
+        if let TransferEvent::Sent { bytes, total } = e {
+            let mut done = seen.lock().unwrap();
+            if bytes >= total && !*done {
+                *done = true;
+                // Same size, new bytes and a later modification time.
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&target)
+                    .unwrap();
+                std::os::unix::fs::FileExt::write_all_at(&f, b"rewritten", MIB as u64).unwrap();
+                f.set_modified(original + std::time::Duration::from_secs(10))
+                    .unwrap();
+            }
+        }
+    });
+    let err = s.upload(&path, &progress).await.unwrap_err();
+    assert!(
+        *rewritten.lock().unwrap(),
+        "the file was rewritten mid-upload"
+    );
+    assert!(
+        matches!(err, UploadError::Transfer(TransferError::SourceChanged)),
+        "{err:?}"
+    );
+    assert!(store.keys().is_empty(), "the object was not completed");
+    assert_eq!(store.pending_uploads(), 0, "the upload was aborted");
+    let item = s.queue().recent(1).unwrap().remove(0);
+    assert_eq!(item.state, ItemState::Failed);
+    assert!(item.error.unwrap().contains("changed"));
+}
+
 #[tokio::test]
 async fn cancel_aborts_and_leaves_nothing_behind() {
     let store = Store::start().await;
