@@ -12,11 +12,12 @@
 //! Memory per part in flight is one read buffer ([`crate::transfer::CHUNK_SIZE`]), never the part.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use futures_util::stream::{self, TryStreamExt};
-use md5::{Digest as _, Md5};
+use md5::{Digest, Md5};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -699,30 +700,48 @@ impl Uploader {
 
 /// The MD5 of part `n`, read on a blocking thread.
 async fn part_md5(file: &CheckedFile, part_size: u64, n: u32) -> Result<[u8; 16], TransferError> {
-    use std::io::{Read, Seek, SeekFrom};
     let path = file.path.clone();
     let offset = (n as u64 - 1) * part_size;
     let len = part_len(file.size, part_size, n);
     tokio::task::spawn_blocking(move || {
-        let read_err = |e: std::io::Error| TransferError::Read(e.to_string());
-        let mut f = std::fs::File::open(&path).map_err(read_err)?;
-        f.seek(SeekFrom::Start(offset)).map_err(read_err)?;
-        let mut h = Md5::new();
-        let mut buf = vec![0u8; CHUNK_SIZE];
-        let mut left = len;
-        while left > 0 {
-            let want = (buf.len() as u64).min(left) as usize;
-            let got = f.read(&mut buf[..want]).map_err(read_err)?;
-            if got == 0 {
-                return Err(TransferError::SourceChanged);
-            }
-            h.update(&buf[..got]);
-            left -= got as u64;
+        let (md5, read) = hash_range::<Md5>(&path, offset, len, &AtomicBool::new(false))?;
+        if read < len {
+            return Err(TransferError::SourceChanged);
         }
-        Ok(h.finalize().into())
+        Ok(md5.into())
     })
     .await
     .map_err(|e| TransferError::Read(e.to_string()))?
+}
+
+/// Hashes up to `len` bytes of the file from `offset` (fewer at its end); returns the digest
+/// and how many bytes it read. Stops with [`TransferError::Cancelled`] once `stop` is set.
+fn hash_range<D: Digest>(
+    path: &std::path::Path,
+    offset: u64,
+    len: u64,
+    stop: &AtomicBool,
+) -> Result<(md5::digest::Output<D>, u64), TransferError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let read_err = |e: std::io::Error| TransferError::Read(e.to_string());
+    let mut f = std::fs::File::open(path).map_err(read_err)?;
+    f.seek(SeekFrom::Start(offset)).map_err(read_err)?;
+    let mut h = D::new();
+    let mut buf = vec![0u8; CHUNK_SIZE];
+    let mut read = 0u64;
+    while read < len {
+        if stop.load(Ordering::Relaxed) {
+            return Err(TransferError::Cancelled);
+        }
+        let want = (buf.len() as u64).min(len - read) as usize;
+        let got = f.read(&mut buf[..want]).map_err(read_err)?;
+        if got == 0 {
+            break;
+        }
+        h.update(&buf[..got]);
+        read += got as u64;
+    }
+    Ok((h.finalize(), read))
 }
 
 /// Fails with [`TransferError::SourceChanged`] when the file's size or modification time moved.
@@ -730,43 +749,28 @@ async fn source_unchanged(file: &CheckedFile) -> Result<(), TransferError> {
     let meta = tokio::fs::metadata(&file.path)
         .await
         .map_err(|e| TransferError::Read(e.to_string()))?;
-    if meta.len() != file.size || (file.modified.is_some() && meta.modified().ok() != file.modified)
-    {
-        return Err(TransferError::SourceChanged);
+    if file.is_unchanged(&meta) {
+        Ok(())
+    } else {
+        Err(TransferError::SourceChanged)
     }
-    Ok(())
 }
 
 /// The whole file's SHA-256, computed on its own thread while the parts are sent. Dropping it
 /// (a failed or stopped upload) stops the reading.
 struct Sha256Pass {
     handle: tokio::task::JoinHandle<Result<([u8; 32], u64), TransferError>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Sha256Pass {
     fn start(file: &CheckedFile) -> Self {
-        use std::io::Read;
         let path = file.path.clone();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let handle = tokio::task::spawn_blocking(move || {
-            let read_err = |e: std::io::Error| TransferError::Read(e.to_string());
-            let mut f = std::fs::File::open(&path).map_err(read_err)?;
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; 1 << 20];
-            let mut len = 0u64;
-            loop {
-                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                    return Err(TransferError::Cancelled);
-                }
-                let n = f.read(&mut buf).map_err(read_err)?;
-                if n == 0 {
-                    return Ok((h.finalize().into(), len));
-                }
-                h.update(&buf[..n]);
-                len += n as u64;
-            }
+            let (sha256, len) = hash_range::<Sha256>(&path, 0, u64::MAX, &stopped)?;
+            Ok((sha256.into(), len))
         });
         Sha256Pass { handle, stop }
     }
@@ -780,7 +784,7 @@ impl Sha256Pass {
 
 impl Drop for Sha256Pass {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

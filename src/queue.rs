@@ -1,19 +1,11 @@
 //! The persistent queue: every upload, its state and reason, the multipart upload id and the
 //! parts S3 has acknowledged, in a SQLite database in the data dir (`queue.sqlite3`).
 //!
-//! Every change is committed (`synchronous = FULL` in WAL mode) before the call returns, so a
-//! `kill -9` or a power cut loses at most the part that was in flight: the next `hoist upload`
-//! (or the app) finds the item unfinished, asks S3 which parts it holds, and sends only the rest.
-//!
-//! Changes made at the same time share one commit (group commit): a writer that finds the
-//! database busy leaves its change in a pending list, and whoever commits next takes every
-//! pending change into its transaction, each in its own savepoint. With many small files in
-//! flight that turns one fsync per change into one per batch, and no change returns before it
-//! is durable.
+//! Each change is one transaction with `synchronous = FULL` in WAL mode, so a `kill -9` or a power
+//! cut loses at most the part that was in flight: the next `hoist upload` (or the app) finds the
+//! item unfinished, asks S3 which parts it holds, and sends only the rest.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -105,27 +97,10 @@ pub struct PartRecord {
     pub size: u64,
 }
 
-/// A change to the database, run inside the committing writer's transaction.
-type WriteOp = Box<dyn FnOnce(&Connection) -> rusqlite::Result<i64> + Send>;
-
 /// The queue database.
+#[derive(Debug)]
 pub struct Queue {
     conn: Mutex<Connection>,
-    /// Changes waiting for the next commit, by ticket.
-    pending: Mutex<Vec<(u64, WriteOp)>>,
-    /// Outcomes of changes committed by another writer, by ticket.
-    outcomes: Mutex<HashMap<u64, Result<i64, QueueError>>>,
-    next_ticket: AtomicU64,
-}
-
-impl std::fmt::Debug for Queue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").finish_non_exhaustive()
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 const SCHEMA: &str = "
@@ -237,9 +212,6 @@ impl Queue {
         add_missing_columns(&conn).map_err(|e| fail(e.to_string()))?;
         Ok(Queue {
             conn: Mutex::new(conn),
-            pending: Mutex::default(),
-            outcomes: Mutex::default(),
-            next_ticket: AtomicU64::new(0),
         })
     }
 
@@ -254,51 +226,7 @@ impl Queue {
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        lock(&self.conn)
-    }
-
-    /// Runs `op` and commits it, together with every change pending at that moment; returns
-    /// once `op` is durable.
-    fn write(&self, op: WriteOp) -> Result<i64, QueueError> {
-        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-        lock(&self.pending).push((ticket, op));
-        let mut conn = self.conn();
-        // The writer that held the database meanwhile may have committed this change already.
-        if let Some(outcome) = lock(&self.outcomes).remove(&ticket) {
-            return outcome;
-        }
-        let batch = std::mem::take(&mut *lock(&self.pending));
-        let tickets: Vec<u64> = batch.iter().map(|(t, _)| *t).collect();
-        let mut ran: HashMap<u64, Result<i64, QueueError>> = HashMap::with_capacity(batch.len());
-        let committed = (|| {
-            let mut tx = conn.transaction()?;
-            for (t, op) in batch {
-                // A change that fails is rolled back alone; the others still commit.
-                let sp = tx.savepoint()?;
-                let r = op(&sp);
-                if r.is_ok() {
-                    sp.commit()?;
-                }
-                ran.insert(t, r.map_err(QueueError::from));
-            }
-            tx.commit()
-        })();
-        let mut mine = Err(QueueError::Commit("the change was not run".into()));
-        let mut outcomes = lock(&self.outcomes);
-        for t in tickets {
-            let r = match (ran.remove(&t), &committed) {
-                (Some(Err(e)), _) => Err(e),
-                (Some(Ok(v)), Ok(())) => Ok(v),
-                (_, Err(e)) => Err(QueueError::Commit(e.to_string())),
-                (None, Ok(())) => Err(QueueError::Commit("the change was not run".into())),
-            };
-            if t == ticket {
-                mine = r;
-            } else {
-                outcomes.insert(t, r);
-            }
-        }
-        mine
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn add(&self, item: &NewItem<'_>) -> Result<i64, QueueError> {
@@ -307,41 +235,34 @@ impl Queue {
             .ok_or_else(|| QueueError::Commit("the item was not added".into()))
     }
 
-    /// Adds items in one commit (all or none); returns their ids in order.
+    /// Adds items in one transaction (all or none): one commit however many they are. Returns
+    /// their ids in order.
     pub fn add_many(&self, items: &[NewItem<'_>]) -> Result<Vec<i64>, QueueError> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        type Row = (String, String, String, i64, String, Option<i64>, String);
-        let rows: Vec<Row> = items
-            .iter()
-            .map(|item| {
-                (
-                    item.profile.to_string(),
-                    item.path.to_string_lossy().into_owned(),
-                    item.key.to_string(),
-                    item.size as i64,
-                    item.content_type.to_string(),
-                    item.modified_ns,
-                    item.fingerprint.to_string(),
-                )
-            })
-            .collect();
-        let ids = std::sync::Arc::new(Mutex::new(Vec::with_capacity(rows.len())));
-        let out = ids.clone();
-        self.write(Box::new(move |c| {
-            let mut st = c.prepare_cached(
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        let mut ids = Vec::with_capacity(items.len());
+        {
+            let mut st = tx.prepare_cached(
                 "INSERT INTO items (profile, path, key, size, content_type, modified_ns, fingerprint, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued')",
             )?;
-            let mut ids = lock(&out);
-            for r in rows {
-                st.execute(params![r.0, r.1, r.2, r.3, r.4, r.5, r.6])?;
-                ids.push(c.last_insert_rowid());
+            for item in items {
+                st.execute(params![
+                    item.profile,
+                    item.path.to_string_lossy(),
+                    item.key,
+                    item.size as i64,
+                    item.content_type,
+                    item.modified_ns,
+                    item.fingerprint
+                ])?;
+                ids.push(tx.last_insert_rowid());
             }
-            Ok(0)
-        }))?;
-        let ids = std::mem::take(&mut *lock(&ids));
+        }
+        tx.commit()?;
         Ok(ids)
     }
 
@@ -399,28 +320,23 @@ impl Queue {
         state: ItemState,
         error: Option<&str>,
     ) -> Result<(), QueueError> {
-        let error = error.map(str::to_string);
-        self.write(Box::new(move |c| {
-            c.execute(
-                "UPDATE items SET state = ?2, error = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-                params![id, state.as_str(), error],
-            )
-            .map(|_| 0)
-        }))?;
+        self.conn().execute(
+            "UPDATE items SET state = ?2, error = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![id, state.as_str(), error],
+        )?;
         Ok(())
     }
 
     /// Records a new multipart upload, forgetting parts of any earlier one.
     pub fn set_upload(&self, id: i64, upload_id: &str, part_size: u64) -> Result<(), QueueError> {
-        let upload_id = upload_id.to_string();
-        self.write(Box::new(move |c| {
-            c.execute("DELETE FROM parts WHERE item = ?1", [id])?;
-            c.execute(
-                "UPDATE items SET upload_id = ?2, part_size = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-                params![id, upload_id, part_size as i64],
-            )
-            .map(|_| 0)
-        }))?;
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
+        tx.execute(
+            "UPDATE items SET upload_id = ?2, part_size = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![id, upload_id, part_size as i64],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -433,41 +349,36 @@ impl Queue {
         fingerprint: &str,
         reason: &str,
     ) -> Result<(), QueueError> {
-        let (fingerprint, reason) = (fingerprint.to_string(), reason.to_string());
-        self.write(Box::new(move |c| {
-            c.execute("DELETE FROM parts WHERE item = ?1", [id])?;
-            c.execute(
-                "UPDATE items SET upload_id = NULL, part_size = NULL, size = ?2, modified_ns = ?3, fingerprint = ?4,
-                 error = ?5, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-                params![id, size as i64, modified_ns, fingerprint, reason],
-            )
-            .map(|_| 0)
-        }))?;
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
+        tx.execute(
+            "UPDATE items SET upload_id = NULL, part_size = NULL, size = ?2, modified_ns = ?3, fingerprint = ?4,
+             error = ?5, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![id, size as i64, modified_ns, fingerprint, reason],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
     /// Forgets the multipart upload and its parts (it was aborted: its id is dead).
     pub fn forget_upload(&self, id: i64) -> Result<(), QueueError> {
-        self.write(Box::new(move |c| {
-            c.execute("DELETE FROM parts WHERE item = ?1", [id])?;
-            c.execute(
-                "UPDATE items SET upload_id = NULL, part_size = NULL WHERE id = ?1",
-                [id],
-            )
-            .map(|_| 0)
-        }))?;
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
+        tx.execute(
+            "UPDATE items SET upload_id = NULL, part_size = NULL WHERE id = ?1",
+            [id],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
     pub fn part_done(&self, id: i64, part: &PartRecord) -> Result<(), QueueError> {
-        let part = part.clone();
-        self.write(Box::new(move |c| {
-            c.execute(
-                "INSERT OR REPLACE INTO parts (item, part_number, etag, md5, size) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, part.part_number, part.etag, part.md5_hex, part.size as i64],
-            )
-            .map(|_| 0)
-        }))?;
+        self.conn().execute(
+            "INSERT OR REPLACE INTO parts (item, part_number, etag, md5, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, part.part_number, part.etag, part.md5_hex, part.size as i64],
+        )?;
         Ok(())
     }
 
@@ -496,17 +407,15 @@ impl Queue {
         etag: Option<&str>,
         location: &str,
     ) -> Result<(), QueueError> {
-        let (key, sha256) = (key.to_string(), sha256.to_string());
-        let (etag, location) = (etag.map(str::to_string), location.to_string());
-        self.write(Box::new(move |c| {
-            c.execute("DELETE FROM parts WHERE item = ?1", [id])?;
-            c.execute(
-                "UPDATE items SET state = 'done', key = ?2, sha256 = ?3, etag = ?4, location = ?5, error = NULL,
-                 upload_id = NULL, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-                params![id, key, sha256, etag, location],
-            )
-            .map(|_| 0)
-        }))?;
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
+        tx.execute(
+            "UPDATE items SET state = 'done', key = ?2, sha256 = ?3, etag = ?4, location = ?5, error = NULL,
+             upload_id = NULL, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![id, key, sha256, etag, location],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -532,10 +441,8 @@ impl Queue {
 
     /// Hides an item from the queue view; a finished one stays in the history.
     pub fn dismiss(&self, id: i64) -> Result<(), QueueError> {
-        self.write(Box::new(move |c| {
-            c.execute("UPDATE items SET dismissed = 1 WHERE id = ?1", [id])
-                .map(|_| 0)
-        }))?;
+        self.conn()
+            .execute("UPDATE items SET dismissed = 1 WHERE id = ?1", [id])?;
         Ok(())
     }
 
@@ -554,8 +461,8 @@ impl Queue {
 mod tests {
     use super::*;
 
-    /// Writers at the same time share commits: every change must still be durable and
-    /// separate, and one that fails must not take the others of its batch down with it.
+    /// Writers on several threads at once: every change is durable and separate, and one that
+    /// fails (a broken foreign key) takes no other change down with it.
     #[test]
     fn concurrent_changes_all_commit_and_a_failing_one_fails_alone() {
         let dir = tempfile::tempdir().unwrap();
@@ -606,7 +513,6 @@ mod tests {
         });
         let unique: std::collections::HashSet<i64> = ids.iter().copied().collect();
         assert_eq!(unique.len(), 320);
-        assert!(lock(&q.outcomes).is_empty() && lock(&q.pending).is_empty());
         drop(q);
         let q = Queue::open(&db).unwrap();
         let done = q.history(1000).unwrap();

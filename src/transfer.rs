@@ -132,11 +132,11 @@ pub async fn digest_file(path: &std::path::Path) -> Result<FileDigest, TransferE
     Ok(read_and_digest(path).await?.0)
 }
 
-/// A small file's bytes as read for its checksums, with the file's modification time then:
-/// sending them saves reading the file again.
+/// A small file's bytes as read for its checksums, with the file's metadata then: sending them
+/// saves reading the file again.
 struct SmallContent {
     bytes: bytes::Bytes,
-    modified: Option<std::time::SystemTime>,
+    meta: std::fs::Metadata,
 }
 
 /// [`digest_file`], keeping the content of a small file.
@@ -158,7 +158,7 @@ async fn read_and_digest(
             };
             let content = SmallContent {
                 bytes: bytes.into(),
-                modified: meta.modified().ok(),
+                meta,
             };
             return Ok((digest, Some(content)));
         }
@@ -255,9 +255,7 @@ impl Uploader {
             return Err(TransferError::SourceChanged);
         }
         let payload = match content {
-            Some(c) if file.modified.is_some() && c.modified != file.modified => {
-                return Err(TransferError::SourceChanged);
-            }
+            Some(c) if !file.is_unchanged(&c.meta) => return Err(TransferError::SourceChanged),
             Some(c) => Payload::Bytes(c.bytes),
             None => Payload::Range(FileRange {
                 offset: 0,
@@ -417,9 +415,7 @@ impl Uploader {
                     .await
                     .map_err(read_failure)?;
                 let meta = handle.metadata().await.map_err(read_failure)?;
-                if meta.len() != file.size
-                    || (file.modified.is_some() && meta.modified().ok() != file.modified)
-                {
+                if !file.is_unchanged(&meta) {
                     return Err(Failure::local(FailureKind::Permanent, SOURCE_CHANGED));
                 }
                 if range.offset > 0 {

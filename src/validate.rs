@@ -65,6 +65,15 @@ pub struct CheckedFile {
     pub modified: Option<SystemTime>,
 }
 
+impl CheckedFile {
+    /// Whether `meta` (the file's metadata now) still shows the size and modification time it
+    /// was checked with.
+    pub fn is_unchanged(&self, meta: &std::fs::Metadata) -> bool {
+        meta.len() == self.size
+            && (self.modified.is_none() || meta.modified().ok() == self.modified)
+    }
+}
+
 /// Validates `path` against `profile`.
 pub async fn check_file(path: &Path, profile: &Profile) -> Result<CheckedFile, ValidationError> {
     let meta = tokio::fs::metadata(path)
