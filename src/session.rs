@@ -630,8 +630,16 @@ impl Session {
         };
         match &result {
             Ok(r) => {
-                self.queue
-                    .finish(item_id, &r.key, &r.sha256, r.etag.as_deref(), &r.location)?
+                // The commit waits for the disk: off the async workers, which other uploads (and
+                // the embedded store) need meanwhile.
+                let queue = self.queue.clone();
+                let (key, sha256) = (r.key.clone(), r.sha256.clone());
+                let (etag, location) = (r.etag.clone(), r.location.clone());
+                tokio::task::spawn_blocking(move || {
+                    queue.finish(item_id, &key, &sha256, etag.as_deref(), &location)
+                })
+                .await
+                .map_err(|e| QueueError::Commit(e.to_string()))??
             }
             Err(TransferError::Paused) => {
                 self.queue
