@@ -27,8 +27,8 @@ use crate::retry::FailureKind;
 use crate::s3::{ObjectInfo, RemotePart, S3Client, S3Failure};
 use crate::sign::{PresignedPut, PutRequest};
 use crate::transfer::{
-    hex, AttemptError, FileRange, ProgressFn, TransferError, TransferEvent, UploadReceipt,
-    Uploader, CHUNK_SIZE,
+    hash_range, hex, AttemptError, FileRange, Payload, ProgressFn, TransferError, TransferEvent,
+    UploadReceipt, Uploader,
 };
 use crate::validate::CheckedFile;
 
@@ -570,7 +570,14 @@ impl Uploader {
                                 .unwrap_or_else(|p| p.into_inner())
                                 .insert(n, 0);
                             let a = self
-                                .send_range(file, range, &presigned, &md5_b64, &part_progress)
+                                .send(
+                                    file,
+                                    Payload::Range(range),
+                                    &presigned,
+                                    None,
+                                    &md5_b64,
+                                    &part_progress,
+                                )
                                 .await
                                 .map_err(AttemptError::Retry)?;
                             sent_total.fetch_add(range.len, std::sync::atomic::Ordering::Relaxed);
@@ -712,36 +719,6 @@ async fn part_md5(file: &CheckedFile, part_size: u64, n: u32) -> Result<[u8; 16]
     })
     .await
     .map_err(|e| TransferError::Read(e.to_string()))?
-}
-
-/// Hashes up to `len` bytes of the file from `offset` (fewer at its end); returns the digest
-/// and how many bytes it read. Stops with [`TransferError::Cancelled`] once `stop` is set.
-fn hash_range<D: Digest>(
-    path: &std::path::Path,
-    offset: u64,
-    len: u64,
-    stop: &AtomicBool,
-) -> Result<(md5::digest::Output<D>, u64), TransferError> {
-    use std::io::{Read, Seek, SeekFrom};
-    let read_err = |e: std::io::Error| TransferError::Read(e.to_string());
-    let mut f = std::fs::File::open(path).map_err(read_err)?;
-    f.seek(SeekFrom::Start(offset)).map_err(read_err)?;
-    let mut h = D::new();
-    let mut buf = vec![0u8; CHUNK_SIZE];
-    let mut read = 0u64;
-    while read < len {
-        if stop.load(Ordering::Relaxed) {
-            return Err(TransferError::Cancelled);
-        }
-        let want = (buf.len() as u64).min(len - read) as usize;
-        let got = f.read(&mut buf[..want]).map_err(read_err)?;
-        if got == 0 {
-            break;
-        }
-        h.update(&buf[..got]);
-        read += got as u64;
-    }
-    Ok((h.finalize(), read))
 }
 
 /// Fails with [`TransferError::SourceChanged`] when the file's size or modification time moved.

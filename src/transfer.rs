@@ -2,13 +2,13 @@
 //! whatever the size), reports progress through a core callback type, retries per
 //! [`crate::retry`], signs again when a URL expires, and verifies what S3 stored.
 //!
-//! Integrity: before sending, one pass over the file computes SHA-256 and MD5. The request
+//! Integrity: before sending, SHA-256 and MD5 of the file are computed side by side. The request
 //! carries `Content-MD5` (checked by S3 even when a backend did not sign it) and, when
 //! self-signed, a signed `x-amz-checksum-sha256`; the answer's ETag and checksum are compared
 //! again. Redirects are never followed.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -127,7 +127,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// and large buffers cost more than the hashing.
 const SMALL_FILE: u64 = 1 << 20;
 
-/// Reads a file once and returns its SHA-256 and MD5 (on a blocking thread).
+/// Returns a file's SHA-256 and MD5 (on blocking threads).
 pub async fn digest_file(path: &std::path::Path) -> Result<FileDigest, TransferError> {
     Ok(read_and_digest(path).await?.0)
 }
@@ -162,50 +162,60 @@ async fn read_and_digest(
             };
             return Ok((digest, Some(content)));
         }
-        // MD5 is the slower hash: it runs on a second thread, fed the same buffers, so the pass
-        // takes about as long as MD5 alone instead of MD5 plus SHA-256.
-        let (to_md5, chunks) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(4);
+        drop(f);
+        // MD5 is the slower hash: on a second thread (reading the file beside SHA-256, from the
+        // page cache) the pass takes about as long as MD5 alone instead of MD5 plus SHA-256.
+        let never = AtomicBool::new(false);
         std::thread::scope(|scope| {
-            let md5_thread = scope.spawn(move || {
-                let mut md5 = Md5::new();
-                for chunk in chunks {
-                    md5.update(chunk.as_slice());
-                }
-                md5.finalize()
-            });
-            let mut sha = Sha256::new();
-            let mut len = 0u64;
-            let read = loop {
-                let mut buf = vec![0u8; 1 << 20];
-                let n = match f.read(&mut buf) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => n,
-                    Err(e) => break Err(read_err(e)),
-                };
-                buf.truncate(n);
-                let buf = Arc::new(buf);
-                sha.update(buf.as_slice());
-                len += n as u64;
-                if to_md5.send(buf).is_err() {
-                    break Ok(());
-                }
-            };
-            drop(to_md5);
-            let md5 = md5_thread
+            let md5 = scope.spawn(|| hash_range::<Md5>(&path, 0, u64::MAX, &never));
+            let sha256 = hash_range::<Sha256>(&path, 0, u64::MAX, &never);
+            let md5 = md5
                 .join()
                 .map_err(|_| TransferError::Read("the MD5 thread panicked".into()))?;
-            read.map(|()| {
-                let digest = FileDigest {
-                    sha256: sha.finalize().into(),
-                    md5: md5.into(),
-                    len,
-                };
-                (digest, None)
-            })
+            let ((sha256, len), (md5, md5_len)) = (sha256?, md5?);
+            if md5_len != len {
+                return Err(TransferError::SourceChanged);
+            }
+            let digest = FileDigest {
+                sha256: sha256.into(),
+                md5: md5.into(),
+                len,
+            };
+            Ok((digest, None))
         })
     })
     .await
     .map_err(|e| TransferError::Read(e.to_string()))?
+}
+
+/// Hashes up to `len` bytes of the file from `offset` (fewer at its end); returns the digest
+/// and how many bytes it read. Stops with [`TransferError::Cancelled`] once `stop` is set.
+pub(crate) fn hash_range<D: Digest>(
+    path: &std::path::Path,
+    offset: u64,
+    len: u64,
+    stop: &AtomicBool,
+) -> Result<(sha2::digest::Output<D>, u64), TransferError> {
+    use std::io::{Seek, SeekFrom};
+    let read_err = |e: std::io::Error| TransferError::Read(e.to_string());
+    let mut f = std::fs::File::open(path).map_err(read_err)?;
+    f.seek(SeekFrom::Start(offset)).map_err(read_err)?;
+    let mut h = D::new();
+    let mut buf = vec![0u8; CHUNK_SIZE];
+    let mut read = 0u64;
+    while read < len {
+        if stop.load(Ordering::Relaxed) {
+            return Err(TransferError::Cancelled);
+        }
+        let want = (buf.len() as u64).min(len - read) as usize;
+        let got = f.read(&mut buf[..want]).map_err(read_err)?;
+        if got == 0 {
+            break;
+        }
+        h.update(&buf[..got]);
+        read += got as u64;
+    }
+    Ok((h.finalize(), read))
 }
 
 /// Sends files, with retry and re-signing.
@@ -374,28 +384,8 @@ impl Uploader {
         }
     }
 
-    /// One PUT of a byte range of the file (the whole file, or a part), streamed from disk.
-    pub(crate) async fn send_range(
-        &self,
-        file: &CheckedFile,
-        range: FileRange,
-        presigned: &PresignedPut,
-        md5_b64: &str,
-        progress: &ProgressFn,
-    ) -> Result<Answer, Failure> {
-        self.send(
-            file,
-            Payload::Range(range),
-            presigned,
-            None,
-            md5_b64,
-            progress,
-        )
-        .await
-    }
-
-    /// One PUT of `payload`.
-    async fn send(
+    /// One PUT of `payload`: the whole file, or a part.
+    pub(crate) async fn send(
         &self,
         file: &CheckedFile,
         payload: Payload,
@@ -517,7 +507,7 @@ pub(crate) enum AttemptError {
 
 /// What one PUT sends: a small file's bytes already read, or a range streamed from disk.
 #[derive(Clone, Debug)]
-enum Payload {
+pub(crate) enum Payload {
     Bytes(bytes::Bytes),
     Range(FileRange),
 }
@@ -565,6 +555,32 @@ fn read_failure(e: std::io::Error) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both ways of hashing (a small file read whole; a larger one read by two threads) give
+    /// the checksums of the file's bytes.
+    #[tokio::test]
+    async fn digest_file_matches_the_bytes_below_and_above_the_small_file_size() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [
+            0,
+            1000,
+            SMALL_FILE as usize,
+            SMALL_FILE as usize + 1,
+            3 * CHUNK_SIZE + 17,
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let path = dir.path().join(format!("f{len}"));
+            std::fs::write(&path, &bytes).unwrap();
+            let digest = digest_file(&path).await.unwrap();
+            assert_eq!(digest.len, len as u64);
+            assert_eq!(
+                digest.sha256,
+                <[u8; 32]>::from(Sha256::digest(&bytes)),
+                "{len}"
+            );
+            assert_eq!(digest.md5, <[u8; 16]>::from(Md5::digest(&bytes)), "{len}");
+        }
+    }
 
     #[test]
     fn integrity_mismatch_is_an_error() {
