@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use hoist::multipart::{multipart_etag, part_count, part_size_for, DEFAULT_PART_SIZE};
 use hoist::queue::{NewItem, Queue};
 use hoist::secret::Secret;
 use hoist::sign::sigv4::SigV4Signer;
+use hoist::upload::parts::{multipart_etag, part_count, part_size_for, DEFAULT_PART_SIZE};
 
 fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
     use rand::RngCore;
@@ -35,7 +35,7 @@ fn checksums(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(len as u64));
         g.bench_function(name, |b| {
             b.iter(|| {
-                rt.block_on(hoist::transfer::digest_file(&path))
+                rt.block_on(hoist::upload::digest_file(&path))
                     .expect("digest")
             })
         });

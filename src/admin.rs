@@ -307,7 +307,7 @@ impl Manager {
         };
 
         let body: &[u8] = b"Hoist health check: this object is deleted right away.\n";
-        let digest = crate::transfer::FileDigest {
+        let digest = crate::upload::FileDigest {
             sha256: <sha2::Sha256 as sha2::Digest>::digest(body).into(),
             md5: <md5::Md5 as md5::Digest>::digest(body).into(),
             len: body.len() as u64,
@@ -359,11 +359,8 @@ impl Manager {
         } else {
             "virtual-hosted addresses (bucket.host/key)"
         };
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| ManagerError::Invalid(e.without_url().to_string()))?;
+        let http = crate::remote::http::client(crate::remote::http::Purpose::Backend)
+            .map_err(ManagerError::Invalid)?;
         let mut put = http.put(signed.url.clone()).body(body.to_vec());
         for (n, v) in &signed.headers {
             put = put.header(n, v);
@@ -373,9 +370,9 @@ impl Manager {
             Ok(resp) => {
                 let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
                 let text = resp.text().await.unwrap_or_default();
-                Some(crate::s3::classify_response(status, &headers, &text).to_string())
+                Some(crate::remote::s3::classify_response(status, &headers, &text).to_string())
             }
-            Err(e) => Some(crate::s3::network_failure(e).to_string()),
+            Err(e) => Some(crate::remote::s3::network_failure(e).to_string()),
         };
         if let Some(reason) = put_failure {
             checks.push(fail("put", reason));

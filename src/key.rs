@@ -36,6 +36,12 @@ pub enum KeyError {
     UnknownPlaceholder(String),
 }
 
+impl crate::error::HasKind for KeyError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::InvalidInput
+    }
+}
+
 /// Characters kept in a sanitised name besides letters and digits.
 const SAFE_PUNCTUATION: &[char] = &['-', '_', '.', '(', ')', '+', '=', ',', '@', '!'];
 

@@ -5,8 +5,10 @@
 //! 1. [`profile`] — which bucket, which mode (`backend`, `self-sign`, `local`), which limits.
 //! 2. [`validate`] — size, type (magic bytes via `infer`) and readability, before any byte is sent.
 //! 3. [`key`] — the object key, built from the profile's template with a sanitised file name.
-//! 4. [`sign`] — a presigned PUT, from the company backend or signed here with SigV4.
-//! 5. [`transfer`] — the streamed PUT, with [`retry`] (AWS "standard" mode) and re-signing.
+//! 4. [`sign`] — a presigned PUT, signed here with SigV4, or by a company backend ([`backend`]).
+//! 5. [`upload`] — the engine: a streamed PUT or parts, with [`retry`] (AWS "standard" mode),
+//!    re-signing, resume from the [`queue`], and integrity checks; it talks to the store
+//!    through the [`remote`] contract.
 //!
 //! [`session`] ties them together for a batch of files; [`secret`] keeps credentials in the OS
 //! keychain and out of every log line; [`redact`] strips signatures from anything printed.
@@ -14,22 +16,28 @@
 //!
 //! [`manager`] is the long-lived upload manager the desktop app drives (queue view, pause,
 //! resume, retry, history), and [`admin`] its profile administration and health check.
+//!
+//! Every domain error converts into [`Error`], whose [`ErrorKind`] is what front ends branch on.
 
 pub mod admin;
+pub mod backend;
+pub mod error;
 pub mod key;
 #[cfg(feature = "embedded-store")]
 pub mod local;
 pub mod manager;
 pub mod memory;
-pub mod multipart;
 pub mod profile;
 pub mod queue;
 pub mod redact;
+pub mod remote;
 pub mod retry;
-pub mod s3;
 pub mod secret;
 pub mod session;
 pub mod sign;
 pub mod sweep;
-pub mod transfer;
+pub mod upload;
 pub mod validate;
+
+pub use error::{Error, ErrorKind, HasKind};
+pub use upload::{Control, ProgressFn, TransferError, TransferEvent, UploadReceipt, Uploader};

@@ -38,6 +38,12 @@ pub enum LocalError {
     Start(String),
 }
 
+impl crate::error::HasKind for LocalError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Local
+    }
+}
+
 /// A running embedded store; stops when dropped or on [`EmbeddedStore::shutdown`].
 #[derive(Debug)]
 pub struct EmbeddedStore {

@@ -14,7 +14,8 @@ use hoist::queue::{ItemState, Queue};
 use hoist::retry::RetryPolicy;
 use hoist::secret::{Keychain, Secret, SecretKind};
 use hoist::session::{CancelError, FileOutcome, Session, UploadError};
-use hoist::transfer::{ProgressFn, TransferError, TransferEvent};
+use hoist::upload::{ProgressFn, TransferEvent};
+use hoist::{ErrorKind, HasKind};
 
 /// Hoist streams files into S3 through presigned URLs, with retries and proof of integrity.
 ///
@@ -397,8 +398,8 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
                     key: None,
                     size: None,
                     checksum: None,
-                    status: if matches!(e, UploadError::Transfer(TransferError::Paused)) { "paused" } else { "failed" },
-                    error: Some(e.to_string()),
+                    status: if e.kind() == ErrorKind::Paused { "paused" } else { "failed" },
+                    error: Some(describe(e)),
                     location: None,
                     bytes_sent: None,
                 })?
@@ -407,7 +408,7 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
                 "uploaded  {path}\n          key     {}\n          size    {} bytes\n          sha256  {}",
                 r.key, r.size, r.sha256
             ),
-            (Err(e), false) => println!("FAILED    {path}: {e}"),
+            (Err(e), false) => println!("FAILED    {path}: {}", describe(e)),
         }
     }
     if !json {
@@ -432,6 +433,14 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
     } else {
         ExitCode::from(1)
     })
+}
+
+/// An upload's error with the command line's advice for its kind.
+fn describe(e: &UploadError) -> String {
+    match e.kind() {
+        ErrorKind::Paused => format!("{e}; run `hoist upload` again to resume"),
+        _ => e.to_string(),
+    }
 }
 
 fn profile_command(

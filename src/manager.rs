@@ -21,13 +21,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 use ts_rs::TS;
 
-use crate::multipart::Control;
 use crate::profile::{Mode, ProfileError, ProfileStore};
 use crate::queue::{ItemState, Queue, QueueError, QueueItem};
 use crate::retry::RetryPolicy;
 use crate::secret::{Keychain, KeychainError};
 use crate::session::{self, CancelError, Job, Session, SessionError};
-use crate::transfer::{ProgressFn, TransferError, TransferEvent};
+use crate::upload::Control;
+use crate::upload::{ProgressFn, TransferError, TransferEvent};
 
 /// Files uploading at once (their parts share the profile's `concurrency` on top of this).
 pub const FILES_IN_FLIGHT: usize = 4;
@@ -56,21 +56,22 @@ pub enum ManagerError {
     Io { path: PathBuf, message: String },
 }
 
-impl ManagerError {
-    /// The profile whose secret is missing from the keychain, when that is the problem (the UI
-    /// then asks for it).
-    pub fn missing_secret(&self) -> Option<&str> {
-        let k = match self {
-            ManagerError::Keychain(k) | ManagerError::Session(SessionError::Keychain(k)) => k,
-            ManagerError::Session(SessionError::Sign(crate::sign::SignError::Keychain(k))) => k,
-            _ => return None,
-        };
-        match k {
-            KeychainError::Missing { profile, .. } => Some(profile),
-            _ => None,
+impl crate::error::HasKind for ManagerError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ManagerError::Profile(e) => e.kind(),
+            ManagerError::Session(e) => e.kind(),
+            ManagerError::Queue(e) => e.kind(),
+            ManagerError::Keychain(e) => e.kind(),
+            ManagerError::Cancel(e) => e.kind(),
+            ManagerError::NotFound(_) | ManagerError::Invalid(_) => ErrorKind::InvalidInput,
+            ManagerError::Io { .. } => ErrorKind::Local,
         }
     }
+}
 
+impl ManagerError {
     pub(crate) fn io(path: &Path, e: impl std::fmt::Display) -> Self {
         ManagerError::Io {
             path: path.to_path_buf(),

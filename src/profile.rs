@@ -39,6 +39,15 @@ pub enum ProfileError {
     Invalid(String),
 }
 
+impl crate::error::HasKind for ProfileError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            ProfileError::Io { .. } => crate::error::ErrorKind::Local,
+            _ => crate::error::ErrorKind::InvalidInput,
+        }
+    }
+}
+
 /// How presigned URLs are obtained.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "mode", rename_all = "kebab-case")]

@@ -20,6 +20,12 @@ pub enum QueueError {
     Commit(String),
 }
 
+impl crate::error::HasKind for QueueError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Local
+    }
+}
+
 /// Where an upload stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -71,6 +71,15 @@ pub enum KeychainError {
     Failed { detail: String },
 }
 
+impl crate::error::HasKind for KeychainError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            KeychainError::Missing { .. } => crate::error::ErrorKind::MissingSecret,
+            _ => crate::error::ErrorKind::Local,
+        }
+    }
+}
+
 /// The keychain under one service name. The app and CLI use [`Keychain::default`]: `"hoist"`,
 /// or `HOIST_KEYCHAIN_SERVICE` when set (tests use their own name so they never touch a user's
 /// entries).

@@ -9,19 +9,23 @@ use std::sync::Arc;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 
+use crate::backend::companion::CompanionClient;
+use crate::backend::simple::BackendSigner;
+use crate::error::{ErrorKind, HasKind};
 use crate::key::{self, KeyContext, KeyError};
-use crate::multipart::{self, Control, MultipartApi, MultipartJob};
 use crate::profile::{Mode, Profile, ProfileError, Protocol};
 use crate::queue::{ItemState, NewItem, Queue, QueueError};
+use crate::remote::s3::S3Client;
+use crate::remote::MultipartApi;
 use crate::retry::RetryPolicy;
-use crate::s3::S3Client;
 use crate::secret::{Keychain, KeychainError, SecretKind};
-use crate::sign::backend::BackendSigner;
-use crate::sign::companion::CompanionClient;
 use crate::sign::sigv4::SigV4Signer;
 use crate::sign::{SignError, Signer};
-use crate::transfer::{ProgressFn, TransferError, UploadReceipt, Uploader};
-use crate::validate::{self, ValidationError, MAX_SINGLE_PUT};
+use crate::upload::digest::fingerprint;
+use crate::upload::parts::{DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, MAX_SINGLE_PUT};
+use crate::upload::resume::{settle, RestartReason, Resumer, Settlement, SourceFacts};
+use crate::upload::{Control, MultipartJob, ProgressFn, TransferError, UploadReceipt, Uploader};
+use crate::validate::{self, ValidationError};
 
 /// Jobs validated and queued together (one commit) before their uploads start.
 pub const PREPARE_CHUNK: usize = 256;
@@ -43,6 +47,20 @@ pub enum SessionError {
     NoEmbeddedStore,
 }
 
+impl HasKind for SessionError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SessionError::Profile(e) => e.kind(),
+            SessionError::Keychain(e) => e.kind(),
+            SessionError::Sign(e) => e.kind(),
+            SessionError::Queue(e) => e.kind(),
+            #[cfg(feature = "embedded-store")]
+            SessionError::Local(e) => e.kind(),
+            SessionError::NoEmbeddedStore => ErrorKind::InvalidInput,
+        }
+    }
+}
+
 /// Why one file did not upload.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
@@ -54,6 +72,17 @@ pub enum UploadError {
     Transfer(#[from] TransferError),
     #[error("{0}")]
     Queue(#[from] QueueError),
+}
+
+impl HasKind for UploadError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            UploadError::Validation(e) => e.kind(),
+            UploadError::Key(e) => e.kind(),
+            UploadError::Transfer(e) => e.kind(),
+            UploadError::Queue(e) => e.kind(),
+        }
+    }
 }
 
 /// One file to upload: where it is, and the folders it sits in below what was dropped.
@@ -148,6 +177,15 @@ pub enum CancelError {
     Queue(#[from] QueueError),
     #[error("cancelled, but the unfinished upload could not be removed from the bucket ({0}); `hoist sweep` removes it later")]
     Abort(String),
+}
+
+impl HasKind for CancelError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            CancelError::Queue(e) => e.kind(),
+            CancelError::Abort(_) => ErrorKind::RemoteTransient,
+        }
+    }
 }
 
 /// The result for one file of a batch.
@@ -297,11 +335,8 @@ impl Session {
             uploader,
             queue,
             control: Control::default(),
-            threshold: env_size(
-                "HOIST_MULTIPART_THRESHOLD",
-                multipart::DEFAULT_MULTIPART_THRESHOLD,
-            ),
-            part_size: env_size("HOIST_PART_SIZE", multipart::DEFAULT_PART_SIZE),
+            threshold: env_size("HOIST_MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD),
+            part_size: env_size("HOIST_PART_SIZE", DEFAULT_PART_SIZE),
             #[cfg(feature = "embedded-store")]
             local: None,
         }
@@ -534,7 +569,7 @@ impl Session {
         // The sample only guards resuming parts; a single PUT re-reads the whole file anyway.
         let fp = if self.goes_multipart(checked.size) {
             let (p, size) = (checked.path.clone(), checked.size);
-            tokio::task::spawn_blocking(move || multipart::fingerprint(&p, size))
+            tokio::task::spawn_blocking(move || fingerprint(&p, size))
                 .await
                 .map_err(|e| TransferError::Read(e.to_string()))??
         } else {
@@ -542,20 +577,15 @@ impl Session {
         };
         let item = match self.queue.unfinished_for(&self.profile.name, &abs)? {
             Some(item) => {
-                let changed = item.size != checked.size
-                    || item.modified_ns != modified_ns
-                    || item.fingerprint != fp;
-                if changed {
-                    multipart::restart(
-                        self.multipart.as_deref(),
-                        &self.queue,
-                        &item,
-                        (checked.size, modified_ns, &fp),
-                        multipart::SOURCE_CHANGED_RESTART,
-                        progress,
-                        self.uploader.retry_policy().clock.now(),
-                    )
-                    .await?;
+                let facts = SourceFacts {
+                    size: checked.size,
+                    modified_ns,
+                    fingerprint: &fp,
+                };
+                if facts.differs_from(&item) {
+                    self.resumer()
+                        .restart(&item, facts, RestartReason::SourceChanged, progress)
+                        .await?;
                 }
                 PlannedItem::Existing {
                     id: item.id,
@@ -628,35 +658,13 @@ impl Session {
                 }
             }
         };
-        match &result {
-            Ok(r) => {
-                // The commit waits for the disk: off the async workers, which other uploads (and
-                // the embedded store) need meanwhile.
-                let queue = self.queue.clone();
-                let (key, sha256) = (r.key.clone(), r.sha256.clone());
-                let (etag, location) = (r.etag.clone(), r.location.clone());
-                tokio::task::spawn_blocking(move || {
-                    queue.finish(item_id, &key, &sha256, etag.as_deref(), &location)
-                })
-                .await
-                .map_err(|e| QueueError::Commit(e.to_string()))??
+        match settle(&result) {
+            Settlement::Done => {
+                if let Ok(r) = &result {
+                    self.record_done(item_id, r).await?;
+                }
             }
-            Err(TransferError::Paused) => {
-                self.queue
-                    .set_state(item_id, ItemState::Paused, Some("paused"))?
-            }
-            // Cancelled and failed multipart uploads were aborted, so their id is dead: a
-            // retry starts a new one (some stores still list parts of an aborted upload).
-            Err(TransferError::Cancelled) => {
-                self.queue.forget_upload(item_id)?;
-                self.queue
-                    .set_state(item_id, ItemState::Cancelled, Some("cancelled"))?
-            }
-            Err(e) => {
-                self.queue.forget_upload(item_id)?;
-                self.queue
-                    .set_state(item_id, ItemState::Failed, Some(&e.to_string()))?
-            }
+            settlement => self.resumer().record(item_id, &settlement)?,
         }
         Ok(result?)
     }
@@ -670,21 +678,32 @@ impl Session {
     /// stay behind, and marks it cancelled. An abort that fails is returned after the item is
     /// marked (`hoist sweep` removes what is left).
     pub async fn cancel_stopped(&self, item: &crate::queue::QueueItem) -> Result<(), CancelError> {
-        let mut abort = Ok(());
-        if let (Some(upload_id), Some(api)) = (&item.upload_id, &self.multipart) {
-            let target = multipart::MultipartTarget {
-                key: item.key.clone(),
-                upload_id: upload_id.clone(),
-            };
-            abort = api
-                .abort(&target, self.uploader.retry_policy().clock.now())
-                .await
-                .map_err(|e| CancelError::Abort(e.to_string()));
+        self.resumer()
+            .cancel(item)
+            .await?
+            .map_err(|e| CancelError::Abort(e.to_string()))
+    }
+
+    /// Restarts and cancels this session's unfinished uploads.
+    fn resumer(&self) -> Resumer<'_> {
+        Resumer {
+            api: self.multipart.as_deref(),
+            queue: &self.queue,
+            now: self.uploader.retry_policy().clock.now(),
         }
-        self.queue.forget_upload(item.id)?;
-        self.queue
-            .set_state(item.id, ItemState::Cancelled, Some("cancelled"))?;
-        abort
+    }
+
+    /// Records a landed upload. The commit waits for the disk: off the async workers, which
+    /// other uploads (and the embedded store) need meanwhile.
+    async fn record_done(&self, item_id: i64, r: &UploadReceipt) -> Result<(), QueueError> {
+        let queue = self.queue.clone();
+        let (key, sha256) = (r.key.clone(), r.sha256.clone());
+        let (etag, location) = (r.etag.clone(), r.location.clone());
+        tokio::task::spawn_blocking(move || {
+            queue.finish(item_id, &key, &sha256, etag.as_deref(), &location)
+        })
+        .await
+        .map_err(|e| QueueError::Commit(e.to_string()))?
     }
 
     /// The jobs of this profile's unfinished uploads (to resume after a crash or a pause).

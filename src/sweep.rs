@@ -4,7 +4,8 @@
 
 use std::time::SystemTime;
 
-use crate::s3::{PendingUpload, S3Client, S3Failure};
+use crate::remote::s3::{PendingUpload, S3Client};
+use crate::remote::RemoteFailure;
 use crate::session::{Session, SessionError};
 
 #[derive(Debug, thiserror::Error)]
@@ -14,9 +15,19 @@ pub enum SweepError {
     )]
     NotSupported,
     #[error("cannot list unfinished uploads: {0}")]
-    List(S3Failure),
+    List(RemoteFailure),
     #[error(transparent)]
     Session(#[from] SessionError),
+}
+
+impl crate::error::HasKind for SweepError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            SweepError::NotSupported => crate::error::ErrorKind::InvalidInput,
+            SweepError::List(f) => f.error_kind(),
+            SweepError::Session(e) => e.kind(),
+        }
+    }
 }
 
 /// What a sweep found.

@@ -44,6 +44,15 @@ pub enum ValidationError {
     Io(String),
 }
 
+impl crate::error::HasKind for ValidationError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            ValidationError::Changed => crate::error::ErrorKind::SourceChanged,
+            _ => crate::error::ErrorKind::InvalidInput,
+        }
+    }
+}
+
 impl ValidationError {
     fn from_io(e: std::io::Error) -> Self {
         match e.kind() {

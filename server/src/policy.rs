@@ -15,10 +15,7 @@ use crate::config::{PolicyConfig, Token};
 use crate::error::ApiError;
 
 /// S3's limits.
-pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
-pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
-pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
-pub const MAX_PARTS: u32 = 10_000;
+pub use hoist::upload::parts::{MAX_OBJECT_SIZE, MAX_PARTS, MAX_SINGLE_PUT, MIN_PART_SIZE};
 
 /// Finds the token of a request, or says why there is none (401).
 pub fn authenticate<'a>(tokens: &'a [Token], headers: &HeaderMap) -> Result<&'a Token, ApiError> {
@@ -295,7 +292,7 @@ pub fn max_part_for(declared: u64) -> u32 {
     if declared == 0 {
         return MAX_PARTS;
     }
-    (declared.div_ceil(MIN_PART_SIZE)).clamp(1, MAX_PARTS as u64) as u32
+    hoist::upload::parts::max_part_number(declared)
 }
 
 #[cfg(test)]

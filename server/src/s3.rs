@@ -5,7 +5,8 @@
 use std::time::SystemTime;
 
 use axum::http::StatusCode;
-use hoist::s3::{RemotePart, S3Client, S3Failure};
+use hoist::remote::s3::S3Client;
+use hoist::remote::{RemoteFailure, RemotePart};
 use hoist::sign::sigv4::SigV4Signer;
 
 use crate::error::ApiError;
@@ -16,7 +17,7 @@ pub struct Bucket {
     client: S3Client,
 }
 
-fn api_error(f: S3Failure) -> ApiError {
+fn api_error(f: RemoteFailure) -> ApiError {
     match f.code.as_str() {
         "NoSuchUpload" => ApiError::new(
             StatusCode::NOT_FOUND,

@@ -1,20 +1,19 @@
-//! Signing: one [`Signer`] abstraction, two implementations.
+//! Signing: the [`Signer`] abstraction and what it signs ([`PutRequest`] → [`PresignedPut`]).
 //!
 //! * [`sigv4::SigV4Signer`] — admin and local modes: Hoist signs presigned PUT URLs itself with
 //!   `aws-sigv4`, with S3's settings (single percent-encoding, no path normalisation), an expiry
 //!   of at most 15 minutes, and `content-type`, `content-length`, `content-md5` and
 //!   `x-amz-checksum-sha256` among the signed headers so that S3 refuses any other body.
-//! * [`backend::BackendSigner`] — staff mode: a company backend signs (protocol `simple`).
+//! * Staff mode's signers, where a company backend signs, live in [`crate::backend`].
 //!
 //! Signing takes the time as a parameter so it can be checked against AWS's published examples.
 
 use std::fmt;
 use std::time::SystemTime;
 
+use crate::error::{ErrorKind, HasKind};
 use crate::secret::KeychainError;
 
-pub mod backend;
-pub mod companion;
 pub mod sigv4;
 
 /// What is about to be uploaded, as the signer needs to know it.
@@ -73,6 +72,16 @@ pub enum SignError {
     Signing(String),
     #[error(transparent)]
     Keychain(#[from] KeychainError),
+}
+
+impl HasKind for SignError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SignError::Keychain(k) => k.kind(),
+            e if e.is_retryable() => ErrorKind::RemoteTransient,
+            _ => ErrorKind::RemotePermanent,
+        }
+    }
 }
 
 impl SignError {

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use hoist::backend::simple::BackendSigner;
 use hoist::secret::Secret;
 use hoist::session::{Session, UploadError};
-use hoist::sign::backend::BackendSigner;
 use hoist::sign::SignError;
-use hoist::transfer::{TransferError, Uploader};
+use hoist::upload::{TransferError, Uploader};
 
 use crate::support::backend::{Backend, Flavour};
 use crate::support::faulty::Faulty;

@@ -7,7 +7,7 @@ use hoist::retry::RetryBudget;
 use hoist::secret::Secret;
 use hoist::sign::sigv4::SigV4Signer;
 use hoist::sign::{PresignedPut, PutRequest, SignError, Signer};
-use hoist::transfer::{TransferError, TransferEvent, UploadReceipt, Uploader};
+use hoist::upload::{TransferError, TransferEvent, UploadReceipt, Uploader};
 use hoist::validate::CheckedFile;
 
 use crate::support::faulty::{s3_error, Faulty, Step};

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use hoist::backend::simple::BackendSigner;
 use hoist::session::Session;
-use hoist::sign::backend::BackendSigner;
-use hoist::transfer::Uploader;
+use hoist::upload::Uploader;
 use hoist::validate::CheckedFile;
 
 use crate::support::backend::{Backend, Flavour};
@@ -112,6 +112,6 @@ async fn a_backend_url_that_would_be_rewritten_is_refused() {
         .lock()
         .unwrap()
         .iter()
-        .any(|e| matches!(e, hoist::transfer::TransferEvent::Sent { .. })));
+        .any(|e| matches!(e, hoist::upload::TransferEvent::Sent { .. })));
     assert!(store.keys().is_empty());
 }

@@ -4,14 +4,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hoist::multipart::{multipart_etag, MultipartApi};
 use hoist::profile::{Mode, Profile};
 use hoist::queue::{ItemState, Queue};
-use hoist::s3::S3Client;
+use hoist::remote::s3::S3Client;
+use hoist::remote::MultipartApi;
 use hoist::secret::Secret;
 use hoist::session::{Session, UploadError};
 use hoist::sign::sigv4::SigV4Signer;
-use hoist::transfer::{ProgressFn, TransferError, TransferEvent, Uploader};
+use hoist::upload::parts::multipart_etag;
+use hoist::upload::{ProgressFn, TransferError, TransferEvent, Uploader};
 use md5::Digest;
 
 use crate::support::faulty::{s3_error, Faulty, Step};
@@ -74,7 +75,7 @@ async fn sizes_around_the_part_boundary_land_intact() {
     assert_eq!(store.pending_uploads(), 0, "no unfinished upload left");
 }
 
-fn stop_after_parts(control: hoist::multipart::Control, parts: u64) -> ProgressFn {
+fn stop_after_parts(control: hoist::upload::Control, parts: u64) -> ProgressFn {
     Arc::new(move |e| {
         if let TransferEvent::Sent { bytes, .. } = e {
             if bytes >= parts * 5 * MIB as u64 {
@@ -510,7 +511,7 @@ fn killed_mid_upload_resumes_and_resends_at_most_the_parts_in_flight() {
         .filter(|e| e.file_name().to_string_lossy().starts_with(".upload_id-"))
         .count();
     assert!(
-        in_store <= journaled + hoist::multipart::PARTS_IN_FLIGHT_PER_FILE,
+        in_store <= journaled + hoist::upload::parts::PARTS_IN_FLIGHT_PER_FILE,
         "S3 holds {in_store} parts, the journal {journaled}"
     );
 

@@ -8,7 +8,7 @@ use hoist::retry::RetryBudget;
 use hoist::session::{Session, UploadError};
 use hoist::sign::sigv4::SigV4Signer;
 use hoist::sign::{PresignedPut, PutRequest, SignError, Signer};
-use hoist::transfer::{TransferError, TransferEvent, Uploader};
+use hoist::upload::{TransferError, TransferEvent, Uploader};
 use hoist::validate::ValidationError;
 
 use crate::support::{self, recorder, Store};

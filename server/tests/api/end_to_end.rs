@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
+use hoist::backend::simple::BackendSigner;
 use hoist::profile::{Mode, Profile};
 use hoist::retry::RetryPolicy;
 use hoist::secret::Secret;
 use hoist::session::Session;
-use hoist::sign::backend::BackendSigner;
-use hoist::transfer::Uploader;
+use hoist::upload::Uploader;
 use serde_json::{json, Value};
 
 use crate::{sha256, Harness, ALICE};
@@ -60,7 +60,7 @@ async fn hoist_core_uploads_through_the_server_into_the_store() {
     let content = bytes(1_500_000);
     let path = dir.path().join("Quarterly.pdf");
     std::fs::write(&path, &content).unwrap();
-    let progress: hoist::transfer::ProgressFn = Arc::new(|_| {});
+    let progress: hoist::upload::ProgressFn = Arc::new(|_| {});
     let r = session
         .upload(&path, &progress)
         .await
@@ -281,8 +281,9 @@ async fn parts_beyond_the_declared_size_are_refused_and_aborted() {
 
 #[tokio::test]
 async fn hoist_core_uploads_large_files_in_parts_over_the_companion_protocol() {
-    use hoist::multipart::{multipart_etag, MultipartApi};
-    use hoist::sign::companion::CompanionClient;
+    use hoist::backend::companion::CompanionClient;
+    use hoist::remote::MultipartApi;
+    use hoist::upload::parts::multipart_etag;
     use md5::Digest;
 
     let h = Harness::new().await;
@@ -306,7 +307,7 @@ async fn hoist_core_uploads_large_files_in_parts_over_the_companion_protocol() {
     )
     .with_multipart(companion.clone() as Arc<dyn MultipartApi>, 5 * mib, 5 * mib);
     let dir = tempfile::tempdir().unwrap();
-    let progress: hoist::transfer::ProgressFn = Arc::new(|_| {});
+    let progress: hoist::upload::ProgressFn = Arc::new(|_| {});
 
     let big = bytes(12 * 1024 * 1024 + 17);
     let path = dir.path().join("footage.bin");

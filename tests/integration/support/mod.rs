@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use hoist::local::EmbeddedStore;
 use hoist::retry::{Clock, Jitter, RetryBudget, RetryPolicy};
 use hoist::secret::Secret;
-use hoist::transfer::{ProgressFn, TransferEvent};
+use hoist::upload::{ProgressFn, TransferEvent};
 use sha2::{Digest, Sha256};
 
 pub const ACCESS_KEY_ID: &str = "HOISTTESTKEY";

@@ -7,12 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use super::{parse_exact_url, PresignedPut, PutRequest, SignError, Signer};
-use crate::multipart::{MultipartApi, MultipartTarget};
 use crate::redact::redact;
+use crate::remote::http::{self, Purpose};
+use crate::remote::{MultipartApi, MultipartTarget, ObjectInfo, RemoteFailure, RemotePart};
 use crate::retry::FailureKind;
-use crate::s3::{ObjectInfo, RemotePart, S3Failure};
 use crate::secret::Secret;
+use crate::sign::{parse_exact_url, PresignedPut, PutRequest, SignError, Signer};
 
 /// A Companion-protocol backend.
 #[derive(Clone, Debug)]
@@ -28,12 +28,7 @@ fn enc(s: &str) -> String {
 
 impl CompanionClient {
     pub fn new(base: url::Url, token: Option<Secret>) -> Result<Self, SignError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(super::backend::BACKEND_TIMEOUT)
-            .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SignError::Signing(e.without_url().to_string()))?;
+        let http = http::client(Purpose::Backend).map_err(SignError::Signing)?;
         Ok(CompanionClient { http, base, token })
     }
 
@@ -51,7 +46,7 @@ impl CompanionClient {
         method: reqwest::Method,
         path_and_query: &str,
         body: Option<Value>,
-    ) -> Result<Value, S3Failure> {
+    ) -> Result<Value, RemoteFailure> {
         let mut req = self.http.request(method, self.url(path_and_query));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t.expose());
@@ -60,7 +55,7 @@ impl CompanionClient {
             req = req.json(&b);
         }
         let resp = req.send().await.map_err(|e| {
-            S3Failure::local(
+            RemoteFailure::local(
                 FailureKind::Transient,
                 format!(
                     "cannot reach the backend: {}",
@@ -72,7 +67,7 @@ impl CompanionClient {
         let text = resp.text().await.unwrap_or_default();
         if (200..300).contains(&status) {
             return serde_json::from_str(&text).map_err(|e| {
-                S3Failure::local(
+                RemoteFailure::local(
                     FailureKind::Transient,
                     format!("the backend's answer is not JSON: {e}"),
                 )
@@ -95,9 +90,10 @@ impl CompanionClient {
             401 => "the backend wants a valid bearer token (`hoist secret set PROFILE --kind bearer-token`)",
             _ => "the backend refused",
         };
-        Err(S3Failure {
+        Err(RemoteFailure {
             kind,
             code: code.to_string(),
+            status: Some(status),
             message: format!("{advice} (HTTP {status}): {message}"),
         })
     }
@@ -109,9 +105,10 @@ fn presigned(
     key: &str,
     now: SystemTime,
     expires: u64,
-) -> Result<PresignedPut, S3Failure> {
-    let url = parse_exact_url(url)
-        .map_err(|e| S3Failure::local(FailureKind::Permanent, format!("the backend's URL {e}")))?;
+) -> Result<PresignedPut, RemoteFailure> {
+    let url = parse_exact_url(url).map_err(|e| {
+        RemoteFailure::local(FailureKind::Permanent, format!("the backend's URL {e}"))
+    })?;
     let headers = headers
         .and_then(Value::as_object)
         .map(|h| {
@@ -184,7 +181,7 @@ impl MultipartApi for CompanionClient {
         &self,
         req: &PutRequest,
         _now: SystemTime,
-    ) -> Result<MultipartTarget, S3Failure> {
+    ) -> Result<MultipartTarget, RemoteFailure> {
         let body = json!({"filename": req.file_name, "type": req.content_type, "metadata": {}, "size": req.size});
         let v = self
             .call(reqwest::Method::POST, "/s3/multipart", Some(body))
@@ -197,7 +194,7 @@ impl MultipartApi for CompanionClient {
                 key: key.to_string(),
                 upload_id: id.to_string(),
             }),
-            _ => Err(S3Failure::local(
+            _ => Err(RemoteFailure::local(
                 FailureKind::Permanent,
                 "the backend did not return a key and an uploadId",
             )),
@@ -211,7 +208,7 @@ impl MultipartApi for CompanionClient {
         _md5_b64: &str,
         _len: u64,
         now: SystemTime,
-    ) -> Result<PresignedPut, S3Failure> {
+    ) -> Result<PresignedPut, RemoteFailure> {
         let v = self
             .call(
                 reqwest::Method::GET,
@@ -224,7 +221,7 @@ impl MultipartApi for CompanionClient {
             )
             .await?;
         let url = v.get("url").and_then(Value::as_str).ok_or_else(|| {
-            S3Failure::local(
+            RemoteFailure::local(
                 FailureKind::Permanent,
                 "the backend did not return a part URL",
             )
@@ -237,7 +234,7 @@ impl MultipartApi for CompanionClient {
         &self,
         t: &MultipartTarget,
         _now: SystemTime,
-    ) -> Result<Vec<RemotePart>, S3Failure> {
+    ) -> Result<Vec<RemotePart>, RemoteFailure> {
         let v = self
             .call(
                 reqwest::Method::GET,
@@ -267,7 +264,7 @@ impl MultipartApi for CompanionClient {
         t: &MultipartTarget,
         parts: &[(u32, String)],
         _now: SystemTime,
-    ) -> Result<Option<String>, S3Failure> {
+    ) -> Result<Option<String>, RemoteFailure> {
         let parts: Vec<Value> = parts
             .iter()
             .map(|(n, e)| json!({"PartNumber": n, "ETag": e}))
@@ -288,7 +285,7 @@ impl MultipartApi for CompanionClient {
             .map(|e| e.trim_matches('"').to_string()))
     }
 
-    async fn abort(&self, t: &MultipartTarget, _now: SystemTime) -> Result<(), S3Failure> {
+    async fn abort(&self, t: &MultipartTarget, _now: SystemTime) -> Result<(), RemoteFailure> {
         self.call(
             reqwest::Method::DELETE,
             &format!("/s3/multipart/{}?key={}", enc(&t.upload_id), enc(&t.key)),
@@ -298,7 +295,11 @@ impl MultipartApi for CompanionClient {
         .map(|_| ())
     }
 
-    async fn head(&self, _key: &str, _now: SystemTime) -> Result<Option<ObjectInfo>, S3Failure> {
+    async fn head(
+        &self,
+        _key: &str,
+        _now: SystemTime,
+    ) -> Result<Option<ObjectInfo>, RemoteFailure> {
         Ok(None)
     }
 

@@ -1,51 +1,22 @@
-//! Talking to S3: the answers' classification (what to retry, what to tell a person) and
+//! Self-signed S3: the answers' classification (what to retry, what to tell a person) and
 //! [`S3Client`], the calls Hoist and hoist-server make themselves — multipart create, list,
 //! complete, abort, HEAD and the listing of unfinished uploads — each presigned with
-//! [`SigV4Signer`] and sent with redirects off.
+//! [`SigV4Signer`] and sent with redirects off. [`S3Client`] is the self-sign implementation
+//! of the [`MultipartApi`] contract.
 
 use std::time::{Duration, SystemTime};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::http::{self, Purpose};
+use super::{MultipartApi, MultipartTarget, ObjectInfo, RemoteFailure, RemotePart};
 use crate::redact::redact;
 use crate::retry::FailureKind;
 use crate::sign::sigv4::SigV4Signer;
-use crate::sign::SignError;
-
-/// A failed request: what retry should do, S3's error code (empty when not from S3), and a
-/// sentence a person understands.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct S3Failure {
-    pub kind: FailureKind,
-    pub code: String,
-    pub message: String,
-}
-
-impl S3Failure {
-    /// A failure that did not come from S3 (a file error, a stall).
-    pub fn local(kind: FailureKind, message: impl Into<String>) -> Self {
-        S3Failure {
-            kind,
-            code: String::new(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<SignError> for S3Failure {
-    fn from(e: SignError) -> Self {
-        let kind = if e.is_retryable() {
-            FailureKind::Transient
-        } else {
-            FailureKind::Permanent
-        };
-        S3Failure::local(kind, e.to_string())
-    }
-}
+use crate::sign::{PresignedPut, PutRequest, SignError};
 
 /// A network error with its causes, the URL (and so the signature) left out.
-pub(crate) fn network_failure(e: reqwest::Error) -> S3Failure {
+pub(crate) fn network_failure(e: reqwest::Error) -> RemoteFailure {
     let kind = if e.is_timeout() {
         FailureKind::Timeout
     } else {
@@ -67,11 +38,7 @@ pub(crate) fn network_failure(e: reqwest::Error) -> S3Failure {
     } else {
         format!("{what} ({})", detail.join(": "))
     };
-    S3Failure {
-        kind,
-        code: String::new(),
-        message: redact(&message),
-    }
+    RemoteFailure::local(kind, redact(&message))
 }
 
 /// The text of `<tag>` in an S3 XML error body.
@@ -88,7 +55,7 @@ pub(crate) fn classify_response(
     status: u16,
     headers: &reqwest::header::HeaderMap,
     body: &str,
-) -> S3Failure {
+) -> RemoteFailure {
     let code = xml_field(body, "Code").unwrap_or("");
     let s3_message = xml_field(body, "Message").unwrap_or("");
     let expired_message = s3_message.to_ascii_lowercase().contains("expired");
@@ -99,9 +66,10 @@ pub(crate) fn classify_response(
                 .and_then(|v| v.to_str().ok())
                 .map(|l| format!(" to {}", redact(l)))
                 .unwrap_or_default();
-            return S3Failure {
+            return RemoteFailure {
                 kind: FailureKind::Permanent,
                 code: code.to_string(),
+                status: Some(status),
                 message: format!(
                     "the storage server redirected the upload{to} (HTTP {status} {code}); Hoist does not \
                      follow redirects: check the profile's region and endpoint"
@@ -152,9 +120,10 @@ pub(crate) fn classify_response(
         (false, true) => format!(" {code}"),
         (false, false) => format!(" {code}: {}", redact(s3_message)),
     };
-    S3Failure {
+    RemoteFailure {
         kind,
         code: code.to_string(),
+        status: Some(status),
         message: format!("{advice} (HTTP {status}{detail})"),
     }
 }
@@ -172,31 +141,12 @@ fn q(v: &str) -> String {
     utf8_percent_encode(v, QUERY).to_string()
 }
 
-/// A part S3 holds for an unfinished upload.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct RemotePart {
-    #[serde(rename = "PartNumber")]
-    pub part_number: u32,
-    /// Quoted, as S3 gives it; empty when a store does not list ETags.
-    #[serde(rename = "ETag")]
-    pub etag: String,
-    #[serde(rename = "Size")]
-    pub size: u64,
-}
-
 /// An unfinished multipart upload found by [`S3Client::list_multipart_uploads`].
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PendingUpload {
     pub key: String,
     pub upload_id: String,
     pub initiated: String,
-}
-
-/// What HEAD says of an object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObjectInfo {
-    pub size: u64,
-    pub etag: String,
 }
 
 /// S3 calls signed with SigV4.
@@ -208,13 +158,9 @@ pub struct S3Client {
 
 impl S3Client {
     pub fn new(signer: SigV4Signer) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
-            .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+        // reqwest fails to build a client only when its TLS backend cannot start, which no input
+        // or network can cause; the default client then stops with reqwest's own message.
+        let http = http::client(Purpose::S3Call).unwrap_or_default();
         S3Client { signer, http }
     }
 
@@ -248,7 +194,7 @@ impl S3Client {
         headers: &[(&str, &str)],
         body: Option<String>,
         now: SystemTime,
-    ) -> Result<(reqwest::header::HeaderMap, String), S3Failure> {
+    ) -> Result<(reqwest::header::HeaderMap, String), RemoteFailure> {
         let base = self.signer.object_url(key);
         let url = if query.is_empty() {
             base
@@ -259,7 +205,7 @@ impl S3Client {
             .signer
             .presign(method, &url, headers, CALL_EXPIRY, now)?;
         let method = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|e| S3Failure::local(FailureKind::Permanent, e.to_string()))?;
+            .map_err(|e| RemoteFailure::local(FailureKind::Permanent, e.to_string()))?;
         let mut req = self.http.request(method, signed);
         for (n, v) in headers {
             req = req.header(*n, *v);
@@ -289,7 +235,7 @@ impl S3Client {
         key: &str,
         content_type: &str,
         now: SystemTime,
-    ) -> Result<String, S3Failure> {
+    ) -> Result<String, RemoteFailure> {
         let (_, text) = self
             .call(
                 "POST",
@@ -303,7 +249,7 @@ impl S3Client {
         xml_field(&text, "UploadId")
             .map(str::to_string)
             .ok_or_else(|| {
-                S3Failure::local(
+                RemoteFailure::local(
                     FailureKind::Transient,
                     "the storage did not return an upload id",
                 )
@@ -316,7 +262,7 @@ impl S3Client {
         key: &str,
         upload_id: &str,
         now: SystemTime,
-    ) -> Result<Vec<RemotePart>, S3Failure> {
+    ) -> Result<Vec<RemotePart>, RemoteFailure> {
         let mut parts = Vec::new();
         let mut marker = 0u32;
         loop {
@@ -357,7 +303,7 @@ impl S3Client {
         parts: &[(u32, String)],
         if_none_match: bool,
         now: SystemTime,
-    ) -> Result<Option<String>, S3Failure> {
+    ) -> Result<Option<String>, RemoteFailure> {
         let mut body = String::from("<CompleteMultipartUpload>");
         for (n, etag) in parts {
             let etag = etag.trim_matches('"').replace(['<', '>', '&', '"'], "");
@@ -383,7 +329,7 @@ impl S3Client {
         key: &str,
         upload_id: &str,
         now: SystemTime,
-    ) -> Result<(), S3Failure> {
+    ) -> Result<(), RemoteFailure> {
         let query = format!("uploadId={}", q(upload_id));
         self.call("DELETE", key, &query, &[], None, now)
             .await
@@ -395,7 +341,7 @@ impl S3Client {
         &self,
         key: &str,
         now: SystemTime,
-    ) -> Result<Option<SystemTime>, S3Failure> {
+    ) -> Result<Option<SystemTime>, RemoteFailure> {
         let (headers, _) = self.call("DELETE", key, "", &[], None, now).await?;
         Ok(headers
             .get(reqwest::header::DATE)
@@ -404,7 +350,11 @@ impl S3Client {
     }
 
     /// HEAD of an object: `None` when there is none.
-    pub async fn head(&self, key: &str, now: SystemTime) -> Result<Option<ObjectInfo>, S3Failure> {
+    pub async fn head(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<ObjectInfo>, RemoteFailure> {
         match self.call("HEAD", key, "", &[], None, now).await {
             Ok((headers, _)) => {
                 let get = |n: &str| {
@@ -419,7 +369,7 @@ impl S3Client {
                     etag: get("etag").trim_matches('"').to_string(),
                 }))
             }
-            Err(f) if f.code == "NoSuchKey" || f.message.contains("HTTP 404") => Ok(None),
+            Err(f) if f.is_not_found() => Ok(None),
             Err(f) => Err(f),
         }
     }
@@ -429,7 +379,7 @@ impl S3Client {
         &self,
         prefix: &str,
         now: SystemTime,
-    ) -> Result<Vec<PendingUpload>, S3Failure> {
+    ) -> Result<Vec<PendingUpload>, RemoteFailure> {
         let mut out = Vec::new();
         let (mut key_marker, mut id_marker) = (String::new(), String::new());
         loop {
@@ -473,7 +423,7 @@ impl S3Client {
         method: &str,
         query: &str,
         now: SystemTime,
-    ) -> Result<(reqwest::header::HeaderMap, String), S3Failure> {
+    ) -> Result<(reqwest::header::HeaderMap, String), RemoteFailure> {
         let base = self.signer.object_url("");
         let url = format!("{base}?{query}");
         let signed = self.signer.presign(method, &url, &[], CALL_EXPIRY, now)?;
@@ -494,11 +444,84 @@ impl S3Client {
     }
 }
 
+/// Self-signed multipart: Hoist signs every call with SigV4.
+#[async_trait::async_trait]
+impl MultipartApi for S3Client {
+    async fn create(
+        &self,
+        req: &PutRequest,
+        now: SystemTime,
+    ) -> Result<MultipartTarget, RemoteFailure> {
+        let upload_id = self
+            .create_multipart(&req.key, &req.content_type, now)
+            .await?;
+        Ok(MultipartTarget {
+            key: req.key.clone(),
+            upload_id,
+        })
+    }
+
+    async fn sign_part(
+        &self,
+        target: &MultipartTarget,
+        part: u32,
+        md5_b64: &str,
+        len: u64,
+        now: SystemTime,
+    ) -> Result<PresignedPut, RemoteFailure> {
+        let len_s = len.to_string();
+        let url = self.presign_part(
+            &target.key,
+            &target.upload_id,
+            part,
+            &[("content-length", &len_s), ("content-md5", md5_b64)],
+            now,
+        )?;
+        let url = url::Url::parse(&url)
+            .map_err(|e| RemoteFailure::local(FailureKind::Permanent, e.to_string()))?;
+        Ok(PresignedPut {
+            url,
+            headers: vec![("content-md5".into(), md5_b64.to_string())],
+            key: target.key.clone(),
+            expires_at: Some(now + self.signer().expires_in()),
+        })
+    }
+
+    async fn list_parts(
+        &self,
+        target: &MultipartTarget,
+        now: SystemTime,
+    ) -> Result<Vec<RemotePart>, RemoteFailure> {
+        S3Client::list_parts(self, &target.key, &target.upload_id, now).await
+    }
+
+    async fn complete(
+        &self,
+        target: &MultipartTarget,
+        parts: &[(u32, String)],
+        now: SystemTime,
+    ) -> Result<Option<String>, RemoteFailure> {
+        S3Client::complete(self, &target.key, &target.upload_id, parts, false, now).await
+    }
+
+    async fn abort(&self, target: &MultipartTarget, now: SystemTime) -> Result<(), RemoteFailure> {
+        S3Client::abort(self, &target.key, &target.upload_id, now).await
+    }
+
+    async fn head(&self, key: &str, now: SystemTime) -> Result<Option<ObjectInfo>, RemoteFailure> {
+        S3Client::head(self, key, now).await
+    }
+
+    fn location(&self, key: &str) -> String {
+        self.signer().object_url(key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn classify(status: u16, code: &str, message: &str) -> S3Failure {
+    fn classify(status: u16, code: &str, message: &str) -> RemoteFailure {
         let body = format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>");
         classify_response(status, &reqwest::header::HeaderMap::new(), &body)
     }

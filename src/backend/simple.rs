@@ -11,12 +11,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::{parse_exact_url, PresignedPut, PutRequest, SignError, Signer};
 use crate::redact::redact;
+use crate::remote::http::{self, Purpose};
 use crate::secret::Secret;
-
-/// How long Hoist waits for the backend to sign.
-pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::sign::{parse_exact_url, PresignedPut, PutRequest, SignError, Signer};
 
 #[derive(Clone, Debug)]
 pub struct BackendSigner {
@@ -37,12 +35,7 @@ struct SimpleRequest<'a> {
 
 impl BackendSigner {
     pub fn new(url: url::Url, token: Option<Secret>) -> Result<Self, SignError> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(BACKEND_TIMEOUT)
-            .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SignError::Signing(e.without_url().to_string()))?;
+        let client = http::client(Purpose::Backend).map_err(SignError::Signing)?;
         Ok(BackendSigner { client, url, token })
     }
 }

@@ -1,0 +1,100 @@
+//! [`Error`]: the one error a front end needs to handle, with an [`ErrorKind`] to branch on
+//! and a sentence to show. Each domain keeps its own typed error (`ValidationError`,
+//! `TransferError`, `KeychainError`, …); each tells its kind through [`HasKind`], and converts
+//! into [`Error`]. Front ends never match on messages: they match on the kind, and choose their
+//! own advice (a CLI command, a button) for it.
+
+use std::fmt;
+
+/// What kind of failure an [`Error`] is: what a front end may branch on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A profile's secret is not in the keychain: ask for it.
+    MissingSecret,
+    /// The file changed while it was being uploaded.
+    SourceChanged,
+    /// The upload was paused; it resumes where it stopped.
+    Paused,
+    /// The upload was cancelled.
+    Cancelled,
+    /// The store or backend refused, and would refuse again (signature, access, integrity).
+    RemotePermanent,
+    /// The store or backend kept failing in a way that may pass (unavailable, throttling).
+    RemoteTransient,
+    /// The input is not acceptable: a file, a profile, a key, a name.
+    InvalidInput,
+    /// A local resource failed: the keychain, the queue database, a file.
+    Local,
+}
+
+impl ErrorKind {
+    /// A stable kebab-case name (what crosses the IPC and `--json` output).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::MissingSecret => "missing-secret",
+            ErrorKind::SourceChanged => "source-changed",
+            ErrorKind::Paused => "paused",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::RemotePermanent => "remote-permanent",
+            ErrorKind::RemoteTransient => "remote-transient",
+            ErrorKind::InvalidInput => "invalid-input",
+            ErrorKind::Local => "local",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error that can say what kind it is.
+pub trait HasKind {
+    /// The kind of this error.
+    fn kind(&self) -> ErrorKind;
+}
+
+/// A failure of any of Hoist's domains: its kind and the domain error itself.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The domain error, to downcast when a front end needs its details.
+    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self.source.as_ref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
+    }
+}
+
+impl<E> From<E> for Error
+where
+    E: HasKind + std::error::Error + Send + Sync + 'static,
+{
+    fn from(e: E) -> Self {
+        Error {
+            kind: e.kind(),
+            source: Box::new(e),
+        }
+    }
+}

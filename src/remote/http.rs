@@ -1,0 +1,37 @@
+//! The one place Hoist builds HTTP clients: redirects are never followed (a bearer token or a
+//! signed request must not reach another host), and each kind of request has its timeouts here.
+
+use std::time::Duration;
+
+/// How long Hoist waits for a backend to sign, or for one of its own S3 calls to answer.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long S3 calls with a body to process (CompleteMultipartUpload copies on some stores) may take.
+pub const S3_CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a connection may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a client is for, and so its timeouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Streaming a body: no overall timeout (a part of 5 GiB takes long); stalls are watched
+    /// by the sender instead.
+    Transfer,
+    /// Hoist's own S3 calls (create, list, complete, abort, HEAD).
+    S3Call,
+    /// A request to a signing backend, or a short probe.
+    Backend,
+}
+
+/// A client for `purpose`: redirects off, Hoist's user agent, the purpose's timeouts.
+pub fn client(purpose: Purpose) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")));
+    let builder = match purpose {
+        Purpose::Transfer => builder,
+        Purpose::S3Call => builder.timeout(S3_CALL_TIMEOUT),
+        Purpose::Backend => builder.timeout(CALL_TIMEOUT),
+    };
+    builder.build().map_err(|e| e.without_url().to_string())
+}

@@ -1,0 +1,132 @@
+//! The remote contract: what the upload engine asks of whoever stores the bytes, whichever way
+//! requests are signed. Both signing paths implement it — self-sign through [`s3::S3Client`]
+//! (Hoist signs every call with SigV4) and staff mode through
+//! [`crate::backend::companion::CompanionClient`] (a backend signs) — so the engine never
+//! needs to know which one it talks to.
+//!
+//! Failures are [`RemoteFailure`]s: a retry decision ([`FailureKind`]), the status and error
+//! code when a server answered, and a sentence a person understands.
+//!
+//! [`http::client`] builds every HTTP client Hoist uses, with the timeouts in one place.
+
+use std::time::SystemTime;
+
+use crate::retry::FailureKind;
+use crate::sign::{PresignedPut, PutRequest, SignError};
+
+pub mod http;
+pub mod s3;
+
+/// A failed request: what retry should do, the server's status and error code (when a server
+/// answered), and a sentence a person understands.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RemoteFailure {
+    pub kind: FailureKind,
+    /// The server's error code (S3's `<Code>`, or a backend's), empty when there was none.
+    pub code: String,
+    /// The HTTP status, when a server answered.
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl RemoteFailure {
+    /// A failure that no server answered with (a network error, a stall, a bad answer).
+    pub fn local(kind: FailureKind, message: impl Into<String>) -> Self {
+        RemoteFailure {
+            kind,
+            code: String::new(),
+            status: None,
+            message: message.into(),
+        }
+    }
+
+    /// The kind of error this failure makes when nothing retries it.
+    pub fn error_kind(&self) -> crate::error::ErrorKind {
+        match self.kind {
+            FailureKind::Permanent => crate::error::ErrorKind::RemotePermanent,
+            _ => crate::error::ErrorKind::RemoteTransient,
+        }
+    }
+
+    /// Whether the server said the thing asked for does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.status == Some(404) || matches!(self.code.as_str(), "NoSuchKey" | "NoSuchUpload")
+    }
+}
+
+impl From<SignError> for RemoteFailure {
+    fn from(e: SignError) -> Self {
+        let kind = if e.is_retryable() {
+            FailureKind::Transient
+        } else {
+            FailureKind::Permanent
+        };
+        RemoteFailure::local(kind, e.to_string())
+    }
+}
+
+/// A part the server holds for an unfinished upload.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RemotePart {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u32,
+    /// Quoted, as S3 gives it; empty when a store does not list ETags.
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(rename = "Size")]
+    pub size: u64,
+}
+
+/// What HEAD says of an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub etag: String,
+}
+
+/// An unfinished upload: where it goes and the server's id for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultipartTarget {
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// The multipart operations, whoever signs them.
+#[async_trait::async_trait]
+pub trait MultipartApi: Send + Sync {
+    /// Starts an upload of `req`.
+    async fn create(
+        &self,
+        req: &PutRequest,
+        now: SystemTime,
+    ) -> Result<MultipartTarget, RemoteFailure>;
+    /// A URL for one part, signed now (so shortly before use).
+    async fn sign_part(
+        &self,
+        target: &MultipartTarget,
+        part: u32,
+        md5_b64: &str,
+        len: u64,
+        now: SystemTime,
+    ) -> Result<PresignedPut, RemoteFailure>;
+    /// The parts the server holds, sorted by part number.
+    async fn list_parts(
+        &self,
+        target: &MultipartTarget,
+        now: SystemTime,
+    ) -> Result<Vec<RemotePart>, RemoteFailure>;
+    /// Completes; returns the object's ETag when the answer has one.
+    async fn complete(
+        &self,
+        target: &MultipartTarget,
+        parts: &[(u32, String)],
+        now: SystemTime,
+    ) -> Result<Option<String>, RemoteFailure>;
+    /// Aborts the upload, so that no part stays behind.
+    async fn abort(&self, target: &MultipartTarget, now: SystemTime) -> Result<(), RemoteFailure>;
+    /// The object at `key`, when this API can tell (`Ok(None)` otherwise or when absent).
+    async fn head(&self, key: &str, now: SystemTime) -> Result<Option<ObjectInfo>, RemoteFailure>;
+    /// The object's URL, without any signature.
+    fn location(&self, key: &str) -> String;
+}

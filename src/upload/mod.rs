@@ -1,0 +1,78 @@
+//! The upload engine: one file from disk to the store, with retries, resume and proof of
+//! integrity. It knows nothing of profiles or front ends: it is handed a checked file, a key,
+//! a [`crate::sign::Signer`] or a [`crate::remote::MultipartApi`], and a progress callback.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`types`] | [`TransferEvent`], [`ProgressFn`], [`UploadReceipt`], [`TransferError`] |
+//! | [`digest`] | SHA-256 and MD5 of files and parts, the resume fingerprint |
+//! | [`parts`] | S3's limits, part sizes and ranges, the multipart ETag rule |
+//! | `attempt` | the retry loop (backoff, budget, signing again after expiry) |
+//! | [`control`] | [`Control`]: pause and cancel from outside |
+//! | `put` | one PUT of a body with progress and a stall watchdog |
+//! | `single` | [`Uploader::upload`]: a file in one PUT |
+//! | [`multipart`] | [`Uploader::upload_multipart`]: a file in parts, journaled in the queue |
+//! | [`resume`] | every decision to resume, restart or forget an unfinished upload |
+//!
+//! Integrity: SHA-256 and MD5 are computed before (or, for parts, just before) sending. Each
+//! request carries `Content-MD5` (checked by S3 even when a backend did not sign it) and, when
+//! self-signed, a signed `x-amz-checksum-sha256`; the answer's ETag and checksum are compared
+//! again. Redirects are never followed.
+
+use std::time::Duration;
+
+use crate::remote::http::{self, Purpose};
+use crate::retry::RetryPolicy;
+
+mod attempt;
+pub mod control;
+pub mod digest;
+pub mod multipart;
+pub mod parts;
+mod put;
+pub mod resume;
+mod single;
+pub mod types;
+
+pub use control::Control;
+pub use digest::{digest_file, FileDigest, CHUNK_SIZE};
+pub use multipart::MultipartJob;
+pub use types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
+
+/// Sends files, with retry and re-signing.
+#[derive(Clone, Debug)]
+pub struct Uploader {
+    client: reqwest::Client,
+    retry: RetryPolicy,
+    stall_timeout: Duration,
+}
+
+impl Uploader {
+    /// An uploader that retries per `retry`.
+    pub fn new(retry: RetryPolicy) -> Self {
+        // reqwest fails to build a client only when its TLS backend cannot start, which no input
+        // or network can cause; the default client then stops with reqwest's own message.
+        let client = http::client(Purpose::Transfer).unwrap_or_default();
+        Uploader {
+            client,
+            retry,
+            stall_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// An attempt during which no byte moves for this long is abandoned and retried.
+    pub fn with_stall_timeout(mut self, d: Duration) -> Self {
+        self.stall_timeout = d;
+        self
+    }
+
+    /// The retry policy (and so the clock) of this uploader.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Now, by the policy's clock.
+    fn now(&self) -> std::time::SystemTime {
+        self.retry.clock.now()
+    }
+}

@@ -1,0 +1,455 @@
+//! Multipart uploads: large files in parts, several in flight, each part retried and signed
+//! afresh on its own, every part checked by the store (`Content-MD5`, and its ETag against the
+//! MD5) and the whole object checked afterwards (the multipart ETag rule), with every
+//! acknowledged part journaled in the [`Queue`] so that a crash loses at most the parts in
+//! flight.
+//!
+//! Nothing waits for a pass over the whole file: each part is hashed just before it is sent,
+//! and the whole-file SHA-256 (the receipt's proof) is computed on its own thread meanwhile, so
+//! the first byte leaves at once even for a file of many GiB. The file's size and modification
+//! time are checked before every part and before Complete, so a file that changes under the
+//! upload fails it instead of landing half old, half new.
+//!
+//! Memory per part in flight is one read buffer ([`super::CHUNK_SIZE`]), never the part.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::stream::{self, TryStreamExt};
+use tokio::sync::Semaphore;
+
+use super::attempt::{with_retry, AttemptError};
+use super::control::Control;
+use super::digest::{base64_of, hex, part_md5, source_unchanged, Sha256Pass};
+use super::parts::{multipart_etag, PartPlan, PARTS_IN_FLIGHT_PER_FILE};
+use super::put::{Payload, PutBody};
+use super::resume::{reconcile, Journal, RemoteParts, ResumePlan, Resumer, SourceFacts};
+use super::types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
+use super::Uploader;
+use crate::queue::{PartRecord, Queue, QueueError, QueueItem};
+use crate::remote::{MultipartApi, MultipartTarget, RemoteFailure};
+use crate::retry::FailureKind;
+use crate::sign::PutRequest;
+use crate::validate::CheckedFile;
+
+/// How long a cancel waits for the parts in flight before it aborts the upload.
+const CANCEL_DRAIN: Duration = Duration::from_secs(30);
+
+/// What a multipart upload needs besides the file.
+pub struct MultipartJob<'a> {
+    /// Where the parts go.
+    pub api: &'a dyn MultipartApi,
+    /// Where the upload and its parts are journaled.
+    pub queue: &'a Queue,
+    /// The upload's queue item.
+    pub item_id: i64,
+    /// Caps parts in flight over all files of a session.
+    pub parts_limit: &'a Semaphore,
+    /// The part size to use unless the file needs larger ones.
+    pub preferred_part_size: u64,
+    /// Pauses or cancels this upload.
+    pub control: &'a Control,
+    /// Hears of the upload's progress.
+    pub progress: &'a ProgressFn,
+}
+
+fn queue_err(e: QueueError) -> TransferError {
+    TransferError::Read(e.to_string())
+}
+
+/// An upload the store holds, and the parts of it to keep (none for a new upload).
+struct Resumed {
+    target: MultipartTarget,
+    etags: BTreeMap<u32, String>,
+    md5s: BTreeMap<u32, [u8; 16]>,
+}
+
+impl Uploader {
+    /// Uploads `file` to `key` in parts, resuming the item's unfinished upload when there is one.
+    pub async fn upload_multipart(
+        &self,
+        file: &CheckedFile,
+        key: &str,
+        job: MultipartJob<'_>,
+    ) -> Result<UploadReceipt, TransferError> {
+        let plan = PartPlan::for_file(file.size, job.preferred_part_size)
+            .map_err(|e| TransferError::Rejected(e.to_string()))?;
+        let sha256_pass = Sha256Pass::start(file);
+        let item = job
+            .queue
+            .get(job.item_id)
+            .map_err(queue_err)?
+            .ok_or_else(|| TransferError::Read("the queue item vanished".into()))?;
+        let resumed = match self.resume(file, &item, plan, &job).await? {
+            Some(r) => r,
+            None => Resumed {
+                target: self.create(file, key, plan, &job).await?,
+                etags: BTreeMap::new(),
+                md5s: BTreeMap::new(),
+            },
+        };
+        let ledger = Ledger::new(resumed, plan);
+        let run = PartRun {
+            uploader: self,
+            file,
+            plan,
+            job: &job,
+            ledger: Arc::new(Mutex::new(ledger)),
+        };
+        let target = run.ledger().target.clone();
+        match run.send_and_complete(sha256_pass).await {
+            Ok(done) => {
+                (job.progress)(TransferEvent::Acknowledged { bytes: file.size });
+                Ok(UploadReceipt {
+                    location: job.api.location(&target.key),
+                    key: target.key,
+                    size: file.size,
+                    sha256: hex(&done.sha256),
+                    etag: Some(done.etag),
+                    attempts: 1,
+                    bytes_sent: done.bytes_sent,
+                })
+            }
+            Err(e @ TransferError::Paused) => Err(e),
+            Err(e) => {
+                // Nothing may stay behind: cancelled and failed uploads are aborted.
+                let _ = job.api.abort(&target, self.now()).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The item's unfinished upload and the parts of it to keep, or `None` when there is none
+    /// to resume (it was restarted when it no longer fits the file).
+    async fn resume(
+        &self,
+        file: &CheckedFile,
+        item: &QueueItem,
+        plan: PartPlan,
+        job: &MultipartJob<'_>,
+    ) -> Result<Option<Resumed>, TransferError> {
+        let journaled = job.queue.parts(item.id).map_err(queue_err)?;
+        let journal = Journal {
+            upload_id: item.upload_id.as_deref(),
+            part_size: item.part_size,
+            parts: &journaled,
+        };
+        let target = item.upload_id.as_ref().map(|id| MultipartTarget {
+            key: item.key.clone(),
+            upload_id: id.clone(),
+        });
+        let mut remote = RemoteParts::NotAsked;
+        let mut md5s = BTreeMap::new();
+        loop {
+            match reconcile(&journal, &remote, plan, &md5s) {
+                ResumePlan::Start => return Ok(None),
+                ResumePlan::Hash(parts) => {
+                    for n in parts {
+                        md5s.insert(n, part_md5(file, plan, n).await?);
+                    }
+                }
+                ResumePlan::ListParts => {
+                    let Some(target) = &target else {
+                        return Ok(None);
+                    };
+                    let listed = with_retry(&self.retry, None, |_| async {
+                        Ok(job.api.list_parts(target, self.now()).await?)
+                    })
+                    .await;
+                    remote = match listed {
+                        Ok((parts, _)) => RemoteParts::Listed(parts),
+                        Err(_) => RemoteParts::Gone,
+                    };
+                }
+                ResumePlan::Restart(reason) => {
+                    let resumer = Resumer {
+                        api: Some(job.api),
+                        queue: job.queue,
+                        now: self.now(),
+                    };
+                    let facts = SourceFacts::of_item(item);
+                    resumer
+                        .restart(item, facts, reason, job.progress)
+                        .await
+                        .map_err(queue_err)?;
+                    return Ok(None);
+                }
+                ResumePlan::Resume(etags) => {
+                    md5s.retain(|n, _| etags.contains_key(n));
+                    let Some(target) = target else {
+                        return Ok(None);
+                    };
+                    return Ok(Some(Resumed {
+                        target,
+                        etags,
+                        md5s,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Creates a new upload and journals it.
+    async fn create(
+        &self,
+        file: &CheckedFile,
+        key: &str,
+        plan: PartPlan,
+        job: &MultipartJob<'_>,
+    ) -> Result<MultipartTarget, TransferError> {
+        let request = PutRequest {
+            key: key.to_string(),
+            file_name: crate::key::sanitize_name(&file.file_name),
+            content_type: file.content_type.clone(),
+            size: file.size,
+            sha256_b64: String::new(),
+            md5_b64: String::new(),
+        };
+        let request = &request;
+        let (target, _) = with_retry(&self.retry, None, |_| async move {
+            Ok(job.api.create(request, self.now()).await?)
+        })
+        .await?;
+        job.queue
+            .set_upload(job.item_id, &target.upload_id, plan.part_size)
+            .map_err(queue_err)?;
+        Ok(target)
+    }
+}
+
+/// Where the parts of one upload stand; shared by the parts in flight.
+struct Ledger {
+    target: MultipartTarget,
+    /// Acknowledged parts: number → quoted ETag.
+    etags: BTreeMap<u32, String>,
+    /// MD5s of the acknowledged parts.
+    md5s: BTreeMap<u32, [u8; 16]>,
+    /// Bytes of the acknowledged parts.
+    acked_bytes: u64,
+    /// Bytes sent so far of each part in flight.
+    in_flight: BTreeMap<u32, u64>,
+    /// Bytes this run sent (a retried part counts once).
+    bytes_sent: u64,
+}
+
+impl Ledger {
+    fn new(resumed: Resumed, plan: PartPlan) -> Self {
+        let acked_bytes = resumed.etags.keys().map(|n| plan.range(*n).len).sum();
+        Ledger {
+            target: resumed.target,
+            etags: resumed.etags,
+            md5s: resumed.md5s,
+            acked_bytes,
+            in_flight: BTreeMap::new(),
+            bytes_sent: 0,
+        }
+    }
+
+    /// Bytes acknowledged plus bytes in flight.
+    fn progress(&self) -> u64 {
+        self.acked_bytes + self.in_flight.values().sum::<u64>()
+    }
+}
+
+/// What a completed upload proved.
+struct Completed {
+    etag: String,
+    sha256: [u8; 32],
+    bytes_sent: u64,
+}
+
+/// One multipart upload's parts being sent and completed.
+struct PartRun<'a> {
+    uploader: &'a Uploader,
+    file: &'a CheckedFile,
+    plan: PartPlan,
+    job: &'a MultipartJob<'a>,
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+impl PartRun<'_> {
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn send_and_complete(&self, sha256_pass: Sha256Pass) -> Result<Completed, TransferError> {
+        let control = self.job.control;
+        let acked = self.ledger().progress();
+        (self.job.progress)(TransferEvent::Sent {
+            bytes: acked,
+            total: self.file.size,
+        });
+        self.send_missing_parts().await?;
+        if control.is_stopped() {
+            return Err(control.stop_error());
+        }
+        let (sha256, len) = sha256_pass.finish().await?;
+        if len != self.file.size {
+            return Err(TransferError::SourceChanged);
+        }
+        source_unchanged(self.file).await?;
+        let etag = self.complete().await?;
+        let bytes_sent = self.ledger().bytes_sent;
+        Ok(Completed {
+            etag,
+            sha256,
+            bytes_sent,
+        })
+    }
+
+    /// Sends every part not yet acknowledged, [`PARTS_IN_FLIGHT_PER_FILE`] at a time; stops
+    /// starting parts once paused or cancelled.
+    async fn send_missing_parts(&self) -> Result<(), TransferError> {
+        let control = self.job.control;
+        let missing: Vec<u32> = {
+            let ledger = self.ledger();
+            (1..=self.plan.count())
+                .filter(|n| !ledger.etags.contains_key(n))
+                .collect()
+        };
+        let next_parts = missing.into_iter().take_while(|_| !control.is_stopped());
+        let send_all = stream::iter(next_parts.map(Ok))
+            .map_ok(|n| self.send_part(n))
+            .try_buffer_unordered(PARTS_IN_FLIGHT_PER_FILE)
+            .try_collect::<Vec<()>>();
+        tokio::pin!(send_all);
+        tokio::select! {
+            r = &mut send_all => r.map(drop),
+            () = control.stopped() => {
+                if control.is_cancelled() {
+                    // Parts in flight finish before the abort goes out: a part still being
+                    // written when the abort arrives can stay behind (S3 documents the same race).
+                    let _ = tokio::time::timeout(CANCEL_DRAIN, &mut send_all).await;
+                }
+                Err(control.stop_error())
+            }
+        }
+    }
+
+    /// Sends part `n` with its own retry loop and journals it once acknowledged.
+    async fn send_part(&self, n: u32) -> Result<(), TransferError> {
+        let _permit = self
+            .job
+            .parts_limit
+            .acquire()
+            .await
+            .map_err(|_| TransferError::Paused)?;
+        let range = self.plan.range(n);
+        let md5 = part_md5(self.file, self.plan, n).await?;
+        let md5_b64 = base64_of(&md5);
+        let part_progress = self.part_progress(n);
+        let (md5_b64, part_progress) = (&md5_b64, &part_progress);
+        let (etag, _) = with_retry(
+            &self.uploader.retry,
+            Some(self.job.progress),
+            |_| async move {
+                let target = self.ledger().target.clone();
+                let presigned = self
+                    .job
+                    .api
+                    .sign_part(&target, n, md5_b64, range.len, self.uploader.now())
+                    .await?;
+                self.ledger().in_flight.insert(n, 0);
+                let body = PutBody {
+                    file: self.file,
+                    payload: Payload::Range(range),
+                    content_type: None,
+                    md5_b64,
+                };
+                let answer = self.uploader.put(body, &presigned, part_progress).await?;
+                self.ledger().bytes_sent += range.len;
+                // The part's ETag is its MD5: anything else is corruption in transit.
+                match answer.etag {
+                    Some(e) if !e.is_empty() && e.trim_matches('"') != hex(&md5) => {
+                        Err(AttemptError::Retry(RemoteFailure::local(
+                            FailureKind::Transient,
+                            format!("part {n} arrived with ETag {e}, not its MD5"),
+                        )))
+                    }
+                    Some(e) if !e.is_empty() => Ok(format!("\"{}\"", e.trim_matches('"'))),
+                    _ => Ok(format!("\"{}\"", hex(&md5))),
+                }
+            },
+        )
+        .await?;
+        let record = PartRecord {
+            part_number: n,
+            etag: etag.clone(),
+            md5_hex: hex(&md5),
+            size: range.len,
+        };
+        self.job
+            .queue
+            .part_done(self.job.item_id, &record)
+            .map_err(queue_err)?;
+        let mut ledger = self.ledger();
+        ledger.etags.insert(n, etag);
+        ledger.md5s.insert(n, md5);
+        ledger.in_flight.remove(&n);
+        ledger.acked_bytes += range.len;
+        Ok(())
+    }
+
+    /// Progress of part `n`, reported as the file's: acknowledged bytes plus every part in
+    /// flight; retries pass through.
+    fn part_progress(&self, n: u32) -> ProgressFn {
+        let (outer, ledger, total) = (
+            self.job.progress.clone(),
+            self.ledger.clone(),
+            self.file.size,
+        );
+        Arc::new(move |e| match e {
+            TransferEvent::Sent { bytes, .. } => {
+                let sum = {
+                    let mut l = ledger.lock().unwrap_or_else(|p| p.into_inner());
+                    l.in_flight.insert(n, bytes);
+                    l.progress()
+                };
+                outer(TransferEvent::Sent { bytes: sum, total });
+            }
+            TransferEvent::Retrying { .. } => outer(e),
+            _ => {}
+        })
+    }
+
+    /// Completes the upload and checks its ETag against the parts' MD5s; returns the ETag.
+    async fn complete(&self) -> Result<String, TransferError> {
+        let (target, parts, md5s) = {
+            let l = self.ledger();
+            let parts: Vec<(u32, String)> = l.etags.iter().map(|(n, e)| (*n, e.clone())).collect();
+            let md5s: Vec<[u8; 16]> = l.md5s.values().copied().collect();
+            (l.target.clone(), parts, md5s)
+        };
+        let total_parts = self.plan.count();
+        if md5s.len() != total_parts as usize {
+            return Err(TransferError::Integrity(format!(
+                "{} of {total_parts} parts were acknowledged",
+                md5s.len()
+            )));
+        }
+        let expected = multipart_etag(&md5s);
+        let (target, parts, expected_ref) = (&target, &parts, &expected);
+        let api = self.job.api;
+        let (etag, _) = with_retry(&self.uploader.retry, None, |attempt| async move {
+            let now = self.uploader.now();
+            // A lost answer to an earlier Complete: ask the store before completing again.
+            if attempt > 1 {
+                if let Ok(Some(info)) = api.head(&target.key, now).await {
+                    if info.etag == *expected_ref {
+                        return Ok(Some(info.etag));
+                    }
+                }
+            }
+            Ok(api.complete(target, parts, now).await?)
+        })
+        .await?;
+        let etag = etag.unwrap_or_else(|| expected.clone());
+        if etag.trim_matches('"') != expected {
+            return Err(TransferError::Integrity(format!(
+                "S3 reports ETag {etag} for the completed object, the parts make {expected}"
+            )));
+        }
+        Ok(expected)
+    }
+}

@@ -1,0 +1,172 @@
+//! One PUT of a body — a whole small file already read, or a range streamed from disk in
+//! [`CHUNK_SIZE`] pieces — to a presigned URL, with progress, a stall watchdog and the
+//! classification of what the store answered.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::io::AsyncReadExt;
+
+use super::attempt::AttemptError;
+use super::digest::CHUNK_SIZE;
+use super::parts::FileRange;
+use super::types::{ProgressFn, TransferError, TransferEvent};
+use super::Uploader;
+use crate::remote::s3::{classify_response, network_failure};
+use crate::remote::RemoteFailure;
+use crate::retry::FailureKind;
+use crate::sign::PresignedPut;
+use crate::validate::CheckedFile;
+
+/// What one PUT sends: a small file's bytes already read, or a range streamed from disk.
+#[derive(Clone, Debug)]
+pub(crate) enum Payload {
+    Bytes(bytes::Bytes),
+    Range(FileRange),
+}
+
+/// One PUT's body and the headers that describe it.
+#[derive(Clone, Debug)]
+pub(crate) struct PutBody<'a> {
+    pub file: &'a CheckedFile,
+    pub payload: Payload,
+    /// Sent when the signer did not fix a type.
+    pub content_type: Option<&'a str>,
+    /// The body's MD5, sent as `Content-MD5` (S3 checks it even when it was not signed).
+    pub md5_b64: &'a str,
+}
+
+/// What a successful PUT answered.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub etag: Option<String>,
+    pub checksum_sha256: Option<String>,
+    /// The object is KMS-encrypted, so its ETag is not the MD5 of the content.
+    pub kms: bool,
+}
+
+fn read_failure(e: std::io::Error) -> AttemptError {
+    AttemptError::Fatal(TransferError::Read(e.to_string()))
+}
+
+impl Uploader {
+    /// PUTs `body` to `presigned`: a failure worth retrying comes back as
+    /// [`AttemptError::Retry`], a file that changed or cannot be read as fatal.
+    pub(crate) async fn put(
+        &self,
+        body: PutBody<'_>,
+        presigned: &PresignedPut,
+        progress: &ProgressFn,
+    ) -> Result<Answer, AttemptError> {
+        let (chunks, total) = match body.payload {
+            Payload::Bytes(bytes) => {
+                let total = bytes.len() as u64;
+                let once = futures_util::stream::once(async move { Ok(bytes) });
+                (once.boxed(), total)
+            }
+            Payload::Range(range) => {
+                let reader = open_range(body.file, range).await?;
+                let chunks = tokio_util::io::ReaderStream::with_capacity(reader, CHUNK_SIZE);
+                (chunks.boxed(), range.len)
+            }
+        };
+        let started = Instant::now();
+        let activity = Arc::new(AtomicU64::new(0));
+        let stream = {
+            let activity = activity.clone();
+            let progress = progress.clone();
+            let mut sent = 0u64;
+            chunks.map(move |chunk| {
+                if let Ok(c) = &chunk {
+                    sent += c.len() as u64;
+                    activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    progress(TransferEvent::Sent { bytes: sent, total });
+                }
+                chunk
+            })
+        };
+        let mut builder = self
+            .client
+            .put(presigned.url.clone())
+            .header(reqwest::header::CONTENT_LENGTH, total);
+        let signer_sets = |name: &str| presigned.headers.iter().any(|(n, _)| n == name);
+        if let (false, Some(t)) = (signer_sets("content-type"), body.content_type) {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, t);
+        }
+        // S3 checks Content-MD5 even when the signer did not sign it.
+        if !signer_sets("content-md5") {
+            builder = builder.header("content-md5", body.md5_b64);
+        }
+        for (name, value) in &presigned.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let send = builder.body(reqwest::Body::wrap_stream(stream)).send();
+        let response = tokio::select! {
+            r = send => r.map_err(network_failure)?,
+            () = self.stalled(started, &activity) => {
+                return Err(RemoteFailure::local(
+                    FailureKind::Timeout,
+                    format!("the transfer stalled: nothing moved for {} s", self.stall_timeout.as_secs_f32()),
+                ).into());
+            }
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        if status.is_success() {
+            let header = |n: &str| {
+                headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            return Ok(Answer {
+                etag: header("etag").map(|e| e.trim_matches('"').to_string()),
+                checksum_sha256: header("x-amz-checksum-sha256"),
+                kms: header("x-amz-server-side-encryption")
+                    .is_some_and(|v| v.starts_with("aws:kms")),
+            });
+        }
+        let text = tokio::time::timeout(self.stall_timeout, response.text())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        Err(classify_response(status.as_u16(), &headers, &text).into())
+    }
+
+    /// Resolves once nothing has moved for the stall timeout.
+    async fn stalled(&self, started: Instant, activity: &AtomicU64) {
+        let tick = (self.stall_timeout / 4).max(Duration::from_millis(10));
+        loop {
+            tokio::time::sleep(tick).await;
+            let idle = started.elapsed().as_millis() as u64 - activity.load(Ordering::Relaxed);
+            if idle >= self.stall_timeout.as_millis() as u64 {
+                return;
+            }
+        }
+    }
+}
+
+/// Opens `range` of the file, refusing a file that changed since it was checked.
+async fn open_range(
+    file: &CheckedFile,
+    range: FileRange,
+) -> Result<tokio::io::Take<tokio::fs::File>, AttemptError> {
+    let mut handle = tokio::fs::File::open(&file.path)
+        .await
+        .map_err(read_failure)?;
+    let meta = handle.metadata().await.map_err(read_failure)?;
+    if !file.is_unchanged(&meta) {
+        return Err(TransferError::SourceChanged.into());
+    }
+    if range.offset > 0 {
+        use tokio::io::AsyncSeekExt;
+        handle
+            .seek(std::io::SeekFrom::Start(range.offset))
+            .await
+            .map_err(read_failure)?;
+    }
+    Ok(handle.take(range.len))
+}

@@ -1,0 +1,502 @@
+//! Every decision to resume, restart or forget an unfinished upload lives here.
+//!
+//! * [`reconcile`] is pure: from what the queue journaled, what the store holds and what the
+//!   file is now, it says which parts to keep, or that the upload starts over and why. It asks
+//!   for what it lacks (parts to hash, the store's part list) instead of doing I/O, so every
+//!   case is unit-tested below.
+//! * [`SourceFacts::differs_from`] tells whether a queued item is still the file on disk.
+//! * [`settle`] says what the queue records when an upload ends (and whether its multipart
+//!   upload id is dead); [`Resumer`] carries out restarts and cancels (abort, then the queue).
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::SystemTime;
+
+use super::digest::hex;
+use super::parts::PartPlan;
+use super::types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
+use crate::queue::{ItemState, PartRecord, Queue, QueueError, QueueItem};
+use crate::remote::{MultipartApi, MultipartTarget, RemoteFailure, RemotePart};
+
+/// Why an unfinished upload starts over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartReason {
+    /// The file is not what was being uploaded: the old upload is aborted.
+    SourceChanged,
+    /// The store no longer has the upload (expired or aborted): nothing to abort.
+    UploadGone,
+}
+
+impl RestartReason {
+    /// The sentence recorded in the queue and shown to the user.
+    pub fn message(self) -> &'static str {
+        match self {
+            RestartReason::SourceChanged => {
+                "the file changed since its upload started; the old upload was aborted and it starts over"
+            }
+            RestartReason::UploadGone => {
+                "the unfinished upload is gone from the server (expired or aborted); starting over"
+            }
+        }
+    }
+
+    /// Whether the old upload may still exist on the store, and so must be aborted.
+    fn aborts(self) -> bool {
+        self == RestartReason::SourceChanged
+    }
+}
+
+/// What a queue item knew of its file, or what the file is now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceFacts<'a> {
+    /// Bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub modified_ns: Option<i64>,
+    /// The content sample ([`super::digest::fingerprint`]); empty for single PUTs.
+    pub fingerprint: &'a str,
+}
+
+impl<'a> SourceFacts<'a> {
+    /// What `item` recorded of its file.
+    pub fn of_item(item: &'a QueueItem) -> Self {
+        SourceFacts {
+            size: item.size,
+            modified_ns: item.modified_ns,
+            fingerprint: &item.fingerprint,
+        }
+    }
+
+    /// Whether `item` was recorded for other content than this.
+    pub fn differs_from(&self, item: &QueueItem) -> bool {
+        *self != SourceFacts::of_item(item)
+    }
+}
+
+/// What the queue journaled of an upload.
+#[derive(Clone, Copy, Debug)]
+pub struct Journal<'a> {
+    /// The store's id for the upload, once created.
+    pub upload_id: Option<&'a str>,
+    /// The part size it was cut with.
+    pub part_size: Option<u64>,
+    /// The parts the store acknowledged.
+    pub parts: &'a [PartRecord],
+}
+
+/// What the store said of the upload, when asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteParts {
+    /// Not asked yet.
+    NotAsked,
+    /// The parts it holds.
+    Listed(Vec<RemotePart>),
+    /// It does not have the upload (or could not say).
+    Gone,
+}
+
+/// What to do with an unfinished upload, or what [`reconcile`] needs to decide.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResumePlan {
+    /// Nothing to resume: create a new upload.
+    Start,
+    /// Hash these parts of the file, then reconcile again.
+    Hash(Vec<u32>),
+    /// Ask the store which parts it holds, then reconcile again.
+    ListParts,
+    /// Start over, for this reason.
+    Restart(RestartReason),
+    /// Keep these parts (part number → quoted ETag) and send the others.
+    Resume(BTreeMap<u32, String>),
+}
+
+/// Parts hashed per [`ResumePlan::Hash`]: a changed file is found after a few parts, not after
+/// reading all the journaled ones.
+const HASH_BATCH: usize = 8;
+
+/// Decides how an upload resumes. `md5s` are the MD5s of the parts of the file (cut by `plan`)
+/// hashed so far.
+pub fn reconcile(
+    journal: &Journal<'_>,
+    remote: &RemoteParts,
+    plan: PartPlan,
+    md5s: &BTreeMap<u32, [u8; 16]>,
+) -> ResumePlan {
+    let (Some(_), Some(old_part_size)) = (journal.upload_id, journal.part_size) else {
+        return ResumePlan::Start;
+    };
+    if old_part_size != plan.part_size
+        || journal.parts.iter().any(|p| !plan.contains(p.part_number))
+    {
+        return ResumePlan::Restart(RestartReason::SourceChanged);
+    }
+    // Every journaled part must still be the file's: a part rewritten in place keeps the
+    // file's size and may keep its sampled fingerprint.
+    let journal_changed = journal.parts.iter().any(|p| {
+        md5s.get(&p.part_number)
+            .is_some_and(|m| hex(m) != p.md5_hex)
+    });
+    if journal_changed {
+        return ResumePlan::Restart(RestartReason::SourceChanged);
+    }
+    let unhashed = unhashed_of(journal.parts.iter().map(|p| p.part_number), md5s);
+    if !unhashed.is_empty() {
+        return ResumePlan::Hash(unhashed);
+    }
+    let listed = match remote {
+        RemoteParts::NotAsked => return ResumePlan::ListParts,
+        RemoteParts::Gone => return ResumePlan::Restart(RestartReason::UploadGone),
+        RemoteParts::Listed(parts) => parts,
+    };
+    let journaled: HashSet<u32> = journal.parts.iter().map(|p| p.part_number).collect();
+    // A part the store holds but the journal missed (a crash between the two) is kept when
+    // its ETag is this file's part MD5; a store that lists no ETags is trusted for journaled
+    // parts only.
+    let candidates: Vec<&RemotePart> = listed
+        .iter()
+        .filter(|p| plan.contains(p.part_number))
+        .filter(|p| p.size == plan.range(p.part_number).len)
+        .filter(|p| !p.etag.is_empty() || journaled.contains(&p.part_number))
+        .collect();
+    let unhashed = unhashed_of(candidates.iter().map(|p| p.part_number), md5s);
+    if !unhashed.is_empty() {
+        return ResumePlan::Hash(unhashed);
+    }
+    let done = candidates
+        .into_iter()
+        .filter_map(|p| {
+            let md5 = hex(md5s.get(&p.part_number)?);
+            let etag = p.etag.trim_matches('"');
+            match etag.is_empty() {
+                true => Some((p.part_number, format!("\"{md5}\""))),
+                false if etag == md5 => Some((p.part_number, p.etag.clone())),
+                false => None,
+            }
+        })
+        .collect();
+    ResumePlan::Resume(done)
+}
+
+fn unhashed_of(parts: impl Iterator<Item = u32>, md5s: &BTreeMap<u32, [u8; 16]>) -> Vec<u32> {
+    parts
+        .filter(|n| !md5s.contains_key(n))
+        .take(HASH_BATCH)
+        .collect()
+}
+
+/// What the queue records when an upload ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// It landed (recorded with its receipt).
+    Done,
+    /// It stays, to resume later, with its multipart upload.
+    Paused,
+    /// It ended without landing, in this state with this reason; its multipart upload was
+    /// aborted, so its id is forgotten (some stores still list parts of an aborted upload).
+    Ended { state: ItemState, reason: String },
+}
+
+/// What the queue records for `result`.
+pub fn settle(result: &Result<UploadReceipt, TransferError>) -> Settlement {
+    match result {
+        Ok(_) => Settlement::Done,
+        Err(TransferError::Paused) => Settlement::Paused,
+        Err(TransferError::Cancelled) => Settlement::Ended {
+            state: ItemState::Cancelled,
+            reason: "cancelled".into(),
+        },
+        Err(e) => Settlement::Ended {
+            state: ItemState::Failed,
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// Restarts and cancels unfinished uploads: the store first (abort), then the queue.
+pub struct Resumer<'a> {
+    /// How to reach the store; `None` when the profile has no multipart API.
+    pub api: Option<&'a dyn MultipartApi>,
+    /// Where the item is journaled.
+    pub queue: &'a Queue,
+    /// Now, for signing the abort.
+    pub now: SystemTime,
+}
+
+impl Resumer<'_> {
+    /// Makes `item` start over with the file's new `facts`: aborts its multipart upload when
+    /// it may still exist, forgets it and its parts, records why, and tells `progress`.
+    pub async fn restart(
+        &self,
+        item: &QueueItem,
+        facts: SourceFacts<'_>,
+        reason: RestartReason,
+        progress: &ProgressFn,
+    ) -> Result<(), QueueError> {
+        if reason.aborts() {
+            // A failed abort leaves parts that `hoist sweep` removes; the restart goes on.
+            let _ = self.abort(item).await;
+        }
+        self.queue.reset(
+            item.id,
+            facts.size,
+            facts.modified_ns,
+            facts.fingerprint,
+            reason.message(),
+        )?;
+        progress(TransferEvent::Restarted {
+            reason: reason.message().into(),
+        });
+        Ok(())
+    }
+
+    /// Cancels an upload that is not running: aborts its multipart upload, so that no parts
+    /// stay behind, and marks it cancelled. A failed abort is returned after the item is
+    /// marked.
+    pub async fn cancel(&self, item: &QueueItem) -> Result<Result<(), RemoteFailure>, QueueError> {
+        let abort = self.abort(item).await;
+        self.record(
+            item.id,
+            &Settlement::Ended {
+                state: ItemState::Cancelled,
+                reason: "cancelled".into(),
+            },
+        )?;
+        Ok(abort)
+    }
+
+    /// Records a settlement that is not [`Settlement::Done`] (which needs the receipt).
+    pub fn record(&self, id: i64, settlement: &Settlement) -> Result<(), QueueError> {
+        match settlement {
+            Settlement::Done => Ok(()),
+            Settlement::Paused => self.queue.set_state(id, ItemState::Paused, Some("paused")),
+            Settlement::Ended { state, reason } => {
+                self.queue.forget_upload(id)?;
+                self.queue.set_state(id, *state, Some(reason))
+            }
+        }
+    }
+
+    async fn abort(&self, item: &QueueItem) -> Result<(), RemoteFailure> {
+        match (&item.upload_id, self.api) {
+            (Some(upload_id), Some(api)) => {
+                let target = MultipartTarget {
+                    key: item.key.clone(),
+                    upload_id: upload_id.clone(),
+                };
+                api.abort(&target, self.now).await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use md5::{Digest, Md5};
+
+    const PLAN: PartPlan = PartPlan {
+        size: 25,
+        part_size: 10,
+    };
+
+    fn md5_of(n: u32) -> [u8; 16] {
+        Md5::digest(n.to_be_bytes()).into()
+    }
+
+    fn all_md5s() -> BTreeMap<u32, [u8; 16]> {
+        (1..=3).map(|n| (n, md5_of(n))).collect()
+    }
+
+    fn record(n: u32) -> PartRecord {
+        PartRecord {
+            part_number: n,
+            etag: format!("\"{}\"", hex(&md5_of(n))),
+            md5_hex: hex(&md5_of(n)),
+            size: PLAN.range(n).len,
+        }
+    }
+
+    fn remote(n: u32, etag: &str) -> RemotePart {
+        RemotePart {
+            part_number: n,
+            etag: etag.to_string(),
+            size: PLAN.range(n).len,
+        }
+    }
+
+    fn quoted(n: u32) -> String {
+        format!("\"{}\"", hex(&md5_of(n)))
+    }
+
+    fn journal(parts: &[PartRecord]) -> Journal<'_> {
+        Journal {
+            upload_id: Some("u1"),
+            part_size: Some(10),
+            parts,
+        }
+    }
+
+    #[test]
+    fn nothing_journaled_starts_a_new_upload() {
+        let j = Journal {
+            upload_id: None,
+            part_size: None,
+            parts: &[],
+        };
+        let plan = reconcile(&j, &RemoteParts::NotAsked, PLAN, &BTreeMap::new());
+        assert_eq!(plan, ResumePlan::Start);
+    }
+
+    #[test]
+    fn journaled_parts_are_hashed_before_the_store_is_asked() {
+        let parts = [record(1), record(2)];
+        let j = journal(&parts);
+        let none = BTreeMap::new();
+        assert_eq!(
+            reconcile(&j, &RemoteParts::NotAsked, PLAN, &none),
+            ResumePlan::Hash(vec![1, 2])
+        );
+        assert_eq!(
+            reconcile(&j, &RemoteParts::NotAsked, PLAN, &all_md5s()),
+            ResumePlan::ListParts
+        );
+    }
+
+    #[test]
+    fn a_part_whose_content_changed_restarts_without_asking_the_store() {
+        let parts = [record(1), record(2)];
+        let mut md5s = all_md5s();
+        md5s.insert(2, md5_of(9));
+        let plan = reconcile(&journal(&parts), &RemoteParts::NotAsked, PLAN, &md5s);
+        assert_eq!(plan, ResumePlan::Restart(RestartReason::SourceChanged));
+    }
+
+    #[test]
+    fn another_part_size_or_an_impossible_part_restarts() {
+        let parts = [record(1)];
+        let mut j = journal(&parts);
+        j.part_size = Some(5);
+        let md5s = all_md5s();
+        assert_eq!(
+            reconcile(&j, &RemoteParts::NotAsked, PLAN, &md5s),
+            ResumePlan::Restart(RestartReason::SourceChanged)
+        );
+        let parts = [record(4)];
+        assert_eq!(
+            reconcile(&journal(&parts), &RemoteParts::NotAsked, PLAN, &md5s),
+            ResumePlan::Restart(RestartReason::SourceChanged)
+        );
+    }
+
+    #[test]
+    fn an_upload_the_store_lost_restarts_without_an_abort() {
+        let parts = [record(1)];
+        let plan = reconcile(&journal(&parts), &RemoteParts::Gone, PLAN, &all_md5s());
+        assert_eq!(plan, ResumePlan::Restart(RestartReason::UploadGone));
+        assert!(!RestartReason::UploadGone.aborts() && RestartReason::SourceChanged.aborts());
+    }
+
+    #[test]
+    fn keeps_the_parts_the_store_holds_for_this_file() {
+        let parts = [record(1)];
+        // Part 2 was acknowledged but not journaled (a crash between the two): kept once its
+        // ETag matches. Part 3 holds other bytes: sent again.
+        let listed = RemoteParts::Listed(vec![
+            remote(1, &quoted(1)),
+            remote(2, &quoted(2)),
+            remote(3, &quoted(7)),
+        ]);
+        let j = journal(&parts);
+        let mut md5s: BTreeMap<u32, [u8; 16]> = [(1, md5_of(1))].into();
+        assert_eq!(
+            reconcile(&j, &listed, PLAN, &md5s),
+            ResumePlan::Hash(vec![2, 3])
+        );
+        md5s = all_md5s();
+        let expected: BTreeMap<u32, String> = [(1, quoted(1)), (2, quoted(2))].into();
+        assert_eq!(
+            reconcile(&j, &listed, PLAN, &md5s),
+            ResumePlan::Resume(expected)
+        );
+    }
+
+    #[test]
+    fn a_store_without_etags_is_trusted_for_journaled_parts_only() {
+        let parts = [record(1)];
+        let listed = RemoteParts::Listed(vec![remote(1, ""), remote(2, "")]);
+        let expected: BTreeMap<u32, String> = [(1, quoted(1))].into();
+        assert_eq!(
+            reconcile(&journal(&parts), &listed, PLAN, &all_md5s()),
+            ResumePlan::Resume(expected)
+        );
+    }
+
+    #[test]
+    fn a_part_of_the_wrong_size_is_sent_again() {
+        let parts = [record(1)];
+        let mut short = remote(1, &quoted(1));
+        short.size = 3;
+        let listed = RemoteParts::Listed(vec![short]);
+        assert_eq!(
+            reconcile(&journal(&parts), &listed, PLAN, &all_md5s()),
+            ResumePlan::Resume(BTreeMap::new())
+        );
+    }
+
+    #[test]
+    fn source_facts_tell_a_changed_file() {
+        let item = QueueItem {
+            id: 1,
+            profile: "p".into(),
+            path: "/f".into(),
+            key: "k".into(),
+            size: 10,
+            content_type: "text/plain".into(),
+            modified_ns: Some(5),
+            fingerprint: "abc".into(),
+            state: ItemState::Paused,
+            upload_id: None,
+            part_size: None,
+            error: None,
+            sha256: None,
+            etag: None,
+            updated_at: String::new(),
+            location: None,
+            created_at: String::new(),
+        };
+        let same = SourceFacts::of_item(&item);
+        assert!(!same.differs_from(&item));
+        for changed in [
+            SourceFacts { size: 11, ..same },
+            SourceFacts {
+                modified_ns: Some(6),
+                ..same
+            },
+            SourceFacts {
+                fingerprint: "abd",
+                ..same
+            },
+        ] {
+            assert!(changed.differs_from(&item), "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn settlements_follow_the_outcome() {
+        assert_eq!(settle(&Err(TransferError::Paused)), Settlement::Paused);
+        assert_eq!(
+            settle(&Err(TransferError::Cancelled)),
+            Settlement::Ended {
+                state: ItemState::Cancelled,
+                reason: "cancelled".into()
+            }
+        );
+        match settle(&Err(TransferError::SourceChanged)) {
+            Settlement::Ended { state, reason } => {
+                assert_eq!(state, ItemState::Failed);
+                assert!(reason.contains("changed"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! What the upload engine reports and returns: progress events, the receipt of what landed,
+//! and the error an upload ends with.
+
+use std::sync::Arc;
+
+use crate::error::{ErrorKind, HasKind};
+use crate::sign::SignError;
+
+/// Progress of one upload, delivered to a [`ProgressFn`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum TransferEvent {
+    /// Checksumming the file before it is signed.
+    Hashing { total: u64 },
+    /// An attempt starts; bytes sent restart from zero.
+    Attempt { attempt: u32 },
+    /// Bytes of this attempt handed to the network.
+    Sent { bytes: u64, total: u64 },
+    /// The attempt failed and another follows after `delay_ms`.
+    Retrying {
+        attempt: u32,
+        delay_ms: u64,
+        reason: String,
+    },
+    /// S3 acknowledged all bytes.
+    Acknowledged { bytes: u64 },
+    /// An unfinished upload could not be resumed and starts over, for this reason.
+    Restarted { reason: String },
+}
+
+/// The callback through which uploads report progress (never a GUI type).
+pub type ProgressFn = Arc<dyn Fn(TransferEvent) + Send + Sync>;
+
+/// What landed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UploadReceipt {
+    /// The object's key.
+    pub key: String,
+    /// Bytes in the object.
+    pub size: u64,
+    /// Hex SHA-256 of the bytes sent and verified.
+    pub sha256: String,
+    /// The ETag the store gave the object.
+    pub etag: Option<String>,
+    /// Attempts the upload took (1 for a multipart upload, whose parts retry on their own).
+    pub attempts: u32,
+    /// The object's URL without any signature.
+    pub location: String,
+    /// Bytes of the file this run had to send (parts resumed from S3 are not counted; a
+    /// retried attempt counts once).
+    pub bytes_sent: u64,
+}
+
+/// Why an upload did not land.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The store or backend refused for good (the message says why).
+    #[error("{0}")]
+    Rejected(String),
+    /// Every attempt failed with a failure worth retrying.
+    #[error("gave up after {attempts} attempts: {last}")]
+    RetriesExhausted { attempts: u32, last: String },
+    /// The session's retry budget ran out.
+    #[error("stopped retrying because too many requests are failing right now (retry budget exhausted): {last}")]
+    BudgetExhausted { last: String },
+    /// A freshly signed URL was already expired.
+    #[error(
+        "the upload URL had expired again right after signing ({last}); check that this computer's \
+         clock (and the signing backend's) is correct"
+    )]
+    ExpiredAgain { last: String },
+    /// Signing failed.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// The file changed under the upload.
+    #[error("the file changed while it was being uploaded; upload it again once it is complete")]
+    SourceChanged,
+    /// The file (or the queue that journals it) could not be read or written.
+    #[error("cannot read the file: {0}")]
+    Read(String),
+    /// What the store holds does not match what was sent.
+    #[error("integrity check failed: {0}; the upload is not counted as done")]
+    Integrity(String),
+    /// Paused; the upload resumes where it stopped.
+    #[error("paused")]
+    Paused,
+    /// Cancelled; nothing was left behind.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl HasKind for TransferError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            TransferError::Rejected(_)
+            | TransferError::ExpiredAgain { .. }
+            | TransferError::Integrity(_) => ErrorKind::RemotePermanent,
+            TransferError::RetriesExhausted { .. } | TransferError::BudgetExhausted { .. } => {
+                ErrorKind::RemoteTransient
+            }
+            TransferError::Sign(e) => e.kind(),
+            TransferError::SourceChanged => ErrorKind::SourceChanged,
+            TransferError::Read(_) => ErrorKind::Local,
+            TransferError::Paused => ErrorKind::Paused,
+            TransferError::Cancelled => ErrorKind::Cancelled,
+        }
+    }
+}
