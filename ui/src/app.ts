@@ -346,10 +346,27 @@ function input(name: string, value = "", attrs: Record<string, string | boolean>
   return h("input", { name, value, ...attrs }) as HTMLInputElement;
 }
 
+/** Fields of a profile's mode; the rest are its rules, which every mode shares. */
+const MODE_FIELDS = ["mode", "url", "protocol", "token", "bucket", "region", "endpoint", "path_style", "access_key_id"];
+
+/**
+ * The profile a form starts from: the one edited, or the core's defaults (the built-in profile's
+ * rules) for a new one. Fields the form does not show (key template, empty files) keep its values.
+ */
+const formBase = new WeakMap<HTMLFormElement, Record<string, unknown>>();
+
+function rulesOf(p: Profile | undefined): Record<string, unknown> {
+  const rules: Record<string, unknown> = { ...(p ?? {}) };
+  for (const k of MODE_FIELDS) delete rules[k];
+  return rules;
+}
+
 /** Shows the form for a new profile (no entry) or for editing one. */
 export function editProfile(entry?: ProfileEntry): void {
   const form = byId<HTMLFormElement>("profile-form");
   const p = entry?.profile;
+  const defaults = profiles.find((e) => e.builtin)?.profile;
+  formBase.set(form, rulesOf(p ?? (defaults && { ...defaults, prefix: "" })));
   const mode = p?.mode ?? "backend";
   const str = (k: string) => (p && k in p ? String((p as Record<string, unknown>)[k] ?? "") : "");
   const bool = (k: string) => Boolean(p && k in p && (p as Record<string, unknown>)[k]);
@@ -430,15 +447,16 @@ export function readProfileForm(form: HTMLFormElement): { name: string; profile:
   const v = (n: string) => (form.elements.namedItem(n) as HTMLInputElement | null)?.value.trim() ?? "";
   const checked = (n: string) => Boolean((form.elements.namedItem(n) as HTMLInputElement | null)?.checked);
   const mode = v("mode");
+  const { max_size: _shownBelow, ...base } = formBase.get(form) ?? {};
   const rules = {
+    key_template: "",
+    ...base,
     prefix: v("prefix"),
-    key_template: "{yyyy}/{mm}/{dd}/{uuid}-{name}",
     allowed_types: v("allowed_types")
       .split(",")
       .map((t) => t.trim())
       .filter(Boolean),
     concurrency: Number(v("concurrency")) || 4,
-    allow_empty: false,
     ...(v("max_size") ? { max_size: Number(v("max_size")) } : {}),
   };
   const kinds: SecretKind[] =

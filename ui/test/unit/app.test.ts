@@ -170,4 +170,41 @@ describe("profiles", () => {
     expect(JSON.stringify(save.profile)).not.toContain("wJalrXUtnFEMI");
     expect((form.elements.namedItem("secret-access-key") as HTMLInputElement).value).toBe("");
   });
+
+  // Regression: the form wrote a fixed key template and allow_empty = false, so editing a
+  // profile in the app wiped a template (or empty-file permission) set with the CLI.
+  it("keeps the fields it does not show when a profile is edited", async () => {
+    const staff: ProfileEntry = {
+      name: "staff",
+      active: false,
+      builtin: false,
+      profile: {
+        mode: "backend",
+        url: "https://uploads.example.com/api/upload",
+        protocol: "simple",
+        token: false,
+        prefix: "",
+        key_template: "{date}/{name}",
+        allow_empty: true,
+        concurrency: 4,
+      },
+      secrets: [],
+    };
+    handlers.profiles = () => [local, staff];
+    handlers.save_profile = () => staff;
+    const app = await start();
+    app.showTab("profiles");
+    app.editProfile(staff);
+    const form = document.querySelector<HTMLFormElement>("#profile-form")!;
+    (form.elements.namedItem("concurrency") as HTMLInputElement).value = "2";
+    form.requestSubmit();
+    await settle();
+    const save = calls.find((c) => c.cmd === "save_profile")!.args;
+    expect(save.profile).toMatchObject({ key_template: "{date}/{name}", allow_empty: true, concurrency: 2 });
+    // A new profile starts from the core's defaults, not from a template written in the UI.
+    app.editProfile();
+    const created = app.readProfileForm(form).profile;
+    expect(created.key_template).toBe(local.profile.key_template);
+    expect(created.prefix).toBe("");
+  });
 });
