@@ -92,16 +92,33 @@ struct ProfileExport {
     profile: Profile,
 }
 
-/// The secrets a mode uses, and whether each is required.
-pub fn secret_kinds(mode: &Mode) -> Vec<(SecretKind, bool)> {
-    match mode {
-        Mode::Backend { token: true, .. } => vec![(SecretKind::BearerToken, true)],
-        Mode::Backend { .. } | Mode::Local => vec![],
-        Mode::SelfSign { .. } => vec![
-            (SecretKind::SecretAccessKey, true),
-            (SecretKind::SessionToken, false),
-        ],
-    }
+/// A secret the keychain did not delete when its profile was removed.
+#[derive(Debug)]
+pub struct SecretLeftBehind {
+    /// Which secret.
+    pub kind: SecretKind,
+    /// Why it stayed.
+    pub error: KeychainError,
+}
+
+/// Removes profile `name` from `store`, then every secret stored for it (also ones its mode no
+/// longer uses). The CLI and the app share it: a keychain that fails does not undo the
+/// removal; the secrets it kept are returned, for the front end to report.
+pub fn remove_profile(
+    store: &crate::profile::ProfileStore,
+    keychain: &Keychain,
+    name: &str,
+) -> Result<Vec<SecretLeftBehind>, ProfileError> {
+    store.remove(name)?;
+    Ok(SecretKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            keychain
+                .delete(name, kind)
+                .err()
+                .map(|error| SecretLeftBehind { kind, error })
+        })
+        .collect())
 }
 
 /// Runs a keychain call on a blocking thread (the Secret Service client blocks on D-Bus).
@@ -139,7 +156,7 @@ impl Manager {
 
     async fn secret_states(&self, profile: &Profile) -> Result<Vec<SecretState>, ManagerError> {
         let mut states = Vec::new();
-        for (kind, required) in secret_kinds(&profile.mode) {
+        for (kind, required) in profile.mode.secrets() {
             let name = profile.name.clone();
             let stored = keychain_call(&self.config.keychain, move |k| {
                 k.get(&name, kind).map(|s| s.is_some())
@@ -177,12 +194,12 @@ impl Manager {
     ) -> Result<ProfileEntry, ManagerError> {
         profile.name = name.to_string();
         profile.validate()?;
-        let allowed = secret_kinds(&profile.mode);
+        let allowed = profile.mode.secrets();
         for s in &secrets {
             if !allowed.iter().any(|(k, _)| *k == s.kind) {
                 return Err(ManagerError::Invalid(format!(
                     "a {} profile has no {}",
-                    mode_name(&profile.mode),
+                    profile.mode.name(),
                     s.kind.as_str()
                 )));
             }
@@ -213,14 +230,15 @@ impl Manager {
     }
 
     /// Removes a profile and its keychain secrets.
-    pub async fn remove_profile(&self, name: &str) -> Result<(), ManagerError> {
-        let removed = self.config.profiles.remove(name)?;
-        for (kind, _) in secret_kinds(&removed.mode) {
-            let name = name.to_string();
-            keychain_call(&self.config.keychain, move |k| k.delete(&name, kind)).await?;
-        }
+    /// Removes profile `name` and its secrets; returns the secrets the keychain kept.
+    pub async fn remove_profile(&self, name: &str) -> Result<Vec<SecretLeftBehind>, ManagerError> {
+        let (store, keychain) = (self.config.profiles.clone(), self.config.keychain.clone());
+        let owned = name.to_string();
+        let left = tokio::task::spawn_blocking(move || remove_profile(&store, &keychain, &owned))
+            .await
+            .map_err(|e| ManagerError::Invalid(e.to_string()))??;
         self.forget_session(name).await;
-        Ok(())
+        Ok(left)
     }
 
     /// Makes `name` the profile new files go to.
@@ -448,14 +466,6 @@ fn check(name: &str, status: CheckStatus, detail: impl ToString) -> HealthCheck 
         name: name.to_string(),
         status,
         detail: detail.to_string(),
-    }
-}
-
-fn mode_name(mode: &Mode) -> &'static str {
-    match mode {
-        Mode::Backend { .. } => "backend",
-        Mode::SelfSign { .. } => "self-sign",
-        Mode::Local => "local",
     }
 }
 

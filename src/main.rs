@@ -508,7 +508,7 @@ fn profile_command(
                     } else {
                         " "
                     };
-                    println!("{mark} {:<20} {}", p.name, describe_mode(&p.mode));
+                    println!("{mark} {:<20} {}", p.name, p.mode.describe());
                 }
             }
         }
@@ -518,7 +518,7 @@ fn profile_command(
                 println!("{}", serde_json::to_string_pretty(&p)?);
             } else {
                 println!("name           {}", p.name);
-                println!("target         {}", describe_mode(&p.mode));
+                println!("target         {}", p.mode.describe());
                 println!(
                     "prefix         {}",
                     if p.prefix.is_empty() {
@@ -543,7 +543,7 @@ fn profile_command(
                     }
                 );
                 println!("concurrency    {}", p.concurrency);
-                for kind in secret_kinds(&p.mode) {
+                for (kind, _) in p.mode.secrets() {
                     let state = match keychain.get(&p.name, kind) {
                         Ok(Some(_)) => "stored in the keychain".to_string(),
                         Ok(None) => format!(
@@ -558,14 +558,12 @@ fn profile_command(
             }
         }
         ProfileCommand::Remove { name } => {
-            let p = store.remove(&name)?;
-            for kind in secret_kinds(&p.mode) {
-                if let Err(e) = keychain.delete(&p.name, kind) {
-                    eprintln!(
-                        "warning: could not delete {} from the keychain: {e}",
-                        kind.as_str()
-                    );
-                }
+            for left in hoist::admin::remove_profile(store, keychain, &name)? {
+                eprintln!(
+                    "warning: could not delete {} from the keychain: {}",
+                    left.kind.as_str(),
+                    left.error
+                );
             }
             println!("removed profile '{name}'");
         }
@@ -575,30 +573,6 @@ fn profile_command(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn describe_mode(mode: &Mode) -> String {
-    match mode {
-        Mode::Backend { url, .. } => format!("backend {url}"),
-        Mode::SelfSign {
-            bucket,
-            region,
-            endpoint,
-            ..
-        } => match endpoint {
-            Some(e) => format!("self-sign s3://{bucket} ({region}) via {e}"),
-            None => format!("self-sign s3://{bucket} ({region})"),
-        },
-        Mode::Local => "embedded store on 127.0.0.1".to_string(),
-    }
-}
-
-fn secret_kinds(mode: &Mode) -> Vec<SecretKind> {
-    match mode {
-        Mode::SelfSign { .. } => vec![SecretKind::SecretAccessKey, SecretKind::SessionToken],
-        Mode::Backend { .. } => vec![SecretKind::BearerToken],
-        Mode::Local => vec![],
-    }
 }
 
 fn secret_command(

@@ -25,7 +25,7 @@ use crate::profile::{Mode, ProfileError, ProfileStore};
 use crate::queue::{ItemState, Queue, QueueError, QueueItem};
 use crate::retry::RetryPolicy;
 use crate::secret::{Keychain, KeychainError};
-use crate::session::{self, CancelError, Job, Session, SessionError};
+use crate::session::{self, CancelError, Job, Prepared, Session, SessionError};
 use crate::upload::Control;
 use crate::upload::{ProgressFn, TransferError, TransferEvent};
 
@@ -406,7 +406,7 @@ impl Manager {
                         let row = self.row(prepared.item_id)?;
                         self.emit(ManagerEvent::Changed { row: row.clone() });
                         report.queued.push(row);
-                        self.start(session.clone(), prepared.item_id);
+                        self.start(session.clone(), prepared.item_id, Some(prepared));
                     }
                     Err(e) => report.rejected.push(Rejection {
                         path: job.path.display().to_string(),
@@ -444,8 +444,10 @@ impl Manager {
         }
     }
 
-    /// Starts (or resumes) upload `id` unless it is already running.
-    fn start(self: &Arc<Self>, session: Arc<Session>, id: i64) {
+    /// Starts (or resumes) upload `id` unless it is already running. A job just validated and
+    /// queued (`prepared`) is sent as it is; any other is prepared again, since its file may
+    /// have changed since.
+    fn start(self: &Arc<Self>, session: Arc<Session>, id: i64, prepared: Option<Prepared>) {
         let control = session.control().child();
         {
             let mut live = lock(&self.live);
@@ -466,7 +468,7 @@ impl Manager {
         self.changed(id);
         let this = self.clone();
         self.runtime.spawn(async move {
-            let outcome = this.run(&session, id, control).await;
+            let outcome = this.run(&session, id, prepared, control).await;
             this.finished(id, outcome);
         });
     }
@@ -475,6 +477,7 @@ impl Manager {
         self: &Arc<Self>,
         session: &Session,
         id: i64,
+        prepared: Option<Prepared>,
         control: Control,
     ) -> Result<(), ManagerError> {
         // The semaphore is never closed, so acquiring only waits.
@@ -491,10 +494,15 @@ impl Manager {
         self.set_phase(id, Phase::Signing);
         let this = self.clone();
         let progress: ProgressFn = Arc::new(move |e| this.on_transfer(id, e));
-        match session
-            .upload_job_controlled(&Job::file(&item.path), &progress, control)
-            .await
-        {
+        let sent = match prepared {
+            Some(p) => session.send(p, &progress, control).await,
+            None => {
+                session
+                    .upload_job_controlled(&Job::file(&item.path), &progress, control)
+                    .await
+            }
+        };
+        match sent {
             Ok(_) => Ok(()),
             Err(e) => {
                 // Errors before the transfer (the file vanished, changed type…) leave the item
@@ -654,7 +662,7 @@ impl Manager {
             )));
         }
         let session = self.session(&item.profile).await?;
-        self.start(session, id);
+        self.start(session, id, None);
         Ok(())
     }
 
@@ -686,7 +694,7 @@ impl Manager {
         }
         let session = self.session(&item.profile).await?;
         self.queue.set_state(id, ItemState::Queued, None)?;
-        self.start(session, id);
+        self.start(session, id, None);
         Ok(())
     }
 
@@ -775,7 +783,7 @@ impl Manager {
                 continue;
             }
             match self.session(&item.profile).await {
-                Ok(session) => self.start(session, item.id),
+                Ok(session) => self.start(session, item.id, None),
                 Err(e) => {
                     self.queue
                         .set_state(item.id, ItemState::Failed, Some(&e.to_string()))?;

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::SecretKind;
+
 /// Name of the built-in embedded profile.
 pub const LOCAL_PROFILE: &str = "local";
 /// Default key template: `{prefix}` is prepended separately, see [`crate::key`].
@@ -76,6 +78,44 @@ pub enum Mode {
     },
     /// The embedded default: an in-process store under the data dir.
     Local,
+}
+
+impl Mode {
+    /// The mode's name as profile files and the UI write it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Backend { .. } => "backend",
+            Mode::SelfSign { .. } => "self-sign",
+            Mode::Local => "local",
+        }
+    }
+
+    /// Where files go, in one line.
+    pub fn describe(&self) -> String {
+        match self {
+            Mode::Backend { url, .. } => format!("backend {url}"),
+            Mode::SelfSign {
+                bucket,
+                region,
+                endpoint: Some(e),
+                ..
+            } => format!("self-sign s3://{bucket} ({region}) via {e}"),
+            Mode::SelfSign { bucket, region, .. } => format!("self-sign s3://{bucket} ({region})"),
+            Mode::Local => "embedded store on 127.0.0.1".to_string(),
+        }
+    }
+
+    /// The secrets this mode reads from the keychain, each with whether it is required.
+    pub fn secrets(&self) -> Vec<(SecretKind, bool)> {
+        match self {
+            Mode::Backend { token: true, .. } => vec![(SecretKind::BearerToken, true)],
+            Mode::Backend { .. } | Mode::Local => vec![],
+            Mode::SelfSign { .. } => vec![
+                (SecretKind::SecretAccessKey, true),
+                (SecretKind::SessionToken, false),
+            ],
+        }
+    }
 }
 
 /// The backend's wire protocol.

@@ -49,6 +49,14 @@ pub enum SecretKind {
 }
 
 impl SecretKind {
+    /// Every kind of secret a profile may have stored.
+    pub const ALL: [SecretKind; 3] = [
+        SecretKind::SecretAccessKey,
+        SecretKind::SessionToken,
+        SecretKind::BearerToken,
+    ];
+
+    /// The kebab-case name (`--kind` and the IPC use it).
     pub fn as_str(self) -> &'static str {
         match self {
             SecretKind::SecretAccessKey => "secret-access-key",

@@ -123,7 +123,10 @@ pub async fn save_profile(
 
 #[tauri::command]
 pub async fn remove_profile(manager: Mgr<'_>, name: String) -> Result<()> {
-    Ok(manager.remove_profile(&name).await?)
+    for left in manager.remove_profile(&name).await? {
+        tracing::warn!(profile = %name, kind = left.kind.as_str(), error = %left.error, "secret left in the keychain");
+    }
+    Ok(())
 }
 
 #[tauri::command]

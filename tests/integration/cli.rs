@@ -384,3 +384,40 @@ fn queue_lists_uploads_and_resume_without_work_says_so() {
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("no unfinished upload matched"));
 }
+
+/// Removing a profile while no keychain answers removes the profile and warns about the
+/// secrets left behind (the CLI and the app share this), instead of stopping half-way.
+#[test]
+fn removing_a_profile_without_a_keychain_removes_it_and_warns() {
+    let env = Env::new();
+    let add = env.run(&[
+        "profile",
+        "add",
+        "staff",
+        "--backend",
+        "https://uploads.example.com/api/upload",
+        "--token",
+    ]);
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    let out = env
+        .cmd(&["profile", "remove", "staff"])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/hoist-no-bus",
+        )
+        .output()
+        .expect("hoist runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("removed profile 'staff'"));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: could not delete bearer-token from the keychain"),
+        "{stderr}"
+    );
+    let list = env.run(&["profile", "list"]);
+    assert!(
+        !text(&list.stdout).contains("staff"),
+        "{}",
+        text(&list.stdout)
+    );
+}
