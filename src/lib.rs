@@ -14,18 +14,18 @@
 //! keychain and out of every log line; [`redact`] strips signatures from anything printed.
 //! With the `embedded-store` feature, [`local`] serves an S3-compatible store on 127.0.0.1.
 //!
-//! [`manager`] is the long-lived upload manager the desktop app drives (queue view, pause,
-//! resume, retry, history), and [`admin`] its profile administration and health check.
+//! [`app`] is the application layer the front ends share: the long-lived upload manager the
+//! desktop app drives (queue view, pause, resume, retry, history), profile administration
+//! (also the CLI's) and the health check.
 //!
 //! Every domain error converts into [`Error`], whose [`ErrorKind`] is what front ends branch on.
 
-pub mod admin;
+pub mod app;
 pub mod backend;
 pub mod error;
 pub mod key;
 #[cfg(feature = "embedded-store")]
 pub mod local;
-pub mod manager;
 pub mod memory;
 pub mod profile;
 pub mod queue;

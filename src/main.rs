@@ -558,7 +558,7 @@ fn profile_command(
             }
         }
         ProfileCommand::Remove { name } => {
-            for left in hoist::admin::remove_profile(store, keychain, &name)? {
+            for left in hoist::app::profiles::remove_profile(store, keychain, &name)? {
                 eprintln!(
                     "warning: could not delete {} from the keychain: {}",
                     left.kind.as_str(),

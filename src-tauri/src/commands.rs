@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hoist::admin::{HealthReport, ProfileEntry, SecretInput};
-use hoist::manager::{
+use hoist::app::health::HealthReport;
+use hoist::app::profiles::{ProfileEntry, SecretInput};
+use hoist::app::{
     AddReport, ExportFormat, HistoryEntry, Manager, ManagerEvent, Overview, UploadRow,
 };
 use hoist::profile::Profile;

@@ -1,6 +1,6 @@
 //! The one error shape that crosses the IPC: `{kind, message}`.
 
-use hoist::manager::ManagerError;
+use hoist::app::ManagerError;
 use serde::Serialize;
 use ts_rs::TS;
 

@@ -1,10 +1,10 @@
 //! Hoist's desktop app: a thin Tauri v2 shell. Commands ([`commands`]) forward to the core's
-//! [`hoist::manager::Manager`]; queue changes flow back over one IPC channel; errors cross as
+//! [`hoist::app::Manager`]; queue changes flow back over one IPC channel; errors cross as
 //! `{kind, message}` ([`error`]). No upload, retry or validation logic lives here.
 
 use std::sync::Arc;
 
-use hoist::manager::{Manager, ManagerConfig};
+use hoist::app::{Manager, ManagerConfig};
 use tauri::Manager as _;
 use tauri_plugin_notification::NotificationExt;
 

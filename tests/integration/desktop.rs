@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hoist::admin::{CheckStatus, SecretInput};
-use hoist::manager::{
+use hoist::app::health::CheckStatus;
+use hoist::app::profiles::SecretInput;
+use hoist::app::{
     ExportFormat, HistoryEntry, Manager, ManagerConfig, ManagerEvent, Phase, UploadRow,
 };
 use hoist::profile::{Mode, Profile, ProfileStore};

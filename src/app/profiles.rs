@@ -1,25 +1,22 @@
-//! Profile administration for the desktop app: list, save (secrets straight into the
-//! keychain), remove, choose the active profile, export a profile without secrets, import one,
-//! and a health check that proves a profile works before staff depend on it.
+//! Profile administration, shared by the CLI and the app: list with secret states, save
+//! (secrets straight into the keychain), remove, choose the active profile, export a profile
+//! without secrets, import one.
 //!
-//! Secrets only travel one way: in from a password field as a [`Secret`] and into the
-//! keychain. What goes back to the UI is whether each one is stored, never its value.
+//! Secrets only travel one way: in from a password field (or the CLI's prompt) as a [`Secret`]
+//! and into the keychain. What goes back is whether each one is stored, never its value.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::manager::{write_atomically, Manager, ManagerError};
-use crate::profile::{Mode, Profile, ProfileError, LOCAL_PROFILE};
+use super::error::{write_atomically, ManagerError};
+use super::Manager;
+use crate::profile::{Profile, ProfileError, LOCAL_PROFILE};
 use crate::secret::{Keychain, KeychainError, Secret, SecretKind};
-use crate::sign::PutRequest;
 
 /// The `hoist-profile` version this build writes and reads.
 pub const PROFILE_EXPORT_VERSION: u32 = 1;
-/// Clock differences beyond this fail the health check (S3 itself refuses 15 minutes).
-pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// A profile as the UI lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
@@ -52,34 +49,6 @@ pub struct SecretInput {
     pub kind: SecretKind,
     #[ts(type = "string")]
     pub value: Secret,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "lowercase")]
-#[ts(export)]
-pub enum CheckStatus {
-    Pass,
-    Fail,
-    Skipped,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct HealthCheck {
-    pub name: String,
-    pub status: CheckStatus,
-    pub detail: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct HealthReport {
-    pub profile: String,
-    /// No check failed.
-    pub ok: bool,
-    pub checks: Vec<HealthCheck>,
 }
 
 /// The file an exported profile is written as.
@@ -298,191 +267,5 @@ impl Manager {
                 other => other.into(),
             })?;
         self.entry(&export.name).await
-    }
-
-    /// Checks that profile `name` can sign and put (writing and deleting a small probe
-    /// object), that this machine's clock agrees with the server's, and which addressing
-    /// style it uses. Failures are reported per check, not as an error.
-    pub async fn health_check(&self, name: &str) -> Result<HealthReport, ManagerError> {
-        let profile = self.config.profiles.get(name)?;
-        let mut checks = Vec::new();
-        let report = |checks: Vec<HealthCheck>| HealthReport {
-            profile: name.to_string(),
-            ok: checks.iter().all(|c| c.status != CheckStatus::Fail),
-            checks,
-        };
-        // A fresh session, so secrets changed since are read again.
-        self.forget_session(name).await;
-        let session = match self.session(name).await {
-            Ok(s) => {
-                checks.push(pass("profile", "complete; its secrets are in the keychain"));
-                s
-            }
-            Err(e) => {
-                checks.push(fail("profile", e));
-                return Ok(report(checks));
-            }
-        };
-
-        let body: &[u8] = b"Hoist health check: this object is deleted right away.\n";
-        let digest = crate::upload::FileDigest {
-            sha256: <sha2::Sha256 as sha2::Digest>::digest(body).into(),
-            md5: <md5::Md5 as md5::Digest>::digest(body).into(),
-            len: body.len() as u64,
-        };
-        let key = format!(
-            "{}.hoist-health/{}.txt",
-            profile.prefix,
-            uuid::Uuid::new_v4()
-        );
-        let request = PutRequest {
-            key: key.clone(),
-            file_name: "hoist-health-check.txt".into(),
-            content_type: "text/plain".into(),
-            size: digest.len,
-            sha256_b64: digest.sha256_b64(),
-            md5_b64: digest.md5_b64(),
-        };
-        let signed = match session
-            .signer()
-            .presign_put(&request, SystemTime::now())
-            .await
-        {
-            Ok(s) => {
-                checks.push(pass("sign", "a presigned PUT was issued"));
-                s
-            }
-            Err(e) => {
-                checks.push(fail("sign", e));
-                return Ok(report(checks));
-            }
-        };
-
-        let Some(client) = session.s3_client() else {
-            checks.push(skipped(
-                "put",
-                "a backend profile cannot delete a test object, so none is written: upload a \
-                 small file to try it",
-            ));
-            checks.push(skipped("clock", "the backend signs with its own clock"));
-            checks.push(skipped("path style", "the backend chooses the address"));
-            return Ok(report(checks));
-        };
-        let path_style = match &profile.mode {
-            Mode::SelfSign { path_style, .. } => *path_style,
-            _ => true,
-        };
-        let style = if path_style {
-            "path-style addresses (host/bucket/key)"
-        } else {
-            "virtual-hosted addresses (bucket.host/key)"
-        };
-        let http = crate::remote::http::client(crate::remote::http::Purpose::Backend)
-            .map_err(ManagerError::Invalid)?;
-        let mut put = http.put(signed.url.clone()).body(body.to_vec());
-        for (n, v) in &signed.headers {
-            put = put.header(n, v);
-        }
-        let put_failure = match put.send().await {
-            Ok(resp) if resp.status().is_success() => None,
-            Ok(resp) => {
-                let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
-                let text = resp.text().await.unwrap_or_default();
-                Some(crate::remote::s3::classify_response(status, &headers, &text).to_string())
-            }
-            Err(e) => Some(crate::remote::s3::network_failure(e).to_string()),
-        };
-        if let Some(reason) = put_failure {
-            checks.push(fail("put", reason));
-            checks.push(skipped("clock", "needs a successful put"));
-            checks.push(HealthCheck {
-                name: "path style".into(),
-                status: CheckStatus::Fail,
-                detail: format!(
-                    "{style} did not work; if the endpoint is not AWS, try switching path style"
-                ),
-            });
-            return Ok(report(checks));
-        }
-        let now = SystemTime::now();
-        match client.delete_object(&key, now).await {
-            Ok(server_time) => {
-                checks.push(pass(
-                    "put",
-                    format!("wrote {} bytes to {key} and deleted them", digest.len),
-                ));
-                checks.push(clock_check(now, server_time));
-            }
-            Err(e) => {
-                checks.push(fail(
-                    "put",
-                    format!("wrote {key} but could not delete it ({e}); delete it by hand"),
-                ));
-                checks.push(skipped("clock", "needs a successful delete"));
-            }
-        }
-        checks.push(pass("path style", style));
-        Ok(report(checks))
-    }
-}
-
-fn clock_check(now: SystemTime, server: Option<SystemTime>) -> HealthCheck {
-    let Some(server) = server else {
-        return skipped("clock", "the server sent no Date header");
-    };
-    let (skew, direction) = match now.duration_since(server) {
-        Ok(d) => (d, "ahead of"),
-        Err(e) => (e.duration(), "behind"),
-    };
-    // The Date header has one-second resolution.
-    let secs = skew.as_secs();
-    if skew > MAX_CLOCK_SKEW {
-        fail(
-            "clock",
-            format!(
-                "this machine's clock is {secs} s {direction} the server's; S3 refuses \
-                 signatures more than 15 minutes off: set the clock right (enable NTP)"
-            ),
-        )
-    } else {
-        pass("clock", format!("within {} s of the server's", secs.max(1)))
-    }
-}
-
-fn pass(name: &str, detail: impl ToString) -> HealthCheck {
-    check(name, CheckStatus::Pass, detail)
-}
-
-fn fail(name: &str, detail: impl ToString) -> HealthCheck {
-    check(name, CheckStatus::Fail, detail)
-}
-
-fn skipped(name: &str, detail: impl ToString) -> HealthCheck {
-    check(name, CheckStatus::Skipped, detail)
-}
-
-fn check(name: &str, status: CheckStatus, detail: impl ToString) -> HealthCheck {
-    HealthCheck {
-        name: name.to_string(),
-        status,
-        detail: detail.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clock_skew_beyond_five_minutes_fails_and_says_which_way() {
-        let server = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let ok = clock_check(server + Duration::from_secs(2), Some(server));
-        assert_eq!(ok.status, CheckStatus::Pass);
-        let ahead = clock_check(server + Duration::from_secs(301), Some(server));
-        assert_eq!(ahead.status, CheckStatus::Fail);
-        assert!(ahead.detail.contains("301 s ahead of"), "{}", ahead.detail);
-        let behind = clock_check(server - Duration::from_secs(900), Some(server));
-        assert!(behind.detail.contains("900 s behind"), "{}", behind.detail);
-        assert_eq!(clock_check(server, None).status, CheckStatus::Skipped);
     }
 }

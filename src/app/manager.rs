@@ -1,219 +1,24 @@
-//! The upload manager behind the desktop app: one long-lived object that owns the persistent
-//! queue, a [`Session`] per profile, and the uploads running now.
-//!
-//! The app's shell only forwards calls to it: files dropped or picked go to [`Manager::add`],
-//! the buttons to [`Manager::pause`], [`Manager::resume`], [`Manager::cancel`],
-//! [`Manager::retry`] and [`Manager::dismiss`], and everything that changes comes back through
-//! one [`EventSink`] as [`ManagerEvent`]s. Because every state lives in the queue database, the
-//! queue survives closing the app: [`Manager::resume_unfinished`] restarts what was running.
-//!
-//! The types that cross to the UI derive [`ts_rs::TS`]; `cargo test` writes their TypeScript
-//! to `ui/src/bindings/` (see `.cargo/config.toml`), and CI fails when that differs from what is
-//! committed.
+//! The [`Manager`]: the queue, a [`Session`] per profile, and the uploads running now.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
-use ts_rs::TS;
 
-use crate::profile::{Mode, ProfileError, ProfileStore};
-use crate::queue::{ItemState, Queue, QueueError, QueueItem};
+use super::error::ManagerError;
+use super::views::{
+    file_name, row_of, AddReport, LiveView, ManagerEvent, Overview, Phase, Rejection, UploadRow,
+};
+use super::{FILES_IN_FLIGHT, PROGRESS_INTERVAL};
+use crate::profile::{Mode, ProfileStore};
+use crate::queue::{ItemState, Queue, QueueItem};
 use crate::retry::RetryPolicy;
-use crate::secret::{Keychain, KeychainError};
-use crate::session::{self, CancelError, Job, Prepared, Session, SessionError};
-use crate::upload::Control;
-use crate::upload::{ProgressFn, TransferError, TransferEvent};
-
-/// Files uploading at once (their parts share the profile's `concurrency` on top of this).
-pub const FILES_IN_FLIGHT: usize = 4;
-/// Progress of one upload reaches the UI at most this often.
-pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
-/// Rows the history shows and exports.
-pub const HISTORY_LIMIT: usize = 10_000;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ManagerError {
-    #[error(transparent)]
-    Profile(#[from] ProfileError),
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    #[error(transparent)]
-    Keychain(#[from] KeychainError),
-    #[error(transparent)]
-    Cancel(#[from] CancelError),
-    #[error("there is no upload #{0} in the queue")]
-    NotFound(i64),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("cannot use {path}: {message}")]
-    Io { path: PathBuf, message: String },
-}
-
-impl crate::error::HasKind for ManagerError {
-    fn kind(&self) -> crate::error::ErrorKind {
-        use crate::error::ErrorKind;
-        match self {
-            ManagerError::Profile(e) => e.kind(),
-            ManagerError::Session(e) => e.kind(),
-            ManagerError::Queue(e) => e.kind(),
-            ManagerError::Keychain(e) => e.kind(),
-            ManagerError::Cancel(e) => e.kind(),
-            ManagerError::NotFound(_) | ManagerError::Invalid(_) => ErrorKind::InvalidInput,
-            ManagerError::Io { .. } => ErrorKind::Local,
-        }
-    }
-}
-
-impl ManagerError {
-    pub(crate) fn io(path: &Path, e: impl std::fmt::Display) -> Self {
-        ManagerError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }
-    }
-}
-
-/// Where an upload stands, as the UI shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "lowercase")]
-#[ts(export)]
-pub enum Phase {
-    Queued,
-    /// Checksumming and asking for signed URLs.
-    Signing,
-    Uploading,
-    /// All bytes sent; waiting for S3 to confirm and checking its answer.
-    Verifying,
-    Done,
-    Failed,
-    Paused,
-    Cancelled,
-}
-
-impl Phase {
-    fn of(state: ItemState) -> Phase {
-        match state {
-            // An upload marked running that is not running was cut off: it waits to go again.
-            ItemState::Queued | ItemState::Uploading => Phase::Queued,
-            ItemState::Paused => Phase::Paused,
-            ItemState::Done => Phase::Done,
-            ItemState::Failed => Phase::Failed,
-            ItemState::Cancelled => Phase::Cancelled,
-        }
-    }
-}
-
-/// One upload in the queue view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct UploadRow {
-    #[ts(type = "number")]
-    pub id: i64,
-    pub profile: String,
-    pub path: String,
-    pub name: String,
-    pub key: String,
-    #[ts(type = "number")]
-    pub size: u64,
-    pub phase: Phase,
-    /// Bytes S3 has (or is being sent, for the part in flight).
-    #[ts(type = "number")]
-    pub sent: u64,
-    /// Why it failed, was cancelled, is being retried or restarted.
-    pub error: Option<String>,
-    pub sha256: Option<String>,
-    pub location: Option<String>,
-}
-
-/// What changed; the UI applies these to its copy of the queue.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
-#[serde(
-    tag = "event",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-#[ts(export)]
-pub enum ManagerEvent {
-    /// A row is new or its phase, error or result changed.
-    Changed { row: UploadRow },
-    /// Bytes moved (at most every [`PROGRESS_INTERVAL`] per upload).
-    Progress {
-        #[ts(type = "number")]
-        id: i64,
-        #[ts(type = "number")]
-        sent: u64,
-        #[ts(type = "number")]
-        total: u64,
-    },
-    /// Nothing runs any more; counts since the last time that happened.
-    BatchFinished { done: u32, failed: u32 },
-}
-
-/// A file that was refused before upload, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct Rejection {
-    pub path: String,
-    pub reason: String,
-}
-
-/// What [`Manager::add`] did with each file.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct AddReport {
-    pub queued: Vec<UploadRow>,
-    pub rejected: Vec<Rejection>,
-}
-
-/// One finished upload.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct HistoryEntry {
-    #[ts(type = "number")]
-    pub id: i64,
-    pub profile: String,
-    pub name: String,
-    pub key: String,
-    #[ts(type = "number")]
-    pub size: u64,
-    pub sha256: String,
-    pub etag: Option<String>,
-    /// The object's URL, without any signature.
-    pub url: Option<String>,
-    /// When it landed (UTC, RFC 3339).
-    pub finished_at: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "lowercase")]
-#[ts(export)]
-pub enum ExportFormat {
-    Csv,
-    Json,
-}
-
-/// The app's header line: which profile is active and where its files land.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct Overview {
-    pub active_profile: String,
-    /// A folder on this machine (the embedded store), a bucket URL or a backend URL.
-    pub destination: String,
-    /// True for the embedded store: the destination is a local folder.
-    pub local: bool,
-}
+use crate::secret::Keychain;
+use crate::session::{self, Job, Prepared, Session};
+use crate::upload::{Control, ProgressFn, TransferError, TransferEvent};
 
 /// Receives every [`ManagerEvent`] (the desktop shell forwards them over a Tauri channel).
 pub type EventSink = Arc<dyn Fn(ManagerEvent) + Send + Sync>;
@@ -248,12 +53,23 @@ struct Live {
     last_progress: Option<Instant>,
 }
 
+impl Live {
+    fn view(&self) -> LiveView {
+        LiveView {
+            phase: self.phase,
+            sent: self.sent,
+            note: self.note.clone(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Batch {
     done: u32,
     failed: u32,
 }
 
+/// The long-lived upload manager; see the [module docs](super).
 pub struct Manager {
     pub(crate) config: ManagerConfig,
     pub(crate) queue: Arc<Queue>,
@@ -277,7 +93,7 @@ impl std::fmt::Debug for Manager {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -425,13 +241,13 @@ impl Manager {
             .queue
             .visible()?
             .into_iter()
-            .map(|i| row_of(&i, live.get(&i.id)))
+            .map(|i| row_of(&i, live.get(&i.id).map(Live::view)))
             .collect())
     }
 
     fn row(&self, id: i64) -> Result<UploadRow, ManagerError> {
         let item = self.queue.get(id)?.ok_or(ManagerError::NotFound(id))?;
-        Ok(row_of(&item, lock(&self.live).get(&id)))
+        Ok(row_of(&item, lock(&self.live).get(&id).map(Live::view)))
     }
 
     fn item(&self, id: i64) -> Result<QueueItem, ManagerError> {
@@ -804,114 +620,4 @@ impl Manager {
             notified.await;
         }
     }
-
-    /// Finished uploads, newest first.
-    pub fn history(&self) -> Result<Vec<HistoryEntry>, ManagerError> {
-        Ok(self
-            .queue
-            .history(HISTORY_LIMIT)?
-            .into_iter()
-            .map(|i| HistoryEntry {
-                id: i.id,
-                profile: i.profile,
-                name: file_name(&i.path),
-                key: i.key,
-                size: i.size,
-                sha256: i.sha256.unwrap_or_default(),
-                etag: i.etag,
-                url: i.location,
-                finished_at: i.updated_at,
-            })
-            .collect())
-    }
-
-    /// Writes the history to `path` as CSV or JSON; returns how many uploads it holds.
-    pub fn export_history(&self, format: ExportFormat, path: &Path) -> Result<usize, ManagerError> {
-        let entries = self.history()?;
-        let text = render_history(&entries, format)?;
-        write_atomically(path, text.as_bytes())?;
-        Ok(entries.len())
-    }
-}
-
-impl Phase {
-    fn label(self) -> &'static str {
-        match self {
-            Phase::Queued => "queued",
-            Phase::Signing => "signing",
-            Phase::Uploading => "uploading",
-            Phase::Verifying => "verifying",
-            Phase::Done => "done",
-            Phase::Failed => "failed",
-            Phase::Paused => "paused",
-            Phase::Cancelled => "cancelled",
-        }
-    }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
-}
-
-fn row_of(item: &QueueItem, live: Option<&Live>) -> UploadRow {
-    let (phase, sent, note) = match live {
-        Some(l) => (l.phase, l.sent, l.note.clone()),
-        None => (
-            Phase::of(item.state),
-            if item.state == ItemState::Done {
-                item.size
-            } else {
-                0
-            },
-            None,
-        ),
-    };
-    let error = match phase {
-        Phase::Failed | Phase::Cancelled => item.error.clone(),
-        _ => note,
-    };
-    UploadRow {
-        id: item.id,
-        profile: item.profile.clone(),
-        path: item.path.display().to_string(),
-        name: file_name(&item.path),
-        key: item.key.clone(),
-        size: item.size,
-        phase,
-        sent,
-        error,
-        sha256: item.sha256.clone(),
-        location: item.location.clone(),
-    }
-}
-
-/// The history as CSV (one header row) or pretty JSON.
-pub fn render_history(
-    entries: &[HistoryEntry],
-    format: ExportFormat,
-) -> Result<String, ManagerError> {
-    let fail = |e: &dyn std::fmt::Display| ManagerError::Invalid(format!("cannot export: {e}"));
-    match format {
-        ExportFormat::Json => serde_json::to_string_pretty(entries).map_err(|e| fail(&e)),
-        ExportFormat::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            for e in entries {
-                w.serialize(e).map_err(|e| fail(&e))?;
-            }
-            let bytes = w.into_inner().map_err(|e| fail(&e))?;
-            String::from_utf8(bytes).map_err(|e| fail(&e))
-        }
-    }
-}
-
-/// Writes via a temporary file and a rename, so a crash never leaves half a file.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ManagerError> {
-    let tmp = path.with_extension("hoist-tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| ManagerError::io(path, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        ManagerError::io(path, e)
-    })
 }

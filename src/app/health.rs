@@ -1,0 +1,268 @@
+//! The health check: proves a profile works before staff depend on it — it can sign, it can
+//! put (a small probe object is written and deleted), this machine's clock agrees with the
+//! server's, and which addressing style it uses. Failures are reported per check, not as an
+//! error.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use ts_rs::TS;
+
+use super::error::ManagerError;
+use super::Manager;
+use crate::profile::Mode;
+use crate::remote::s3::S3Client;
+use crate::sign::{PresignedPut, PutRequest};
+use crate::upload::FileDigest;
+
+/// Clock differences beyond this fail the health check (S3 itself refuses 15 minutes).
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    Skipped,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct HealthCheck {
+    pub name: String,
+    pub status: CheckStatus,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct HealthReport {
+    pub profile: String,
+    /// No check failed.
+    pub ok: bool,
+    pub checks: Vec<HealthCheck>,
+}
+
+impl Manager {
+    /// Checks profile `name`; see the [module docs](self).
+    pub async fn health_check(&self, name: &str) -> Result<HealthReport, ManagerError> {
+        let profile = self.config.profiles.get(name)?;
+        let mut checks = Vec::new();
+        let report = |checks: Vec<HealthCheck>| HealthReport {
+            profile: name.to_string(),
+            ok: checks.iter().all(|c| c.status != CheckStatus::Fail),
+            checks,
+        };
+        // A fresh session, so secrets changed since are read again.
+        self.forget_session(name).await;
+        let session = match self.session(name).await {
+            Ok(s) => {
+                checks.push(pass("profile", "complete; its secrets are in the keychain"));
+                s
+            }
+            Err(e) => {
+                checks.push(fail("profile", e));
+                return Ok(report(checks));
+            }
+        };
+        let probe = Probe::new(&profile.prefix);
+        let now = self.config.retry.clock.now();
+        let signed = match session.signer().presign_put(&probe.request(), now).await {
+            Ok(s) => {
+                checks.push(pass("sign", "a presigned PUT was issued"));
+                s
+            }
+            Err(e) => {
+                checks.push(fail("sign", e));
+                return Ok(report(checks));
+            }
+        };
+        let Some(client) = session.s3_client() else {
+            checks.push(skipped(
+                "put",
+                "a backend profile cannot delete a test object, so none is written: upload a \
+                 small file to try it",
+            ));
+            checks.push(skipped("clock", "the backend signs with its own clock"));
+            checks.push(skipped("path style", "the backend chooses the address"));
+            return Ok(report(checks));
+        };
+        let path_style = match &profile.mode {
+            Mode::SelfSign { path_style, .. } => *path_style,
+            _ => true,
+        };
+        checks.extend(
+            probe
+                .put_and_delete(client, &signed, path_style, self)
+                .await?,
+        );
+        Ok(report(checks))
+    }
+}
+
+/// The small object a health check writes and deletes.
+struct Probe {
+    body: &'static [u8],
+    digest: FileDigest,
+    key: String,
+}
+
+impl Probe {
+    fn new(prefix: &str) -> Self {
+        let body: &[u8] = b"Hoist health check: this object is deleted right away.\n";
+        Probe {
+            body,
+            digest: FileDigest {
+                sha256: <sha2::Sha256 as sha2::Digest>::digest(body).into(),
+                md5: <md5::Md5 as md5::Digest>::digest(body).into(),
+                len: body.len() as u64,
+            },
+            key: format!("{prefix}.hoist-health/{}.txt", uuid::Uuid::new_v4()),
+        }
+    }
+
+    fn request(&self) -> PutRequest {
+        PutRequest {
+            key: self.key.clone(),
+            file_name: "hoist-health-check.txt".into(),
+            content_type: "text/plain".into(),
+            size: self.digest.len,
+            sha256_b64: self.digest.sha256_b64(),
+            md5_b64: self.digest.md5_b64(),
+        }
+    }
+
+    /// The put, clock and path-style checks: PUTs the probe to `signed`, then deletes it
+    /// (whose answer carries the server's clock).
+    async fn put_and_delete(
+        &self,
+        client: &S3Client,
+        signed: &PresignedPut,
+        path_style: bool,
+        manager: &Manager,
+    ) -> Result<Vec<HealthCheck>, ManagerError> {
+        let style = if path_style {
+            "path-style addresses (host/bucket/key)"
+        } else {
+            "virtual-hosted addresses (bucket.host/key)"
+        };
+        if let Some(reason) = self.put(signed).await? {
+            return Ok(vec![
+                fail("put", reason),
+                skipped("clock", "needs a successful put"),
+                fail(
+                    "path style",
+                    format!("{style} did not work; if the endpoint is not AWS, try switching path style"),
+                ),
+            ]);
+        }
+        let now = manager.config.retry.clock.now();
+        let mut checks = match client.delete_object(&self.key, now).await {
+            Ok(server_time) => vec![
+                pass(
+                    "put",
+                    format!(
+                        "wrote {} bytes to {} and deleted them",
+                        self.digest.len, self.key
+                    ),
+                ),
+                clock_check(now, server_time),
+            ],
+            Err(e) => vec![
+                fail(
+                    "put",
+                    format!(
+                        "wrote {} but could not delete it ({e}); delete it by hand",
+                        self.key
+                    ),
+                ),
+                skipped("clock", "needs a successful delete"),
+            ],
+        };
+        checks.push(pass("path style", style));
+        Ok(checks)
+    }
+
+    /// PUTs the probe; returns why it failed, if it did.
+    async fn put(&self, signed: &PresignedPut) -> Result<Option<String>, ManagerError> {
+        let http = crate::remote::http::client(crate::remote::http::Purpose::Backend)
+            .map_err(ManagerError::Invalid)?;
+        let mut put = http.put(signed.url.clone()).body(self.body.to_vec());
+        for (n, v) in &signed.headers {
+            put = put.header(n, v);
+        }
+        Ok(match put.send().await {
+            Ok(resp) if resp.status().is_success() => None,
+            Ok(resp) => {
+                let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+                let text = resp.text().await.unwrap_or_default();
+                Some(crate::remote::s3::classify_response(status, &headers, &text).to_string())
+            }
+            Err(e) => Some(crate::remote::s3::network_failure(e).to_string()),
+        })
+    }
+}
+
+fn clock_check(now: SystemTime, server: Option<SystemTime>) -> HealthCheck {
+    let Some(server) = server else {
+        return skipped("clock", "the server sent no Date header");
+    };
+    let (skew, direction) = match now.duration_since(server) {
+        Ok(d) => (d, "ahead of"),
+        Err(e) => (e.duration(), "behind"),
+    };
+    // The Date header has one-second resolution.
+    let secs = skew.as_secs();
+    if skew > MAX_CLOCK_SKEW {
+        fail(
+            "clock",
+            format!(
+                "this machine's clock is {secs} s {direction} the server's; S3 refuses \
+                 signatures more than 15 minutes off: set the clock right (enable NTP)"
+            ),
+        )
+    } else {
+        pass("clock", format!("within {} s of the server's", secs.max(1)))
+    }
+}
+
+fn pass(name: &str, detail: impl ToString) -> HealthCheck {
+    check(name, CheckStatus::Pass, detail)
+}
+
+fn fail(name: &str, detail: impl ToString) -> HealthCheck {
+    check(name, CheckStatus::Fail, detail)
+}
+
+fn skipped(name: &str, detail: impl ToString) -> HealthCheck {
+    check(name, CheckStatus::Skipped, detail)
+}
+
+fn check(name: &str, status: CheckStatus, detail: impl ToString) -> HealthCheck {
+    HealthCheck {
+        name: name.to_string(),
+        status,
+        detail: detail.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_skew_beyond_five_minutes_fails_and_says_which_way() {
+        let server = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let ok = clock_check(server + Duration::from_secs(2), Some(server));
+        assert_eq!(ok.status, CheckStatus::Pass);
+        let ahead = clock_check(server + Duration::from_secs(301), Some(server));
+        assert_eq!(ahead.status, CheckStatus::Fail);
+        assert!(ahead.detail.contains("301 s ahead of"), "{}", ahead.detail);
+        let behind = clock_check(server - Duration::from_secs(900), Some(server));
+        assert!(behind.detail.contains("900 s behind"), "{}", behind.detail);
+        assert_eq!(clock_check(server, None).status, CheckStatus::Skipped);
+    }
+}

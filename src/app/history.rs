@@ -1,0 +1,56 @@
+//! The history of finished uploads, and its export as CSV or JSON.
+
+use std::path::Path;
+
+use super::error::{write_atomically, ManagerError};
+use super::views::{file_name, ExportFormat, HistoryEntry};
+use super::{Manager, HISTORY_LIMIT};
+
+impl Manager {
+    /// Finished uploads, newest first.
+    pub fn history(&self) -> Result<Vec<HistoryEntry>, ManagerError> {
+        Ok(self
+            .queue
+            .history(HISTORY_LIMIT)?
+            .into_iter()
+            .map(|i| HistoryEntry {
+                id: i.id,
+                profile: i.profile,
+                name: file_name(&i.path),
+                key: i.key,
+                size: i.size,
+                sha256: i.sha256.unwrap_or_default(),
+                etag: i.etag,
+                url: i.location,
+                finished_at: i.updated_at,
+            })
+            .collect())
+    }
+
+    /// Writes the history to `path` as CSV or JSON; returns how many uploads it holds.
+    pub fn export_history(&self, format: ExportFormat, path: &Path) -> Result<usize, ManagerError> {
+        let entries = self.history()?;
+        let text = render_history(&entries, format)?;
+        write_atomically(path, text.as_bytes())?;
+        Ok(entries.len())
+    }
+}
+
+/// The history as CSV (one header row) or pretty JSON.
+pub fn render_history(
+    entries: &[HistoryEntry],
+    format: ExportFormat,
+) -> Result<String, ManagerError> {
+    let fail = |e: &dyn std::fmt::Display| ManagerError::Invalid(format!("cannot export: {e}"));
+    match format {
+        ExportFormat::Json => serde_json::to_string_pretty(entries).map_err(|e| fail(&e)),
+        ExportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for e in entries {
+                w.serialize(e).map_err(|e| fail(&e))?;
+            }
+            let bytes = w.into_inner().map_err(|e| fail(&e))?;
+            String::from_utf8(bytes).map_err(|e| fail(&e))
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The application layer: the upload manager behind the desktop app: one long-lived object that owns the persistent
+//! queue, a [`Session`] per profile, and the uploads running now.
+//!
+//! The app's shell only forwards calls to it: files dropped or picked go to [`Manager::add`],
+//! the buttons to [`Manager::pause`], [`Manager::resume`], [`Manager::cancel`],
+//! [`Manager::retry`] and [`Manager::dismiss`], and everything that changes comes back through
+//! one [`EventSink`] as [`ManagerEvent`]s. Because every state lives in the queue database, the
+//! queue survives closing the app: [`Manager::resume_unfinished`] restarts what was running.
+//!
+//! The types that cross to the UI derive [`ts_rs::TS`]; `cargo test` writes their TypeScript
+//! to `ui/src/bindings/` (see `.cargo/config.toml`), and CI fails when that differs from what is
+//! committed.
+
+use std::time::Duration;
+
+mod error;
+pub mod health;
+pub mod history;
+mod manager;
+pub mod profiles;
+pub mod views;
+
+pub use error::ManagerError;
+pub use manager::{EventSink, Manager, ManagerConfig};
+pub use views::{
+    AddReport, ExportFormat, HistoryEntry, ManagerEvent, Overview, Phase, Rejection, UploadRow,
+};
+
+/// Files uploading at once (their parts share the profile's `concurrency` on top of this).
+pub const FILES_IN_FLIGHT: usize = 4;
+/// Progress of one upload reaches the UI at most this often.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+/// Rows the history shows and exports.
+pub const HISTORY_LIMIT: usize = 10_000;

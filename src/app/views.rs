@@ -1,0 +1,204 @@
+//! The types the UI sees (they derive [`ts_rs::TS`]; `cargo test` writes their TypeScript to
+//! `ui/src/bindings/`), and how a queue item becomes a row.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::queue::{ItemState, QueueItem};
+
+/// Where an upload stands, as the UI shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum Phase {
+    Queued,
+    /// Checksumming and asking for signed URLs.
+    Signing,
+    Uploading,
+    /// All bytes sent; waiting for S3 to confirm and checking its answer.
+    Verifying,
+    Done,
+    Failed,
+    Paused,
+    Cancelled,
+}
+
+impl Phase {
+    pub(crate) fn of(state: ItemState) -> Phase {
+        match state {
+            // An upload marked running that is not running was cut off: it waits to go again.
+            ItemState::Queued | ItemState::Uploading => Phase::Queued,
+            ItemState::Paused => Phase::Paused,
+            ItemState::Done => Phase::Done,
+            ItemState::Failed => Phase::Failed,
+            ItemState::Cancelled => Phase::Cancelled,
+        }
+    }
+}
+
+/// One upload in the queue view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct UploadRow {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub profile: String,
+    pub path: String,
+    pub name: String,
+    pub key: String,
+    #[ts(type = "number")]
+    pub size: u64,
+    pub phase: Phase,
+    /// Bytes S3 has (or is being sent, for the part in flight).
+    #[ts(type = "number")]
+    pub sent: u64,
+    /// Why it failed, was cancelled, is being retried or restarted.
+    pub error: Option<String>,
+    pub sha256: Option<String>,
+    pub location: Option<String>,
+}
+
+/// What changed; the UI applies these to its copy of the queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(
+    tag = "event",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+#[ts(export)]
+pub enum ManagerEvent {
+    /// A row is new or its phase, error or result changed.
+    Changed { row: UploadRow },
+    /// Bytes moved (at most every [`super::PROGRESS_INTERVAL`] per upload).
+    Progress {
+        #[ts(type = "number")]
+        id: i64,
+        #[ts(type = "number")]
+        sent: u64,
+        #[ts(type = "number")]
+        total: u64,
+    },
+    /// Nothing runs any more; counts since the last time that happened.
+    BatchFinished { done: u32, failed: u32 },
+}
+
+/// A file that was refused before upload, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Rejection {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What [`Manager::add`] did with each file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct AddReport {
+    pub queued: Vec<UploadRow>,
+    pub rejected: Vec<Rejection>,
+}
+
+/// One finished upload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct HistoryEntry {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub profile: String,
+    pub name: String,
+    pub key: String,
+    #[ts(type = "number")]
+    pub size: u64,
+    pub sha256: String,
+    pub etag: Option<String>,
+    /// The object's URL, without any signature.
+    pub url: Option<String>,
+    /// When it landed (UTC, RFC 3339).
+    pub finished_at: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+/// The app's header line: which profile is active and where its files land.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Overview {
+    pub active_profile: String,
+    /// A folder on this machine (the embedded store), a bucket URL or a backend URL.
+    pub destination: String,
+    /// True for the embedded store: the destination is a local folder.
+    pub local: bool,
+}
+
+impl Phase {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Phase::Queued => "queued",
+            Phase::Signing => "signing",
+            Phase::Uploading => "uploading",
+            Phase::Verifying => "verifying",
+            Phase::Done => "done",
+            Phase::Failed => "failed",
+            Phase::Paused => "paused",
+            Phase::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What a running upload adds to its queue item's row.
+pub(crate) struct LiveView {
+    pub phase: Phase,
+    pub sent: u64,
+    pub note: Option<String>,
+}
+
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+pub(crate) fn row_of(item: &QueueItem, live: Option<LiveView>) -> UploadRow {
+    let (phase, sent, note) = match live {
+        Some(l) => (l.phase, l.sent, l.note),
+        None => (
+            Phase::of(item.state),
+            if item.state == ItemState::Done {
+                item.size
+            } else {
+                0
+            },
+            None,
+        ),
+    };
+    let error = match phase {
+        Phase::Failed | Phase::Cancelled => item.error.clone(),
+        _ => note,
+    };
+    UploadRow {
+        id: item.id,
+        profile: item.profile.clone(),
+        path: item.path.display().to_string(),
+        name: file_name(&item.path),
+        key: item.key.clone(),
+        size: item.size,
+        phase,
+        sent,
+        error,
+        sha256: item.sha256.clone(),
+        location: item.location.clone(),
+    }
+}
