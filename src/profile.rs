@@ -105,6 +105,15 @@ impl Mode {
         }
     }
 
+    /// The secret a command means when it names none: a backend's bearer token, else the
+    /// secret access key.
+    pub fn main_secret(&self) -> SecretKind {
+        match self {
+            Mode::Backend { .. } => SecretKind::BearerToken,
+            _ => SecretKind::SecretAccessKey,
+        }
+    }
+
     /// The secrets this mode reads from the keychain, each with whether it is required.
     pub fn secrets(&self) -> Vec<(SecretKind, bool)> {
         match self {

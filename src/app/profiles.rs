@@ -90,6 +90,62 @@ pub fn remove_profile(
         .collect())
 }
 
+/// Whether each secret `profile` uses is in the keychain.
+pub fn secret_states(
+    keychain: &Keychain,
+    profile: &Profile,
+) -> Result<Vec<SecretState>, KeychainError> {
+    profile
+        .mode
+        .secrets()
+        .into_iter()
+        .map(|(kind, required)| {
+            Ok(SecretState {
+                kind,
+                required,
+                stored: keychain.get(&profile.name, kind)?.is_some(),
+            })
+        })
+        .collect()
+}
+
+/// Stores `value` as profile `name`'s secret of `kind` (its mode's main secret when `None`);
+/// returns the kind stored. A backend profile given a bearer token starts sending it.
+pub fn set_secret(
+    store: &crate::profile::ProfileStore,
+    keychain: &Keychain,
+    name: &str,
+    kind: Option<SecretKind>,
+    value: &Secret,
+) -> Result<SecretKind, ManagerError> {
+    let mut profile = store.get(name)?;
+    let kind = kind.unwrap_or(profile.mode.main_secret());
+    keychain.set(&profile.name, kind, value)?;
+    if let (SecretKind::BearerToken, crate::profile::Mode::Backend { token, .. }) =
+        (kind, &mut profile.mode)
+    {
+        if !*token {
+            *token = true;
+            store.update(profile)?;
+        }
+    }
+    Ok(kind)
+}
+
+/// Deletes profile `name`'s secret of `kind` (its mode's main secret when `None`); returns the
+/// kind deleted.
+pub fn remove_secret(
+    store: &crate::profile::ProfileStore,
+    keychain: &Keychain,
+    name: &str,
+    kind: Option<SecretKind>,
+) -> Result<SecretKind, ManagerError> {
+    let profile = store.get(name)?;
+    let kind = kind.unwrap_or(profile.mode.main_secret());
+    keychain.delete(&profile.name, kind)?;
+    Ok(kind)
+}
+
 /// Runs a keychain call on a blocking thread (the Secret Service client blocks on D-Bus).
 async fn keychain_call<T: Send + 'static>(
     keychain: &Keychain,
@@ -124,20 +180,8 @@ impl Manager {
     }
 
     async fn secret_states(&self, profile: &Profile) -> Result<Vec<SecretState>, ManagerError> {
-        let mut states = Vec::new();
-        for (kind, required) in profile.mode.secrets() {
-            let name = profile.name.clone();
-            let stored = keychain_call(&self.config.keychain, move |k| {
-                k.get(&name, kind).map(|s| s.is_some())
-            })
-            .await?;
-            states.push(SecretState {
-                kind,
-                required,
-                stored,
-            });
-        }
-        Ok(states)
+        let profile = profile.clone();
+        Ok(keychain_call(&self.config.keychain, move |k| secret_states(k, &profile)).await?)
     }
 
     async fn entry(&self, name: &str) -> Result<ProfileEntry, ManagerError> {
@@ -198,7 +242,6 @@ impl Manager {
         self.entry(name).await
     }
 
-    /// Removes a profile and its keychain secrets.
     /// Removes profile `name` and its secrets; returns the secrets the keychain kept.
     pub async fn remove_profile(&self, name: &str) -> Result<Vec<SecretLeftBehind>, ManagerError> {
         let (store, keychain) = (self.config.profiles.clone(), self.config.keychain.clone());

@@ -1,0 +1,201 @@
+//! The command line: every command and option (clap), documented for `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use hoist::profile::{self, Protocol};
+use hoist::secret::SecretKind;
+
+/// Hoist streams files into S3 through presigned URLs, with retries and proof of integrity.
+///
+/// With no profile configured, uploads go to the embedded `local` store under the data
+/// directory, so everything works without a cloud account.
+#[derive(Parser)]
+#[command(name = "hoist", version, propagate_version = true)]
+pub(crate) struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); HOIST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Upload files and folders; exits 0 when every file landed, 1 otherwise (the failed files
+    /// are listed), 130 when paused with Ctrl-C. Large files go in parts and resume where they
+    /// stopped, even after a crash: run `hoist upload` again.
+    Upload(UploadArgs),
+    /// Show the upload queue: recent uploads with their state and reason.
+    Queue {
+        /// How many items to show.
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel unfinished uploads: abort their multipart upload so no parts stay behind.
+    Cancel {
+        #[arg(long, short, env = "HOIST_PROFILE")]
+        profile: Option<String>,
+        /// Files whose unfinished upload to cancel.
+        #[arg(value_name = "PATH", required_unless_present = "all")]
+        paths: Vec<PathBuf>,
+        /// Cancel every unfinished upload of the profile.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List and abort stale multipart uploads under the profile's prefix (self-sign and local
+    /// profiles); uploads the queue can still resume are left alone.
+    Sweep {
+        #[arg(long, short, env = "HOIST_PROFILE")]
+        profile: Option<String>,
+        /// Only list what would be aborted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Manage bucket profiles (stored in HOIST_CONFIG_DIR or the platform config dir).
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Manage a profile's secrets in the OS keychain.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Args)]
+pub(crate) struct UploadArgs {
+    /// Profile to use [default: the default profile, else `local`].
+    #[arg(long, short, env = "HOIST_PROFILE")]
+    pub(crate) profile: Option<String>,
+    /// Print one JSON object per file (path, key, size, checksum, status, error) instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Files and folders to upload (folders keep their structure in the keys). With none,
+    /// the profile's unfinished uploads are resumed.
+    #[arg(value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ProfileCommand {
+    /// Add a profile: either self-signing (--bucket, --region, --access-key-id) or staff (--backend).
+    Add(Box<AddArgs>),
+    /// List profiles.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one profile and whether its secrets are in the keychain.
+    Show {
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a profile and its keychain secrets.
+    Remove { name: String },
+    /// Make a profile the default (`local` for the embedded store).
+    Default { name: String },
+}
+
+#[derive(Args)]
+pub(crate) struct AddArgs {
+    /// Profile name: letters, digits, '-' and '_'.
+    pub(crate) name: String,
+    /// Self-sign: the bucket.
+    #[arg(long, conflicts_with = "backend", requires_all = ["region", "access_key_id"])]
+    pub(crate) bucket: Option<String>,
+    /// Self-sign: the bucket's region, e.g. eu-west-1.
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// Self-sign: an S3-compatible endpoint URL instead of AWS.
+    #[arg(long)]
+    pub(crate) endpoint: Option<String>,
+    /// Self-sign: path-style URLs (endpoint/bucket/key), as most S3-compatible stores want.
+    #[arg(long)]
+    pub(crate) path_style: bool,
+    /// Self-sign: the access key id (the secret key goes in the keychain: `hoist secret set`).
+    #[arg(long)]
+    pub(crate) access_key_id: Option<String>,
+    /// Staff: the presign backend's URL, e.g. https://uploads.example.com/api/upload.
+    #[arg(long, required_unless_present = "bucket")]
+    pub(crate) backend: Option<String>,
+    /// Staff: the backend's protocol.
+    #[arg(long, value_enum, default_value = "simple")]
+    pub(crate) protocol: ProtocolArg,
+    /// Staff: send a bearer token (store it with `hoist secret set NAME`).
+    #[arg(long)]
+    pub(crate) token: bool,
+    /// Key prefix, e.g. `uploads/` (self-sign only; a backend picks its own keys).
+    #[arg(long, default_value = "")]
+    pub(crate) prefix: String,
+    /// Key template with {yyyy} {mm} {dd} {date} {uuid} {name}.
+    #[arg(long, default_value = profile::DEFAULT_KEY_TEMPLATE)]
+    pub(crate) key_template: String,
+    /// Largest file accepted, e.g. 100MB or 5GiB.
+    #[arg(long, value_parser = profile::parse_size)]
+    pub(crate) max_size: Option<u64>,
+    /// An allowed MIME type, e.g. image/* (repeat for more; none means any).
+    #[arg(long = "allow-type", value_name = "TYPE")]
+    pub(crate) allow_types: Vec<String>,
+    /// Files uploaded at once.
+    #[arg(long, default_value_t = profile::DEFAULT_CONCURRENCY)]
+    pub(crate) concurrency: usize,
+    /// Also make it the default profile.
+    #[arg(long)]
+    pub(crate) default: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ProtocolArg {
+    /// POST URL {fileName, contentType, size} -> {url, ...}; single PUTs up to 5 GiB.
+    Simple,
+    /// Uppy Companion's /s3/params and /s3/multipart endpoints under URL; large files in parts.
+    Companion,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SecretCommand {
+    /// Store a secret: read from stdin when piped, else asked for without echo.
+    Set {
+        profile: String,
+        /// Which secret [default: secret-access-key for self-sign, bearer-token for backend].
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+    },
+    /// Delete a secret from the keychain.
+    Remove {
+        profile: String,
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum KindArg {
+    SecretAccessKey,
+    SessionToken,
+    BearerToken,
+}
+
+impl From<KindArg> for SecretKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::SecretAccessKey => SecretKind::SecretAccessKey,
+            KindArg::SessionToken => SecretKind::SessionToken,
+            KindArg::BearerToken => SecretKind::BearerToken,
+        }
+    }
+}
+
+impl From<ProtocolArg> for Protocol {
+    fn from(p: ProtocolArg) -> Self {
+        match p {
+            ProtocolArg::Simple => Protocol::Simple,
+            ProtocolArg::Companion => Protocol::Companion,
+        }
+    }
+}

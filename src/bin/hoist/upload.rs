@@ -1,0 +1,218 @@
+//! `hoist upload`: progress bars while files go, then a summary (text or JSON lines).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::bail;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use hoist::profile::ProfileStore;
+use hoist::retry::RetryPolicy;
+use hoist::secret::Keychain;
+use hoist::session::{FileOutcome, Session, UploadError};
+use hoist::upload::{ProgressFn, TransferEvent};
+use hoist::{ErrorKind, HasKind};
+
+use crate::args::UploadArgs;
+
+pub(crate) fn upload(
+    store: &ProfileStore,
+    keychain: &Keychain,
+    args: UploadArgs,
+) -> anyhow::Result<ExitCode> {
+    let profile = store.resolve(args.profile.as_deref())?;
+    let runtime = crate::runtime()?;
+    runtime.block_on(async {
+        let session = Session::open(profile, keychain, RetryPolicy::default()).await?;
+        let jobs = if args.paths.is_empty() {
+            let jobs = session.unfinished_jobs()?;
+            if jobs.is_empty() {
+                bail!("nothing to upload: give files or folders (there are no unfinished uploads to resume)");
+            }
+            if !args.json {
+                eprintln!("resuming {} unfinished upload(s)", jobs.len());
+            }
+            jobs
+        } else {
+            hoist::session::expand(&args.paths)
+        };
+        let control = session.control().clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\npausing: parts already sent are kept; run `hoist upload` to resume");
+                control.pause();
+            }
+        });
+        let paths: Vec<PathBuf> = jobs.iter().map(|j| j.path.clone()).collect();
+        let bars = Bars::new(&paths, args.json);
+        let outcomes = session.upload_jobs(&jobs, |i| bars.progress_for(i)).await;
+        bars.finish();
+        let code = report(&session, &outcomes, args.json)?;
+        Ok(if session.control().is_stopped() { ExitCode::from(130) } else { code })
+    })
+}
+
+/// Per-file and total progress bars on stderr (hidden when stderr is not a terminal).
+struct Bars {
+    multi: MultiProgress,
+    files: Vec<ProgressBar>,
+    total: ProgressBar,
+}
+
+impl Bars {
+    fn new(paths: &[PathBuf], quiet: bool) -> Self {
+        let target = if quiet || !std::io::stderr().is_terminal() {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let style = ProgressStyle::with_template(
+            "{prefix:30!} [{bar:30}] {bytes:>10}/{total_bytes:10} {bytes_per_sec:>12} {eta:>4} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let files = paths
+            .iter()
+            .map(|p| {
+                let bar = multi.add(ProgressBar::new(0).with_style(style.clone()));
+                bar.set_prefix(
+                    p.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                );
+                bar
+            })
+            .collect();
+        let total = multi.add(ProgressBar::new(0).with_style(style));
+        total.set_prefix(format!("total ({} files)", paths.len()));
+        Bars {
+            multi,
+            files,
+            total,
+        }
+    }
+
+    fn progress_for(&self, i: usize) -> ProgressFn {
+        let bar = self.files[i].clone();
+        let total = self.total.clone();
+        let last = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        Arc::new(move |event| match event {
+            TransferEvent::Hashing { total: size } => {
+                bar.set_length(size);
+                total.inc_length(size);
+                bar.set_message("checksumming");
+            }
+            TransferEvent::Attempt { .. } => {
+                let before = last.swap(0, std::sync::atomic::Ordering::Relaxed);
+                total.set_position(total.position().saturating_sub(before));
+                bar.set_position(0);
+                bar.set_message("");
+            }
+            TransferEvent::Sent { bytes, .. } => {
+                let before = last.swap(bytes, std::sync::atomic::Ordering::Relaxed);
+                total.inc(bytes.saturating_sub(before));
+                bar.set_position(bytes);
+            }
+            TransferEvent::Retrying {
+                delay_ms, reason, ..
+            } => {
+                bar.set_message(format!(
+                    "retry in {:.1}s: {reason}",
+                    delay_ms as f64 / 1000.0
+                ));
+            }
+            TransferEvent::Acknowledged { .. } => bar.finish_with_message("done"),
+            TransferEvent::Restarted { reason } => bar.set_message(format!("restarted: {reason}")),
+        })
+    }
+
+    fn finish(&self) {
+        self.total.finish();
+        let _ = self.multi.clear();
+    }
+}
+
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    path: String,
+    key: Option<&'a str>,
+    size: Option<u64>,
+    checksum: Option<String>,
+    status: &'static str,
+    error: Option<String>,
+    location: Option<&'a str>,
+    bytes_sent: Option<u64>,
+}
+
+fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Result<ExitCode> {
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    for o in outcomes {
+        let path = o.path.display().to_string();
+        match (&o.result, json) {
+            (Ok(r), true) => println!(
+                "{}",
+                serde_json::to_string(&JsonLine {
+                    path,
+                    key: Some(&r.key),
+                    size: Some(r.size),
+                    checksum: Some(format!("sha256:{}", r.sha256)),
+                    status: "uploaded",
+                    error: None,
+                    location: Some(&r.location),
+                    bytes_sent: Some(r.bytes_sent),
+                })?
+            ),
+            (Err(e), true) => println!(
+                "{}",
+                serde_json::to_string(&JsonLine {
+                    path,
+                    key: None,
+                    size: None,
+                    checksum: None,
+                    status: if e.kind() == ErrorKind::Paused { "paused" } else { "failed" },
+                    error: Some(describe(e)),
+                    location: None,
+                    bytes_sent: None,
+                })?
+            ),
+            (Ok(r), false) => println!(
+                "uploaded  {path}\n          key     {}\n          size    {} bytes\n          sha256  {}",
+                r.key, r.size, r.sha256
+            ),
+            (Err(e), false) => println!("FAILED    {path}: {}", describe(e)),
+        }
+    }
+    if !json {
+        #[cfg(feature = "embedded-store")]
+        if let Some(local) = session.local_store() {
+            println!(
+                "\nThe `local` profile stores files in the embedded store: {}",
+                local.bucket_dir().display()
+            );
+        }
+        let _ = session;
+        println!("\n{} uploaded, {} failed", outcomes.len() - failed, failed);
+        if failed > 0 {
+            eprintln!("failed files:");
+            for o in outcomes.iter().filter(|o| o.result.is_err()) {
+                eprintln!("  {}", o.path.display());
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// An upload's error with the command line's advice for its kind.
+fn describe(e: &UploadError) -> String {
+    match e.kind() {
+        ErrorKind::Paused => format!("{e}; run `hoist upload` again to resume"),
+        _ => e.to_string(),
+    }
+}
