@@ -33,6 +33,12 @@ impl ApiError {
     }
 }
 
+/// Marks an answer as a refusal, with its message, for the router's audit layer.
+#[derive(Clone, Debug)]
+pub(crate) struct Denial {
+    pub(crate) message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (
@@ -40,6 +46,9 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "error": self.message })),
         )
             .into_response();
+        r.extensions_mut().insert(Denial {
+            message: self.message.clone(),
+        });
         if let Some(s) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 r.headers_mut().insert("retry-after", v);

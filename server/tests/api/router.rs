@@ -211,7 +211,7 @@ async fn bad_types_sizes_and_bodies_get_clear_errors() {
         (
             simple(json!({"fileName": 42, "size": 1})),
             StatusCode::BAD_REQUEST,
-            "fileName must be a string",
+            "fileName: invalid type: integer `42`, expected a string",
         ),
         (
             simple(
@@ -227,6 +227,7 @@ async fn bad_types_sizes_and_bodies_get_clear_errors() {
         ),
         ("[1,2]".to_string(), StatusCode::BAD_REQUEST, "JSON object"),
     ];
+    let refused = cases.len();
     for (body, status, needle) in cases {
         let (got, r, _) = h
             .call("POST", "/api/upload", Some(ALICE), Some(&body))
@@ -236,6 +237,14 @@ async fn bad_types_sizes_and_bodies_get_clear_errors() {
             r["error"].as_str().unwrap_or("").contains(needle),
             "{body}: {r}"
         );
+    }
+    // Each refusal is audited once, with the token and action, wherever it was decided.
+    let audit = h.audit_lines();
+    assert_eq!(audit.len(), refused, "{audit:?}");
+    for line in &audit {
+        assert_eq!(line["token"], "alice", "{line}");
+        assert_eq!(line["action"], "simple.put", "{line}");
+        assert!(line["outcome"].as_str().unwrap().starts_with("denied 4"), "{line}");
     }
     let (ok, r, _) = h
         .call(

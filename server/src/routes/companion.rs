@@ -1,0 +1,310 @@
+//! Uppy Companion's S3 endpoints: `GET /s3/params` for a single PUT, and
+//! `/s3/multipart/...` to create, sign parts (one or a batch), list, complete and abort a
+//! multipart upload. Upload ids handed out are sealed ([`crate::policy::UploadIds`]), so a
+//! token can only continue its own upload, for its key, within the size it declared.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{expires_at, header_object, parse_body, query_map, Call};
+use crate::config::Token;
+use crate::error::ApiError;
+use crate::policy::{self, Ask, Sealed};
+use crate::state::{AppState, Checksums, Granted, Shared};
+
+/// `POST /s3/multipart`: what a client asks to upload in parts.
+#[derive(Debug, Deserialize)]
+struct CreateRequest {
+    filename: Option<String>,
+    #[serde(rename = "type")]
+    content_type: Option<String>,
+    #[serde(default, deserialize_with = "super::de::size")]
+    size: Option<u64>,
+    #[serde(default)]
+    metadata: Metadata,
+}
+
+/// Uppy puts the size among the file's metadata.
+#[derive(Debug, Default, Deserialize)]
+struct Metadata {
+    #[serde(default, deserialize_with = "super::de::size")]
+    size: Option<u64>,
+}
+
+/// `POST /s3/multipart/:id/complete`: the parts to join.
+#[derive(Debug, Deserialize)]
+struct CompleteRequest {
+    #[serde(default)]
+    parts: Vec<CompletedPart>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletedPart {
+    #[serde(rename = "PartNumber")]
+    number: u64,
+    #[serde(rename = "ETag")]
+    etag: String,
+}
+
+pub(super) async fn params(
+    State(s): State<Shared>,
+    Extension(call): Extension<Call>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let token = s.admit(&headers, &call, "companion.params")?;
+    let q = query_map(q);
+    let size = policy::json_size(q.get("size").map(|v| Value::String(v.clone())).as_ref())?;
+    let ask = Ask {
+        file_name: q.get("filename").map(String::as_str),
+        content_type: q.get("type").map(String::as_str),
+        size,
+    };
+    let (plan, p) = s.sign_single(token, &call, &ask, Checksums::default())?;
+    Ok(Json(json!({
+        "method": "PUT",
+        "url": p.url.as_str(),
+        "fields": {},
+        "headers": header_object(&p.headers),
+        "key": plan.key,
+        "expiresAt": expires_at(&p),
+    })))
+}
+
+pub(super) async fn create(
+    State(s): State<Shared>,
+    Extension(call): Extension<Call>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let token = s.admit(&headers, &call, "multipart.create")?;
+    let req: CreateRequest = parse_body(&body)?;
+    let ask = Ask {
+        file_name: req.filename.as_deref(),
+        content_type: req.content_type.as_deref(),
+        size: req.size.or(req.metadata.size),
+    };
+    let plan = policy::plan(&s.policy, token, &ask, true)?;
+    call.key(&plan.key);
+    let s3_id = s
+        .bucket
+        .create_multipart(&plan.key, &plan.content_type, SystemTime::now())
+        .await?;
+    let upload_id = s
+        .ids
+        .seal(&token.id, &plan.key, plan.size.unwrap_or(0), &s3_id);
+    s.audit_ok(token, &call, Granted::plan(&plan), "created");
+    Ok(Json(
+        json!({ "key": plan.key, "uploadId": upload_id, "bucket": s.bucket.name() }),
+    ))
+}
+
+/// Token, key and upload id of a multipart request, all checked.
+fn multipart_target(
+    s: &AppState,
+    headers: &HeaderMap,
+    call: &Call,
+    action: &'static str,
+    upload_id: &str,
+    q: &BTreeMap<String, String>,
+) -> Result<(Token, String, Sealed), ApiError> {
+    let token = s.admit(headers, call, action)?;
+    let key = q
+        .get("key")
+        .ok_or_else(|| ApiError::bad_request("the key query parameter is required"))?;
+    call.key(key);
+    policy::check_key(token, key)?;
+    let sealed = s.ids.open(&token.id, key, upload_id)?;
+    Ok((token.clone(), key.clone(), sealed))
+}
+
+fn part_number(raw: &str, declared: u64) -> Result<u32, ApiError> {
+    let n: u32 = raw.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "part number '{}' is not a number",
+            raw.escape_debug()
+        ))
+    })?;
+    let max = policy::max_part_for(declared);
+    if n == 0 || n > max {
+        return Err(ApiError::bad_request(format!(
+            "part number {n} is outside 1..={max}"
+        )));
+    }
+    Ok(n)
+}
+
+pub(super) async fn sign_part(
+    State(s): State<Shared>,
+    Extension(call): Extension<Call>,
+    headers: HeaderMap,
+    Path((upload_id, raw_part)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query_map(q);
+    let (_, key, sealed) =
+        multipart_target(&s, &headers, &call, "multipart.sign-part", &upload_id, &q)?;
+    let n = part_number(&raw_part, sealed.declared_size)?;
+    let url = s
+        .bucket
+        .presign_part(&key, &sealed.s3_upload_id, n, SystemTime::now())?;
+    Ok(Json(
+        json!({ "url": url, "expires": s.bucket.signer.expires_in().as_secs() }),
+    ))
+}
+
+pub(super) async fn sign_batch(
+    State(s): State<Shared>,
+    Extension(call): Extension<Call>,
+    headers: HeaderMap,
+    Path(upload_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query_map(q);
+    let (_, key, sealed) =
+        multipart_target(&s, &headers, &call, "multipart.sign-batch", &upload_id, &q)?;
+    let numbers = q.get("partNumbers").map(String::as_str).unwrap_or("");
+    let parsed = numbers
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| part_number(n.trim(), sealed.declared_size))
+        .collect::<Result<Vec<u32>, ApiError>>()?;
+    if parsed.is_empty() || parsed.len() > 1000 {
+        return Err(ApiError::bad_request(
+            "partNumbers must list 1 to 1000 part numbers",
+        ));
+    }
+    let now = SystemTime::now();
+    let mut urls = serde_json::Map::new();
+    for n in parsed {
+        urls.insert(
+            n.to_string(),
+            Value::String(s.bucket.presign_part(&key, &sealed.s3_upload_id, n, now)?),
+        );
+    }
+    Ok(Json(json!({ "presignedUrls": urls })))
+}
+
+pub(super) async fn list_parts(
+    State(s): State<Shared>,
+    Extension(call): Extension<Call>,
+    headers: HeaderMap,
+    Path(upload_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query_map(q);
+    let (_, key, sealed) = multipart_target(&s, &headers, &call, "multipart.list", &upload_id, &q)?;
+    let parts = s
+        .bucket
+        .list_parts(&key, &sealed.s3_upload_id, SystemTime::now())
+        .await?;
+    Ok(Json(
+        serde_json::to_value(parts).unwrap_or(Value::Array(vec![])),
+    ))
+}
+
+/// The parts a Complete names: 1 to 10,000 of them, ascending, none repeated.
+fn requested_parts(req: CompleteRequest) -> Result<Vec<(u32, String)>, ApiError> {
+    if req.parts.is_empty() {
+        return Err(ApiError::bad_request(
+            "parts must be a non-empty list of {PartNumber, ETag}",
+        ));
+    }
+    let parts: Vec<(u32, String)> = req
+        .parts
+        .into_iter()
+        .map(|p| match p.number {
+            n @ 1..=10_000 => Ok((n as u32, p.etag)),
+            _ => Err(ApiError::bad_request(
+                "each part needs a PartNumber in 1..=10000 and an ETag",
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(ApiError::bad_request(
+            "parts must be in ascending PartNumber order without repeats",
+        ));
+    }
+    Ok(parts)
+}
+
+pub(super) async fn complete(
+    State(s): State<Shared>,
+    Extension(call): Extension<Call>,
+    headers: HeaderMap,
+    Path(upload_id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let q = query_map(q);
+    let (token, key, sealed) =
+        multipart_target(&s, &headers, &call, "multipart.complete", &upload_id, &q)?;
+    let requested = requested_parts(parse_body(&body)?)?;
+    let now = SystemTime::now();
+    if sealed.declared_size > 0 {
+        let stored = s.bucket.list_parts(&key, &sealed.s3_upload_id, now).await?;
+        let total: u64 = stored
+            .iter()
+            .filter(|p| requested.iter().any(|(n, _)| *n == p.part_number))
+            .map(|p| p.size)
+            .sum();
+        if total != sealed.declared_size {
+            // Nothing torn or oversized may stay behind: the upload is aborted.
+            let _ = s.bucket.abort(&key, &sealed.s3_upload_id, now).await;
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "the parts hold {total} bytes but {} were declared; the upload was aborted",
+                    sealed.declared_size
+                ),
+            ));
+        }
+    }
+    let etag = s
+        .bucket
+        .complete(
+            &key,
+            &sealed.s3_upload_id,
+            &requested,
+            !s.policy.allow_overwrite,
+            now,
+        )
+        .await?;
+    let size = Some(sealed.declared_size).filter(|n| *n > 0);
+    s.audit_ok(
+        &token,
+        &call,
+        Granted {
+            size,
+            ..Granted::key(&key)
+        },
+        "completed",
+    );
+    Ok(Json(
+        json!({ "location": s.bucket.location(&key), "key": key, "bucket": s.bucket.name(), "etag": etag }),
+    ))
+}
+
+pub(super) async fn abort(
+    State(s): State<Shared>,
+    Extension(call): Extension<Call>,
+    headers: HeaderMap,
+    Path(upload_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query_map(q);
+    let (token, key, sealed) =
+        multipart_target(&s, &headers, &call, "multipart.abort", &upload_id, &q)?;
+    s.bucket
+        .abort(&key, &sealed.s3_upload_id, SystemTime::now())
+        .await?;
+    s.audit_ok(&token, &call, Granted::key(&key), "aborted");
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,170 @@
+//! The router: the simple protocol ([`simple`]) and Uppy Companion's ([`companion`]) over one
+//! state, and the audit layer that records every refused request once, at the error boundary.
+//!
+//! Handlers tell their [`Call`] what they learn (the action, the token, the key); when the
+//! answer is an error, [`audit_denials`] writes one audit line from it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::{ApiError, Denial};
+use crate::state::{AppConfig, AppState, Shared};
+
+mod companion;
+mod simple;
+
+/// The HTTP API.
+pub fn app(config: AppConfig) -> Router {
+    let state: Shared = Arc::new(AppState::new(config));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/upload", post(simple::upload))
+        .route("/s3/params", get(companion::params))
+        .route("/s3/multipart", post(companion::create))
+        .route(
+            "/s3/multipart/{upload_id}",
+            get(companion::list_parts).delete(companion::abort),
+        )
+        .route(
+            "/s3/multipart/{upload_id}/batch",
+            get(companion::sign_batch),
+        )
+        .route(
+            "/s3/multipart/{upload_id}/complete",
+            post(companion::complete),
+        )
+        .route(
+            "/s3/multipart/{upload_id}/{part_number}",
+            get(companion::sign_part),
+        )
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(middleware::from_fn_with_state(state.clone(), audit_denials))
+        .with_state(state)
+}
+
+/// What one request was, as far as its handler got: the audit context of an error answer.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Call(Arc<Mutex<CallInfo>>);
+
+#[derive(Debug, Default)]
+struct CallInfo {
+    action: Option<&'static str>,
+    token: Option<String>,
+    key: Option<String>,
+}
+
+impl Call {
+    fn info(&self) -> MutexGuard<'_, CallInfo> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The request is this action (`simple.put`, `multipart.complete`, …).
+    pub(crate) fn action(&self, action: &'static str) {
+        self.info().action = Some(action);
+    }
+
+    /// The action named so far.
+    pub(crate) fn action_name(&self) -> &'static str {
+        self.info().action.unwrap_or("unknown")
+    }
+
+    /// The request was made with this token.
+    pub(crate) fn token(&self, id: &str) {
+        self.info().token = Some(id.to_string());
+    }
+
+    /// The request is about this key.
+    pub(crate) fn key(&self, key: &str) {
+        self.info().key = Some(key.to_string());
+    }
+}
+
+/// Gives each request a [`Call`] and audits its answer when that is an error from a route.
+async fn audit_denials(State(s): State<Shared>, mut request: Request, next: Next) -> Response {
+    let call = Call::default();
+    request.extensions_mut().insert(call.clone());
+    let response = next.run(request).await;
+    if let Some(denial) = response.extensions().get::<Denial>() {
+        let info = call.info();
+        if let Some(action) = info.action {
+            s.audit_denied(
+                info.token.as_deref(),
+                action,
+                info.key.as_deref(),
+                response.status(),
+                &denial.message,
+            );
+        }
+    }
+    response
+}
+
+/// A JSON body as `T`, or a 400 that says what is wrong with it (and where).
+fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    // Serde would also read a struct from an array of its fields: only an object is accepted.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => ApiError::bad_request("the body must be a JSON object"),
+            Err(e) => ApiError::bad_request(format!("the body is not valid JSON: {e}")),
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad_request(format!("the body is not valid JSON: {inner}"));
+        }
+        let path = e.path().to_string();
+        if inner.to_string().starts_with(&path) {
+            ApiError::bad_request(inner.to_string())
+        } else {
+            ApiError::bad_request(format!("{path}: {inner}"))
+        }
+    })
+}
+
+fn query_map(raw: Option<String>) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn expires_at(p: &hoist::sign::PresignedPut) -> String {
+    p.expires_at
+        .map(time::OffsetDateTime::from)
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn header_object(headers: &[(String, String)]) -> Value {
+    Value::Object(
+        headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+/// Serde helpers for the fields clients send.
+mod de {
+    use serde::{Deserialize, Deserializer};
+
+    /// A size in bytes: a non-negative integer or a string of one; absent or null is `None`.
+    pub(super) fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let v = Option::<serde_json::Value>::deserialize(d)?;
+        crate::policy::json_size(v.as_ref()).map_err(|e| serde::de::Error::custom(e.message))
+    }
+}

@@ -1,0 +1,72 @@
+//! The simple protocol: `POST /api/upload {fileName, contentType, size, checksumSha256?,
+//! contentMd5?}` → `{url, method, headers, key, expiresAt}`. A client that sends only
+//! `fileName` and reads only `url` still works, within the policy.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::{Extension, Json};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{expires_at, header_object, parse_body, Call};
+use crate::error::ApiError;
+use crate::policy::Ask;
+use crate::state::{Checksums, Shared};
+
+/// What a client asks to upload.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadRequest {
+    file_name: Option<String>,
+    content_type: Option<String>,
+    #[serde(default, deserialize_with = "super::de::size")]
+    size: Option<u64>,
+    checksum_sha256: Option<String>,
+    content_md5: Option<String>,
+}
+
+/// A base64 digest of the expected length, or a 400 naming the field.
+fn digest<'a>(
+    value: Option<&'a str>,
+    field: &str,
+    len: usize,
+) -> Result<Option<&'a str>, ApiError> {
+    let Some(s) = value else {
+        return Ok(None);
+    };
+    match base64::engine::general_purpose::STANDARD.decode(s) {
+        Ok(b) if b.len() == len => Ok(Some(s)),
+        _ => Err(ApiError::bad_request(format!(
+            "{field} must be a base64 digest of {len} bytes"
+        ))),
+    }
+}
+
+pub(super) async fn upload(
+    State(s): State<Shared>,
+    Extension(call): Extension<Call>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let token = s.admit(&headers, &call, "simple.put")?;
+    let req: UploadRequest = parse_body(&body)?;
+    let checksums = Checksums {
+        sha256_b64: digest(req.checksum_sha256.as_deref(), "checksumSha256", 32)?,
+        md5_b64: digest(req.content_md5.as_deref(), "contentMd5", 16)?,
+    };
+    let ask = Ask {
+        file_name: req.file_name.as_deref(),
+        content_type: req.content_type.as_deref(),
+        size: req.size,
+    };
+    let (plan, p) = s.sign_single(token, &call, &ask, checksums)?;
+    Ok(Json(json!({
+        "url": p.url.as_str(),
+        "method": "PUT",
+        "headers": header_object(&p.headers),
+        "key": plan.key,
+        "expiresAt": expires_at(&p),
+    })))
+}

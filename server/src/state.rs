@@ -1,0 +1,177 @@
+//! What every request shares: the bucket, the policy, the tokens, the audit log, the sealing
+//! of upload ids and the rate limiter; and the steps every route takes (admit, plan, sign).
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::http::{HeaderMap, StatusCode};
+
+use crate::audit::{self, AuditEvent, AuditLog};
+use crate::config::{PolicyConfig, Token};
+use crate::error::ApiError;
+use crate::policy::{self, Ask, Plan, RateLimiter, UploadIds};
+use crate::routes::Call;
+use crate::s3::Bucket;
+
+/// Everything the router needs.
+pub struct AppConfig {
+    /// The bucket uploads go to, and the signer for it.
+    pub bucket: Bucket,
+    /// What may be uploaded.
+    pub policy: PolicyConfig,
+    /// Who may upload.
+    pub tokens: Vec<Token>,
+    /// Where decisions are recorded.
+    pub audit: AuditLog,
+    /// Keys the MAC of upload ids handed to clients.
+    pub upload_id_secret: Vec<u8>,
+}
+
+/// The state behind every route.
+pub(crate) struct AppState {
+    pub(crate) bucket: Bucket,
+    pub(crate) policy: PolicyConfig,
+    pub(crate) tokens: Vec<Token>,
+    pub(crate) audit: AuditLog,
+    pub(crate) ids: UploadIds,
+    pub(crate) limiter: RateLimiter,
+}
+
+/// The state as axum hands it to handlers.
+pub(crate) type Shared = Arc<AppState>;
+
+impl AppState {
+    pub(crate) fn new(config: AppConfig) -> Self {
+        AppState {
+            ids: UploadIds::new(&config.upload_id_secret),
+            bucket: config.bucket,
+            policy: config.policy,
+            tokens: config.tokens,
+            audit: config.audit,
+            limiter: RateLimiter::default(),
+        }
+    }
+
+    /// Authentication and rate limiting, in that order; `call` learns the action and, once
+    /// known, the token.
+    pub(crate) fn admit(
+        &self,
+        headers: &HeaderMap,
+        call: &Call,
+        action: &'static str,
+    ) -> Result<&Token, ApiError> {
+        call.action(action);
+        let token = policy::authenticate(&self.tokens, headers)?;
+        call.token(&token.id);
+        self.limiter.check(token, Instant::now())?;
+        Ok(token)
+    }
+
+    /// Records a refused request (the router's audit layer calls it once per error answer).
+    pub(crate) fn audit_denied(
+        &self,
+        token: Option<&str>,
+        action: &str,
+        key: Option<&str>,
+        status: StatusCode,
+        message: &str,
+    ) {
+        let outcome = format!("denied {}: {message}", status.as_u16());
+        self.audit.record(AuditEvent {
+            time: audit::now_rfc3339(),
+            token,
+            action,
+            key,
+            size: None,
+            content_type: None,
+            outcome: &outcome,
+        });
+    }
+
+    /// Records a granted request: what it was for, and its outcome.
+    pub(crate) fn audit_ok(&self, token: &Token, call: &Call, what: Granted<'_>, outcome: &str) {
+        self.audit.record(AuditEvent {
+            time: audit::now_rfc3339(),
+            token: Some(&token.id),
+            action: call.action_name(),
+            key: Some(what.key),
+            size: what.size,
+            content_type: what.content_type,
+            outcome,
+        });
+    }
+
+    /// Plans, presigns and audits a single PUT (both protocols).
+    pub(crate) fn sign_single(
+        &self,
+        token: &Token,
+        call: &Call,
+        ask: &Ask<'_>,
+        checksums: Checksums<'_>,
+    ) -> Result<(Plan, hoist::sign::PresignedPut), ApiError> {
+        let plan = policy::plan(&self.policy, token, ask, false)?;
+        call.key(&plan.key);
+        let presigned = self.presign_single(&plan, checksums)?;
+        self.audit_ok(token, call, Granted::plan(&plan), "signed");
+        Ok((plan, presigned))
+    }
+
+    /// Presigns a PutObject for a plan; returns the URL and the headers the client must send.
+    fn presign_single(
+        &self,
+        plan: &Plan,
+        checksums: Checksums<'_>,
+    ) -> Result<hoist::sign::PresignedPut, ApiError> {
+        let size = plan.size.map(|s| s.to_string());
+        let mut headers: Vec<(&str, &str)> = vec![("content-type", &plan.content_type)];
+        if let Some(s) = &size {
+            headers.push(("content-length", s));
+        }
+        if !self.policy.allow_overwrite {
+            headers.push(("if-none-match", "*"));
+        }
+        if let Some(c) = checksums.sha256_b64 {
+            headers.push(("x-amz-checksum-sha256", c));
+        }
+        if let Some(m) = checksums.md5_b64 {
+            headers.push(("content-md5", m));
+        }
+        self.bucket
+            .signer
+            .presign_put_with(&plan.key, &headers, SystemTime::now())
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    }
+}
+
+/// Checksums a client declared, to be signed so that S3 checks them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Checksums<'a> {
+    pub(crate) sha256_b64: Option<&'a str>,
+    pub(crate) md5_b64: Option<&'a str>,
+}
+
+/// What a granted request was for, as the audit log records it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Granted<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) size: Option<u64>,
+    pub(crate) content_type: Option<&'a str>,
+}
+
+impl<'a> Granted<'a> {
+    pub(crate) fn plan(plan: &'a Plan) -> Self {
+        Granted {
+            key: &plan.key,
+            size: plan.size,
+            content_type: Some(&plan.content_type),
+        }
+    }
+
+    pub(crate) fn key(key: &'a str) -> Self {
+        Granted {
+            key,
+            size: None,
+            content_type: None,
+        }
+    }
+}
