@@ -1,0 +1,323 @@
+// The profiles tab and the header: profiles with their mode and missing secrets; use, test,
+// edit, export, import and remove; the form for a new or edited profile; the header's active
+// profile and destination.
+import { open, save } from "@tauri-apps/plugin-dialog";
+import type { HealthReport } from "../bindings/HealthReport";
+import type { Profile } from "../bindings/Profile";
+import type { ProfileEntry } from "../bindings/ProfileEntry";
+import type { SecretInput } from "../bindings/SecretInput";
+import type { SecretKind } from "../bindings/SecretKind";
+import { byId, h } from "../dom";
+import { ipc } from "../ipc";
+import type { Context } from "./context";
+
+const SECRET_LABEL: Record<SecretKind, string> = {
+  "secret-access-key": "Secret access key",
+  "session-token": "Session token",
+  "bearer-token": "Bearer token",
+};
+
+function field(label: string, input: HTMLElement, hint?: string): HTMLElement {
+  return h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", {}, hint) : null);
+}
+
+function input(name: string, value = "", attrs: Record<string, string | boolean> = {}): HTMLInputElement {
+  return h("input", { name, value, ...attrs }) as HTMLInputElement;
+}
+
+function describeMode(p: Profile): string {
+  switch (p.mode) {
+    case "backend":
+      return `backend · ${p.url}`;
+    case "self-sign":
+      return `self-sign · ${p.bucket}`;
+    default:
+      return "embedded store on this machine";
+  }
+}
+
+/** Fields of a profile's mode; the rest are its rules, which every mode shares. */
+const MODE_FIELDS = ["mode", "url", "protocol", "token", "bucket", "region", "endpoint", "path_style", "access_key_id"];
+
+function rulesOf(p: Profile | undefined): Record<string, unknown> {
+  const rules: Record<string, unknown> = { ...(p ?? {}) };
+  for (const k of MODE_FIELDS) delete rules[k];
+  return rules;
+}
+
+export class ProfilesView {
+  /** The profiles as the core last listed them (the built-in one first). */
+  entries: ProfileEntry[] = [];
+  /**
+   * The profile a form starts from: the one edited, or the core's defaults (the built-in
+   * profile's rules) for a new one. Fields the form does not show keep its values.
+   */
+  private readonly formBase = new WeakMap<HTMLFormElement, Record<string, unknown>>();
+
+  constructor(private readonly ctx: Context) {}
+
+  async refresh(): Promise<void> {
+    this.entries = (await this.ctx.attempt("Profiles", () => ipc.profiles())) ?? this.entries;
+    byId("profile-list").replaceChildren(
+      ...this.entries.map((p) => {
+        const missing = p.secrets.filter((s) => s.required && !s.stored);
+        return h(
+          "li",
+          { "data-testid": "profile", "data-name": p.name, class: p.active ? "active" : "" },
+          h(
+            "div",
+            { class: "row-head" },
+            h("b", {}, p.name),
+            h("span", { class: "badge" }, describeMode(p.profile)),
+            p.active ? h("span", { class: "badge ok" }, "active") : null,
+          ),
+          missing.length
+            ? h("div", { class: "error" }, `Missing in the keychain: ${missing.map((s) => SECRET_LABEL[s.kind]).join(", ")}`)
+            : null,
+          h(
+            "div",
+            { class: "actions" },
+            p.active ? null : h("button", { "data-profile-action": "use", "data-name": p.name }, "Use"),
+            h("button", { "data-profile-action": "test", "data-name": p.name }, "Test"),
+            p.builtin ? null : h("button", { "data-profile-action": "edit", "data-name": p.name }, "Edit"),
+            p.builtin ? null : h("button", { "data-profile-action": "export", "data-name": p.name }, "Export…"),
+            p.builtin ? null : h("button", { "data-profile-action": "remove", "data-name": p.name }, "Remove"),
+          ),
+        );
+      }),
+    );
+  }
+
+  async refreshHeader(): Promise<void> {
+    const o = await this.ctx.attempt("Profile", () => ipc.overview());
+    if (!o) return;
+    byId("destination").textContent = o.destination;
+    byId("destination").title = o.local
+      ? "The embedded store on this machine: a folder you can open"
+      : o.destination;
+    const select = byId<HTMLSelectElement>("profile-select");
+    select.replaceChildren(
+      ...this.entries.map((p) => h("option", { value: p.name, selected: p.name === o.activeProfile }, p.name)),
+    );
+    if (!this.entries.length) select.append(h("option", { value: o.activeProfile, selected: true }, o.activeProfile));
+  }
+
+  /** Shows the form for a new profile (no entry) or for editing one. */
+  edit(entry?: ProfileEntry): void {
+    const form = byId<HTMLFormElement>("profile-form");
+    const p = entry?.profile;
+    const defaults = this.entries.find((e) => e.builtin)?.profile;
+    this.formBase.set(form, rulesOf(p ?? (defaults && { ...defaults, prefix: "" })));
+    const mode = p?.mode ?? "backend";
+    const str = (k: string) => (p && k in p ? String((p as Record<string, unknown>)[k] ?? "") : "");
+    const bool = (k: string) => Boolean(p && k in p && (p as Record<string, unknown>)[k]);
+    const secretHint = (kind: SecretKind) => {
+      const stored = entry?.secrets.find((s) => s.kind === kind)?.stored;
+      return stored ? "Stored in the keychain. Leave empty to keep it." : "Goes straight to the OS keychain.";
+    };
+    const modeSelect = h(
+      "select",
+      { name: "mode" },
+      h("option", { value: "backend", selected: mode === "backend" }, "Backend (staff: a server signs)"),
+      h("option", { value: "self-sign", selected: mode === "self-sign" }, "Self-sign (admin: keys in the keychain)"),
+    );
+    const backend = h(
+      "fieldset",
+      { "data-mode": "backend" },
+      h("legend", {}, "Backend"),
+      field("Presign URL", input("url", str("url"), { type: "url", placeholder: "https://uploads.example.com/api/upload" })),
+      field(
+        "Protocol",
+        h(
+          "select",
+          { name: "protocol" },
+          h("option", { value: "simple", selected: str("protocol") !== "companion" }, "simple"),
+          h("option", { value: "companion", selected: str("protocol") === "companion" }, "companion (multipart)"),
+        ),
+      ),
+      field("Send a bearer token", input("token", "", { type: "checkbox", checked: bool("token") })),
+      field("Bearer token", input("bearer-token", "", { type: "password" }), secretHint("bearer-token")),
+    );
+    const selfSign = h(
+      "fieldset",
+      { "data-mode": "self-sign" },
+      h("legend", {}, "Self-sign"),
+      field("Bucket", input("bucket", str("bucket"))),
+      field("Region", input("region", str("region") || "us-east-1")),
+      field("Endpoint", input("endpoint", str("endpoint"), { placeholder: "empty for AWS" })),
+      field("Path-style addresses", input("path_style", "", { type: "checkbox", checked: bool("path_style") })),
+      field("Access key id", input("access_key_id", str("access_key_id"))),
+      field("Secret access key", input("secret-access-key", "", { type: "password" }), secretHint("secret-access-key")),
+      field("Session token", input("session-token", "", { type: "password" }), "Optional. " + secretHint("session-token")),
+    );
+    const showMode = () => {
+      backend.hidden = modeSelect.value !== "backend";
+      selfSign.hidden = modeSelect.value !== "self-sign";
+    };
+    modeSelect.addEventListener("change", showMode);
+    form.replaceChildren(
+      h("h2", {}, entry ? `Edit ${entry.name}` : "New profile"),
+      field("Name", input("name", entry?.name ?? "", { required: true, readonly: Boolean(entry) })),
+      field("Mode", modeSelect),
+      backend,
+      selfSign,
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "Rules"),
+        field("Key prefix", input("prefix", p?.prefix ?? "")),
+        field("Largest file (bytes)", input("max_size", p?.max_size != null ? String(p.max_size) : "", { inputmode: "numeric" })),
+        field("Allowed types", input("allowed_types", (p?.allowed_types ?? []).join(", "), { placeholder: "image/*, application/pdf" })),
+        field("Uploads at once", input("concurrency", String(p?.concurrency ?? 4), { type: "number", min: "1", max: "64" })),
+      ),
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "submit", class: "primary" }, "Save"),
+        h("button", { type: "button", "data-form": "cancel" }, "Close"),
+      ),
+    );
+    form.dataset.create = entry ? "" : "1";
+    form.hidden = false;
+    showMode();
+    (form.querySelector(entry ? "select, input:not([readonly])" : "input") as HTMLElement | null)?.focus();
+  }
+
+  /** Reads the form into a profile and the secrets typed (empty ones are left out). */
+  readForm(form: HTMLFormElement): { name: string; profile: Profile; secrets: SecretInput[] } {
+    const v = (n: string) => (form.elements.namedItem(n) as HTMLInputElement | null)?.value.trim() ?? "";
+    const checked = (n: string) => Boolean((form.elements.namedItem(n) as HTMLInputElement | null)?.checked);
+    const mode = v("mode");
+    const { max_size: _shownBelow, ...base } = this.formBase.get(form) ?? {};
+    const rules = {
+      key_template: "",
+      ...base,
+      prefix: v("prefix"),
+      allowed_types: v("allowed_types")
+        .split(",")
+        .map((t) => t.trim())
+        .filter(Boolean),
+      concurrency: Number(v("concurrency")) || 4,
+      ...(v("max_size") ? { max_size: Number(v("max_size")) } : {}),
+    };
+    const kinds: SecretKind[] =
+      mode === "backend" ? ["bearer-token"] : ["secret-access-key", "session-token"];
+    const secrets = kinds.map((kind) => ({ kind, value: v(kind) })).filter((s) => s.value !== "");
+    const profile: Profile =
+      mode === "backend"
+        ? { ...rules, mode: "backend", url: v("url"), protocol: v("protocol") === "companion" ? "companion" : "simple", token: checked("token") }
+        : {
+            ...rules,
+            mode: "self-sign",
+            bucket: v("bucket"),
+            region: v("region"),
+            ...(v("endpoint") ? { endpoint: v("endpoint") } : {}),
+            path_style: checked("path_style"),
+            access_key_id: v("access_key_id"),
+          };
+    return { name: v("name"), profile, secrets };
+  }
+
+  private async save(form: HTMLFormElement): Promise<void> {
+    const { name, profile, secrets } = this.readForm(form);
+    const entry = await this.ctx.attempt("Save", () => ipc.saveProfile(name, profile, secrets, form.dataset.create === "1"));
+    // Typed secrets never stay in the page.
+    for (const el of form.querySelectorAll<HTMLInputElement>("input[type=password]")) el.value = "";
+    if (!entry) return;
+    form.hidden = true;
+    this.ctx.say(`Saved profile ${entry.name}.`);
+    await this.refresh();
+    await this.refreshHeader();
+  }
+
+  private renderHealth(report: HealthReport): void {
+    const box = byId("health");
+    const icon = { pass: "✔", fail: "✖", skipped: "–" } as const;
+    box.replaceChildren(
+      h("h2", {}, `Health of ${report.profile}: ${report.ok ? "OK" : "problems found"}`),
+      h(
+        "ul",
+        {},
+        ...report.checks.map((c) =>
+          h("li", { class: `check ${c.status}`, "data-testid": "check" }, `${icon[c.status]} ${c.name}: `, c.detail),
+        ),
+      ),
+    );
+    box.hidden = false;
+  }
+
+  async onAction(action: string, name: string): Promise<void> {
+    const entry = this.entries.find((p) => p.name === name);
+    switch (action) {
+      case "use":
+        await this.ctx.attempt("Use profile", () => ipc.setActive(name));
+        await this.refresh();
+        await this.refreshHeader();
+        this.ctx.say(`New files go to ${name}.`);
+        break;
+      case "test": {
+        this.ctx.say(`Testing ${name}…`);
+        const report = await this.ctx.attempt("Test", () => ipc.healthCheck(name));
+        if (report) {
+          this.renderHealth(report);
+          this.ctx.say(report.ok ? `${name} works.` : `${name} has problems: see the checks.`, report.ok ? "info" : "error");
+        }
+        break;
+      }
+      case "edit":
+        if (entry) this.edit(entry);
+        break;
+      case "export": {
+        const path = await save({
+          defaultPath: `${name}.hoist-profile.toml`,
+          filters: [{ name: "Hoist profile", extensions: ["toml"] }],
+        });
+        if (path && (await this.ctx.attempt("Export", () => ipc.exportProfile(name, path))) !== undefined)
+          this.ctx.say(`Exported ${name} (no secrets) to ${path}.`);
+        break;
+      }
+      case "remove":
+        if (!window.confirm(`Remove profile ${name} and its keychain secrets?`)) return;
+        await this.ctx.attempt("Remove", () => ipc.removeProfile(name));
+        await this.refresh();
+        await this.refreshHeader();
+        break;
+    }
+  }
+
+  /** Imports a profile file; when it needs a secret, opens its form to enter it. */
+  async importFile(path: string): Promise<void> {
+    const entry = await this.ctx.attempt("Import", () => ipc.importProfile(path));
+    if (!entry) return;
+    this.ctx.say(`Imported profile ${entry.name}; it is now active.`);
+    await this.refresh();
+    await this.refreshHeader();
+    if (entry.secrets.some((s) => s.required && !s.stored)) {
+      this.ctx.showTab("profiles");
+      this.edit(entry);
+    }
+  }
+
+  wire(): void {
+    byId("new-profile").addEventListener("click", () => this.edit());
+    byId("import-profile").addEventListener("click", async () => {
+      const picked = await open({ multiple: false, filters: [{ name: "Hoist profile", extensions: ["toml"] }] });
+      if (typeof picked === "string") await this.importFile(picked);
+    });
+    byId("profile-list").addEventListener("click", (e) => {
+      const b = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-profile-action]");
+      if (b) void this.onAction(b.dataset.profileAction ?? "", b.dataset.name ?? "");
+    });
+    const form = byId<HTMLFormElement>("profile-form");
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      void this.save(form);
+    });
+    form.addEventListener("click", (e) => {
+      if ((e.target as HTMLElement).dataset.form === "cancel") form.hidden = true;
+    });
+    byId<HTMLSelectElement>("profile-select").addEventListener("change", (e) =>
+      void this.onAction("use", (e.target as HTMLSelectElement).value),
+    );
+  }
+}
