@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hoist::app::health::HealthReport;
-use hoist::app::profiles::{ProfileEntry, SecretInput};
+use hoist::app::profiles::{ProfileEntry, ProfileTemplate, SecretInput};
 use hoist::app::{
     AddReport, ExportFormat, HistoryEntry, Manager, ManagerEvent, Overview, UploadRow,
 };
@@ -102,6 +102,12 @@ pub fn history(manager: Mgr<'_>) -> Result<Vec<HistoryEntry>> {
 #[tauri::command]
 pub fn export_history(manager: Mgr<'_>, format: ExportFormat, path: PathBuf) -> Result<usize> {
     Ok(manager.export_history(format, &path)?)
+}
+
+/// What a new profile starts from, and the secrets each mode keeps.
+#[tauri::command]
+pub fn profile_template() -> ProfileTemplate {
+    hoist::app::profiles::profile_template()
 }
 
 #[tauri::command]

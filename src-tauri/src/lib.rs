@@ -69,6 +69,7 @@ pub fn run() {
             commands::history,
             commands::export_history,
             commands::profiles,
+            commands::profile_template,
             commands::save_profile,
             commands::remove_profile,
             commands::set_active,

@@ -61,6 +61,40 @@ struct ProfileExport {
     profile: Profile,
 }
 
+/// What a new profile starts from, and the secrets each mode keeps: the app's profile form takes
+/// its defaults and its secret fields from here, not from copies of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct ProfileTemplate {
+    /// A profile with every rule at its default (its mode is `local`; the form sets another).
+    pub defaults: Profile,
+    /// The secrets a `backend` profile that sends a token keeps.
+    pub backend_secrets: Vec<SecretKind>,
+    /// The secrets a `self-sign` profile keeps.
+    pub self_sign_secrets: Vec<SecretKind>,
+}
+
+/// The [`ProfileTemplate`] of this build.
+pub fn profile_template() -> ProfileTemplate {
+    let kinds = |mode: crate::profile::Mode| mode.secrets().into_iter().map(|(k, _)| k).collect();
+    ProfileTemplate {
+        defaults: Profile::new("", crate::profile::Mode::Local),
+        backend_secrets: kinds(crate::profile::Mode::Backend {
+            url: String::new(),
+            protocol: crate::profile::Protocol::Simple,
+            token: true,
+        }),
+        self_sign_secrets: kinds(crate::profile::Mode::SelfSign {
+            bucket: String::new(),
+            region: String::new(),
+            endpoint: None,
+            path_style: false,
+            access_key_id: String::new(),
+        }),
+    }
+}
+
 /// A secret the keychain did not delete when its profile was removed.
 #[derive(Debug)]
 pub struct SecretLeftBehind {
@@ -310,5 +344,23 @@ impl Manager {
                 other => other.into(),
             })?;
         self.entry(&export.name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::DEFAULT_KEY_TEMPLATE;
+
+    #[test]
+    fn the_form_template_is_the_cores_defaults_and_secret_kinds() {
+        let t = profile_template();
+        assert_eq!(t.defaults.key_template, DEFAULT_KEY_TEMPLATE);
+        assert!(!t.defaults.allow_empty);
+        assert_eq!(t.backend_secrets, vec![SecretKind::BearerToken]);
+        assert_eq!(
+            t.self_sign_secrets,
+            vec![SecretKind::SecretAccessKey, SecretKind::SessionToken]
+        );
     }
 }

@@ -11,6 +11,7 @@ import type { ManagerEvent } from "./bindings/ManagerEvent";
 import type { Overview } from "./bindings/Overview";
 import type { Profile } from "./bindings/Profile";
 import type { ProfileEntry } from "./bindings/ProfileEntry";
+import type { ProfileTemplate } from "./bindings/ProfileTemplate";
 import type { SecretInput } from "./bindings/SecretInput";
 import type { UploadRow } from "./bindings/UploadRow";
 
@@ -51,6 +52,7 @@ export const ipc = {
   exportHistory: (format: ExportFormat, path: string): Promise<number> =>
     invoke("export_history", { format, path }),
   profiles: (): Promise<ProfileEntry[]> => invoke("profiles"),
+  profileTemplate: (): Promise<ProfileTemplate> => invoke("profile_template"),
   saveProfile: (
     name: string,
     profile: Profile,

@@ -113,10 +113,12 @@ async fn audit_denials(State(s): State<Shared>, mut request: Request, next: Next
 fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     // Serde would also read a struct from an array of its fields: only an object is accepted.
     if body.trim_ascii_start().first() != Some(&b'{') {
-        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-            Ok(_) => ApiError::bad_request("the body must be a JSON object"),
-            Err(e) => ApiError::bad_request(format!("the body is not valid JSON: {e}")),
-        });
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => ApiError::bad_request("the body must be a JSON object"),
+                Err(e) => ApiError::bad_request(format!("the body is not valid JSON: {e}")),
+            },
+        );
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {

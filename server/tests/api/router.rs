@@ -244,7 +244,10 @@ async fn bad_types_sizes_and_bodies_get_clear_errors() {
     for line in &audit {
         assert_eq!(line["token"], "alice", "{line}");
         assert_eq!(line["action"], "simple.put", "{line}");
-        assert!(line["outcome"].as_str().unwrap().starts_with("denied 4"), "{line}");
+        assert!(
+            line["outcome"].as_str().unwrap().starts_with("denied 4"),
+            "{line}"
+        );
     }
     let (ok, r, _) = h
         .call(

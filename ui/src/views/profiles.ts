@@ -5,6 +5,7 @@ import { open, save } from "@tauri-apps/plugin-dialog";
 import type { HealthReport } from "../bindings/HealthReport";
 import type { Profile } from "../bindings/Profile";
 import type { ProfileEntry } from "../bindings/ProfileEntry";
+import type { ProfileTemplate } from "../bindings/ProfileTemplate";
 import type { SecretInput } from "../bindings/SecretInput";
 import type { SecretKind } from "../bindings/SecretKind";
 import { byId, h } from "../dom";
@@ -53,10 +54,13 @@ export class ProfilesView {
    * profile's rules) for a new one. Fields the form does not show keep its values.
    */
   private readonly formBase = new WeakMap<HTMLFormElement, Record<string, unknown>>();
+  /** The core's defaults for a new profile and the secrets each mode keeps. */
+  private template: ProfileTemplate | undefined;
 
   constructor(private readonly ctx: Context) {}
 
   async refresh(): Promise<void> {
+    this.template ??= await this.ctx.attempt("Profiles", () => ipc.profileTemplate());
     this.entries = (await this.ctx.attempt("Profiles", () => ipc.profiles())) ?? this.entries;
     byId("profile-list").replaceChildren(
       ...this.entries.map((p) => {
@@ -106,8 +110,7 @@ export class ProfilesView {
   edit(entry?: ProfileEntry): void {
     const form = byId<HTMLFormElement>("profile-form");
     const p = entry?.profile;
-    const defaults = this.entries.find((e) => e.builtin)?.profile;
-    this.formBase.set(form, rulesOf(p ?? (defaults && { ...defaults, prefix: "" })));
+    this.formBase.set(form, rulesOf(p ?? this.template?.defaults));
     const mode = p?.mode ?? "backend";
     const str = (k: string) => (p && k in p ? String((p as Record<string, unknown>)[k] ?? "") : "");
     const bool = (k: string) => Boolean(p && k in p && (p as Record<string, unknown>)[k]);
@@ -201,7 +204,7 @@ export class ProfilesView {
       ...(v("max_size") ? { max_size: Number(v("max_size")) } : {}),
     };
     const kinds: SecretKind[] =
-      mode === "backend" ? ["bearer-token"] : ["secret-access-key", "session-token"];
+      (mode === "backend" ? this.template?.backendSecrets : this.template?.selfSignSecrets) ?? [];
     const secrets = kinds.map((kind) => ({ kind, value: v(kind) })).filter((s) => s.value !== "");
     const profile: Profile =
       mode === "backend"

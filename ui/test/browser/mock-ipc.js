@@ -36,6 +36,11 @@
     overview: () => ({ activeProfile: profiles.find((p) => p.active).name,
       destination: "/home/ann/.local/share/hoist/store/hoist-local", local: true }),
     profiles: () => profiles,
+    profile_template: () => ({
+      defaults: { mode: "local", prefix: "", key_template: "{yyyy}/{mm}/{dd}/{uuid}-{name}", concurrency: 4 },
+      backendSecrets: ["bearer-token"],
+      selfSignSecrets: ["secret-access-key", "session-token"],
+    }),
     history: () => history,
     add_paths: (a) => {
       const queued = [];

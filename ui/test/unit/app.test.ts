@@ -24,6 +24,12 @@ const local: ProfileEntry = {
 };
 
 
+const template = {
+  defaults: { mode: "local", prefix: "", key_template: "{yyyy}/{mm}/{dd}/{uuid}-{name}", concurrency: 4 },
+  backendSecrets: ["bearer-token"],
+  selfSignSecrets: ["secret-access-key", "session-token"],
+};
+
 const settle = () => new Promise((r) => setTimeout(r, 40));
 
 async function start() {
@@ -45,6 +51,7 @@ beforeEach(() => {
     },
     overview: () => ({ activeProfile: "local", destination: "/home/ann/.local/share/hoist/store/hoist-local", local: true }),
     profiles: () => [local],
+    profile_template: () => template,
     "plugin:event|listen": () => 1,
   };
   mockWindows("main");
@@ -204,7 +211,7 @@ describe("profiles", () => {
     // A new profile starts from the core's defaults, not from a template written in the UI.
     app.editProfile();
     const created = app.readProfileForm(form).profile;
-    expect(created.key_template).toBe(local.profile.key_template);
+    expect(created.key_template).toBe(template.defaults.key_template);
     expect(created.prefix).toBe("");
   });
 });
