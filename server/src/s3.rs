@@ -6,30 +6,36 @@ use std::time::SystemTime;
 
 use axum::http::StatusCode;
 use hoist::remote::s3::S3Client;
-use hoist::remote::{RemoteFailure, RemotePart};
+use hoist::remote::RemoteFailure;
 use hoist::sign::sigv4::SigV4Signer;
 
 use crate::error::ApiError;
 
+/// The bucket: its signer (for what clients send) and the core's client (for what the server
+/// sends itself).
 #[derive(Clone, Debug)]
 pub struct Bucket {
+    /// Signs PUTs and parts for clients.
     pub signer: SigV4Signer,
-    client: S3Client,
+    /// Create, list, complete and abort, sent by the server; its failures become [`ApiError`]s.
+    pub client: S3Client,
 }
 
-fn api_error(f: RemoteFailure) -> ApiError {
-    match f.code.as_str() {
-        "NoSuchUpload" => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no such upload: it was completed or aborted",
-        ),
-        "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "InvalidRequest" => {
-            ApiError::bad_request(format!("the storage refused the parts: {}", f.message))
+impl From<RemoteFailure> for ApiError {
+    fn from(f: RemoteFailure) -> Self {
+        match f.code.as_str() {
+            "NoSuchUpload" => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no such upload: it was completed or aborted",
+            ),
+            "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "InvalidRequest" => {
+                ApiError::bad_request(format!("the storage refused the parts: {}", f.message))
+            }
+            "PreconditionFailed" => {
+                ApiError::new(StatusCode::CONFLICT, "an object already exists at this key")
+            }
+            _ => ApiError::upstream(format!("the storage failed: {}", f.message)),
         }
-        "PreconditionFailed" => {
-            ApiError::new(StatusCode::CONFLICT, "an object already exists at this key")
-        }
-        _ => ApiError::upstream(format!("the storage failed: {}", f.message)),
     }
 }
 
@@ -61,50 +67,5 @@ impl Bucket {
         self.client
             .presign_part(key, upload_id, part, &[], now)
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-    }
-
-    pub async fn create_multipart(
-        &self,
-        key: &str,
-        content_type: &str,
-        now: SystemTime,
-    ) -> Result<String, ApiError> {
-        self.client
-            .create_multipart(key, content_type, now)
-            .await
-            .map_err(api_error)
-    }
-
-    pub async fn list_parts(
-        &self,
-        key: &str,
-        upload_id: &str,
-        now: SystemTime,
-    ) -> Result<Vec<RemotePart>, ApiError> {
-        self.client
-            .list_parts(key, upload_id, now)
-            .await
-            .map_err(api_error)
-    }
-
-    pub async fn complete(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[(u32, String)],
-        if_none_match: bool,
-        now: SystemTime,
-    ) -> Result<Option<String>, ApiError> {
-        self.client
-            .complete(key, upload_id, parts, if_none_match, now)
-            .await
-            .map_err(api_error)
-    }
-
-    pub async fn abort(&self, key: &str, upload_id: &str, now: SystemTime) -> Result<(), ApiError> {
-        self.client
-            .abort(key, upload_id, now)
-            .await
-            .map_err(api_error)
     }
 }

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -17,7 +18,7 @@ use super::{expires_at, header_object, parse_body, query_map, Call};
 use crate::config::Token;
 use crate::error::ApiError;
 use crate::policy::{self, Ask, Sealed};
-use crate::state::{AppState, Checksums, Granted, Shared};
+use crate::state::{Checksums, Granted, Shared};
 
 /// `POST /s3/multipart`: what a client asks to upload in parts.
 #[derive(Debug, Deserialize)]
@@ -95,6 +96,7 @@ pub(super) async fn create(
     call.key(&plan.key);
     let s3_id = s
         .bucket
+        .client
         .create_multipart(&plan.key, &plan.content_type, SystemTime::now())
         .await?;
     let upload_id = s
@@ -106,23 +108,52 @@ pub(super) async fn create(
     ))
 }
 
-/// Token, key and upload id of a multipart request, all checked.
-fn multipart_target(
-    s: &AppState,
-    headers: &HeaderMap,
-    call: &Call,
-    action: &'static str,
-    upload_id: &str,
-    q: &BTreeMap<String, String>,
-) -> Result<(Token, String, Sealed), ApiError> {
-    let token = s.admit(headers, call, action)?;
-    let key = q
-        .get("key")
-        .ok_or_else(|| ApiError::bad_request("the key query parameter is required"))?;
-    call.key(key);
-    policy::check_key(token, key)?;
-    let sealed = s.ids.open(&token.id, key, upload_id)?;
-    Ok((token.clone(), key.clone(), sealed))
+/// A request about one multipart upload: what every `/s3/multipart/:id…` route extracts.
+pub(super) struct UploadRequest {
+    s: Shared,
+    call: Call,
+    headers: HeaderMap,
+    params: BTreeMap<String, String>,
+    query: BTreeMap<String, String>,
+}
+
+impl FromRequestParts<Shared> for UploadRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Self, ApiError> {
+        let Path(params) = Path::<BTreeMap<String, String>>::from_request_parts(parts, s)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let call = parts.extensions.get::<Call>().cloned().unwrap_or_default();
+        Ok(UploadRequest {
+            s: s.clone(),
+            call,
+            headers: parts.headers.clone(),
+            params,
+            query: query_map(parts.uri.query().map(str::to_string)),
+        })
+    }
+}
+
+impl UploadRequest {
+    /// Admits the request as `action` and checks its key and sealed upload id: the token, the
+    /// key and the store's upload id.
+    fn target(&self, action: &'static str) -> Result<(Token, String, Sealed), ApiError> {
+        let token = self.s.admit(&self.headers, &self.call, action)?;
+        let key = self
+            .query
+            .get("key")
+            .ok_or_else(|| ApiError::bad_request("the key query parameter is required"))?;
+        self.call.key(key);
+        policy::check_key(token, key)?;
+        let upload_id = self
+            .params
+            .get("upload_id")
+            .map(String::as_str)
+            .unwrap_or("");
+        let sealed = self.s.ids.open(&token.id, key, upload_id)?;
+        Ok((token.clone(), key.clone(), sealed))
+    }
 }
 
 fn part_number(raw: &str, declared: u64) -> Result<u32, ApiError> {
@@ -141,17 +172,15 @@ fn part_number(raw: &str, declared: u64) -> Result<u32, ApiError> {
     Ok(n)
 }
 
-pub(super) async fn sign_part(
-    State(s): State<Shared>,
-    Extension(call): Extension<Call>,
-    headers: HeaderMap,
-    Path((upload_id, raw_part)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let q = query_map(q);
-    let (_, key, sealed) =
-        multipart_target(&s, &headers, &call, "multipart.sign-part", &upload_id, &q)?;
-    let n = part_number(&raw_part, sealed.declared_size)?;
+pub(super) async fn sign_part(req: UploadRequest) -> Result<Json<Value>, ApiError> {
+    let (_, key, sealed) = req.target("multipart.sign-part")?;
+    let s = &req.s;
+    let raw_part = req
+        .params
+        .get("part_number")
+        .map(String::as_str)
+        .unwrap_or("");
+    let n = part_number(raw_part, sealed.declared_size)?;
     let url = s
         .bucket
         .presign_part(&key, &sealed.s3_upload_id, n, SystemTime::now())?;
@@ -160,17 +189,14 @@ pub(super) async fn sign_part(
     ))
 }
 
-pub(super) async fn sign_batch(
-    State(s): State<Shared>,
-    Extension(call): Extension<Call>,
-    headers: HeaderMap,
-    Path(upload_id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let q = query_map(q);
-    let (_, key, sealed) =
-        multipart_target(&s, &headers, &call, "multipart.sign-batch", &upload_id, &q)?;
-    let numbers = q.get("partNumbers").map(String::as_str).unwrap_or("");
+pub(super) async fn sign_batch(req: UploadRequest) -> Result<Json<Value>, ApiError> {
+    let (_, key, sealed) = req.target("multipart.sign-batch")?;
+    let s = &req.s;
+    let numbers = req
+        .query
+        .get("partNumbers")
+        .map(String::as_str)
+        .unwrap_or("");
     let parsed = numbers
         .split(',')
         .filter(|n| !n.is_empty())
@@ -192,17 +218,12 @@ pub(super) async fn sign_batch(
     Ok(Json(json!({ "presignedUrls": urls })))
 }
 
-pub(super) async fn list_parts(
-    State(s): State<Shared>,
-    Extension(call): Extension<Call>,
-    headers: HeaderMap,
-    Path(upload_id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let q = query_map(q);
-    let (_, key, sealed) = multipart_target(&s, &headers, &call, "multipart.list", &upload_id, &q)?;
+pub(super) async fn list_parts(req: UploadRequest) -> Result<Json<Value>, ApiError> {
+    let (_, key, sealed) = req.target("multipart.list")?;
+    let s = &req.s;
     let parts = s
         .bucket
+        .client
         .list_parts(&key, &sealed.s3_upload_id, SystemTime::now())
         .await?;
     Ok(Json(
@@ -235,21 +256,17 @@ fn requested_parts(req: CompleteRequest) -> Result<Vec<(u32, String)>, ApiError>
     Ok(parts)
 }
 
-pub(super) async fn complete(
-    State(s): State<Shared>,
-    Extension(call): Extension<Call>,
-    headers: HeaderMap,
-    Path(upload_id): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let q = query_map(q);
-    let (token, key, sealed) =
-        multipart_target(&s, &headers, &call, "multipart.complete", &upload_id, &q)?;
+pub(super) async fn complete(req: UploadRequest, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let (token, key, sealed) = req.target("multipart.complete")?;
+    let (s, call) = (&req.s, &req.call);
     let requested = requested_parts(parse_body(&body)?)?;
     let now = SystemTime::now();
     if sealed.declared_size > 0 {
-        let stored = s.bucket.list_parts(&key, &sealed.s3_upload_id, now).await?;
+        let stored = s
+            .bucket
+            .client
+            .list_parts(&key, &sealed.s3_upload_id, now)
+            .await?;
         let total: u64 = stored
             .iter()
             .filter(|p| requested.iter().any(|(n, _)| *n == p.part_number))
@@ -257,7 +274,7 @@ pub(super) async fn complete(
             .sum();
         if total != sealed.declared_size {
             // Nothing torn or oversized may stay behind: the upload is aborted.
-            let _ = s.bucket.abort(&key, &sealed.s3_upload_id, now).await;
+            let _ = s.bucket.client.abort(&key, &sealed.s3_upload_id, now).await;
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!(
@@ -269,6 +286,7 @@ pub(super) async fn complete(
     }
     let etag = s
         .bucket
+        .client
         .complete(
             &key,
             &sealed.s3_upload_id,
@@ -280,7 +298,7 @@ pub(super) async fn complete(
     let size = Some(sealed.declared_size).filter(|n| *n > 0);
     s.audit_ok(
         &token,
-        &call,
+        call,
         Granted {
             size,
             ..Granted::key(&key)
@@ -292,19 +310,13 @@ pub(super) async fn complete(
     ))
 }
 
-pub(super) async fn abort(
-    State(s): State<Shared>,
-    Extension(call): Extension<Call>,
-    headers: HeaderMap,
-    Path(upload_id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let q = query_map(q);
-    let (token, key, sealed) =
-        multipart_target(&s, &headers, &call, "multipart.abort", &upload_id, &q)?;
+pub(super) async fn abort(req: UploadRequest) -> Result<Json<Value>, ApiError> {
+    let (token, key, sealed) = req.target("multipart.abort")?;
+    let (s, call) = (&req.s, &req.call);
     s.bucket
+        .client
         .abort(&key, &sealed.s3_upload_id, SystemTime::now())
         .await?;
-    s.audit_ok(&token, &call, Granted::key(&key), "aborted");
+    s.audit_ok(&token, call, Granted::key(&key), "aborted");
     Ok(Json(json!({})))
 }
