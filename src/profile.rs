@@ -51,9 +51,10 @@ impl crate::error::HasKind for ProfileError {
 }
 
 /// How presigned URLs are obtained.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(tag = "mode", rename_all = "kebab-case")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub enum Mode {
     /// Staff mode: a company backend signs each upload.
     Backend {
@@ -128,9 +129,10 @@ impl Mode {
 }
 
 /// The backend's wire protocol.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub enum Protocol {
     /// `POST url {fileName, contentType, size}` → `{url, method?, headers?, key?, expiresAt?}`.
     #[default]
@@ -140,8 +142,9 @@ pub enum Protocol {
     Companion,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
-#[ts(export)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct Profile {
     #[serde(skip)]
     pub name: String,
@@ -154,14 +157,14 @@ pub struct Profile {
     pub key_template: String,
     /// Largest file accepted, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(type = "number", optional)]
+    #[cfg_attr(feature = "ipc", ts(type = "number", optional))]
     pub max_size: Option<u64>,
     /// MIME types accepted (`image/png`, `image/*`); empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_types: Vec<String>,
     /// Uploads (single PUTs or parts) in flight at once, over all files.
     #[serde(default = "default_concurrency")]
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub concurrency: usize,
     /// Accept empty files (refused by default: they are usually a mistake).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

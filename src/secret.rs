@@ -36,9 +36,10 @@ impl fmt::Display for Secret {
 }
 
 /// Which secret of a profile an entry holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub enum SecretKind {
     /// The AWS secret access key of a `self-sign` profile.
     SecretAccessKey,

@@ -6,7 +6,6 @@
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use ts_rs::TS;
 
 use super::error::ManagerError;
 use super::Manager;
@@ -18,27 +17,30 @@ use crate::upload::FileDigest;
 /// Clock differences beyond this fail the health check (S3 itself refuses 15 minutes).
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub enum CheckStatus {
     Pass,
     Fail,
     Skipped,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct HealthCheck {
     pub name: String,
     pub status: CheckStatus,
     pub detail: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct HealthReport {
     pub profile: String,
     /// No check failed.

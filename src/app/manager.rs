@@ -194,7 +194,7 @@ impl Manager {
 
     #[cfg(not(feature = "embedded-store"))]
     pub async fn local_folder(&self) -> Result<PathBuf, ManagerError> {
-        Err(SessionError::NoEmbeddedStore.into())
+        Err(crate::session::SessionError::NoEmbeddedStore.into())
     }
 
     /// Validates and queues files and folders (folders keep their structure) for the active

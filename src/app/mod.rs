@@ -7,7 +7,7 @@
 //! one [`EventSink`] as [`ManagerEvent`]s. Because every state lives in the queue database, the
 //! queue survives closing the app: [`Manager::resume_unfinished`] restarts what was running.
 //!
-//! The types that cross to the UI derive [`ts_rs::TS`]; `cargo test` writes their TypeScript
+//! The types that cross to the UI derive `ts_rs::TS` with the `ipc` feature; `cargo test` writes their TypeScript
 //! to `ui/src/bindings/` (see `.cargo/config.toml`), and CI fails when that differs from what is
 //! committed.
 

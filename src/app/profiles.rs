@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use ts_rs::TS;
 
 use super::error::{write_atomically, ManagerError};
 use super::Manager;
@@ -19,9 +18,10 @@ use crate::secret::{Keychain, KeychainError, Secret, SecretKind};
 pub const PROFILE_EXPORT_VERSION: u32 = 1;
 
 /// A profile as the UI lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct ProfileEntry {
     pub name: String,
     pub active: bool,
@@ -32,9 +32,10 @@ pub struct ProfileEntry {
 }
 
 /// Whether a secret the profile uses is in the keychain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct SecretState {
     pub kind: SecretKind,
     pub required: bool,
@@ -42,12 +43,13 @@ pub struct SecretState {
 }
 
 /// A secret typed into the UI, on its way to the keychain.
-#[derive(Clone, Debug, Deserialize, TS)]
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct SecretInput {
     pub kind: SecretKind,
-    #[ts(type = "string")]
+    #[cfg_attr(feature = "ipc", ts(type = "string"))]
     pub value: Secret,
 }
 
@@ -63,9 +65,10 @@ struct ProfileExport {
 
 /// What a new profile starts from, and the secrets each mode keeps: the app's profile form takes
 /// its defaults and its secret fields from here, not from copies of its own.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct ProfileTemplate {
     /// A profile with every rule at its default (its mode is `local`; the form sets another).
     pub defaults: Profile,

@@ -1,17 +1,17 @@
-//! The types the UI sees (they derive [`ts_rs::TS`]; `cargo test` writes their TypeScript to
+//! The types the UI sees (with the `ipc` feature they derive `ts_rs::TS`; `cargo test` writes their TypeScript to
 //! `ui/src/bindings/`), and how a queue item becomes a row.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use ts_rs::TS;
 
 use crate::queue::{ItemState, QueueItem};
 
 /// Where an upload stands, as the UI shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub enum Phase {
     Queued,
     /// Checksumming and asking for signed URLs.
@@ -39,21 +39,22 @@ impl Phase {
 }
 
 /// One upload in the queue view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct UploadRow {
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub id: i64,
     pub profile: String,
     pub path: String,
     pub name: String,
     pub key: String,
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub size: u64,
     pub phase: Phase,
     /// Bytes S3 has (or is being sent, for the part in flight).
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub sent: u64,
     /// Why it failed, was cancelled, is being retried or restarted.
     pub error: Option<String>,
@@ -62,23 +63,24 @@ pub struct UploadRow {
 }
 
 /// What changed; the UI applies these to its copy of the queue.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(
     tag = "event",
     rename_all = "camelCase",
     rename_all_fields = "camelCase"
 )]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub enum ManagerEvent {
     /// A row is new or its phase, error or result changed.
     Changed { row: UploadRow },
     /// Bytes moved (at most every [`super::PROGRESS_INTERVAL`] per upload).
     Progress {
-        #[ts(type = "number")]
+        #[cfg_attr(feature = "ipc", ts(type = "number"))]
         id: i64,
-        #[ts(type = "number")]
+        #[cfg_attr(feature = "ipc", ts(type = "number"))]
         sent: u64,
-        #[ts(type = "number")]
+        #[cfg_attr(feature = "ipc", ts(type = "number"))]
         total: u64,
     },
     /// Nothing runs any more; counts since the last time that happened.
@@ -86,34 +88,37 @@ pub enum ManagerEvent {
 }
 
 /// A file that was refused before upload, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct Rejection {
     pub path: String,
     pub reason: String,
 }
 
 /// What [`Manager::add`] did with each file.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct AddReport {
     pub queued: Vec<UploadRow>,
     pub rejected: Vec<Rejection>,
 }
 
 /// One finished upload.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct HistoryEntry {
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub id: i64,
     pub profile: String,
     pub name: String,
     pub key: String,
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub size: u64,
     pub sha256: String,
     pub etag: Option<String>,
@@ -123,18 +128,20 @@ pub struct HistoryEntry {
     pub finished_at: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub enum ExportFormat {
     Csv,
     Json,
 }
 
 /// The app's header line: which profile is active and where its files land.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[ts(export)]
+#[cfg_attr(feature = "ipc", ts(export))]
 pub struct Overview {
     pub active_profile: String,
     /// A folder on this machine (the embedded store), a bucket URL or a backend URL.
