@@ -20,18 +20,25 @@ pub const MAX_NAME_BYTES: usize = 100;
 /// The placeholders a key template may use.
 pub const TEMPLATE_FIELDS: [&str; 6] = ["{yyyy}", "{mm}", "{dd}", "{date}", "{uuid}", "{name}"];
 
+/// Why a key, prefix or template cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
+    /// The key would exceed S3's 1,024 bytes.
     #[error("key would be {0} bytes, over S3's limit of 1024; shorten the prefix or template")]
     TooLong(usize),
+    /// A path segment is empty, `.` or `..`.
     #[error("key '{0}' has an empty, '.' or '..' path segment")]
     DotSegment(String),
+    /// A backslash or control character.
     #[error("key contains a backslash or control character")]
     BadCharacter,
+    /// A leading `/`.
     #[error("key must not start with '/'")]
     Absolute,
+    /// A template that would give every file the same key.
     #[error("template '{0}' must contain {{name}} or {{uuid}} so that keys differ per file")]
     TemplateWithoutName(String),
+    /// A `{placeholder}` the template language does not know.
     #[error("template has an unknown placeholder '{0}' (known: {{yyyy}} {{mm}} {{dd}} {{date}} {{uuid}} {{name}})")]
     UnknownPlaceholder(String),
 }
@@ -87,11 +94,14 @@ fn shorten_keeping_extension(name: &str, max: usize) -> String {
 /// What varies per key: the moment and a random id, passed in so keys are reproducible in tests.
 #[derive(Clone, Copy, Debug)]
 pub struct KeyContext {
+    /// When the key is made (`{yyyy}`, `{mm}`, `{dd}`, `{date}`).
     pub now: time::OffsetDateTime,
+    /// The random id (`{uuid}`).
     pub uuid: uuid::Uuid,
 }
 
 impl KeyContext {
+    /// The current time and a fresh random id.
     pub fn now_random() -> Self {
         KeyContext {
             now: time::OffsetDateTime::now_utc(),

@@ -39,5 +39,10 @@ pub mod sweep;
 pub mod upload;
 pub mod validate;
 
+// What a library user needs to upload files: open a session for a profile, upload, read the
+// receipt or branch on the error's kind.
 pub use error::{Error, ErrorKind, HasKind};
+pub use profile::{Mode, Profile, ProfileStore};
+pub use secret::{Keychain, Secret, SecretKind};
+pub use session::{Job, Session};
 pub use upload::{Control, ProgressFn, TransferError, TransferEvent, UploadReceipt, Uploader};

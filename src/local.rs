@@ -26,14 +26,19 @@ pub const LOCAL_ACCESS_KEY_ID: &str = "HOISTLOCALSTORE";
 /// The region the embedded store is signed for.
 pub const LOCAL_REGION: &str = "us-east-1";
 
+/// Why the embedded store did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
+    /// Its folder cannot be made or used.
     #[error("cannot prepare the embedded store at {path}: {source}")]
     Io {
+        /// The folder.
         path: PathBuf,
+        /// What the file system said.
         #[source]
         source: std::io::Error,
     },
+    /// The server could not start (e.g. no port).
     #[error("cannot start the embedded store: {0}")]
     Start(String),
 }
@@ -158,18 +163,22 @@ impl EmbeddedStore {
         .with_endpoint(self.endpoint.clone(), true)
     }
 
+    /// Where the store listens (`http://127.0.0.1:PORT`).
     pub fn endpoint(&self) -> &url::Url {
         &self.endpoint
     }
 
+    /// The bucket files land in.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
 
+    /// The access key id the store accepts.
     pub fn access_key_id(&self) -> &str {
         &self.access_key_id
     }
 
+    /// The secret access key the store accepts (random per run unless given).
     pub fn secret_access_key(&self) -> &Secret {
         &self.secret_access_key
     }
@@ -184,6 +193,7 @@ impl EmbeddedStore {
         self.root.join(&self.bucket)
     }
 
+    /// Stops serving; dropping the store does the same.
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);
     }

@@ -19,24 +19,42 @@ pub const DEFAULT_KEY_TEMPLATE: &str = "{yyyy}/{mm}/{dd}/{uuid}-{name}";
 /// Files uploaded at once when a profile does not say.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
+/// Why a profile or the profiles file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
+    /// The profiles file cannot be read or written.
     #[error("cannot read or write {path}: {source}")]
     Io {
+        /// The profiles file.
         path: PathBuf,
+        /// What the file system said.
         #[source]
         source: std::io::Error,
     },
     #[error("{path} is not a valid profile file: {message}")]
-    Parse { path: PathBuf, message: String },
+    /// The profiles file is not valid TOML of the expected shape.
+    Parse {
+        /// The profiles file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
     #[error(
         "no profile named '{name}' (configured: {available}); add one with `hoist profile add`"
     )]
-    NotFound { name: String, available: String },
+    /// No profile has this name.
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// The names that exist, comma-separated.
+        available: String,
+    },
     #[error(
         "a profile named '{0}' exists already; remove it first with `hoist profile remove {0}`"
     )]
+    /// A profile of this name exists already.
     Exists(String),
+    /// A field is not acceptable; the message says which and why.
     #[error("invalid profile: {0}")]
     Invalid(String),
 }
@@ -60,6 +78,7 @@ pub enum Mode {
     Backend {
         /// The backend's presign endpoint, e.g. `https://uploads.example.com/api/upload`.
         url: String,
+        /// How Hoist talks to the backend.
         #[serde(default)]
         protocol: Protocol,
         /// Send the bearer token stored in the keychain for this profile.
@@ -68,13 +87,17 @@ pub enum Mode {
     },
     /// Admin mode: Hoist signs with SigV4, the secret key being in the keychain.
     SelfSign {
+        /// The bucket.
         bucket: String,
+        /// The bucket's region (signed into every request).
         region: String,
         /// For S3-compatible stores; AWS when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint: Option<String>,
+        /// Address the bucket as `host/bucket/key` rather than `bucket.host/key`.
         #[serde(default)]
         path_style: bool,
+        /// The access key id; its secret is in the keychain.
         access_key_id: String,
     },
     /// The embedded default: an in-process store under the data dir.
@@ -142,17 +165,21 @@ pub enum Protocol {
     Companion,
 }
 
+/// A named destination: where files go, how requests are signed, and the rules files must meet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub struct Profile {
+    /// The profile's name (the key in the profiles file).
     #[serde(skip)]
     pub name: String,
+    /// Where files go and who signs.
     #[serde(flatten)]
     pub mode: Mode,
     /// Prepended to every key (self-sign and local modes); a backend chooses its own keys.
     #[serde(default)]
     pub prefix: String,
+    /// How keys are made (see [`crate::key`]).
     #[serde(default = "default_template")]
     pub key_template: String,
     /// Largest file accepted, in bytes.
@@ -375,12 +402,14 @@ impl ProfileStore {
         ProfileStore::in_dir(&config_dir())
     }
 
+    /// The profiles file in `dir`.
     pub fn in_dir(dir: &Path) -> Self {
         ProfileStore {
             path: dir.join("profiles.toml"),
         }
     }
 
+    /// The profiles file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -432,6 +461,7 @@ impl ProfileStore {
         Ok(self.load()?.default)
     }
 
+    /// Profile `name` (also the built-in `local`).
     pub fn get(&self, name: &str) -> Result<Profile, ProfileError> {
         if name == LOCAL_PROFILE {
             return Ok(Profile::local());
@@ -504,6 +534,7 @@ impl ProfileStore {
         self.save(&file)
     }
 
+    /// Makes profile `name` the one uploads use when none is named.
     pub fn set_default(&self, name: &str) -> Result<(), ProfileError> {
         let mut file = self.load()?;
         if name != LOCAL_PROFILE && !file.profiles.contains_key(name) {

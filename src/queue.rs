@@ -10,12 +10,21 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+/// Why the queue failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("the upload queue at {path} cannot be used: {message}")]
-    Open { path: PathBuf, message: String },
+    /// The database could not be opened or set up.
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite or the file system said.
+        message: String,
+    },
+    /// A query failed.
     #[error("the upload queue failed: {0}")]
     Db(#[from] rusqlite::Error),
+    /// A change could not be saved.
     #[error("the upload queue could not save a change: {0}")]
     Commit(String),
 }
@@ -30,11 +39,17 @@ impl crate::error::HasKind for QueueError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ItemState {
+    /// Waiting for its turn.
     Queued,
+    /// Running, or cut off while running (it resumes).
     Uploading,
+    /// Stopped by the user; resumes when asked.
     Paused,
+    /// Landed and verified.
     Done,
+    /// Stopped with a reason; its multipart upload was aborted.
     Failed,
+    /// Stopped by the user; its multipart upload was aborted.
     Cancelled,
 }
 
@@ -73,33 +88,52 @@ impl ItemState {
 /// One upload in the queue.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct QueueItem {
+    /// Its id.
     pub id: i64,
+    /// The profile it uploads with.
     pub profile: String,
+    /// The file, canonical.
     pub path: PathBuf,
+    /// Where it goes.
     pub key: String,
+    /// Bytes.
     pub size: u64,
+    /// Its MIME type.
     pub content_type: String,
+    /// Its modification time, nanoseconds since the Unix epoch.
     pub modified_ns: Option<i64>,
     /// Sampled hash of the content when the upload started (see `fingerprint`).
     pub fingerprint: String,
+    /// Where it stands.
     pub state: ItemState,
+    /// The store's id for its multipart upload, once created.
     pub upload_id: Option<String>,
+    /// The part size of that upload.
     pub part_size: Option<u64>,
+    /// Why it failed, was cancelled or restarted.
     pub error: Option<String>,
+    /// Hex SHA-256 of what landed, once done.
     pub sha256: Option<String>,
+    /// The ETag the store gave it, once done.
     pub etag: Option<String>,
+    /// When it last changed (UTC, RFC 3339).
     pub updated_at: String,
     /// The object's URL (no signature), once done.
     pub location: Option<String>,
+    /// When it was queued (UTC, RFC 3339).
     pub created_at: String,
 }
 
 /// A part S3 acknowledged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartRecord {
+    /// 1-based.
     pub part_number: u32,
+    /// Quoted, as the store gave it.
     pub etag: String,
+    /// The part's MD5, hex: a resumed upload checks the file still has it.
     pub md5_hex: String,
+    /// Bytes.
     pub size: u64,
 }
 
@@ -176,12 +210,19 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
 /// What the queue needs to know of a new upload.
 #[derive(Clone, Debug)]
 pub struct NewItem<'a> {
+    /// The profile it uploads with.
     pub profile: &'a str,
+    /// The file, canonical.
     pub path: &'a Path,
+    /// Where it goes.
     pub key: &'a str,
+    /// Bytes.
     pub size: u64,
+    /// Its MIME type.
     pub content_type: &'a str,
+    /// Its modification time, nanoseconds since the Unix epoch.
     pub modified_ns: Option<i64>,
+    /// Its content sample (see `upload::digest::fingerprint`).
     pub fingerprint: &'a str,
 }
 
@@ -235,6 +276,7 @@ impl Queue {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Queues one item; returns its id.
     pub fn add(&self, item: &NewItem<'_>) -> Result<i64, QueueError> {
         self.add_many(std::slice::from_ref(item))?
             .pop()
@@ -272,6 +314,7 @@ impl Queue {
         Ok(ids)
     }
 
+    /// Item `id`, if it exists.
     pub fn get(&self, id: i64) -> Result<Option<QueueItem>, QueueError> {
         let c = self.conn();
         Ok(c.query_row(
@@ -320,6 +363,7 @@ impl Queue {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Records where item `id` stands, and why.
     pub fn set_state(
         &self,
         id: i64,
@@ -380,6 +424,7 @@ impl Queue {
         Ok(())
     }
 
+    /// Journals a part the store acknowledged.
     pub fn part_done(&self, id: i64, part: &PartRecord) -> Result<(), QueueError> {
         self.conn().execute(
             "INSERT OR REPLACE INTO parts (item, part_number, etag, md5, size) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -388,6 +433,7 @@ impl Queue {
         Ok(())
     }
 
+    /// The parts journaled for item `id`, by number.
     pub fn parts(&self, id: i64) -> Result<Vec<PartRecord>, QueueError> {
         let c = self.conn();
         let mut st = c.prepare(

@@ -27,7 +27,9 @@ pub const NO_RETRY_INCREMENT: u32 = 1;
 
 /// Wall-clock time and sleeping, injectable.
 pub trait Clock: Send + Sync {
+    /// Now.
     fn now(&self) -> SystemTime;
+    /// Resolves after `d`.
     fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
@@ -46,6 +48,7 @@ impl Clock for SystemClock {
 
 /// A source of jitter: a number uniformly drawn from [0, 1).
 pub trait Jitter: Send + Sync {
+    /// A number in [0, 1).
     fn unit(&self) -> f64;
 }
 
@@ -75,6 +78,7 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Whether another attempt may succeed.
     pub fn is_retryable(self) -> bool {
         !matches!(self, FailureKind::Permanent)
     }
@@ -94,6 +98,7 @@ impl Default for RetryBudget {
 }
 
 impl RetryBudget {
+    /// A budget of `tokens`.
     pub fn new(tokens: u32) -> Self {
         RetryBudget {
             tokens: Mutex::new(tokens),
@@ -127,6 +132,7 @@ impl RetryBudget {
         *t = (*t + refund).min(self.max);
     }
 
+    /// Tokens left.
     pub fn available(&self) -> u32 {
         *self.tokens.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -135,11 +141,17 @@ impl RetryBudget {
 /// Retry settings and the collaborators that make them testable.
 #[derive(Clone)]
 pub struct RetryPolicy {
+    /// Attempts per request, the first included.
     pub max_attempts: u32,
+    /// The backoff before the second attempt, at most (before jitter).
     pub base_delay: Duration,
+    /// The longest backoff.
     pub max_backoff: Duration,
+    /// The budget every request of a session draws on.
     pub budget: Arc<RetryBudget>,
+    /// Time, for signing and sleeping.
     pub clock: Arc<dyn Clock>,
+    /// The random factor of each backoff.
     pub jitter: Arc<dyn Jitter>,
 }
 

@@ -13,6 +13,7 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret value.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -67,17 +68,32 @@ impl SecretKind {
     }
 }
 
+/// Why the keychain did not give or take a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum KeychainError {
     #[error(
         "no OS keychain is available ({detail}); Hoist never keeps secrets in files, so start a \
          keychain service (on Linux a Secret Service such as gnome-keyring in your session) and retry"
     )]
-    Unavailable { detail: String },
+    /// No keychain answers (no Secret Service on Linux, for one).
+    Unavailable {
+        /// What the platform said.
+        detail: String,
+    },
     #[error("no {kind} is stored for profile '{profile}'; store it with `hoist secret set {profile} --kind {kind}`")]
-    Missing { profile: String, kind: &'static str },
+    /// The profile needs a secret that is not stored.
+    Missing {
+        /// The profile.
+        profile: String,
+        /// Which secret (`secret-access-key`, `session-token`, `bearer-token`).
+        kind: &'static str,
+    },
     #[error("the keychain refused the request: {detail}")]
-    Failed { detail: String },
+    /// The keychain refused.
+    Failed {
+        /// What it said.
+        detail: String,
+    },
 }
 
 impl crate::error::HasKind for KeychainError {
@@ -106,6 +122,7 @@ impl Default for Keychain {
 }
 
 impl Keychain {
+    /// The keychain entries under `service`.
     pub fn new(service: impl Into<String>) -> Self {
         Keychain {
             service: service.into(),

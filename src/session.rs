@@ -30,19 +30,26 @@ use crate::validate::{self, ValidationError};
 /// Jobs validated and queued together (one commit) before their uploads start.
 pub const PREPARE_CHUNK: usize = 256;
 
+/// Why a profile could not be made ready.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
+    /// The profile is not usable.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// A secret could not be read.
     #[error(transparent)]
     Keychain(#[from] KeychainError),
+    /// The signer could not be built.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// The queue database failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The embedded store did not start.
     #[cfg(feature = "embedded-store")]
     #[error(transparent)]
     Local(#[from] crate::local::LocalError),
+    /// This build has no embedded store.
     #[error("the 'local' profile needs Hoist built with the `embedded-store` feature")]
     NoEmbeddedStore,
 }
@@ -64,12 +71,16 @@ impl HasKind for SessionError {
 /// Why one file did not upload.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
+    /// The file was refused before any byte was sent.
     #[error("{0}")]
     Validation(#[from] ValidationError),
+    /// No valid key could be made for it.
     #[error("{0}")]
     Key(#[from] KeyError),
+    /// The transfer failed, was paused or cancelled.
     #[error("{0}")]
     Transfer(#[from] TransferError),
+    /// The queue database failed.
     #[error("{0}")]
     Queue(#[from] QueueError),
 }
@@ -88,12 +99,14 @@ impl HasKind for UploadError {
 /// One file to upload: where it is, and the folders it sits in below what was dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
+    /// The file.
     pub path: PathBuf,
     /// Folder names between the dropped folder (included) and the file, kept in the key.
     pub dirs: Vec<String>,
 }
 
 impl Job {
+    /// A lone file (no folder above it kept in the key).
     pub fn file(path: impl Into<PathBuf>) -> Self {
         Job {
             path: path.into(),
@@ -141,8 +154,11 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Job> {
 /// A job that passed validation and has its queue item and key.
 #[derive(Debug)]
 pub struct Prepared {
+    /// Its queue item.
     pub item_id: i64,
+    /// Where it goes.
     pub key: String,
+    /// What validation learned of the file.
     pub checked: validate::CheckedFile,
     /// The item's state when it was found or made.
     pub state: ItemState,
@@ -173,8 +189,10 @@ enum PlannedItem {
 /// Why cancelling a stopped upload did not fully work.
 #[derive(Debug, thiserror::Error)]
 pub enum CancelError {
+    /// The queue database failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The store did not abort the upload.
     #[error("cancelled, but the unfinished upload could not be removed from the bucket ({0}); `hoist sweep` removes it later")]
     Abort(String),
 }
@@ -191,7 +209,9 @@ impl HasKind for CancelError {
 /// The result for one file of a batch.
 #[derive(Debug)]
 pub struct FileOutcome {
+    /// The file.
     pub path: PathBuf,
+    /// What landed, or why nothing did.
     pub result: Result<UploadReceipt, UploadError>,
 }
 
@@ -381,6 +401,7 @@ impl Session {
         Self::assemble(profile, signer, None, uploader, queue)
     }
 
+    /// Uploads files of `threshold` bytes and more in parts of about `part_size` through `api`.
     pub fn with_multipart(
         mut self,
         api: Arc<dyn MultipartApi>,
@@ -393,6 +414,7 @@ impl Session {
         self
     }
 
+    /// Journals in `queue` instead.
     pub fn with_queue(mut self, queue: Arc<Queue>) -> Self {
         self.queue = queue;
         self
@@ -403,14 +425,17 @@ impl Session {
         &self.signer
     }
 
+    /// The uploader (and so the retry policy).
     pub fn uploader(&self) -> &Uploader {
         &self.uploader
     }
 
+    /// The profile this session uploads with.
     pub fn profile(&self) -> &Profile {
         &self.profile
     }
 
+    /// The queue uploads are journaled in.
     pub fn queue(&self) -> &Arc<Queue> {
         &self.queue
     }

@@ -8,14 +8,18 @@ use crate::remote::s3::{PendingUpload, S3Client};
 use crate::remote::RemoteFailure;
 use crate::session::{Session, SessionError};
 
+/// Why a sweep did not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     #[error(
         "sweeping needs a self-sign or local profile: a backend does not list unfinished uploads"
     )]
+    /// A backend profile cannot list uploads.
     NotSupported,
+    /// The store did not list its unfinished uploads.
     #[error("cannot list unfinished uploads: {0}")]
     List(RemoteFailure),
+    /// The profile could not be made ready.
     #[error(transparent)]
     Session(#[from] SessionError),
 }
@@ -33,7 +37,9 @@ impl crate::error::HasKind for SweepError {
 /// What a sweep found.
 #[derive(Debug, Default)]
 pub struct SweepReport {
+    /// Uploads aborted (or, in a dry run, that would be).
     pub aborted: Vec<PendingUpload>,
+    /// Uploads kept because the queue can resume them.
     pub kept: usize,
 }
 

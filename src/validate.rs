@@ -16,30 +16,57 @@ pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 /// Bytes read to detect the content type.
 const SNIFF_LEN: usize = 8192;
 
+/// Why a file is refused before any byte is sent.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ValidationError {
+    /// It does not exist.
     #[error("file not found (was it moved or deleted?)")]
     NotFound,
+    /// It cannot be read.
     #[error("cannot read the file: permission denied")]
     PermissionDenied,
+    /// It is a folder.
     #[error("is a folder; pass the files inside it")]
     Directory,
+    /// A device, pipe or socket.
     #[error("is not a regular file (device, pipe or socket); only regular files can be uploaded")]
     NotRegularFile,
+    /// Empty, and the profile refuses empty files.
     #[error("is empty; there is nothing to upload")]
     Empty,
     #[error("is {size} bytes, over this profile's limit of {limit} bytes")]
-    TooLarge { size: u64, limit: u64 },
+    /// Over the profile's size limit.
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     #[error(
         "is {0} bytes; files over 5 GiB need multipart upload, which this version does not do yet"
     )]
+    /// Over S3's single-PUT limit, and the profile has no multipart.
     OverSinglePutLimit(u64),
     #[error("type {detected} is not allowed by this profile (allowed: {allowed})")]
-    TypeNotAllowed { detected: String, allowed: String },
+    /// A type the profile does not allow.
+    TypeNotAllowed {
+        /// The type its content shows.
+        detected: String,
+        /// The types allowed, comma-separated.
+        allowed: String,
+    },
     #[error("content is {detected} but the name ends in .{extension}; rename the file or check where it came from")]
-    ContentContradictsExtension { detected: String, extension: String },
+    /// Content of one kind behind another kind's extension (an executable named `.pdf`).
+    ContentContradictsExtension {
+        /// The type its content shows.
+        detected: String,
+        /// The extension of its name.
+        extension: String,
+    },
+    /// It changed while it was being checked.
     #[error("changed while being read (size or modification time differs)")]
     Changed,
+    /// Reading it failed.
     #[error("cannot read the file: {0}")]
     Io(String),
 }
@@ -66,11 +93,15 @@ impl ValidationError {
 /// A file that passed validation, with what was learned about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckedFile {
+    /// The file.
     pub path: PathBuf,
     /// The last path component as it is on disk (sanitised later, in [`crate::key`]).
     pub file_name: String,
+    /// Its size when checked.
     pub size: u64,
+    /// Its type, from its content (or its name when the content says nothing).
     pub content_type: String,
+    /// Its modification time when checked.
     pub modified: Option<SystemTime>,
 }
 

@@ -6,15 +6,23 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+/// One decision, as one JSON line.
 #[derive(Debug, Serialize)]
 pub struct AuditEvent<'a> {
+    /// When (UTC, RFC 3339).
     pub time: String,
+    /// The token's id (never the token), when one was presented and known.
     pub token: Option<&'a str>,
+    /// What was asked (`simple.put`, `multipart.complete`, …).
     pub action: &'a str,
+    /// The object key, when known.
     pub key: Option<&'a str>,
+    /// The declared size, when known.
     pub size: Option<u64>,
+    /// The content type, when known.
     #[serde(rename = "type")]
     pub content_type: Option<&'a str>,
+    /// `signed`, `created`, `completed`, `aborted`, or `denied STATUS: reason`.
     pub outcome: &'a str,
 }
 
@@ -31,6 +39,7 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
+    /// Audit lines to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
         AuditLog {
             out: Arc::new(Mutex::new(out)),
@@ -57,6 +66,7 @@ impl AuditLog {
         (Self::new(Box::new(SharedBuf(buf.clone()))), buf)
     }
 
+    /// Writes one line (a failed write is logged, never fatal).
     pub fn record(&self, event: AuditEvent<'_>) {
         let Ok(mut line) = serde_json::to_vec(&event) else {
             return;
@@ -84,6 +94,7 @@ impl Write for SharedBuf {
     }
 }
 
+/// Now, UTC, RFC 3339.
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)

@@ -15,22 +15,34 @@ pub const DEFAULT_TEMPLATE: &str = "{yyyy}/{mm}/{uuid}-{name}";
 /// Requests per minute per token when the config does not say.
 pub const DEFAULT_RATE_PER_MINUTE: u32 = 120;
 
+/// Why the server cannot start with this configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// What the file system said.
         #[source]
         source: std::io::Error,
     },
     #[error("{path} is not a valid config: {message}")]
-    Parse { path: PathBuf, message: String },
+    /// The config file is not valid.
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A setting is not acceptable; the message says which.
     #[error("invalid config: {0}")]
     Invalid(String),
     #[error(
         "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a credentials file \
          (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), or use --embedded-store DIR"
     )]
+    /// No AWS credentials were found.
     NoCredentials,
 }
 
@@ -38,38 +50,54 @@ pub enum ConfigError {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// Where the API listens (default 127.0.0.1:8787).
     pub listen: Option<SocketAddr>,
+    /// The bucket uploads go to.
     pub bucket: Option<BucketConfig>,
+    /// What may be uploaded.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Who may upload.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// Where audit lines go (default: stdout).
     pub audit_log: Option<PathBuf>,
 }
 
+/// The bucket section of the config.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BucketConfig {
+    /// The bucket.
     pub name: String,
+    /// Its region.
     pub region: String,
+    /// An S3-compatible endpoint; AWS when absent.
     pub endpoint: Option<String>,
+    /// Address the bucket as `host/bucket/key`.
     #[serde(default)]
     pub path_style: bool,
 }
 
+/// The policy section: what every token may do, unless its own entry narrows it.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
+    /// How keys are made under a token's prefix (see `hoist::key`).
     #[serde(default = "default_template")]
     pub key_template: String,
+    /// The largest upload, in bytes.
     pub max_size: Option<u64>,
+    /// MIME types accepted (`image/*`); empty means any.
     #[serde(default)]
     pub allowed_types: Vec<String>,
+    /// How long signed URLs live (at most 900 s).
     #[serde(default = "default_expiry")]
     pub expiry_secs: u64,
     /// Allow a signed upload to replace an existing object (off: `If-None-Match: *` is signed).
     #[serde(default)]
     pub allow_overwrite: bool,
+    /// Requests a minute per token.
     #[serde(default = "default_rate")]
     pub rate_limit_per_minute: u32,
 }
@@ -97,6 +125,7 @@ fn default_rate() -> u32 {
     DEFAULT_RATE_PER_MINUTE
 }
 
+/// One token entry of the config.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
@@ -107,9 +136,12 @@ pub struct TokenConfig {
     /// Keys signed for this token start with this prefix.
     #[serde(default = "default_prefix")]
     pub prefix: String,
+    /// The largest upload, in bytes.
     pub max_size: Option<u64>,
+    /// MIME types accepted (`image/*`); empty means any.
     #[serde(default)]
     pub allowed_types: Vec<String>,
+    /// Its own rate; the policy's when absent.
     pub rate_limit_per_minute: Option<u32>,
 }
 
@@ -120,11 +152,17 @@ fn default_prefix() -> String {
 /// One token as the server uses it.
 #[derive(Clone, Debug)]
 pub struct Token {
+    /// A name for the audit log.
     pub id: String,
+    /// SHA-256 of the token.
     pub sha256: [u8; 32],
+    /// Keys signed for it start with this.
     pub prefix: String,
+    /// The largest upload, in bytes.
     pub max_size: Option<u64>,
+    /// MIME types accepted (`image/*`); empty means any.
     pub allowed_types: Vec<String>,
+    /// Requests a minute.
     pub rate_per_minute: u32,
 }
 
@@ -148,6 +186,7 @@ fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
 }
 
 impl FileConfig {
+    /// Reads the config file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -235,8 +274,11 @@ fn normalise_prefix(p: &str) -> String {
 /// AWS credentials.
 #[derive(Clone, Debug)]
 pub struct Credentials {
+    /// The access key id.
     pub access_key_id: String,
+    /// The secret access key.
     pub secret_access_key: Secret,
+    /// Temporary credentials' session token.
     pub session_token: Option<Secret>,
 }
 

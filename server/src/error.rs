@@ -4,14 +4,19 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+/// An API error: a status and a message that says what to do.
 #[derive(Debug)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The `{"error"}` text.
     pub message: String,
+    /// Seconds for a `Retry-After` header (429).
     pub retry_after: Option<u64>,
 }
 
 impl ApiError {
+    /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
@@ -19,15 +24,19 @@ impl ApiError {
             retry_after: None,
         }
     }
+    /// 400.
     pub fn bad_request(m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, m)
     }
+    /// 401 (with `WWW-Authenticate: Bearer`).
     pub fn unauthorized(m: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, m)
     }
+    /// 403.
     pub fn forbidden(m: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, m)
     }
+    /// 502: the storage failed.
     pub fn upstream(m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, m)
     }

@@ -78,16 +78,22 @@ impl RateLimiter {
 /// What a client asked to upload.
 #[derive(Debug)]
 pub struct Ask<'a> {
+    /// The file name the client gave.
     pub file_name: Option<&'a str>,
+    /// The type it declared.
     pub content_type: Option<&'a str>,
+    /// The size it declared.
     pub size: Option<u64>,
 }
 
 /// What may be signed for it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Plan {
+    /// The key generated for it.
     pub key: String,
+    /// The type that will be signed.
     pub content_type: String,
+    /// The size it declared.
     pub size: Option<u64>,
 }
 
@@ -231,12 +237,14 @@ impl std::fmt::Debug for UploadIds {
 /// A verified client upload id.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Sealed {
+    /// The store's upload id inside it.
     pub s3_upload_id: String,
     /// 0 when the client did not declare a size.
     pub declared_size: u64,
 }
 
 impl UploadIds {
+    /// Ids sealed with a key derived from `secret`.
     pub fn new(secret: &[u8]) -> Self {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
@@ -259,10 +267,12 @@ impl UploadIds {
             .collect()
     }
 
+    /// The id a client gets: size, MAC over token, key, size and store id, and the store id.
     pub fn seal(&self, token: &str, key: &str, size: u64, s3_id: &str) -> String {
         format!("{size}~{}~{s3_id}", self.mac(token, key, size, s3_id))
     }
 
+    /// Checks a client's id against its token and key (403 if it is not theirs).
     pub fn open(&self, token: &str, key: &str, sealed: &str) -> Result<Sealed, ApiError> {
         let foreign = || ApiError::forbidden("unknown upload id for this key and token");
         let mut it = sealed.splitn(3, '~');

@@ -40,6 +40,7 @@ impl From<RemoteFailure> for ApiError {
 }
 
 impl Bucket {
+    /// The bucket `signer` signs for.
     pub fn new(signer: SigV4Signer) -> Self {
         Bucket {
             client: S3Client::new(signer.clone()),
@@ -47,6 +48,7 @@ impl Bucket {
         }
     }
 
+    /// The bucket's name.
     pub fn name(&self) -> &str {
         self.signer.bucket()
     }

@@ -33,72 +33,86 @@ pub fn subscribe(
     Ok(manager.uploads()?)
 }
 
+/// The header: the active profile and where its files land.
 #[tauri::command]
 pub async fn overview(manager: Mgr<'_>) -> Result<Overview> {
     Ok(manager.overview().await?)
 }
 
+/// Queues dropped or picked files and folders; refused files come back with the reason.
 #[tauri::command]
 pub async fn add_paths(manager: Mgr<'_>, paths: Vec<PathBuf>) -> Result<AddReport> {
     Ok(manager.inner().add(paths).await?)
 }
 
+/// Pauses upload `id`.
 #[tauri::command]
 pub fn pause(manager: Mgr<'_>, id: i64) -> Result<()> {
     Ok(manager.pause(id)?)
 }
 
+/// Resumes upload `id`.
 #[tauri::command]
 pub async fn resume(manager: Mgr<'_>, id: i64) -> Result<()> {
     Ok(manager.inner().resume(id).await?)
 }
 
+/// Cancels upload `id`; nothing stays behind on the store.
 #[tauri::command]
 pub async fn cancel(manager: Mgr<'_>, id: i64) -> Result<()> {
     Ok(manager.inner().cancel(id).await?)
 }
 
+/// Retries failed upload `id`.
 #[tauri::command]
 pub async fn retry(manager: Mgr<'_>, id: i64) -> Result<()> {
     Ok(manager.inner().retry(id).await?)
 }
 
+/// Removes finished upload `id` from the queue view.
 #[tauri::command]
 pub fn dismiss(manager: Mgr<'_>, id: i64) -> Result<()> {
     Ok(manager.dismiss(id)?)
 }
 
+/// Pauses every upload.
 #[tauri::command]
 pub fn pause_all(manager: Mgr<'_>) -> Result<()> {
     Ok(manager.pause_all()?)
 }
 
+/// Resumes every paused upload.
 #[tauri::command]
 pub async fn resume_all(manager: Mgr<'_>) -> Result<()> {
     Ok(manager.inner().resume_all().await?)
 }
 
+/// Cancels every unfinished upload.
 #[tauri::command]
 pub async fn cancel_all(manager: Mgr<'_>) -> Result<()> {
     Ok(manager.inner().cancel_all().await?)
 }
 
+/// Retries every failed upload.
 #[tauri::command]
 pub async fn retry_all(manager: Mgr<'_>) -> Result<()> {
     Ok(manager.inner().retry_all().await?)
 }
 
+/// Dismisses every finished upload; returns what stays.
 #[tauri::command]
 pub fn clear_finished(manager: Mgr<'_>) -> Result<Vec<UploadRow>> {
     manager.clear_finished()?;
     Ok(manager.uploads()?)
 }
 
+/// Finished uploads, newest first.
 #[tauri::command]
 pub fn history(manager: Mgr<'_>) -> Result<Vec<HistoryEntry>> {
     Ok(manager.history()?)
 }
 
+/// Writes the history to `path`; returns how many uploads it holds.
 #[tauri::command]
 pub fn export_history(manager: Mgr<'_>, format: ExportFormat, path: PathBuf) -> Result<usize> {
     Ok(manager.export_history(format, &path)?)
@@ -110,11 +124,13 @@ pub fn profile_template() -> ProfileTemplate {
     hoist::app::profiles::profile_template()
 }
 
+/// Every profile, with whether its secrets are stored.
 #[tauri::command]
 pub async fn profiles(manager: Mgr<'_>) -> Result<Vec<ProfileEntry>> {
     Ok(manager.profiles().await?)
 }
 
+/// Creates or replaces a profile; its secrets go to the keychain.
 #[tauri::command]
 pub async fn save_profile(
     manager: Mgr<'_>,
@@ -128,6 +144,7 @@ pub async fn save_profile(
         .await?)
 }
 
+/// Removes a profile and its secrets.
 #[tauri::command]
 pub async fn remove_profile(manager: Mgr<'_>, name: String) -> Result<()> {
     for left in manager.remove_profile(&name).await? {
@@ -136,21 +153,25 @@ pub async fn remove_profile(manager: Mgr<'_>, name: String) -> Result<()> {
     Ok(())
 }
 
+/// Makes a profile the one new files go to.
 #[tauri::command]
 pub fn set_active(manager: Mgr<'_>, name: String) -> Result<()> {
     Ok(manager.set_active(&name)?)
 }
 
+/// Writes a profile, without secrets, to `path`.
 #[tauri::command]
 pub fn export_profile(manager: Mgr<'_>, name: String, path: PathBuf) -> Result<()> {
     Ok(manager.export_profile(&name, &path)?)
 }
 
+/// Imports a profile file and makes it active.
 #[tauri::command]
 pub async fn import_profile(manager: Mgr<'_>, path: PathBuf) -> Result<ProfileEntry> {
     Ok(manager.import_profile(&path).await?)
 }
 
+/// Checks that a profile works.
 #[tauri::command]
 pub async fn health_check(manager: Mgr<'_>, name: String) -> Result<HealthReport> {
     Ok(manager.health_check(&name).await?)

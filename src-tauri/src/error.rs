@@ -11,13 +11,17 @@ use ts_rs::TS;
 pub enum ErrorKind {
     /// A profile's secret is not in the keychain: the UI asks for it.
     MissingSecret,
+    /// Anything else: the message says what.
     Failed,
 }
 
+/// The error every command answers with.
 #[derive(Debug, Serialize, TS)]
 #[ts(export)]
 pub struct IpcError {
+    /// What the UI may branch on.
     pub kind: ErrorKind,
+    /// What to show.
     pub message: String,
 }
 
@@ -45,6 +49,7 @@ impl From<ManagerError> for IpcError {
     }
 }
 
+/// A command's result.
 pub type Result<T> = std::result::Result<T, IpcError>;
 
 #[cfg(test)]

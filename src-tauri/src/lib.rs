@@ -27,6 +27,7 @@ pub(crate) fn notify_batch(app: &tauri::AppHandle, done: u32, failed: u32) {
         .show();
 }
 
+/// Runs the app until its window closes.
 pub fn run() {
     tauri::Builder::default()
         // First, so that a second launch hands over and exits before anything else starts.

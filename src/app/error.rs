@@ -7,24 +7,38 @@ use crate::queue::QueueError;
 use crate::secret::KeychainError;
 use crate::session::{CancelError, SessionError};
 
+/// Why an application call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
+    /// A profile or the profiles file.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// A profile could not be made ready.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The queue database.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The keychain.
     #[error(transparent)]
     Keychain(#[from] KeychainError),
+    /// A cancel did not fully work.
     #[error(transparent)]
     Cancel(#[from] CancelError),
+    /// No queue item has this id.
     #[error("there is no upload #{0} in the queue")]
     NotFound(i64),
+    /// The request is not acceptable; the message says why.
     #[error("{0}")]
     Invalid(String),
     #[error("cannot use {path}: {message}")]
-    Io { path: PathBuf, message: String },
+    /// A file could not be read or written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        message: String,
+    },
 }
 
 impl crate::error::HasKind for ManagerError {

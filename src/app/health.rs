@@ -17,34 +17,45 @@ use crate::upload::FileDigest;
 /// Clock differences beyond this fail the health check (S3 itself refuses 15 minutes).
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
+/// How one check went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub enum CheckStatus {
+    /// It worked.
     Pass,
+    /// It did not; the detail says why.
     Fail,
+    /// It does not apply, or needs an earlier check to pass.
     Skipped,
 }
 
+/// One check of a health report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub struct HealthCheck {
+    /// What was checked (`profile`, `sign`, `put`, `clock`, `path style`).
     pub name: String,
+    /// How it went.
     pub status: CheckStatus,
+    /// What was found, in a sentence.
     pub detail: String,
 }
 
+/// What a health check found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub struct HealthReport {
+    /// The profile checked.
     pub profile: String,
     /// No check failed.
     pub ok: bool,
+    /// Every check, in order.
     pub checks: Vec<HealthCheck>,
 }
 

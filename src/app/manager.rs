@@ -26,9 +26,13 @@ pub type EventSink = Arc<dyn Fn(ManagerEvent) + Send + Sync>;
 /// Where things are kept.
 #[derive(Clone, Debug)]
 pub struct ManagerConfig {
+    /// The profiles file.
     pub profiles: ProfileStore,
+    /// Where secrets are.
     pub keychain: Keychain,
+    /// Where the queue and the embedded store live.
     pub data_dir: PathBuf,
+    /// How uploads retry (and the clock they use).
     pub retry: RetryPolicy,
 }
 
@@ -192,6 +196,7 @@ impl Manager {
             .ok_or_else(|| ManagerError::Invalid("the embedded store is not running".into()))
     }
 
+    /// The folder the embedded store keeps its bucket in: none in a build without it.
     #[cfg(not(feature = "embedded-store"))]
     pub async fn local_folder(&self) -> Result<PathBuf, ManagerError> {
         Err(crate::session::SessionError::NoEmbeddedStore.into())

@@ -23,11 +23,15 @@ pub const PROFILE_EXPORT_VERSION: u32 = 1;
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub struct ProfileEntry {
+    /// The profile's name.
     pub name: String,
+    /// New files go to it.
     pub active: bool,
     /// The built-in `local` profile: it cannot be edited or removed.
     pub builtin: bool,
+    /// The profile (never a secret).
     pub profile: Profile,
+    /// The secrets it uses, and whether each is stored.
     pub secrets: Vec<SecretState>,
 }
 
@@ -37,8 +41,11 @@ pub struct ProfileEntry {
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub struct SecretState {
+    /// Which secret.
     pub kind: SecretKind,
+    /// The profile cannot upload without it.
     pub required: bool,
+    /// It is in the keychain.
     pub stored: bool,
 }
 
@@ -48,7 +55,9 @@ pub struct SecretState {
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub struct SecretInput {
+    /// Which secret.
     pub kind: SecretKind,
+    /// The secret, redacted in every `Debug`.
     #[cfg_attr(feature = "ipc", ts(type = "string"))]
     pub value: Secret,
 }

@@ -13,15 +13,21 @@ use crate::queue::{ItemState, QueueItem};
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub enum Phase {
+    /// Waiting for its turn.
     Queued,
     /// Checksumming and asking for signed URLs.
     Signing,
+    /// Bytes are moving.
     Uploading,
     /// All bytes sent; waiting for S3 to confirm and checking its answer.
     Verifying,
+    /// Landed and verified.
     Done,
+    /// Stopped with a reason.
     Failed,
+    /// Stopped; resumes where it stopped.
     Paused,
+    /// Stopped and aborted.
     Cancelled,
 }
 
@@ -44,21 +50,30 @@ impl Phase {
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub struct UploadRow {
+    /// The queue item's id.
     #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub id: i64,
+    /// The profile it uploads with.
     pub profile: String,
+    /// The file on disk.
     pub path: String,
+    /// The file's name.
     pub name: String,
+    /// Where it goes.
     pub key: String,
+    /// Bytes.
     #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub size: u64,
+    /// Where it stands.
     pub phase: Phase,
     /// Bytes S3 has (or is being sent, for the part in flight).
     #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub sent: u64,
     /// Why it failed, was cancelled, is being retried or restarted.
     pub error: Option<String>,
+    /// Hex SHA-256 of what landed, once done.
     pub sha256: Option<String>,
+    /// The object's URL (no signature), once done.
     pub location: Option<String>,
 }
 
@@ -73,18 +88,29 @@ pub struct UploadRow {
 #[cfg_attr(feature = "ipc", ts(export))]
 pub enum ManagerEvent {
     /// A row is new or its phase, error or result changed.
-    Changed { row: UploadRow },
+    Changed {
+        /// The row as it is now.
+        row: UploadRow,
+    },
     /// Bytes moved (at most every [`super::PROGRESS_INTERVAL`] per upload).
     Progress {
+        /// The row.
         #[cfg_attr(feature = "ipc", ts(type = "number"))]
         id: i64,
+        /// Bytes sent.
         #[cfg_attr(feature = "ipc", ts(type = "number"))]
         sent: u64,
+        /// Bytes to send.
         #[cfg_attr(feature = "ipc", ts(type = "number"))]
         total: u64,
     },
     /// Nothing runs any more; counts since the last time that happened.
-    BatchFinished { done: u32, failed: u32 },
+    BatchFinished {
+        /// Uploads that landed.
+        done: u32,
+        /// Uploads that failed.
+        failed: u32,
+    },
 }
 
 /// A file that was refused before upload, and why.
@@ -93,7 +119,9 @@ pub enum ManagerEvent {
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub struct Rejection {
+    /// The file on disk.
     pub path: String,
+    /// Why it was refused.
     pub reason: String,
 }
 
@@ -103,7 +131,9 @@ pub struct Rejection {
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub struct AddReport {
+    /// Files queued (they start at once).
     pub queued: Vec<UploadRow>,
+    /// Files refused, with the reason.
     pub rejected: Vec<Rejection>,
 }
 
@@ -113,14 +143,21 @@ pub struct AddReport {
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub struct HistoryEntry {
+    /// The queue item's id.
     #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub id: i64,
+    /// The profile it uploads with.
     pub profile: String,
+    /// The file's name.
     pub name: String,
+    /// Where it goes.
     pub key: String,
+    /// Bytes.
     #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub size: u64,
+    /// Hex SHA-256 of what landed.
     pub sha256: String,
+    /// The ETag the store gave it.
     pub etag: Option<String>,
     /// The object's URL, without any signature.
     pub url: Option<String>,
@@ -128,12 +165,15 @@ pub struct HistoryEntry {
     pub finished_at: String,
 }
 
+/// How history is exported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub enum ExportFormat {
+    /// One header row, then a row per upload.
     Csv,
+    /// A pretty-printed array.
     Json,
 }
 
@@ -143,6 +183,7 @@ pub enum ExportFormat {
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ipc", ts(export))]
 pub struct Overview {
+    /// The profile new files go to.
     pub active_profile: String,
     /// A folder on this machine (the embedded store), a bucket URL or a backend URL.
     pub destination: String,

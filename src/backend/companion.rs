@@ -27,6 +27,7 @@ fn enc(s: &str) -> String {
 }
 
 impl CompanionClient {
+    /// A client of the Companion backend at `base`, sending `token` as a bearer token.
     pub fn new(base: url::Url, token: Option<Secret>) -> Result<Self, SignError> {
         let http = http::client(Purpose::Backend).map_err(SignError::Signing)?;
         Ok(CompanionClient { http, base, token })

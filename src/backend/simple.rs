@@ -16,6 +16,7 @@ use crate::remote::http::{self, Purpose};
 use crate::secret::Secret;
 use crate::sign::{parse_exact_url, PresignedPut, PutRequest, SignError, Signer};
 
+/// Signs through a `simple`-protocol backend: one `POST` per file.
 #[derive(Clone, Debug)]
 pub struct BackendSigner {
     client: reqwest::Client,
@@ -34,6 +35,7 @@ struct SimpleRequest<'a> {
 }
 
 impl BackendSigner {
+    /// A signer that asks the backend at `url`, sending `token` as a bearer token.
     pub fn new(url: url::Url, token: Option<Secret>) -> Result<Self, SignError> {
         let client = http::client(Purpose::Backend).map_err(SignError::Signing)?;
         Ok(BackendSigner { client, url, token })

@@ -22,11 +22,13 @@ pub mod s3;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct RemoteFailure {
+    /// What retry should do.
     pub kind: FailureKind,
     /// The server's error code (S3's `<Code>`, or a backend's), empty when there was none.
     pub code: String,
     /// The HTTP status, when a server answered.
     pub status: Option<u16>,
+    /// A sentence a person understands (redacted).
     pub message: String,
 }
 
@@ -69,11 +71,13 @@ impl From<SignError> for RemoteFailure {
 /// A part the server holds for an unfinished upload.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RemotePart {
+    /// 1-based.
     #[serde(rename = "PartNumber")]
     pub part_number: u32,
     /// Quoted, as S3 gives it; empty when a store does not list ETags.
     #[serde(rename = "ETag")]
     pub etag: String,
+    /// Bytes.
     #[serde(rename = "Size")]
     pub size: u64,
 }
@@ -81,14 +85,18 @@ pub struct RemotePart {
 /// What HEAD says of an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
+    /// Bytes.
     pub size: u64,
+    /// Unquoted.
     pub etag: String,
 }
 
 /// An unfinished upload: where it goes and the server's id for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MultipartTarget {
+    /// The object key.
     pub key: String,
+    /// The store's id for the upload.
     pub upload_id: String,
 }
 

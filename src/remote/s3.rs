@@ -144,8 +144,11 @@ fn q(v: &str) -> String {
 /// An unfinished multipart upload found by [`S3Client::list_multipart_uploads`].
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PendingUpload {
+    /// The object key.
     pub key: String,
+    /// The store's id for the upload.
     pub upload_id: String,
+    /// When it started, as the store wrote it.
     pub initiated: String,
 }
 
@@ -157,6 +160,7 @@ pub struct S3Client {
 }
 
 impl S3Client {
+    /// A client signing with `signer`.
     pub fn new(signer: SigV4Signer) -> Self {
         // reqwest fails to build a client only when its TLS backend cannot start, which no input
         // or network can cause; the default client then stops with reqwest's own message.
@@ -164,6 +168,7 @@ impl S3Client {
         S3Client { signer, http }
     }
 
+    /// The signer (bucket, region, endpoint, credentials).
     pub fn signer(&self) -> &SigV4Signer {
         &self.signer
     }

@@ -23,7 +23,9 @@ pub struct PutRequest {
     pub key: String,
     /// The sanitised file name, sent to a backend.
     pub file_name: String,
+    /// The MIME type, signed where the signer can.
     pub content_type: String,
+    /// Bytes.
     pub size: u64,
     /// Base64 SHA-256 of the content.
     pub sha256_b64: String,
@@ -34,11 +36,13 @@ pub struct PutRequest {
 /// A presigned PUT, ready to send.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PresignedPut {
+    /// The presigned URL (secret: redact before showing).
     pub url: url::Url,
     /// Headers to send with the body; `content-type` among them when the signer fixed it.
     pub headers: Vec<(String, String)>,
     /// The object key the upload lands at.
     pub key: String,
+    /// When the URL stops working, when known.
     pub expires_at: Option<SystemTime>,
 }
 
@@ -53,23 +57,44 @@ impl fmt::Debug for PresignedPut {
     }
 }
 
+/// Why no presigned URL could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
     #[error("the backend refused to sign (HTTP {status}): {message}")]
-    BackendRejected { status: u16, message: String },
+    /// The backend refused for good.
+    BackendRejected {
+        /// The HTTP status.
+        status: u16,
+        /// What the backend said.
+        message: String,
+    },
     #[error("the backend is unavailable (HTTP {status}): {message}")]
-    BackendUnavailable { status: u16, message: String },
+    /// The backend failed in a way that may pass.
+    BackendUnavailable {
+        /// The HTTP status.
+        status: u16,
+        /// What the backend said.
+        message: String,
+    },
+    /// The backend could not be reached.
     #[error("cannot reach the backend: {0}")]
     BackendUnreachable(String),
     #[error(
         "the backend answered with a redirect (HTTP {status}); Hoist does not follow redirects so \
          the bearer token never reaches another host: set the profile's backend URL to the final address"
     )]
-    BackendRedirect { status: u16 },
+    /// The backend answered with a redirect, which is never followed.
+    BackendRedirect {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The backend's answer is not one Hoist can use.
     #[error("the backend's answer is not usable: {0}")]
     BadResponse(String),
+    /// Signing itself failed.
     #[error("cannot sign: {0}")]
     Signing(String),
+    /// A secret could not be read.
     #[error(transparent)]
     Keychain(#[from] KeychainError),
 }

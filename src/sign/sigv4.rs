@@ -40,6 +40,7 @@ pub struct SigV4Signer {
 }
 
 impl SigV4Signer {
+    /// A signer for `bucket` in `region` with these credentials, for AWS.
     pub fn new(
         bucket: impl Into<String>,
         region: impl Into<String>,
@@ -65,11 +66,13 @@ impl SigV4Signer {
         self
     }
 
+    /// Addresses the bucket as `host/bucket/key`.
     pub fn with_path_style(mut self, path_style: bool) -> Self {
         self.path_style = path_style;
         self
     }
 
+    /// Signs with temporary credentials' session token.
     pub fn with_session_token(mut self, token: Option<Secret>) -> Self {
         self.session_token = token;
         self
@@ -81,6 +84,7 @@ impl SigV4Signer {
         self
     }
 
+    /// The bucket.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
@@ -200,6 +204,7 @@ impl SigV4Signer {
         })
     }
 
+    /// How long URLs it signs stay valid.
     pub fn expires_in(&self) -> Duration {
         self.expires_in
     }

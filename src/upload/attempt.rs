@@ -7,7 +7,7 @@ use crate::remote::RemoteFailure;
 use crate::retry::{FailureKind, RetryPolicy};
 
 /// How often an expired URL is signed again for one request before giving up.
-pub const MAX_RESIGNS: u32 = 2;
+pub(crate) const MAX_RESIGNS: u32 = 2;
 
 /// A failed attempt: retried per the policy, or fatal at once.
 #[derive(Debug)]

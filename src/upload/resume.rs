@@ -192,7 +192,12 @@ pub enum Settlement {
     Paused,
     /// It ended without landing, in this state with this reason; its multipart upload was
     /// aborted, so its id is forgotten (some stores still list parts of an aborted upload).
-    Ended { state: ItemState, reason: String },
+    Ended {
+        /// `Failed` or `Cancelled`.
+        state: ItemState,
+        /// Why, as the queue shows it.
+        reason: String,
+    },
 }
 
 /// What the queue records for `result`.

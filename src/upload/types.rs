@@ -11,21 +11,41 @@ use crate::sign::SignError;
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum TransferEvent {
     /// Checksumming the file before it is signed.
-    Hashing { total: u64 },
+    Hashing {
+        /// The file's size.
+        total: u64,
+    },
     /// An attempt starts; bytes sent restart from zero.
-    Attempt { attempt: u32 },
+    Attempt {
+        /// 1 for the first.
+        attempt: u32,
+    },
     /// Bytes of this attempt handed to the network.
-    Sent { bytes: u64, total: u64 },
+    Sent {
+        /// Bytes sent so far.
+        bytes: u64,
+        /// Bytes to send.
+        total: u64,
+    },
     /// The attempt failed and another follows after `delay_ms`.
     Retrying {
+        /// The attempt that failed.
         attempt: u32,
+        /// The wait before the next one.
         delay_ms: u64,
+        /// Why it failed.
         reason: String,
     },
     /// S3 acknowledged all bytes.
-    Acknowledged { bytes: u64 },
+    Acknowledged {
+        /// The file's size.
+        bytes: u64,
+    },
     /// An unfinished upload could not be resumed and starts over, for this reason.
-    Restarted { reason: String },
+    Restarted {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The callback through which uploads report progress (never a GUI type).
@@ -59,16 +79,27 @@ pub enum TransferError {
     Rejected(String),
     /// Every attempt failed with a failure worth retrying.
     #[error("gave up after {attempts} attempts: {last}")]
-    RetriesExhausted { attempts: u32, last: String },
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// Why the last one failed.
+        last: String,
+    },
     /// The session's retry budget ran out.
     #[error("stopped retrying because too many requests are failing right now (retry budget exhausted): {last}")]
-    BudgetExhausted { last: String },
+    BudgetExhausted {
+        /// Why the last attempt failed.
+        last: String,
+    },
     /// A freshly signed URL was already expired.
     #[error(
         "the upload URL had expired again right after signing ({last}); check that this computer's \
          clock (and the signing backend's) is correct"
     )]
-    ExpiredAgain { last: String },
+    ExpiredAgain {
+        /// What the store said.
+        last: String,
+    },
     /// Signing failed.
     #[error(transparent)]
     Sign(#[from] SignError),

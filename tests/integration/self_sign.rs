@@ -13,7 +13,7 @@ use hoist::validate::ValidationError;
 
 use crate::support::{self, recorder, Store};
 
-pub fn profile(prefix: &str) -> Profile {
+pub(crate) fn profile(prefix: &str) -> Profile {
     let mut p = Profile::new("test", Mode::Local);
     p.prefix = prefix.to_string();
     p

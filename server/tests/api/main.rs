@@ -18,17 +18,17 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
-pub const ALICE: &str = "alice-token-0123456789";
-pub const BOB: &str = "bob-token-9876543210xyz";
+pub(crate) const ALICE: &str = "alice-token-0123456789";
+pub(crate) const BOB: &str = "bob-token-9876543210xyz";
 
-pub struct Harness {
+pub(crate) struct Harness {
     pub dir: tempfile::TempDir,
     pub store: EmbeddedStore,
     pub router: Router,
     pub audit: Arc<Mutex<Vec<u8>>>,
 }
 
-pub fn token(id: &str, plain: &str, prefix: &str) -> TokenConfig {
+pub(crate) fn token(id: &str, plain: &str, prefix: &str) -> TokenConfig {
     TokenConfig {
         id: id.into(),
         sha256: hoist_server::config::hash_token(plain),
@@ -40,7 +40,7 @@ pub fn token(id: &str, plain: &str, prefix: &str) -> TokenConfig {
 }
 
 impl Harness {
-    pub async fn new() -> Harness {
+    pub(crate) async fn new() -> Harness {
         Self::with(
             PolicyConfig::default(),
             vec![
@@ -51,7 +51,7 @@ impl Harness {
         .await
     }
 
-    pub async fn with(policy: PolicyConfig, tokens: Vec<TokenConfig>) -> Harness {
+    pub(crate) async fn with(policy: PolicyConfig, tokens: Vec<TokenConfig>) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::start(dir.path()).await.unwrap();
         let file = FileConfig {
@@ -77,7 +77,7 @@ impl Harness {
         }
     }
 
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         uri: &str,
@@ -107,7 +107,7 @@ impl Harness {
         (status, json, headers)
     }
 
-    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn audit_lines(&self) -> Vec<serde_json::Value> {
         String::from_utf8(self.audit.lock().unwrap().clone())
             .unwrap()
             .lines()
@@ -117,7 +117,7 @@ impl Harness {
 
     /// Parts of unfinished multipart uploads the store still holds (s3s-fs keeps them as
     /// `.upload_id-*` files in its root).
-    pub fn pending_parts(&self) -> usize {
+    pub(crate) fn pending_parts(&self) -> usize {
         std::fs::read_dir(self.dir.path())
             .unwrap()
             .flatten()
@@ -125,12 +125,12 @@ impl Harness {
             .count()
     }
 
-    pub fn stored(&self, key: &str) -> Option<Vec<u8>> {
+    pub(crate) fn stored(&self, key: &str) -> Option<Vec<u8>> {
         std::fs::read(self.store.object_path(key)).ok()
     }
 }
 
-pub fn sha256(b: &[u8]) -> String {
+pub(crate) fn sha256(b: &[u8]) -> String {
     Sha256::digest(b)
         .iter()
         .map(|x| format!("{x:02x}"))

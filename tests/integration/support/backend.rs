@@ -13,7 +13,7 @@ use hoist::sign::sigv4::SigV4Signer;
 use hoist::sign::{PutRequest, Signer};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Flavour {
+pub(crate) enum Flavour {
     Careful,
     /// Only `fileName` is read and only `{url}` returned; nothing but `host` is signed.
     Minimal,
@@ -32,13 +32,13 @@ struct AppState {
     seen_auth: Arc<Mutex<Vec<Option<String>>>>,
 }
 
-pub struct Backend {
+pub(crate) struct Backend {
     pub url: String,
     pub seen_auth: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl Backend {
-    pub async fn start(
+    pub(crate) async fn start(
         signer: SigV4Signer,
         flavour: Flavour,
         token: Option<&str>,

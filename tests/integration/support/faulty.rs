@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Clone, Debug)]
-pub enum Step {
+pub(crate) enum Step {
     /// Read the request, answer `status` with `body`.
     Respond(u16, String),
     /// Read the headers and this many body bytes, then reset the connection.
@@ -24,7 +24,7 @@ pub enum Step {
 }
 
 #[derive(Clone, Debug)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: String,
     pub target: String,
     pub headers: Vec<(String, String)>,
@@ -32,7 +32,7 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -40,18 +40,18 @@ impl Recorded {
     }
 }
 
-pub struct Faulty {
+pub(crate) struct Faulty {
     pub url: String,
     pub requests: Arc<Mutex<Vec<Recorded>>>,
 }
 
-pub fn s3_error(code: &str, message: &str) -> String {
+pub(crate) fn s3_error(code: &str, message: &str) -> String {
     format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>")
 }
 
 impl Faulty {
     /// Starts the endpoint; once the script is used up every request gets 500.
-    pub async fn start(script: Vec<Step>) -> Faulty {
+    pub(crate) async fn start(script: Vec<Step>) -> Faulty {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
@@ -69,11 +69,11 @@ impl Faulty {
         Faulty { url, requests }
     }
 
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.requests.lock().unwrap().len()
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
     }
 }

@@ -4,8 +4,8 @@
 
 #![allow(dead_code)]
 
-pub mod backend;
-pub mod faulty;
+pub(crate) mod backend;
+pub(crate) mod faulty;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,17 +17,17 @@ use hoist::secret::Secret;
 use hoist::upload::{ProgressFn, TransferEvent};
 use sha2::{Digest, Sha256};
 
-pub const ACCESS_KEY_ID: &str = "HOISTTESTKEY";
-pub const SECRET_ACCESS_KEY: &str = "hoist-test-secret-0123456789abcdefghijkl";
+pub(crate) const ACCESS_KEY_ID: &str = "HOISTTESTKEY";
+pub(crate) const SECRET_ACCESS_KEY: &str = "hoist-test-secret-0123456789abcdefghijkl";
 
 /// A running SigV4-verifying store in a temporary directory.
-pub struct Store {
+pub(crate) struct Store {
     pub dir: tempfile::TempDir,
     pub store: EmbeddedStore,
 }
 
 impl Store {
-    pub async fn start() -> Store {
+    pub(crate) async fn start() -> Store {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = EmbeddedStore::start_with(
             dir.path(),
@@ -41,14 +41,14 @@ impl Store {
     }
 
     /// SHA-256 of the stored object, or `None` when there is no object at `key`.
-    pub fn stored_sha256(&self, key: &str) -> Option<String> {
+    pub(crate) fn stored_sha256(&self, key: &str) -> Option<String> {
         std::fs::read(self.store.object_path(key))
             .ok()
             .map(|b| sha256_hex(&b))
     }
 
     /// Files of unfinished multipart uploads the store still holds (`.upload*` in its root).
-    pub fn pending_uploads(&self) -> usize {
+    pub(crate) fn pending_uploads(&self) -> usize {
         std::fs::read_dir(self.dir.path())
             .unwrap()
             .flatten()
@@ -57,7 +57,7 @@ impl Store {
     }
 
     /// A self-sign profile for this store (its secret is [`SECRET_ACCESS_KEY`]).
-    pub fn self_sign_profile(&self, name: &str) -> hoist::profile::Profile {
+    pub(crate) fn self_sign_profile(&self, name: &str) -> hoist::profile::Profile {
         hoist::profile::Profile::new(
             name,
             hoist::profile::Mode::SelfSign {
@@ -71,7 +71,7 @@ impl Store {
     }
 
     /// Every object file under the bucket, as keys.
-    pub fn keys(&self) -> Vec<String> {
+    pub(crate) fn keys(&self) -> Vec<String> {
         let root = self.store.bucket_dir();
         let mut out = Vec::new();
         walk(&root, &mut |p| {
@@ -101,13 +101,13 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
 }
 
 /// Every regular file below `dir`.
-pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     walk(dir, &mut |p| out.push(p.to_path_buf()));
     out
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -115,7 +115,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Deterministic pseudo-random bytes.
-pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn bytes(len: usize, seed: u8) -> Vec<u8> {
     let mut x = seed as u32 | 1;
     (0..len)
         .map(|_| {
@@ -127,7 +127,7 @@ pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).expect("write test file");
     p
@@ -136,7 +136,7 @@ pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 /// A clock that records the delays asked for and returns at once; `now` may be shifted back,
 /// and may tick one second per reading (so that every signature differs).
 #[derive(Default)]
-pub struct RecordingClock {
+pub(crate) struct RecordingClock {
     pub sleeps: Mutex<Vec<Duration>>,
     pub shift_back: Duration,
     pub ticking: bool,
@@ -164,7 +164,7 @@ impl Clock for RecordingClock {
     }
 }
 
-pub struct FixedJitter(pub f64);
+pub(crate) struct FixedJitter(pub f64);
 
 impl Jitter for FixedJitter {
     fn unit(&self) -> f64 {
@@ -173,11 +173,11 @@ impl Jitter for FixedJitter {
 }
 
 /// AWS-standard policy with a recording clock and jitter fixed at 0.5.
-pub fn recorded_policy() -> (RetryPolicy, Arc<RecordingClock>) {
+pub(crate) fn recorded_policy() -> (RetryPolicy, Arc<RecordingClock>) {
     policy_with(RecordingClock::default(), RetryBudget::default())
 }
 
-pub fn policy_with(
+pub(crate) fn policy_with(
     clock: RecordingClock,
     budget: RetryBudget,
 ) -> (RetryPolicy, Arc<RecordingClock>) {
@@ -192,7 +192,7 @@ pub fn policy_with(
 }
 
 /// A progress callback that keeps every event.
-pub fn recorder() -> (ProgressFn, Arc<Mutex<Vec<TransferEvent>>>) {
+pub(crate) fn recorder() -> (ProgressFn, Arc<Mutex<Vec<TransferEvent>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     (Arc::new(move |e| sink.lock().unwrap().push(e)), events)

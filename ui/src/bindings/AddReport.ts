@@ -5,4 +5,12 @@ import type { UploadRow } from "./UploadRow";
 /**
  * What [`Manager::add`] did with each file.
  */
-export type AddReport = { queued: Array<UploadRow>, rejected: Array<Rejection>, };
+export type AddReport = { 
+/**
+ * Files queued (they start at once).
+ */
+queued: Array<UploadRow>, 
+/**
+ * Files refused, with the reason.
+ */
+rejected: Array<Rejection>, };

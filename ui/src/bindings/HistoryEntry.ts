@@ -3,7 +3,35 @@
 /**
  * One finished upload.
  */
-export type HistoryEntry = { id: number, profile: string, name: string, key: string, size: number, sha256: string, etag: string | null, 
+export type HistoryEntry = { 
+/**
+ * The queue item's id.
+ */
+id: number, 
+/**
+ * The profile it uploads with.
+ */
+profile: string, 
+/**
+ * The file's name.
+ */
+name: string, 
+/**
+ * Where it goes.
+ */
+key: string, 
+/**
+ * Bytes.
+ */
+size: number, 
+/**
+ * Hex SHA-256 of what landed.
+ */
+sha256: string, 
+/**
+ * The ETag the store gave it.
+ */
+etag: string | null, 
 /**
  * The object's URL, without any signature.
  */

@@ -4,4 +4,28 @@ import type { UploadRow } from "./UploadRow";
 /**
  * What changed; the UI applies these to its copy of the queue.
  */
-export type ManagerEvent = { "event": "changed", row: UploadRow, } | { "event": "progress", id: number, sent: number, total: number, } | { "event": "batchFinished", done: number, failed: number, };
+export type ManagerEvent = { "event": "changed", 
+/**
+ * The row as it is now.
+ */
+row: UploadRow, } | { "event": "progress", 
+/**
+ * The row.
+ */
+id: number, 
+/**
+ * Bytes sent.
+ */
+sent: number, 
+/**
+ * Bytes to send.
+ */
+total: number, } | { "event": "batchFinished", 
+/**
+ * Uploads that landed.
+ */
+done: number, 
+/**
+ * Uploads that failed.
+ */
+failed: number, };

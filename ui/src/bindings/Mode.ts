@@ -8,12 +8,32 @@ export type Mode = { "mode": "backend",
 /**
  * The backend's presign endpoint, e.g. `https://uploads.example.com/api/upload`.
  */
-url: string, protocol: Protocol, 
+url: string, 
+/**
+ * How Hoist talks to the backend.
+ */
+protocol: Protocol, 
 /**
  * Send the bearer token stored in the keychain for this profile.
  */
-token: boolean, } | { "mode": "self-sign", bucket: string, region: string, 
+token: boolean, } | { "mode": "self-sign", 
+/**
+ * The bucket.
+ */
+bucket: string, 
+/**
+ * The bucket's region (signed into every request).
+ */
+region: string, 
 /**
  * For S3-compatible stores; AWS when absent.
  */
-endpoint?: string | null, path_style: boolean, access_key_id: string, } | { "mode": "local" };
+endpoint?: string | null, 
+/**
+ * Address the bucket as `host/bucket/key` rather than `bucket.host/key`.
+ */
+path_style: boolean, 
+/**
+ * The access key id; its secret is in the keychain.
+ */
+access_key_id: string, } | { "mode": "local" };

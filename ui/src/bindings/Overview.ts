@@ -3,7 +3,11 @@
 /**
  * The app's header line: which profile is active and where its files land.
  */
-export type Overview = { activeProfile: string, 
+export type Overview = { 
+/**
+ * The profile new files go to.
+ */
+activeProfile: string, 
 /**
  * A folder on this machine (the embedded store), a bucket URL or a backend URL.
  */

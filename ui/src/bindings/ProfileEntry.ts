@@ -5,8 +5,24 @@ import type { SecretState } from "./SecretState";
 /**
  * A profile as the UI lists it.
  */
-export type ProfileEntry = { name: string, active: boolean, 
+export type ProfileEntry = { 
+/**
+ * The profile's name.
+ */
+name: string, 
+/**
+ * New files go to it.
+ */
+active: boolean, 
 /**
  * The built-in `local` profile: it cannot be edited or removed.
  */
-builtin: boolean, profile: Profile, secrets: Array<SecretState>, };
+builtin: boolean, 
+/**
+ * The profile (never a secret).
+ */
+profile: Profile, 
+/**
+ * The secrets it uses, and whether each is stored.
+ */
+secrets: Array<SecretState>, };

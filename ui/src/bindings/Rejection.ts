@@ -3,4 +3,12 @@
 /**
  * A file that was refused before upload, and why.
  */
-export type Rejection = { path: string, reason: string, };
+export type Rejection = { 
+/**
+ * The file on disk.
+ */
+path: string, 
+/**
+ * Why it was refused.
+ */
+reason: string, };

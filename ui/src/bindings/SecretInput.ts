@@ -4,4 +4,12 @@ import type { SecretKind } from "./SecretKind";
 /**
  * A secret typed into the UI, on its way to the keychain.
  */
-export type SecretInput = { kind: SecretKind, value: string, };
+export type SecretInput = { 
+/**
+ * Which secret.
+ */
+kind: SecretKind, 
+/**
+ * The secret, redacted in every `Debug`.
+ */
+value: string, };

@@ -4,4 +4,16 @@ import type { SecretKind } from "./SecretKind";
 /**
  * Whether a secret the profile uses is in the keychain.
  */
-export type SecretState = { kind: SecretKind, required: boolean, stored: boolean, };
+export type SecretState = { 
+/**
+ * Which secret.
+ */
+kind: SecretKind, 
+/**
+ * The profile cannot upload without it.
+ */
+required: boolean, 
+/**
+ * It is in the keychain.
+ */
+stored: boolean, };

@@ -4,7 +4,35 @@ import type { Phase } from "./Phase";
 /**
  * One upload in the queue view.
  */
-export type UploadRow = { id: number, profile: string, path: string, name: string, key: string, size: number, phase: Phase, 
+export type UploadRow = { 
+/**
+ * The queue item's id.
+ */
+id: number, 
+/**
+ * The profile it uploads with.
+ */
+profile: string, 
+/**
+ * The file on disk.
+ */
+path: string, 
+/**
+ * The file's name.
+ */
+name: string, 
+/**
+ * Where it goes.
+ */
+key: string, 
+/**
+ * Bytes.
+ */
+size: number, 
+/**
+ * Where it stands.
+ */
+phase: Phase, 
 /**
  * Bytes S3 has (or is being sent, for the part in flight).
  */
@@ -12,4 +40,12 @@ sent: number,
 /**
  * Why it failed, was cancelled, is being retried or restarted.
  */
-error: string | null, sha256: string | null, location: string | null, };
+error: string | null, 
+/**
+ * Hex SHA-256 of what landed, once done.
+ */
+sha256: string | null, 
+/**
+ * The object's URL (no signature), once done.
+ */
+location: string | null, };
