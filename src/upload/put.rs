@@ -87,21 +87,7 @@ impl Uploader {
                 chunk
             })
         };
-        let mut builder = self
-            .client
-            .put(presigned.url.clone())
-            .header(reqwest::header::CONTENT_LENGTH, total);
-        let signer_sets = |name: &str| presigned.headers.iter().any(|(n, _)| n == name);
-        if let (false, Some(t)) = (signer_sets("content-type"), body.content_type) {
-            builder = builder.header(reqwest::header::CONTENT_TYPE, t);
-        }
-        // S3 checks Content-MD5 even when the signer did not sign it.
-        if !signer_sets("content-md5") {
-            builder = builder.header("content-md5", body.md5_b64);
-        }
-        for (name, value) in &presigned.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
+        let builder = self.request(presigned, body.content_type, body.md5_b64, total);
         let send = builder.body(reqwest::Body::wrap_stream(stream)).send();
         let response = tokio::select! {
             r = send => r.map_err(network_failure)?,
@@ -115,18 +101,7 @@ impl Uploader {
         let status = response.status();
         let headers = response.headers().clone();
         if status.is_success() {
-            let header = |n: &str| {
-                headers
-                    .get(n)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            return Ok(Answer {
-                etag: header("etag").map(|e| e.trim_matches('"').to_string()),
-                checksum_sha256: header("x-amz-checksum-sha256"),
-                kms: header("x-amz-server-side-encryption")
-                    .is_some_and(|v| v.starts_with("aws:kms")),
-            });
+            return Ok(answer_of(&headers));
         }
         let text = tokio::time::timeout(self.stall_timeout, response.text())
             .await
@@ -134,6 +109,33 @@ impl Uploader {
             .and_then(Result::ok)
             .unwrap_or_default();
         Err(classify_response(status.as_u16(), &headers, &text).into())
+    }
+
+    /// The PUT to `presigned`: its headers, and `Content-Type` and `Content-MD5` where the
+    /// signer did not fix them.
+    fn request(
+        &self,
+        presigned: &PresignedPut,
+        content_type: Option<&str>,
+        md5_b64: &str,
+        total: u64,
+    ) -> reqwest::RequestBuilder {
+        let mut builder = self
+            .client
+            .put(presigned.url.clone())
+            .header(reqwest::header::CONTENT_LENGTH, total);
+        let signer_sets = |name: &str| presigned.headers.iter().any(|(n, _)| n == name);
+        if let (false, Some(t)) = (signer_sets("content-type"), content_type) {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, t);
+        }
+        // S3 checks Content-MD5 even when the signer did not sign it.
+        if !signer_sets("content-md5") {
+            builder = builder.header("content-md5", md5_b64);
+        }
+        for (name, value) in &presigned.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder
     }
 
     /// Resolves once nothing has moved for the stall timeout.
@@ -146,6 +148,21 @@ impl Uploader {
                 return;
             }
         }
+    }
+}
+
+/// What a successful PUT's headers say.
+fn answer_of(headers: &reqwest::header::HeaderMap) -> Answer {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    Answer {
+        etag: header("etag").map(|e| e.trim_matches('"').to_string()),
+        checksum_sha256: header("x-amz-checksum-sha256"),
+        kms: header("x-amz-server-side-encryption").is_some_and(|v| v.starts_with("aws:kms")),
     }
 }
 

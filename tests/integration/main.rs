@@ -3,6 +3,8 @@
 
 mod support;
 
+mod architecture;
+
 mod backend_mode;
 mod cli;
 mod desktop;
