@@ -709,8 +709,8 @@ impl Session {
             .map_err(|e| CancelError::Abort(e.to_string()))
     }
 
-    /// Restarts and cancels this session's unfinished uploads.
-    fn resumer(&self) -> Resumer<'_> {
+    /// Restarts, cancels and ends this session's unfinished uploads.
+    pub fn resumer(&self) -> Resumer<'_> {
         Resumer {
             api: self.multipart.as_deref(),
             queue: &self.queue,

@@ -18,6 +18,7 @@ use crate::queue::{ItemState, Queue, QueueItem};
 use crate::retry::RetryPolicy;
 use crate::secret::Keychain;
 use crate::session::{self, Job, Prepared, Session};
+use crate::upload::resume::{Resumer, Settlement};
 use crate::upload::{Control, ProgressFn, TransferError, TransferEvent};
 
 /// Receives every [`ManagerEvent`] (the desktop shell forwards them over a Tauri channel).
@@ -97,11 +98,27 @@ impl std::fmt::Debug for Manager {
     }
 }
 
+/// How the queue records an upload the manager could not run at all.
+fn failed(e: &ManagerError) -> Settlement {
+    Settlement::Held {
+        reason: e.to_string(),
+    }
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Manager {
+    /// Records settlements of uploads the manager holds no session for (no store to reach).
+    fn resumer(&self) -> Resumer<'_> {
+        Resumer {
+            api: None,
+            queue: &self.queue,
+            now: self.config.retry.clock.now(),
+        }
+    }
+
     /// Opens the queue in `config.data_dir`. Call it inside the Tokio runtime the uploads should
     /// run on.
     pub fn open(config: ManagerConfig) -> Result<Arc<Self>, ManagerError> {
@@ -307,9 +324,7 @@ impl Manager {
         if control.is_stopped() {
             return match control.stop_error() {
                 TransferError::Cancelled => Ok(session.cancel_stopped(&item).await?),
-                _ => Ok(self
-                    .queue
-                    .set_state(id, ItemState::Paused, Some("paused"))?),
+                _ => Ok(session.resumer().record(id, &Settlement::Paused)?),
             };
         }
         self.set_phase(id, Phase::Signing);
@@ -327,11 +342,10 @@ impl Manager {
             Ok(_) => Ok(()),
             Err(e) => {
                 // Errors before the transfer (the file vanished, changed type…) leave the item
-                // as it was: record them, so the reason stays in the queue.
-                let state = self.item(id)?.state;
-                if state.is_unfinished() && state != ItemState::Paused {
-                    self.queue
-                        .set_state(id, ItemState::Failed, Some(&e.to_string()))?;
+                // as it was: end it, so the reason stays in the queue and nothing on the store.
+                let item = self.item(id)?;
+                if item.state.is_unfinished() && item.state != ItemState::Paused {
+                    session.resumer().fail(&item, &e.to_string()).await?;
                 }
                 Ok(())
             }
@@ -340,9 +354,7 @@ impl Manager {
 
     fn finished(&self, id: i64, outcome: Result<(), ManagerError>) {
         if let Err(e) = outcome {
-            let _ = self
-                .queue
-                .set_state(id, ItemState::Failed, Some(&e.to_string()));
+            let _ = self.resumer().record(id, &failed(&e));
         }
         let state = self.queue.get(id).ok().flatten().map(|i| i.state);
         // Counted before it leaves the running set: whoever sees the set empty reports a batch
@@ -466,8 +478,7 @@ impl Manager {
                 Phase::of(item.state).label()
             )));
         }
-        self.queue
-            .set_state(id, ItemState::Paused, Some("paused"))?;
+        self.resumer().record(id, &Settlement::Paused)?;
         self.changed(id);
         Ok(())
     }
@@ -483,6 +494,11 @@ impl Manager {
             )));
         }
         let session = self.session(&item.profile).await?;
+        // Waiting to go again: an error before its transfer is then recorded as a failure,
+        // not left under a `paused` that no longer says why nothing moves.
+        if item.state == ItemState::Paused && !lock(&self.live).contains_key(&id) {
+            self.queue.set_state(id, ItemState::Queued, None)?;
+        }
         self.start(session, id, None);
         Ok(())
     }
@@ -606,8 +622,7 @@ impl Manager {
             match self.session(&item.profile).await {
                 Ok(session) => self.start(session, item.id, None),
                 Err(e) => {
-                    self.queue
-                        .set_state(item.id, ItemState::Failed, Some(&e.to_string()))?;
+                    self.resumer().record(item.id, &failed(&e))?;
                     self.changed(item.id);
                 }
             }

@@ -190,6 +190,13 @@ pub enum Settlement {
     Done,
     /// It stays, to resume later, with its multipart upload.
     Paused,
+    /// It could not run at all (its profile cannot be opened): failed with this reason, its
+    /// multipart upload kept, so that a retry once the profile works resumes it (and `hoist
+    /// sweep`, which keeps only unfinished uploads' ids, may abort it meanwhile).
+    Held {
+        /// Why it could not run.
+        reason: String,
+    },
     /// It ended without landing, in this state with this reason; its multipart upload was
     /// aborted, so its id is forgotten (some stores still list parts of an aborted upload).
     Ended {
@@ -268,11 +275,28 @@ impl Resumer<'_> {
         Ok(abort)
     }
 
+    /// Ends an upload that failed outside a transfer (its file vanished, its profile broke):
+    /// aborts its multipart upload, so that nothing stays behind, and records why.
+    pub async fn fail(&self, item: &QueueItem, reason: &str) -> Result<(), QueueError> {
+        // A failed abort leaves parts that `hoist sweep` removes.
+        let _ = self.abort(item).await;
+        self.record(
+            item.id,
+            &Settlement::Ended {
+                state: ItemState::Failed,
+                reason: reason.to_string(),
+            },
+        )
+    }
+
     /// Records a settlement that is not [`Settlement::Done`] (which needs the receipt).
     pub fn record(&self, id: i64, settlement: &Settlement) -> Result<(), QueueError> {
         match settlement {
             Settlement::Done => Ok(()),
             Settlement::Paused => self.queue.set_state(id, ItemState::Paused, Some("paused")),
+            Settlement::Held { reason } => {
+                self.queue.set_state(id, ItemState::Failed, Some(reason))
+            }
             Settlement::Ended { state, reason } => {
                 self.queue.forget_upload(id)?;
                 self.queue.set_state(id, *state, Some(reason))

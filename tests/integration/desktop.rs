@@ -323,6 +323,36 @@ async fn paused_upload_survives_a_restart_and_resumes_intact() {
     assert_eq!(pending_uploads(data.path()), 0);
 }
 
+/// Regression: an upload whose file vanished while it was paused failed on resume with the
+/// reason, but kept its multipart upload on the store (its parts stayed behind).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_upload_whose_file_vanished_fails_and_leaves_nothing_behind() {
+    let mut app = app();
+    let src = tempfile::tempdir().unwrap();
+    let big = big_file(src.path());
+    let id = app.manager.add(vec![big.clone()]).await.unwrap().queued[0].id;
+    at_first_progress(&mut app, id).await;
+    app.manager.pause(id).unwrap();
+    app.manager.wait_idle().await;
+    assert_eq!(
+        pending_uploads(app.data.path()),
+        1,
+        "the paused upload is kept"
+    );
+    std::fs::remove_file(&big).unwrap();
+    app.manager.resume(id).await.unwrap();
+    app.manager.wait_idle().await;
+    let failed = row(&app.manager, id);
+    assert_eq!(failed.phase, Phase::Failed);
+    let reason = failed.error.unwrap_or_default();
+    assert!(reason.contains("not found"), "{reason}");
+    assert_eq!(
+        pending_uploads(app.data.path()),
+        0,
+        "its parts were aborted"
+    );
+}
+
 /// Regression: a retry after a cancel reused the aborted multipart upload id (s3s-fs still
 /// lists parts for it), so every part was refused with 403 AccessDenied. And: the abort went out
 /// while a part was still being written, which could leave that part in the store.
