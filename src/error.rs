@@ -2,7 +2,9 @@
 //! and a sentence to show. Each domain keeps its own typed error (`ValidationError`,
 //! `TransferError`, `KeychainError`, …); each tells its kind through [`HasKind`], and converts
 //! into [`Error`]. Front ends never match on messages: they match on the kind, and choose their
-//! own advice (a CLI command, a button) for it.
+//! own advice (a CLI command, a button) for it, helped by the error's [`Hint`]: what would fix
+//! it, with the names a front end needs to say so. Messages in the core never name a front
+//! end's commands.
 
 use std::fmt;
 
@@ -50,16 +52,43 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// What would fix an error, with the names a front end needs to say so in its own words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Hint {
+    /// Store the profile's secret of this kind in the keychain.
+    StoreSecret {
+        /// The profile.
+        profile: String,
+        /// The secret's kind (`bearer-token`, …).
+        kind: &'static str,
+    },
+    /// Add a profile of that name (or use one of those configured).
+    AddProfile,
+    /// Remove the profile of this name first.
+    RemoveProfile(String),
+    /// Name the profile to use, or make one the default.
+    ChooseProfile,
+    /// Remove the unfinished uploads left on the store (`hoist sweep` in the CLI).
+    Sweep,
+}
+
 /// An error that can say what kind it is.
 pub trait HasKind {
     /// The kind of this error.
     fn kind(&self) -> ErrorKind;
+
+    /// What would fix it, when something would.
+    fn hint(&self) -> Option<Hint> {
+        None
+    }
 }
 
-/// A failure of any of Hoist's domains: its kind and the domain error itself.
+/// A failure of any of Hoist's domains: its kind, its hint and the domain error itself.
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
+    hint: Option<Hint>,
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
@@ -67,6 +96,11 @@ impl Error {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
+    }
+
+    /// What would fix it, when something would.
+    pub fn hint(&self) -> Option<&Hint> {
+        self.hint.as_ref()
     }
 
     /// The domain error, to downcast when a front end needs its details.
@@ -94,6 +128,7 @@ where
     fn from(e: E) -> Self {
         Error {
             kind: e.kind(),
+            hint: e.hint(),
             source: Box::new(e),
         }
     }

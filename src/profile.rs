@@ -39,9 +39,7 @@ pub enum ProfileError {
         /// What the parser said.
         message: String,
     },
-    #[error(
-        "no profile named '{name}' (configured: {available}); add one with `hoist profile add`"
-    )]
+    #[error("no profile named '{name}' (configured: {available})")]
     /// No profile has this name.
     NotFound {
         /// The name asked for.
@@ -49,14 +47,18 @@ pub enum ProfileError {
         /// The names that exist, comma-separated.
         available: String,
     },
-    #[error(
-        "a profile named '{0}' exists already; remove it first with `hoist profile remove {0}`"
-    )]
+    #[error("a profile named '{0}' exists already")]
     /// A profile of this name exists already.
     Exists(String),
     /// A field is not acceptable; the message says which and why.
     #[error("invalid profile: {0}")]
     Invalid(String),
+    /// Several profiles exist, none is the default, and none was named.
+    #[error("several profiles are configured ({available}) and none is the default")]
+    NoDefault {
+        /// The names that exist, comma-separated.
+        available: String,
+    },
 }
 
 impl crate::error::HasKind for ProfileError {
@@ -64,6 +66,16 @@ impl crate::error::HasKind for ProfileError {
         match self {
             ProfileError::Io { .. } => crate::error::ErrorKind::Local,
             _ => crate::error::ErrorKind::InvalidInput,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::Hint;
+        match self {
+            ProfileError::NotFound { .. } => Some(Hint::AddProfile),
+            ProfileError::Exists(name) => Some(Hint::RemoveProfile(name.clone())),
+            ProfileError::NoDefault { .. } => Some(Hint::ChooseProfile),
+            _ => None,
         }
     }
 }
@@ -265,7 +277,7 @@ impl Profile {
                 {
                     return Err(ProfileError::Invalid(
                         "access key id must be letters and digits (e.g. AKIA...); the secret key goes in \
-                         the keychain with `hoist secret set`"
+                         the keychain, not in the profile"
                             .into(),
                     ));
                 }
@@ -494,11 +506,9 @@ impl ProfileStore {
         if file.profiles.is_empty() {
             return Ok(Profile::local());
         }
-        Err(ProfileError::Invalid(format!(
-            "several profiles are configured ({}) and none is the default: pass --profile NAME or \
-             run `hoist profile default NAME`",
-            available(&file)
-        )))
+        Err(ProfileError::NoDefault {
+            available: available(&file),
+        })
     }
 
     /// Adds a new profile; `make_default` also makes it the default.

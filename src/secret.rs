@@ -80,7 +80,7 @@ pub enum KeychainError {
         /// What the platform said.
         detail: String,
     },
-    #[error("no {kind} is stored for profile '{profile}'; store it with `hoist secret set {profile} --kind {kind}`")]
+    #[error("no {kind} is stored for profile '{profile}'")]
     /// The profile needs a secret that is not stored.
     Missing {
         /// The profile.
@@ -101,6 +101,16 @@ impl crate::error::HasKind for KeychainError {
         match self {
             KeychainError::Missing { .. } => crate::error::ErrorKind::MissingSecret,
             _ => crate::error::ErrorKind::Local,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            KeychainError::Missing { profile, kind } => Some(crate::error::Hint::StoreSecret {
+                profile: profile.clone(),
+                kind,
+            }),
+            _ => None,
         }
     }
 }

@@ -66,6 +66,15 @@ impl HasKind for SessionError {
             SessionError::NoEmbeddedStore => ErrorKind::InvalidInput,
         }
     }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            SessionError::Profile(e) => e.hint(),
+            SessionError::Keychain(e) => e.hint(),
+            SessionError::Sign(e) => e.hint(),
+            _ => None,
+        }
+    }
 }
 
 /// Why one file did not upload.
@@ -92,6 +101,13 @@ impl HasKind for UploadError {
             UploadError::Key(e) => e.kind(),
             UploadError::Transfer(e) => e.kind(),
             UploadError::Queue(e) => e.kind(),
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            UploadError::Transfer(e) => e.hint(),
+            _ => None,
         }
     }
 }
@@ -193,7 +209,7 @@ pub enum CancelError {
     #[error(transparent)]
     Queue(#[from] QueueError),
     /// The store did not abort the upload.
-    #[error("cancelled, but the unfinished upload could not be removed from the bucket ({0}); `hoist sweep` removes it later")]
+    #[error("cancelled, but the unfinished upload could not be removed from the bucket ({0})")]
     Abort(String),
 }
 
@@ -202,6 +218,13 @@ impl HasKind for CancelError {
         match self {
             CancelError::Queue(e) => e.kind(),
             CancelError::Abort(_) => ErrorKind::RemoteTransient,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            CancelError::Abort(_) => Some(crate::error::Hint::Sweep),
+            CancelError::Queue(_) => None,
         }
     }
 }

@@ -32,6 +32,13 @@ impl crate::error::HasKind for SweepError {
             SweepError::Session(e) => e.kind(),
         }
     }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            SweepError::Session(e) => e.hint(),
+            _ => None,
+        }
+    }
 }
 
 /// What a sweep found.

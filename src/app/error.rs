@@ -54,6 +54,16 @@ impl crate::error::HasKind for ManagerError {
             ManagerError::Io { .. } => ErrorKind::Local,
         }
     }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            ManagerError::Profile(e) => e.hint(),
+            ManagerError::Session(e) => e.hint(),
+            ManagerError::Keychain(e) => e.hint(),
+            ManagerError::Cancel(e) => e.hint(),
+            _ => None,
+        }
+    }
 }
 
 impl ManagerError {

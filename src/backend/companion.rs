@@ -88,7 +88,7 @@ impl CompanionClient {
         };
         let advice = match status {
             300..=399 => "the backend answered with a redirect, which Hoist does not follow",
-            401 => "the backend wants a valid bearer token (`hoist secret set PROFILE --kind bearer-token`)",
+            401 => "the backend wants a valid bearer token: check the one stored for this profile",
             _ => "the backend refused",
         };
         Err(RemoteFailure {

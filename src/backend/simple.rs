@@ -83,8 +83,8 @@ impl Signer for BackendSigner {
                 SignError::BackendRejected {
                     status,
                     message: format!(
-                        "{message} — the backend wants a valid bearer token: store it with \
-                         `hoist secret set PROFILE --kind bearer-token`"
+                        "{message} — the backend wants a valid bearer token: check the one stored \
+                         for this profile"
                     ),
                 }
             } else {

@@ -107,6 +107,13 @@ impl HasKind for SignError {
             _ => ErrorKind::RemotePermanent,
         }
     }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            SignError::Keychain(k) => k.hint(),
+            _ => None,
+        }
+    }
 }
 
 impl SignError {

@@ -136,4 +136,11 @@ impl HasKind for TransferError {
             TransferError::Cancelled => ErrorKind::Cancelled,
         }
     }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            TransferError::Sign(e) => e.hint(),
+            _ => None,
+        }
+    }
 }

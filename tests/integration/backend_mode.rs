@@ -102,7 +102,7 @@ async fn missing_token_is_refused_with_what_to_do() {
     );
     let msg = err.to_string();
     assert!(
-        msg.contains("missing or wrong token") && msg.contains("hoist secret set"),
+        msg.contains("missing or wrong token") && msg.contains("valid bearer token"),
         "{msg}"
     );
     assert!(store.keys().is_empty());

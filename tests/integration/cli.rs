@@ -421,3 +421,31 @@ fn removing_a_profile_without_a_keychain_removes_it_and_warns() {
         text(&list.stdout)
     );
 }
+
+/// The core says what is missing; the command line adds how to fix it, naming its own command.
+#[test]
+fn a_missing_secret_is_reported_with_the_command_that_stores_it() {
+    let env = Env::new();
+    let add = env.run(&[
+        "profile",
+        "add",
+        "admin",
+        "--bucket",
+        "company-uploads",
+        "--region",
+        "us-east-1",
+        "--access-key-id",
+        "AKIDEXAMPLE",
+        "--default",
+    ]);
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    let files = tempfile::tempdir().unwrap();
+    let path = support::write(files.path(), "a.txt", b"a");
+    let out = env.run(&["upload", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: no secret-access-key is stored for profile 'admin'; store it with \
+         `hoist secret set admin --kind secret-access-key`"
+    );
+}

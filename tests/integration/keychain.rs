@@ -2,10 +2,12 @@
 //! secrets round-trip, a self-sign profile reads its key from it, and no secret reaches the
 //! profile file (the CLI test checks TRACE logs).
 
+use hoist::error::Hint;
 use hoist::profile::ProfileStore;
 use hoist::retry::RetryPolicy;
 use hoist::secret::{Keychain, Secret, SecretKind};
 use hoist::session::{Session, SessionError};
+use hoist::{ErrorKind, HasKind};
 
 use crate::support::{self, recorder, Store};
 
@@ -24,13 +26,17 @@ fn secrets_round_trip_through_the_os_keychain() {
         Some(s.clone())
     );
     assert_eq!(kc.get("p1", SecretKind::SessionToken).unwrap(), None);
-    let missing = kc
-        .require("p1", SecretKind::SessionToken)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        missing.contains("hoist secret set p1 --kind session-token"),
-        "{missing}"
+    let missing = kc.require("p1", SecretKind::SessionToken).unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        "no session-token is stored for profile 'p1'"
+    );
+    assert_eq!(
+        missing.hint(),
+        Some(Hint::StoreSecret {
+            profile: "p1".into(),
+            kind: "session-token"
+        })
     );
     kc.delete("p1", SecretKind::SecretAccessKey).unwrap();
     assert_eq!(kc.get("p1", SecretKind::SecretAccessKey).unwrap(), None);
@@ -53,7 +59,14 @@ async fn self_sign_profile_reads_its_secret_from_the_keychain() {
         .await
         .unwrap_err();
     assert!(matches!(err, SessionError::Keychain(_)), "{err:?}");
-    assert!(err.to_string().contains("hoist secret set admin"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::MissingSecret);
+    assert_eq!(
+        err.hint(),
+        Some(Hint::StoreSecret {
+            profile: "admin".into(),
+            kind: "secret-access-key"
+        })
+    );
 
     kc.set(
         "admin",

@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
+use hoist::error::Hint;
 use hoist::profile::ProfileStore;
 use hoist::secret::Keychain;
+use hoist::HasKind;
 
 mod args;
 mod profiles;
@@ -24,7 +26,11 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", hoist::redact::redact(&format!("{e:#}")));
+            let advice = hint_of(&e).map(|h| advice(&h)).unwrap_or_default();
+            eprintln!(
+                "error: {}{advice}",
+                hoist::redact::redact(&format!("{e:#}"))
+            );
             ExitCode::from(2)
         }
     }
@@ -62,6 +68,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Profile(cmd) => profiles::profile_command(&store, &keychain, cmd),
         Command::Secret(cmd) => profiles::secret_command(&store, &keychain, cmd),
+    }
+}
+
+/// The hint of a core error, whichever domain's it is.
+fn hint_of(e: &anyhow::Error) -> Option<Hint> {
+    use hoist::app::ManagerError;
+    use hoist::profile::ProfileError;
+    use hoist::secret::KeychainError;
+    use hoist::session::{CancelError, SessionError};
+    use hoist::sweep::SweepError;
+    e.chain().find_map(|cause| {
+        let hint = |h: &dyn HasKind| h.hint();
+        None.or_else(|| cause.downcast_ref::<SessionError>().and_then(|e| hint(e)))
+            .or_else(|| cause.downcast_ref::<ProfileError>().and_then(|e| hint(e)))
+            .or_else(|| cause.downcast_ref::<KeychainError>().and_then(|e| hint(e)))
+            .or_else(|| cause.downcast_ref::<ManagerError>().and_then(|e| hint(e)))
+            .or_else(|| cause.downcast_ref::<SweepError>().and_then(|e| hint(e)))
+            .or_else(|| cause.downcast_ref::<CancelError>().and_then(|e| hint(e)))
+    })
+}
+
+/// The command line's advice for a hint, to follow an error's message.
+pub(crate) fn advice(hint: &Hint) -> String {
+    match hint {
+        Hint::StoreSecret { profile, kind } => {
+            format!("; store it with `hoist secret set {profile} --kind {kind}`")
+        }
+        Hint::AddProfile => "; add one with `hoist profile add`".into(),
+        Hint::RemoveProfile(name) => {
+            format!("; remove it first with `hoist profile remove {name}`")
+        }
+        Hint::ChooseProfile => ": pass --profile NAME or run `hoist profile default NAME`".into(),
+        Hint::Sweep => "; `hoist sweep` removes it later".into(),
+        _ => String::new(),
     }
 }
 

@@ -60,7 +60,7 @@ pub(crate) fn cancel_command(
             }
             match session.cancel_stopped(&item).await {
                 Err(CancelError::Abort(e)) => eprintln!(
-                    "warning: could not abort the upload of {}: {e}",
+                    "warning: could not abort the upload of {}: {e}; `hoist sweep` removes it later",
                     item.path.display()
                 ),
                 other => other?,

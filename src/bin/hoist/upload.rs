@@ -209,10 +209,11 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
     })
 }
 
-/// An upload's error with the command line's advice for its kind.
+/// An upload's error with the command line's advice for it.
 fn describe(e: &UploadError) -> String {
-    match e.kind() {
-        ErrorKind::Paused => format!("{e}; run `hoist upload` again to resume"),
+    match (e.kind(), e.hint()) {
+        (ErrorKind::Paused, _) => format!("{e}; run `hoist upload` again to resume"),
+        (_, Some(hint)) => format!("{e}{}", crate::advice(&hint)),
         _ => e.to_string(),
     }
 }
