@@ -71,6 +71,8 @@ pub enum Hint {
     ChooseProfile,
     /// Remove the unfinished uploads left on the store (`hoist sweep` in the CLI).
     Sweep,
+    /// The backend refused the profile's bearer token: store the right one.
+    CheckToken,
 }
 
 /// An error that can say what kind it is.

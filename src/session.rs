@@ -733,7 +733,7 @@ impl Session {
     }
 
     /// Restarts, cancels and ends this session's unfinished uploads.
-    pub fn resumer(&self) -> Resumer<'_> {
+    pub(crate) fn resumer(&self) -> Resumer<'_> {
         Resumer {
             api: self.multipart.as_deref(),
             queue: &self.queue,

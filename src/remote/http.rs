@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 /// How long Hoist waits for a backend to sign, or for one of its own S3 calls to answer.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long S3 calls with a body to process (CompleteMultipartUpload copies on some stores) may take.
-pub const S3_CALL_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const S3_CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a connection may take to open.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a client is for, and so its timeouts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
+pub(crate) enum Purpose {
     /// Streaming a body: no overall timeout (a part of 5 GiB takes long); stalls are watched
     /// by the sender instead.
     Transfer,
@@ -23,7 +23,7 @@ pub enum Purpose {
 }
 
 /// A client for `purpose`: redirects off, Hoist's user agent, the purpose's timeouts.
-pub fn client(purpose: Purpose) -> Result<reqwest::Client, String> {
+pub(crate) fn client(purpose: Purpose) -> Result<reqwest::Client, String> {
     let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)

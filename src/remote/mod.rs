@@ -7,14 +7,14 @@
 //! Failures are [`RemoteFailure`]s: a retry decision ([`FailureKind`]), the status and error
 //! code when a server answered, and a sentence a person understands.
 //!
-//! [`http::client`] builds every HTTP client Hoist uses, with the timeouts in one place.
+//! `http::client` builds every HTTP client Hoist uses, with the timeouts in one place.
 
 use std::time::SystemTime;
 
 use crate::retry::FailureKind;
 use crate::sign::{PresignedPut, PutRequest, SignError};
 
-pub mod http;
+pub(crate) mod http;
 pub mod s3;
 
 /// A failed request: what retry should do, the server's status and error code (when a server

@@ -111,6 +111,7 @@ impl HasKind for SignError {
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
             SignError::Keychain(k) => k.hint(),
+            SignError::BackendRejected { status: 401, .. } => Some(crate::error::Hint::CheckToken),
             _ => None,
         }
     }

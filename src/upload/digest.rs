@@ -175,7 +175,7 @@ pub(crate) async fn part_md5(
 }
 
 /// A cheap content sample: SHA-256 over the size and five 64 KiB windows spread over the file.
-pub fn fingerprint(path: &Path, size: u64) -> Result<String, TransferError> {
+pub(crate) fn fingerprint(path: &Path, size: u64) -> Result<String, TransferError> {
     use std::io::{Seek, SeekFrom};
     const WINDOW: u64 = 64 * 1024;
     let mut f = std::fs::File::open(path).map_err(read_err)?;

@@ -4,15 +4,15 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`types`] | [`TransferEvent`], [`ProgressFn`], [`UploadReceipt`], [`TransferError`] |
-//! | [`digest`] | SHA-256 and MD5 of files and parts, the resume fingerprint |
+//! | `types` | [`TransferEvent`], [`ProgressFn`], [`UploadReceipt`], [`TransferError`] |
+//! | `digest` | SHA-256 and MD5 of files and parts, the resume fingerprint |
 //! | [`parts`] | S3's limits, part sizes and ranges, the multipart ETag rule |
 //! | `attempt` | the retry loop (backoff, budget, signing again after expiry) |
-//! | [`control`] | [`Control`]: pause and cancel from outside |
+//! | `control` | [`Control`]: pause and cancel from outside |
 //! | `put` | one PUT of a body with progress and a stall watchdog |
 //! | `single` | [`Uploader::upload`]: a file in one PUT |
-//! | [`multipart`] | [`Uploader::upload_multipart`]: a file in parts, journaled in the queue |
-//! | [`resume`] | every decision to resume, restart or forget an unfinished upload |
+//! | `multipart` | [`Uploader::upload_multipart`]: a file in parts, journaled in the queue |
+//! | `resume` | every decision to resume, restart or forget an unfinished upload |
 //!
 //! Integrity: SHA-256 and MD5 are computed before (or, for parts, just before) sending. Each
 //! request carries `Content-MD5` (checked by S3 even when a backend did not sign it) and, when
@@ -25,14 +25,14 @@ use crate::remote::http::{self, Purpose};
 use crate::retry::RetryPolicy;
 
 mod attempt;
-pub mod control;
-pub mod digest;
-pub mod multipart;
+mod control;
+pub(crate) mod digest;
+mod multipart;
 pub mod parts;
 mod put;
-pub mod resume;
+pub(crate) mod resume;
 mod single;
-pub mod types;
+mod types;
 
 pub use control::Control;
 pub use digest::{digest_file, FileDigest, CHUNK_SIZE};

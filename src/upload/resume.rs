@@ -19,7 +19,7 @@ use crate::remote::{MultipartApi, MultipartTarget, RemoteFailure, RemotePart};
 
 /// Why an unfinished upload starts over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RestartReason {
+pub(crate) enum RestartReason {
     /// The file is not what was being uploaded: the old upload is aborted.
     SourceChanged,
     /// The store no longer has the upload (expired or aborted): nothing to abort.
@@ -28,7 +28,7 @@ pub enum RestartReason {
 
 impl RestartReason {
     /// The sentence recorded in the queue and shown to the user.
-    pub fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             RestartReason::SourceChanged => {
                 "the file changed since its upload started; the old upload was aborted and it starts over"
@@ -47,7 +47,7 @@ impl RestartReason {
 
 /// What a queue item knew of its file, or what the file is now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SourceFacts<'a> {
+pub(crate) struct SourceFacts<'a> {
     /// Bytes.
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch.
@@ -58,7 +58,7 @@ pub struct SourceFacts<'a> {
 
 impl<'a> SourceFacts<'a> {
     /// What `item` recorded of its file.
-    pub fn of_item(item: &'a QueueItem) -> Self {
+    pub(crate) fn of_item(item: &'a QueueItem) -> Self {
         SourceFacts {
             size: item.size,
             modified_ns: item.modified_ns,
@@ -67,14 +67,14 @@ impl<'a> SourceFacts<'a> {
     }
 
     /// Whether `item` was recorded for other content than this.
-    pub fn differs_from(&self, item: &QueueItem) -> bool {
+    pub(crate) fn differs_from(&self, item: &QueueItem) -> bool {
         *self != SourceFacts::of_item(item)
     }
 }
 
 /// What the queue journaled of an upload.
 #[derive(Clone, Copy, Debug)]
-pub struct Journal<'a> {
+pub(crate) struct Journal<'a> {
     /// The store's id for the upload, once created.
     pub upload_id: Option<&'a str>,
     /// The part size it was cut with.
@@ -85,7 +85,7 @@ pub struct Journal<'a> {
 
 /// What the store said of the upload, when asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RemoteParts {
+pub(crate) enum RemoteParts {
     /// Not asked yet.
     NotAsked,
     /// The parts it holds.
@@ -96,7 +96,7 @@ pub enum RemoteParts {
 
 /// What to do with an unfinished upload, or what [`reconcile`] needs to decide.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ResumePlan {
+pub(crate) enum ResumePlan {
     /// Nothing to resume: create a new upload.
     Start,
     /// Hash these parts of the file, then reconcile again.
@@ -115,7 +115,7 @@ const HASH_BATCH: usize = 8;
 
 /// Decides how an upload resumes. `md5s` are the MD5s of the parts of the file (cut by `plan`)
 /// hashed so far.
-pub fn reconcile(
+pub(crate) fn reconcile(
     journal: &Journal<'_>,
     remote: &RemoteParts,
     plan: PartPlan,
@@ -185,7 +185,7 @@ fn unhashed_of(parts: impl Iterator<Item = u32>, md5s: &BTreeMap<u32, [u8; 16]>)
 
 /// What the queue records when an upload ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Settlement {
+pub(crate) enum Settlement {
     /// It landed (recorded with its receipt).
     Done,
     /// It stays, to resume later, with its multipart upload.
@@ -208,7 +208,7 @@ pub enum Settlement {
 }
 
 /// What the queue records for `result`.
-pub fn settle(result: &Result<UploadReceipt, TransferError>) -> Settlement {
+pub(crate) fn settle(result: &Result<UploadReceipt, TransferError>) -> Settlement {
     match result {
         Ok(_) => Settlement::Done,
         Err(TransferError::Paused) => Settlement::Paused,
@@ -224,7 +224,7 @@ pub fn settle(result: &Result<UploadReceipt, TransferError>) -> Settlement {
 }
 
 /// Restarts and cancels unfinished uploads: the store first (abort), then the queue.
-pub struct Resumer<'a> {
+pub(crate) struct Resumer<'a> {
     /// How to reach the store; `None` when the profile has no multipart API.
     pub api: Option<&'a dyn MultipartApi>,
     /// Where the item is journaled.
@@ -236,7 +236,7 @@ pub struct Resumer<'a> {
 impl Resumer<'_> {
     /// Makes `item` start over with the file's new `facts`: aborts its multipart upload when
     /// it may still exist, forgets it and its parts, records why, and tells `progress`.
-    pub async fn restart(
+    pub(crate) async fn restart(
         &self,
         item: &QueueItem,
         facts: SourceFacts<'_>,
@@ -263,7 +263,10 @@ impl Resumer<'_> {
     /// Cancels an upload that is not running: aborts its multipart upload, so that no parts
     /// stay behind, and marks it cancelled. A failed abort is returned after the item is
     /// marked.
-    pub async fn cancel(&self, item: &QueueItem) -> Result<Result<(), RemoteFailure>, QueueError> {
+    pub(crate) async fn cancel(
+        &self,
+        item: &QueueItem,
+    ) -> Result<Result<(), RemoteFailure>, QueueError> {
         let abort = self.abort(item).await;
         self.record(
             item.id,
@@ -277,7 +280,7 @@ impl Resumer<'_> {
 
     /// Ends an upload that failed outside a transfer (its file vanished, its profile broke):
     /// aborts its multipart upload, so that nothing stays behind, and records why.
-    pub async fn fail(&self, item: &QueueItem, reason: &str) -> Result<(), QueueError> {
+    pub(crate) async fn fail(&self, item: &QueueItem, reason: &str) -> Result<(), QueueError> {
         // A failed abort leaves parts that `hoist sweep` removes.
         let _ = self.abort(item).await;
         self.record(
@@ -290,7 +293,7 @@ impl Resumer<'_> {
     }
 
     /// Records a settlement that is not [`Settlement::Done`] (which needs the receipt).
-    pub fn record(&self, id: i64, settlement: &Settlement) -> Result<(), QueueError> {
+    pub(crate) fn record(&self, id: i64, settlement: &Settlement) -> Result<(), QueueError> {
         match settlement {
             Settlement::Done => Ok(()),
             Settlement::Paused => self.queue.set_state(id, ItemState::Paused, Some("paused")),

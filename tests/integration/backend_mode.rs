@@ -7,6 +7,7 @@ use hoist::secret::Secret;
 use hoist::session::{Session, UploadError};
 use hoist::sign::SignError;
 use hoist::upload::{TransferError, Uploader};
+use hoist::HasKind;
 
 use crate::support::backend::{Backend, Flavour};
 use crate::support::faulty::Faulty;
@@ -105,6 +106,7 @@ async fn missing_token_is_refused_with_what_to_do() {
         msg.contains("missing or wrong token") && msg.contains("valid bearer token"),
         "{msg}"
     );
+    assert_eq!(err.hint(), Some(hoist::error::Hint::CheckToken));
     assert!(store.keys().is_empty());
 }
 
