@@ -176,6 +176,13 @@ pub fn plan(
                 "size is required by this server's policy",
             ))
         }
+        // A multipart upload of nothing, under a limit, can only be an attempt to pass as
+        // "no size" and send more.
+        (Some(0), Some(_)) if multipart => {
+            return Err(ApiError::bad_request(
+                "size must be at least 1 byte for a multipart upload under this server's policy",
+            ))
+        }
         _ => {}
     }
     let key = hoist::key::build_key(
@@ -239,8 +246,9 @@ impl std::fmt::Debug for UploadIds {
 pub struct Sealed {
     /// The store's upload id inside it.
     pub s3_upload_id: String,
-    /// 0 when the client did not declare a size.
-    pub declared_size: u64,
+    /// The size the client declared at create; `None` only when it declared none and no size
+    /// limit applied then (a declared 0 is 0, never "undeclared").
+    pub declared_size: Option<u64>,
 }
 
 impl UploadIds {
@@ -248,16 +256,18 @@ impl UploadIds {
     pub fn new(secret: &[u8]) -> Self {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
-        mac.update(b"hoist-server upload ids v1");
+        // v2: the size field tells "none declared" (`-`) from 0; v1 ids, which read 0 as none,
+        // no longer open.
+        mac.update(b"hoist-server upload ids v2");
         UploadIds {
             key: mac.finalize().into_bytes().to_vec(),
         }
     }
 
-    fn mac(&self, token: &str, key: &str, size: u64, s3_id: &str) -> String {
+    fn mac(&self, token: &str, key: &str, size: &str, s3_id: &str) -> String {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        for part in [token, key, &size.to_string(), s3_id] {
+        for part in [token, key, size, s3_id] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());
         }
@@ -267,9 +277,11 @@ impl UploadIds {
             .collect()
     }
 
-    /// The id a client gets: size, MAC over token, key, size and store id, and the store id.
-    pub fn seal(&self, token: &str, key: &str, size: u64, s3_id: &str) -> String {
-        format!("{size}~{}~{s3_id}", self.mac(token, key, size, s3_id))
+    /// The id a client gets: size (`-` when none was declared), MAC over token, key, size and
+    /// store id, and the store id.
+    pub fn seal(&self, token: &str, key: &str, size: Option<u64>, s3_id: &str) -> String {
+        let size = size.map_or_else(|| "-".to_string(), |s| s.to_string());
+        format!("{size}~{}~{s3_id}", self.mac(token, key, &size, s3_id))
     }
 
     /// Checks a client's id against its token and key (403 if it is not theirs).
@@ -279,7 +291,10 @@ impl UploadIds {
         let (Some(size), Some(mac), Some(s3_id)) = (it.next(), it.next(), it.next()) else {
             return Err(foreign());
         };
-        let size: u64 = size.parse().map_err(|_| foreign())?;
+        let declared = match size {
+            "-" => None,
+            n => Some(n.parse::<u64>().map_err(|_| foreign())?),
+        };
         let expected = self.mac(token, key, size, s3_id);
         let same = expected.len() == mac.len()
             && expected
@@ -292,17 +307,18 @@ impl UploadIds {
         }
         Ok(Sealed {
             s3_upload_id: s3_id.to_string(),
-            declared_size: size,
+            declared_size: declared,
         })
     }
 }
 
-/// The highest part number a declared size allows (every part but the last is ≥ 5 MiB).
-pub fn max_part_for(declared: u64) -> u32 {
-    if declared == 0 {
-        return MAX_PARTS;
+/// The highest part number a declared size allows (every part but the last is ≥ 5 MiB); with
+/// none declared (only allowed when no size limit applies), S3's own limit.
+pub fn max_part_for(declared: Option<u64>) -> u32 {
+    match declared {
+        None => MAX_PARTS,
+        Some(size) => hoist::upload::parts::max_part_number(size),
     }
-    hoist::upload::parts::max_part_number(declared)
 }
 
 #[cfg(test)]
@@ -323,12 +339,12 @@ mod tests {
     #[test]
     fn sealed_upload_ids_bind_token_key_and_size() {
         let ids = UploadIds::new(b"secret");
-        let s = ids.seal("t", "uploads/t/a", 100, "abc~def");
+        let s = ids.seal("t", "uploads/t/a", Some(100), "abc~def");
         assert_eq!(
             ids.open("t", "uploads/t/a", &s).unwrap(),
             Sealed {
                 s3_upload_id: "abc~def".into(),
-                declared_size: 100
+                declared_size: Some(100)
             }
         );
         assert!(ids.open("u", "uploads/t/a", &s).is_err());
@@ -356,10 +372,12 @@ mod tests {
 
     #[test]
     fn part_bounds_follow_the_declared_size() {
-        assert_eq!(max_part_for(1), 1);
-        assert_eq!(max_part_for(MIN_PART_SIZE), 1);
-        assert_eq!(max_part_for(MIN_PART_SIZE + 1), 2);
-        assert_eq!(max_part_for(u64::MAX), MAX_PARTS);
-        assert_eq!(max_part_for(0), MAX_PARTS);
+        assert_eq!(max_part_for(Some(1)), 1);
+        assert_eq!(max_part_for(Some(MIN_PART_SIZE)), 1);
+        assert_eq!(max_part_for(Some(MIN_PART_SIZE + 1)), 2);
+        assert_eq!(max_part_for(Some(u64::MAX)), MAX_PARTS);
+        assert_eq!(max_part_for(None), MAX_PARTS);
+        // Regression (size-limit bypass): a declared 0 is 0, not "undeclared".
+        assert_eq!(max_part_for(Some(0)), 1);
     }
 }

@@ -99,9 +99,7 @@ pub(super) async fn create(
         .client
         .create_multipart(&plan.key, &plan.content_type, SystemTime::now())
         .await?;
-    let upload_id = s
-        .ids
-        .seal(&token.id, &plan.key, plan.size.unwrap_or(0), &s3_id);
+    let upload_id = s.ids.seal(&token.id, &plan.key, plan.size, &s3_id);
     s.audit_ok(token, &call, Granted::plan(&plan), "created");
     Ok(Json(
         json!({ "key": plan.key, "uploadId": upload_id, "bucket": s.bucket.name() }),
@@ -156,7 +154,7 @@ impl UploadRequest {
     }
 }
 
-fn part_number(raw: &str, declared: u64) -> Result<u32, ApiError> {
+fn part_number(raw: &str, declared: Option<u64>) -> Result<u32, ApiError> {
     let n: u32 = raw.parse().map_err(|_| {
         ApiError::bad_request(format!(
             "part number '{}' is not a number",
@@ -261,7 +259,7 @@ pub(super) async fn complete(req: UploadRequest, body: Bytes) -> Result<Json<Val
     let (s, call) = (&req.s, &req.call);
     let requested = requested_parts(parse_body(&body)?)?;
     let now = SystemTime::now();
-    if sealed.declared_size > 0 {
+    if let Some(declared) = sealed.declared_size {
         let stored = s
             .bucket
             .client
@@ -272,14 +270,13 @@ pub(super) async fn complete(req: UploadRequest, body: Bytes) -> Result<Json<Val
             .filter(|p| requested.iter().any(|(n, _)| *n == p.part_number))
             .map(|p| p.size)
             .sum();
-        if total != sealed.declared_size {
+        if total != declared {
             // Nothing torn or oversized may stay behind: the upload is aborted.
             let _ = s.bucket.client.abort(&key, &sealed.s3_upload_id, now).await;
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!(
-                    "the parts hold {total} bytes but {} were declared; the upload was aborted",
-                    sealed.declared_size
+                    "the parts hold {total} bytes but {declared} were declared; the upload was aborted"
                 ),
             ));
         }
@@ -295,7 +292,7 @@ pub(super) async fn complete(req: UploadRequest, body: Bytes) -> Result<Json<Val
             now,
         )
         .await?;
-    let size = Some(sealed.declared_size).filter(|n| *n > 0);
+    let size = sealed.declared_size;
     s.audit_ok(
         &token,
         call,

@@ -11,7 +11,9 @@ use hoist::session::Session;
 use hoist::upload::Uploader;
 use serde_json::{json, Value};
 
-use crate::{sha256, Harness, ALICE};
+use hoist_server::config::PolicyConfig;
+
+use crate::{sha256, token, Harness, ALICE};
 
 async fn serve(h: &Harness) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -275,6 +277,63 @@ async fn parts_beyond_the_declared_size_are_refused_and_aborted() {
     assert_eq!(r.status(), 422);
     let err: Value = r.json().await.unwrap();
     assert!(err["error"].as_str().unwrap().contains("aborted"), "{err}");
+    assert!(h.stored(&key).is_none(), "nothing stored");
+    assert_eq!(h.pending_parts(), 0, "no orphan parts left");
+}
+
+/// Regression (size-limit bypass, security review): a multipart upload declared with size 0 was
+/// sealed as "no size", so any part number was signed and Complete skipped the size check; a
+/// 15 MiB object was stored under a 10 MiB limit.
+#[tokio::test]
+async fn a_declared_size_of_zero_is_zero_not_undeclared() {
+    let policy = PolicyConfig {
+        max_size: Some(10 * 1024 * 1024),
+        ..PolicyConfig::default()
+    };
+    let limited = Harness::with(policy, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    let base = serve(&limited).await;
+    let r = client()
+        .post(format!("{base}/s3/multipart"))
+        .bearer_auth(ALICE)
+        .json(&json!({"filename": "big.bin", "type": "application/octet-stream", "size": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        400,
+        "a limit applies: 0 bytes in parts is refused"
+    );
+
+    // Without a limit, a declared 0 still bounds the upload: one part, and 0 bytes in total.
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let (key, id) = create(&base, 0).await;
+    let r = client()
+        .get(format!(
+            "{base}/s3/multipart/{}/2?key={}",
+            enc(&id),
+            enc(&key)
+        ))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "part 2 of a 0-byte upload is not signed");
+    let part = bytes(5 * 1024 * 1024);
+    let parts = put_parts(&base, &key, &id, &[&part]).await;
+    let r = client()
+        .post(format!(
+            "{base}/s3/multipart/{}/complete?key={}",
+            enc(&id),
+            enc(&key)
+        ))
+        .bearer_auth(ALICE)
+        .json(&json!({ "parts": parts }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     assert!(h.stored(&key).is_none(), "nothing stored");
     assert_eq!(h.pending_parts(), 0, "no orphan parts left");
 }
