@@ -150,6 +150,33 @@ impl Mode {
         }
     }
 
+    /// The secrets stored for a profile of mode `self` that must go when it changes to `new`:
+    /// those `new` does not use, a bearer token whose backend moves to another host, and a
+    /// session token whose endpoint moves (both travel with every request, to the new host).
+    pub fn stale_secrets(&self, new: &Mode) -> Vec<SecretKind> {
+        let host = |u: &str| {
+            url::Url::parse(u)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+        };
+        let moved = match (self, new) {
+            (Mode::Backend { url: a, .. }, Mode::Backend { url: b, .. }) => host(a) != host(b),
+            (Mode::SelfSign { endpoint: a, .. }, Mode::SelfSign { endpoint: b, .. }) => {
+                a.as_deref().map(host) != b.as_deref().map(host)
+            }
+            _ => false,
+        };
+        let kept = new.secrets();
+        SecretKind::ALL
+            .into_iter()
+            .filter(|k| {
+                let used = kept.iter().any(|(u, _)| u == k);
+                let travels = matches!(k, SecretKind::BearerToken | SecretKind::SessionToken);
+                !used || (moved && travels)
+            })
+            .collect()
+    }
+
     /// The secrets this mode reads from the keychain, each with whether it is required.
     pub fn secrets(&self) -> Vec<(SecretKind, bool)> {
         match self {
@@ -586,6 +613,42 @@ fn available(file: &ProfileFile) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (orphaned secrets, security review): a bearer token stayed in the keychain
+    /// when a profile changed mode or moved to another backend host, and was later sent there.
+    #[test]
+    fn secrets_that_would_travel_to_a_new_host_or_mode_are_stale() {
+        let backend = |url: &str, token: bool| Mode::Backend {
+            url: url.into(),
+            protocol: Protocol::Simple,
+            token,
+        };
+        let self_sign = |endpoint: Option<&str>| Mode::SelfSign {
+            bucket: "b".into(),
+            region: "us-east-1".into(),
+            endpoint: endpoint.map(str::to_string),
+            path_style: true,
+            access_key_id: "AKID".into(),
+        };
+        let a = backend("https://a.example.com/api/upload", true);
+        assert!(a
+            .stale_secrets(&backend("https://a.example.com/v2/upload", true))
+            .iter()
+            .all(|k| *k != SecretKind::BearerToken));
+        assert!(a
+            .stale_secrets(&backend("https://b.example.com/api/upload", true))
+            .contains(&SecretKind::BearerToken));
+        assert!(a
+            .stale_secrets(&backend("https://a.example.com/api/upload", false))
+            .contains(&SecretKind::BearerToken));
+        let to_self_sign = a.stale_secrets(&self_sign(None));
+        assert!(to_self_sign.contains(&SecretKind::BearerToken));
+        assert!(!to_self_sign.contains(&SecretKind::SecretAccessKey));
+        let s = self_sign(Some("https://minio.example.com"));
+        let moved = s.stale_secrets(&self_sign(Some("https://other.example.com")));
+        assert!(moved.contains(&SecretKind::SessionToken));
+        assert!(!moved.contains(&SecretKind::SecretAccessKey));
+    }
 
     fn self_sign(name: &str) -> Profile {
         Profile::new(

@@ -263,6 +263,14 @@ impl Manager {
                 )));
             }
         }
+        if !create {
+            // Secrets that would reach another host or mode go before the change is saved.
+            let old = self.config.profiles.get(name)?;
+            for kind in old.mode.stale_secrets(&profile.mode) {
+                let owned = name.to_string();
+                keychain_call(&self.config.keychain, move |k| k.delete(&owned, kind)).await?;
+            }
+        }
         if create {
             // With no default set, the only configured profile would silently become the
             // active one: pin the one in use, so that adding a profile never redirects uploads.

@@ -455,6 +455,78 @@ async fn failed_upload_keeps_its_reason_until_dismissed() {
     assert!(app.manager.uploads().unwrap().is_empty());
 }
 
+/// Regression (orphaned secrets, security review): a profile edited to another backend host,
+/// or to another mode, kept its bearer token, which then went to the new host.
+#[tokio::test]
+async fn an_edited_profile_drops_the_secrets_that_would_reach_a_new_host() {
+    let app = app();
+    let staff = |url: &str| {
+        Profile::new(
+            "staff",
+            Mode::Backend {
+                url: url.into(),
+                protocol: hoist::profile::Protocol::Simple,
+                token: true,
+            },
+        )
+    };
+    let token = |v: &str| SecretInput {
+        kind: SecretKind::BearerToken,
+        value: Secret::new(v),
+    };
+    let stored = || app.keychain.get("staff", SecretKind::BearerToken).unwrap();
+    let m = &app.manager;
+    m.save_profile(
+        "staff",
+        staff("https://uploads.example.com/api"),
+        vec![token("t1")],
+        true,
+    )
+    .await
+    .unwrap();
+    // Same host: the token stays.
+    m.save_profile(
+        "staff",
+        staff("https://uploads.example.com/v2"),
+        vec![],
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored().map(|s| s.expose().to_string()), Some("t1".into()));
+    // Another host: the old token goes; a new one given with the change is kept.
+    m.save_profile(
+        "staff",
+        staff("https://elsewhere.example.net/api"),
+        vec![],
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored(), None);
+    m.save_profile(
+        "staff",
+        staff("https://elsewhere.example.net/api"),
+        vec![token("t2")],
+        false,
+    )
+    .await
+    .unwrap();
+    let admin = Profile::new(
+        "staff",
+        Mode::SelfSign {
+            bucket: "company-uploads".into(),
+            region: "us-east-1".into(),
+            endpoint: None,
+            path_style: false,
+            access_key_id: "AKIDEXAMPLE".into(),
+        },
+    );
+    // Another mode: no token survives it.
+    m.save_profile("staff", admin, vec![], false).await.unwrap();
+    assert_eq!(stored(), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profile_saved_in_the_app_keeps_its_secret_in_the_keychain_only() {
     let app = app();
