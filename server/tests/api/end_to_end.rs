@@ -166,6 +166,21 @@ async fn create(base: &str, size: u64) -> (String, String) {
     )
 }
 
+/// Completes a Companion multipart upload with `parts` (`{PartNumber, ETag}` objects).
+async fn complete(base: &str, key: &str, id: &str, parts: &[Value]) -> reqwest::Response {
+    client()
+        .post(format!(
+            "{base}/s3/multipart/{}/complete?key={}",
+            enc(id),
+            enc(key)
+        ))
+        .bearer_auth(ALICE)
+        .json(&json!({ "parts": parts }))
+        .send()
+        .await
+        .unwrap()
+}
+
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -229,17 +244,7 @@ async fn companion_multipart_upload_lands_intact() {
         .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
     assert_eq!(listed[1]["Size"], p2.len() as u64);
-    let r = c
-        .post(format!(
-            "{base}/s3/multipart/{}/complete?key={}",
-            enc(&id),
-            enc(&key)
-        ))
-        .bearer_auth(ALICE)
-        .json(&json!({ "parts": parts }))
-        .send()
-        .await
-        .unwrap();
+    let r = complete(&base, &key, &id, &parts).await;
     let status = r.status();
     let done: Value = r.json().await.unwrap();
     assert!(status.is_success(), "{done}");
@@ -262,18 +267,7 @@ async fn parts_beyond_the_declared_size_are_refused_and_aborted() {
     let tail = bytes(5000); // 4,990 bytes more than declared
     let parts = put_parts(&base, &key, &id, &[&big, &tail]).await;
     assert_eq!(h.pending_parts(), 2);
-    let c = client();
-    let r = c
-        .post(format!(
-            "{base}/s3/multipart/{}/complete?key={}",
-            enc(&id),
-            enc(&key)
-        ))
-        .bearer_auth(ALICE)
-        .json(&json!({ "parts": parts }))
-        .send()
-        .await
-        .unwrap();
+    let r = complete(&base, &key, &id, &parts).await;
     assert_eq!(r.status(), 422);
     let err: Value = r.json().await.unwrap();
     assert!(err["error"].as_str().unwrap().contains("aborted"), "{err}");
@@ -322,17 +316,7 @@ async fn a_declared_size_of_zero_is_zero_not_undeclared() {
     assert_eq!(r.status(), 400, "part 2 of a 0-byte upload is not signed");
     let part = bytes(5 * 1024 * 1024);
     let parts = put_parts(&base, &key, &id, &[&part]).await;
-    let r = client()
-        .post(format!(
-            "{base}/s3/multipart/{}/complete?key={}",
-            enc(&id),
-            enc(&key)
-        ))
-        .bearer_auth(ALICE)
-        .json(&json!({ "parts": parts }))
-        .send()
-        .await
-        .unwrap();
+    let r = complete(&base, &key, &id, &parts).await;
     assert_eq!(r.status(), 422);
     assert!(h.stored(&key).is_none(), "nothing stored");
     assert_eq!(h.pending_parts(), 0, "no orphan parts left");
