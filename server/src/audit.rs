@@ -46,13 +46,13 @@ impl AuditLog {
         }
     }
 
-    /// Appends to a file, creating it.
+    /// Appends to a file, creating it readable by its owner only (it names people and keys).
     pub fn file(path: &std::path::Path) -> std::io::Result<Self> {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(Self::new(Box::new(f)))
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        Ok(Self::new(Box::new(options.open(path)?)))
     }
 
     /// Lines on stdout.
@@ -99,4 +99,31 @@ pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (security review): the audit log was created world-readable.
+    #[cfg(unix)]
+    #[test]
+    fn a_new_audit_log_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::file(&path).unwrap();
+        log.record(AuditEvent {
+            time: now_rfc3339(),
+            token: Some("alice"),
+            action: "simple.put",
+            key: None,
+            size: None,
+            content_type: None,
+            outcome: "signed",
+        });
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(std::fs::read_to_string(&path).unwrap().contains("alice"));
+    }
 }

@@ -241,7 +241,40 @@ impl FileConfig {
                 rate_per_minute: self.policy.rate_limit_per_minute,
             });
         }
+        // The audit log names tokens by id, and a token must say whose it is.
+        for (i, t) in out.iter().enumerate() {
+            if let Some(twin) = out[..i]
+                .iter()
+                .find(|o| o.id == t.id || o.sha256 == t.sha256)
+            {
+                let what = if twin.id == t.id { "id" } else { "token" };
+                return Err(ConfigError::Invalid(format!(
+                    "tokens '{}' and '{}' have the same {what}: every token needs its own id and value",
+                    twin.id, t.id
+                )));
+            }
+        }
         Ok(out)
+    }
+
+    /// The key that seals upload ids: `HOIST_SERVER_UPLOAD_ID_SECRET` when set (32 bytes at
+    /// least), else one derived from the storage secret.
+    pub fn upload_id_secret(
+        env: Option<&str>,
+        storage_secret: &[u8],
+    ) -> Result<Vec<u8>, ConfigError> {
+        match env.filter(|s| !s.is_empty()) {
+            Some(s) if s.len() < 32 => Err(ConfigError::Invalid(
+                "HOIST_SERVER_UPLOAD_ID_SECRET is shorter than 32 bytes; use a long random value \
+                 (e.g. `openssl rand -hex 32`)"
+                    .into(),
+            )),
+            Some(s) => Ok(s.as_bytes().to_vec()),
+            None => Ok(Sha256::digest(
+                [b"hoist-server upload ids:".as_slice(), storage_secret].concat(),
+            )
+            .to_vec()),
+        }
     }
 
     /// Checks the policy section.
@@ -338,6 +371,48 @@ pub fn parse_credentials_file(text: &str, profile: &str) -> Option<Credentials> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (security review): two tokens with one id made the audit log ambiguous.
+    #[test]
+    fn token_ids_and_values_must_be_unique() {
+        let entry = |id: &str, hash: &str| TokenConfig {
+            id: id.into(),
+            sha256: hash.into(),
+            prefix: "uploads/".into(),
+            max_size: None,
+            allowed_types: vec![],
+            rate_limit_per_minute: None,
+        };
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let same_id = FileConfig {
+            tokens: vec![entry("alice", &a), entry("alice", &b)],
+            ..FileConfig::default()
+        };
+        let e = same_id.tokens(None).unwrap_err().to_string();
+        assert!(e.contains("same id"), "{e}");
+        let same_value = FileConfig {
+            tokens: vec![entry("alice", &a), entry("bob", &a)],
+            ..FileConfig::default()
+        };
+        let e = same_value.tokens(None).unwrap_err().to_string();
+        assert!(e.contains("same token"), "{e}");
+        let fine = FileConfig {
+            tokens: vec![entry("alice", &a), entry("bob", &b)],
+            ..FileConfig::default()
+        };
+        assert_eq!(fine.tokens(None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_upload_id_secret_must_be_long() {
+        assert!(FileConfig::upload_id_secret(Some("short"), b"s").is_err());
+        let long = "x".repeat(32);
+        assert_eq!(
+            FileConfig::upload_id_secret(Some(&long), b"s").unwrap(),
+            long.as_bytes()
+        );
+        assert_eq!(FileConfig::upload_id_secret(None, b"s").unwrap().len(), 32);
+    }
 
     #[test]
     fn reads_a_credentials_file_section() {

@@ -10,7 +10,6 @@ use hoist_server::audit::AuditLog;
 use hoist_server::config::{self, ConfigError, FileConfig};
 use hoist_server::s3::Bucket;
 use hoist_server::{app, AppConfig};
-use sha2::{Digest, Sha256};
 
 /// Hoist's presign backend: signs uploads into one S3 bucket for authenticated clients, speaking
 /// Hoist's `simple` protocol (POST /api/upload) and Uppy Companion's S3 endpoints (/s3/...).
@@ -159,11 +158,12 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             (s, secret, None)
         }
     };
-    let upload_id_secret = match std::env::var("HOIST_SERVER_UPLOAD_ID_SECRET") {
-        Ok(s) if !s.is_empty() => s.into_bytes(),
-        _ => Sha256::digest([b"hoist-server upload ids:".as_slice(), &secret_for_ids].concat())
-            .to_vec(),
-    };
+    let upload_id_secret = FileConfig::upload_id_secret(
+        std::env::var("HOIST_SERVER_UPLOAD_ID_SECRET")
+            .ok()
+            .as_deref(),
+        &secret_for_ids,
+    )?;
     let audit = match &file.audit_log {
         Some(p) => AuditLog::file(p)?,
         None => AuditLog::stdout(),

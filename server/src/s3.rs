@@ -21,20 +21,32 @@ pub struct Bucket {
     pub client: S3Client,
 }
 
+/// A storage failure as a client sees it: what happened, by S3's error code, never S3's own
+/// text (which can carry ARNs and account ids); that goes to the server's log.
 impl From<RemoteFailure> for ApiError {
     fn from(f: RemoteFailure) -> Self {
+        tracing::warn!(code = %f.code, status = ?f.status, message = %f.message, "storage call failed");
+        let code = if f.code.is_empty() {
+            "no error code"
+        } else {
+            f.code.as_str()
+        };
         match f.code.as_str() {
             "NoSuchUpload" => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "no such upload: it was completed or aborted",
             ),
             "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "InvalidRequest" => {
-                ApiError::bad_request(format!("the storage refused the parts: {}", f.message))
+                ApiError::bad_request(format!(
+                    "the storage refused the parts ({code}): check the part numbers, ETags and sizes"
+                ))
             }
             "PreconditionFailed" => {
                 ApiError::new(StatusCode::CONFLICT, "an object already exists at this key")
             }
-            _ => ApiError::upstream(format!("the storage failed: {}", f.message)),
+            _ => ApiError::upstream(format!(
+                "the storage failed ({code}); the server's log has the details"
+            )),
         }
     }
 }
@@ -69,5 +81,31 @@ impl Bucket {
         self.client
             .presign_part(key, upload_id, part, &[], now)
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hoist::retry::FailureKind;
+
+    /// Regression (security review): S3's error text, which can name ARNs and account ids, was
+    /// returned to clients.
+    #[test]
+    fn storage_error_text_stays_on_the_server() {
+        let f = RemoteFailure {
+            kind: FailureKind::Permanent,
+            code: "AccessDenied".into(),
+            status: Some(403),
+            message: "User: arn:aws:iam::123456789012:user/uploader is not authorized".into(),
+        };
+        let e = ApiError::from(f);
+        assert_eq!(e.status, StatusCode::BAD_GATEWAY);
+        assert!(
+            !e.message.contains("arn:") && !e.message.contains("123456789012"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("AccessDenied"), "{}", e.message);
     }
 }
