@@ -421,11 +421,14 @@ async fn complete_with_a_wrong_etag_is_an_integrity_error() {
     );
 }
 
+/// Regression (security review): sweep aborted every upload the local queue did not know,
+/// including a colleague's that was still running. Now it keeps uploads younger than a day.
 #[tokio::test]
-async fn sweep_aborts_stale_uploads_but_keeps_resumable_ones() {
+async fn sweep_aborts_stale_uploads_but_keeps_resumable_and_recent_ones() {
     let listing = "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>\
         <Upload><Key>big/old.bin</Key><UploadId>stale-1</UploadId><Initiated>2026-01-01T00:00:00Z</Initiated></Upload>\
         <Upload><Key>big/live.bin</Key><UploadId>live-1</UploadId><Initiated>2026-11-28T00:00:00Z</Initiated></Upload>\
+        <Upload><Key>big/colleague.bin</Key><UploadId>recent-1</UploadId><Initiated>2026-11-29T23:00:00.000Z</Initiated></Upload>\
         </ListMultipartUploadsResult>";
     let f = Faulty::start(vec![
         Step::Respond(200, listing.into()),
@@ -435,10 +438,17 @@ async fn sweep_aborts_stale_uploads_but_keeps_resumable_ones() {
     let signer = SigV4Signer::new("bucket", "us-east-1", "AKIDFAULTY", Secret::new("s"))
         .with_endpoint(url::Url::parse(&f.url).unwrap(), true);
     let client = S3Client::new(signer);
-    let report = hoist::sweep::sweep_with(&client, vec!["live-1".into()], "big/", false)
+    let options = hoist::sweep::SweepOptions {
+        dry_run: false,
+        min_age: hoist::sweep::DEFAULT_MIN_AGE,
+        // 2026-11-30T00:00:00Z: the colleague's upload started an hour before.
+        now: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_996_800),
+    };
+    let report = hoist::sweep::sweep_with(&client, &["live-1".into()], "big/", &options)
         .await
         .unwrap();
     assert_eq!(report.kept, 1);
+    assert_eq!(report.recent, 1);
     assert_eq!(report.aborted.len(), 1);
     assert_eq!(report.aborted[0].upload_id, "stale-1");
     let reqs = f.requests();

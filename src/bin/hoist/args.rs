@@ -55,6 +55,10 @@ pub(crate) enum Command {
         /// Only list what would be aborted.
         #[arg(long)]
         dry_run: bool,
+        /// Keep uploads started less than this long ago (another machine's may still be
+        /// running): a number with s, m, h or d.
+        #[arg(long, default_value = "24h", value_parser = parse_age)]
+        older_than: std::time::Duration,
     },
     /// Manage bucket profiles (stored in HOIST_CONFIG_DIR or the platform config dir).
     #[command(subcommand)]
@@ -197,5 +201,33 @@ impl From<ProtocolArg> for Protocol {
             ProtocolArg::Simple => Protocol::Simple,
             ProtocolArg::Companion => Protocol::Companion,
         }
+    }
+}
+
+/// An age such as `30m`, `24h` or `7d` (a bare number is seconds).
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not an age like 30m, 24h or 7d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("'{s}': the unit must be s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(seconds)))
+}
+
+/// An age as `--older-than` takes it.
+pub(crate) fn format_age(age: std::time::Duration) -> String {
+    let s = age.as_secs();
+    match s {
+        s if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }

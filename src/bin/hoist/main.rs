@@ -63,8 +63,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             paths,
             all,
         } => queue::cancel_command(&store, &keychain, profile, paths, all),
-        Command::Sweep { profile, dry_run } => {
-            queue::sweep_command(&store, &keychain, profile, dry_run)
+        Command::Sweep {
+            profile,
+            dry_run,
+            older_than,
+        } => {
+            let options = hoist::sweep::SweepOptions {
+                dry_run,
+                min_age: older_than,
+                ..Default::default()
+            };
+            queue::sweep_command(&store, &keychain, profile, options)
         }
         Command::Profile(cmd) => profiles::profile_command(&store, &keychain, cmd),
         Command::Secret(cmd) => profiles::secret_command(&store, &keychain, cmd),

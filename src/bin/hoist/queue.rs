@@ -8,6 +8,7 @@ use hoist::queue::{ItemState, Queue};
 use hoist::retry::RetryPolicy;
 use hoist::secret::Keychain;
 use hoist::session::{CancelError, Session};
+use hoist::sweep::SweepOptions;
 
 pub(crate) fn queue_command(limit: usize, json: bool) -> anyhow::Result<ExitCode> {
     let queue = Queue::open_default()?;
@@ -79,13 +80,14 @@ pub(crate) fn sweep_command(
     store: &ProfileStore,
     keychain: &Keychain,
     profile: Option<String>,
-    dry_run: bool,
+    options: SweepOptions,
 ) -> anyhow::Result<ExitCode> {
     let profile = store.resolve(profile.as_deref())?;
     let runtime = crate::runtime()?;
+    let dry_run = options.dry_run;
     runtime.block_on(async {
         let session = Session::open(profile, keychain, RetryPolicy::default()).await?;
-        let report = hoist::sweep::sweep(&session, dry_run).await?;
+        let report = hoist::sweep::sweep(&session, &options).await?;
         for u in &report.aborted {
             println!(
                 "{} {}  (upload {}, started {})",
@@ -96,10 +98,13 @@ pub(crate) fn sweep_command(
             );
         }
         println!(
-            "{} stale upload(s) {}, {} kept because the queue can resume them",
+            "{} stale upload(s) {}, {} kept because the queue can resume them, {} kept because \
+             they started less than {} ago (--older-than)",
             report.aborted.len(),
             if dry_run { "found" } else { "aborted" },
-            report.kept
+            report.kept,
+            report.recent,
+            crate::args::format_age(options.min_age),
         );
         Ok(ExitCode::SUCCESS)
     })
