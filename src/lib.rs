@@ -23,6 +23,7 @@
 pub mod app;
 pub mod backend;
 pub mod error;
+mod files;
 pub mod key;
 #[cfg(feature = "embedded-store")]
 pub mod local;

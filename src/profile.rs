@@ -484,10 +484,8 @@ impl ProfileStore {
         }
         let text =
             toml::to_string_pretty(file).map_err(|e| ProfileError::Invalid(e.to_string()))?;
-        // Write-then-rename so a crash never leaves a half-written profiles file.
-        let tmp = self.path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        // Owner-only, and whole or not at all: see `crate::files`.
+        crate::files::write_private(&self.path, text.as_bytes()).map_err(io)
     }
 
     /// All configured profiles, by name.

@@ -247,6 +247,8 @@ impl Queue {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
         }
+        // Owner-only before SQLite opens it (its WAL and index files take the same mode).
+        crate::files::create_private(path).map_err(|e| fail(e.to_string()))?;
         let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| fail(e.to_string()))?;

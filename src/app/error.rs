@@ -75,12 +75,8 @@ impl ManagerError {
     }
 }
 
-/// Writes via a temporary file and a rename, so a crash never leaves half a file.
+/// Writes an export owner-only through an exclusive temporary file and a rename, so a crash
+/// never leaves half a file.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ManagerError> {
-    let tmp = path.with_extension("hoist-tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| ManagerError::io(path, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        ManagerError::io(path, e)
-    })
+    crate::files::write_private(path, bytes).map_err(|e| ManagerError::io(path, e))
 }

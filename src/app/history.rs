@@ -47,10 +47,56 @@ pub fn render_history(
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
             for e in entries {
-                w.serialize(e).map_err(|e| fail(&e))?;
+                w.serialize(spreadsheet_safe(e)).map_err(|e| fail(&e))?;
             }
             let bytes = w.into_inner().map_err(|e| fail(&e))?;
             String::from_utf8(bytes).map_err(|e| fail(&e))
         }
+    }
+}
+
+/// An entry whose text cells cannot run as spreadsheet formulas: a cell starting with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return gets a leading `'` (file names come from anyone).
+fn spreadsheet_safe(e: &HistoryEntry) -> HistoryEntry {
+    let cell = |s: &str| match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_string(),
+    };
+    HistoryEntry {
+        profile: cell(&e.profile),
+        name: cell(&e.name),
+        key: cell(&e.key),
+        url: e.url.as_deref().map(cell),
+        ..e.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (security review): a file named like a formula ran in a spreadsheet that
+    /// opened the CSV export.
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        let entry = HistoryEntry {
+            id: 1,
+            profile: "local".into(),
+            name: "=HYPERLINK(\"http://x\")".into(),
+            key: "uploads/=HYPERLINK.txt".into(),
+            size: 1,
+            sha256: "ab".into(),
+            etag: None,
+            url: None,
+            finished_at: "2026-11-30T00:00:00Z".into(),
+        };
+        let csv = render_history(std::slice::from_ref(&entry), ExportFormat::Csv).unwrap();
+        assert!(csv.contains("'=HYPERLINK"), "{csv}");
+        assert!(!csv.lines().any(|l| l.contains(",=")), "{csv}");
+        let json = render_history(&[entry], ExportFormat::Json).unwrap();
+        assert!(
+            json.contains("\"=HYPERLINK"),
+            "JSON keeps the name as it is: {json}"
+        );
     }
 }
