@@ -272,12 +272,7 @@ impl Manager {
             }
         }
         if create {
-            // With no default set, the only configured profile would silently become the
-            // active one: pin the one in use, so that adding a profile never redirects uploads.
-            if self.config.profiles.default_name()?.is_none() {
-                let current = self.config.profiles.resolve(None)?;
-                self.config.profiles.set_default(&current.name)?;
-            }
+            self.pin_active()?;
             self.config.profiles.add(profile, false)?;
         } else {
             self.config.profiles.update(profile)?;
@@ -294,6 +289,16 @@ impl Manager {
         }
         self.forget_session(name).await;
         self.entry(name).await
+    }
+
+    /// With no default set, the only configured profile would silently become the active one:
+    /// pins the one in use, so that adding (or importing) a profile never redirects uploads.
+    fn pin_active(&self) -> Result<(), ManagerError> {
+        if self.config.profiles.default_name()?.is_none() {
+            let current = self.config.profiles.resolve(None)?;
+            self.config.profiles.set_default(&current.name)?;
+        }
+        Ok(())
     }
 
     /// Removes profile `name` and its secrets; returns the secrets the keychain kept.
@@ -334,8 +339,8 @@ impl Manager {
         write_atomically(path, text.as_bytes())
     }
 
-    /// Adds the profile in an exported file and makes it active; its secrets (if it needs any)
-    /// are for the user to enter next.
+    /// Adds the profile in an exported file, without making it active (the user chooses to use
+    /// it); its secrets (if it needs any) are for the user to enter next.
     pub async fn import_profile(&self, path: &Path) -> Result<ProfileEntry, ManagerError> {
         let text = std::fs::read_to_string(path).map_err(|e| ManagerError::io(path, e))?;
         let export: ProfileExport = toml::from_str(&text).map_err(|e| {
@@ -354,9 +359,12 @@ impl Manager {
         }
         let mut profile = export.profile;
         profile.name = export.name.clone();
+        // A file from elsewhere never takes over by itself: it is added, and the user chooses
+        // to use it (the app asks, showing where it sends files).
+        self.pin_active()?;
         self.config
             .profiles
-            .add(profile, true)
+            .add(profile, false)
             .map_err(|e| match e {
                 ProfileError::Exists(n) => ManagerError::Invalid(format!(
                     "a profile named '{n}' already exists: remove it first to import this one"

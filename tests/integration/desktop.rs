@@ -602,7 +602,12 @@ async fn profile_saved_in_the_app_keeps_its_secret_in_the_keychain_only() {
     assert!(!text.contains(support::SECRET_ACCESS_KEY));
     let staff = self::app();
     let imported = staff.manager.import_profile(&exported).await.unwrap();
-    assert!(imported.active);
+    // Regression (security review): an imported profile took over at once.
+    assert!(!imported.active, "an import never activates by itself");
+    assert_eq!(
+        staff.manager.overview().await.unwrap().active_profile,
+        "local"
+    );
     assert_eq!(imported.name, "admin");
     assert!(
         !imported.secrets[0].stored,

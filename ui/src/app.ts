@@ -27,10 +27,20 @@ export function showTab(tab: Tab): void {
   if (tab === "profiles") void profiles.refresh();
 }
 
-/** Dropped or picked paths: profile files are imported, everything else is queued. */
+/**
+ * Dropped or picked paths: profile files are imported, everything else is queued. A drop that
+ * mixes both is refused whole: files must never go to a profile that arrived with them.
+ */
 export async function handlePaths(paths: string[]): Promise<void> {
   const profileFiles = paths.filter(isProfileFile);
   const files = paths.filter((p) => !isProfileFile(p));
+  if (profileFiles.length > 0 && files.length > 0) {
+    ctx.say(
+      `Nothing was added: this drop mixes profile files with ${files.length} other file(s). Drop profile files on their own.`,
+      "error",
+    );
+    return;
+  }
   for (const p of profileFiles) await profiles.importFile(p);
   if (files.length === 0) return;
   const report = await ctx.attempt("Add", () => ipc.addPaths(files));

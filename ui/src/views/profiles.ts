@@ -46,6 +46,25 @@ function rulesOf(p: Profile | undefined): Record<string, unknown> {
   return rules;
 }
 
+/** Where a profile sends files, in a few words: its backend's host, or its bucket and endpoint. */
+export function destinationOf(p: Profile): string {
+  const host = (u: string) => {
+    try {
+      return new URL(u).host;
+    } catch {
+      return u;
+    }
+  };
+  switch (p.mode) {
+    case "backend":
+      return `the backend at ${host(p.url)}`;
+    case "self-sign":
+      return `bucket ${p.bucket}${p.endpoint ? ` at ${host(p.endpoint)}` : " on AWS"}`;
+    default:
+      return "the embedded store on this machine";
+  }
+}
+
 export class ProfilesView {
   /** The profiles as the core last listed them (the built-in one first). */
   entries: ProfileEntry[] = [];
@@ -289,15 +308,26 @@ export class ProfilesView {
   }
 
   /** Imports a profile file; when it needs a secret, opens its form to enter it. */
+  /**
+   * Imports a profile file. It never takes over by itself: the user is asked whether new files
+   * should go where it sends them; when it needs a secret, its form opens to enter it.
+   */
   async importFile(path: string): Promise<void> {
     const entry = await this.ctx.attempt("Import", () => ipc.importProfile(path));
     if (!entry) return;
-    this.ctx.say(`Imported profile ${entry.name}; it is now active.`);
+    const where = destinationOf(entry.profile);
+    const use = window.confirm(`Imported profile ${entry.name}: it sends files to ${where}. Use it for new files?`);
+    if (use) await this.ctx.attempt("Use profile", () => ipc.setActive(entry.name));
+    this.ctx.say(
+      use
+        ? `Imported profile ${entry.name}; new files go to ${where}.`
+        : `Imported profile ${entry.name} (${where}); new files still go where they went.`,
+    );
     await this.refresh();
     await this.refreshHeader();
     if (entry.secrets.some((s) => s.required && !s.stored)) {
       this.ctx.showTab("profiles");
-      this.edit(entry);
+      this.edit(this.entries.find((e) => e.name === entry.name) ?? entry);
     }
   }
 

@@ -142,7 +142,12 @@ describe("profiles", () => {
       profile: { mode: "backend", url: "https://u.example/api", protocol: "simple", token: true, prefix: "", key_template: "{name}", concurrency: 4 },
       secrets: [{ kind: "bearer-token", required: true, stored: false }],
     };
-    handlers.import_profile = () => staff;
+    handlers.import_profile = () => ({ ...staff, active: false });
+    const asked: string[] = [];
+    window.confirm = (q?: string) => {
+      asked.push(String(q));
+      return true;
+    };
     const app = await start();
     await app.handlePaths(["/home/ann/staff.hoist-profile.toml"]);
     await settle();
@@ -150,8 +155,27 @@ describe("profiles", () => {
     expect(calls.find((c) => c.cmd === "import_profile")?.args).toEqual({
       path: "/home/ann/staff.hoist-profile.toml",
     });
+    // It is used only because the user said so, having seen where it sends files.
+    expect(asked[0]).toContain("the backend at u.example");
+    expect(calls.find((c) => c.cmd === "set_active")?.args).toEqual({ name: "staff" });
     expect(document.querySelector<HTMLFormElement>("#profile-form")?.hidden).toBe(false);
     expect(text("#profile-form h2")).toBe("Edit staff");
+  });
+
+  // Regression (security review): a dropped profile was imported and made active before the
+  // other files of the same drop were queued, so they went to whatever backend it named.
+  it("never activates an imported profile by itself, and refuses a drop that mixes", async () => {
+    handlers.import_profile = () => ({ ...local, name: "staff", builtin: false, active: false });
+    window.confirm = () => false;
+    const app = await start();
+    await app.handlePaths(["/home/ann/staff.hoist-profile.toml"]);
+    await settle();
+    expect(calls.some((c) => c.cmd === "set_active")).toBe(false);
+    calls.length = 0;
+    await app.handlePaths(["/home/ann/evil.hoist-profile.toml", "/home/ann/payroll.xlsx"]);
+    await settle();
+    expect(calls.some((c) => c.cmd === "import_profile" || c.cmd === "add_paths")).toBe(false);
+    expect(text("#status")).toContain("mixes profile files");
   });
 
   it("sends a typed secret once, to be stored, and clears the field", async () => {
