@@ -97,6 +97,10 @@ pub struct PolicyConfig {
     /// Allow a signed upload to replace an existing object (off: `If-None-Match: *` is signed).
     #[serde(default)]
     pub allow_overwrite: bool,
+    /// Let browsers show uploads in place (off: `Content-Disposition: attachment` is signed, so
+    /// a bucket served to browsers downloads them instead of rendering them).
+    #[serde(default)]
+    pub allow_inline: bool,
     /// Requests a minute per token.
     #[serde(default = "default_rate")]
     pub rate_limit_per_minute: u32,
@@ -110,6 +114,7 @@ impl Default for PolicyConfig {
             allowed_types: Vec::new(),
             expiry_secs: MAX_EXPIRY_SECS,
             allow_overwrite: false,
+            allow_inline: false,
             rate_limit_per_minute: DEFAULT_RATE_PER_MINUTE,
         }
     }

@@ -97,6 +97,81 @@ pub struct Plan {
     pub size: Option<u64>,
 }
 
+/// Types a browser runs or a desktop executes. A wildcard never admits them, and with no
+/// `allowed_types` configured they are refused: only an exact entry allows one.
+fn is_active(t: &str) -> bool {
+    const ACTIVE: &[&str] = &[
+        "text/html",
+        "text/xml",
+        "application/xml",
+        "text/javascript",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "text/ecmascript",
+        "application/wasm",
+        "application/x-msdownload",
+        "application/x-msdos-program",
+        "application/x-dosexec",
+        "application/vnd.microsoft.portable-executable",
+        "application/x-executable",
+        "application/x-elf",
+        "application/x-mach-binary",
+        "application/x-msi",
+        "application/x-ms-installer",
+        "application/x-sh",
+        "application/x-csh",
+        "application/x-shellscript",
+        "text/x-shellscript",
+        "application/x-bat",
+        "application/hta",
+        "application/x-httpd-php",
+        "application/java-archive",
+        "application/x-java-archive",
+        "application/vnd.apple.installer+xml",
+    ];
+    ACTIVE.contains(&t) || t.ends_with("+xml")
+}
+
+/// A client's content type: exactly one `type/subtype` of token characters (no parameters, no
+/// list), lower-cased; anything else is a 400.
+fn media_type(t: &str) -> Result<String, ApiError> {
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+    };
+    match t.split_once('/') {
+        Some((a, b)) if t.len() <= 255 && token(a) && token(b) => Ok(t.to_ascii_lowercase()),
+        _ => Err(ApiError::bad_request(format!(
+            "contentType '{}' is not a MIME type (one type/subtype, no parameters)",
+            t.escape_debug()
+        ))),
+    }
+}
+
+/// Whether type `t` may be signed under `allowed` (empty: any type but active content); 415 with
+/// what to change if not.
+fn type_admitted(t: &str, allowed: &[String]) -> Result<(), ApiError> {
+    let exact = allowed.iter().any(|a| a.eq_ignore_ascii_case(t));
+    if is_active(t) && !exact {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "type {t} is not allowed: executables, scripts and content a browser runs are \
+                 refused unless the server lists them exactly (policy.allowed_types = [\"{t}\"])"
+            ),
+        ));
+    }
+    if !allowed.is_empty() && !hoist::validate::type_allowed(t, allowed) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("type {t} is not allowed (allowed: {})", allowed.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
 /// Applies the policy and the token's limits, and generates the key.
 pub fn plan(
     policy: &PolicyConfig,
@@ -111,39 +186,22 @@ pub fn plan(
     if name.len() > 4096 {
         return Err(ApiError::bad_request("fileName is longer than 4096 bytes"));
     }
+    let guessed = mime_guess::from_path(name)
+        .first_raw()
+        .unwrap_or("application/octet-stream");
     let content_type = match ask.content_type.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) => {
-            let valid = t.len() <= 255
-                && t.split_once('/')
-                    .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
-                && t.chars().all(|c| c.is_ascii_graphic() || c == ' ');
-            if !valid {
-                return Err(ApiError::bad_request(format!(
-                    "contentType '{}' is not a MIME type",
-                    t.escape_debug()
-                )));
-            }
-            t.to_ascii_lowercase()
-        }
-        None => mime_guess::from_path(name)
-            .first_raw()
-            .unwrap_or("application/octet-stream")
-            .to_string(),
+        Some(t) => media_type(t)?,
+        None => guessed.to_string(),
     };
     let allowed = if token.allowed_types.is_empty() {
         &policy.allowed_types
     } else {
         &token.allowed_types
     };
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !hoist::validate::type_allowed(essence, allowed) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "type {essence} is not allowed (allowed: {})",
-                allowed.join(", ")
-            ),
-        ));
+    type_admitted(&content_type, allowed)?;
+    // The name counts too: a `.exe` or `.html` declared as `image/png` is still refused.
+    if is_active(guessed) && guessed != content_type {
+        type_admitted(guessed, allowed)?;
     }
     let limit = match (policy.max_size, token.max_size) {
         (Some(a), Some(b)) => Some(a.min(b)),

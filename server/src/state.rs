@@ -116,6 +116,16 @@ impl AppState {
         Ok((plan, presigned))
     }
 
+    /// The headers an object is created with: its type and, unless the policy allows inline
+    /// display, `Content-Disposition: attachment`.
+    pub(crate) fn object_headers<'a>(&self, plan: &'a Plan) -> Vec<(&'static str, &'a str)> {
+        let mut headers = vec![("content-type", plan.content_type.as_str())];
+        if !self.policy.allow_inline {
+            headers.push(("content-disposition", "attachment"));
+        }
+        headers
+    }
+
     /// Presigns a PutObject for a plan; returns the URL and the headers the client must send.
     fn presign_single(
         &self,
@@ -123,7 +133,7 @@ impl AppState {
         checksums: Checksums<'_>,
     ) -> Result<hoist::sign::PresignedPut, ApiError> {
         let size = plan.size.map(|s| s.to_string());
-        let mut headers: Vec<(&str, &str)> = vec![("content-type", &plan.content_type)];
+        let mut headers = self.object_headers(plan);
         if let Some(s) = &size {
             headers.push(("content-length", s));
         }

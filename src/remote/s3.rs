@@ -241,15 +241,20 @@ impl S3Client {
         content_type: &str,
         now: SystemTime,
     ) -> Result<String, RemoteFailure> {
+        self.create_multipart_with(key, &[("content-type", content_type)], now)
+            .await
+    }
+
+    /// CreateMultipartUpload with these headers signed and sent (the object's content type,
+    /// disposition, …); returns the upload id.
+    pub async fn create_multipart_with(
+        &self,
+        key: &str,
+        headers: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Result<String, RemoteFailure> {
         let (_, text) = self
-            .call(
-                "POST",
-                key,
-                "uploads=",
-                &[("content-type", content_type)],
-                None,
-                now,
-            )
+            .call("POST", key, "uploads=", headers, None, now)
             .await?;
         xml_field(&text, "UploadId")
             .map(str::to_string)

@@ -97,7 +97,7 @@ pub(super) async fn create(
     let s3_id = s
         .bucket
         .client
-        .create_multipart(&plan.key, &plan.content_type, SystemTime::now())
+        .create_multipart_with(&plan.key, &s.object_headers(&plan), SystemTime::now())
         .await?;
     let upload_id = s.ids.seal(&token.id, &plan.key, plan.size, &s3_id);
     s.audit_ok(token, &call, Granted::plan(&plan), "created");

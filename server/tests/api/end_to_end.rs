@@ -77,7 +77,8 @@ async fn a_browser_style_client_sending_only_the_name_uploads_too() {
     let h = Harness::new().await;
     let base = serve(&h).await;
     let c = client();
-    // What the article's React code does: POST {fileName}, read {url}, PUT the file with its type.
+    // What the article's React code does: POST {fileName}, read {url}, PUT the file with its type
+    // (and the headers the answer lists).
     let answer: Value = c
         .post(format!("{base}/api/upload"))
         .bearer_auth(ALICE)
@@ -94,6 +95,7 @@ async fn a_browser_style_client_sending_only_the_name_uploads_too() {
         .put(url)
         .header("content-type", "image/png")
         .header("if-none-match", "*")
+        .header("content-disposition", "attachment")
         .body(content.clone())
         .send()
         .await

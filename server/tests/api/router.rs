@@ -62,12 +62,13 @@ async fn simple_protocol_signs_type_size_and_no_overwrite_under_the_token_prefix
     assert_eq!(r["method"], "PUT");
     assert_eq!(r["headers"]["content-type"], "application/pdf");
     assert_eq!(r["headers"]["if-none-match"], "*");
+    assert_eq!(r["headers"]["content-disposition"], "attachment");
     assert_eq!(r["headers"]["x-amz-checksum-sha256"], sha);
     let url = url::Url::parse(r["url"].as_str().unwrap()).unwrap();
     let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
     assert_eq!(
         q["X-Amz-SignedHeaders"],
-        "content-length;content-type;host;if-none-match;x-amz-checksum-sha256"
+        "content-disposition;content-length;content-type;host;if-none-match;x-amz-checksum-sha256"
     );
     assert_eq!(q["X-Amz-Expires"], "900");
     let expires = time::OffsetDateTime::parse(
@@ -491,4 +492,79 @@ async fn unknown_endpoints_answer_json() {
     let (status, r, _) = h.call("GET", "/nope", Some(ALICE), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(r["error"], "no such endpoint");
+}
+
+/// Regression (type confusion and active content, security review): with `image/*` allowed,
+/// `image/svg+xml`, `image/png,text/html` and `image/x; a=b, text/html` were signed; with no
+/// types configured, an `.exe` and `text/html` were.
+#[tokio::test]
+async fn active_content_and_malformed_types_are_refused() {
+    let images = PolicyConfig {
+        allowed_types: vec!["image/*".into()],
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(images, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    let cases = [
+        (
+            json!({"fileName": "a.svg", "contentType": "image/svg+xml"}),
+            415,
+        ),
+        (
+            json!({"fileName": "a.png", "contentType": "image/png,text/html"}),
+            400,
+        ),
+        (
+            json!({"fileName": "a.png", "contentType": "image/x; a=b, text/html"}),
+            400,
+        ),
+        (
+            json!({"fileName": "a.html", "contentType": "image/png"}),
+            415,
+        ),
+        (
+            json!({"fileName": "a.png", "contentType": "image/png"}),
+            200,
+        ),
+    ];
+    for (body, want) in cases {
+        let (status, r, _) = h
+            .call(
+                "POST",
+                "/api/upload",
+                Some(ALICE),
+                Some(&simple(body.clone())),
+            )
+            .await;
+        assert_eq!(status.as_u16(), want, "{body}: {r}");
+    }
+    let open = Harness::new().await;
+    for (name, t) in [
+        ("setup.exe", "application/x-msdownload"),
+        ("page.html", "text/html"),
+        ("run.sh", "application/x-sh"),
+    ] {
+        let body = simple(json!({"fileName": name, "contentType": t}));
+        let (status, r, _) = open
+            .call("POST", "/api/upload", Some(ALICE), Some(&body))
+            .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{name}: {r}");
+        let why = r["error"].as_str().unwrap();
+        assert!(
+            why.contains("policy.allowed_types"),
+            "says how to allow it: {why}"
+        );
+    }
+    // Listed exactly, it is allowed; and a policy may let browsers show uploads inline.
+    let html = PolicyConfig {
+        allowed_types: vec!["text/html".into()],
+        allow_inline: true,
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(html, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    let body = simple(json!({"fileName": "page.html", "contentType": "text/html"}));
+    let (status, r, _) = h
+        .call("POST", "/api/upload", Some(ALICE), Some(&body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert!(r["headers"].get("content-disposition").is_none(), "{r}");
 }
