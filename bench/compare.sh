@@ -125,7 +125,7 @@ upload() { # tool workload run
         -d "{\"fileName\":\"one.bin\",\"contentType\":\"application/octet-stream\",\"size\":$((1024 * 1024 * 1024))}" \
         "http://127.0.0.1:$APORT/api/upload")
       url=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["url"])' "$answer")
-      curl -sf -T "$work/A/one.bin" -H 'content-type: application/octet-stream' -H 'if-none-match: *' "$url" >/dev/null &&
+      curl -sf -T "$work/A/one.bin" -H 'content-type: application/octet-stream' -H 'if-none-match: *' -H 'content-disposition: attachment' "$url" >/dev/null &&
         python3 -c 'import json,sys; print(json.loads(sys.argv[1])["key"])' "$answer" ;;
     *) return 3 ;;
   esac
