@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 pub const MAX_EXPIRY_SECS: u64 = 900;
 /// Default key template under a token's prefix.
 pub const DEFAULT_TEMPLATE: &str = "{yyyy}/{mm}/{uuid}-{name}";
+/// The shortest plain token accepted: a guessable token is a credential anyone has.
+pub const MIN_TOKEN_LEN: usize = 32;
 /// Requests per minute per token when the config does not say.
 pub const DEFAULT_RATE_PER_MINUTE: u32 = 120;
 
@@ -209,7 +211,11 @@ impl FileConfig {
         let mut out = Vec::new();
         for t in &self.tokens {
             let sha256 = parse_hex32(&t.sha256.to_ascii_lowercase()).ok_or_else(|| {
-                ConfigError::Invalid(format!("token '{}': sha256 must be 64 hex digits", t.id))
+                ConfigError::Invalid(format!(
+                    "token '{}': sha256 must be 64 hex digits: run `hoist-server hash-token`, which \
+                     makes a long random token and prints its hash, and paste the hash here",
+                    t.id
+                ))
             })?;
             hoist::key::validate_prefix(&t.prefix)
                 .map_err(|e| ConfigError::Invalid(format!("token '{}': prefix: {e}", t.id)))?;
@@ -231,9 +237,10 @@ impl FileConfig {
             .filter(|t| !t.is_empty())
             .enumerate()
         {
-            if plain.len() < 16 {
+            if plain.len() < MIN_TOKEN_LEN {
                 return Err(ConfigError::Invalid(format!(
-                    "HOIST_SERVER_TOKENS entry {} is shorter than 16 characters; use long random tokens",
+                    "HOIST_SERVER_TOKENS entry {} is shorter than {MIN_TOKEN_LEN} characters; use long \
+                     random tokens (`hoist-server hash-token` makes one)",
                     i + 1
                 )));
             }
@@ -433,27 +440,41 @@ mod tests {
     fn env_tokens_must_be_long_and_get_ids() {
         let f = FileConfig::default();
         let t = f
-            .tokens(Some("0123456789abcdef0123, fedcba9876543210fedc"))
+            .tokens(Some(
+                "0123456789abcdef0123456789abcdef, fedcba9876543210fedcba9876543210",
+            ))
             .unwrap();
         assert_eq!(t.len(), 2);
         assert_eq!(t[1].id, "env-2");
         assert_eq!(
             t[0].sha256.to_vec(),
-            parse_hex32(&hash_token("0123456789abcdef0123"))
+            parse_hex32(&hash_token("0123456789abcdef0123456789abcdef"))
                 .unwrap()
                 .to_vec()
         );
         assert!(f.tokens(Some("short")).is_err());
+        assert!(
+            f.tokens(Some(&"y".repeat(31))).is_err(),
+            "31 characters are too few"
+        );
     }
 
+    /// Regression (security review): the sample config's hashes were those of `test` and
+    /// `test2`, so a server run with it as the README said accepted those tokens.
     #[test]
-    fn the_example_config_is_valid() {
+    fn the_example_config_is_valid_but_its_placeholder_tokens_refuse_to_load() {
         let f: FileConfig = toml::from_str(include_str!("../hoist-server.example.toml")).unwrap();
         f.validate_policy().unwrap();
-        let tokens = f.tokens(None).unwrap();
+        assert_eq!(f.bucket.as_ref().unwrap().name, "company-uploads");
+        let e = f.tokens(None).unwrap_err().to_string();
+        assert!(e.contains("hoist-server hash-token"), "{e}");
+        let mut filled = f;
+        for t in &mut filled.tokens {
+            t.sha256 = hash_token(&format!("{}-{}", t.id, "x".repeat(32)));
+        }
+        let tokens = filled.tokens(None).unwrap();
         assert_eq!(tokens.len(), 2);
         assert_eq!(tokens[1].rate_per_minute, 30);
-        assert_eq!(f.bucket.unwrap().name, "company-uploads");
     }
 
     #[test]

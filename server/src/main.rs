@@ -41,8 +41,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the SHA-256 of a token read from stdin, for a `[[tokens]]` entry of the config.
+    /// Make a long random token and print it with its SHA-256, for a `[[tokens]]` entry of the
+    /// config (give it to its user; only the hash goes in the config). With a token piped on
+    /// stdin, print that token's hash instead.
     HashToken,
+}
+
+/// `hoist-server hash-token`: a new random token and its hash, or the hash of a piped token.
+fn hash_token() -> ExitCode {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        // Two v4 UUIDs: 244 random bits from the OS.
+        let token = format!(
+            "hst_{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        println!("token   {token}");
+        println!("sha256  {}", config::hash_token(&token));
+        eprintln!("give the token to its user (`hoist secret set PROFILE`); only the sha256 goes in the config");
+        return ExitCode::SUCCESS;
+    }
+    let mut token = String::new();
+    if std::io::stdin().read_line(&mut token).is_err() || token.trim().is_empty() {
+        eprintln!("error: give the token on stdin, or run without stdin to make a new one");
+        return ExitCode::from(2);
+    }
+    let token = token.trim();
+    if token.len() < config::MIN_TOKEN_LEN {
+        eprintln!(
+            "error: the token is shorter than {} characters: run `hoist-server hash-token` without stdin to make one",
+            config::MIN_TOKEN_LEN
+        );
+        return ExitCode::from(2);
+    }
+    println!("{}", config::hash_token(token));
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
@@ -56,13 +90,7 @@ fn main() -> ExitCode {
         .with_writer(|| hoist::redact::RedactingWriter::new(std::io::stderr()))
         .init();
     if let Some(Command::HashToken) = cli.command {
-        let mut token = String::new();
-        if std::io::stdin().read_line(&mut token).is_err() || token.trim().is_empty() {
-            eprintln!("error: give the token on stdin");
-            return ExitCode::from(2);
-        }
-        println!("{}", config::hash_token(token.trim()));
-        return ExitCode::SUCCESS;
+        return hash_token();
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
