@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -14,7 +14,10 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{expires_at, header_object, parse_body, query_map, Call};
+use super::{
+    expires_at, header_object, parse_body, query_map, read_body, Call, COMPLETE_BODY_LIMIT,
+    SIGN_BODY_LIMIT,
+};
 use crate::config::Token;
 use crate::error::ApiError;
 use crate::policy::{self, Ask, Sealed};
@@ -83,10 +86,10 @@ pub(super) async fn create(
     State(s): State<Shared>,
     Extension(call): Extension<Call>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let token = s.admit(&headers, &call, "multipart.create")?;
-    let req: CreateRequest = parse_body(&body)?;
+    let req: CreateRequest = parse_body(&read_body(body, SIGN_BODY_LIMIT).await?)?;
     let ask = Ask {
         file_name: req.filename.as_deref(),
         content_type: req.content_type.as_deref(),
@@ -254,9 +257,10 @@ fn requested_parts(req: CompleteRequest) -> Result<Vec<(u32, String)>, ApiError>
     Ok(parts)
 }
 
-pub(super) async fn complete(req: UploadRequest, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub(super) async fn complete(req: UploadRequest, body: Body) -> Result<Json<Value>, ApiError> {
     let (token, key, sealed) = req.target("multipart.complete")?;
     let (s, call) = (&req.s, &req.call);
+    let body = read_body(body, COMPLETE_BODY_LIMIT).await?;
     let requested = requested_parts(parse_body(&body)?)?;
     let now = SystemTime::now();
     if let Some(declared) = sealed.declared_size {

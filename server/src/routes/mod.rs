@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -107,6 +107,22 @@ async fn audit_denials(State(s): State<Shared>, mut request: Request, next: Next
         }
     }
     response
+}
+
+/// The most a signing request's body may hold (a file name, a type, a size, two checksums).
+const SIGN_BODY_LIMIT: usize = 16 * 1024;
+/// The most a Complete's body may hold (10,000 parts of `{PartNumber, ETag}`).
+const COMPLETE_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Reads a body of at most `limit` bytes. Handlers call it only after the request is admitted,
+/// so nobody without a valid token makes the server read (or hold) a byte of body.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is over {limit} bytes, or was cut off"),
+        )
+    })
 }
 
 /// A JSON body as `T`, or a 400 that says what is wrong with it (and where).

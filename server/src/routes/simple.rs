@@ -2,7 +2,7 @@
 //! contentMd5?}` → `{url, method, headers, key, expiresAt}`. A client that sends only
 //! `fileName` and reads only `url` still works, within the policy.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
@@ -10,7 +10,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{expires_at, header_object, parse_body, Call};
+use super::{expires_at, header_object, parse_body, read_body, Call, SIGN_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::policy::Ask;
 use crate::state::{Checksums, Shared};
@@ -48,10 +48,10 @@ pub(super) async fn upload(
     State(s): State<Shared>,
     Extension(call): Extension<Call>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let token = s.admit(&headers, &call, "simple.put")?;
-    let req: UploadRequest = parse_body(&body)?;
+    let req: UploadRequest = parse_body(&read_body(body, SIGN_BODY_LIMIT).await?)?;
     let checksums = Checksums {
         sha256_b64: digest(req.checksum_sha256.as_deref(), "checksumSha256", 32)?,
         md5_b64: digest(req.content_md5.as_deref(), "contentMd5", 16)?,

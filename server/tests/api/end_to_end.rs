@@ -379,3 +379,40 @@ async fn hoist_core_uploads_large_files_in_parts_over_the_companion_protocol() {
         .expect("single PUT via /s3/params");
     assert_eq!(sha256(&h.stored(&r.key).expect("stored")), sha256(&small));
 }
+
+/// Regression (memory before authentication, security review): the server read a request's
+/// whole body before checking its token, so wrong-token clients sending large bodies (or never
+/// finishing them) held memory and connections. Now a wrong token is answered before any body.
+#[tokio::test]
+async fn a_wrong_token_is_refused_before_the_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let addr = base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // Headers that announce 2 MB, and not one byte of them.
+    let head = format!(
+        "POST /api/upload HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer wrong-token-0123456789abcdef0123\r\n\
+         Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut answer))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+
+    // Admitted, a body over the limit is refused too.
+    let big = format!("{{\"fileName\": \"{}\"}}", "x".repeat(64 * 1024));
+    let r = client()
+        .post(format!("{base}/api/upload"))
+        .bearer_auth(ALICE)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
