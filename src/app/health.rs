@@ -11,6 +11,7 @@ use super::error::ManagerError;
 use super::Manager;
 use crate::profile::Mode;
 use crate::remote::s3::S3Client;
+use crate::retry::Clock;
 use crate::sign::{PresignedPut, PutRequest};
 use crate::upload::FileDigest;
 
@@ -109,7 +110,12 @@ impl Manager {
         };
         checks.extend(
             probe
-                .put_and_delete(client, &signed, path_style, self)
+                .put_and_delete(
+                    client,
+                    &signed,
+                    path_style,
+                    self.config.retry.clock.as_ref(),
+                )
                 .await?,
         );
         Ok(report(checks))
@@ -155,7 +161,7 @@ impl Probe {
         client: &S3Client,
         signed: &PresignedPut,
         path_style: bool,
-        manager: &Manager,
+        clock: &dyn Clock,
     ) -> Result<Vec<HealthCheck>, ManagerError> {
         let style = if path_style {
             "path-style addresses (host/bucket/key)"
@@ -172,7 +178,7 @@ impl Probe {
                 ),
             ]);
         }
-        let now = manager.config.retry.clock.now();
+        let now = clock.now();
         let mut checks = match client.delete_object(&self.key, now).await {
             Ok(server_time) => vec![
                 pass(

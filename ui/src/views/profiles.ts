@@ -26,17 +26,6 @@ function input(name: string, value = "", attrs: Record<string, string | boolean>
   return h("input", { name, value, ...attrs }) as HTMLInputElement;
 }
 
-function describeMode(p: Profile): string {
-  switch (p.mode) {
-    case "backend":
-      return `backend · ${p.url}`;
-    case "self-sign":
-      return `self-sign · ${p.bucket}`;
-    default:
-      return "embedded store on this machine";
-  }
-}
-
 /** Fields of a profile's mode; the rest are its rules, which every mode shares. */
 const MODE_FIELDS = ["mode", "url", "protocol", "token", "bucket", "region", "endpoint", "path_style", "access_key_id"];
 
@@ -91,7 +80,7 @@ export class ProfilesView {
             "div",
             { class: "row-head" },
             h("b", {}, p.name),
-            h("span", { class: "badge" }, describeMode(p.profile)),
+            h("span", { class: "badge" }, destinationOf(p.profile)),
             p.active ? h("span", { class: "badge ok" }, "active") : null,
           ),
           missing.length
