@@ -15,7 +15,9 @@ use crate::config::{PolicyConfig, Token};
 use crate::error::ApiError;
 
 /// S3's limits.
-pub use hoist::upload::parts::{MAX_OBJECT_SIZE, MAX_PARTS, MAX_SINGLE_PUT, MIN_PART_SIZE};
+pub use hoist::upload::parts::{
+    PartPlan, MAX_OBJECT_SIZE, MAX_PARTS, MAX_PART_SIZE, MAX_SINGLE_PUT, MIN_PART_SIZE,
+};
 
 /// Finds the token of a request, or says why there is none (401).
 pub fn authenticate<'a>(tokens: &'a [Token], headers: &HeaderMap) -> Result<&'a Token, ApiError> {
@@ -285,9 +287,10 @@ pub fn check_key(token: &Token, key: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The upload id handed to clients: `{declared size}~{mac}~{S3 upload id}`. The MAC binds the S3
-/// id to the token, the key and the declared size, so a client can neither use someone else's
-/// upload nor raise its size, and the server needs no state to enforce it.
+/// The upload id handed to clients: `{declared size}~{part size}~{mac}~{S3 upload id}`. The MAC
+/// binds the S3 id to the token, the key, the declared size and the part size, so a client can
+/// neither use someone else's upload nor change its size or its parts' lengths, and the server
+/// needs no state to enforce it.
 #[derive(Clone)]
 pub struct UploadIds {
     key: Vec<u8>,
@@ -304,9 +307,21 @@ impl std::fmt::Debug for UploadIds {
 pub struct Sealed {
     /// The store's upload id inside it.
     pub s3_upload_id: String,
-    /// The size the client declared at create; `None` only when it declared none and no size
-    /// limit applied then (a declared 0 is 0, never "undeclared").
-    pub declared_size: Option<u64>,
+    /// How the declared size is cut into parts; `None` only when the client declared no size
+    /// and no size limit applied then (a declared 0 is 0, never "undeclared").
+    pub parts: Option<PartPlan>,
+}
+
+impl Sealed {
+    /// The highest part number that may be signed.
+    pub fn max_part(&self) -> u32 {
+        self.parts.map_or(MAX_PARTS, |p| p.count())
+    }
+
+    /// The exact length part `n` must have, when the size was declared.
+    pub fn part_len(&self, n: u32) -> Option<u64> {
+        self.parts.map(|p| p.range(n).len)
+    }
 }
 
 impl UploadIds {
@@ -314,18 +329,18 @@ impl UploadIds {
     pub fn new(secret: &[u8]) -> Self {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
-        // v2: the size field tells "none declared" (`-`) from 0; v1 ids, which read 0 as none,
-        // no longer open.
-        mac.update(b"hoist-server upload ids v2");
+        // v3: the part size is sealed too (v2 ids, whose parts were not bound to a length, no
+        // longer open).
+        mac.update(b"hoist-server upload ids v3");
         UploadIds {
             key: mac.finalize().into_bytes().to_vec(),
         }
     }
 
-    fn mac(&self, token: &str, key: &str, size: &str, s3_id: &str) -> String {
+    fn mac(&self, token: &str, key: &str, sizes: &str, s3_id: &str) -> String {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        for part in [token, key, size, s3_id] {
+        for part in [token, key, sizes, s3_id] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());
         }
@@ -335,48 +350,68 @@ impl UploadIds {
             .collect()
     }
 
-    /// The id a client gets: size (`-` when none was declared), MAC over token, key, size and
-    /// store id, and the store id.
-    pub fn seal(&self, token: &str, key: &str, size: Option<u64>, s3_id: &str) -> String {
-        let size = size.map_or_else(|| "-".to_string(), |s| s.to_string());
-        format!("{size}~{}~{s3_id}", self.mac(token, key, &size, s3_id))
+    /// The id a client gets: size and part size (`-~-` when no size was declared), MAC over
+    /// token, key, sizes and store id, and the store id.
+    pub fn seal(&self, token: &str, key: &str, parts: Option<PartPlan>, s3_id: &str) -> String {
+        let sizes = parts.map_or_else(
+            || "-~-".to_string(),
+            |p| format!("{}~{}", p.size, p.part_size),
+        );
+        format!("{sizes}~{}~{s3_id}", self.mac(token, key, &sizes, s3_id))
     }
 
     /// Checks a client's id against its token and key (403 if it is not theirs).
     pub fn open(&self, token: &str, key: &str, sealed: &str) -> Result<Sealed, ApiError> {
         let foreign = || ApiError::forbidden("unknown upload id for this key and token");
-        let mut it = sealed.splitn(3, '~');
-        let (Some(size), Some(mac), Some(s3_id)) = (it.next(), it.next(), it.next()) else {
+        let mut it = sealed.splitn(4, '~');
+        let (Some(size), Some(part_size), Some(mac), Some(s3_id)) =
+            (it.next(), it.next(), it.next(), it.next())
+        else {
             return Err(foreign());
         };
-        let declared = match size {
-            "-" => None,
-            n => Some(n.parse::<u64>().map_err(|_| foreign())?),
+        let parts = match (size, part_size) {
+            ("-", "-") => None,
+            (s, p) => Some(PartPlan {
+                size: s.parse().map_err(|_| foreign())?,
+                part_size: p.parse().map_err(|_| foreign())?,
+            }),
         };
-        let expected = self.mac(token, key, size, s3_id);
+        let expected = self.mac(token, key, &format!("{size}~{part_size}"), s3_id);
         let same = expected.len() == mac.len()
             && expected
                 .bytes()
                 .zip(mac.bytes())
                 .fold(0u8, |a, (x, y)| a | (x ^ y))
                 == 0;
-        if !same || s3_id.is_empty() {
+        if !same || s3_id.is_empty() || parts.is_some_and(|p| p.part_size == 0) {
             return Err(foreign());
         }
         Ok(Sealed {
             s3_upload_id: s3_id.to_string(),
-            declared_size: declared,
+            parts,
         })
     }
 }
 
-/// The highest part number a declared size allows (every part but the last is ≥ 5 MiB); with
-/// none declared (only allowed when no size limit applies), S3's own limit.
-pub fn max_part_for(declared: Option<u64>) -> u32 {
-    match declared {
-        None => MAX_PARTS,
-        Some(size) => hoist::upload::parts::max_part_number(size),
-    }
+/// How a declared size is cut into parts. Without `asked`, the way Uppy cuts a file by default
+/// (`max(5 MiB, ceil(size / 10,000))`); a client that cuts otherwise (Hoist's own) says its part
+/// size at create, and gets it when S3 would accept it.
+pub fn part_plan(size: u64, asked: Option<u64>) -> Result<PartPlan, ApiError> {
+    let part_size = match asked {
+        None => MIN_PART_SIZE.max(size.div_ceil(MAX_PARTS as u64)),
+        Some(p) => {
+            let count = hoist::upload::parts::part_count(size, p.max(1));
+            if p == 0 || p > MAX_PART_SIZE || (count > 1 && p < MIN_PART_SIZE) || count > MAX_PARTS
+            {
+                return Err(ApiError::bad_request(format!(
+                    "partSize {p} does not fit S3's limits for {size} bytes: parts of 5 MiB to \
+                     5 GiB (only a single part may be smaller), at most 10,000 of them"
+                )));
+            }
+            p
+        }
+    };
+    Ok(PartPlan { size, part_size })
 }
 
 #[cfg(test)]
@@ -395,14 +430,18 @@ mod tests {
     }
 
     #[test]
-    fn sealed_upload_ids_bind_token_key_and_size() {
+    fn sealed_upload_ids_bind_token_key_and_sizes() {
         let ids = UploadIds::new(b"secret");
-        let s = ids.seal("t", "uploads/t/a", Some(100), "abc~def");
+        let plan = PartPlan {
+            size: 100,
+            part_size: MIN_PART_SIZE,
+        };
+        let s = ids.seal("t", "uploads/t/a", Some(plan), "abc~def");
         assert_eq!(
             ids.open("t", "uploads/t/a", &s).unwrap(),
             Sealed {
                 s3_upload_id: "abc~def".into(),
-                declared_size: Some(100)
+                parts: Some(plan)
             }
         );
         assert!(ids.open("u", "uploads/t/a", &s).is_err());
@@ -410,7 +449,35 @@ mod tests {
         assert!(ids
             .open("t", "uploads/t/a", &s.replacen("100", "999", 1))
             .is_err());
+        let other_parts = s.replacen(&MIN_PART_SIZE.to_string(), "6000000", 1);
+        assert!(ids.open("t", "uploads/t/a", &other_parts).is_err());
         assert!(ids.open("t", "uploads/t/a", "garbage").is_err());
+        let undeclared = ids.seal("t", "uploads/t/a", None, "x");
+        assert_eq!(
+            ids.open("t", "uploads/t/a", &undeclared).unwrap().parts,
+            None
+        );
+    }
+
+    #[test]
+    fn part_plans_follow_uppy_or_the_client_within_s3_limits() {
+        // Uppy's default cut.
+        assert_eq!(part_plan(1, None).unwrap().part_size, MIN_PART_SIZE);
+        let huge = 100_000 * MIN_PART_SIZE;
+        assert_eq!(
+            part_plan(huge, None).unwrap().part_size,
+            huge.div_ceil(10_000)
+        );
+        // A client's own size when S3 takes it.
+        assert_eq!(
+            part_plan(100 << 20, Some(8 << 20)).unwrap().part_size,
+            8 << 20
+        );
+        assert_eq!(part_plan(10, Some(10)).unwrap().count(), 1);
+        for bad in [0, MIN_PART_SIZE - 1, MAX_PART_SIZE + 1] {
+            assert!(part_plan(100 << 20, Some(bad)).is_err(), "{bad}");
+        }
+        assert!(part_plan(20_000 * MIN_PART_SIZE, Some(MIN_PART_SIZE)).is_err());
     }
 
     #[test]
@@ -430,12 +497,23 @@ mod tests {
 
     #[test]
     fn part_bounds_follow_the_declared_size() {
-        assert_eq!(max_part_for(Some(1)), 1);
-        assert_eq!(max_part_for(Some(MIN_PART_SIZE)), 1);
-        assert_eq!(max_part_for(Some(MIN_PART_SIZE + 1)), 2);
-        assert_eq!(max_part_for(Some(u64::MAX)), MAX_PARTS);
-        assert_eq!(max_part_for(None), MAX_PARTS);
-        // Regression (size-limit bypass): a declared 0 is 0, not "undeclared".
-        assert_eq!(max_part_for(Some(0)), 1);
+        let sealed = |size| Sealed {
+            s3_upload_id: "x".into(),
+            parts: Some(part_plan(size, None).unwrap()),
+        };
+        assert_eq!(sealed(1).max_part(), 1);
+        assert_eq!(sealed(MIN_PART_SIZE).max_part(), 1);
+        assert_eq!(sealed(MIN_PART_SIZE + 1).max_part(), 2);
+        assert_eq!(sealed(MIN_PART_SIZE + 1).part_len(2), Some(1));
+        assert_eq!(sealed(MAX_OBJECT_SIZE).max_part(), MAX_PARTS);
+        let undeclared = Sealed {
+            s3_upload_id: "x".into(),
+            parts: None,
+        };
+        assert_eq!(undeclared.max_part(), MAX_PARTS);
+        assert_eq!(undeclared.part_len(1), None);
+        // Regression (size-limit bypass): a declared 0 is 0, not "undeclared": one part of 0.
+        assert_eq!(sealed(0).max_part(), 1);
+        assert_eq!(sealed(0).part_len(1), Some(0));
     }
 }

@@ -10,6 +10,7 @@ use hoist::remote::RemoteFailure;
 use hoist::sign::sigv4::SigV4Signer;
 
 use crate::error::ApiError;
+use crate::policy::Sealed;
 
 /// The bucket: its signer (for what clients send) and the core's client (for what the server
 /// sends itself).
@@ -70,16 +71,20 @@ impl Bucket {
         self.signer.object_url(key)
     }
 
-    /// A presigned UploadPart URL for a client.
+    /// A presigned UploadPart URL for a client: for a declared size, it signs the part's exact
+    /// `Content-Length`, so the store refuses any other body.
     pub fn presign_part(
         &self,
         key: &str,
-        upload_id: &str,
+        upload: &Sealed,
         part: u32,
         now: SystemTime,
     ) -> Result<String, ApiError> {
+        let len = upload.part_len(part).map(|l| l.to_string());
+        let headers: Vec<(&str, &str)> =
+            len.iter().map(|l| ("content-length", l.as_str())).collect();
         self.client
-            .presign_part(key, upload_id, part, &[], now)
+            .presign_part(key, &upload.s3_upload_id, part, &headers, now)
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
     }
 }

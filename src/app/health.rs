@@ -151,6 +151,7 @@ impl Probe {
             size: self.digest.len,
             sha256_b64: self.digest.sha256_b64(),
             md5_b64: self.digest.md5_b64(),
+            part_size: None,
         }
     }
 

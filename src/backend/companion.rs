@@ -183,7 +183,7 @@ impl MultipartApi for CompanionClient {
         req: &PutRequest,
         _now: SystemTime,
     ) -> Result<MultipartTarget, RemoteFailure> {
-        let body = json!({"filename": req.file_name, "type": req.content_type, "metadata": {}, "size": req.size});
+        let body = json!({"filename": req.file_name, "type": req.content_type, "metadata": {}, "size": req.size, "partSize": req.part_size});
         let v = self
             .call(reqwest::Method::POST, "/s3/multipart", Some(body))
             .await?;

@@ -31,6 +31,9 @@ pub struct PutRequest {
     pub sha256_b64: String,
     /// Base64 MD5 of the content (`Content-MD5`).
     pub md5_b64: String,
+    /// For a multipart upload, how long every part but the last is: a backend that binds
+    /// each part's length (hoist-server) needs it at create.
+    pub part_size: Option<u64>,
 }
 
 /// A presigned PUT, ready to send.

@@ -279,6 +279,7 @@ mod tests {
             size: 5,
             sha256_b64: "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=".into(),
             md5_b64: "XUFAKrxLKna5cZ2REBfFkg==".into(),
+            part_size: None,
         };
         let p = signer.presign_put(&req, may_24_2013()).await.unwrap();
         let q: std::collections::HashMap<_, _> = p.url.query_pairs().into_owned().collect();

@@ -205,6 +205,7 @@ impl Uploader {
             size: file.size,
             sha256_b64: String::new(),
             md5_b64: String::new(),
+            part_size: Some(plan.part_size),
         };
         let request = &request;
         let (target, _) = with_retry(&self.retry, None, |_| async move {

@@ -45,11 +45,6 @@ pub fn part_count(size: u64, part_size: u64) -> u32 {
     size.div_ceil(part_size).max(1) as u32
 }
 
-/// The highest part number an upload of `declared` bytes can need (parts of S3's minimum size).
-pub fn max_part_number(declared: u64) -> u32 {
-    declared.div_ceil(MIN_PART_SIZE).clamp(1, MAX_PARTS as u64) as u32
-}
-
 /// The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, `-`, the count.
 pub fn multipart_etag(part_md5s: &[[u8; 16]]) -> String {
     let mut h = Md5::new();
@@ -126,14 +121,6 @@ mod tests {
         assert!(part_size_for(MAX_OBJECT_SIZE + 1, DEFAULT_PART_SIZE).is_err());
         assert_eq!(part_count(0, MIN_PART_SIZE), 1);
         assert_eq!(part_count(MIN_PART_SIZE + 1, MIN_PART_SIZE), 2);
-    }
-
-    #[test]
-    fn max_part_number_is_bounded_by_the_declared_size() {
-        assert_eq!(max_part_number(MIN_PART_SIZE), 1);
-        assert_eq!(max_part_number(MIN_PART_SIZE + 1), 2);
-        assert_eq!(max_part_number(u64::MAX), MAX_PARTS);
-        assert_eq!(max_part_number(0), 1);
     }
 
     #[test]

@@ -43,6 +43,7 @@ impl Uploader {
             size: file.size,
             sha256_b64: digest.sha256_b64(),
             md5_b64: digest.md5_b64(),
+            part_size: None,
         };
         let (request, payload) = (&request, &payload);
         let ((answer, presigned), attempts) =

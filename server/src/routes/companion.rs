@@ -20,8 +20,9 @@ use super::{
 };
 use crate::config::Token;
 use crate::error::ApiError;
-use crate::policy::{self, Ask, Sealed};
+use crate::policy::{self, Ask, PartPlan, Sealed};
 use crate::state::{Checksums, Granted, Shared};
+use hoist::remote::RemotePart;
 
 /// `POST /s3/multipart`: what a client asks to upload in parts.
 #[derive(Debug, Deserialize)]
@@ -31,6 +32,9 @@ struct CreateRequest {
     content_type: Option<String>,
     #[serde(default, deserialize_with = "super::de::size")]
     size: Option<u64>,
+    /// How long every part but the last will be (Hoist sends it; Uppy cuts by its default).
+    #[serde(rename = "partSize", default, deserialize_with = "super::de::size")]
+    part_size: Option<u64>,
     #[serde(default)]
     metadata: Metadata,
 }
@@ -40,6 +44,8 @@ struct CreateRequest {
 struct Metadata {
     #[serde(default, deserialize_with = "super::de::size")]
     size: Option<u64>,
+    #[serde(rename = "partSize", default, deserialize_with = "super::de::size")]
+    part_size: Option<u64>,
 }
 
 /// `POST /s3/multipart/:id/complete`: the parts to join.
@@ -96,13 +102,17 @@ pub(super) async fn create(
         size: req.size.or(req.metadata.size),
     };
     let plan = policy::plan(&s.policy, token, &ask, true)?;
+    let parts = plan
+        .size
+        .map(|size| policy::part_plan(size, req.part_size.or(req.metadata.part_size)))
+        .transpose()?;
     call.key(&plan.key);
     let s3_id = s
         .bucket
         .client
         .create_multipart_with(&plan.key, &s.object_headers(&plan), SystemTime::now())
         .await?;
-    let upload_id = s.ids.seal(&token.id, &plan.key, plan.size, &s3_id);
+    let upload_id = s.ids.seal(&token.id, &plan.key, parts, &s3_id);
     s.audit_ok(token, &call, Granted::plan(&plan), "created");
     Ok(Json(
         json!({ "key": plan.key, "uploadId": upload_id, "bucket": s.bucket.name() }),
@@ -157,14 +167,14 @@ impl UploadRequest {
     }
 }
 
-fn part_number(raw: &str, declared: Option<u64>) -> Result<u32, ApiError> {
+fn part_number(raw: &str, sealed: &Sealed) -> Result<u32, ApiError> {
     let n: u32 = raw.parse().map_err(|_| {
         ApiError::bad_request(format!(
             "part number '{}' is not a number",
             raw.escape_debug()
         ))
     })?;
-    let max = policy::max_part_for(declared);
+    let max = sealed.max_part();
     if n == 0 || n > max {
         return Err(ApiError::bad_request(format!(
             "part number {n} is outside 1..={max}"
@@ -181,10 +191,8 @@ pub(super) async fn sign_part(req: UploadRequest) -> Result<Json<Value>, ApiErro
         .get("part_number")
         .map(String::as_str)
         .unwrap_or("");
-    let n = part_number(raw_part, sealed.declared_size)?;
-    let url = s
-        .bucket
-        .presign_part(&key, &sealed.s3_upload_id, n, SystemTime::now())?;
+    let n = part_number(raw_part, &sealed)?;
+    let url = s.bucket.presign_part(&key, &sealed, n, SystemTime::now())?;
     Ok(Json(
         json!({ "url": url, "expires": s.bucket.signer.expires_in().as_secs() }),
     ))
@@ -201,7 +209,7 @@ pub(super) async fn sign_batch(req: UploadRequest) -> Result<Json<Value>, ApiErr
     let parsed = numbers
         .split(',')
         .filter(|n| !n.is_empty())
-        .map(|n| part_number(n.trim(), sealed.declared_size))
+        .map(|n| part_number(n.trim(), &sealed))
         .collect::<Result<Vec<u32>, ApiError>>()?;
     if parsed.is_empty() || parsed.len() > 1000 {
         return Err(ApiError::bad_request(
@@ -213,7 +221,7 @@ pub(super) async fn sign_batch(req: UploadRequest) -> Result<Json<Value>, ApiErr
     for n in parsed {
         urls.insert(
             n.to_string(),
-            Value::String(s.bucket.presign_part(&key, &sealed.s3_upload_id, n, now)?),
+            Value::String(s.bucket.presign_part(&key, &sealed, n, now)?),
         );
     }
     Ok(Json(json!({ "presignedUrls": urls })))
@@ -261,29 +269,10 @@ pub(super) async fn complete(req: UploadRequest, body: Body) -> Result<Json<Valu
     let (token, key, sealed) = req.target("multipart.complete")?;
     let (s, call) = (&req.s, &req.call);
     let body = read_body(body, COMPLETE_BODY_LIMIT).await?;
-    let requested = requested_parts(parse_body(&body)?)?;
+    let mut requested = requested_parts(parse_body(&body)?)?;
     let now = SystemTime::now();
-    if let Some(declared) = sealed.declared_size {
-        let stored = s
-            .bucket
-            .client
-            .list_parts(&key, &sealed.s3_upload_id, now)
-            .await?;
-        let total: u64 = stored
-            .iter()
-            .filter(|p| requested.iter().any(|(n, _)| *n == p.part_number))
-            .map(|p| p.size)
-            .sum();
-        if total != declared {
-            // Nothing torn or oversized may stay behind: the upload is aborted.
-            let _ = s.bucket.client.abort(&key, &sealed.s3_upload_id, now).await;
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!(
-                    "the parts hold {total} bytes but {declared} were declared; the upload was aborted"
-                ),
-            ));
-        }
+    if let Some(plan) = sealed.parts {
+        requested = stored_parts(s, &key, &sealed.s3_upload_id, plan, &requested, now).await?;
     }
     let etag = s
         .bucket
@@ -296,12 +285,11 @@ pub(super) async fn complete(req: UploadRequest, body: Body) -> Result<Json<Valu
             now,
         )
         .await?;
-    let size = sealed.declared_size;
     s.audit_ok(
         &token,
         call,
         Granted {
-            size,
+            size: sealed.parts.map(|p| p.size),
             ..Granted::key(&key)
         },
         "completed",
@@ -309,6 +297,96 @@ pub(super) async fn complete(req: UploadRequest, body: Body) -> Result<Json<Valu
     Ok(Json(
         json!({ "location": s.bucket.location(&key), "key": key, "bucket": s.bucket.name(), "etag": etag }),
     ))
+}
+
+/// The parts to join, as the store holds them (see [`join_parts`]). A part of another length
+/// (from a store that does not check the signed length) makes the upload worthless: it is
+/// aborted, so nothing oversized stays behind.
+async fn stored_parts(
+    s: &Shared,
+    key: &str,
+    upload_id: &str,
+    plan: PartPlan,
+    requested: &[(u32, String)],
+    now: SystemTime,
+) -> Result<Vec<(u32, String)>, ApiError> {
+    let stored = s.bucket.client.list_parts(key, upload_id, now).await?;
+    match join_parts(plan, requested, &stored) {
+        Ok(joined) => Ok(joined),
+        Err(PartMismatch::Length { n, held, expected }) => {
+            let _ = s.bucket.client.abort(key, upload_id, now).await;
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "part {n} holds {held} bytes but {expected} were declared for it; the upload was aborted"
+                ),
+            ))
+        }
+        Err(PartMismatch::Count) => {
+            let count = plan.count();
+            Err(ApiError::bad_request(format!(
+                "the upload has {count} parts ({} bytes in parts of {}): list parts 1 to {count}",
+                plan.size, plan.part_size
+            )))
+        }
+        Err(PartMismatch::Missing(n)) => Err(ApiError::bad_request(format!(
+            "part {n} has not been uploaded"
+        ))),
+        Err(PartMismatch::ETag(n)) => Err(ApiError::bad_request(format!(
+            "part {n}'s ETag is not the stored part's: upload it again or list the parts"
+        ))),
+    }
+}
+
+/// Why the parts a client names cannot be joined.
+#[derive(Debug, PartialEq, Eq)]
+enum PartMismatch {
+    /// Not every part of the plan is named.
+    Count,
+    /// The store has no such part.
+    Missing(u32),
+    /// The store holds the part with another length than planned.
+    Length { n: u32, held: u64, expected: u64 },
+    /// The store lists another ETag for the part than the client reported.
+    ETag(u32),
+}
+
+/// Joins what a client reports (`requested`, ascending) with what the store lists: every part
+/// of the plan, each of its planned length, with the client's ETag equal to the store's; the
+/// store's ETags are the ones completed with. A store that lists no ETags (s3s-fs) is taken at
+/// the client's word.
+fn join_parts(
+    plan: PartPlan,
+    requested: &[(u32, String)],
+    stored: &[RemotePart],
+) -> Result<Vec<(u32, String)>, PartMismatch> {
+    if requested.len() != plan.count() as usize {
+        return Err(PartMismatch::Count);
+    }
+    requested
+        .iter()
+        .map(|(n, etag)| {
+            let part = stored
+                .iter()
+                .find(|p| p.part_number == *n)
+                .ok_or(PartMismatch::Missing(*n))?;
+            let expected = plan.range(*n).len;
+            if part.size != expected {
+                return Err(PartMismatch::Length {
+                    n: *n,
+                    held: part.size,
+                    expected,
+                });
+            }
+            if part.etag.is_empty() {
+                return Ok((*n, etag.clone()));
+            }
+            if part.etag.trim_matches('"') != etag.trim_matches('"') {
+                return Err(PartMismatch::ETag(*n));
+            }
+            Ok((*n, part.etag.clone()))
+        })
+        .collect()
 }
 
 pub(super) async fn abort(req: UploadRequest) -> Result<Json<Value>, ApiError> {
@@ -320,4 +398,70 @@ pub(super) async fn abort(req: UploadRequest) -> Result<Json<Value>, ApiError> {
         .await?;
     s.audit_ok(&token, call, Granted::key(&key), "aborted");
     Ok(Json(json!({})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(n: u32, size: u64, etag: &str) -> RemotePart {
+        RemotePart {
+            part_number: n,
+            etag: etag.into(),
+            size,
+        }
+    }
+
+    const PLAN: PartPlan = PartPlan {
+        size: 12,
+        part_size: 5,
+    };
+
+    #[test]
+    fn parts_join_only_as_planned_and_stored() {
+        let asked = |e: &str| {
+            vec![
+                (1, "\"a\"".to_string()),
+                (2, "b".into()),
+                (3, e.to_string()),
+            ]
+        };
+        let store = [
+            stored(1, 5, "\"a\""),
+            stored(2, 5, "\"b\""),
+            stored(3, 2, "\"c\""),
+        ];
+        assert_eq!(
+            join_parts(PLAN, &asked("c"), &store).unwrap(),
+            vec![
+                (1, "\"a\"".into()),
+                (2, "\"b\"".into()),
+                (3, "\"c\"".into())
+            ]
+        );
+        assert_eq!(
+            join_parts(PLAN, &asked("d"), &store),
+            Err(PartMismatch::ETag(3))
+        );
+        assert_eq!(
+            join_parts(PLAN, &asked("c")[..2], &store),
+            Err(PartMismatch::Count)
+        );
+        assert_eq!(
+            join_parts(PLAN, &asked("c"), &store[..2]),
+            Err(PartMismatch::Missing(3))
+        );
+        let long = [stored(1, 5, ""), stored(2, 5, ""), stored(3, 20, "")];
+        assert_eq!(
+            join_parts(PLAN, &asked("c"), &long),
+            Err(PartMismatch::Length {
+                n: 3,
+                held: 20,
+                expected: 2
+            })
+        );
+        // A store that lists no ETags: the client's are used.
+        let bare = [stored(1, 5, ""), stored(2, 5, ""), stored(3, 2, "")];
+        assert_eq!(join_parts(PLAN, &asked("c"), &bare).unwrap()[2].1, "c");
+    }
 }

@@ -259,22 +259,90 @@ async fn companion_multipart_upload_lands_intact() {
     assert_eq!(h.pending_parts(), 0);
 }
 
+/// Signs part `n` alone and PUTs `body` to it; the store's answer.
+async fn put_part(base: &str, key: &str, id: &str, n: u32, body: Vec<u8>) -> reqwest::Response {
+    let c = client();
+    let signed: Value = c
+        .get(format!(
+            "{base}/s3/multipart/{}/{n}?key={}",
+            enc(id),
+            enc(key)
+        ))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    c.put(signed["url"].as_str().unwrap())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Regression (parts not bound to a length, security review): part URLs signed only `host`, so
+/// a 20 MiB part was accepted for a 1-byte upload and stayed in the store.
 #[tokio::test]
-async fn parts_beyond_the_declared_size_are_refused_and_aborted() {
+async fn parts_of_another_length_than_declared_are_refused_by_the_store() {
     let h = Harness::new().await;
     let base = serve(&h).await;
+    let (key, id) = create(&base, 1).await;
+    let r = put_part(&base, &key, &id, 1, bytes(20 * 1024 * 1024)).await;
+    assert_eq!(r.status(), 403, "the store checks the signed length");
+    assert_eq!(h.pending_parts(), 0, "nothing of the oversized part stays");
+
+    // A part the length of its plan lands; the last part is the remainder.
     let declared = 5 * 1024 * 1024 + 10;
     let (key, id) = create(&base, declared).await;
-    let big = bytes(5 * 1024 * 1024);
-    let tail = bytes(5000); // 4,990 bytes more than declared
-    let parts = put_parts(&base, &key, &id, &[&big, &tail]).await;
-    assert_eq!(h.pending_parts(), 2);
+    let r = put_part(&base, &key, &id, 2, bytes(5000)).await;
+    assert_eq!(r.status(), 403, "part 2 of this upload is 10 bytes");
+    let content = bytes(declared as usize);
+    let (p1, p2) = content.split_at(5 * 1024 * 1024);
+    let parts = put_parts(&base, &key, &id, &[p1, p2]).await;
+    // Complete needs every part (and, where the store lists ETags, the ones it gave).
+    let r = complete(&base, &key, &id, &parts[..1]).await;
+    assert_eq!(r.status(), 400, "a missing part is named");
     let r = complete(&base, &key, &id, &parts).await;
-    assert_eq!(r.status(), 422);
-    let err: Value = r.json().await.unwrap();
-    assert!(err["error"].as_str().unwrap().contains("aborted"), "{err}");
-    assert!(h.stored(&key).is_none(), "nothing stored");
-    assert_eq!(h.pending_parts(), 0, "no orphan parts left");
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    assert_eq!(sha256(&h.stored(&key).unwrap()), sha256(&content));
+    assert_eq!(h.pending_parts(), 0);
+}
+
+/// A client that cuts its own parts says so at create and gets URLs for that cut.
+#[tokio::test]
+async fn a_client_part_size_is_sealed_and_bounds_its_parts() {
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let part = 6 * 1024 * 1024;
+    let r: Value = client()
+        .post(format!("{base}/s3/multipart"))
+        .bearer_auth(ALICE)
+        .json(&json!({"filename": "big.bin", "type": "application/octet-stream", "size": part + 1, "partSize": part}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (key, id) = (r["key"].as_str().unwrap(), r["uploadId"].as_str().unwrap());
+    let r = put_part(&base, key, id, 1, bytes(5 * 1024 * 1024)).await;
+    assert_eq!(r.status(), 403, "part 1 is 6 MiB, not Uppy's 5");
+    let r = put_part(&base, key, id, 1, bytes(part as usize)).await;
+    assert!(r.status().is_success());
+    let r = client()
+        .post(format!("{base}/s3/multipart"))
+        .bearer_auth(ALICE)
+        .json(&json!({"filename": "big.bin", "size": 100 * 1024 * 1024, "partSize": 1024}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        400,
+        "parts under S3's 5 MiB are refused at create"
+    );
 }
 
 /// Regression (size-limit bypass, security review): a multipart upload declared with size 0 was
@@ -301,7 +369,7 @@ async fn a_declared_size_of_zero_is_zero_not_undeclared() {
         "a limit applies: 0 bytes in parts is refused"
     );
 
-    // Without a limit, a declared 0 still bounds the upload: one part, and 0 bytes in total.
+    // Without a limit, a declared 0 still bounds the upload: one part, of 0 bytes.
     let h = Harness::new().await;
     let base = serve(&h).await;
     let (key, id) = create(&base, 0).await;
@@ -316,11 +384,20 @@ async fn a_declared_size_of_zero_is_zero_not_undeclared() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "part 2 of a 0-byte upload is not signed");
-    let part = bytes(5 * 1024 * 1024);
-    let parts = put_parts(&base, &key, &id, &[&part]).await;
-    let r = complete(&base, &key, &id, &parts).await;
-    assert_eq!(r.status(), 422);
-    assert!(h.stored(&key).is_none(), "nothing stored");
+    let r = put_part(&base, &key, &id, 1, bytes(5 * 1024 * 1024)).await;
+    assert_eq!(r.status(), 403, "a 5 MiB part 1 is refused");
+    let r = complete(
+        &base,
+        &key,
+        &id,
+        &[json!({"PartNumber": 1, "ETag": "\"x\""})],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(
+        limited.stored(&key).is_none() && h.stored(&key).is_none(),
+        "nothing stored"
+    );
     assert_eq!(h.pending_parts(), 0, "no orphan parts left");
 }
 
