@@ -24,6 +24,9 @@ pub struct AuditEvent<'a> {
     pub content_type: Option<&'a str>,
     /// `signed`, `created`, `completed`, `aborted`, or `denied STATUS: reason`.
     pub outcome: &'a str,
+    /// The client's address (IPv6: its /64), on refusals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 /// Where audit lines go.
@@ -121,6 +124,7 @@ mod tests {
             size: None,
             content_type: None,
             outcome: "signed",
+            client: None,
         });
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

@@ -64,6 +64,9 @@ pub struct FileConfig {
     pub tokens: Vec<TokenConfig>,
     /// Where audit lines go (default: stdout).
     pub audit_log: Option<PathBuf>,
+    /// Connection limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// The bucket section of the config.
@@ -106,6 +109,10 @@ pub struct PolicyConfig {
     /// Requests a minute per token.
     #[serde(default = "default_rate")]
     pub rate_limit_per_minute: u32,
+    /// Failed authentications a minute per client address (IPv6: per /64) that are answered
+    /// 401 and audited one by one; past it, 429 and one summary line.
+    #[serde(default = "default_failed_auth")]
+    pub failed_auth_per_minute: u32,
 }
 
 impl Default for PolicyConfig {
@@ -118,6 +125,7 @@ impl Default for PolicyConfig {
             allow_overwrite: false,
             allow_inline: false,
             rate_limit_per_minute: DEFAULT_RATE_PER_MINUTE,
+            failed_auth_per_minute: DEFAULT_FAILED_AUTH_PER_MINUTE,
         }
     }
 }
@@ -130,6 +138,56 @@ fn default_expiry() -> u64 {
 }
 fn default_rate() -> u32 {
     DEFAULT_RATE_PER_MINUTE
+}
+fn default_failed_auth() -> u32 {
+    DEFAULT_FAILED_AUTH_PER_MINUTE
+}
+
+/// Failed authentications a minute per client address audited one by one, by default.
+pub const DEFAULT_FAILED_AUTH_PER_MINUTE: u32 = 20;
+
+/// The `[limits]` section: connections, before anyone has authenticated.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Open connections per client address (IPv6: per /64); 0 for none (behind a reverse
+    /// proxy, where every client has the proxy's address).
+    pub connections_per_address: usize,
+    /// Seconds a client has to send a request's head (also how long an idle connection stays).
+    pub header_timeout_secs: u64,
+    /// Seconds requests in flight get to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = crate::serve::Limits::default();
+        LimitsConfig {
+            max_connections: d.max_connections,
+            connections_per_address: d.connections_per_address,
+            header_timeout_secs: d.header_timeout.as_secs(),
+            shutdown_grace_secs: d.shutdown_grace.as_secs(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The limits `serve` applies, or what is wrong with them.
+    pub fn limits(&self) -> Result<crate::serve::Limits, ConfigError> {
+        if self.max_connections == 0 || self.header_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_connections and limits.header_timeout_secs must be at least 1".into(),
+            ));
+        }
+        Ok(crate::serve::Limits {
+            max_connections: self.max_connections,
+            connections_per_address: self.connections_per_address,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+            shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
+        })
+    }
 }
 
 /// One token entry of the config.

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header (429).
     pub retry_after: Option<u64>,
+    /// Not audited line by line (failures already summarised, see `guard`).
+    quiet: bool,
 }
 
 impl ApiError {
@@ -22,7 +24,13 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            quiet: false,
         }
+    }
+    /// The same error, kept out of the audit log.
+    pub(crate) fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
     }
     /// 400.
     pub fn bad_request(m: impl Into<String>) -> Self {
@@ -55,9 +63,11 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "error": self.message })),
         )
             .into_response();
-        r.extensions_mut().insert(Denial {
-            message: self.message.clone(),
-        });
+        if !self.quiet {
+            r.extensions_mut().insert(Denial {
+                message: self.message.clone(),
+            });
+        }
         if let Some(s) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 r.headers_mut().insert("retry-after", v);

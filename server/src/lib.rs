@@ -13,14 +13,18 @@
 //! Every request is authenticated (bearer token, stored hashed), rate limited per token, and
 //! checked before anything is signed; keys are generated here under the token's prefix;
 //! `content-type`, `content-length`, `If-None-Match: *` and any checksum the client sent are
-//! signed so that S3 enforces them. An [`audit`] line records each decision.
+//! signed so that S3 enforces them. An [`audit`] line records each decision. [`serve`] runs the
+//! router with connection limits and a graceful shutdown; [`guard`] limits failed
+//! authentication per client address.
 
 pub mod audit;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod policy;
 mod routes;
 pub mod s3;
+pub mod serve;
 mod state;
 
 pub use routes::app;

@@ -114,6 +114,7 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         None => FileConfig::default(),
     };
     file.validate_policy()?;
+    let limits = file.limits.limits()?;
     let tokens = file.tokens(std::env::var("HOIST_SERVER_TOKENS").ok().as_deref())?;
     if tokens.is_empty() {
         return Err(ConfigError::Invalid(
@@ -212,9 +213,7 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         "hoist-server listening on http://{} (simple: POST /api/upload; companion: /s3/...; /healthz)",
         listener.local_addr()?
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    hoist_server::serve::serve(listener, router, limits, shutdown_signal()).await;
     eprintln!("hoist-server stopped");
     Ok(())
 }

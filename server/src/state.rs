@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use crate::audit::{self, AuditEvent, AuditLog};
 use crate::config::{PolicyConfig, Token};
 use crate::error::ApiError;
+use crate::guard::{AuthFailures, ClientKey, FailureVerdict};
 use crate::policy::{self, Ask, Plan, RateLimiter, UploadIds};
 use crate::routes::Call;
 use crate::s3::Bucket;
@@ -35,6 +36,7 @@ pub(crate) struct AppState {
     pub(crate) audit: AuditLog,
     pub(crate) ids: UploadIds,
     pub(crate) limiter: RateLimiter,
+    pub(crate) auth_failures: AuthFailures,
 }
 
 /// The state as axum hands it to handlers.
@@ -44,6 +46,7 @@ impl AppState {
     pub(crate) fn new(config: AppConfig) -> Self {
         AppState {
             ids: UploadIds::new(&config.upload_id_secret),
+            auth_failures: AuthFailures::new(config.policy.failed_auth_per_minute),
             bucket: config.bucket,
             policy: config.policy,
             tokens: config.tokens,
@@ -61,15 +64,60 @@ impl AppState {
         action: &'static str,
     ) -> Result<&Token, ApiError> {
         call.action(action);
-        let token = policy::authenticate(&self.tokens, headers)?;
+        let token = policy::authenticate(&self.tokens, headers)
+            .map_err(|e| self.failed_authentication(call.client(), e))?;
         call.token(&token.id);
         self.limiter.check(token, Instant::now())?;
         Ok(token)
     }
 
+    /// Counts a failed authentication against its client: within the allowance the 401 stands;
+    /// past it, a 429 that is audited once and then not at all, until a summary line says how
+    /// many went unlogged.
+    fn failed_authentication(&self, client: Option<ClientKey>, e: ApiError) -> ApiError {
+        let Some(client) = client else {
+            return e;
+        };
+        let now = Instant::now();
+        for s in self.auth_failures.sweep(now) {
+            let outcome = format!(
+                "denied 429: {} more failed authentications within a minute, not logged one by one",
+                s.count
+            );
+            self.audit.record(AuditEvent {
+                time: audit::now_rfc3339(),
+                token: None,
+                action: "authenticate",
+                key: None,
+                size: None,
+                content_type: None,
+                outcome: &outcome,
+                client: Some(s.client.to_string()),
+            });
+        }
+        let (retry_after, quiet) = match self.auth_failures.record(client, now) {
+            FailureVerdict::Audit => return e,
+            FailureVerdict::AuditAndThrottle { retry_after } => (retry_after, false),
+            FailureVerdict::Throttle { retry_after } => (retry_after, true),
+        };
+        let mut throttled = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many failed authentications from this address: retry in {retry_after} s \
+                 with a valid token (further failures within the minute are not logged one by one)"
+            ),
+        );
+        throttled.retry_after = Some(retry_after);
+        if quiet {
+            throttled = throttled.quiet();
+        }
+        throttled
+    }
+
     /// Records a refused request (the router's audit layer calls it once per error answer).
     pub(crate) fn audit_denied(
         &self,
+        client: Option<ClientKey>,
         token: Option<&str>,
         action: &str,
         key: Option<&str>,
@@ -85,6 +133,7 @@ impl AppState {
             size: None,
             content_type: None,
             outcome: &outcome,
+            client: client.map(|c| c.to_string()),
         });
     }
 
@@ -98,6 +147,7 @@ impl AppState {
             size: what.size,
             content_type: what.content_type,
             outcome,
+            client: None,
         });
     }
 

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{ApiError, Denial};
+use crate::guard::ClientKey;
 use crate::state::{AppConfig, AppState, Shared};
 
 mod companion;
@@ -58,6 +59,7 @@ pub(crate) struct Call(Arc<Mutex<CallInfo>>);
 
 #[derive(Debug, Default)]
 struct CallInfo {
+    client: Option<ClientKey>,
     action: Option<&'static str>,
     token: Option<String>,
     key: Option<String>,
@@ -66,6 +68,11 @@ struct CallInfo {
 impl Call {
     fn info(&self) -> MutexGuard<'_, CallInfo> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where the request came from, when the server knows.
+    pub(crate) fn client(&self) -> Option<ClientKey> {
+        self.info().client
     }
 
     /// The request is this action (`simple.put`, `multipart.complete`, …).
@@ -92,12 +99,14 @@ impl Call {
 /// Gives each request a [`Call`] and audits its answer when that is an error from a route.
 async fn audit_denials(State(s): State<Shared>, mut request: Request, next: Next) -> Response {
     let call = Call::default();
+    call.info().client = crate::serve::peer_of(request.extensions()).map(|a| ClientKey::of(a.ip()));
     request.extensions_mut().insert(call.clone());
     let response = next.run(request).await;
     if let Some(denial) = response.extensions().get::<Denial>() {
         let info = call.info();
         if let Some(action) = info.action {
             s.audit_denied(
+                info.client,
                 info.token.as_deref(),
                 action,
                 info.key.as_deref(),
@@ -114,15 +123,27 @@ const SIGN_BODY_LIMIT: usize = 16 * 1024;
 /// The most a Complete's body may hold (10,000 parts of `{PartNumber, ETag}`).
 const COMPLETE_BODY_LIMIT: usize = 1024 * 1024;
 
-/// Reads a body of at most `limit` bytes. Handlers call it only after the request is admitted,
-/// so nobody without a valid token makes the server read (or hold) a byte of body.
+/// How long a body of at most [`COMPLETE_BODY_LIMIT`] may take to arrive (35 KB/s at worst).
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads a body of at most `limit` bytes within [`BODY_TIMEOUT`]. Handlers call it only after
+/// the request is admitted, so nobody without a valid token makes the server read (or hold) a
+/// byte of body.
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the request body is over {limit} bytes, or was cut off"),
-        )
-    })
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )),
+    }
 }
 
 /// A JSON body as `T`, or a 400 that says what is wrong with it (and where).

@@ -19,9 +19,12 @@ async fn serve(h: &Harness) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = h.router.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    tokio::spawn(hoist_server::serve::serve(
+        listener,
+        router,
+        hoist_server::serve::Limits::default(),
+        std::future::pending(),
+    ));
     base
 }
 

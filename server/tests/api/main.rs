@@ -1,7 +1,8 @@
-//! hoist-server's tests: router rules with `oneshot`, and uploads end to end over real HTTP into
-//! the SigV4-verifying embedded store (s3s-fs).
+//! hoist-server's tests: router rules with `oneshot`; uploads end to end over real HTTP into
+//! the SigV4-verifying embedded store (s3s-fs); and the server under abuse (`limits`).
 
 mod end_to_end;
+mod limits;
 mod router;
 
 use std::sync::{Arc, Mutex};
