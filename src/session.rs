@@ -609,15 +609,16 @@ impl Session {
         if checked.size > MAX_SINGLE_PUT && self.multipart.is_none() {
             return Err(ValidationError::OverSinglePutLimit(checked.size).into());
         }
-        let abs = std::fs::canonicalize(&job.path).unwrap_or_else(|_| job.path.clone());
+        // Resolved once, by the check: the file a dropped symlink named.
+        let abs = checked.path.clone();
         let modified_ns = checked
             .modified
             .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_nanos() as i64);
         // The sample only guards resuming parts; a single PUT re-reads the whole file anyway.
         let fp = if self.goes_multipart(checked.size) {
-            let (p, size) = (checked.path.clone(), checked.size);
-            tokio::task::spawn_blocking(move || fingerprint(&p, size))
+            let sampled = checked.clone();
+            tokio::task::spawn_blocking(move || fingerprint(&sampled))
                 .await
                 .map_err(|e| TransferError::Read(e.to_string()))??
         } else {

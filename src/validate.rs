@@ -2,6 +2,13 @@
 //! profile's size limit, and its content type — detected from magic bytes with `infer`, the
 //! extension only as a fallback — is allowed. A file whose content contradicts its name in a
 //! dangerous way (an executable named `.pdf`) is refused.
+//!
+//! A path is resolved once, here: a symlink the user dropped is followed to the file it names,
+//! and from then on that file is opened with [`open_source`], which never follows a symlink in
+//! the last component and never blocks on a pipe. Every later open checks that it is still the
+//! same file ([`CheckedFile::is_unchanged`]: device and inode, size, modification time), and
+//! readers read at most the size validated, so a file swapped for another, for `/dev/zero` or for
+//! a FIFO after validation is refused, not uploaded.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -31,6 +38,9 @@ pub enum ValidationError {
     /// A device, pipe or socket.
     #[error("is not a regular file (device, pipe or socket); only regular files can be uploaded")]
     NotRegularFile,
+    /// A symbolic link where a checked file was.
+    #[error("was replaced by a symbolic link after it was checked; add the file again")]
+    Symlink,
     /// Empty, and the profile refuses empty files.
     #[error("is empty; there is nothing to upload")]
     Empty,
@@ -103,28 +113,103 @@ pub struct CheckedFile {
     pub content_type: String,
     /// Its modification time when checked.
     pub modified: Option<SystemTime>,
+    /// Which file it was (device and inode), where the platform says.
+    pub identity: Option<FileIdentity>,
 }
 
 impl CheckedFile {
-    /// Whether `meta` (the file's metadata now) still shows the size and modification time it
-    /// was checked with.
+    /// Whether `meta` (the file's metadata now) still shows the same file, with the size and
+    /// modification time it was checked with.
     pub fn is_unchanged(&self, meta: &std::fs::Metadata) -> bool {
-        meta.len() == self.size
+        meta.is_file()
+            && meta.len() == self.size
             && (self.modified.is_none() || meta.modified().ok() == self.modified)
+            && (self.identity.is_none() || FileIdentity::of(meta) == self.identity)
+    }
+
+    /// Opens the file again to read it: still the file that was checked, or
+    /// [`ValidationError::Changed`] (or why it cannot be opened).
+    pub fn reopen(&self) -> Result<std::fs::File, ValidationError> {
+        let (file, meta) = open_source(&self.path)?;
+        if !self.is_unchanged(&meta) {
+            return Err(ValidationError::Changed);
+        }
+        Ok(file)
     }
 }
 
-/// Validates `path` against `profile`.
-pub async fn check_file(path: &Path, profile: &Profile) -> Result<CheckedFile, ValidationError> {
-    let meta = tokio::fs::metadata(path)
-        .await
-        .map_err(ValidationError::from_io)?;
+/// Which file a handle or path is: its device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    /// The identity `meta` shows (Unix), `None` where the platform does not say.
+    pub fn of(meta: &std::fs::Metadata) -> Option<Self> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Some(FileIdentity {
+                device: meta.dev(),
+                inode: meta.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            None
+        }
+    }
+}
+
+/// Opens a file to read it as an upload's source: a regular file, never through a symlink in
+/// the last component, without blocking on a FIFO; with the handle's own metadata.
+pub fn open_source(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), ValidationError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        // FILE_FLAG_OPEN_REPARSE_POINT: open a symlink itself, not what it names.
+        options.custom_flags(0x0020_0000);
+    }
+    let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return ValidationError::Symlink;
+        }
+        ValidationError::from_io(e)
+    })?;
+    let meta = file.metadata().map_err(ValidationError::from_io)?;
+    if meta.is_symlink() {
+        return Err(ValidationError::Symlink);
+    }
     if meta.is_dir() {
         return Err(ValidationError::Directory);
     }
     if !meta.is_file() {
         return Err(ValidationError::NotRegularFile);
     }
+    Ok((file, meta))
+}
+
+/// Validates `path` against `profile`. A symlink is followed here, once: the [`CheckedFile`]
+/// names the file it pointed to, under the name the user gave.
+pub async fn check_file(path: &Path, profile: &Profile) -> Result<CheckedFile, ValidationError> {
+    let target = tokio::fs::canonicalize(path)
+        .await
+        .map_err(ValidationError::from_io)?;
+    let opened = tokio::task::spawn_blocking(move || open_source(&target).map(|o| (target, o)))
+        .await
+        .map_err(|e| ValidationError::Io(e.to_string()))?;
+    let (target, (file, meta)) = opened?;
     let size = meta.len();
     if size == 0 && !profile.allow_empty {
         return Err(ValidationError::Empty);
@@ -134,9 +219,7 @@ pub async fn check_file(path: &Path, profile: &Profile) -> Result<CheckedFile, V
             return Err(ValidationError::TooLarge { size, limit });
         }
     }
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(ValidationError::from_io)?;
+    let mut file = tokio::fs::File::from_std(file);
     let mut head = vec![0u8; SNIFF_LEN.min(size as usize)];
     file.read_exact(&mut head)
         .await
@@ -154,11 +237,12 @@ pub async fn check_file(path: &Path, profile: &Profile) -> Result<CheckedFile, V
         });
     }
     Ok(CheckedFile {
-        path: path.to_path_buf(),
+        path: target,
         file_name,
         size,
         content_type,
         modified: meta.modified().ok(),
+        identity: FileIdentity::of(&meta),
     })
 }
 

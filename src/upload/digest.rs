@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::parts::PartPlan;
 use super::types::TransferError;
-use crate::validate::CheckedFile;
+use crate::validate::{open_source, CheckedFile, FileIdentity, ValidationError};
 
 /// Bytes read from disk per chunk (and so the most of a file held in memory per upload).
 pub const CHUNK_SIZE: usize = 256 * 1024;
@@ -62,42 +62,73 @@ fn read_err(e: std::io::Error) -> TransferError {
     TransferError::Read(e.to_string())
 }
 
-/// Returns a file's SHA-256 and MD5 (on blocking threads).
-pub async fn digest_file(path: &Path) -> Result<FileDigest, TransferError> {
-    Ok(read_and_digest(path).await?.0)
+/// Opens the checked file again: the same regular file (see [`CheckedFile::reopen`]), or
+/// [`TransferError::SourceChanged`].
+pub(crate) fn reopen(file: &CheckedFile) -> Result<std::fs::File, TransferError> {
+    file.reopen().map_err(|e| match e {
+        ValidationError::NotFound => TransferError::Read(e.to_string()),
+        ValidationError::PermissionDenied | ValidationError::Io(_) => {
+            TransferError::Read(e.to_string())
+        }
+        _ => TransferError::SourceChanged,
+    })
 }
 
-/// A small file's bytes as read for its checksums, with the file's metadata then: sending them
-/// saves reading the file again.
+/// Returns a file's SHA-256 and MD5 (on blocking threads); reads a regular file only, and no
+/// more than the size it had when opened.
+pub async fn digest_file(path: &Path) -> Result<FileDigest, TransferError> {
+    let path = path.to_path_buf();
+    let file = tokio::task::spawn_blocking(move || {
+        let (_, meta) = open_source(&path).map_err(|e| TransferError::Read(e.to_string()))?;
+        Ok::<_, TransferError>(CheckedFile {
+            path,
+            file_name: String::new(),
+            size: meta.len(),
+            content_type: String::new(),
+            modified: meta.modified().ok(),
+            identity: FileIdentity::of(&meta),
+        })
+    })
+    .await
+    .map_err(|e| TransferError::Read(e.to_string()))??;
+    Ok(read_and_digest(&file).await?.0)
+}
+
+/// A small file's bytes as read for its checksums: sending them saves reading the file again.
 pub(crate) struct SmallContent {
     pub bytes: bytes::Bytes,
-    pub meta: std::fs::Metadata,
 }
 
-/// [`digest_file`], keeping the content of a small file.
+/// The checked file's SHA-256 and MD5, keeping the content of a small file. Reads exactly the
+/// size checked; a file that is no longer the one checked is [`TransferError::SourceChanged`].
 pub(crate) async fn read_and_digest(
-    path: &Path,
+    file: &CheckedFile,
 ) -> Result<(FileDigest, Option<SmallContent>), TransferError> {
-    let path = path.to_path_buf();
+    let file = file.clone();
     tokio::task::spawn_blocking(move || {
-        let mut f = std::fs::File::open(&path).map_err(read_err)?;
-        let meta = f.metadata().map_err(read_err)?;
-        if meta.len() <= SMALL_FILE {
-            let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-            f.read_to_end(&mut bytes).map_err(read_err)?;
-            let digest = FileDigest {
-                sha256: Sha256::digest(&bytes).into(),
-                md5: Md5::digest(&bytes).into(),
-                len: bytes.len() as u64,
-            };
-            let content = SmallContent {
-                bytes: bytes.into(),
-                meta,
-            };
-            return Ok((digest, Some(content)));
+        if file.size > SMALL_FILE {
+            return Ok((digest_large(&file)?, None));
         }
-        drop(f);
-        Ok((digest_large(&path)?, None))
+        let f = reopen(&file)?;
+        let mut bytes = Vec::with_capacity(file.size as usize);
+        // One byte more than checked would show a file that grew.
+        f.take(file.size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
+        if bytes.len() as u64 != file.size {
+            return Err(TransferError::SourceChanged);
+        }
+        let digest = FileDigest {
+            sha256: Sha256::digest(&bytes).into(),
+            md5: Md5::digest(&bytes).into(),
+            len: bytes.len() as u64,
+        };
+        Ok((
+            digest,
+            Some(SmallContent {
+                bytes: bytes.into(),
+            }),
+        ))
     })
     .await
     .map_err(|e| TransferError::Read(e.to_string()))?
@@ -105,16 +136,16 @@ pub(crate) async fn read_and_digest(
 
 /// SHA-256 and MD5 of a large file. MD5 is the slower hash: on a second thread (reading the file
 /// beside SHA-256, from the page cache) the pass takes about as long as MD5 alone.
-fn digest_large(path: &Path) -> Result<FileDigest, TransferError> {
+fn digest_large(file: &CheckedFile) -> Result<FileDigest, TransferError> {
     let never = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let md5 = scope.spawn(|| hash_range::<Md5>(path, 0, u64::MAX, &never));
-        let sha256 = hash_range::<Sha256>(path, 0, u64::MAX, &never);
+        let md5 = scope.spawn(|| hash_range::<Md5>(file, 0, file.size, &never));
+        let sha256 = hash_range::<Sha256>(file, 0, file.size, &never);
         let md5 = md5
             .join()
             .map_err(|_| TransferError::Read("the MD5 thread panicked".into()))?;
         let ((sha256, len), (md5, md5_len)) = (sha256?, md5?);
-        if md5_len != len {
+        if md5_len != len || len != file.size {
             return Err(TransferError::SourceChanged);
         }
         Ok(FileDigest {
@@ -125,20 +156,21 @@ fn digest_large(path: &Path) -> Result<FileDigest, TransferError> {
     })
 }
 
-/// Hashes up to `len` bytes of the file from `offset` (fewer at its end); returns the digest
-/// and how many bytes it read. Stops with [`TransferError::Cancelled`] once `stop` is set.
+/// Hashes up to `len` bytes of the checked file from `offset` (fewer at its end); returns the
+/// digest and how many bytes it read. Stops with [`TransferError::Cancelled`] once `stop` is set.
 pub(crate) fn hash_range<D: Digest>(
-    path: &Path,
+    file: &CheckedFile,
     offset: u64,
     len: u64,
     stop: &AtomicBool,
 ) -> Result<(sha2::digest::Output<D>, u64), TransferError> {
     use std::io::{Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).map_err(read_err)?;
+    let mut f = reopen(file)?;
     f.seek(SeekFrom::Start(offset)).map_err(read_err)?;
     let mut h = D::new();
     let mut buf = vec![0u8; CHUNK_SIZE];
     let mut read = 0u64;
+    let len = len.min(file.size.saturating_sub(offset));
     while read < len {
         if stop.load(Ordering::Relaxed) {
             return Err(TransferError::Cancelled);
@@ -160,11 +192,11 @@ pub(crate) async fn part_md5(
     plan: PartPlan,
     n: u32,
 ) -> Result<[u8; 16], TransferError> {
-    let path = file.path.clone();
+    let file = file.clone();
     let range = plan.range(n);
     tokio::task::spawn_blocking(move || {
         let (md5, read) =
-            hash_range::<Md5>(&path, range.offset, range.len, &AtomicBool::new(false))?;
+            hash_range::<Md5>(&file, range.offset, range.len, &AtomicBool::new(false))?;
         if read < range.len {
             return Err(TransferError::SourceChanged);
         }
@@ -175,13 +207,14 @@ pub(crate) async fn part_md5(
 }
 
 /// A cheap content sample: SHA-256 over the size and five 64 KiB windows spread over the file.
-pub(crate) fn fingerprint(path: &Path, size: u64) -> Result<String, TransferError> {
+pub(crate) fn fingerprint(file: &CheckedFile) -> Result<String, TransferError> {
     use std::io::{Seek, SeekFrom};
     const WINDOW: u64 = 64 * 1024;
-    let mut f = std::fs::File::open(path).map_err(read_err)?;
+    let size = file.size;
+    let mut f = reopen(file)?;
     let mut h = Sha256::new();
     h.update(size.to_be_bytes());
-    let mut buf = vec![0u8; WINDOW as usize];
+    let mut buf = vec![0u8; WINDOW.min(size) as usize];
     for i in 0..5u64 {
         let offset = (size.saturating_sub(WINDOW)) * i / 4;
         f.seek(SeekFrom::Start(offset)).map_err(read_err)?;
@@ -191,14 +224,13 @@ pub(crate) fn fingerprint(path: &Path, size: u64) -> Result<String, TransferErro
     Ok(hex(&h.finalize()))
 }
 
-/// Fails with [`TransferError::SourceChanged`] when the file's size or modification time moved.
+/// Fails with [`TransferError::SourceChanged`] when the file is no longer the one checked, or
+/// its size or modification time moved.
 pub(crate) async fn source_unchanged(file: &CheckedFile) -> Result<(), TransferError> {
-    let meta = tokio::fs::metadata(&file.path).await.map_err(read_err)?;
-    if file.is_unchanged(&meta) {
-        Ok(())
-    } else {
-        Err(TransferError::SourceChanged)
-    }
+    let file = file.clone();
+    tokio::task::spawn_blocking(move || reopen(&file).map(drop))
+        .await
+        .map_err(|e| TransferError::Read(e.to_string()))?
 }
 
 /// The whole file's SHA-256, computed on its own thread while the parts are sent. Dropping it
@@ -210,11 +242,11 @@ pub(crate) struct Sha256Pass {
 
 impl Sha256Pass {
     pub(crate) fn start(file: &CheckedFile) -> Self {
-        let path = file.path.clone();
+        let file = file.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let handle = tokio::task::spawn_blocking(move || {
-            let (sha256, len) = hash_range::<Sha256>(&path, 0, u64::MAX, &stopped)?;
+            let (sha256, len) = hash_range::<Sha256>(&file, 0, file.size, &stopped)?;
             Ok((sha256.into(), len))
         });
         Sha256Pass { handle, stop }

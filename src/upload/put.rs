@@ -171,13 +171,11 @@ async fn open_range(
     file: &CheckedFile,
     range: FileRange,
 ) -> Result<tokio::io::Take<tokio::fs::File>, AttemptError> {
-    let mut handle = tokio::fs::File::open(&file.path)
+    let checked = file.clone();
+    let handle = tokio::task::spawn_blocking(move || super::digest::reopen(&checked))
         .await
-        .map_err(read_failure)?;
-    let meta = handle.metadata().await.map_err(read_failure)?;
-    if !file.is_unchanged(&meta) {
-        return Err(TransferError::SourceChanged.into());
-    }
+        .map_err(|e| TransferError::Read(e.to_string()))??;
+    let mut handle = tokio::fs::File::from_std(handle);
     if range.offset > 0 {
         use tokio::io::AsyncSeekExt;
         handle

@@ -24,12 +24,8 @@ impl Uploader {
         progress: &ProgressFn,
     ) -> Result<UploadReceipt, TransferError> {
         progress(TransferEvent::Hashing { total: file.size });
-        let (digest, content) = read_and_digest(&file.path).await?;
-        if digest.len != file.size {
-            return Err(TransferError::SourceChanged);
-        }
+        let (digest, content) = read_and_digest(file).await?;
         let payload = match content {
-            Some(c) if !file.is_unchanged(&c.meta) => return Err(TransferError::SourceChanged),
             Some(c) => Payload::Bytes(c.bytes),
             None => Payload::Range(FileRange {
                 offset: 0,

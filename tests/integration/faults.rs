@@ -26,7 +26,8 @@ fn signer_for(f: &Faulty) -> SigV4Signer {
 fn file(dir: &std::path::Path, size: usize) -> (CheckedFile, Vec<u8>) {
     let content = support::bytes(size, 7);
     let path = support::write(dir, "data.bin", &content);
-    let modified = std::fs::metadata(&path).unwrap().modified().ok();
+    let meta = std::fs::metadata(&path).unwrap();
+    let modified = meta.modified().ok();
     (
         CheckedFile {
             path,
@@ -34,6 +35,7 @@ fn file(dir: &std::path::Path, size: usize) -> (CheckedFile, Vec<u8>) {
             size: size as u64,
             content_type: "application/octet-stream".into(),
             modified,
+            identity: hoist::validate::FileIdentity::of(&meta),
         },
         content,
     )

@@ -44,6 +44,7 @@ async fn hostile_names_stay_under_the_prefix_and_match_the_signature() {
             size: content.len() as u64,
             content_type: "application/octet-stream".into(),
             modified: None,
+            identity: None,
         };
         let key = hoist::key::build_key(
             "safe/",

@@ -11,5 +11,6 @@ mod desktop;
 mod faults;
 mod hostile_names;
 mod keychain;
+mod local_files;
 mod multipart;
 mod self_sign;

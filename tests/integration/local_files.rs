@@ -1,0 +1,144 @@
+//! The local side: a file is the one that was checked, or it is not uploaded. Regression tests
+//! for the security review's finding 10 — the path was opened again after validation and
+//! symlinks were followed, so a swap to `/dev/zero` or a FIFO made the read grow without bound
+//! (or hang), and a swap to another file of the same size and time uploaded that file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hoist::upload::{TransferError, Uploader};
+use hoist::validate::{check_file, CheckedFile, ValidationError};
+
+use crate::support::{self, recorder, Store};
+
+/// Checks `path`, lets `swap` replace it, then uploads what was checked; the outcome, within a
+/// bound (a read of `/dev/zero` or a FIFO would otherwise run forever).
+async fn check_swap_upload(
+    store: &Store,
+    path: &Path,
+    swap: impl FnOnce(&Path),
+) -> (
+    CheckedFile,
+    Result<hoist::upload::UploadReceipt, TransferError>,
+) {
+    let profile = store.self_sign_profile("local");
+    let checked = check_file(path, &profile)
+        .await
+        .expect("valid when checked");
+    swap(path);
+    let (policy, _) = support::recorded_policy();
+    let uploader = Uploader::new(policy);
+    let (progress, _) = recorder();
+    let signer = store.store.signer();
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        uploader.upload(&checked, "k/swapped.bin", &signer, &progress),
+    )
+    .await
+    .expect("the upload ends instead of reading without bound");
+    (checked, result)
+}
+
+fn replace_with_symlink(path: &Path, target: &Path) {
+    std::fs::remove_file(path).unwrap();
+    std::os::unix::fs::symlink(target, path).unwrap();
+}
+
+#[tokio::test]
+async fn a_file_swapped_for_a_symlink_to_dev_zero_is_not_read() {
+    let store = Store::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write(dir.path(), "small.bin", &support::bytes(1000, 1));
+    let (_, result) = check_swap_upload(&store, &path, |p| {
+        replace_with_symlink(p, Path::new("/dev/zero"))
+    })
+    .await;
+    assert!(
+        matches!(result, Err(TransferError::SourceChanged)),
+        "{result:?}"
+    );
+    assert!(store.keys().is_empty(), "nothing stored");
+}
+
+#[tokio::test]
+async fn a_file_swapped_for_a_fifo_is_refused_without_waiting_for_a_writer() {
+    let store = Store::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write(dir.path(), "small.bin", &support::bytes(1000, 2));
+    let (_, result) = check_swap_upload(&store, &path, |p| {
+        std::fs::remove_file(p).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    })
+    .await;
+    assert!(
+        matches!(result, Err(TransferError::SourceChanged)),
+        "{result:?}"
+    );
+    assert!(store.keys().is_empty(), "nothing stored");
+}
+
+#[tokio::test]
+async fn another_file_of_the_same_size_and_time_is_not_uploaded_in_its_place() {
+    let store = Store::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let content = support::bytes(3 * 1024 * 1024, 3);
+    let path = support::write(dir.path(), "report.bin", &content);
+    let other = support::write(dir.path(), "secret.bin", &support::bytes(content.len(), 9));
+    let (checked, result) = check_swap_upload(&store, &path, |p| {
+        // Same size, same modification time: only the inode tells them apart.
+        let mtime = std::fs::metadata(p).unwrap().modified().unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        std::fs::rename(&other, p).unwrap();
+    })
+    .await;
+    assert_eq!(checked.size, content.len() as u64);
+    assert!(
+        matches!(result, Err(TransferError::SourceChanged)),
+        "{result:?}"
+    );
+    assert!(store.keys().is_empty(), "the other file was not uploaded");
+}
+
+#[tokio::test]
+async fn a_dropped_symlink_is_followed_once_at_the_check() {
+    let store = Store::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let content = support::bytes(2000, 4);
+    let real = support::write(dir.path(), "stored-as-abc123", &content);
+    let link = dir.path().join("holiday.bin");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let (checked, result) = check_swap_upload(&store, &link, |_| {}).await;
+    assert_eq!(checked.file_name, "holiday.bin", "the name the user gave");
+    assert_eq!(
+        checked.path,
+        real.canonicalize().unwrap(),
+        "the file it named"
+    );
+    result.expect("uploads the file the link named");
+    assert_eq!(
+        store.stored_sha256("k/swapped.bin"),
+        Some(support::sha256_hex(&content))
+    );
+
+    // Pointing the link elsewhere later changes nothing: the checked file is read.
+    let profile = store.self_sign_profile("local");
+    let fifo = dir.path().join("pipe");
+    std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert_eq!(
+        check_file(&fifo, &profile).await.unwrap_err(),
+        ValidationError::NotRegularFile,
+        "a FIFO is refused at the check, without blocking"
+    );
+}
