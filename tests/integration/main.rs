@@ -13,4 +13,5 @@ mod hostile_names;
 mod keychain;
 mod local_files;
 mod multipart;
+mod properties;
 mod self_sign;
