@@ -16,6 +16,7 @@ use crate::sign::{PresignedPut, PutRequest, SignError};
 
 pub(crate) mod http;
 pub mod s3;
+pub mod xml;
 
 /// A failed request: what retry should do, the server's status and error code (when a server
 /// answered), and a sentence a person understands.

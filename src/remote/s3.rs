@@ -41,23 +41,14 @@ pub(crate) fn network_failure(e: reqwest::Error) -> RemoteFailure {
     RemoteFailure::local(kind, redact(&message))
 }
 
-/// The text of `<tag>` in an S3 XML error body.
-pub(crate) fn xml_field<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let start = body.find(&open)? + open.len();
-    let end = body[start..].find(&close)? + start;
-    Some(body[start..end].trim())
-}
-
 /// Turns an S3 error answer into a retry decision and a sentence a person understands.
 pub(crate) fn classify_response(
     status: u16,
     headers: &reqwest::header::HeaderMap,
     body: &str,
 ) -> RemoteFailure {
-    let code = xml_field(body, "Code").unwrap_or("");
-    let s3_message = xml_field(body, "Message").unwrap_or("");
+    let error = super::xml::error(body).unwrap_or_default();
+    let (code, s3_message) = (error.code.as_str(), error.message.as_str());
     let expired_message = s3_message.to_ascii_lowercase().contains("expired");
     let (kind, advice) = match (status, code) {
         (300..=399, _) => {
@@ -137,20 +128,17 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
 /// How long a URL signed for one of Hoist's own calls lives.
 const CALL_EXPIRY: Duration = Duration::from_secs(60);
 
+/// An answer that is not the XML it should be: worth another try (a proxy's page, a cut-off
+/// body), and said as such.
+fn bad_answer(e: super::xml::XmlError) -> RemoteFailure {
+    RemoteFailure::local(FailureKind::Transient, e.to_string())
+}
+
 fn q(v: &str) -> String {
     utf8_percent_encode(v, QUERY).to_string()
 }
 
-/// An unfinished multipart upload found by [`S3Client::list_multipart_uploads`].
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct PendingUpload {
-    /// The object key.
-    pub key: String,
-    /// The store's id for the upload.
-    pub upload_id: String,
-    /// When it started, as the store wrote it.
-    pub initiated: String,
-}
+pub use super::xml::PendingUpload;
 
 /// S3 calls signed with SigV4.
 #[derive(Clone, Debug)]
@@ -223,7 +211,7 @@ impl S3Client {
         let resp_headers = resp.headers().clone();
         let text = resp.text().await.map_err(network_failure)?;
         // CompleteMultipartUpload may answer 200 with an <Error> body: that is a failure.
-        if status.is_success() && !text.contains("<Error>") {
+        if status.is_success() && super::xml::error(&text).is_none() {
             return Ok((resp_headers, text));
         }
         let status = if status.is_success() {
@@ -256,14 +244,12 @@ impl S3Client {
         let (_, text) = self
             .call("POST", key, "uploads=", headers, None, now)
             .await?;
-        xml_field(&text, "UploadId")
-            .map(str::to_string)
-            .ok_or_else(|| {
-                RemoteFailure::local(
-                    FailureKind::Transient,
-                    "the storage did not return an upload id",
-                )
-            })
+        super::xml::upload_id(&text).map_err(|e| {
+            RemoteFailure::local(
+                FailureKind::Transient,
+                format!("the storage did not return an upload id: {e}"),
+            )
+        })
     }
 
     /// ListParts, every page, sorted by part number.
@@ -278,26 +264,10 @@ impl S3Client {
         loop {
             let query = format!("part-number-marker={marker}&uploadId={}", q(upload_id));
             let (_, text) = self.call("GET", key, &query, &[], None, now).await?;
-            for block in text.split("<Part>").skip(1) {
-                let number = xml_field(block, "PartNumber").and_then(|n| n.parse().ok());
-                let size = xml_field(block, "Size").and_then(|n| n.parse().ok());
-                let etag = xml_field(block, "ETag")
-                    .map(|e| format!("\"{}\"", e.replace("&quot;", "").trim_matches('"')))
-                    .unwrap_or_default();
-                if let (Some(part_number), Some(size)) = (number, size) {
-                    parts.push(RemotePart {
-                        part_number,
-                        etag,
-                        size,
-                    });
-                }
-            }
-            let truncated = xml_field(&text, "IsTruncated") == Some("true");
-            match (
-                truncated,
-                xml_field(&text, "NextPartNumberMarker").and_then(|n| n.parse().ok()),
-            ) {
-                (true, Some(n)) if n > marker => marker = n,
+            let page = super::xml::parts_page(&text).map_err(bad_answer)?;
+            parts.extend(page.parts);
+            match page.next_marker {
+                Some(n) if n > marker => marker = n,
                 _ => break,
             }
         }
@@ -330,7 +300,7 @@ impl S3Client {
         let (_, text) = self
             .call("POST", key, &query, &headers, Some(body), now)
             .await?;
-        Ok(xml_field(&text, "ETag").map(|e| e.replace("&quot;", "").trim_matches('"').to_string()))
+        super::xml::completed_etag(&text).map_err(bad_answer)
     }
 
     /// AbortMultipartUpload.
@@ -403,26 +373,14 @@ impl S3Client {
                 );
             }
             let (_, text) = self.call_bucket("GET", &query, now).await?;
-            for block in text.split("<Upload>").skip(1) {
-                if let (Some(key), Some(id)) =
-                    (xml_field(block, "Key"), xml_field(block, "UploadId"))
-                {
-                    out.push(PendingUpload {
-                        key: key.to_string(),
-                        upload_id: id.to_string(),
-                        initiated: xml_field(block, "Initiated").unwrap_or("").to_string(),
-                    });
+            let page = super::xml::uploads_page(&text).map_err(bad_answer)?;
+            out.extend(page.uploads);
+            match page.next {
+                Some((next_key, next_id)) if next_key != key_marker => {
+                    (key_marker, id_marker) = (next_key, next_id);
                 }
+                _ => break,
             }
-            let truncated = xml_field(&text, "IsTruncated") == Some("true");
-            let next_key = xml_field(&text, "NextKeyMarker").unwrap_or("").to_string();
-            if !truncated || next_key.is_empty() || next_key == key_marker {
-                break;
-            }
-            key_marker = next_key;
-            id_marker = xml_field(&text, "NextUploadIdMarker")
-                .unwrap_or("")
-                .to_string();
         }
         Ok(out)
     }

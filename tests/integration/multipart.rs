@@ -468,6 +468,47 @@ async fn sweep_aborts_stale_uploads_but_keeps_resumable_and_recent_ones() {
     assert_eq!(reqs.len(), 2);
 }
 
+/// Regression (hand-rolled XML parsing): listed keys were taken as raw XML text, so a key with
+/// `&` or `<` came back entity-encoded and sweep aborted a key that does not exist, leaving the
+/// upload behind. (s3s-fs does not implement ListMultipartUploads: the listing is scripted, as
+/// S3 writes it.)
+#[tokio::test]
+async fn sweep_aborts_uploads_whose_keys_need_xml_escaping() {
+    let listing = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+        <ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+        <IsTruncated>false</IsTruncated>\
+        <Upload><Key>big/R&amp;D &lt;draft&gt;.bin</Key><UploadId>a&amp;b</UploadId>\
+        <Initiated>2026-01-01T00:00:00.000Z</Initiated></Upload>\
+        </ListMultipartUploadsResult>";
+    let f = Faulty::start(vec![
+        Step::Respond(200, listing.into()),
+        Step::Respond(204, String::new()),
+    ])
+    .await;
+    let signer = SigV4Signer::new("bucket", "us-east-1", "AKIDFAULTY", Secret::new("s"))
+        .with_endpoint(url::Url::parse(&f.url).unwrap(), true);
+    let options = hoist::sweep::SweepOptions {
+        dry_run: false,
+        min_age: hoist::sweep::DEFAULT_MIN_AGE,
+        now: std::time::SystemTime::now(),
+    };
+    let report = hoist::sweep::sweep_with(&S3Client::new(signer), &[], "big/", &options)
+        .await
+        .unwrap();
+    assert_eq!(report.aborted.len(), 1, "{report:?}");
+    assert_eq!(report.aborted[0].key, "big/R&D <draft>.bin");
+    assert_eq!(report.aborted[0].upload_id, "a&b");
+    let abort = &f.requests()[1];
+    assert_eq!(abort.method, "DELETE");
+    assert!(
+        abort
+            .target
+            .starts_with("/bucket/big/R%26D%20%3Cdraft%3E.bin?uploadId=a%26b"),
+        "{}",
+        abort.target
+    );
+}
+
 #[test]
 fn killed_mid_upload_resumes_and_resends_at_most_the_parts_in_flight() {
     let data = tempfile::tempdir().unwrap();
