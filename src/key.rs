@@ -190,7 +190,8 @@ pub fn validate_prefix(prefix: &str) -> Result<(), KeyError> {
     if prefix.is_empty() {
         return Ok(());
     }
-    validate_key(prefix.trim_end_matches('/'))
+    // One trailing `/` ends the prefix; a second would make an empty segment in every key.
+    validate_key(prefix.strip_suffix('/').unwrap_or(prefix))
 }
 
 /// Checks a profile's key template.
@@ -235,6 +236,16 @@ pub fn encode_path(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (found by the `keys` fuzz target): `a//` passed as a prefix, and then every
+    /// key built under it had an empty segment and was refused.
+    #[test]
+    fn a_prefix_with_an_empty_segment_is_refused() {
+        assert!(validate_prefix("a//").is_err());
+        assert!(validate_prefix("a//b/").is_err());
+        assert!(validate_prefix("a/b/").is_ok());
+        assert!(validate_prefix("").is_ok());
+    }
 
     fn ctx() -> KeyContext {
         KeyContext {
