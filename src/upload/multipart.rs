@@ -232,12 +232,22 @@ struct Ledger {
     in_flight: BTreeMap<u32, u64>,
     /// Bytes this run sent (a retried part counts once).
     bytes_sent: u64,
+    /// Every acknowledged part's ETag is its MD5 (S3's rule, unless the bucket encrypts with
+    /// KMS or a customer key): only then does the completed object's ETag prove its parts.
+    etags_are_md5: bool,
 }
 
 impl Ledger {
     fn new(resumed: Resumed, plan: PartPlan) -> Self {
         let acked_bytes = resumed.etags.keys().map(|n| plan.range(*n).len).sum();
+        let etags_are_md5 = resumed.etags.iter().all(|(n, e)| {
+            resumed
+                .md5s
+                .get(n)
+                .is_some_and(|m| e.trim_matches('"') == hex(m))
+        });
         Ledger {
+            etags_are_md5,
             target: resumed.target,
             etags: resumed.etags,
             md5s: resumed.md5s,
@@ -359,10 +369,19 @@ impl PartRun<'_> {
                     md5_b64,
                 };
                 let answer = self.uploader.put(body, &presigned, part_progress).await?;
-                self.ledger().bytes_sent += range.len;
-                // The part's ETag is its MD5: anything else is corruption in transit.
+                {
+                    let mut ledger = self.ledger();
+                    ledger.bytes_sent += range.len;
+                    ledger.etags_are_md5 &= answer.etag_is_md5;
+                }
+                // Where the part's ETag is its MD5, anything else is corruption in transit;
+                // elsewhere S3 checked the part against its Content-MD5.
                 match answer.etag {
-                    Some(e) if !e.is_empty() && e.trim_matches('"') != hex(&md5) => {
+                    Some(e)
+                        if answer.etag_is_md5
+                            && !e.is_empty()
+                            && e.trim_matches('"') != hex(&md5) =>
+                    {
                         Err(AttemptError::Retry(RemoteFailure::local(
                             FailureKind::Transient,
                             format!("part {n} arrived with ETag {e}, not its MD5"),
@@ -414,13 +433,14 @@ impl PartRun<'_> {
         })
     }
 
-    /// Completes the upload and checks its ETag against the parts' MD5s; returns the ETag.
+    /// Completes the upload and, where the parts' ETags are their MD5s, checks the object's
+    /// ETag against them; returns the ETag.
     async fn complete(&self) -> Result<String, TransferError> {
-        let (target, parts, md5s) = {
+        let (target, parts, md5s, etags_are_md5) = {
             let l = self.ledger();
             let parts: Vec<(u32, String)> = l.etags.iter().map(|(n, e)| (*n, e.clone())).collect();
             let md5s: Vec<[u8; 16]> = l.md5s.values().copied().collect();
-            (l.target.clone(), parts, md5s)
+            (l.target.clone(), parts, md5s, l.etags_are_md5)
         };
         let total_parts = self.plan.count();
         if md5s.len() != total_parts as usize {
@@ -431,13 +451,19 @@ impl PartRun<'_> {
         }
         let expected = multipart_etag(&md5s);
         let (target, parts, expected_ref) = (&target, &parts, &expected);
-        let api = self.job.api;
+        let (api, size) = (self.job.api, self.file.size);
         let (etag, _) = with_retry(&self.uploader.retry, None, |attempt| async move {
             let now = self.uploader.now();
             // A lost answer to an earlier Complete: ask the store before completing again.
             if attempt > 1 {
                 if let Ok(Some(info)) = api.head(&target.key, now).await {
-                    if info.etag == *expected_ref {
+                    let ours = match etags_are_md5 {
+                        true => info.etag == *expected_ref,
+                        false => {
+                            info.size == size && info.etag.ends_with(&format!("-{}", parts.len()))
+                        }
+                    };
+                    if ours {
                         return Ok(Some(info.etag));
                     }
                 }
@@ -446,6 +472,9 @@ impl PartRun<'_> {
         })
         .await?;
         let etag = etag.unwrap_or_else(|| expected.clone());
+        if !etags_are_md5 {
+            return Ok(etag.trim_matches('"').to_string());
+        }
         if etag.trim_matches('"') != expected {
             return Err(TransferError::Integrity(format!(
                 "S3 reports ETag {etag} for the completed object, the parts make {expected}"

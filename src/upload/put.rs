@@ -43,8 +43,9 @@ pub(crate) struct PutBody<'a> {
 pub(crate) struct Answer {
     pub etag: Option<String>,
     pub checksum_sha256: Option<String>,
-    /// The object is KMS-encrypted, so its ETag is not the MD5 of the content.
-    pub kms: bool,
+    /// The ETag is the MD5 of the content by S3's rules: the answer names no SSE-KMS,
+    /// DSSE-KMS or SSE-C encryption (whose ETags are not MD5 digests).
+    pub etag_is_md5: bool,
 }
 
 fn read_failure(e: std::io::Error) -> AttemptError {
@@ -151,6 +152,17 @@ impl Uploader {
     }
 }
 
+/// Whether an answer's ETag is an MD5 digest by S3's rules: objects encrypted with SSE-KMS,
+/// DSSE-KMS (`aws:kms`, `aws:kms:dsse`) or SSE-C (a customer algorithm) have ETags that are not.
+pub(crate) fn etag_is_md5(headers: &reqwest::header::HeaderMap) -> bool {
+    let kms = headers
+        .get("x-amz-server-side-encryption")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("aws:kms"));
+    let customer_key = headers.contains_key("x-amz-server-side-encryption-customer-algorithm");
+    !kms && !customer_key
+}
+
 /// What a successful PUT's headers say.
 fn answer_of(headers: &reqwest::header::HeaderMap) -> Answer {
     let header = |n: &str| {
@@ -162,7 +174,7 @@ fn answer_of(headers: &reqwest::header::HeaderMap) -> Answer {
     Answer {
         etag: header("etag").map(|e| e.trim_matches('"').to_string()),
         checksum_sha256: header("x-amz-checksum-sha256"),
-        kms: header("x-amz-server-side-encryption").is_some_and(|v| v.starts_with("aws:kms")),
+        etag_is_md5: etag_is_md5(headers),
     }
 }
 

@@ -148,9 +148,17 @@ pub(crate) fn reconcile(
         RemoteParts::Listed(parts) => parts,
     };
     let journaled: HashSet<u32> = journal.parts.iter().map(|p| p.part_number).collect();
+    let journaled_etag = |n: u32| {
+        journal
+            .parts
+            .iter()
+            .find(|p| p.part_number == n)
+            .map(|p| p.etag.trim_matches('"'))
+    };
     // A part the store holds but the journal missed (a crash between the two) is kept when
-    // its ETag is this file's part MD5; a store that lists no ETags is trusted for journaled
-    // parts only.
+    // its ETag is this file's part MD5; a journaled part when the store lists the ETag the
+    // journal recorded (an encrypting bucket's ETags are not MD5s); a store that lists no
+    // ETags is trusted for journaled parts only.
     let candidates: Vec<&RemotePart> = listed
         .iter()
         .filter(|p| plan.contains(p.part_number))
@@ -168,7 +176,9 @@ pub(crate) fn reconcile(
             let etag = p.etag.trim_matches('"');
             match etag.is_empty() {
                 true => Some((p.part_number, format!("\"{md5}\""))),
-                false if etag == md5 => Some((p.part_number, p.etag.clone())),
+                false if etag == md5 || journaled_etag(p.part_number) == Some(etag) => {
+                    Some((p.part_number, p.etag.clone()))
+                }
                 false => None,
             }
         })
@@ -460,6 +470,31 @@ mod tests {
         assert_eq!(
             reconcile(&journal(&parts), &listed, PLAN, &all_md5s()),
             ResumePlan::Resume(expected)
+        );
+    }
+
+    /// A bucket encrypting with KMS or a customer key gives ETags that are not MD5s: a
+    /// journaled part is kept when the store lists the ETag the journal recorded, and only then.
+    #[test]
+    fn an_encrypting_bucket_keeps_journaled_parts_by_their_recorded_etag() {
+        let mut kms = record(1);
+        kms.etag = "\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\"".into();
+        let parts = [kms.clone()];
+        let listed = RemoteParts::Listed(vec![
+            remote(1, &kms.etag),
+            remote(2, "\"ffffffffffffffffffffffffffffffff\""),
+        ]);
+        let expected: BTreeMap<u32, String> = [(1, kms.etag.clone())].into();
+        assert_eq!(
+            reconcile(&journal(&parts), &listed, PLAN, &all_md5s()),
+            ResumePlan::Resume(expected),
+            "part 1 kept by its journaled ETag; part 2, never journaled, sent again"
+        );
+        let other = RemoteParts::Listed(vec![remote(1, "\"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\"")]);
+        assert_eq!(
+            reconcile(&journal(&parts), &other, PLAN, &all_md5s()),
+            ResumePlan::Resume(BTreeMap::new()),
+            "another ETag than journaled: sent again"
         );
     }
 

@@ -96,9 +96,14 @@ fn verify_answer(answer: &Answer, digest: &FileDigest) -> Result<(), TransferErr
             )));
         }
     }
-    // An ETag is the MD5 of the content unless the object is KMS-encrypted or multipart.
+    // An ETag is the MD5 of the content unless the object is encrypted with KMS or a
+    // customer key (S3's rules), or multipart.
     if let Some(etag) = &answer.etag {
-        if !answer.kms && !etag.contains('-') && etag.len() == 32 && *etag != hex(&digest.md5) {
+        if answer.etag_is_md5
+            && !etag.contains('-')
+            && etag.len() == 32
+            && *etag != hex(&digest.md5)
+        {
             return Err(TransferError::Integrity(format!(
                 "S3 reports ETag {etag}, the file's MD5 is {}",
                 hex(&digest.md5)
@@ -122,13 +127,13 @@ mod tests {
         let good = Answer {
             etag: Some(hex(&[2; 16])),
             checksum_sha256: Some(digest.sha256_b64()),
-            kms: false,
+            etag_is_md5: true,
         };
         assert!(verify_answer(&good, &digest).is_ok());
         let bad = Answer {
             etag: Some(hex(&[3; 16])),
             checksum_sha256: None,
-            kms: false,
+            etag_is_md5: true,
         };
         assert!(matches!(
             verify_answer(&bad, &digest),

@@ -8,6 +8,7 @@ mod architecture;
 mod backend_mode;
 mod cli;
 mod desktop;
+mod encrypted;
 mod faults;
 mod hostile_names;
 mod keychain;

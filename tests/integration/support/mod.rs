@@ -1,11 +1,13 @@
 //! Shared test support: the SigV4-verifying in-process store (Hoist's own embedded store,
-//! `s3s-fs` with `SimpleAuth`), a scripted faulty S3 endpoint, a presign backend speaking the
-//! `simple` protocol, and a clock that records sleeps instead of sleeping.
+//! `s3s-fs` with `SimpleAuth`), a front that answers like an SSE-KMS bucket, a scripted faulty
+//! S3 endpoint, a presign backend speaking the `simple` protocol, and a clock that records
+//! sleeps instead of sleeping.
 
 #![allow(dead_code)]
 
 pub(crate) mod backend;
 pub(crate) mod faulty;
+pub(crate) mod kms_front;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
