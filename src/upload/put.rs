@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
@@ -61,6 +61,11 @@ impl Uploader {
         presigned: &PresignedPut,
         progress: &ProgressFn,
     ) -> Result<Answer, AttemptError> {
+        let total = match &body.payload {
+            Payload::Bytes(bytes) => bytes.len() as u64,
+            Payload::Range(range) => range.len,
+        };
+        unusable_url(presigned, total, self.now())?;
         let (chunks, total) = match body.payload {
             Payload::Bytes(bytes) => {
                 let total = bytes.len() as u64;
@@ -109,7 +114,8 @@ impl Uploader {
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default();
-        Err(classify_response(status.as_u16(), &headers, &text).into())
+        let failure = classify_response(status.as_u16(), &headers, &text);
+        Err(blame_baked_checksum(failure, presigned).into())
     }
 
     /// The PUT to `presigned`: its headers, and `Content-Type` and `Content-MD5` where the
@@ -149,6 +155,90 @@ impl Uploader {
                 return;
             }
         }
+    }
+}
+
+/// The base64 checksum of an empty body, per flexible-checksum algorithm.
+const EMPTY_BODY_CHECKSUMS: [(&str, &str); 5] = [
+    ("crc32", "AAAAAA=="),
+    ("crc32c", "AAAAAA=="),
+    ("crc64nvme", "AAAAAAAAAAA="),
+    ("sha1", "2jmj7l5rSw0yVb/vlWAYkK/YBwk="),
+    ("sha256", "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
+];
+
+/// What a backend must change when its URLs carry a checksum of their own.
+const BAKED_CHECKSUM_FIX: &str = "the backend must not compute checksums itself when it presigns \
+    (AWS SDK for JavaScript v3: create its S3 client with requestChecksumCalculation: \
+    \"WHEN_REQUIRED\"; other SDKs have the same setting), or sign the checksum the client sends";
+
+/// A checksum the backend fixed in the URL's query or in the headers it asked for:
+/// (algorithm, base64 value).
+fn baked_checksum(presigned: &PresignedPut) -> Option<(String, String)> {
+    let from_query = presigned.url.query_pairs().find_map(|(k, v)| {
+        k.strip_prefix("x-amz-checksum-")
+            .filter(|alg| *alg != "type" && *alg != "algorithm" && *alg != "mode")
+            .map(|alg| (alg.to_ascii_lowercase(), v.into_owned()))
+    });
+    from_query.or_else(|| {
+        presigned.headers.iter().find_map(|(k, v)| {
+            k.to_ascii_lowercase()
+                .strip_prefix("x-amz-checksum-")
+                .filter(|alg| *alg != "type" && *alg != "algorithm" && *alg != "mode")
+                .map(|alg| (alg.to_string(), v.clone()))
+        })
+    })
+}
+
+/// Refuses, before a byte is sent, a URL that cannot take this body: one signed for an empty
+/// body (the AWS SDK for JavaScript v3's default), or one already expired (signed again).
+fn unusable_url(
+    presigned: &PresignedPut,
+    total: u64,
+    now: SystemTime,
+) -> Result<(), RemoteFailure> {
+    if let Some((alg, value)) = baked_checksum(presigned) {
+        let empty = EMPTY_BODY_CHECKSUMS
+            .iter()
+            .any(|(a, v)| *a == alg && *v == value);
+        if empty && total > 0 {
+            return Err(RemoteFailure::local(
+                FailureKind::Permanent,
+                format!(
+                    "the backend's URL is signed for an empty body (x-amz-checksum-{alg}={value}), \
+                     so the storage would refuse this file's {total} bytes; {BAKED_CHECKSUM_FIX}"
+                ),
+            ));
+        }
+    }
+    if presigned.expires_at.is_some_and(|t| t <= now) {
+        return Err(RemoteFailure::local(
+            FailureKind::Expired,
+            "the upload URL had expired before it was used (check the backend's clock and expiry)",
+        ));
+    }
+    Ok(())
+}
+
+/// A checksum mismatch on a URL whose checksum the backend fixed is the backend's doing, not
+/// corruption in transit: permanent, with what the backend must change.
+fn blame_baked_checksum(failure: RemoteFailure, presigned: &PresignedPut) -> RemoteFailure {
+    let mismatch = matches!(
+        failure.code.as_str(),
+        "BadDigest" | "XAmzContentChecksumMismatch" | "InvalidChecksum"
+    );
+    match baked_checksum(presigned) {
+        Some((alg, _)) if mismatch => RemoteFailure {
+            kind: FailureKind::Permanent,
+            message: format!(
+                "the storage refused the file because it does not match the {alg} checksum the \
+                 backend put in the URL (HTTP {} {}); {BAKED_CHECKSUM_FIX}",
+                failure.status.unwrap_or(400),
+                failure.code
+            ),
+            ..failure
+        },
+        _ => failure,
     }
 }
 

@@ -57,6 +57,36 @@ async fn careful_backend_with_token_lands_the_file_where_it_says() {
     );
 }
 
+/// Regression (field report): a backend written as the article shows, on the AWS SDK for
+/// JavaScript v3's defaults, bakes the CRC32 of an empty body into every URL; S3 refused each
+/// upload with BadDigest, and Hoist retried three times and blamed the network.
+#[tokio::test]
+async fn a_backend_that_signs_an_empty_body_checksum_is_explained_at_once() {
+    let store = Store::start().await;
+    let backend = Backend::start(store.store.signer(), Flavour::SdkV3Defaults, None, "").await;
+    let s = staff_session(&backend.url, None);
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write(dir.path(), "notes.txt", &support::bytes(5000, 3));
+    let (progress, _) = recorder();
+    let started = std::time::Instant::now();
+    let err = s.upload(&path, &progress).await.unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let text = err.to_string();
+    assert!(
+        text.contains("signed for an empty body")
+            && text.contains("x-amz-checksum-crc32=AAAAAA==")
+            && text.contains("requestChecksumCalculation: \"WHEN_REQUIRED\""),
+        "{text}"
+    );
+    assert!(!text.contains("corrupted"), "{text}");
+    assert_eq!(
+        backend.seen_auth.lock().unwrap().len(),
+        1,
+        "asked once, no retries"
+    );
+    assert!(store.keys().is_empty());
+}
+
 #[tokio::test]
 async fn minimal_backend_that_returns_only_a_url_works_unchanged() {
     let store = Store::start().await;

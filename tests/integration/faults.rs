@@ -290,3 +290,53 @@ async fn errors_never_show_the_signature() {
     let events = format!("{:?}", r.events);
     assert!(!events.contains("AKIDCLOSED"), "{events}");
 }
+
+/// A signer that fixes a checksum in the URL's query, as a backend computing its own would.
+struct BakedChecksum {
+    inner: SigV4Signer,
+}
+
+#[async_trait::async_trait]
+impl Signer for BakedChecksum {
+    async fn presign_put(
+        &self,
+        req: &PutRequest,
+        now: SystemTime,
+    ) -> Result<PresignedPut, SignError> {
+        let mut p = self.inner.presign_put(req, now).await?;
+        p.url
+            .query_pairs_mut()
+            .append_pair("x-amz-sdk-checksum-algorithm", "CRC32")
+            .append_pair("x-amz-checksum-crc32", "q83vEg==");
+        Ok(p)
+    }
+}
+
+/// BadDigest on a URL whose checksum the backend fixed is the backend's doing: one attempt,
+/// and the error says what the backend must change, not "corrupted in transit".
+#[tokio::test]
+async fn a_checksum_mismatch_on_a_backend_checksum_is_not_retried() {
+    let bad = s3_error(
+        "BadDigest",
+        "The CRC32 you specified did not match the calculated checksum.",
+    );
+    let f = Faulty::start(vec![Step::Respond(400, bad); 3]).await;
+    let signer = BakedChecksum {
+        inner: signer_for(&f),
+    };
+    let r = run(
+        &f,
+        &signer,
+        RetryBudget::default(),
+        1000,
+        Duration::from_secs(10),
+    )
+    .await;
+    let msg = r.result.unwrap_err().to_string();
+    assert!(
+        msg.contains("crc32 checksum the backend put in the URL") && msg.contains("WHEN_REQUIRED"),
+        "{msg}"
+    );
+    assert!(!msg.contains("corrupted"), "{msg}");
+    assert_eq!(f.count(), 1, "not retried");
+}

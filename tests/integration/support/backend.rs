@@ -21,6 +21,9 @@ pub(crate) enum Flavour {
     Redirect,
     /// Answers a URL with `..` segments, which the `url` crate would rewrite.
     DotSegments,
+    /// Presigns as the AWS SDK for JavaScript v3 does by default: the CRC32 of an empty body
+    /// in the signed query (`x-amz-sdk-checksum-algorithm=CRC32&x-amz-checksum-crc32=AAAAAA==`).
+    SdkV3Defaults,
 }
 
 #[derive(Clone)]
@@ -96,6 +99,22 @@ async fn presign(
     match s.flavour {
         Flavour::DotSegments => {
             let url = s.signer.object_url("uploads/../../escaped");
+            Ok(Json(serde_json::json!({ "url": url })).into_response())
+        }
+        Flavour::SdkV3Defaults => {
+            let url = s
+                .signer
+                .presign(
+                    "PUT",
+                    &format!(
+                        "{}?x-amz-checksum-crc32=AAAAAA%3D%3D&x-amz-sdk-checksum-algorithm=CRC32",
+                        s.signer.object_url(&key)
+                    ),
+                    &[],
+                    Duration::from_secs(300),
+                    now,
+                )
+                .unwrap();
             Ok(Json(serde_json::json!({ "url": url })).into_response())
         }
         Flavour::Minimal => {
