@@ -14,6 +14,30 @@ use crate::retry::FailureKind;
 use crate::secret::Secret;
 use crate::sign::{parse_exact_url, PresignedPut, PutRequest, SignError, Signer};
 
+/// The steps of the Companion protocol, named in every failure.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Params,
+    Create,
+    SignPart,
+    ListParts,
+    Complete,
+    Abort,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Params => "signing the upload (GET /s3/params)",
+            Step::Create => "starting the multipart upload (POST /s3/multipart)",
+            Step::SignPart => "signing a part (GET /s3/multipart/…/N)",
+            Step::ListParts => "listing the parts (GET /s3/multipart/…)",
+            Step::Complete => "completing the upload (POST /s3/multipart/…/complete)",
+            Step::Abort => "aborting the upload (DELETE /s3/multipart/…)",
+        }
+    }
+}
+
 /// A Companion-protocol backend.
 #[derive(Clone, Debug)]
 pub struct CompanionClient {
@@ -43,6 +67,21 @@ impl CompanionClient {
     /// Sends a request to the backend and reads its JSON answer; failures are classified like
     /// S3's (401/403/4xx permanent, 429 throttling, 5xx and network transient, 404 `NoSuchUpload`).
     async fn call(
+        &self,
+        step: Step,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> Result<Value, RemoteFailure> {
+        self.call_once(method, path_and_query, body)
+            .await
+            .map_err(|f| RemoteFailure {
+                message: format!("Companion backend, {}: {}", step.name(), f.message),
+                ..f
+            })
+    }
+
+    async fn call_once(
         &self,
         method: reqwest::Method,
         path_and_query: &str,
@@ -133,6 +172,7 @@ fn presigned(
         headers,
         key: key.to_string(),
         expires_at: Some(now + Duration::from_secs(expires)),
+        form: None,
     })
 }
 
@@ -150,7 +190,7 @@ impl Signer for CompanionClient {
             req.size
         );
         let v = self
-            .call(reqwest::Method::GET, &q, None)
+            .call(Step::Params, reqwest::Method::GET, &q, None)
             .await
             .map_err(|f| match f.kind {
                 FailureKind::Permanent => SignError::BackendRejected {
@@ -166,14 +206,62 @@ impl Signer for CompanionClient {
             .get("url")
             .and_then(Value::as_str)
             .ok_or_else(|| SignError::BadResponse("no \"url\" in the answer".into()))?;
+        let expires = v.get("expires").and_then(Value::as_u64).unwrap_or(300);
+        let method = v.get("method").and_then(Value::as_str).unwrap_or("PUT");
+        if method.eq_ignore_ascii_case("POST") {
+            return post_form(url, v.get("fields"), &req.key, now, expires);
+        }
+        if !method.eq_ignore_ascii_case("PUT") {
+            return Err(SignError::BadResponse(format!(
+                "the backend answered method {method}; Hoist uploads with a PUT or a POST form"
+            )));
+        }
         let key = v
             .get("key")
             .and_then(Value::as_str)
             .unwrap_or(&req.key)
             .to_string();
-        presigned(url, v.get("headers"), &key, now, 300)
+        presigned(url, v.get("headers"), &key, now, expires)
             .map_err(|f| SignError::BadResponse(f.message))
     }
+}
+
+/// A POST Object form from `/s3/params` (what `@uppy/companion` answers): the URL, the fields
+/// to send before the file, and the key among them.
+fn post_form(
+    url: &str,
+    fields: Option<&Value>,
+    fallback_key: &str,
+    now: SystemTime,
+    expires: u64,
+) -> Result<PresignedPut, SignError> {
+    let fields = fields.and_then(Value::as_object).ok_or_else(|| {
+        SignError::BadResponse("a POST upload without \"fields\" in the answer".into())
+    })?;
+    let form: Vec<(String, String)> = fields
+        .iter()
+        .map(|(n, v)| {
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            (n.clone(), v)
+        })
+        .collect();
+    let key = form
+        .iter()
+        .find(|(n, _)| n == "key")
+        .map(|(_, k)| k.clone())
+        .unwrap_or_else(|| fallback_key.to_string());
+    if key.contains("${filename}") {
+        return Err(SignError::BadResponse(
+            "the backend's POST form leaves the key to the browser (${filename}); Hoist needs a fixed key".into(),
+        ));
+    }
+    let mut p =
+        presigned(url, None, &key, now, expires).map_err(|f| SignError::BadResponse(f.message))?;
+    p.form = Some(form);
+    Ok(p)
 }
 
 #[async_trait::async_trait]
@@ -185,7 +273,12 @@ impl MultipartApi for CompanionClient {
     ) -> Result<MultipartTarget, RemoteFailure> {
         let body = json!({"filename": req.file_name, "type": req.content_type, "metadata": {}, "size": req.size, "partSize": req.part_size});
         let v = self
-            .call(reqwest::Method::POST, "/s3/multipart", Some(body))
+            .call(
+                Step::Create,
+                reqwest::Method::POST,
+                "/s3/multipart",
+                Some(body),
+            )
             .await?;
         match (
             v.get("key").and_then(Value::as_str),
@@ -212,6 +305,7 @@ impl MultipartApi for CompanionClient {
     ) -> Result<PresignedPut, RemoteFailure> {
         let v = self
             .call(
+                Step::SignPart,
                 reqwest::Method::GET,
                 &format!(
                     "/s3/multipart/{}/{part}?key={}",
@@ -238,6 +332,7 @@ impl MultipartApi for CompanionClient {
     ) -> Result<Vec<RemotePart>, RemoteFailure> {
         let v = self
             .call(
+                Step::ListParts,
                 reqwest::Method::GET,
                 &format!("/s3/multipart/{}?key={}", enc(&t.upload_id), enc(&t.key)),
                 None,
@@ -272,6 +367,7 @@ impl MultipartApi for CompanionClient {
             .collect();
         let v = self
             .call(
+                Step::Complete,
                 reqwest::Method::POST,
                 &format!(
                     "/s3/multipart/{}/complete?key={}",
@@ -288,6 +384,7 @@ impl MultipartApi for CompanionClient {
 
     async fn abort(&self, t: &MultipartTarget, _now: SystemTime) -> Result<(), RemoteFailure> {
         self.call(
+            Step::Abort,
             reqwest::Method::DELETE,
             &format!("/s3/multipart/{}?key={}", enc(&t.upload_id), enc(&t.key)),
             None,

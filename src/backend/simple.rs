@@ -163,6 +163,7 @@ fn parse_simple_answer(text: &str) -> Result<PresignedPut, SignError> {
         headers,
         key,
         expires_at,
+        form: None,
     })
 }
 

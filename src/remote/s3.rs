@@ -452,6 +452,7 @@ impl MultipartApi for S3Client {
             headers: vec![("content-md5".into(), md5_b64.to_string())],
             key: target.key.clone(),
             expires_at: Some(now + self.signer().expires_in()),
+            form: None,
         })
     }
 

@@ -36,7 +36,8 @@ pub struct PutRequest {
     pub part_size: Option<u64>,
 }
 
-/// A presigned PUT, ready to send.
+/// A presigned upload, ready to send: a PUT of the body, or (where `form` is set) a POST of a
+/// form whose last field is the body.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PresignedPut {
     /// The presigned URL (secret: redact before showing).
@@ -47,6 +48,9 @@ pub struct PresignedPut {
     pub key: String,
     /// When the URL stops working, when known.
     pub expires_at: Option<SystemTime>,
+    /// S3's POST Object with a signed policy (what Uppy Companion's `/s3/params` answers): the
+    /// form fields to send, in order, before the file (secret: the policy's signature).
+    pub form: Option<Vec<(String, String)>>,
 }
 
 impl fmt::Debug for PresignedPut {
@@ -56,6 +60,13 @@ impl fmt::Debug for PresignedPut {
             .field("headers", &self.headers)
             .field("key", &self.key)
             .field("expires_at", &self.expires_at)
+            .field(
+                "form",
+                &self
+                    .form
+                    .as_ref()
+                    .map(|f| f.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()),
+            )
             .finish()
     }
 }

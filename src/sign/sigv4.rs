@@ -201,6 +201,7 @@ impl SigV4Signer {
                 .collect(),
             key: object_key.to_string(),
             expires_at: Some(now + self.expires_in),
+            form: None,
         })
     }
 

@@ -93,8 +93,16 @@ impl Uploader {
                 chunk
             })
         };
-        let builder = self.request(presigned, body.content_type, body.md5_b64, total);
-        let send = builder.body(reqwest::Body::wrap_stream(stream)).send();
+        let body_stream = reqwest::Body::wrap_stream(stream);
+        let send = match &presigned.form {
+            Some(fields) => self
+                .form_request(presigned, fields, body_stream, total)
+                .send(),
+            None => self
+                .request(presigned, body.content_type, body.md5_b64, total)
+                .body(body_stream)
+                .send(),
+        };
         let response = tokio::select! {
             r = send => r.map_err(network_failure)?,
             () = self.stalled(started, &activity) => {
@@ -116,6 +124,31 @@ impl Uploader {
             .unwrap_or_default();
         let failure = classify_response(status.as_u16(), &headers, &text);
         Err(blame_baked_checksum(failure, presigned).into())
+    }
+
+    /// The POST of S3's form upload: the fields in order, then the file (S3 wants it last).
+    /// There is no `Content-MD5` here (a field the policy does not list is refused): the
+    /// answer's ETag is checked instead, where it is an MD5.
+    fn form_request(
+        &self,
+        presigned: &PresignedPut,
+        fields: &[(String, String)],
+        body: reqwest::Body,
+        total: u64,
+    ) -> reqwest::RequestBuilder {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, value) in fields {
+            form = form.text(name.clone(), value.clone());
+        }
+        // The object's type is the form's `content-type` field (signed in the policy); the
+        // part's own type is not used by S3.
+        let file = reqwest::multipart::Part::stream_with_length(body, total).file_name("file");
+        form = form.part("file", file);
+        let mut builder = self.client.post(presigned.url.clone()).multipart(form);
+        for (name, value) in &presigned.headers {
+            builder = builder.header(name, value);
+        }
+        builder
     }
 
     /// The PUT to `presigned`: its headers, and `Content-Type` and `Content-MD5` where the
@@ -168,9 +201,10 @@ const EMPTY_BODY_CHECKSUMS: [(&str, &str); 5] = [
 ];
 
 /// What a backend must change when its URLs carry a checksum of their own.
-const BAKED_CHECKSUM_FIX: &str = "the backend must not compute checksums itself when it presigns \
-    (AWS SDK for JavaScript v3: create its S3 client with requestChecksumCalculation: \
-    \"WHEN_REQUIRED\"; other SDKs have the same setting), or sign the checksum the client sends";
+const BAKED_CHECKSUM_FIX: &str = "the backend must not compute checksums itself when it presigns: \
+    set AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED in its environment (Uppy Companion, any \
+    AWS SDK), or create its S3 client with requestChecksumCalculation: \"WHEN_REQUIRED\" (AWS SDK \
+    for JavaScript v3), or sign the checksum the client sends";
 
 /// A checksum the backend fixed in the URL's query or in the headers it asked for:
 /// (algorithm, base64 value).

@@ -7,6 +7,7 @@ mod architecture;
 
 mod backend_mode;
 mod cli;
+mod companion;
 mod desktop;
 mod encrypted;
 mod faults;

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod backend;
+pub(crate) mod companion;
 pub(crate) mod faulty;
 pub(crate) mod kms_front;
 
