@@ -22,6 +22,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod checksum;
 pub mod error;
 mod files;
 pub mod key;

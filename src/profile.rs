@@ -5,6 +5,7 @@
 //! tokens and bearer tokens are in the OS keychain ([`crate::secret`]). With no profile
 //! configured, the built-in [`Profile::local`] is used: an in-process S3 store on 127.0.0.1.
 
+use crate::checksum::ChecksumAlgorithm;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -235,6 +236,14 @@ pub struct Profile {
     /// Accept empty files (refused by default: they are usually a mistake).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_empty: bool,
+    /// The checksum signed into each request and verified by the store (self-sign and local
+    /// modes; a backend signs what it signs).
+    #[serde(default, skip_serializing_if = "is_default_checksum")]
+    pub checksum: ChecksumAlgorithm,
+}
+
+fn is_default_checksum(c: &ChecksumAlgorithm) -> bool {
+    *c == ChecksumAlgorithm::default()
 }
 
 fn default_template() -> String {
@@ -257,6 +266,7 @@ impl Profile {
             allowed_types: Vec::new(),
             concurrency: DEFAULT_CONCURRENCY,
             allow_empty: false,
+            checksum: ChecksumAlgorithm::default(),
         }
     }
 

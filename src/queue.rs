@@ -122,6 +122,9 @@ pub struct QueueItem {
     pub location: Option<String>,
     /// When it was queued (UTC, RFC 3339).
     pub created_at: String,
+    /// What proved the landed bytes are the file's, once done (`crc64nvme … (checked by the
+    /// storage)`).
+    pub integrity: Option<String>,
 }
 
 /// A part S3 acknowledged.
@@ -179,11 +182,12 @@ CREATE TABLE IF NOT EXISTS parts (
 const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("location", "TEXT"),
     ("dismissed", "INTEGER NOT NULL DEFAULT 0"),
+    ("integrity", "TEXT"),
 ];
 
 const COLUMNS: &str =
     "id, profile, path, key, size, content_type, modified_ns, fingerprint, state, upload_id, \
-                       part_size, error, sha256, etag, updated_at, location, created_at";
+                       part_size, error, sha256, etag, updated_at, location, created_at, integrity";
 
 fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
     Ok(QueueItem {
@@ -204,6 +208,7 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
         updated_at: r.get(14)?,
         location: r.get(15)?,
         created_at: r.get(16)?,
+        integrity: r.get(17)?,
     })
 }
 
@@ -460,14 +465,16 @@ impl Queue {
         sha256: &str,
         etag: Option<&str>,
         location: &str,
+        integrity: Option<&str>,
     ) -> Result<(), QueueError> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
         tx.execute(
             "UPDATE items SET state = 'done', key = ?2, sha256 = ?3, etag = ?4, location = ?5, error = NULL,
-             upload_id = NULL, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-            params![id, key, sha256, etag, location],
+             upload_id = NULL, integrity = ?6, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ?1",
+            params![id, key, sha256, etag, location, integrity],
         )?;
         tx.commit()?;
         Ok(())
@@ -552,7 +559,7 @@ mod tests {
                                 },
                             );
                             assert!(matches!(bad, Err(QueueError::Db(_))), "{bad:?}");
-                            q.finish(id, &format!("k/{w}/{i}"), "sha", None, "loc")
+                            q.finish(id, &format!("k/{w}/{i}"), "sha", None, "loc", None)
                                 .unwrap();
                             ids.push(id);
                         }
@@ -616,8 +623,15 @@ mod tests {
         assert_eq!(item.upload_id.as_deref(), Some("up-1"));
         assert_eq!(q.parts(id).unwrap().len(), 1);
         assert_eq!(q.live_upload_ids().unwrap(), vec!["up-1".to_string()]);
-        q.finish(id, "k", "sha", Some("etag-1"), "http://s/k")
-            .unwrap();
+        q.finish(
+            id,
+            "k",
+            "sha",
+            Some("etag-1"),
+            "http://s/k",
+            Some("md5 x (checked by Hoist)"),
+        )
+        .unwrap();
         assert!(q.unfinished("p").unwrap().is_empty());
         assert!(q.parts(id).unwrap().is_empty());
         assert_eq!(q.get(id).unwrap().unwrap().state, ItemState::Done);

@@ -371,11 +371,11 @@ impl Session {
     ) -> Self {
         Session {
             parts_limit: Arc::new(Semaphore::new(profile.concurrency.max(1))),
+            uploader: uploader.with_checksum(profile.checksum),
             profile,
             signer,
             multipart,
             s3: None,
-            uploader,
             queue,
             control: Control::default(),
             threshold: env_size("HOIST_MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD),
@@ -748,8 +748,16 @@ impl Session {
         let queue = self.queue.clone();
         let (key, sha256) = (r.key.clone(), r.sha256.clone());
         let (etag, location) = (r.etag.clone(), r.location.clone());
+        let integrity = r.integrity.as_ref().map(ToString::to_string);
         tokio::task::spawn_blocking(move || {
-            queue.finish(item_id, &key, &sha256, etag.as_deref(), &location)
+            queue.finish(
+                item_id,
+                &key,
+                &sha256,
+                etag.as_deref(),
+                &location,
+                integrity.as_deref(),
+            )
         })
         .await
         .map_err(|e| QueueError::Commit(e.to_string()))?

@@ -137,6 +137,7 @@ impl Probe {
             digest: FileDigest {
                 sha256: <sha2::Sha256 as sha2::Digest>::digest(body).into(),
                 md5: <md5::Md5 as md5::Digest>::digest(body).into(),
+                checksum: crate::checksum::ChecksumAlgorithm::default().of(body),
                 len: body.len() as u64,
             },
             key: format!("{prefix}.hoist-health/{}.txt", uuid::Uuid::new_v4()),
@@ -152,6 +153,7 @@ impl Probe {
             sha256_b64: self.digest.sha256_b64(),
             md5_b64: self.digest.md5_b64(),
             part_size: None,
+            checksum: None,
         }
     }
 

@@ -21,6 +21,7 @@ impl Manager {
                 size: i.size,
                 sha256: i.sha256.unwrap_or_default(),
                 etag: i.etag,
+                integrity: i.integrity,
                 url: i.location,
                 finished_at: i.updated_at,
             })
@@ -87,6 +88,7 @@ mod tests {
             size: 1,
             sha256: "ab".into(),
             etag: None,
+            integrity: None,
             url: None,
             finished_at: "2026-11-30T00:00:00Z".into(),
         };

@@ -159,6 +159,8 @@ pub struct HistoryEntry {
     pub sha256: String,
     /// The ETag the store gave it.
     pub etag: Option<String>,
+    /// What proved the landed bytes are the file's: checksum, value, and who checked it.
+    pub integrity: Option<String>,
     /// The object's URL, without any signature.
     pub url: Option<String>,
     /// When it landed (UTC, RFC 3339).

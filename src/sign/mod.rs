@@ -34,6 +34,8 @@ pub struct PutRequest {
     /// For a multipart upload, how long every part but the last is: a backend that binds
     /// each part's length (hoist-server) needs it at create.
     pub part_size: Option<u64>,
+    /// The flexible checksum to sign (a PUT: its value; a multipart create: its algorithm).
+    pub checksum: Option<crate::checksum::Checksum>,
 }
 
 /// A presigned upload, ready to send: a PUT of the body, or (where `form` is set) a POST of a

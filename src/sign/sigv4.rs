@@ -219,13 +219,18 @@ impl Signer for SigV4Signer {
         now: SystemTime,
     ) -> Result<PresignedPut, SignError> {
         let size = req.size.to_string();
+        // S3 takes one flexible checksum per request: the chosen one, else the SHA-256.
+        let checksum = match &req.checksum {
+            Some(c) => (c.algorithm.header(), c.value.as_str()),
+            None => ("x-amz-checksum-sha256", req.sha256_b64.as_str()),
+        };
         self.presign_put_with(
             &req.key,
             &[
                 ("content-length", size.as_str()),
                 ("content-md5", req.md5_b64.as_str()),
                 ("content-type", req.content_type.as_str()),
-                ("x-amz-checksum-sha256", req.sha256_b64.as_str()),
+                checksum,
             ],
             now,
         )
@@ -281,6 +286,7 @@ mod tests {
             sha256_b64: "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=".into(),
             md5_b64: "XUFAKrxLKna5cZ2REBfFkg==".into(),
             part_size: None,
+            checksum: None,
         };
         let p = signer.presign_put(&req, may_24_2013()).await.unwrap();
         let q: std::collections::HashMap<_, _> = p.url.query_pairs().into_owned().collect();

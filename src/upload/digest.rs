@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::parts::PartPlan;
 use super::types::TransferError;
+use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::validate::{open_source, CheckedFile, FileIdentity, ValidationError};
 
 /// Bytes read from disk per chunk (and so the most of a file held in memory per upload).
@@ -29,6 +30,8 @@ pub struct FileDigest {
     pub sha256: [u8; 32],
     /// MD5 of the content (what `Content-MD5` carries).
     pub md5: [u8; 16],
+    /// The flexible checksum signed into the request (the profile's algorithm).
+    pub checksum: Checksum,
     /// Bytes hashed.
     pub len: u64,
 }
@@ -91,7 +94,9 @@ pub async fn digest_file(path: &Path) -> Result<FileDigest, TransferError> {
     })
     .await
     .map_err(|e| TransferError::Read(e.to_string()))??;
-    Ok(read_and_digest(&file).await?.0)
+    Ok(read_and_digest(&file, ChecksumAlgorithm::default())
+        .await?
+        .0)
 }
 
 /// A small file's bytes as read for its checksums: sending them saves reading the file again.
@@ -103,11 +108,12 @@ pub(crate) struct SmallContent {
 /// size checked; a file that is no longer the one checked is [`TransferError::SourceChanged`].
 pub(crate) async fn read_and_digest(
     file: &CheckedFile,
+    algorithm: ChecksumAlgorithm,
 ) -> Result<(FileDigest, Option<SmallContent>), TransferError> {
     let file = file.clone();
     tokio::task::spawn_blocking(move || {
         if file.size > SMALL_FILE {
-            return Ok((digest_large(&file)?, None));
+            return Ok((digest_large(&file, algorithm)?, None));
         }
         let f = reopen(&file)?;
         let mut bytes = Vec::with_capacity(file.size as usize);
@@ -121,6 +127,7 @@ pub(crate) async fn read_and_digest(
         let digest = FileDigest {
             sha256: Sha256::digest(&bytes).into(),
             md5: Md5::digest(&bytes).into(),
+            checksum: algorithm.of(&bytes),
             len: bytes.len() as u64,
         };
         Ok((
@@ -136,23 +143,71 @@ pub(crate) async fn read_and_digest(
 
 /// SHA-256 and MD5 of a large file. MD5 is the slower hash: on a second thread (reading the file
 /// beside SHA-256, from the page cache) the pass takes about as long as MD5 alone.
-fn digest_large(file: &CheckedFile) -> Result<FileDigest, TransferError> {
+fn digest_large(
+    file: &CheckedFile,
+    algorithm: ChecksumAlgorithm,
+) -> Result<FileDigest, TransferError> {
     let never = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let md5 = scope.spawn(|| hash_range::<Md5>(file, 0, file.size, &never));
-        let sha256 = hash_range::<Sha256>(file, 0, file.size, &never);
+        let whole = whole_file(file, algorithm, &never);
         let md5 = md5
             .join()
             .map_err(|_| TransferError::Read("the MD5 thread panicked".into()))?;
-        let ((sha256, len), (md5, md5_len)) = (sha256?, md5?);
+        let (
+            WholeFile {
+                sha256,
+                checksum,
+                len,
+            },
+            (md5, md5_len),
+        ) = (whole?, md5?);
         if md5_len != len || len != file.size {
             return Err(TransferError::SourceChanged);
         }
         Ok(FileDigest {
-            sha256: sha256.into(),
+            sha256,
             md5: md5.into(),
+            checksum,
             len,
         })
+    })
+}
+
+/// What one pass over the whole file gives: its SHA-256 and its flexible checksum.
+pub(crate) struct WholeFile {
+    pub sha256: [u8; 32],
+    pub checksum: Checksum,
+    pub len: u64,
+}
+
+/// The whole file's SHA-256 and checksum in one read (the checksum is the SHA-256 itself when
+/// that is the algorithm).
+fn whole_file(
+    file: &CheckedFile,
+    algorithm: ChecksumAlgorithm,
+    stop: &AtomicBool,
+) -> Result<WholeFile, TransferError> {
+    let mut sha = Sha256::new();
+    let mut checksum = (algorithm != ChecksumAlgorithm::Sha256).then(|| algorithm.hasher());
+    let len = read_range(file, 0, file.size, stop, |chunk| {
+        sha.update(chunk);
+        if let Some(c) = checksum.as_mut() {
+            c.update(chunk);
+        }
+    })?;
+    let sha256: [u8; 32] = sha.finalize().into();
+    let checksum = match checksum {
+        Some(c) => c.finish(),
+        None => Checksum {
+            algorithm,
+            value: base64_of(&sha256),
+        },
+    };
+    Ok(WholeFile {
+        sha256,
+        checksum,
+        len,
     })
 }
 
@@ -164,10 +219,23 @@ pub(crate) fn hash_range<D: Digest>(
     len: u64,
     stop: &AtomicBool,
 ) -> Result<(sha2::digest::Output<D>, u64), TransferError> {
+    let mut h = D::new();
+    let read = read_range(file, offset, len, stop, |chunk| h.update(chunk))?;
+    Ok((h.finalize(), read))
+}
+
+/// Reads up to `len` bytes of the checked file from `offset` (fewer at its end) into `sink`,
+/// chunk by chunk; returns how many. Stops with [`TransferError::Cancelled`] once `stop` is set.
+fn read_range(
+    file: &CheckedFile,
+    offset: u64,
+    len: u64,
+    stop: &AtomicBool,
+    mut sink: impl FnMut(&[u8]),
+) -> Result<u64, TransferError> {
     use std::io::{Seek, SeekFrom};
     let mut f = reopen(file)?;
     f.seek(SeekFrom::Start(offset)).map_err(read_err)?;
-    let mut h = D::new();
     let mut buf = vec![0u8; CHUNK_SIZE];
     let mut read = 0u64;
     let len = len.min(file.size.saturating_sub(offset));
@@ -180,10 +248,10 @@ pub(crate) fn hash_range<D: Digest>(
         if got == 0 {
             break;
         }
-        h.update(&buf[..got]);
+        sink(&buf[..got]);
         read += got as u64;
     }
-    Ok((h.finalize(), read))
+    Ok(read)
 }
 
 /// The MD5 of part `n` of `file` cut by `plan`, read on a blocking thread.
@@ -233,34 +301,31 @@ pub(crate) async fn source_unchanged(file: &CheckedFile) -> Result<(), TransferE
         .map_err(|e| TransferError::Read(e.to_string()))?
 }
 
-/// The whole file's SHA-256, computed on its own thread while the parts are sent. Dropping it
-/// (a failed or stopped upload) stops the reading.
-pub(crate) struct Sha256Pass {
-    handle: tokio::task::JoinHandle<Result<([u8; 32], u64), TransferError>>,
+/// The whole file's SHA-256 and checksum, computed on its own thread while the parts are sent.
+/// Dropping it (a failed or stopped upload) stops the reading.
+pub(crate) struct WholeFilePass {
+    handle: tokio::task::JoinHandle<Result<WholeFile, TransferError>>,
     stop: Arc<AtomicBool>,
 }
 
-impl Sha256Pass {
-    pub(crate) fn start(file: &CheckedFile) -> Self {
+impl WholeFilePass {
+    pub(crate) fn start(file: &CheckedFile, algorithm: ChecksumAlgorithm) -> Self {
         let file = file.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
-        let handle = tokio::task::spawn_blocking(move || {
-            let (sha256, len) = hash_range::<Sha256>(&file, 0, file.size, &stopped)?;
-            Ok((sha256.into(), len))
-        });
-        Sha256Pass { handle, stop }
+        let handle = tokio::task::spawn_blocking(move || whole_file(&file, algorithm, &stopped));
+        WholeFilePass { handle, stop }
     }
 
-    /// The digest and how many bytes it covered.
-    pub(crate) async fn finish(mut self) -> Result<([u8; 32], u64), TransferError> {
+    /// The digests and how many bytes they covered.
+    pub(crate) async fn finish(mut self) -> Result<WholeFile, TransferError> {
         (&mut self.handle)
             .await
             .map_err(|e| TransferError::Read(e.to_string()))?
     }
 }
 
-impl Drop for Sha256Pass {
+impl Drop for WholeFilePass {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }

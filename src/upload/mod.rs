@@ -19,6 +19,7 @@
 //! self-signed, a signed `x-amz-checksum-sha256`; the answer's ETag and checksum are compared
 //! again. Redirects are never followed.
 
+use crate::checksum::ChecksumAlgorithm;
 use std::time::Duration;
 
 use crate::remote::http::{self, Purpose};
@@ -37,7 +38,7 @@ mod types;
 pub use control::Control;
 pub use digest::{digest_file, FileDigest, CHUNK_SIZE};
 pub use multipart::MultipartJob;
-pub use types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
+pub use types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
 
 /// Sends files, with retry and re-signing.
 #[derive(Clone, Debug)]
@@ -45,6 +46,7 @@ pub struct Uploader {
     client: reqwest::Client,
     retry: RetryPolicy,
     stall_timeout: Duration,
+    checksum: ChecksumAlgorithm,
 }
 
 impl Uploader {
@@ -57,7 +59,14 @@ impl Uploader {
             client,
             retry,
             stall_timeout: Duration::from_secs(30),
+            checksum: ChecksumAlgorithm::default(),
         }
+    }
+
+    /// Signs and checks this checksum algorithm (CRC64NVME unless told).
+    pub fn with_checksum(mut self, algorithm: ChecksumAlgorithm) -> Self {
+        self.checksum = algorithm;
+        self
     }
 
     /// An attempt during which no byte moves for this long is abandoned and retried.

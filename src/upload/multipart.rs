@@ -21,11 +21,11 @@ use tokio::sync::Semaphore;
 
 use super::attempt::{with_retry, AttemptError};
 use super::control::Control;
-use super::digest::{base64_of, hex, part_md5, source_unchanged, Sha256Pass};
+use super::digest::{base64_of, hex, part_md5, source_unchanged, WholeFilePass};
 use super::parts::{multipart_etag, PartPlan, PARTS_IN_FLIGHT_PER_FILE};
 use super::put::{Payload, PutBody};
 use super::resume::{reconcile, Journal, RemoteParts, ResumePlan, Resumer, SourceFacts};
-use super::types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
+use super::types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
 use super::Uploader;
 use crate::queue::{PartRecord, Queue, QueueError, QueueItem};
 use crate::remote::{MultipartApi, MultipartTarget, RemoteFailure};
@@ -75,7 +75,7 @@ impl Uploader {
     ) -> Result<UploadReceipt, TransferError> {
         let plan = PartPlan::for_file(file.size, job.preferred_part_size)
             .map_err(|e| TransferError::Rejected(e.to_string()))?;
-        let sha256_pass = Sha256Pass::start(file);
+        let whole_pass = WholeFilePass::start(file, self.checksum);
         let item = job
             .queue
             .get(job.item_id)
@@ -98,7 +98,7 @@ impl Uploader {
             ledger: Arc::new(Mutex::new(ledger)),
         };
         let target = run.ledger().target.clone();
-        match run.send_and_complete(sha256_pass).await {
+        match run.send_and_complete(whole_pass).await {
             Ok(done) => {
                 (job.progress)(TransferEvent::Acknowledged { bytes: file.size });
                 Ok(UploadReceipt {
@@ -107,6 +107,7 @@ impl Uploader {
                     size: file.size,
                     sha256: hex(&done.sha256),
                     etag: Some(done.etag),
+                    integrity: Some(done.integrity),
                     attempts: 1,
                     bytes_sent: done.bytes_sent,
                 })
@@ -206,6 +207,7 @@ impl Uploader {
             sha256_b64: String::new(),
             md5_b64: String::new(),
             part_size: Some(plan.part_size),
+            checksum: None,
         };
         let request = &request;
         let (target, _) = with_retry(&self.retry, None, |_| async move {
@@ -268,6 +270,7 @@ struct Completed {
     etag: String,
     sha256: [u8; 32],
     bytes_sent: u64,
+    integrity: Integrity,
 }
 
 /// One multipart upload's parts being sent and completed.
@@ -284,7 +287,10 @@ impl PartRun<'_> {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn send_and_complete(&self, sha256_pass: Sha256Pass) -> Result<Completed, TransferError> {
+    async fn send_and_complete(
+        &self,
+        whole_pass: WholeFilePass,
+    ) -> Result<Completed, TransferError> {
         let control = self.job.control;
         let acked = self.ledger().progress();
         (self.job.progress)(TransferEvent::Sent {
@@ -295,17 +301,32 @@ impl PartRun<'_> {
         if control.is_stopped() {
             return Err(control.stop_error());
         }
-        let (sha256, len) = sha256_pass.finish().await?;
-        if len != self.file.size {
+        let whole = whole_pass.finish().await?;
+        let sha256 = whole.sha256;
+        if whole.len != self.file.size {
             return Err(TransferError::SourceChanged);
         }
         source_unchanged(self.file).await?;
         let etag = self.complete().await?;
-        let bytes_sent = self.ledger().bytes_sent;
+        let (bytes_sent, etags_are_md5) = {
+            let l = self.ledger();
+            (l.bytes_sent, l.etags_are_md5)
+        };
+        // Each part went with its Content-MD5, which the store checked; where ETags are MD5s,
+        // Hoist also checked the object's ETag against the parts' MD5s.
+        let integrity = Integrity {
+            algorithm: "md5".into(),
+            value: etag.clone(),
+            checked_by: match etags_are_md5 {
+                true => CheckedBy::Hoist,
+                false => CheckedBy::Storage,
+            },
+        };
         Ok(Completed {
             etag,
             sha256,
             bytes_sent,
+            integrity,
         })
     }
 
@@ -367,6 +388,7 @@ impl PartRun<'_> {
                     payload: Payload::Range(range),
                     content_type: None,
                     md5_b64,
+                    checksum: None,
                 };
                 let answer = self.uploader.put(body, &presigned, part_progress).await?;
                 {

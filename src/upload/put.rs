@@ -14,6 +14,7 @@ use super::digest::CHUNK_SIZE;
 use super::parts::FileRange;
 use super::types::{ProgressFn, TransferError, TransferEvent};
 use super::Uploader;
+use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::remote::s3::{classify_response, network_failure};
 use crate::remote::RemoteFailure;
 use crate::retry::FailureKind;
@@ -36,13 +37,17 @@ pub(crate) struct PutBody<'a> {
     pub content_type: Option<&'a str>,
     /// The body's MD5, sent as `Content-MD5` (S3 checks it even when it was not signed).
     pub md5_b64: &'a str,
+    /// The flexible checksum Hoist computed for the body and asked to have signed: a
+    /// mismatch on it is corruption in transit, on any other the signer's doing.
+    pub checksum: Option<&'a Checksum>,
 }
 
 /// What a successful PUT answered.
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub etag: Option<String>,
-    pub checksum_sha256: Option<String>,
+    /// The flexible checksums the store echoed (`x-amz-checksum-*`).
+    pub checksums: Vec<Checksum>,
     /// The ETag is the MD5 of the content by S3's rules: the answer names no SSE-KMS,
     /// DSSE-KMS or SSE-C encryption (whose ETags are not MD5 digests).
     pub etag_is_md5: bool,
@@ -65,7 +70,8 @@ impl Uploader {
             Payload::Bytes(bytes) => bytes.len() as u64,
             Payload::Range(range) => range.len,
         };
-        unusable_url(presigned, total, self.now())?;
+        unusable_url(presigned, body.checksum, total, self.now())?;
+        let body_checksum = body.checksum.cloned();
         let (chunks, total) = match body.payload {
             Payload::Bytes(bytes) => {
                 let total = bytes.len() as u64;
@@ -123,7 +129,7 @@ impl Uploader {
             .and_then(Result::ok)
             .unwrap_or_default();
         let failure = classify_response(status.as_u16(), &headers, &text);
-        Err(blame_baked_checksum(failure, presigned).into())
+        Err(blame_baked_checksum(failure, presigned, body_checksum.as_ref()).into())
     }
 
     /// The POST of S3's form upload: the fields in order, then the file (S3 wants it last).
@@ -206,32 +212,45 @@ const BAKED_CHECKSUM_FIX: &str = "the backend must not compute checksums itself 
     AWS SDK), or create its S3 client with requestChecksumCalculation: \"WHEN_REQUIRED\" (AWS SDK \
     for JavaScript v3), or sign the checksum the client sends";
 
-/// A checksum the backend fixed in the URL's query or in the headers it asked for:
-/// (algorithm, base64 value).
-fn baked_checksum(presigned: &PresignedPut) -> Option<(String, String)> {
-    let from_query = presigned.url.query_pairs().find_map(|(k, v)| {
-        k.strip_prefix("x-amz-checksum-")
-            .filter(|alg| *alg != "type" && *alg != "algorithm" && *alg != "mode")
-            .map(|alg| (alg.to_ascii_lowercase(), v.into_owned()))
-    });
-    from_query.or_else(|| {
-        presigned.headers.iter().find_map(|(k, v)| {
-            k.to_ascii_lowercase()
-                .strip_prefix("x-amz-checksum-")
-                .filter(|alg| *alg != "type" && *alg != "algorithm" && *alg != "mode")
-                .map(|alg| (alg.to_string(), v.clone()))
-        })
-    })
+/// A checksum the backend fixed in the URL's query or in the headers it asked for, other than
+/// the one Hoist computed: (algorithm, base64 value).
+fn baked_checksum(presigned: &PresignedPut, own: Option<&Checksum>) -> Option<(String, String)> {
+    let own =
+        |alg: &str, value: &str| own.is_some_and(|c| c.algorithm.name() == alg && c.value == value);
+    baked_checksums(presigned).find(|(alg, value)| !own(alg, value))
+}
+
+/// Every checksum the URL's query and the headers to send fix: (algorithm, base64 value).
+fn baked_checksums(presigned: &PresignedPut) -> impl Iterator<Item = (String, String)> + '_ {
+    let checksum_name = |k: &str| {
+        k.to_ascii_lowercase()
+            .strip_prefix("x-amz-checksum-")
+            .filter(|alg| !matches!(*alg, "type" | "algorithm" | "mode"))
+            .map(str::to_string)
+    };
+    let from_query = presigned
+        .url
+        .query_pairs()
+        .filter_map(move |(k, v)| checksum_name(&k).map(|alg| (alg, v.into_owned())));
+    let from_headers = presigned
+        .headers
+        .iter()
+        .filter_map(move |(k, v)| checksum_name(k).map(|alg| (alg, v.clone())));
+    from_query
+        .collect::<Vec<_>>()
+        .into_iter()
+        .chain(from_headers)
 }
 
 /// Refuses, before a byte is sent, a URL that cannot take this body: one signed for an empty
 /// body (the AWS SDK for JavaScript v3's default), or one already expired (signed again).
 fn unusable_url(
     presigned: &PresignedPut,
+    own: Option<&Checksum>,
     total: u64,
     now: SystemTime,
 ) -> Result<(), RemoteFailure> {
-    if let Some((alg, value)) = baked_checksum(presigned) {
+    if let Some((alg, value)) = baked_checksum(presigned, own) {
         let empty = EMPTY_BODY_CHECKSUMS
             .iter()
             .any(|(a, v)| *a == alg && *v == value);
@@ -256,12 +275,16 @@ fn unusable_url(
 
 /// A checksum mismatch on a URL whose checksum the backend fixed is the backend's doing, not
 /// corruption in transit: permanent, with what the backend must change.
-fn blame_baked_checksum(failure: RemoteFailure, presigned: &PresignedPut) -> RemoteFailure {
+fn blame_baked_checksum(
+    failure: RemoteFailure,
+    presigned: &PresignedPut,
+    own: Option<&Checksum>,
+) -> RemoteFailure {
     let mismatch = matches!(
         failure.code.as_str(),
         "BadDigest" | "XAmzContentChecksumMismatch" | "InvalidChecksum"
     );
-    match baked_checksum(presigned) {
+    match baked_checksum(presigned, own) {
         Some((alg, _)) if mismatch => RemoteFailure {
             kind: FailureKind::Permanent,
             message: format!(
@@ -297,7 +320,12 @@ fn answer_of(headers: &reqwest::header::HeaderMap) -> Answer {
     };
     Answer {
         etag: header("etag").map(|e| e.trim_matches('"').to_string()),
-        checksum_sha256: header("x-amz-checksum-sha256"),
+        checksums: ChecksumAlgorithm::ALL
+            .into_iter()
+            .filter_map(|algorithm| {
+                header(algorithm.header()).map(|value| Checksum { algorithm, value })
+            })
+            .collect(),
         etag_is_md5: etag_is_md5(headers),
     }
 }

@@ -530,6 +530,7 @@ mod tests {
             updated_at: String::new(),
             location: None,
             created_at: String::new(),
+            integrity: None,
         };
         let same = SourceFacts::of_item(&item);
         assert!(!same.differs_from(&item));

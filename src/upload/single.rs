@@ -6,12 +6,13 @@ use super::attempt::{with_retry, AttemptError};
 use super::digest::{hex, read_and_digest, FileDigest};
 use super::parts::FileRange;
 use super::put::{Answer, Payload, PutBody};
-use super::types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
+use super::types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
 use super::Uploader;
+use crate::checksum::ChecksumAlgorithm;
 use crate::redact::redact;
 use crate::remote::RemoteFailure;
 use crate::retry::FailureKind;
-use crate::sign::{PutRequest, Signer};
+use crate::sign::{PresignedPut, PutRequest, Signer};
 use crate::validate::CheckedFile;
 
 impl Uploader {
@@ -24,7 +25,7 @@ impl Uploader {
         progress: &ProgressFn,
     ) -> Result<UploadReceipt, TransferError> {
         progress(TransferEvent::Hashing { total: file.size });
-        let (digest, content) = read_and_digest(file).await?;
+        let (digest, content) = read_and_digest(file, self.checksum).await?;
         let payload = match content {
             Some(c) => Payload::Bytes(c.bytes),
             None => Payload::Range(FileRange {
@@ -40,6 +41,7 @@ impl Uploader {
             sha256_b64: digest.sha256_b64(),
             md5_b64: digest.md5_b64(),
             part_size: None,
+            checksum: Some(digest.checksum.clone()),
         };
         let (request, payload) = (&request, &payload);
         let ((answer, presigned), attempts) =
@@ -65,12 +67,13 @@ impl Uploader {
                     payload: payload.clone(),
                     content_type: Some(&request.content_type),
                     md5_b64: &request.md5_b64,
+                    checksum: request.checksum.as_ref(),
                 };
                 let answer = self.put(body, &presigned, progress).await?;
                 Ok((answer, presigned))
             })
             .await?;
-        verify_answer(&answer, &digest)?;
+        let integrity = verify_answer(&answer, &digest, &Sent::by(&presigned))?;
         progress(TransferEvent::Acknowledged { bytes: file.size });
         let mut location = presigned.url.clone();
         location.set_query(None);
@@ -79,6 +82,7 @@ impl Uploader {
             size: file.size,
             sha256: digest.sha256_hex(),
             etag: answer.etag,
+            integrity,
             attempts,
             location: location.to_string(),
             bytes_sent: file.size,
@@ -86,58 +90,164 @@ impl Uploader {
     }
 }
 
-/// Compares what the store answered with the file's digest.
-fn verify_answer(answer: &Answer, digest: &FileDigest) -> Result<(), TransferError> {
-    if let Some(c) = &answer.checksum_sha256 {
-        if *c != digest.sha256_b64() {
+/// What went with the bytes for the store to check.
+pub(crate) struct Sent {
+    /// The flexible checksum the request carried (signed), if any.
+    checksum: Option<ChecksumAlgorithm>,
+    /// Whether `Content-MD5` went with the bytes (not in a POST form).
+    content_md5: bool,
+}
+
+impl Sent {
+    pub(crate) fn by(presigned: &PresignedPut) -> Self {
+        let named = |a: ChecksumAlgorithm| {
+            presigned.headers.iter().any(|(n, _)| n == a.header())
+                || presigned.url.query_pairs().any(|(k, _)| k == a.header())
+        };
+        Sent {
+            checksum: ChecksumAlgorithm::ALL.into_iter().find(|a| named(*a)),
+            content_md5: presigned.form.is_none(),
+        }
+    }
+}
+
+/// Compares what the store answered with the file's digest, and says what proved the upload:
+/// a flexible checksum the store echoed, else an ETag that is the MD5, else the Content-MD5 the
+/// store checked. A mismatch is an error.
+pub(crate) fn verify_answer(
+    answer: &Answer,
+    digest: &FileDigest,
+    sent: &Sent,
+) -> Result<Option<Integrity>, TransferError> {
+    let mut proof = None;
+    for echoed in &answer.checksums {
+        let ours = if echoed.algorithm == digest.checksum.algorithm {
+            digest.checksum.value.clone()
+        } else if echoed.algorithm == ChecksumAlgorithm::Sha256 {
+            digest.sha256_b64()
+        } else {
+            continue;
+        };
+        if echoed.value != ours {
             return Err(TransferError::Integrity(format!(
-                "S3 reports SHA-256 {c}, the file has {}",
-                digest.sha256_b64()
+                "the storage reports {} {}, the file has {ours}",
+                echoed.algorithm, echoed.value
             )));
         }
+        proof.get_or_insert(Integrity {
+            algorithm: echoed.algorithm.name().to_string(),
+            value: echoed.value.clone(),
+            checked_by: match sent.checksum == Some(echoed.algorithm) {
+                true => CheckedBy::Storage,
+                false => CheckedBy::Hoist,
+            },
+        });
     }
     // An ETag is the MD5 of the content unless the object is encrypted with KMS or a
     // customer key (S3's rules), or multipart.
+    let md5 = hex(&digest.md5);
     if let Some(etag) = &answer.etag {
-        if answer.etag_is_md5
-            && !etag.contains('-')
-            && etag.len() == 32
-            && *etag != hex(&digest.md5)
-        {
-            return Err(TransferError::Integrity(format!(
-                "S3 reports ETag {etag}, the file's MD5 is {}",
-                hex(&digest.md5)
-            )));
+        if answer.etag_is_md5 && !etag.contains('-') && etag.len() == 32 {
+            if *etag != md5 {
+                return Err(TransferError::Integrity(format!(
+                    "S3 reports ETag {etag}, the file's MD5 is {md5}"
+                )));
+            }
+            proof.get_or_insert(Integrity {
+                algorithm: "md5".into(),
+                value: md5.clone(),
+                checked_by: match sent.content_md5 {
+                    true => CheckedBy::Storage,
+                    false => CheckedBy::Hoist,
+                },
+            });
         }
     }
-    Ok(())
+    if proof.is_none() && sent.content_md5 {
+        proof = Some(Integrity {
+            algorithm: "md5".into(),
+            value: md5,
+            checked_by: CheckedBy::Storage,
+        });
+    }
+    Ok(proof)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checksum::Checksum;
 
-    #[test]
-    fn integrity_mismatch_is_an_error() {
-        let digest = FileDigest {
+    fn digest() -> FileDigest {
+        FileDigest {
             sha256: [1; 32],
             md5: [2; 16],
+            checksum: Checksum {
+                algorithm: ChecksumAlgorithm::Crc64nvme,
+                value: "AAAAAAAAAAE=".into(),
+            },
             len: 1,
-        };
+        }
+    }
+
+    const SIGNED_CRC: Sent = Sent {
+        checksum: Some(ChecksumAlgorithm::Crc64nvme),
+        content_md5: true,
+    };
+
+    #[test]
+    fn an_echoed_checksum_proves_the_upload_and_a_mismatch_is_an_error() {
+        let d = digest();
         let good = Answer {
             etag: Some(hex(&[2; 16])),
-            checksum_sha256: Some(digest.sha256_b64()),
+            checksums: vec![d.checksum.clone()],
             etag_is_md5: true,
         };
-        assert!(verify_answer(&good, &digest).is_ok());
+        let proof = verify_answer(&good, &d, &SIGNED_CRC).unwrap().unwrap();
+        assert_eq!(proof.algorithm, "crc64nvme");
+        assert_eq!(proof.checked_by, CheckedBy::Storage);
+        let bad = Answer {
+            checksums: vec![Checksum {
+                algorithm: ChecksumAlgorithm::Crc64nvme,
+                value: "AAAAAAAAAAI=".into(),
+            }],
+            ..good
+        };
+        assert!(matches!(
+            verify_answer(&bad, &d, &SIGNED_CRC),
+            Err(TransferError::Integrity(_))
+        ));
+    }
+
+    #[test]
+    fn an_etag_that_is_an_md5_is_compared_and_otherwise_content_md5_stands() {
+        let d = digest();
         let bad = Answer {
             etag: Some(hex(&[3; 16])),
-            checksum_sha256: None,
+            checksums: vec![],
             etag_is_md5: true,
         };
         assert!(matches!(
-            verify_answer(&bad, &digest),
+            verify_answer(&bad, &d, &SIGNED_CRC),
             Err(TransferError::Integrity(_))
         ));
+        let kms = Answer {
+            etag_is_md5: false,
+            ..bad
+        };
+        let proof = verify_answer(&kms, &d, &SIGNED_CRC).unwrap().unwrap();
+        assert_eq!(
+            (proof.algorithm.as_str(), proof.checked_by),
+            ("md5", CheckedBy::Storage)
+        );
+        let form = Sent {
+            checksum: None,
+            content_md5: false,
+        };
+        assert_eq!(
+            verify_answer(&kms, &d, &form).unwrap(),
+            None,
+            "nothing proved it"
+        );
     }
 }

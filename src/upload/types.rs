@@ -62,6 +62,8 @@ pub struct UploadReceipt {
     pub sha256: String,
     /// The ETag the store gave the object.
     pub etag: Option<String>,
+    /// What proves the bytes that landed are the file's, when anything does beyond TLS.
+    pub integrity: Option<Integrity>,
     /// Attempts the upload took (1 for a multipart upload, whose parts retry on their own).
     pub attempts: u32,
     /// The object's URL without any signature.
@@ -69,6 +71,38 @@ pub struct UploadReceipt {
     /// Bytes of the file this run had to send (parts resumed from S3 are not counted; a
     /// retried attempt counts once).
     pub bytes_sent: u64,
+}
+
+/// A check that the stored bytes are the file's: which checksum, its value, and who compared it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Integrity {
+    /// `crc64nvme`, `crc32c`, `crc32`, `sha256`, or `md5` (Content-MD5 and the ETag).
+    pub algorithm: String,
+    /// The value the store holds for the object (base64; hex for an MD5).
+    pub value: String,
+    /// Who compared it with the file.
+    pub checked_by: CheckedBy,
+}
+
+/// Who compared a checksum with the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckedBy {
+    /// The store: Hoist sent the value with the bytes (signed, or as Content-MD5), and the
+    /// store refuses bytes that do not match it.
+    Storage,
+    /// Hoist: it compared the store's answer (an ETag that is an MD5) with its own digest.
+    Hoist,
+}
+
+impl std::fmt::Display for Integrity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let by = match self.checked_by {
+            CheckedBy::Storage => "checked by the storage",
+            CheckedBy::Hoist => "checked by Hoist",
+        };
+        write!(f, "{} {} ({by})", self.algorithm, self.value)
+    }
 }
 
 /// Why an upload did not land.

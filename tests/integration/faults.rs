@@ -340,3 +340,29 @@ async fn a_checksum_mismatch_on_a_backend_checksum_is_not_retried() {
     assert!(!msg.contains("corrupted"), "{msg}");
     assert_eq!(f.count(), 1, "not retried");
 }
+
+/// BadDigest on the checksum Hoist computed itself is corruption on the way: retried, and the
+/// next attempt lands.
+#[tokio::test]
+async fn a_checksum_mismatch_on_hoists_own_checksum_is_retried() {
+    let bad = s3_error(
+        "BadDigest",
+        "The CRC64NVME you specified did not match the calculated checksum.",
+    );
+    let f = Faulty::start(vec![Step::Respond(400, bad), Step::Accept]).await;
+    let r = run(
+        &f,
+        &signer_for(&f),
+        RetryBudget::default(),
+        1000,
+        Duration::from_secs(10),
+    )
+    .await;
+    r.result.expect("the second attempt lands");
+    assert_eq!(f.count(), 2);
+    let signed = f.requests()[0].target.clone();
+    assert!(
+        signed.contains("x-amz-checksum-crc64nvme"),
+        "Hoist's own checksum is signed: {signed}"
+    );
+}

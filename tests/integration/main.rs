@@ -6,6 +6,7 @@ mod support;
 mod architecture;
 
 mod backend_mode;
+mod checksums;
 mod cli;
 mod companion;
 mod desktop;

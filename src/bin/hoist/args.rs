@@ -148,6 +148,10 @@ pub(crate) struct AddArgs {
     /// Files uploaded at once.
     #[arg(long, default_value_t = profile::DEFAULT_CONCURRENCY)]
     pub(crate) concurrency: usize,
+    /// The checksum signed into each upload and verified by the store: crc64nvme (the AWS
+    /// SDKs' default), crc32c, crc32 or sha256 (self-sign and local).
+    #[arg(long, default_value = "crc64nvme", value_parser = parse_checksum)]
+    pub(crate) checksum: hoist::checksum::ChecksumAlgorithm,
     /// Also make it the default profile.
     #[arg(long)]
     pub(crate) default: bool,
@@ -230,4 +234,9 @@ pub(crate) fn format_age(age: std::time::Duration) -> String {
         s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
     }
+}
+
+fn parse_checksum(s: &str) -> Result<hoist::checksum::ChecksumAlgorithm, String> {
+    hoist::checksum::ChecksumAlgorithm::parse(s)
+        .ok_or_else(|| format!("'{s}' is not one of crc64nvme, crc32c, crc32, sha256"))
 }

@@ -63,6 +63,7 @@ fn add(store: &ProfileStore, a: AddArgs) -> anyhow::Result<()> {
     p.max_size = a.max_size;
     p.allowed_types = a.allow_types;
     p.concurrency = a.concurrency;
+    p.checksum = a.checksum;
     let needs_secret = match &p.mode {
         Mode::SelfSign { .. } => Some("secret access key"),
         Mode::Backend { token: true, .. } => Some("bearer token"),
@@ -124,6 +125,7 @@ fn show(store: &ProfileStore, keychain: &Keychain, name: &str, json: bool) -> an
     );
     println!("allowed types  {}", or(&p.allowed_types.join(", "), "any"));
     println!("concurrency    {}", p.concurrency);
+    println!("checksum       {}", p.checksum);
     match secret_states(keychain, &p) {
         Ok(states) => {
             for s in states {

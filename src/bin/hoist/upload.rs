@@ -145,6 +145,7 @@ struct JsonLine<'a> {
     error: Option<String>,
     location: Option<&'a str>,
     bytes_sent: Option<u64>,
+    integrity: Option<&'a hoist::upload::Integrity>,
 }
 
 fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Result<ExitCode> {
@@ -163,6 +164,7 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
                     error: None,
                     location: Some(&r.location),
                     bytes_sent: Some(r.bytes_sent),
+                    integrity: r.integrity.as_ref(),
                 })?
             ),
             (Err(e), true) => println!(
@@ -172,16 +174,26 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
                     key: None,
                     size: None,
                     checksum: None,
-                    status: if e.kind() == ErrorKind::Paused { "paused" } else { "failed" },
+                    status: if e.kind() == ErrorKind::Paused {
+                        "paused"
+                    } else {
+                        "failed"
+                    },
                     error: Some(describe(e)),
                     location: None,
                     bytes_sent: None,
+                    integrity: None,
                 })?
             ),
-            (Ok(r), false) => println!(
-                "uploaded  {path}\n          key     {}\n          size    {} bytes\n          sha256  {}",
-                r.key, r.size, r.sha256
-            ),
+            (Ok(r), false) => {
+                println!(
+                    "uploaded  {path}\n          key     {}\n          size    {} bytes\n          sha256  {}",
+                    r.key, r.size, r.sha256
+                );
+                if let Some(i) = &r.integrity {
+                    println!("          proof   {i}");
+                }
+            }
             (Err(e), false) => println!("FAILED    {path}: {}", describe(e)),
         }
     }

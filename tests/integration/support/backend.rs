@@ -139,6 +139,7 @@ async fn presign(
                 sha256_b64: body["checksumSha256"].as_str().unwrap_or("").to_string(),
                 md5_b64: body["contentMd5"].as_str().unwrap_or("").to_string(),
                 part_size: None,
+                checksum: None,
             };
             let p = s.signer.presign_put(&req, now).await.unwrap();
             let headers: serde_json::Map<String, serde_json::Value> =

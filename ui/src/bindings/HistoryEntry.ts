@@ -33,6 +33,10 @@ sha256: string,
  */
 etag: string | null, 
 /**
+ * What proved the landed bytes are the file's: checksum, value, and who checked it.
+ */
+integrity: string | null, 
+/**
  * The object's URL, without any signature.
  */
 url: string | null, 

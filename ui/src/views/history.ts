@@ -1,5 +1,5 @@
-// The history tab: finished uploads with key, size, SHA-256, time and profile; copy a key or
-// the object URL (never signed); export as CSV or JSON.
+// The history tab: finished uploads with key, size, SHA-256 (and what verified them), time and
+// profile; copy a key or the object URL (never signed); export as CSV or JSON.
 import { save } from "@tauri-apps/plugin-dialog";
 import { byId, h } from "../dom";
 import { ipc } from "../ipc";
@@ -19,7 +19,12 @@ export class HistoryView {
           h("td", { title: e.name }, e.name),
           h("td", { class: "mono", title: e.key }, e.key),
           h("td", {}, formatBytes(e.size)),
-          h("td", { class: "mono", title: e.sha256 }, e.sha256.slice(0, 12) + "…"),
+          h(
+            "td",
+            // What proved the upload (checksum, value, who checked it) shows on hover.
+            { class: "mono", title: e.integrity ? `SHA-256 ${e.sha256}\nverified: ${e.integrity}` : e.sha256 },
+            e.sha256.slice(0, 12) + "…",
+          ),
           h("td", {}, e.finishedAt.replace("T", " ").replace(/\.\d+Z$/, " UTC")),
           h("td", {}, e.profile),
           h(
