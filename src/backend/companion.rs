@@ -7,9 +7,13 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
+use crate::checksum::Checksum;
 use crate::redact::redact;
 use crate::remote::http::{self, Purpose};
-use crate::remote::{MultipartApi, MultipartTarget, ObjectInfo, RemoteFailure, RemotePart};
+use crate::remote::{
+    CompletedPart, Completion, MultipartApi, MultipartTarget, ObjectInfo, PartToSign,
+    RemoteFailure, RemotePart,
+};
 use crate::retry::FailureKind;
 use crate::secret::Secret;
 use crate::sign::{parse_exact_url, PresignedPut, PutRequest, SignError, Signer};
@@ -295,14 +299,14 @@ impl MultipartApi for CompanionClient {
         }
     }
 
+    /// Companion signs no checksums: the part goes with its Content-MD5 only.
     async fn sign_part(
         &self,
         t: &MultipartTarget,
-        part: u32,
-        _md5_b64: &str,
-        _len: u64,
+        part: &PartToSign<'_>,
         now: SystemTime,
     ) -> Result<PresignedPut, RemoteFailure> {
+        let part = part.number;
         let v = self
             .call(
                 Step::SignPart,
@@ -358,12 +362,13 @@ impl MultipartApi for CompanionClient {
     async fn complete(
         &self,
         t: &MultipartTarget,
-        parts: &[(u32, String)],
+        parts: &[CompletedPart],
+        _whole: Option<&Checksum>,
         _now: SystemTime,
-    ) -> Result<Option<String>, RemoteFailure> {
+    ) -> Result<Completion, RemoteFailure> {
         let parts: Vec<Value> = parts
             .iter()
-            .map(|(n, e)| json!({"PartNumber": n, "ETag": e}))
+            .map(|p| json!({"PartNumber": p.number, "ETag": p.etag}))
             .collect();
         let v = self
             .call(
@@ -377,9 +382,13 @@ impl MultipartApi for CompanionClient {
                 Some(json!({ "parts": parts })),
             )
             .await?;
-        Ok(v.get("etag")
-            .and_then(Value::as_str)
-            .map(|e| e.trim_matches('"').to_string()))
+        Ok(Completion {
+            etag: v
+                .get("etag")
+                .and_then(Value::as_str)
+                .map(|e| e.trim_matches('"').to_string()),
+            checksum: None,
+        })
     }
 
     async fn abort(&self, t: &MultipartTarget, _now: SystemTime) -> Result<(), RemoteFailure> {

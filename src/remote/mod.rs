@@ -11,6 +11,7 @@
 
 use std::time::SystemTime;
 
+use crate::checksum::Checksum;
 use crate::retry::FailureKind;
 use crate::sign::{PresignedPut, PutRequest, SignError};
 
@@ -101,6 +102,40 @@ pub struct MultipartTarget {
     pub upload_id: String,
 }
 
+/// One part to sign: its number, length, and what the store checks its bytes against.
+#[derive(Clone, Copy, Debug)]
+pub struct PartToSign<'a> {
+    /// 1-based.
+    pub number: u32,
+    /// Bytes.
+    pub len: u64,
+    /// Base64 MD5 (`Content-MD5`).
+    pub md5_b64: &'a str,
+    /// The part's flexible checksum, when the upload was created with an algorithm.
+    pub checksum: Option<&'a Checksum>,
+}
+
+/// An acknowledged part, as Complete names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletedPart {
+    /// 1-based.
+    pub number: u32,
+    /// Quoted, as the store gave it.
+    pub etag: String,
+    /// Its flexible checksum, when the upload has an algorithm.
+    pub checksum: Option<Checksum>,
+}
+
+/// What a Complete answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Completion {
+    /// The object's ETag (unquoted), when the answer gave one.
+    pub etag: Option<String>,
+    /// The object's flexible checksum as the store recorded it (for a composite checksum,
+    /// `value-N`), when the answer gave one.
+    pub checksum: Option<Checksum>,
+}
+
 /// The multipart operations, whoever signs them.
 #[async_trait::async_trait]
 pub trait MultipartApi: Send + Sync {
@@ -114,9 +149,7 @@ pub trait MultipartApi: Send + Sync {
     async fn sign_part(
         &self,
         target: &MultipartTarget,
-        part: u32,
-        md5_b64: &str,
-        len: u64,
+        part: &PartToSign<'_>,
         now: SystemTime,
     ) -> Result<PresignedPut, RemoteFailure>;
     /// The parts the server holds, sorted by part number.
@@ -125,13 +158,15 @@ pub trait MultipartApi: Send + Sync {
         target: &MultipartTarget,
         now: SystemTime,
     ) -> Result<Vec<RemotePart>, RemoteFailure>;
-    /// Completes; returns the object's ETag when the answer has one.
+    /// Completes the upload with `parts` (ascending) and, where the upload has a full-object
+    /// checksum, the whole file's (which the store then verifies).
     async fn complete(
         &self,
         target: &MultipartTarget,
-        parts: &[(u32, String)],
+        parts: &[CompletedPart],
+        whole: Option<&Checksum>,
         now: SystemTime,
-    ) -> Result<Option<String>, RemoteFailure>;
+    ) -> Result<Completion, RemoteFailure>;
     /// Aborts the upload, so that no part stays behind.
     async fn abort(&self, target: &MultipartTarget, now: SystemTime) -> Result<(), RemoteFailure>;
     /// The object at `key`, when this API can tell (`Ok(None)` otherwise or when absent).

@@ -9,7 +9,11 @@ use std::time::{Duration, SystemTime};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::http::{self, Purpose};
-use super::{MultipartApi, MultipartTarget, ObjectInfo, RemoteFailure, RemotePart};
+use super::{
+    CompletedPart, Completion, MultipartApi, MultipartTarget, ObjectInfo, PartToSign,
+    RemoteFailure, RemotePart,
+};
+use crate::checksum::Checksum;
 use crate::redact::redact;
 use crate::retry::FailureKind;
 use crate::sign::sigv4::SigV4Signer;
@@ -284,23 +288,59 @@ impl S3Client {
         if_none_match: bool,
         now: SystemTime,
     ) -> Result<Option<String>, RemoteFailure> {
+        let parts: Vec<CompletedPart> = parts
+            .iter()
+            .map(|(number, etag)| CompletedPart {
+                number: *number,
+                etag: etag.clone(),
+                checksum: None,
+            })
+            .collect();
+        let done = self
+            .complete_with(key, upload_id, &parts, None, if_none_match, now)
+            .await?;
+        Ok(done.etag)
+    }
+
+    /// CompleteMultipartUpload with parts (ascending) and their checksums, and, for a
+    /// full-object checksum, the whole object's (`x-amz-checksum-*`, which the store verifies).
+    pub async fn complete_with(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        whole: Option<&Checksum>,
+        if_none_match: bool,
+        now: SystemTime,
+    ) -> Result<Completion, RemoteFailure> {
+        let clean = |v: &str| v.trim_matches('"').replace(['<', '>', '&', '"'], "");
         let mut body = String::from("<CompleteMultipartUpload>");
-        for (n, etag) in parts {
-            let etag = etag.trim_matches('"').replace(['<', '>', '&', '"'], "");
+        for p in parts {
             body.push_str(&format!(
-                "<Part><PartNumber>{n}</PartNumber><ETag>\"{etag}\"</ETag></Part>"
+                "<Part><PartNumber>{}</PartNumber><ETag>\"{}\"</ETag>",
+                p.number,
+                clean(&p.etag)
             ));
+            if let Some(c) = &p.checksum {
+                let element = format!("Checksum{}", c.algorithm.s3_name());
+                body.push_str(&format!("<{element}>{}</{element}>", clean(&c.value)));
+            }
+            body.push_str("</Part>");
         }
         body.push_str("</CompleteMultipartUpload>");
         let mut headers = vec![("content-type", "application/xml")];
         if if_none_match {
             headers.push(("if-none-match", "*"));
         }
+        if let Some(c) = whole {
+            headers.push((c.algorithm.header(), c.value.as_str()));
+            headers.push(("x-amz-checksum-type", "FULL_OBJECT"));
+        }
         let query = format!("uploadId={}", q(upload_id));
         let (_, text) = self
             .call("POST", key, &query, &headers, Some(body), now)
             .await?;
-        super::xml::completed_etag(&text).map_err(bad_answer)
+        super::xml::completed(&text).map_err(bad_answer)
     }
 
     /// AbortMultipartUpload.
@@ -420,9 +460,19 @@ impl MultipartApi for S3Client {
         req: &PutRequest,
         now: SystemTime,
     ) -> Result<MultipartTarget, RemoteFailure> {
-        let upload_id = self
-            .create_multipart(&req.key, &req.content_type, now)
-            .await?;
+        let mut headers = vec![("content-type", req.content_type.as_str())];
+        if let Some(c) = &req.checksum {
+            headers.push(("x-amz-checksum-algorithm", c.algorithm.s3_name()));
+            headers.push((
+                "x-amz-checksum-type",
+                if c.algorithm.full_object() {
+                    "FULL_OBJECT"
+                } else {
+                    "COMPOSITE"
+                },
+            ));
+        }
+        let upload_id = self.create_multipart_with(&req.key, &headers, now).await?;
         Ok(MultipartTarget {
             key: req.key.clone(),
             upload_id,
@@ -432,24 +482,27 @@ impl MultipartApi for S3Client {
     async fn sign_part(
         &self,
         target: &MultipartTarget,
-        part: u32,
-        md5_b64: &str,
-        len: u64,
+        part: &PartToSign<'_>,
         now: SystemTime,
     ) -> Result<PresignedPut, RemoteFailure> {
-        let len_s = len.to_string();
-        let url = self.presign_part(
-            &target.key,
-            &target.upload_id,
-            part,
-            &[("content-length", &len_s), ("content-md5", md5_b64)],
-            now,
-        )?;
+        let len = part.len.to_string();
+        let mut signed = vec![
+            ("content-length", len.as_str()),
+            ("content-md5", part.md5_b64),
+        ];
+        if let Some(c) = part.checksum {
+            signed.push((c.algorithm.header(), c.value.as_str()));
+        }
+        let url = self.presign_part(&target.key, &target.upload_id, part.number, &signed, now)?;
         let url = url::Url::parse(&url)
             .map_err(|e| RemoteFailure::local(FailureKind::Permanent, e.to_string()))?;
         Ok(PresignedPut {
             url,
-            headers: vec![("content-md5".into(), md5_b64.to_string())],
+            headers: signed
+                .iter()
+                .filter(|(n, _)| *n != "content-length")
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
             key: target.key.clone(),
             expires_at: Some(now + self.signer().expires_in()),
             form: None,
@@ -467,10 +520,12 @@ impl MultipartApi for S3Client {
     async fn complete(
         &self,
         target: &MultipartTarget,
-        parts: &[(u32, String)],
+        parts: &[CompletedPart],
+        whole: Option<&Checksum>,
         now: SystemTime,
-    ) -> Result<Option<String>, RemoteFailure> {
-        S3Client::complete(self, &target.key, &target.upload_id, parts, false, now).await
+    ) -> Result<Completion, RemoteFailure> {
+        self.complete_with(&target.key, &target.upload_id, parts, whole, false, now)
+            .await
     }
 
     async fn abort(&self, target: &MultipartTarget, now: SystemTime) -> Result<(), RemoteFailure> {

@@ -66,14 +66,44 @@ pub fn upload_id(xml: &str) -> Result<String, XmlError> {
 
 /// The `ETag` of a `<CompleteMultipartUploadResult>`, unquoted; `None` when it has none.
 pub fn completed_etag(xml: &str) -> Result<Option<String>, XmlError> {
+    Ok(completed(xml)?.etag)
+}
+
+/// A `<CompleteMultipartUploadResult>`: the ETag (unquoted) and the object's flexible
+/// checksum, when the store gave them.
+pub fn completed(xml: &str) -> Result<super::Completion, XmlError> {
     #[derive(Deserialize)]
     struct Root {
         #[serde(rename = "ETag")]
         etag: Option<String>,
+        #[serde(rename = "ChecksumCRC64NVME")]
+        crc64nvme: Option<String>,
+        #[serde(rename = "ChecksumCRC32C")]
+        crc32c: Option<String>,
+        #[serde(rename = "ChecksumCRC32")]
+        crc32: Option<String>,
+        #[serde(rename = "ChecksumSHA256")]
+        sha256: Option<String>,
     }
-    Ok(parse::<Root>(xml)?
-        .etag
-        .map(|e| e.trim().trim_matches('"').to_string()))
+    use crate::checksum::{Checksum, ChecksumAlgorithm as A};
+    let root: Root = parse(xml)?;
+    let checksum = [
+        (A::Crc64nvme, root.crc64nvme),
+        (A::Crc32c, root.crc32c),
+        (A::Crc32, root.crc32),
+        (A::Sha256, root.sha256),
+    ]
+    .into_iter()
+    .find_map(|(algorithm, v)| {
+        v.filter(|v| !v.trim().is_empty()).map(|v| Checksum {
+            algorithm,
+            value: v.trim().to_string(),
+        })
+    });
+    Ok(super::Completion {
+        etag: root.etag.map(|e| e.trim().trim_matches('"').to_string()),
+        checksum,
+    })
 }
 
 /// One page of a `<ListPartsResult>`.

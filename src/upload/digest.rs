@@ -254,21 +254,43 @@ fn read_range(
     Ok(read)
 }
 
-/// The MD5 of part `n` of `file` cut by `plan`, read on a blocking thread.
-pub(crate) async fn part_md5(
+/// What one read of a part gives: its MD5 (for `Content-MD5` and the ETag rule) and its
+/// flexible checksum.
+#[derive(Clone, Debug)]
+pub(crate) struct PartDigest {
+    pub md5: [u8; 16],
+    pub checksum: Checksum,
+}
+
+/// The digests of part `n` of `file` cut by `plan`, read once on a blocking thread.
+pub(crate) async fn part_digest(
     file: &CheckedFile,
     plan: PartPlan,
     n: u32,
-) -> Result<[u8; 16], TransferError> {
+    algorithm: ChecksumAlgorithm,
+) -> Result<PartDigest, TransferError> {
     let file = file.clone();
     let range = plan.range(n);
     tokio::task::spawn_blocking(move || {
-        let (md5, read) =
-            hash_range::<Md5>(&file, range.offset, range.len, &AtomicBool::new(false))?;
+        let mut md5 = Md5::new();
+        let mut checksum = algorithm.hasher();
+        let read = read_range(
+            &file,
+            range.offset,
+            range.len,
+            &AtomicBool::new(false),
+            |c| {
+                md5.update(c);
+                checksum.update(c);
+            },
+        )?;
         if read < range.len {
             return Err(TransferError::SourceChanged);
         }
-        Ok(md5.into())
+        Ok(PartDigest {
+            md5: md5.finalize().into(),
+            checksum: checksum.finish(),
+        })
     })
     .await
     .map_err(|e| TransferError::Read(e.to_string()))?

@@ -21,14 +21,15 @@ use tokio::sync::Semaphore;
 
 use super::attempt::{with_retry, AttemptError};
 use super::control::Control;
-use super::digest::{base64_of, hex, part_md5, source_unchanged, WholeFilePass};
+use super::digest::{base64_of, hex, part_digest, source_unchanged, WholeFile, WholeFilePass};
 use super::parts::{multipart_etag, PartPlan, PARTS_IN_FLIGHT_PER_FILE};
 use super::put::{Payload, PutBody};
 use super::resume::{reconcile, Journal, RemoteParts, ResumePlan, Resumer, SourceFacts};
 use super::types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
 use super::Uploader;
+use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::queue::{PartRecord, Queue, QueueError, QueueItem};
-use crate::remote::{MultipartApi, MultipartTarget, RemoteFailure};
+use crate::remote::{CompletedPart, MultipartApi, MultipartTarget, PartToSign, RemoteFailure};
 use crate::retry::FailureKind;
 use crate::sign::PutRequest;
 use crate::validate::CheckedFile;
@@ -63,6 +64,7 @@ struct Resumed {
     target: MultipartTarget,
     etags: BTreeMap<u32, String>,
     md5s: BTreeMap<u32, [u8; 16]>,
+    checksums: BTreeMap<u32, Checksum>,
 }
 
 impl Uploader {
@@ -87,6 +89,7 @@ impl Uploader {
                 target: self.create(file, key, plan, &job).await?,
                 etags: BTreeMap::new(),
                 md5s: BTreeMap::new(),
+                checksums: BTreeMap::new(),
             },
         };
         let ledger = Ledger::new(resumed, plan);
@@ -142,12 +145,15 @@ impl Uploader {
         });
         let mut remote = RemoteParts::NotAsked;
         let mut md5s = BTreeMap::new();
+        let mut checksums = BTreeMap::new();
         loop {
             match reconcile(&journal, &remote, plan, &md5s) {
                 ResumePlan::Start => return Ok(None),
                 ResumePlan::Hash(parts) => {
                     for n in parts {
-                        md5s.insert(n, part_md5(file, plan, n).await?);
+                        let digest = part_digest(file, plan, n, self.checksum).await?;
+                        md5s.insert(n, digest.md5);
+                        checksums.insert(n, digest.checksum);
                     }
                 }
                 ResumePlan::ListParts => {
@@ -178,6 +184,7 @@ impl Uploader {
                 }
                 ResumePlan::Resume(etags) => {
                     md5s.retain(|n, _| etags.contains_key(n));
+                    checksums.retain(|n, _| etags.contains_key(n));
                     let Some(target) = target else {
                         return Ok(None);
                     };
@@ -185,6 +192,7 @@ impl Uploader {
                         target,
                         etags,
                         md5s,
+                        checksums,
                     }));
                 }
             }
@@ -207,7 +215,11 @@ impl Uploader {
             sha256_b64: String::new(),
             md5_b64: String::new(),
             part_size: Some(plan.part_size),
-            checksum: None,
+            // The algorithm the upload is created with (its value comes with each part).
+            checksum: Some(Checksum {
+                algorithm: self.checksum,
+                value: String::new(),
+            }),
         };
         let request = &request;
         let (target, _) = with_retry(&self.retry, None, |_| async move {
@@ -228,6 +240,8 @@ struct Ledger {
     etags: BTreeMap<u32, String>,
     /// MD5s of the acknowledged parts.
     md5s: BTreeMap<u32, [u8; 16]>,
+    /// Flexible checksums of the acknowledged parts.
+    checksums: BTreeMap<u32, Checksum>,
     /// Bytes of the acknowledged parts.
     acked_bytes: u64,
     /// Bytes sent so far of each part in flight.
@@ -253,6 +267,7 @@ impl Ledger {
             target: resumed.target,
             etags: resumed.etags,
             md5s: resumed.md5s,
+            checksums: resumed.checksums,
             acked_bytes,
             in_flight: BTreeMap::new(),
             bytes_sent: 0,
@@ -307,21 +322,8 @@ impl PartRun<'_> {
             return Err(TransferError::SourceChanged);
         }
         source_unchanged(self.file).await?;
-        let etag = self.complete().await?;
-        let (bytes_sent, etags_are_md5) = {
-            let l = self.ledger();
-            (l.bytes_sent, l.etags_are_md5)
-        };
-        // Each part went with its Content-MD5, which the store checked; where ETags are MD5s,
-        // Hoist also checked the object's ETag against the parts' MD5s.
-        let integrity = Integrity {
-            algorithm: "md5".into(),
-            value: etag.clone(),
-            checked_by: match etags_are_md5 {
-                true => CheckedBy::Hoist,
-                false => CheckedBy::Storage,
-            },
-        };
+        let (etag, integrity) = self.complete(&whole).await?;
+        let bytes_sent = self.ledger().bytes_sent;
         Ok(Completed {
             etag,
             sha256,
@@ -368,10 +370,11 @@ impl PartRun<'_> {
             .await
             .map_err(|_| TransferError::Paused)?;
         let range = self.plan.range(n);
-        let md5 = part_md5(self.file, self.plan, n).await?;
+        let digest = part_digest(self.file, self.plan, n, self.uploader.checksum).await?;
+        let md5 = digest.md5;
         let md5_b64 = base64_of(&md5);
         let part_progress = self.part_progress(n);
-        let (md5_b64, part_progress) = (&md5_b64, &part_progress);
+        let (md5_b64, part_progress, checksum) = (&md5_b64, &part_progress, &digest.checksum);
         let (etag, _) = with_retry(
             &self.uploader.retry,
             Some(self.job.progress),
@@ -380,7 +383,16 @@ impl PartRun<'_> {
                 let presigned = self
                     .job
                     .api
-                    .sign_part(&target, n, md5_b64, range.len, self.uploader.now())
+                    .sign_part(
+                        &target,
+                        &PartToSign {
+                            number: n,
+                            len: range.len,
+                            md5_b64,
+                            checksum: Some(checksum),
+                        },
+                        self.uploader.now(),
+                    )
                     .await?;
                 self.ledger().in_flight.insert(n, 0);
                 let body = PutBody {
@@ -388,9 +400,25 @@ impl PartRun<'_> {
                     payload: Payload::Range(range),
                     content_type: None,
                     md5_b64,
-                    checksum: None,
+                    checksum: Some(checksum),
                 };
                 let answer = self.uploader.put(body, &presigned, part_progress).await?;
+                // A part checksum the store echoes must be this part's.
+                if let Some(echoed) = answer
+                    .checksums
+                    .iter()
+                    .find(|c| c.algorithm == checksum.algorithm)
+                {
+                    if echoed.value != checksum.value {
+                        return Err(AttemptError::Retry(RemoteFailure::local(
+                            FailureKind::Transient,
+                            format!(
+                                "part {n} arrived with {} {}, not its {}",
+                                echoed.algorithm, echoed.value, checksum.value
+                            ),
+                        )));
+                    }
+                }
                 {
                     let mut ledger = self.ledger();
                     ledger.bytes_sent += range.len;
@@ -428,6 +456,7 @@ impl PartRun<'_> {
         let mut ledger = self.ledger();
         ledger.etags.insert(n, etag);
         ledger.md5s.insert(n, md5);
+        ledger.checksums.insert(n, digest.checksum.clone());
         ledger.in_flight.remove(&n);
         ledger.acked_bytes += range.len;
         Ok(())
@@ -455,12 +484,20 @@ impl PartRun<'_> {
         })
     }
 
-    /// Completes the upload and, where the parts' ETags are their MD5s, checks the object's
-    /// ETag against them; returns the ETag.
-    async fn complete(&self) -> Result<String, TransferError> {
+    /// Completes the upload (with the parts' checksums and, for a full-object checksum, the
+    /// whole file's, which the store verifies); returns the object's ETag and what proved it.
+    async fn complete(&self, whole: &WholeFile) -> Result<(String, Integrity), TransferError> {
         let (target, parts, md5s, etags_are_md5) = {
             let l = self.ledger();
-            let parts: Vec<(u32, String)> = l.etags.iter().map(|(n, e)| (*n, e.clone())).collect();
+            let parts: Vec<CompletedPart> = l
+                .etags
+                .iter()
+                .map(|(n, e)| CompletedPart {
+                    number: *n,
+                    etag: e.clone(),
+                    checksum: l.checksums.get(n).cloned(),
+                })
+                .collect();
             let md5s: Vec<[u8; 16]> = l.md5s.values().copied().collect();
             (l.target.clone(), parts, md5s, l.etags_are_md5)
         };
@@ -472,9 +509,14 @@ impl PartRun<'_> {
             )));
         }
         let expected = multipart_etag(&md5s);
+        let whole_checksum = whole
+            .checksum
+            .algorithm
+            .full_object()
+            .then_some(&whole.checksum);
         let (target, parts, expected_ref) = (&target, &parts, &expected);
         let (api, size) = (self.job.api, self.file.size);
-        let (etag, _) = with_retry(&self.uploader.retry, None, |attempt| async move {
+        let (completion, _) = with_retry(&self.uploader.retry, None, |attempt| async move {
             let now = self.uploader.now();
             // A lost answer to an earlier Complete: ask the store before completing again.
             if attempt > 1 {
@@ -486,22 +528,86 @@ impl PartRun<'_> {
                         }
                     };
                     if ours {
-                        return Ok(Some(info.etag));
+                        return Ok(crate::remote::Completion {
+                            etag: Some(info.etag),
+                            checksum: None,
+                        });
                     }
                 }
             }
-            Ok(api.complete(target, parts, now).await?)
+            Ok(api.complete(target, parts, whole_checksum, now).await?)
         })
         .await?;
-        let etag = etag.unwrap_or_else(|| expected.clone());
-        if !etags_are_md5 {
-            return Ok(etag.trim_matches('"').to_string());
+        let etag = completion.etag.clone().unwrap_or_else(|| expected.clone());
+        let etag = etag.trim_matches('"').to_string();
+        if let Some(stored) = &completion.checksum {
+            return Ok((etag, self.checked_object_checksum(stored, whole, parts)?));
         }
-        if etag.trim_matches('"') != expected {
+        if etags_are_md5 && etag != expected {
             return Err(TransferError::Integrity(format!(
                 "S3 reports ETag {etag} for the completed object, the parts make {expected}"
             )));
         }
-        Ok(expected)
+        // Each part went with its Content-MD5, which the store checked; where ETags are MD5s,
+        // Hoist also checked the object's ETag against the parts' MD5s.
+        let integrity = Integrity {
+            algorithm: "md5".into(),
+            value: etag.clone(),
+            checked_by: match etags_are_md5 {
+                true => CheckedBy::Hoist,
+                false => CheckedBy::Storage,
+            },
+        };
+        Ok((etag, integrity))
     }
+
+    /// Compares the object checksum the store recorded with the file's: a full-object checksum
+    /// with the whole file's (which the store itself verified on Complete), a composite one
+    /// (`value-N`) with the checksum of the parts' checksums, which Hoist computes.
+    fn checked_object_checksum(
+        &self,
+        stored: &Checksum,
+        whole: &WholeFile,
+        parts: &[CompletedPart],
+    ) -> Result<Integrity, TransferError> {
+        let (expected, checked_by) = match stored.value.split_once('-') {
+            None => (whole.checksum.value.clone(), CheckedBy::Storage),
+            Some(_) => (
+                composite_checksum(stored.algorithm, parts)?,
+                CheckedBy::Hoist,
+            ),
+        };
+        if stored.algorithm != whole.checksum.algorithm || stored.value != expected {
+            return Err(TransferError::Integrity(format!(
+                "the storage reports {} {} for the completed object, the file makes {expected}",
+                stored.algorithm, stored.value
+            )));
+        }
+        Ok(Integrity {
+            algorithm: stored.algorithm.name().to_string(),
+            value: stored.value.clone(),
+            checked_by,
+        })
+    }
+}
+
+/// S3's composite checksum of a multipart object: the checksum of the parts' binary checksums,
+/// then `-N`.
+fn composite_checksum(
+    algorithm: ChecksumAlgorithm,
+    parts: &[CompletedPart],
+) -> Result<String, TransferError> {
+    use base64::Engine;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let mut h = algorithm.hasher();
+    for p in parts {
+        let c = p.checksum.as_ref().ok_or_else(|| {
+            TransferError::Integrity(format!("part {} has no {algorithm} checksum", p.number))
+        })?;
+        let raw = b64
+            .decode(&c.value)
+            .map_err(|e| TransferError::Integrity(format!("part {}'s checksum: {e}", p.number)))?;
+        h.update(&raw);
+    }
+    Ok(format!("{}-{}", h.finish().value, parts.len()))
 }
