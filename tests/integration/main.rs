@@ -15,6 +15,7 @@ mod faults;
 mod hostile_names;
 mod keychain;
 mod local_files;
+mod localstack;
 mod multipart;
 mod properties;
 mod self_sign;

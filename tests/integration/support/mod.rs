@@ -9,6 +9,7 @@ pub(crate) mod backend;
 pub(crate) mod companion;
 pub(crate) mod faulty;
 pub(crate) mod kms_front;
+pub(crate) mod localstack;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

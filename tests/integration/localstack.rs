@@ -1,0 +1,154 @@
+//! Against LocalStack, a second SigV4-verifying S3 that implements flexible checksums on every
+//! operation: each algorithm, single and multipart, is verified — by the store where S3's rules
+//! let it (single PUTs, full-object CRCs on Complete), by Hoist for SHA-256's composite checksum
+//! — and a checksum that does not match the bytes is refused.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use hoist::checksum::{Checksum, ChecksumAlgorithm};
+use hoist::profile::{Mode, Profile};
+use hoist::remote::s3::S3Client;
+use hoist::remote::{
+    CompletedPart, Completion, MultipartApi, MultipartTarget, ObjectInfo, PartToSign,
+    RemoteFailure, RemotePart,
+};
+use hoist::session::Session;
+use hoist::sign::{PresignedPut, PutRequest};
+use hoist::upload::{CheckedBy, Uploader};
+
+use crate::support::localstack::LocalStack;
+use crate::support::{self, sha256_hex};
+
+const MIB: usize = 1024 * 1024;
+
+fn session(
+    ls: &LocalStack,
+    bucket: &str,
+    algorithm: ChecksumAlgorithm,
+    api: Arc<dyn MultipartApi>,
+) -> Session {
+    let mut p = Profile::new("ls", Mode::Local);
+    p.prefix = format!("{algorithm}/");
+    p.checksum = algorithm;
+    let (policy, _) = support::recorded_policy();
+    Session::with_signer(p, Arc::new(ls.signer(bucket)), Uploader::new(policy)).with_multipart(
+        api,
+        8 * MIB as u64,
+        5 * MIB as u64,
+    )
+}
+
+/// Completes with another whole-file checksum than the file's: what corruption between the
+/// parts and Complete would look like to the store.
+struct WrongWholeChecksum(S3Client);
+
+#[async_trait::async_trait]
+impl MultipartApi for WrongWholeChecksum {
+    async fn create(
+        &self,
+        req: &PutRequest,
+        now: SystemTime,
+    ) -> Result<MultipartTarget, RemoteFailure> {
+        self.0.create(req, now).await
+    }
+    async fn sign_part(
+        &self,
+        t: &MultipartTarget,
+        part: &PartToSign<'_>,
+        now: SystemTime,
+    ) -> Result<PresignedPut, RemoteFailure> {
+        self.0.sign_part(t, part, now).await
+    }
+    async fn list_parts(
+        &self,
+        t: &MultipartTarget,
+        now: SystemTime,
+    ) -> Result<Vec<RemotePart>, RemoteFailure> {
+        MultipartApi::list_parts(&self.0, t, now).await
+    }
+    async fn complete(
+        &self,
+        t: &MultipartTarget,
+        parts: &[CompletedPart],
+        whole: Option<&Checksum>,
+        now: SystemTime,
+    ) -> Result<Completion, RemoteFailure> {
+        let wrong = whole.map(|c| c.algorithm.of(b"other bytes"));
+        MultipartApi::complete(&self.0, t, parts, wrong.as_ref(), now).await
+    }
+    async fn abort(&self, t: &MultipartTarget, now: SystemTime) -> Result<(), RemoteFailure> {
+        MultipartApi::abort(&self.0, t, now).await
+    }
+    async fn head(&self, key: &str, now: SystemTime) -> Result<Option<ObjectInfo>, RemoteFailure> {
+        MultipartApi::head(&self.0, key, now).await
+    }
+    fn location(&self, key: &str) -> String {
+        self.0.location(key)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localstack_verifies_every_checksum_algorithm_single_and_multipart() {
+    let ls = LocalStack::start();
+    let bucket = "hoist-checksums";
+    ls.create_bucket(bucket).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (i, algorithm) in ChecksumAlgorithm::ALL.into_iter().enumerate() {
+        let api = Arc::new(S3Client::new(ls.signer(bucket)));
+        let s = session(&ls, bucket, algorithm, api);
+        for size in [3 * MIB + 1, 12 * MIB + 5] {
+            let content = support::bytes(size, i as u8 + 40);
+            let path = support::write(dir.path(), &format!("{algorithm}-{size}.bin"), &content);
+            let (progress, _) = support::recorder();
+            let r = s
+                .upload(&path, &progress)
+                .await
+                .unwrap_or_else(|e| panic!("{algorithm} {size}: {e}"));
+            let stored = ls.get(bucket, &r.key).await.expect("stored");
+            assert_eq!(
+                sha256_hex(&stored),
+                sha256_hex(&content),
+                "{algorithm} {size}"
+            );
+            let proof = r.integrity.expect("a proof");
+            assert_eq!(proof.algorithm, algorithm.name(), "{algorithm} {size}");
+            let multipart = size > 8 * MIB;
+            let expected_by = match (multipart, algorithm.full_object()) {
+                (true, false) => CheckedBy::Hoist,
+                _ => CheckedBy::Storage,
+            };
+            assert_eq!(proof.checked_by, expected_by, "{algorithm} {size}: {proof}");
+            if !multipart || algorithm.full_object() {
+                assert_eq!(
+                    proof.value,
+                    algorithm.of(&content).value,
+                    "{algorithm} {size}"
+                );
+            } else {
+                assert!(proof.value.ends_with("-3"), "{proof}");
+            }
+        }
+    }
+
+    // A whole-object checksum that is not the file's is refused by the store, and nothing of
+    // the upload stays behind.
+    let api = Arc::new(WrongWholeChecksum(S3Client::new(ls.signer(bucket))));
+    let s = session(&ls, bucket, ChecksumAlgorithm::Crc64nvme, api);
+    let path = support::write(dir.path(), "tampered.bin", &support::bytes(12 * MIB, 77));
+    let (progress, _) = support::recorder();
+    let err = s.upload(&path, &progress).await.unwrap_err();
+    let key = s.queue().recent(1).unwrap().remove(0).key;
+    assert!(
+        ls.get(bucket, &key).await.is_none(),
+        "{err}: the object was completed anyway"
+    );
+    let pending = S3Client::new(ls.signer(bucket))
+        .list_multipart_uploads("crc64nvme/", SystemTime::now())
+        .await
+        .unwrap();
+    assert!(
+        pending.is_empty(),
+        "the refused upload was aborted: {pending:?}"
+    );
+}
