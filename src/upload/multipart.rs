@@ -24,7 +24,9 @@ use super::control::Control;
 use super::digest::{base64_of, hex, part_digest, source_unchanged, WholeFile, WholeFilePass};
 use super::parts::{multipart_etag, PartPlan, PARTS_IN_FLIGHT_PER_FILE};
 use super::put::{Payload, PutBody};
-use super::resume::{reconcile, Journal, RemoteParts, ResumePlan, Resumer, SourceFacts};
+use super::resume::{
+    reconcile, Journal, RemoteParts, RestartReason, ResumePlan, Resumer, SourceFacts,
+};
 use super::types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
 use super::Uploader;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
@@ -83,21 +85,71 @@ impl Uploader {
             .get(job.item_id)
             .map_err(queue_err)?
             .ok_or_else(|| TransferError::Read("the queue item vanished".into()))?;
-        let resumed = match self.resume(file, &item, plan, &job).await? {
-            Some(r) => r,
-            None => Resumed {
-                target: self.create(file, key, plan, &job).await?,
-                etags: BTreeMap::new(),
-                md5s: BTreeMap::new(),
-                checksums: BTreeMap::new(),
-            },
+        let (resumed, was_resumed) = match self.resume(file, &item, plan, &job).await? {
+            Some(r) => (r, true),
+            None => (self.fresh(file, key, plan, &job).await?, false),
         };
+        match self.send_all(file, plan, &job, resumed, whole_pass).await {
+            // The upload being continued vanished under it (a crash during Complete, an
+            // expiry): forget it and start over, once.
+            Err(TransferError::UploadGone) if was_resumed => {
+                let item = job
+                    .queue
+                    .get(job.item_id)
+                    .map_err(queue_err)?
+                    .ok_or_else(|| TransferError::Read("the queue item vanished".into()))?;
+                Resumer {
+                    api: Some(job.api),
+                    queue: job.queue,
+                    now: self.now(),
+                }
+                .restart(
+                    &item,
+                    SourceFacts::of_item(&item),
+                    RestartReason::UploadGone,
+                    job.progress,
+                )
+                .await
+                .map_err(queue_err)?;
+                let fresh = self.fresh(file, key, plan, &job).await?;
+                let whole_pass = WholeFilePass::start(file, self.checksum);
+                self.send_all(file, plan, &job, fresh, whole_pass).await
+            }
+            other => other,
+        }
+    }
+
+    /// A new upload, with nothing acknowledged yet.
+    async fn fresh(
+        &self,
+        file: &CheckedFile,
+        key: &str,
+        plan: PartPlan,
+        job: &MultipartJob<'_>,
+    ) -> Result<Resumed, TransferError> {
+        Ok(Resumed {
+            target: self.create(file, key, plan, job).await?,
+            etags: BTreeMap::new(),
+            md5s: BTreeMap::new(),
+            checksums: BTreeMap::new(),
+        })
+    }
+
+    /// Sends what `resumed` lacks and completes; a failed or cancelled upload is aborted.
+    async fn send_all(
+        &self,
+        file: &CheckedFile,
+        plan: PartPlan,
+        job: &MultipartJob<'_>,
+        resumed: Resumed,
+        whole_pass: WholeFilePass,
+    ) -> Result<UploadReceipt, TransferError> {
         let ledger = Ledger::new(resumed, plan);
         let run = PartRun {
             uploader: self,
             file,
             plan,
-            job: &job,
+            job,
             ledger: Arc::new(Mutex::new(ledger)),
         };
         let target = run.ledger().target.clone();
@@ -115,7 +167,7 @@ impl Uploader {
                     bytes_sent: done.bytes_sent,
                 })
             }
-            Err(e @ TransferError::Paused) => Err(e),
+            Err(e @ (TransferError::Paused | TransferError::UploadGone)) => Err(e),
             Err(e) => {
                 // Nothing may stay behind: cancelled and failed uploads are aborted.
                 let _ = job.api.abort(&target, self.now()).await;
@@ -402,7 +454,12 @@ impl PartRun<'_> {
                     md5_b64,
                     checksum: Some(checksum),
                 };
-                let answer = self.uploader.put(body, &presigned, part_progress).await?;
+                let answer = match self.uploader.put(body, &presigned, part_progress).await {
+                    Err(AttemptError::Retry(f)) if f.code == "NoSuchUpload" => {
+                        return Err(AttemptError::Fatal(TransferError::UploadGone));
+                    }
+                    other => other?,
+                };
                 // A part checksum the store echoes must be this part's.
                 if let Some(echoed) = answer
                     .checksums

@@ -152,12 +152,17 @@ pub enum TransferError {
     /// Cancelled; nothing was left behind.
     #[error("cancelled")]
     Cancelled,
+    /// The store no longer has the multipart upload being continued (completed, aborted or
+    /// expired meanwhile): it starts over.
+    #[error("the storage no longer has this multipart upload; upload the file again")]
+    UploadGone,
 }
 
 impl HasKind for TransferError {
     fn kind(&self) -> ErrorKind {
         match self {
             TransferError::Rejected(_)
+            | TransferError::UploadGone
             | TransferError::ExpiredAgain { .. }
             | TransferError::Integrity(_) => ErrorKind::RemotePermanent,
             TransferError::RetriesExhausted { .. } | TransferError::BudgetExhausted { .. } => {
