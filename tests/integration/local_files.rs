@@ -39,6 +39,15 @@ async fn check_swap_upload(
     (checked, result)
 }
 
+/// The upload was refused as a changed source, and nothing reached the store.
+fn assert_refused(store: &Store, result: &Result<hoist::upload::UploadReceipt, TransferError>) {
+    assert!(
+        matches!(result, Err(TransferError::SourceChanged)),
+        "{result:?}"
+    );
+    assert!(store.keys().is_empty(), "nothing stored");
+}
+
 fn replace_with_symlink(path: &Path, target: &Path) {
     std::fs::remove_file(path).unwrap();
     std::os::unix::fs::symlink(target, path).unwrap();
@@ -53,11 +62,7 @@ async fn a_file_swapped_for_a_symlink_to_dev_zero_is_not_read() {
         replace_with_symlink(p, Path::new("/dev/zero"))
     })
     .await;
-    assert!(
-        matches!(result, Err(TransferError::SourceChanged)),
-        "{result:?}"
-    );
-    assert!(store.keys().is_empty(), "nothing stored");
+    assert_refused(&store, &result);
 }
 
 #[tokio::test]
@@ -74,11 +79,7 @@ async fn a_file_swapped_for_a_fifo_is_refused_without_waiting_for_a_writer() {
         assert!(status.success());
     })
     .await;
-    assert!(
-        matches!(result, Err(TransferError::SourceChanged)),
-        "{result:?}"
-    );
-    assert!(store.keys().is_empty(), "nothing stored");
+    assert_refused(&store, &result);
 }
 
 #[tokio::test]
@@ -101,11 +102,7 @@ async fn another_file_of_the_same_size_and_time_is_not_uploaded_in_its_place() {
     })
     .await;
     assert_eq!(checked.size, content.len() as u64);
-    assert!(
-        matches!(result, Err(TransferError::SourceChanged)),
-        "{result:?}"
-    );
-    assert!(store.keys().is_empty(), "the other file was not uploaded");
+    assert_refused(&store, &result);
 }
 
 #[tokio::test]

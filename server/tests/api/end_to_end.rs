@@ -186,6 +186,19 @@ async fn complete(base: &str, key: &str, id: &str, parts: &[Value]) -> reqwest::
         .unwrap()
 }
 
+/// GET `url` with Alice's token; the JSON answer.
+async fn alice_get(url: &str) -> Value {
+    client()
+        .get(url)
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -193,20 +206,13 @@ fn enc(s: &str) -> String {
 async fn put_parts(base: &str, key: &str, id: &str, parts: &[&[u8]]) -> Vec<Value> {
     let c = client();
     let numbers: Vec<String> = (1..=parts.len()).map(|n| n.to_string()).collect();
-    let batch: Value = c
-        .get(format!(
-            "{base}/s3/multipart/{}/batch?key={}&partNumbers={}",
-            enc(id),
-            enc(key),
-            numbers.join(",")
-        ))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let batch = alice_get(&format!(
+        "{base}/s3/multipart/{}/batch?key={}&partNumbers={}",
+        enc(id),
+        enc(key),
+        numbers.join(",")
+    ))
+    .await;
     let mut done = Vec::new();
     for (i, body) in parts.iter().enumerate() {
         let url = batch["presignedUrls"][(i + 1).to_string()]
@@ -264,21 +270,14 @@ async fn companion_multipart_upload_lands_intact() {
 
 /// Signs part `n` alone and PUTs `body` to it; the store's answer.
 async fn put_part(base: &str, key: &str, id: &str, n: u32, body: Vec<u8>) -> reqwest::Response {
-    let c = client();
-    let signed: Value = c
-        .get(format!(
-            "{base}/s3/multipart/{}/{n}?key={}",
-            enc(id),
-            enc(key)
-        ))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    c.put(signed["url"].as_str().unwrap())
+    let signed = alice_get(&format!(
+        "{base}/s3/multipart/{}/{n}?key={}",
+        enc(id),
+        enc(key)
+    ))
+    .await;
+    client()
+        .put(signed["url"].as_str().unwrap())
         .body(body)
         .send()
         .await
