@@ -592,3 +592,81 @@ fn killed_mid_upload_resumes_and_resends_at_most_the_parts_in_flight() {
 
 #[allow(dead_code)]
 fn assert_api_object_safe(_: &dyn MultipartApi) {}
+
+/// A resumed upload that the store lost between ListParts and a part (completed or aborted by
+/// another run, expired) answers NoSuchUpload: it starts over once, instead of failing.
+#[tokio::test]
+async fn a_resumed_upload_gone_under_its_parts_starts_over_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = support::bytes(5 * MIB + 100, 12);
+    let md5s = part_md5s(&content, 5 * MIB);
+    let expected = multipart_etag(&md5s);
+    let part1 = md5s[0]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    let listed = format!(
+        "<ListPartsResult><IsTruncated>false</IsTruncated><Part><PartNumber>1</PartNumber>\
+         <ETag>&quot;{part1}&quot;</ETag><Size>{}</Size></Part></ListPartsResult>",
+        5 * MIB
+    );
+    let f = Faulty::start(vec![
+        // The first run: created, part 1 lands, then it pauses.
+        Step::Respond(200, CREATED.into()),
+        Step::Accept,
+        // The second run: the store lists part 1, then has no such upload for part 2.
+        Step::Respond(200, listed),
+        Step::Respond(404, s3_error("NoSuchUpload", "The specified upload does not exist.")),
+        // Starting over: a new upload, both parts, Complete.
+        Step::Respond(
+            200,
+            "<InitiateMultipartUploadResult><UploadId>up-2</UploadId></InitiateMultipartUploadResult>"
+                .into(),
+        ),
+        Step::Accept,
+        Step::Accept,
+        Step::Respond(200, completed(&expected)),
+    ])
+    .await;
+    let (s, _) = faulty_session(&f);
+    let path = support::write(dir.path(), "p.bin", &content);
+    let err = s
+        .upload(&path, &stop_after_parts(s.control().clone(), 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, UploadError::Transfer(TransferError::Paused)),
+        "{err:?}"
+    );
+    // The next run, with the same queue.
+    let (resumed, _) = faulty_session(&f);
+    let resumed = resumed.with_queue(s.queue().clone());
+    let (progress, events) = recorder();
+    let r = resumed
+        .upload(&path, &progress)
+        .await
+        .expect("starts over and lands");
+    assert_eq!(r.etag.as_deref(), Some(expected.as_str()));
+    let reqs = f.requests();
+    let methods: Vec<&str> = reqs.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(
+        methods,
+        ["POST", "PUT", "GET", "PUT", "POST", "PUT", "PUT", "POST"]
+    );
+    assert!(
+        reqs[5].target.contains("uploadId=up-2"),
+        "{}",
+        reqs[5].target
+    );
+    let mut landed = reqs[5].body.clone();
+    landed.extend_from_slice(&reqs[6].body);
+    assert_eq!(landed, content);
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, TransferEvent::Restarted { .. })),
+        "the restart is reported"
+    );
+}
