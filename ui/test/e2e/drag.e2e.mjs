@@ -20,6 +20,16 @@ function filesUnder(dir) {
 }
 
 const children = [];
+
+/** Whether a process runs `binary`. */
+function running(binary) {
+  try {
+    execFileSync("pgrep", ["-f", binary], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
 after(() => children.forEach((c) => c.kill()));
 
 test("a file dragged onto the window is queued and uploaded", async () => {
@@ -28,6 +38,9 @@ test("a file dragged onto the window is queued and uploaded", async () => {
   const content = Buffer.alloc(200_000, 42);
   writeFileSync(file, content);
 
+  // The single-instance plugin hands a start to a running Hoist (on this D-Bus session): the
+  // app the WebDriver test drove must be gone first, or this one forwards to it and exits.
+  await until("the previous app to exit", () => !running(APP), 30_000);
   const app = spawn(APP, [], { env: { ...process.env, ...home.env }, stdio: "inherit" });
   children.push(app);
   const bucket = join(home.env.HOIST_DATA_DIR, "store", "hoist-local");
