@@ -164,6 +164,7 @@ CREATE TABLE IF NOT EXISTS items (
     etag TEXT,
     location TEXT,
     dismissed INTEGER NOT NULL DEFAULT 0,
+    integrity TEXT,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
@@ -231,15 +232,22 @@ pub struct NewItem<'a> {
     pub fingerprint: &'a str,
 }
 
-fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
-    let mut st = conn.prepare("SELECT name FROM pragma_table_info('items')")?;
-    let have: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+/// Adds the columns a database made by an older version lacks. Another process (the app and
+/// the CLI, started together) may be doing the same: the check and the change run in one
+/// write transaction, so only one of them adds each column.
+fn add_missing_columns(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let have: Vec<String> = {
+        let mut st = tx.prepare("SELECT name FROM pragma_table_info('items')")?;
+        let names = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        names
+    };
     for (name, def) in ADDED_COLUMNS {
         if !have.iter().any(|h| h == name) {
-            conn.execute_batch(&format!("ALTER TABLE items ADD COLUMN {name} {def}"))?;
+            tx.execute_batch(&format!("ALTER TABLE items ADD COLUMN {name} {def}"))?;
         }
     }
-    Ok(())
+    tx.commit()
 }
 
 impl Queue {
@@ -254,7 +262,7 @@ impl Queue {
         }
         // Owner-only before SQLite opens it (its WAL and index files take the same mode).
         crate::files::create_private(path).map_err(|e| fail(e.to_string()))?;
-        let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        let mut conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| fail(e.to_string()))?;
         conn.execute_batch(
@@ -263,7 +271,7 @@ impl Queue {
         .map_err(|e| fail(e.to_string()))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| fail(e.to_string()))?;
-        add_missing_columns(&conn).map_err(|e| fail(e.to_string()))?;
+        add_missing_columns(&mut conn).map_err(|e| fail(e.to_string()))?;
         Ok(Queue {
             conn: Mutex::new(conn),
         })
@@ -521,6 +529,45 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (seen as a flaky test): two processes opening a queue made by an older
+    /// version both added its missing column, and the second failed with "duplicate column
+    /// name", so `hoist` could not start while the app (or another `hoist`) was opening it.
+    #[test]
+    fn processes_opening_an_old_queue_at_once_all_succeed() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("queue.sqlite3");
+            {
+                // As an older Hoist left it: WAL mode, without the newer columns.
+                let old = Connection::open(&path).unwrap();
+                old.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+                old.execute_batch(SCHEMA).unwrap();
+                for (name, _) in ADDED_COLUMNS {
+                    old.execute_batch(&format!("ALTER TABLE items DROP COLUMN {name}"))
+                        .unwrap();
+                }
+            }
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let opened: Vec<_> = (0..8)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Queue::open(&path).map(|_| ())
+                    })
+                })
+                .collect();
+            for t in opened {
+                t.join().unwrap().expect("every opener succeeds");
+            }
+            let q = Queue::open(&path).unwrap();
+            assert!(
+                q.recent(1).unwrap().is_empty(),
+                "the table reads with every column"
+            );
+        }
+    }
 
     /// Writers on several threads at once: every change is durable and separate, and one that
     /// fails (a broken foreign key) takes no other change down with it.

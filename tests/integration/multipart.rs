@@ -547,10 +547,14 @@ fn killed_mid_upload_resumes_and_resends_at_most_the_parts_in_flight() {
     };
     while journaled_parts(&db) < 4 {
         assert!(std::time::Instant::now() < deadline, "no progress");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the upload finished before it could be killed"
-        );
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the upload ended ({status}) before it could be killed: {} {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL
