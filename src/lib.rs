@@ -29,6 +29,7 @@ pub mod key;
 #[cfg(feature = "embedded-store")]
 pub mod local;
 pub mod memory;
+pub mod object;
 pub mod profile;
 pub mod queue;
 pub mod redact;

@@ -6,6 +6,7 @@
 //! configured, the built-in [`Profile::local`] is used: an in-process S3 store on 127.0.0.1.
 
 use crate::checksum::ChecksumAlgorithm;
+use crate::object::ObjectSettings;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -240,6 +241,10 @@ pub struct Profile {
     /// modes; a backend signs what it signs).
     #[serde(default, skip_serializing_if = "is_default_checksum")]
     pub checksum: ChecksumAlgorithm,
+    /// What the store keeps with each object: encryption, storage class, headers, metadata,
+    /// tags (self-sign and local modes; a backend sets its own, by its policy).
+    #[serde(default, skip_serializing_if = "ObjectSettings::is_empty")]
+    pub object: ObjectSettings,
 }
 
 fn is_default_checksum(c: &ChecksumAlgorithm) -> bool {
@@ -267,6 +272,7 @@ impl Profile {
             concurrency: DEFAULT_CONCURRENCY,
             allow_empty: false,
             checksum: ChecksumAlgorithm::default(),
+            object: ObjectSettings::default(),
         }
     }
 
@@ -280,6 +286,7 @@ impl Profile {
     /// Checks every field; called before a profile is saved and after one is loaded.
     pub fn validate(&self) -> Result<(), ProfileError> {
         validate_name(&self.name)?;
+        self.object.validate().map_err(ProfileError::Invalid)?;
         match &self.mode {
             Mode::Backend { url, .. } => validate_backend_url(url)?,
             Mode::SelfSign {

@@ -371,7 +371,9 @@ impl Session {
     ) -> Self {
         Session {
             parts_limit: Arc::new(Semaphore::new(profile.concurrency.max(1))),
-            uploader: uploader.with_checksum(profile.checksum),
+            uploader: uploader
+                .with_checksum(profile.checksum)
+                .with_object(profile.object.clone()),
             profile,
             signer,
             multipart,

@@ -154,6 +154,7 @@ impl Probe {
             md5_b64: self.digest.md5_b64(),
             part_size: None,
             checksum: None,
+            object: vec![],
         }
     }
 

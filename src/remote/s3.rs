@@ -461,6 +461,7 @@ impl MultipartApi for S3Client {
         now: SystemTime,
     ) -> Result<MultipartTarget, RemoteFailure> {
         let mut headers = vec![("content-type", req.content_type.as_str())];
+        headers.extend(req.object.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         if let Some(c) = &req.checksum {
             headers.push(("x-amz-checksum-algorithm", c.algorithm.s3_name()));
             headers.push((

@@ -36,6 +36,9 @@ pub struct PutRequest {
     pub part_size: Option<u64>,
     /// The flexible checksum to sign (a PUT: its value; a multipart create: its algorithm).
     pub checksum: Option<crate::checksum::Checksum>,
+    /// Headers that set what the store keeps with the object (encryption, storage class, …;
+    /// see [`crate::object`]): a self-signing signer signs them; a backend applies its own.
+    pub object: Vec<(String, String)>,
 }
 
 /// A presigned upload, ready to send: a PUT of the body, or (where `form` is set) a POST of a

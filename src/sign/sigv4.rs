@@ -224,16 +224,14 @@ impl Signer for SigV4Signer {
             Some(c) => (c.algorithm.header(), c.value.as_str()),
             None => ("x-amz-checksum-sha256", req.sha256_b64.as_str()),
         };
-        self.presign_put_with(
-            &req.key,
-            &[
-                ("content-length", size.as_str()),
-                ("content-md5", req.md5_b64.as_str()),
-                ("content-type", req.content_type.as_str()),
-                checksum,
-            ],
-            now,
-        )
+        let mut headers = vec![
+            ("content-length", size.as_str()),
+            ("content-md5", req.md5_b64.as_str()),
+            ("content-type", req.content_type.as_str()),
+            checksum,
+        ];
+        headers.extend(req.object.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        self.presign_put_with(&req.key, &headers, now)
     }
 }
 
@@ -287,6 +285,7 @@ mod tests {
             md5_b64: "XUFAKrxLKna5cZ2REBfFkg==".into(),
             part_size: None,
             checksum: None,
+            object: vec![],
         };
         let p = signer.presign_put(&req, may_24_2013()).await.unwrap();
         let q: std::collections::HashMap<_, _> = p.url.query_pairs().into_owned().collect();

@@ -20,6 +20,7 @@
 //! again. Redirects are never followed.
 
 use crate::checksum::ChecksumAlgorithm;
+use crate::object::ObjectSettings;
 use std::time::Duration;
 
 use crate::remote::http::{self, Purpose};
@@ -47,6 +48,7 @@ pub struct Uploader {
     retry: RetryPolicy,
     stall_timeout: Duration,
     checksum: ChecksumAlgorithm,
+    object: ObjectSettings,
 }
 
 impl Uploader {
@@ -60,7 +62,14 @@ impl Uploader {
             retry,
             stall_timeout: Duration::from_secs(30),
             checksum: ChecksumAlgorithm::default(),
+            object: ObjectSettings::default(),
         }
+    }
+
+    /// Sets what the store keeps with each object (signed where Hoist signs).
+    pub fn with_object(mut self, settings: ObjectSettings) -> Self {
+        self.object = settings;
+        self
     }
 
     /// Signs and checks this checksum algorithm (CRC64NVME unless told).

@@ -272,6 +272,7 @@ impl Uploader {
                 algorithm: self.checksum,
                 value: String::new(),
             }),
+            object: self.object.headers(),
         };
         let request = &request;
         let (target, _) = with_retry(&self.retry, None, |_| async move {

@@ -42,6 +42,7 @@ impl Uploader {
             md5_b64: digest.md5_b64(),
             part_size: None,
             checksum: Some(digest.checksum.clone()),
+            object: self.object.headers(),
         };
         let (request, payload) = (&request, &payload);
         let ((answer, presigned), attempts) =

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 /// The core's layers, lowest first (docs/ARCHITECTURE.md).
 const LAYERS: &[&[&str]] = &[
     &[
-        "error", "files", "checksum", "profile", "secret", "key", "validate", "queue", "retry",
-        "redact", "memory",
+        "error", "files", "checksum", "object", "profile", "secret", "key", "validate", "queue",
+        "retry", "redact", "memory",
     ],
     &["sign"],
     &["remote"],

@@ -152,3 +152,91 @@ async fn localstack_verifies_every_checksum_algorithm_single_and_multipart() {
         "the refused upload was aborted: {pending:?}"
     );
 }
+
+/// A request signed by this LocalStack's credentials; its status, headers and body.
+async fn signed(
+    ls: &LocalStack,
+    bucket: &str,
+    method: &str,
+    url: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let signed = ls
+        .signer(bucket)
+        .presign(
+            method,
+            url,
+            &[],
+            std::time::Duration::from_secs(60),
+            SystemTime::now(),
+        )
+        .unwrap();
+    let r = reqwest::Client::new()
+        .request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            signed,
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    (status, headers, r.text().await.unwrap_or_default())
+}
+
+/// A profile's object settings are signed into the PUT and the CreateMultipartUpload, and the
+/// store keeps them: encryption, storage class, Cache-Control, Content-Disposition, metadata,
+/// tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localstack_keeps_the_object_settings_of_a_profile() {
+    let ls = LocalStack::start();
+    let bucket = "hoist-settings";
+    ls.create_bucket(bucket).await;
+    let mut p = Profile::new("ls", Mode::Local);
+    p.prefix = "settings/".into();
+    p.object = hoist::object::ObjectSettings {
+        encryption: Some("AES256".into()),
+        storage_class: Some("STANDARD_IA".into()),
+        cache_control: Some("max-age=60".into()),
+        content_disposition: Some("attachment".into()),
+        metadata: [("team".to_string(), "design".to_string())].into(),
+        tags: [("project".to_string(), "apollo 11".to_string())].into(),
+        ..Default::default()
+    };
+    p.validate().unwrap();
+    let (policy, _) = support::recorded_policy();
+    let s = Session::with_signer(p, Arc::new(ls.signer(bucket)), Uploader::new(policy))
+        .with_multipart(
+            Arc::new(S3Client::new(ls.signer(bucket))),
+            8 * MIB as u64,
+            5 * MIB as u64,
+        );
+    let dir = tempfile::tempdir().unwrap();
+    for size in [3 * MIB, 12 * MIB] {
+        let path = support::write(
+            dir.path(),
+            &format!("s-{size}.bin"),
+            &support::bytes(size, 3),
+        );
+        let (progress, _) = support::recorder();
+        let r = s.upload(&path, &progress).await.unwrap();
+        let url = ls.signer(bucket).object_url(&r.key);
+        let (status, h, _) = signed(&ls, bucket, "HEAD", &url).await;
+        assert_eq!(status, 200);
+        let get = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(get("x-amz-server-side-encryption"), "AES256", "{size}");
+        assert_eq!(get("x-amz-storage-class"), "STANDARD_IA", "{size}");
+        assert_eq!(get("cache-control"), "max-age=60", "{size}");
+        assert_eq!(get("content-disposition"), "attachment", "{size}");
+        assert_eq!(get("x-amz-meta-team"), "design", "{size}");
+        let (status, _, tagging) = signed(&ls, bucket, "GET", &format!("{url}?tagging")).await;
+        assert_eq!(status, 200);
+        assert!(
+            tagging.contains("<Key>project</Key>") && tagging.contains("<Value>apollo 11</Value>"),
+            "{size}: {tagging}"
+        );
+    }
+}

@@ -152,6 +152,31 @@ pub(crate) struct AddArgs {
     /// SDKs' default), crc32c, crc32 or sha256 (self-sign and local).
     #[arg(long, default_value = "crc64nvme", value_parser = parse_checksum)]
     pub(crate) checksum: hoist::checksum::ChecksumAlgorithm,
+    /// Server-side encryption each object gets: AES256 (SSE-S3), aws:kms or aws:kms:dsse
+    /// (self-sign and local; signed, so a bucket policy requiring it accepts the uploads).
+    #[arg(long, value_name = "ALGORITHM")]
+    pub(crate) sse: Option<String>,
+    /// The KMS key for --sse aws:kms (id, ARN or alias).
+    #[arg(long)]
+    pub(crate) kms_key_id: Option<String>,
+    /// Use an S3 Bucket Key with SSE-KMS.
+    #[arg(long)]
+    pub(crate) bucket_key: bool,
+    /// Storage class, e.g. STANDARD_IA or INTELLIGENT_TIERING.
+    #[arg(long)]
+    pub(crate) storage_class: Option<String>,
+    /// Cache-Control stored with each object.
+    #[arg(long)]
+    pub(crate) cache_control: Option<String>,
+    /// Content-Disposition stored with each object, e.g. attachment.
+    #[arg(long)]
+    pub(crate) content_disposition: Option<String>,
+    /// User metadata NAME=VALUE stored with each object (repeat for more).
+    #[arg(long = "meta", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    pub(crate) metadata: Vec<(String, String)>,
+    /// A tag KEY=VALUE for each object (repeat for more, at most 10).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub(crate) tags: Vec<(String, String)>,
     /// Also make it the default profile.
     #[arg(long)]
     pub(crate) default: bool,
@@ -239,4 +264,10 @@ pub(crate) fn format_age(age: std::time::Duration) -> String {
 fn parse_checksum(s: &str) -> Result<hoist::checksum::ChecksumAlgorithm, String> {
     hoist::checksum::ChecksumAlgorithm::parse(s)
         .ok_or_else(|| format!("'{s}' is not one of crc64nvme, crc32c, crc32, sha256"))
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("'{s}' is not NAME=VALUE"))
 }

@@ -64,6 +64,16 @@ fn add(store: &ProfileStore, a: AddArgs) -> anyhow::Result<()> {
     p.allowed_types = a.allow_types;
     p.concurrency = a.concurrency;
     p.checksum = a.checksum;
+    p.object = hoist::object::ObjectSettings {
+        encryption: a.sse,
+        kms_key_id: a.kms_key_id,
+        bucket_key: a.bucket_key.then_some(true),
+        storage_class: a.storage_class,
+        cache_control: a.cache_control,
+        content_disposition: a.content_disposition,
+        metadata: a.metadata.into_iter().collect(),
+        tags: a.tags.into_iter().collect(),
+    };
     let needs_secret = match &p.mode {
         Mode::SelfSign { .. } => Some("secret access key"),
         Mode::Backend { token: true, .. } => Some("bearer token"),
@@ -126,6 +136,9 @@ fn show(store: &ProfileStore, keychain: &Keychain, name: &str, json: bool) -> an
     println!("allowed types  {}", or(&p.allowed_types.join(", "), "any"));
     println!("concurrency    {}", p.concurrency);
     println!("checksum       {}", p.checksum);
+    for (name, value) in p.object.headers() {
+        println!("object         {name}: {value}");
+    }
     match secret_states(keychain, &p) {
         Ok(states) => {
             for s in states {

@@ -140,6 +140,7 @@ async fn presign(
                 md5_b64: body["contentMd5"].as_str().unwrap_or("").to_string(),
                 part_size: None,
                 checksum: None,
+                object: vec![],
             };
             let p = s.signer.presign_put(&req, now).await.unwrap();
             let headers: serde_json::Map<String, serde_json::Value> =
