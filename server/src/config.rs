@@ -109,6 +109,12 @@ pub struct PolicyConfig {
     /// Requests a minute per token.
     #[serde(default = "default_rate")]
     pub rate_limit_per_minute: u32,
+    /// What S3 stores with every object, signed so that no client can leave it out:
+    /// `[policy.object]` with `encryption` (`AES256`, `aws:kms`, `aws:kms:dsse`), `kms_key_id`,
+    /// `bucket_key`, `storage_class`, `cache_control`, `content_disposition`, `metadata`,
+    /// `tags`.
+    #[serde(default)]
+    pub object: hoist::object::ObjectSettings,
     /// Failed authentications a minute per client address (IPv6: per /64) that are answered
     /// 401 and audited one by one; past it, 429 and one summary line.
     #[serde(default = "default_failed_auth")]
@@ -126,6 +132,7 @@ impl Default for PolicyConfig {
             allow_inline: false,
             rate_limit_per_minute: DEFAULT_RATE_PER_MINUTE,
             failed_auth_per_minute: DEFAULT_FAILED_AUTH_PER_MINUTE,
+            object: hoist::object::ObjectSettings::default(),
         }
     }
 }
@@ -357,6 +364,9 @@ impl FileConfig {
         }
         hoist::key::validate_template(&p.key_template)
             .map_err(|e| ConfigError::Invalid(format!("policy.key_template: {e}")))?;
+        p.object
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("policy.object: {e}")))?;
         if p.rate_limit_per_minute == 0 {
             return Err(ConfigError::Invalid(
                 "policy.rate_limit_per_minute must be at least 1".into(),

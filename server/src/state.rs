@@ -166,13 +166,15 @@ impl AppState {
         Ok((plan, presigned))
     }
 
-    /// The headers an object is created with: its type and, unless the policy allows inline
-    /// display, `Content-Disposition: attachment`.
-    pub(crate) fn object_headers<'a>(&self, plan: &'a Plan) -> Vec<(&'static str, &'a str)> {
-        let mut headers = vec![("content-type", plan.content_type.as_str())];
-        if !self.policy.allow_inline {
-            headers.push(("content-disposition", "attachment"));
+    /// The headers an object is created with: its type, the policy's object settings
+    /// (encryption, storage class, …) and, unless the policy sets its own or allows inline
+    /// display, `Content-Disposition: attachment`. All are signed: a client cannot drop them.
+    pub(crate) fn object_headers(&self, plan: &Plan) -> Vec<(String, String)> {
+        let mut headers = vec![("content-type".to_string(), plan.content_type.clone())];
+        if !self.policy.allow_inline && self.policy.object.content_disposition.is_none() {
+            headers.push(("content-disposition".into(), "attachment".into()));
         }
+        headers.extend(self.policy.object.headers());
         headers
     }
 
@@ -183,7 +185,11 @@ impl AppState {
         checksums: Checksums<'_>,
     ) -> Result<hoist::sign::PresignedPut, ApiError> {
         let size = plan.size.map(|s| s.to_string());
-        let mut headers = self.object_headers(plan);
+        let object = self.object_headers(plan);
+        let mut headers: Vec<(&str, &str)> = object
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         if let Some(s) = &size {
             headers.push(("content-length", s));
         }

@@ -110,13 +110,24 @@ pub(super) async fn create(
     let s3_id = s
         .bucket
         .client
-        .create_multipart_with(&plan.key, &s.object_headers(&plan), SystemTime::now())
+        .create_multipart_with(
+            &plan.key,
+            &as_refs(&s.object_headers(&plan)),
+            SystemTime::now(),
+        )
         .await?;
     let upload_id = s.ids.seal(&token.id, &plan.key, parts, &s3_id);
     s.audit_ok(token, &call, Granted::plan(&plan), "created");
     Ok(Json(
         json!({ "key": plan.key, "uploadId": upload_id, "bucket": s.bucket.name() }),
     ))
+}
+
+fn as_refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
 }
 
 /// A request about one multipart upload: what every `/s3/multipart/:id…` route extracts.

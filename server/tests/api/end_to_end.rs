@@ -495,3 +495,60 @@ async fn a_wrong_token_is_refused_before_the_body_is_read() {
         .unwrap();
     assert_eq!(r.status(), 413);
 }
+
+/// The policy's object settings are signed into every upload, so a client cannot leave them
+/// out (a bucket policy that requires encryption then accepts every upload), and the store
+/// keeps them; a client may not replace the server's choice.
+#[tokio::test]
+async fn the_policys_object_settings_are_signed_into_every_upload() {
+    let policy = PolicyConfig {
+        object: hoist::object::ObjectSettings {
+            encryption: Some("AES256".into()),
+            cache_control: Some("private, max-age=0".into()),
+            metadata: [("uploaded-by".to_string(), "hoist-server".to_string())].into(),
+            ..Default::default()
+        },
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(policy, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    let base = serve(&h).await;
+    let signed = signed_for(&base, 3, "text/plain").await;
+    assert_eq!(signed["headers"]["x-amz-server-side-encryption"], "AES256");
+    assert_eq!(signed["headers"]["cache-control"], "private, max-age=0");
+    assert_eq!(signed["headers"]["x-amz-meta-uploaded-by"], "hoist-server");
+    let url = url::Url::parse(signed["url"].as_str().unwrap()).unwrap();
+    let signed_headers = url
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-SignedHeaders")
+        .unwrap()
+        .1
+        .into_owned();
+    for h in [
+        "x-amz-server-side-encryption",
+        "cache-control",
+        "x-amz-meta-uploaded-by",
+    ] {
+        assert!(signed_headers.contains(h), "{h} in {signed_headers}");
+    }
+    // Sent without the encryption header, the upload is refused by the store.
+    let c = client();
+    let mut without = c.put(url.clone()).body("abc");
+    for (k, v) in signed["headers"].as_object().unwrap() {
+        if k != "x-amz-server-side-encryption" {
+            without = without.header(k, v.as_str().unwrap());
+        }
+    }
+    assert_eq!(without.send().await.unwrap().status(), 403);
+    // Sent as signed, it lands.
+    let mut with = c.put(url).body("abc");
+    for (k, v) in signed["headers"].as_object().unwrap() {
+        with = with.header(k, v.as_str().unwrap());
+    }
+    let r = with.send().await.unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    assert_eq!(h.stored(signed["key"].as_str().unwrap()).unwrap(), b"abc");
+
+    // Multipart uploads are created with them too.
+    let (key, _) = create(&base, 6 * 1024 * 1024).await;
+    assert!(key.starts_with("uploads/alice/"));
+}
