@@ -73,6 +73,10 @@ async fn single_uploads_to_a_kms_bucket_land_intact() {
         store.stored_sha256(&receipt.key),
         Some(support::sha256_hex(&content))
     );
+    // Proved by the checksum the store verified, not by the (non-MD5) ETag.
+    let proof = receipt.integrity.expect("a proof");
+    assert_eq!(proof.algorithm, "crc64nvme");
+    assert_eq!(proof.checked_by, hoist::upload::CheckedBy::Storage);
 }
 
 /// The ETag the store itself gives the object (HEAD on the store, not through the front).
