@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = xml::error(text);
     let _ = xml::upload_id(text);
-    let _ = xml::completed_etag(text);
+    let _ = xml::completed(text);
     if let Ok(page) = xml::parts_page(text) {
         for p in &page.parts {
             assert!(p.etag.is_empty() || (p.etag.starts_with('"') && p.etag.ends_with('"')));

@@ -186,10 +186,7 @@ impl AppState {
     ) -> Result<hoist::sign::PresignedPut, ApiError> {
         let size = plan.size.map(|s| s.to_string());
         let object = self.object_headers(plan);
-        let mut headers: Vec<(&str, &str)> = object
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let mut headers = header_refs(&object);
         if let Some(s) = &size {
             headers.push(("content-length", s));
         }
@@ -207,6 +204,14 @@ impl AppState {
             .presign_put_with(&plan.key, &headers, SystemTime::now())
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
     }
+}
+
+/// Owned headers as the signer takes them.
+pub(crate) fn header_refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
 }
 
 /// Checksums a client declared, to be signed so that S3 checks them.

@@ -64,11 +64,6 @@ pub fn upload_id(xml: &str) -> Result<String, XmlError> {
     Ok(id)
 }
 
-/// The `ETag` of a `<CompleteMultipartUploadResult>`, unquoted; `None` when it has none.
-pub fn completed_etag(xml: &str) -> Result<Option<String>, XmlError> {
-    Ok(completed(xml)?.etag)
-}
-
 /// A `<CompleteMultipartUploadResult>`: the ETag (unquoted) and the object's flexible
 /// checksum, when the store gave them.
 pub fn completed(xml: &str) -> Result<super::Completion, XmlError> {
@@ -259,6 +254,6 @@ mod tests {
         assert_eq!(upload_id(&xml).unwrap(), "a~b&c");
         assert!(upload_id("<InitiateMultipartUploadResult/>").is_err());
         let done = format!("<CompleteMultipartUploadResult {NS}><Location>l</Location><ETag>&quot;e-2&quot;</ETag></CompleteMultipartUploadResult>");
-        assert_eq!(completed_etag(&done).unwrap(), Some("e-2".into()));
+        assert_eq!(completed(&done).unwrap().etag, Some("e-2".into()));
     }
 }

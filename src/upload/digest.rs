@@ -69,8 +69,7 @@ fn read_err(e: std::io::Error) -> TransferError {
 /// [`TransferError::SourceChanged`].
 pub(crate) fn reopen(file: &CheckedFile) -> Result<std::fs::File, TransferError> {
     file.reopen().map_err(|e| match e {
-        ValidationError::NotFound => TransferError::Read(e.to_string()),
-        ValidationError::PermissionDenied | ValidationError::Io(_) => {
+        ValidationError::NotFound | ValidationError::PermissionDenied | ValidationError::Io(_) => {
             TransferError::Read(e.to_string())
         }
         _ => TransferError::SourceChanged,

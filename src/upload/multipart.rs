@@ -57,6 +57,14 @@ pub struct MultipartJob<'a> {
     pub progress: &'a ProgressFn,
 }
 
+/// The job's queue item as it stands now.
+fn queue_item(job: &MultipartJob<'_>) -> Result<QueueItem, TransferError> {
+    job.queue
+        .get(job.item_id)
+        .map_err(queue_err)?
+        .ok_or_else(|| TransferError::Read("the queue item vanished".into()))
+}
+
 fn queue_err(e: QueueError) -> TransferError {
     TransferError::Read(e.to_string())
 }
@@ -80,11 +88,7 @@ impl Uploader {
         let plan = PartPlan::for_file(file.size, job.preferred_part_size)
             .map_err(|e| TransferError::Rejected(e.to_string()))?;
         let whole_pass = WholeFilePass::start(file, self.checksum);
-        let item = job
-            .queue
-            .get(job.item_id)
-            .map_err(queue_err)?
-            .ok_or_else(|| TransferError::Read("the queue item vanished".into()))?;
+        let item = queue_item(&job)?;
         let (resumed, was_resumed) = match self.resume(file, &item, plan, &job).await? {
             Some(r) => (r, true),
             None => (self.fresh(file, key, plan, &job).await?, false),
@@ -93,30 +97,31 @@ impl Uploader {
             // The upload being continued vanished under it (a crash during Complete, an
             // expiry): forget it and start over, once.
             Err(TransferError::UploadGone) if was_resumed => {
-                let item = job
-                    .queue
-                    .get(job.item_id)
-                    .map_err(queue_err)?
-                    .ok_or_else(|| TransferError::Read("the queue item vanished".into()))?;
-                Resumer {
-                    api: Some(job.api),
-                    queue: job.queue,
-                    now: self.now(),
-                }
-                .restart(
-                    &item,
-                    SourceFacts::of_item(&item),
-                    RestartReason::UploadGone,
-                    job.progress,
-                )
-                .await
-                .map_err(queue_err)?;
+                self.restart(&queue_item(&job)?, RestartReason::UploadGone, &job)
+                    .await?;
                 let fresh = self.fresh(file, key, plan, &job).await?;
                 let whole_pass = WholeFilePass::start(file, self.checksum);
                 self.send_all(file, plan, &job, fresh, whole_pass).await
             }
             other => other,
         }
+    }
+
+    /// Forgets the item's upload (aborting it where `reason` says) and records why.
+    async fn restart(
+        &self,
+        item: &QueueItem,
+        reason: RestartReason,
+        job: &MultipartJob<'_>,
+    ) -> Result<(), TransferError> {
+        Resumer {
+            api: Some(job.api),
+            queue: job.queue,
+            now: self.now(),
+        }
+        .restart(item, SourceFacts::of_item(item), reason, job.progress)
+        .await
+        .map_err(queue_err)
     }
 
     /// A new upload, with nothing acknowledged yet.
@@ -222,16 +227,7 @@ impl Uploader {
                     };
                 }
                 ResumePlan::Restart(reason) => {
-                    let resumer = Resumer {
-                        api: Some(job.api),
-                        queue: job.queue,
-                        now: self.now(),
-                    };
-                    let facts = SourceFacts::of_item(item);
-                    resumer
-                        .restart(item, facts, reason, job.progress)
-                        .await
-                        .map_err(queue_err)?;
+                    self.restart(item, reason, job).await?;
                     return Ok(None);
                 }
                 ResumePlan::Resume(etags) => {

@@ -197,14 +197,16 @@ impl Uploader {
     }
 }
 
-/// The base64 checksum of an empty body, per flexible-checksum algorithm.
-const EMPTY_BODY_CHECKSUMS: [(&str, &str); 5] = [
-    ("crc32", "AAAAAA=="),
-    ("crc32c", "AAAAAA=="),
-    ("crc64nvme", "AAAAAAAAAAA="),
-    ("sha1", "2jmj7l5rSw0yVb/vlWAYkK/YBwk="),
-    ("sha256", "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
-];
+/// SHA-1 of an empty body: S3 takes SHA-1 checksums, which Hoist itself never computes.
+const EMPTY_BODY_SHA1: &str = "2jmj7l5rSw0yVb/vlWAYkK/YBwk=";
+
+/// Whether `value` is algorithm `alg`'s checksum of an empty body.
+fn is_empty_body_checksum(alg: &str, value: &str) -> bool {
+    match ChecksumAlgorithm::parse(alg) {
+        Some(a) => a.of(b"").value == value,
+        None => alg == "sha1" && value == EMPTY_BODY_SHA1,
+    }
+}
 
 /// What a backend must change when its URLs carry a checksum of their own.
 const BAKED_CHECKSUM_FIX: &str = "the backend must not compute checksums itself when it presigns: \
@@ -221,7 +223,9 @@ fn baked_checksum(presigned: &PresignedPut, own: Option<&Checksum>) -> Option<(S
 }
 
 /// Every checksum the URL's query and the headers to send fix: (algorithm, base64 value).
-fn baked_checksums(presigned: &PresignedPut) -> impl Iterator<Item = (String, String)> + '_ {
+pub(crate) fn baked_checksums(
+    presigned: &PresignedPut,
+) -> impl Iterator<Item = (String, String)> + '_ {
     let checksum_name = |k: &str| {
         k.to_ascii_lowercase()
             .strip_prefix("x-amz-checksum-")
@@ -251,10 +255,7 @@ fn unusable_url(
     now: SystemTime,
 ) -> Result<(), RemoteFailure> {
     if let Some((alg, value)) = baked_checksum(presigned, own) {
-        let empty = EMPTY_BODY_CHECKSUMS
-            .iter()
-            .any(|(a, v)| *a == alg && *v == value);
-        if empty && total > 0 {
+        if total > 0 && is_empty_body_checksum(&alg, &value) {
             return Err(RemoteFailure::local(
                 FailureKind::Permanent,
                 format!(

@@ -5,7 +5,7 @@
 use super::attempt::{with_retry, AttemptError};
 use super::digest::{hex, read_and_digest, FileDigest};
 use super::parts::FileRange;
-use super::put::{Answer, Payload, PutBody};
+use super::put::{baked_checksums, Answer, Payload, PutBody};
 use super::types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
 use super::Uploader;
 use crate::checksum::ChecksumAlgorithm;
@@ -101,12 +101,9 @@ pub(crate) struct Sent {
 
 impl Sent {
     pub(crate) fn by(presigned: &PresignedPut) -> Self {
-        let named = |a: ChecksumAlgorithm| {
-            presigned.headers.iter().any(|(n, _)| n == a.header())
-                || presigned.url.query_pairs().any(|(k, _)| k == a.header())
-        };
         Sent {
-            checksum: ChecksumAlgorithm::ALL.into_iter().find(|a| named(*a)),
+            checksum: baked_checksums(presigned)
+                .find_map(|(alg, _)| ChecksumAlgorithm::parse(&alg)),
             content_md5: presigned.form.is_none(),
         }
     }

@@ -21,7 +21,7 @@ use super::{
 use crate::config::Token;
 use crate::error::ApiError;
 use crate::policy::{self, Ask, PartPlan, Sealed};
-use crate::state::{Checksums, Granted, Shared};
+use crate::state::{header_refs, Checksums, Granted, Shared};
 use hoist::remote::RemotePart;
 
 /// `POST /s3/multipart`: what a client asks to upload in parts.
@@ -112,7 +112,7 @@ pub(super) async fn create(
         .client
         .create_multipart_with(
             &plan.key,
-            &as_refs(&s.object_headers(&plan)),
+            &header_refs(&s.object_headers(&plan)),
             SystemTime::now(),
         )
         .await?;
@@ -121,13 +121,6 @@ pub(super) async fn create(
     Ok(Json(
         json!({ "key": plan.key, "uploadId": upload_id, "bucket": s.bucket.name() }),
     ))
-}
-
-fn as_refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
-    headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect()
 }
 
 /// A request about one multipart upload: what every `/s3/multipart/:id…` route extracts.
