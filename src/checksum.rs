@@ -77,19 +77,63 @@ impl ChecksumAlgorithm {
             .find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
+    /// Bytes of a digest (before base64).
+    pub fn digest_len(self) -> usize {
+        match self {
+            ChecksumAlgorithm::Crc64nvme => 8,
+            ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc32 => 4,
+            ChecksumAlgorithm::Sha256 => 32,
+        }
+    }
+
+    fn crc(self) -> Option<crc_fast::CrcAlgorithm> {
+        match self {
+            ChecksumAlgorithm::Crc64nvme => Some(crc_fast::CrcAlgorithm::Crc64Nvme),
+            ChecksumAlgorithm::Crc32c => Some(crc_fast::CrcAlgorithm::Crc32Iscsi),
+            ChecksumAlgorithm::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
+            ChecksumAlgorithm::Sha256 => None,
+        }
+    }
+
+    /// The checksum of consecutive pieces, from each piece's checksum and length: CRCs combine
+    /// without reading the bytes again (`None` for SHA-256, or a value that is not a digest).
+    pub fn combine<'a>(
+        self,
+        pieces: impl IntoIterator<Item = (&'a Checksum, u64)>,
+    ) -> Option<Checksum> {
+        let crc = self.crc()?;
+        let mut whole: Option<u64> = None;
+        for (piece, len) in pieces {
+            if piece.algorithm != self {
+                return None;
+            }
+            let value = piece.to_u64()?;
+            whole = Some(match whole {
+                None => value,
+                Some(w) => crc_fast::checksum_combine(crc, w, value, len),
+            });
+        }
+        // The CRC of nothing, when there were no pieces.
+        Some(whole.map_or_else(|| self.of(b""), |w| self.checksum_of_crc(w)))
+    }
+
+    fn checksum_of_crc(self, v: u64) -> Checksum {
+        let b64 = &base64::engine::general_purpose::STANDARD;
+        let value = match self {
+            ChecksumAlgorithm::Crc64nvme => b64.encode(v.to_be_bytes()),
+            _ => b64.encode((v as u32).to_be_bytes()),
+        };
+        Checksum {
+            algorithm: self,
+            value,
+        }
+    }
+
     /// A fresh hasher.
     pub fn hasher(self) -> ChecksumHasher {
-        let inner = match self {
-            ChecksumAlgorithm::Crc64nvme => {
-                Inner::Crc(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme))
-            }
-            ChecksumAlgorithm::Crc32c => {
-                Inner::Crc(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi))
-            }
-            ChecksumAlgorithm::Crc32 => {
-                Inner::Crc(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc))
-            }
-            ChecksumAlgorithm::Sha256 => Inner::Sha256(sha2::Sha256::new()),
+        let inner = match self.crc() {
+            Some(crc) => Inner::Crc(crc_fast::Digest::new(crc)),
+            None => Inner::Sha256(sha2::Sha256::new()),
         };
         ChecksumHasher {
             algorithm: self,
@@ -118,6 +162,31 @@ pub struct Checksum {
     pub algorithm: ChecksumAlgorithm,
     /// Base64, as in `x-amz-checksum-*`.
     pub value: String,
+}
+
+impl Checksum {
+    /// `value` as algorithm `algorithm`'s checksum, when it is base64 of a digest of its length.
+    pub fn parse(algorithm: ChecksumAlgorithm, value: &str) -> Option<Checksum> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .ok()?;
+        (bytes.len() == algorithm.digest_len()).then(|| Checksum {
+            algorithm,
+            value: value.to_string(),
+        })
+    }
+
+    /// A CRC's value as a number.
+    fn to_u64(&self) -> Option<u64> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.value)
+            .ok()?;
+        match bytes.len() {
+            8 => Some(u64::from_be_bytes(bytes.try_into().ok()?)),
+            4 => Some(u32::from_be_bytes(bytes.try_into().ok()?) as u64),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Checksum {
@@ -152,13 +221,7 @@ impl ChecksumHasher {
     pub fn finish(self) -> Checksum {
         let b64 = &base64::engine::general_purpose::STANDARD;
         let value = match self.inner {
-            Inner::Crc(d) => {
-                let v = d.finalize();
-                match self.algorithm {
-                    ChecksumAlgorithm::Crc64nvme => b64.encode(v.to_be_bytes()),
-                    _ => b64.encode((v as u32).to_be_bytes()),
-                }
-            }
+            Inner::Crc(d) => return self.algorithm.checksum_of_crc(d.finalize()),
             Inner::Sha256(d) => b64.encode(d.finalize()),
         };
         Checksum {
@@ -201,6 +264,44 @@ mod tests {
         h.update(b"1234");
         h.update(b"56789");
         assert_eq!(h.finish(), ChecksumAlgorithm::Crc64nvme.of(check));
+    }
+
+    /// A full-object CRC from its parts' CRCs (what Complete sends for a FULL_OBJECT upload)
+    /// equals the CRC of the whole content.
+    #[test]
+    fn part_crcs_combine_into_the_whole_files() {
+        let content: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        for a in ChecksumAlgorithm::ALL {
+            let pieces: Vec<(Checksum, u64)> = content
+                .chunks(30_000)
+                .map(|c| (a.of(c), c.len() as u64))
+                .collect();
+            let combined = a.combine(pieces.iter().map(|(c, l)| (c, *l)));
+            match a {
+                ChecksumAlgorithm::Sha256 => assert_eq!(combined, None),
+                _ => assert_eq!(combined, Some(a.of(&content)), "{a}"),
+            }
+        }
+        assert_eq!(
+            ChecksumAlgorithm::Crc32c.combine([]),
+            Some(ChecksumAlgorithm::Crc32c.of(b""))
+        );
+        let crc32 = ChecksumAlgorithm::Crc32.of(b"x");
+        assert_eq!(ChecksumAlgorithm::Crc32c.combine([(&crc32, 1)]), None);
+    }
+
+    #[test]
+    fn parsing_wants_a_digest_of_the_algorithms_length() {
+        let crc = ChecksumAlgorithm::Crc64nvme.of(b"abc");
+        assert_eq!(
+            Checksum::parse(ChecksumAlgorithm::Crc64nvme, &crc.value),
+            Some(crc.clone())
+        );
+        assert_eq!(Checksum::parse(ChecksumAlgorithm::Crc32, &crc.value), None);
+        assert_eq!(
+            Checksum::parse(ChecksumAlgorithm::Crc32, "not base64!"),
+            None
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{PolicyConfig, Token};
 use crate::error::ApiError;
+use hoist::checksum::ChecksumAlgorithm;
 
 /// S3's limits.
 pub use hoist::upload::parts::{
@@ -310,6 +311,8 @@ pub struct Sealed {
     /// How the declared size is cut into parts; `None` only when the client declared no size
     /// and no size limit applied then (a declared 0 is 0, never "undeclared").
     pub parts: Option<PartPlan>,
+    /// The flexible checksum the upload was created with: its parts may carry only that one.
+    pub checksum: Option<ChecksumAlgorithm>,
 }
 
 impl Sealed {
@@ -329,9 +332,9 @@ impl UploadIds {
     pub fn new(secret: &[u8]) -> Self {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
-        // v3: the part size is sealed too (v2 ids, whose parts were not bound to a length, no
-        // longer open).
-        mac.update(b"hoist-server upload ids v3");
+        // v4: the checksum algorithm is sealed too (v3 ids, from before part checksums were
+        // signed, no longer open: such an upload starts again).
+        mac.update(b"hoist-server upload ids v4");
         UploadIds {
             key: mac.finalize().into_bytes().to_vec(),
         }
@@ -350,24 +353,36 @@ impl UploadIds {
             .collect()
     }
 
-    /// The id a client gets: size and part size (`-~-` when no size was declared), MAC over
-    /// token, key, sizes and store id, and the store id.
-    pub fn seal(&self, token: &str, key: &str, parts: Option<PartPlan>, s3_id: &str) -> String {
+    /// The id a client gets: size and part size (`-~-` when no size was declared), the checksum
+    /// algorithm (`-` for none), a MAC over token, key, those and the store id, and the store id.
+    pub fn seal(
+        &self,
+        token: &str,
+        key: &str,
+        parts: Option<PartPlan>,
+        checksum: Option<ChecksumAlgorithm>,
+        s3_id: &str,
+    ) -> String {
         let sizes = parts.map_or_else(
             || "-~-".to_string(),
             |p| format!("{}~{}", p.size, p.part_size),
         );
-        format!("{sizes}~{}~{s3_id}", self.mac(token, key, &sizes, s3_id))
+        let terms = format!("{sizes}~{}", checksum.map_or("-", ChecksumAlgorithm::name));
+        format!("{terms}~{}~{s3_id}", self.mac(token, key, &terms, s3_id))
     }
 
     /// Checks a client's id against its token and key (403 if it is not theirs).
     pub fn open(&self, token: &str, key: &str, sealed: &str) -> Result<Sealed, ApiError> {
         let foreign = || ApiError::forbidden("unknown upload id for this key and token");
-        let mut it = sealed.splitn(4, '~');
-        let (Some(size), Some(part_size), Some(mac), Some(s3_id)) =
-            (it.next(), it.next(), it.next(), it.next())
+        let mut it = sealed.splitn(5, '~');
+        let (Some(size), Some(part_size), Some(checksum), Some(mac), Some(s3_id)) =
+            (it.next(), it.next(), it.next(), it.next(), it.next())
         else {
             return Err(foreign());
+        };
+        let checksum = match checksum {
+            "-" => None,
+            name => Some(ChecksumAlgorithm::parse(name).ok_or_else(foreign)?),
         };
         let parts = match (size, part_size) {
             ("-", "-") => None,
@@ -376,7 +391,11 @@ impl UploadIds {
                 part_size: p.parse().map_err(|_| foreign())?,
             }),
         };
-        let expected = self.mac(token, key, &format!("{size}~{part_size}"), s3_id);
+        let terms = format!(
+            "{size}~{part_size}~{}",
+            checksum.map_or("-", ChecksumAlgorithm::name)
+        );
+        let expected = self.mac(token, key, &terms, s3_id);
         let same = expected.len() == mac.len()
             && expected
                 .bytes()
@@ -389,6 +408,7 @@ impl UploadIds {
         Ok(Sealed {
             s3_upload_id: s3_id.to_string(),
             parts,
+            checksum,
         })
     }
 }
@@ -436,14 +456,20 @@ mod tests {
             size: 100,
             part_size: MIN_PART_SIZE,
         };
-        let s = ids.seal("t", "uploads/t/a", Some(plan), "abc~def");
+        let crc = Some(ChecksumAlgorithm::Crc64nvme);
+        let s = ids.seal("t", "uploads/t/a", Some(plan), crc, "abc~def");
         assert_eq!(
             ids.open("t", "uploads/t/a", &s).unwrap(),
             Sealed {
                 s3_upload_id: "abc~def".into(),
-                parts: Some(plan)
+                parts: Some(plan),
+                checksum: crc,
             }
         );
+        let other_checksum = s.replacen("crc64nvme", "crc32", 1);
+        assert!(ids.open("t", "uploads/t/a", &other_checksum).is_err());
+        let no_checksum = s.replacen("crc64nvme", "-", 1);
+        assert!(ids.open("t", "uploads/t/a", &no_checksum).is_err());
         assert!(ids.open("u", "uploads/t/a", &s).is_err());
         assert!(ids.open("t", "uploads/t/b", &s).is_err());
         assert!(ids
@@ -452,11 +478,9 @@ mod tests {
         let other_parts = s.replacen(&MIN_PART_SIZE.to_string(), "6000000", 1);
         assert!(ids.open("t", "uploads/t/a", &other_parts).is_err());
         assert!(ids.open("t", "uploads/t/a", "garbage").is_err());
-        let undeclared = ids.seal("t", "uploads/t/a", None, "x");
-        assert_eq!(
-            ids.open("t", "uploads/t/a", &undeclared).unwrap().parts,
-            None
-        );
+        let undeclared = ids.seal("t", "uploads/t/a", None, None, "x");
+        let opened = ids.open("t", "uploads/t/a", &undeclared).unwrap();
+        assert_eq!((opened.parts, opened.checksum), (None, None));
     }
 
     #[test]
@@ -500,6 +524,7 @@ mod tests {
         let sealed = |size| Sealed {
             s3_upload_id: "x".into(),
             parts: Some(part_plan(size, None).unwrap()),
+            checksum: None,
         };
         assert_eq!(sealed(1).max_part(), 1);
         assert_eq!(sealed(MIN_PART_SIZE).max_part(), 1);
@@ -509,6 +534,7 @@ mod tests {
         let undeclared = Sealed {
             s3_upload_id: "x".into(),
             parts: None,
+            checksum: None,
         };
         assert_eq!(undeclared.max_part(), MAX_PARTS);
         assert_eq!(undeclared.part_len(1), None);

@@ -11,6 +11,7 @@ use hoist::sign::sigv4::SigV4Signer;
 
 use crate::error::ApiError;
 use crate::policy::Sealed;
+use hoist::checksum::Checksum;
 
 /// The bucket: its signer (for what clients send) and the core's client (for what the server
 /// sends itself).
@@ -72,21 +73,39 @@ impl Bucket {
     }
 
     /// A presigned UploadPart URL for a client: for a declared size, it signs the part's exact
-    /// `Content-Length`, so the store refuses any other body.
+    /// `Content-Length`, so the store refuses any other body, and the part's checksum when the
+    /// client sent one (the store then verifies it). Returns the URL and the headers to send.
     pub fn presign_part(
         &self,
         key: &str,
         upload: &Sealed,
         part: u32,
+        checksum: Option<&Checksum>,
         now: SystemTime,
-    ) -> Result<String, ApiError> {
+    ) -> Result<SignedPart, ApiError> {
         let len = upload.part_len(part).map(|l| l.to_string());
-        let headers: Vec<(&str, &str)> =
+        let mut signed: Vec<(&str, &str)> =
             len.iter().map(|l| ("content-length", l.as_str())).collect();
-        self.client
-            .presign_part(key, &upload.s3_upload_id, part, &headers, now)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        let mut headers = Vec::new();
+        if let Some(c) = checksum {
+            signed.push((c.algorithm.header(), c.value.as_str()));
+            headers.push((c.algorithm.header().to_string(), c.value.clone()));
+        }
+        let url = self
+            .client
+            .presign_part(key, &upload.s3_upload_id, part, &signed, now)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        Ok(SignedPart { url, headers })
     }
+}
+
+/// A part URL and the headers a client must send with it (those signed beside the length).
+#[derive(Debug)]
+pub struct SignedPart {
+    /// The presigned URL.
+    pub url: String,
+    /// Signed headers the client sends (its checksum).
+    pub headers: Vec<(String, String)>,
 }
 
 #[cfg(test)]

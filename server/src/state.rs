@@ -13,6 +13,7 @@ use crate::guard::{AuthFailures, ClientKey, FailureVerdict};
 use crate::policy::{self, Ask, Plan, RateLimiter, UploadIds};
 use crate::routes::Call;
 use crate::s3::Bucket;
+use hoist::checksum::Checksum;
 
 /// Everything the router needs.
 pub struct AppConfig {
@@ -193,8 +194,8 @@ impl AppState {
         if !self.policy.allow_overwrite {
             headers.push(("if-none-match", "*"));
         }
-        if let Some(c) = checksums.sha256_b64 {
-            headers.push(("x-amz-checksum-sha256", c));
+        if let Some(c) = checksums.flexible {
+            headers.push((c.algorithm.header(), c.value.as_str()));
         }
         if let Some(m) = checksums.md5_b64 {
             headers.push(("content-md5", m));
@@ -214,10 +215,11 @@ pub(crate) fn header_refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// Checksums a client declared, to be signed so that S3 checks them.
+/// Checksums a client declared, to be signed so that S3 checks them: at most one flexible
+/// checksum (S3 refuses a request with two) and the MD5.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Checksums<'a> {
-    pub(crate) sha256_b64: Option<&'a str>,
+    pub(crate) flexible: Option<&'a Checksum>,
     pub(crate) md5_b64: Option<&'a str>,
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::checksum::Checksum;
+use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::redact::redact;
 use crate::remote::http::{self, Purpose};
 use crate::remote::{
@@ -187,12 +187,20 @@ impl Signer for CompanionClient {
         req: &PutRequest,
         now: SystemTime,
     ) -> Result<PresignedPut, SignError> {
-        let q = format!(
+        let mut q = format!(
             "/s3/params?filename={}&type={}&size={}",
             enc(&req.file_name),
             enc(&req.content_type),
             req.size
         );
+        // A Hoist extension that hoist-server signs (Companion ignores it).
+        if let Some(c) = &req.checksum {
+            q.push_str(&format!(
+                "&checksumAlgorithm={}&checksum={}",
+                c.algorithm.s3_name(),
+                enc(&c.value)
+            ));
+        }
         let v = self
             .call(Step::Params, reqwest::Method::GET, &q, None)
             .await
@@ -275,7 +283,12 @@ impl MultipartApi for CompanionClient {
         req: &PutRequest,
         _now: SystemTime,
     ) -> Result<MultipartTarget, RemoteFailure> {
-        let body = json!({"filename": req.file_name, "type": req.content_type, "metadata": {}, "size": req.size, "partSize": req.part_size});
+        let mut body = json!({"filename": req.file_name, "type": req.content_type, "metadata": {}, "size": req.size, "partSize": req.part_size});
+        // A Hoist extension: hoist-server creates the upload with the algorithm and then signs
+        // each part's checksum (Companion ignores it).
+        if let Some(c) = &req.checksum {
+            body["checksumAlgorithm"] = Value::String(c.algorithm.s3_name().into());
+        }
         let v = self
             .call(
                 Step::Create,
@@ -299,25 +312,26 @@ impl MultipartApi for CompanionClient {
         }
     }
 
-    /// Companion signs no checksums: the part goes with its Content-MD5 only.
+    /// The part's checksum goes along (a Hoist extension): hoist-server signs it into the
+    /// URL's headers when the upload has that algorithm; Companion signs none, and the part
+    /// then goes with its Content-MD5 only.
     async fn sign_part(
         &self,
         t: &MultipartTarget,
         part: &PartToSign<'_>,
         now: SystemTime,
     ) -> Result<PresignedPut, RemoteFailure> {
-        let part = part.number;
+        let mut path = format!(
+            "/s3/multipart/{}/{}?key={}",
+            enc(&t.upload_id),
+            part.number,
+            enc(&t.key)
+        );
+        if let Some(c) = part.checksum {
+            path.push_str(&format!("&checksum={}", enc(&c.value)));
+        }
         let v = self
-            .call(
-                Step::SignPart,
-                reqwest::Method::GET,
-                &format!(
-                    "/s3/multipart/{}/{part}?key={}",
-                    enc(&t.upload_id),
-                    enc(&t.key)
-                ),
-                None,
-            )
+            .call(Step::SignPart, reqwest::Method::GET, &path, None)
             .await?;
         let url = v.get("url").and_then(Value::as_str).ok_or_else(|| {
             RemoteFailure::local(
@@ -363,13 +377,24 @@ impl MultipartApi for CompanionClient {
         &self,
         t: &MultipartTarget,
         parts: &[CompletedPart],
-        _whole: Option<&Checksum>,
+        whole: Option<&Checksum>,
         _now: SystemTime,
     ) -> Result<Completion, RemoteFailure> {
         let parts: Vec<Value> = parts
             .iter()
-            .map(|p| json!({"PartNumber": p.number, "ETag": p.etag}))
+            .map(|p| {
+                let mut v = json!({"PartNumber": p.number, "ETag": p.etag});
+                if let Some(c) = &p.checksum {
+                    v[format!("Checksum{}", c.algorithm.s3_name())] =
+                        Value::String(c.value.clone());
+                }
+                v
+            })
             .collect();
+        let mut body = json!({ "parts": parts });
+        if let Some(c) = whole {
+            body["checksum"] = Value::String(c.value.clone());
+        }
         let v = self
             .call(
                 Step::Complete,
@@ -379,15 +404,25 @@ impl MultipartApi for CompanionClient {
                     enc(&t.upload_id),
                     enc(&t.key)
                 ),
-                Some(json!({ "parts": parts })),
+                Some(body),
             )
             .await?;
+        // hoist-server answers the checksum the store recorded; Companion none.
+        let checksum = v
+            .get("checksumAlgorithm")
+            .and_then(Value::as_str)
+            .and_then(ChecksumAlgorithm::parse)
+            .zip(v.get("checksum").and_then(Value::as_str))
+            .map(|(algorithm, value)| Checksum {
+                algorithm,
+                value: value.to_string(),
+            });
         Ok(Completion {
             etag: v
                 .get("etag")
                 .and_then(Value::as_str)
                 .map(|e| e.trim_matches('"').to_string()),
-            checksum: None,
+            checksum,
         })
     }
 

@@ -1,8 +1,9 @@
 //! Staff mode: a company backend signs each upload.
 //!
 //! Protocol `simple` (the seed's API route): `POST <url>` with JSON
-//! `{"fileName", "contentType", "size", "checksumSha256", "contentMd5"}` and, when the profile has
-//! one, `Authorization: Bearer <token>`. The answer is `{"url"}` plus optionally `method` (must be
+//! `{"fileName", "contentType", "size", "checksumAlgorithm", "checksum", "contentMd5"}` (and
+//! `checksumSha256` when the algorithm is SHA-256, as older backends read it) and, when the
+//! profile has one, `Authorization: Bearer <token>`. The answer is `{"url"}` plus optionally `method` (must be
 //! `PUT`), `headers` (sent with the body), `key` and `expiresAt` (RFC 3339 or Unix seconds).
 //! A backend that reads only `fileName` and returns only `{url}` works unchanged.
 //! Redirects are never followed, so the token cannot reach another host.
@@ -11,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use crate::checksum::ChecksumAlgorithm;
 use crate::redact::redact;
 use crate::remote::http::{self, Purpose};
 use crate::secret::Secret;
@@ -30,7 +32,12 @@ struct SimpleRequest<'a> {
     file_name: &'a str,
     content_type: &'a str,
     size: u64,
-    checksum_sha256: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum_algorithm: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum_sha256: Option<&'a str>,
     content_md5: &'a str,
 }
 
@@ -53,7 +60,15 @@ impl Signer for BackendSigner {
             file_name: &req.file_name,
             content_type: &req.content_type,
             size: req.size,
-            checksum_sha256: &req.sha256_b64,
+            checksum_algorithm: req.checksum.as_ref().map(|c| c.algorithm.s3_name()),
+            checksum: req.checksum.as_ref().map(|c| c.value.as_str()),
+            // One flexible checksum per request (S3 refuses two): the SHA-256 field only
+            // repeats it for backends that know no other.
+            checksum_sha256: match &req.checksum {
+                Some(c) if c.algorithm == ChecksumAlgorithm::Sha256 => Some(c.value.as_str()),
+                Some(_) => None,
+                None => Some(req.sha256_b64.as_str()),
+            },
             content_md5: &req.md5_b64,
         };
         let mut request = self.client.post(self.url.clone()).json(&body);

@@ -22,6 +22,7 @@ use crate::config::Token;
 use crate::error::ApiError;
 use crate::policy::{self, Ask, PartPlan, Sealed};
 use crate::state::{header_refs, Checksums, Granted, Shared};
+use hoist::checksum::{Checksum, ChecksumAlgorithm};
 use hoist::remote::RemotePart;
 
 /// `POST /s3/multipart`: what a client asks to upload in parts.
@@ -37,6 +38,11 @@ struct CreateRequest {
     part_size: Option<u64>,
     #[serde(default)]
     metadata: Metadata,
+    /// A flexible checksum algorithm (`CRC64NVME`, `CRC32C`, `CRC32`, `SHA256`; a Hoist
+    /// extension): the upload is created with it, and its parts' URLs sign the checksums the
+    /// client sends, so the store verifies every part and the whole object.
+    #[serde(rename = "checksumAlgorithm")]
+    checksum_algorithm: Option<String>,
 }
 
 /// Uppy puts the size among the file's metadata.
@@ -48,19 +54,74 @@ struct Metadata {
     part_size: Option<u64>,
 }
 
-/// `POST /s3/multipart/:id/complete`: the parts to join.
+/// `POST /s3/multipart/:id/complete`: the parts to join and, for an upload created with a
+/// full-object checksum algorithm, optionally the whole object's checksum (`checksum`).
 #[derive(Debug, Deserialize)]
 struct CompleteRequest {
     #[serde(default)]
     parts: Vec<CompletedPart>,
+    checksum: Option<String>,
 }
 
+/// A part as the AWS SDK names it, checksums included.
 #[derive(Debug, Deserialize)]
 struct CompletedPart {
     #[serde(rename = "PartNumber")]
     number: u64,
     #[serde(rename = "ETag")]
     etag: String,
+    #[serde(rename = "ChecksumCRC64NVME")]
+    crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumCRC32C")]
+    crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC32")]
+    crc32: Option<String>,
+    #[serde(rename = "ChecksumSHA256")]
+    sha256: Option<String>,
+}
+
+impl CompletedPart {
+    fn checksum_value(&self, algorithm: ChecksumAlgorithm) -> Option<&str> {
+        match algorithm {
+            ChecksumAlgorithm::Crc64nvme => self.crc64nvme.as_deref(),
+            ChecksumAlgorithm::Crc32c => self.crc32c.as_deref(),
+            ChecksumAlgorithm::Crc32 => self.crc32.as_deref(),
+            ChecksumAlgorithm::Sha256 => self.sha256.as_deref(),
+        }
+    }
+}
+
+/// A client's checksum for an upload of `algorithm`, or a 400 that says what is wrong.
+fn client_checksum(
+    algorithm: Option<ChecksumAlgorithm>,
+    value: &str,
+    what: &str,
+) -> Result<Checksum, ApiError> {
+    let Some(algorithm) = algorithm else {
+        return Err(ApiError::bad_request(format!(
+            "{what}: this upload was created without a checksum algorithm (send checksumAlgorithm at create)"
+        )));
+    };
+    Checksum::parse(algorithm, value).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{what} must be a base64 {} of {} bytes",
+            algorithm.s3_name(),
+            algorithm.digest_len()
+        ))
+    })
+}
+
+/// The checksum algorithm a request names, or a 400.
+fn named_algorithm(name: Option<&str>) -> Result<Option<ChecksumAlgorithm>, ApiError> {
+    name.map(|n| {
+        ChecksumAlgorithm::parse(n).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "checksumAlgorithm '{}' is not one of CRC64NVME, CRC32C, CRC32, SHA256",
+                n.escape_debug()
+            ))
+        })
+    })
+    .transpose()
 }
 
 pub(super) async fn params(
@@ -77,7 +138,23 @@ pub(super) async fn params(
         content_type: q.get("type").map(String::as_str),
         size,
     };
-    let (plan, p) = s.sign_single(token, &call, &ask, Checksums::default())?;
+    // A Hoist extension: `checksumAlgorithm` and `checksum` are signed, so the store verifies
+    // the body against them.
+    let algorithm = named_algorithm(q.get("checksumAlgorithm").map(String::as_str))?;
+    let flexible = match (algorithm, q.get("checksum")) {
+        (Some(a), Some(v)) => Some(client_checksum(Some(a), v, "checksum")?),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "checksumAlgorithm and checksum go together",
+            ))
+        }
+    };
+    let checksums = Checksums {
+        flexible: flexible.as_ref(),
+        md5_b64: None,
+    };
+    let (plan, p) = s.sign_single(token, &call, &ask, checksums)?;
     Ok(Json(json!({
         "method": "PUT",
         "url": p.url.as_str(),
@@ -106,21 +183,33 @@ pub(super) async fn create(
         .size
         .map(|size| policy::part_plan(size, req.part_size.or(req.metadata.part_size)))
         .transpose()?;
+    let checksum = named_algorithm(req.checksum_algorithm.as_deref())?;
     call.key(&plan.key);
+    let object = s.object_headers(&plan);
+    let mut headers = header_refs(&object);
+    if let Some(a) = checksum {
+        headers.push(("x-amz-checksum-algorithm", a.s3_name()));
+        headers.push((
+            "x-amz-checksum-type",
+            if a.full_object() {
+                "FULL_OBJECT"
+            } else {
+                "COMPOSITE"
+            },
+        ));
+    }
     let s3_id = s
         .bucket
         .client
-        .create_multipart_with(
-            &plan.key,
-            &header_refs(&s.object_headers(&plan)),
-            SystemTime::now(),
-        )
+        .create_multipart_with(&plan.key, &headers, SystemTime::now())
         .await?;
-    let upload_id = s.ids.seal(&token.id, &plan.key, parts, &s3_id);
+    let upload_id = s.ids.seal(&token.id, &plan.key, parts, checksum, &s3_id);
     s.audit_ok(token, &call, Granted::plan(&plan), "created");
-    Ok(Json(
-        json!({ "key": plan.key, "uploadId": upload_id, "bucket": s.bucket.name() }),
-    ))
+    let mut answer = json!({ "key": plan.key, "uploadId": upload_id, "bucket": s.bucket.name() });
+    if let Some(a) = checksum {
+        answer["checksumAlgorithm"] = Value::String(a.s3_name().into());
+    }
+    Ok(Json(answer))
 }
 
 /// A request about one multipart upload: what every `/s3/multipart/:id…` route extracts.
@@ -196,10 +285,20 @@ pub(super) async fn sign_part(req: UploadRequest) -> Result<Json<Value>, ApiErro
         .map(String::as_str)
         .unwrap_or("");
     let n = part_number(raw_part, &sealed)?;
-    let url = s.bucket.presign_part(&key, &sealed, n, SystemTime::now())?;
-    Ok(Json(
-        json!({ "url": url, "expires": s.bucket.signer.expires_in().as_secs() }),
-    ))
+    // A part checksum is signed for an upload created with an algorithm (and ignored
+    // otherwise, as Companion ignores it: S3 refuses part checksums such an upload lacks).
+    let checksum = match (sealed.checksum, req.query.get("checksum")) {
+        (Some(a), Some(v)) => Some(client_checksum(Some(a), v, "checksum")?),
+        _ => None,
+    };
+    let p = s
+        .bucket
+        .presign_part(&key, &sealed, n, checksum.as_ref(), SystemTime::now())?;
+    Ok(Json(json!({
+        "url": p.url,
+        "headers": header_object(&p.headers),
+        "expires": s.bucket.signer.expires_in().as_secs(),
+    })))
 }
 
 pub(super) async fn sign_batch(req: UploadRequest) -> Result<Json<Value>, ApiError> {
@@ -225,7 +324,7 @@ pub(super) async fn sign_batch(req: UploadRequest) -> Result<Json<Value>, ApiErr
     for n in parsed {
         urls.insert(
             n.to_string(),
-            Value::String(s.bucket.presign_part(&key, &sealed, n, now)?),
+            Value::String(s.bucket.presign_part(&key, &sealed, n, None, now)?.url),
         );
     }
     Ok(Json(json!({ "presignedUrls": urls })))
@@ -244,47 +343,77 @@ pub(super) async fn list_parts(req: UploadRequest) -> Result<Json<Value>, ApiErr
     ))
 }
 
-/// The parts a Complete names: 1 to 10,000 of them, ascending, none repeated.
-fn requested_parts(req: CompleteRequest) -> Result<Vec<(u32, String)>, ApiError> {
+/// What a Complete names: (part number, ETag) in order, and the checksums by part number.
+type RequestedParts = (Vec<(u32, String)>, BTreeMap<u32, Checksum>);
+
+/// The parts a Complete names: 1 to 10,000 of them, ascending, none repeated; with their
+/// checksums when the upload has an algorithm (by part number).
+fn requested_parts(
+    req: &CompleteRequest,
+    algorithm: Option<ChecksumAlgorithm>,
+) -> Result<RequestedParts, ApiError> {
     if req.parts.is_empty() {
         return Err(ApiError::bad_request(
             "parts must be a non-empty list of {PartNumber, ETag}",
         ));
     }
-    let parts: Vec<(u32, String)> = req
-        .parts
-        .into_iter()
-        .map(|p| match p.number {
-            n @ 1..=10_000 => Ok((n as u32, p.etag)),
-            _ => Err(ApiError::bad_request(
-                "each part needs a PartNumber in 1..=10000 and an ETag",
-            )),
-        })
-        .collect::<Result<_, _>>()?;
+    let mut checksums = BTreeMap::new();
+    let mut parts = Vec::with_capacity(req.parts.len());
+    for p in &req.parts {
+        let n = match p.number {
+            n @ 1..=10_000 => n as u32,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "each part needs a PartNumber in 1..=10000 and an ETag",
+                ))
+            }
+        };
+        if let Some(v) = algorithm.and_then(|a| p.checksum_value(a)) {
+            checksums.insert(
+                n,
+                client_checksum(algorithm, v, &format!("part {n}'s checksum"))?,
+            );
+        }
+        parts.push((n, p.etag.clone()));
+    }
     if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err(ApiError::bad_request(
             "parts must be in ascending PartNumber order without repeats",
         ));
     }
-    Ok(parts)
+    Ok((parts, checksums))
 }
 
 pub(super) async fn complete(req: UploadRequest, body: Body) -> Result<Json<Value>, ApiError> {
     let (token, key, sealed) = req.target("multipart.complete")?;
     let (s, call) = (&req.s, &req.call);
-    let body = read_body(body, COMPLETE_BODY_LIMIT).await?;
-    let mut requested = requested_parts(parse_body(&body)?)?;
+    let body: CompleteRequest = parse_body(&read_body(body, COMPLETE_BODY_LIMIT).await?)?;
+    let (mut requested, checksums) = requested_parts(&body, sealed.checksum)?;
+    // S3 verifies a full-object checksum given at Complete against the parts it holds.
+    let whole = match (&body.checksum, sealed.checksum) {
+        (Some(v), Some(a)) if a.full_object() => Some(client_checksum(Some(a), v, "checksum")?),
+        _ => None,
+    };
     let now = SystemTime::now();
     if let Some(plan) = sealed.parts {
         requested = stored_parts(s, &key, &sealed.s3_upload_id, plan, &requested, now).await?;
     }
-    let etag = s
+    let parts: Vec<hoist::remote::CompletedPart> = requested
+        .into_iter()
+        .map(|(number, etag)| hoist::remote::CompletedPart {
+            number,
+            etag,
+            checksum: checksums.get(&number).cloned(),
+        })
+        .collect();
+    let done = s
         .bucket
         .client
-        .complete(
+        .complete_with(
             &key,
             &sealed.s3_upload_id,
-            &requested,
+            &parts,
+            whole.as_ref(),
             !s.policy.allow_overwrite,
             now,
         )
@@ -298,9 +427,12 @@ pub(super) async fn complete(req: UploadRequest, body: Body) -> Result<Json<Valu
         },
         "completed",
     );
-    Ok(Json(
-        json!({ "location": s.bucket.location(&key), "key": key, "bucket": s.bucket.name(), "etag": etag }),
-    ))
+    let mut answer = json!({ "location": s.bucket.location(&key), "key": key, "bucket": s.bucket.name(), "etag": done.etag });
+    if let Some(c) = done.checksum {
+        answer["checksumAlgorithm"] = Value::String(c.algorithm.s3_name().into());
+        answer["checksum"] = Value::String(c.value);
+    }
+    Ok(Json(answer))
 }
 
 /// The parts to join, as the store holds them (see [`join_parts`]). A part of another length

@@ -1,6 +1,8 @@
-//! The simple protocol: `POST /api/upload {fileName, contentType, size, checksumSha256?,
-//! contentMd5?}` → `{url, method, headers, key, expiresAt}`. A client that sends only
-//! `fileName` and reads only `url` still works, within the policy.
+//! The simple protocol: `POST /api/upload {fileName, contentType, size, checksumAlgorithm?,
+//! checksum?, contentMd5?}` → `{url, method, headers, key, expiresAt}`. The checksum
+//! (`CRC64NVME`, `CRC32C`, `CRC32` or `SHA256`; `checksumSha256` is the older form of a SHA-256)
+//! and the MD5 are signed, so the store verifies the body against them. A client that sends
+//! only `fileName` and reads only `url` still works, within the policy.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -14,6 +16,7 @@ use super::{expires_at, header_object, parse_body, read_body, Call, SIGN_BODY_LI
 use crate::error::ApiError;
 use crate::policy::Ask;
 use crate::state::{Checksums, Shared};
+use hoist::checksum::{Checksum, ChecksumAlgorithm};
 
 /// What a client asks to upload.
 #[derive(Debug, Deserialize)]
@@ -23,8 +26,49 @@ struct UploadRequest {
     content_type: Option<String>,
     #[serde(default, deserialize_with = "super::de::size")]
     size: Option<u64>,
+    checksum_algorithm: Option<String>,
+    checksum: Option<String>,
     checksum_sha256: Option<String>,
     content_md5: Option<String>,
+}
+
+impl UploadRequest {
+    /// The one flexible checksum to sign, or a 400 that says what is wrong.
+    fn flexible_checksum(&self) -> Result<Option<Checksum>, ApiError> {
+        let named = match (&self.checksum_algorithm, &self.checksum) {
+            (None, None) => None,
+            (Some(a), Some(v)) => {
+                let algorithm = ChecksumAlgorithm::parse(a).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "checksumAlgorithm '{}' is not one of CRC64NVME, CRC32C, CRC32, SHA256",
+                        a.escape_debug()
+                    ))
+                })?;
+                Some(Checksum::parse(algorithm, v).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "checksum must be a base64 {a} of {} bytes",
+                        algorithm.digest_len()
+                    ))
+                })?)
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "checksumAlgorithm and checksum go together",
+                ))
+            }
+        };
+        let sha256 =
+            digest(self.checksum_sha256.as_deref(), "checksumSha256", 32)?.map(|v| Checksum {
+                algorithm: ChecksumAlgorithm::Sha256,
+                value: v.to_string(),
+            });
+        match (named, sha256) {
+            (Some(n), Some(s)) if n != s => Err(ApiError::bad_request(
+                "send one checksum: S3 verifies only one per request (checksum or checksumSha256)",
+            )),
+            (n, s) => Ok(n.or(s)),
+        }
+    }
 }
 
 /// A base64 digest of the expected length, or a 400 naming the field.
@@ -52,8 +96,9 @@ pub(super) async fn upload(
 ) -> Result<Json<Value>, ApiError> {
     let token = s.admit(&headers, &call, "simple.put")?;
     let req: UploadRequest = parse_body(&read_body(body, SIGN_BODY_LIMIT).await?)?;
+    let flexible = req.flexible_checksum()?;
     let checksums = Checksums {
-        sha256_b64: digest(req.checksum_sha256.as_deref(), "checksumSha256", 32)?,
+        flexible: flexible.as_ref(),
         md5_b64: digest(req.content_md5.as_deref(), "contentMd5", 16)?,
     };
     let ask = Ask {

@@ -552,3 +552,175 @@ async fn the_policys_object_settings_are_signed_into_every_upload() {
     let (key, _) = create(&base, 6 * 1024 * 1024).await;
     assert!(key.starts_with("uploads/alice/"));
 }
+
+/// The signed headers of a presigned URL.
+fn signed_headers(url: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-SignedHeaders")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// An upload created with a checksum algorithm gets part URLs that sign each part's checksum,
+/// so the store verifies it (and a client cannot send the part with another or none); Complete
+/// passes the parts' and the whole object's checksums on.
+#[tokio::test]
+async fn part_checksums_a_client_sends_are_signed_into_its_part_urls() {
+    use hoist::checksum::ChecksumAlgorithm;
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let crc = ChecksumAlgorithm::Crc64nvme;
+    let content = bytes(5 * 1024 * 1024 + 10);
+    let (p1, p2) = content.split_at(5 * 1024 * 1024);
+    let created: Value = client()
+        .post(format!("{base}/s3/multipart"))
+        .bearer_auth(ALICE)
+        .json(&json!({"filename": "big.bin", "type": "application/octet-stream", "size": content.len(), "checksumAlgorithm": "CRC64NVME"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["checksumAlgorithm"], "CRC64NVME", "{created}");
+    let (key, id) = (
+        created["key"].as_str().unwrap(),
+        created["uploadId"].as_str().unwrap(),
+    );
+    let sign = |n: u32, checksum: String| {
+        alice_get_status(format!(
+            "{base}/s3/multipart/{}/{n}?key={}&checksum={}",
+            enc(id),
+            enc(key),
+            enc(&checksum)
+        ))
+    };
+    let (status, bad) = sign(1, "not base64".into()).await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(
+        bad["error"].as_str().unwrap().contains("CRC64NVME"),
+        "{bad}"
+    );
+
+    let mut parts = Vec::new();
+    for (n, body) in [(1u32, p1), (2, p2)] {
+        let value = crc.of(body).value;
+        let (status, signed) = sign(n, value.clone()).await;
+        assert_eq!(status, 200, "{signed}");
+        assert_eq!(signed["headers"][crc.header()], value.as_str(), "{signed}");
+        let url = signed["url"].as_str().unwrap();
+        assert!(
+            signed_headers(url).contains(crc.header()),
+            "{}",
+            signed_headers(url)
+        );
+        // Another checksum, or none, does not match the signature: the store refuses the part.
+        let other = crc.of(b"other bytes").value;
+        for header in [Some(other.as_str()), None] {
+            let mut put = client().put(url).body(body.to_vec());
+            if let Some(v) = header {
+                put = put.header(crc.header(), v);
+            }
+            assert_eq!(put.send().await.unwrap().status(), 403, "{header:?}");
+        }
+        let r = client()
+            .put(url)
+            .header(crc.header(), &value)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "part {n}: {:?}", r.text().await);
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        parts.push(json!({"PartNumber": n, "ETag": etag, "ChecksumCRC64NVME": value}));
+    }
+    let r = client()
+        .post(format!(
+            "{base}/s3/multipart/{}/complete?key={}",
+            enc(id),
+            enc(key)
+        ))
+        .bearer_auth(ALICE)
+        .json(&json!({ "parts": parts, "checksum": crc.of(&content).value }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    assert_eq!(sha256(&h.stored(key).unwrap()), sha256(&content));
+
+    // An upload created without an algorithm signs no part checksum (S3 would refuse one).
+    let (key, id) = create(&base, 10).await;
+    let (status, signed) = sign_plain(&base, &key, &id, &crc.of(b"x").value).await;
+    assert_eq!(status, 200);
+    assert!(
+        !signed_headers(signed["url"].as_str().unwrap()).contains("x-amz-checksum"),
+        "{signed}"
+    );
+}
+
+async fn sign_plain(base: &str, key: &str, id: &str, checksum: &str) -> (u16, Value) {
+    alice_get_status(format!(
+        "{base}/s3/multipart/{}/1?key={}&checksum={}",
+        enc(id),
+        enc(key),
+        enc(checksum)
+    ))
+    .await
+}
+
+/// GET `url` with Alice's token; the status and JSON answer.
+async fn alice_get_status(url: String) -> (u16, Value) {
+    let r = client().get(url).bearer_auth(ALICE).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// The simple protocol signs the one flexible checksum a client sends; two different ones are
+/// refused (S3 verifies one per request).
+#[tokio::test]
+async fn the_simple_protocol_signs_the_clients_flexible_checksum() {
+    use hoist::checksum::ChecksumAlgorithm;
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let body = bytes(1000);
+    let crc = ChecksumAlgorithm::Crc32c.of(&body);
+    let ask = |extra: Value| {
+        let mut req = json!({"fileName": "a.bin", "contentType": "application/octet-stream", "size": body.len()});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        client()
+            .post(format!("{base}/api/upload"))
+            .bearer_auth(ALICE)
+            .json(&req)
+            .send()
+    };
+    let r = ask(json!({"checksumAlgorithm": "CRC32C", "checksum": crc.value, "checksumSha256": hoist::checksum::ChecksumAlgorithm::Sha256.of(&body).value})).await.unwrap();
+    assert_eq!(r.status(), 400, "two checksums");
+    let r = ask(json!({"checksumAlgorithm": "CRC32C", "checksum": crc.value}))
+        .await
+        .unwrap();
+    let signed: Value = r.json().await.unwrap();
+    assert_eq!(
+        signed["headers"]["x-amz-checksum-crc32c"],
+        crc.value.as_str()
+    );
+    assert!(signed_headers(signed["url"].as_str().unwrap()).contains("x-amz-checksum-crc32c"));
+    let put = |value: &str| {
+        client()
+            .put(signed["url"].as_str().unwrap())
+            .header("content-type", "application/octet-stream")
+            .header("content-disposition", "attachment")
+            .header("if-none-match", "*")
+            .header("x-amz-checksum-crc32c", value)
+            .body(body.clone())
+            .send()
+    };
+    let other = ChecksumAlgorithm::Crc32c.of(b"other").value;
+    assert_eq!(put(&other).await.unwrap().status(), 403);
+    let r = put(&crc.value).await.unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let key = signed["key"].as_str().unwrap();
+    assert_eq!(sha256(&h.stored(key).unwrap()), sha256(&body));
+}
