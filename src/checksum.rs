@@ -195,6 +195,20 @@ impl std::fmt::Display for Checksum {
     }
 }
 
+/// What [`Checksum`]'s `Display` writes (`crc64nvme BASE64`) read back.
+impl std::str::FromStr for Checksum {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, value) = s
+            .split_once(' ')
+            .ok_or_else(|| format!("'{s}' is not 'algorithm value'"))?;
+        let algorithm =
+            ChecksumAlgorithm::parse(name).ok_or_else(|| format!("unknown algorithm '{name}'"))?;
+        Checksum::parse(algorithm, value).ok_or_else(|| format!("'{value}' is not a {name}"))
+    }
+}
+
 /// Computes a [`Checksum`] over bytes given in pieces.
 #[derive(Clone)]
 pub struct ChecksumHasher {

@@ -10,6 +10,8 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::checksum::Checksum;
+
 /// Why the queue failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -134,8 +136,11 @@ pub struct PartRecord {
     pub part_number: u32,
     /// Quoted, as the store gave it.
     pub etag: String,
-    /// The part's MD5, hex: a resumed upload checks the file still has it.
+    /// The part's MD5, hex, when it was computed (empty once the store proved it checks
+    /// the parts' checksums): a resumed upload checks the file still has it.
     pub md5_hex: String,
+    /// The part's flexible checksum, when it had one: checked the same way.
+    pub checksum: Option<Checksum>,
     /// Bytes.
     pub size: u64,
 }
@@ -175,15 +180,18 @@ CREATE TABLE IF NOT EXISTS parts (
     etag TEXT NOT NULL,
     md5 TEXT NOT NULL,
     size INTEGER NOT NULL,
+    checksum TEXT,
     PRIMARY KEY (item, part_number)
 );
 ";
 
-/// Columns added after the first release, with their definitions, for databases made before.
-const ADDED_COLUMNS: &[(&str, &str)] = &[
-    ("location", "TEXT"),
-    ("dismissed", "INTEGER NOT NULL DEFAULT 0"),
-    ("integrity", "TEXT"),
+/// Columns added after the first release (table, column, definition), for databases made
+/// before.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("items", "location", "TEXT"),
+    ("items", "dismissed", "INTEGER NOT NULL DEFAULT 0"),
+    ("items", "integrity", "TEXT"),
+    ("parts", "checksum", "TEXT"),
 ];
 
 const COLUMNS: &str =
@@ -237,14 +245,19 @@ pub struct NewItem<'a> {
 /// write transaction, so only one of them adds each column.
 fn add_missing_columns(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let have: Vec<String> = {
-        let mut st = tx.prepare("SELECT name FROM pragma_table_info('items')")?;
-        let names = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let have: Vec<(String, String)> = {
+        let mut st = tx.prepare(
+            "SELECT 'items', name FROM pragma_table_info('items') \
+             UNION ALL SELECT 'parts', name FROM pragma_table_info('parts')",
+        )?;
+        let names = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         names
     };
-    for (name, def) in ADDED_COLUMNS {
-        if !have.iter().any(|h| h == name) {
-            tx.execute_batch(&format!("ALTER TABLE items ADD COLUMN {name} {def}"))?;
+    for (table, name, def) in ADDED_COLUMNS {
+        if !have.iter().any(|(t, n)| t == table && n == name) {
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {name} {def}"))?;
         }
     }
     tx.commit()
@@ -442,8 +455,15 @@ impl Queue {
     /// Journals a part the store acknowledged.
     pub fn part_done(&self, id: i64, part: &PartRecord) -> Result<(), QueueError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO parts (item, part_number, etag, md5, size) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, part.part_number, part.etag, part.md5_hex, part.size as i64],
+            "INSERT OR REPLACE INTO parts (item, part_number, etag, md5, size, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                part.part_number,
+                part.etag,
+                part.md5_hex,
+                part.size as i64,
+                part.checksum.as_ref().map(Checksum::to_string)
+            ],
         )?;
         Ok(())
     }
@@ -452,7 +472,7 @@ impl Queue {
     pub fn parts(&self, id: i64) -> Result<Vec<PartRecord>, QueueError> {
         let c = self.conn();
         let mut st = c.prepare(
-            "SELECT part_number, etag, md5, size FROM parts WHERE item = ?1 ORDER BY part_number",
+            "SELECT part_number, etag, md5, size, checksum FROM parts WHERE item = ?1 ORDER BY part_number",
         )?;
         let rows = st.query_map([id], |r| {
             Ok(PartRecord {
@@ -460,6 +480,7 @@ impl Queue {
                 etag: r.get(1)?,
                 md5_hex: r.get(2)?,
                 size: r.get::<_, i64>(3)? as u64,
+                checksum: r.get::<_, Option<String>>(4)?.and_then(|c| c.parse().ok()),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -543,8 +564,8 @@ mod tests {
                 let old = Connection::open(&path).unwrap();
                 old.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
                 old.execute_batch(SCHEMA).unwrap();
-                for (name, _) in ADDED_COLUMNS {
-                    old.execute_batch(&format!("ALTER TABLE items DROP COLUMN {name}"))
+                for (table, name, _) in ADDED_COLUMNS {
+                    old.execute_batch(&format!("ALTER TABLE {table} DROP COLUMN {name}"))
                         .unwrap();
                 }
             }
@@ -602,6 +623,7 @@ mod tests {
                                     part_number: 1,
                                     etag: "e".into(),
                                     md5_hex: "m".into(),
+                                    checksum: None,
                                     size: 1,
                                 },
                             );
@@ -655,6 +677,7 @@ mod tests {
                     part_number: 1,
                     etag: "\"e\"".into(),
                     md5_hex: "m".into(),
+                    checksum: Some(crate::checksum::ChecksumAlgorithm::Crc32c.of(b"part")),
                     size: 5,
                 },
             )
@@ -668,7 +691,13 @@ mod tests {
             .unwrap();
         assert_eq!(item.id, id);
         assert_eq!(item.upload_id.as_deref(), Some("up-1"));
-        assert_eq!(q.parts(id).unwrap().len(), 1);
+        let parts = q.parts(id).unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(
+            parts[0].checksum,
+            Some(crate::checksum::ChecksumAlgorithm::Crc32c.of(b"part")),
+            "the part's checksum is journaled and read back"
+        );
         assert_eq!(q.live_upload_ids().unwrap(), vec!["up-1".to_string()]);
         q.finish(
             id,

@@ -109,8 +109,8 @@ pub struct PartToSign<'a> {
     pub number: u32,
     /// Bytes.
     pub len: u64,
-    /// Base64 MD5 (`Content-MD5`).
-    pub md5_b64: &'a str,
+    /// Base64 MD5 (`Content-MD5`), unless the store is known to check the part's checksum.
+    pub md5_b64: Option<&'a str>,
     /// The part's flexible checksum, when the upload was created with an algorithm.
     pub checksum: Option<&'a Checksum>,
 }

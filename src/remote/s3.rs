@@ -487,10 +487,10 @@ impl MultipartApi for S3Client {
         now: SystemTime,
     ) -> Result<PresignedPut, RemoteFailure> {
         let len = part.len.to_string();
-        let mut signed = vec![
-            ("content-length", len.as_str()),
-            ("content-md5", part.md5_b64),
-        ];
+        let mut signed = vec![("content-length", len.as_str())];
+        if let Some(m) = part.md5_b64 {
+            signed.push(("content-md5", m));
+        }
         if let Some(c) = part.checksum {
             signed.push((c.algorithm.header(), c.value.as_str()));
         }

@@ -174,7 +174,7 @@ fn digest_large(
 }
 
 /// What one pass over the whole file gives: its SHA-256 and its flexible checksum.
-pub(crate) struct WholeFile {
+struct WholeFile {
     pub sha256: [u8; 32],
     pub checksum: Checksum,
     pub len: u64,
@@ -253,25 +253,27 @@ fn read_range(
     Ok(read)
 }
 
-/// What one read of a part gives: its MD5 (for `Content-MD5` and the ETag rule) and its
-/// flexible checksum.
+/// What one read of a part gives: its flexible checksum and, when asked for, its MD5 (for
+/// `Content-MD5` and the ETag rule).
 #[derive(Clone, Debug)]
 pub(crate) struct PartDigest {
-    pub md5: [u8; 16],
+    pub md5: Option<[u8; 16]>,
     pub checksum: Checksum,
 }
 
-/// The digests of part `n` of `file` cut by `plan`, read once on a blocking thread.
+/// The digests of part `n` of `file` cut by `plan`, read once on a blocking thread; the MD5
+/// only `with_md5`.
 pub(crate) async fn part_digest(
     file: &CheckedFile,
     plan: PartPlan,
     n: u32,
     algorithm: ChecksumAlgorithm,
+    with_md5: bool,
 ) -> Result<PartDigest, TransferError> {
     let file = file.clone();
     let range = plan.range(n);
     tokio::task::spawn_blocking(move || {
-        let mut md5 = Md5::new();
+        let mut md5 = with_md5.then(Md5::new);
         let mut checksum = algorithm.hasher();
         let read = read_range(
             &file,
@@ -279,7 +281,9 @@ pub(crate) async fn part_digest(
             range.len,
             &AtomicBool::new(false),
             |c| {
-                md5.update(c);
+                if let Some(m) = md5.as_mut() {
+                    m.update(c);
+                }
                 checksum.update(c);
             },
         )?;
@@ -287,7 +291,7 @@ pub(crate) async fn part_digest(
             return Err(TransferError::SourceChanged);
         }
         Ok(PartDigest {
-            md5: md5.finalize().into(),
+            md5: md5.map(|m| m.finalize().into()),
             checksum: checksum.finish(),
         })
     })
@@ -322,27 +326,30 @@ pub(crate) async fn source_unchanged(file: &CheckedFile) -> Result<(), TransferE
         .map_err(|e| TransferError::Read(e.to_string()))?
 }
 
-/// The whole file's SHA-256 and checksum, computed on its own thread while the parts are sent.
-/// Dropping it (a failed or stopped upload) stops the reading.
+/// The whole file's SHA-256 (the receipt's), computed on its own thread while the parts are
+/// sent. Dropping it (a failed or stopped upload) stops the reading.
 pub(crate) struct WholeFilePass {
-    handle: tokio::task::JoinHandle<Result<WholeFile, TransferError>>,
+    handle: tokio::task::JoinHandle<Result<(sha2::digest::Output<Sha256>, u64), TransferError>>,
     stop: Arc<AtomicBool>,
 }
 
 impl WholeFilePass {
-    pub(crate) fn start(file: &CheckedFile, algorithm: ChecksumAlgorithm) -> Self {
+    pub(crate) fn start(file: &CheckedFile) -> Self {
         let file = file.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
-        let handle = tokio::task::spawn_blocking(move || whole_file(&file, algorithm, &stopped));
+        let handle = tokio::task::spawn_blocking(move || {
+            hash_range::<Sha256>(&file, 0, file.size, &stopped)
+        });
         WholeFilePass { handle, stop }
     }
 
-    /// The digests and how many bytes they covered.
-    pub(crate) async fn finish(mut self) -> Result<WholeFile, TransferError> {
-        (&mut self.handle)
+    /// The SHA-256 and how many bytes it covered.
+    pub(crate) async fn finish(mut self) -> Result<([u8; 32], u64), TransferError> {
+        let (sha256, len) = (&mut self.handle)
             .await
-            .map_err(|e| TransferError::Read(e.to_string()))?
+            .map_err(|e| TransferError::Read(e.to_string()))??;
+        Ok((sha256.into(), len))
     }
 }
 

@@ -1,12 +1,18 @@
 //! Multipart uploads: large files in parts, several in flight, each part retried and signed
-//! afresh on its own, every part checked by the store (`Content-MD5`, and its ETag against the
-//! MD5) and the whole object checked afterwards (the multipart ETag rule), with every
-//! acknowledged part journaled in the [`Queue`] so that a crash loses at most the parts in
-//! flight.
+//! afresh on its own, with every acknowledged part journaled in the [`Queue`] so that a crash
+//! loses at most the parts in flight.
+//!
+//! Integrity: each part goes with its flexible checksum (signed where the signer signs it, so
+//! the store verifies it) and the whole object's checksum goes to Complete (CRCs combined from
+//! the parts' without reading again). A part is proved when the store answers with its
+//! checksum (compared with Hoist's) or, where S3's rules make it one, with an ETag equal to its
+//! MD5. MD5 is what most stores check and the only proof on stores that check no part checksum
+//! (s3s-fs), so parts carry `Content-MD5` until the store has answered a part of this upload
+//! with its checksum; after that the MD5 (the costliest digest) is no longer computed.
 //!
 //! Nothing waits for a pass over the whole file: each part is hashed just before it is sent,
-//! and the whole-file SHA-256 (the receipt's proof) is computed on its own thread meanwhile, so
-//! the first byte leaves at once even for a file of many GiB. The file's size and modification
+//! and the whole-file SHA-256 (the receipt's) is computed on its own thread meanwhile, so the
+//! first byte leaves at once even for a file of many GiB. The file's size and modification
 //! time are checked before every part and before Complete, so a file that changes under the
 //! upload fails it instead of landing half old, half new.
 //!
@@ -21,7 +27,7 @@ use tokio::sync::Semaphore;
 
 use super::attempt::{with_retry, AttemptError};
 use super::control::Control;
-use super::digest::{base64_of, hex, part_digest, source_unchanged, WholeFile, WholeFilePass};
+use super::digest::{base64_of, hex, part_digest, source_unchanged, WholeFilePass};
 use super::parts::{multipart_etag, PartPlan, PARTS_IN_FLIGHT_PER_FILE};
 use super::put::{Payload, PutBody};
 use super::resume::{
@@ -87,7 +93,7 @@ impl Uploader {
     ) -> Result<UploadReceipt, TransferError> {
         let plan = PartPlan::for_file(file.size, job.preferred_part_size)
             .map_err(|e| TransferError::Rejected(e.to_string()))?;
-        let whole_pass = WholeFilePass::start(file, self.checksum);
+        let whole_pass = WholeFilePass::start(file);
         let item = queue_item(&job)?;
         let (resumed, was_resumed) = match self.resume(file, &item, plan, &job).await? {
             Some(r) => (r, true),
@@ -100,7 +106,7 @@ impl Uploader {
                 self.restart(&queue_item(&job)?, RestartReason::UploadGone, &job)
                     .await?;
                 let fresh = self.fresh(file, key, plan, &job).await?;
-                let whole_pass = WholeFilePass::start(file, self.checksum);
+                let whole_pass = WholeFilePass::start(file);
                 self.send_all(file, plan, &job, fresh, whole_pass).await
             }
             other => other,
@@ -201,16 +207,13 @@ impl Uploader {
             upload_id: id.clone(),
         });
         let mut remote = RemoteParts::NotAsked;
-        let mut md5s = BTreeMap::new();
-        let mut checksums = BTreeMap::new();
+        let mut hashed = BTreeMap::new();
         loop {
-            match reconcile(&journal, &remote, plan, &md5s) {
+            match reconcile(&journal, &remote, plan, &hashed) {
                 ResumePlan::Start => return Ok(None),
                 ResumePlan::Hash(parts) => {
                     for n in parts {
-                        let digest = part_digest(file, plan, n, self.checksum).await?;
-                        md5s.insert(n, digest.md5);
-                        checksums.insert(n, digest.checksum);
+                        hashed.insert(n, part_digest(file, plan, n, self.checksum, true).await?);
                     }
                 }
                 ResumePlan::ListParts => {
@@ -231,8 +234,12 @@ impl Uploader {
                     return Ok(None);
                 }
                 ResumePlan::Resume(etags) => {
-                    md5s.retain(|n, _| etags.contains_key(n));
-                    checksums.retain(|n, _| etags.contains_key(n));
+                    hashed.retain(|n, _| etags.contains_key(n));
+                    let md5s = hashed
+                        .iter()
+                        .filter_map(|(n, d)| Some((*n, d.md5?)))
+                        .collect();
+                    let checksums = hashed.into_iter().map(|(n, d)| (n, d.checksum)).collect();
                     let Some(target) = target else {
                         return Ok(None);
                     };
@@ -300,6 +307,11 @@ struct Ledger {
     /// Every acknowledged part's ETag is its MD5 (S3's rule, unless the bucket encrypts with
     /// KMS or a customer key): only then does the completed object's ETag prove its parts.
     etags_are_md5: bool,
+    /// The store has answered a part of this upload with its checksum (equal to Hoist's): it
+    /// computes part checksums, so later parts need no MD5.
+    store_checks_checksums: bool,
+    /// Every part this run sent was proved by the checksum the store answered.
+    parts_proved_by_checksum: bool,
 }
 
 impl Ledger {
@@ -313,6 +325,8 @@ impl Ledger {
         });
         Ledger {
             etags_are_md5,
+            store_checks_checksums: false,
+            parts_proved_by_checksum: true,
             target: resumed.target,
             etags: resumed.etags,
             md5s: resumed.md5s,
@@ -365,13 +379,12 @@ impl PartRun<'_> {
         if control.is_stopped() {
             return Err(control.stop_error());
         }
-        let whole = whole_pass.finish().await?;
-        let sha256 = whole.sha256;
-        if whole.len != self.file.size {
+        let (sha256, len) = whole_pass.finish().await?;
+        if len != self.file.size {
             return Err(TransferError::SourceChanged);
         }
         source_unchanged(self.file).await?;
-        let (etag, integrity) = self.complete(&whole).await?;
+        let (etag, integrity) = self.complete().await?;
         let bytes_sent = self.ledger().bytes_sent;
         Ok(Completed {
             etag,
@@ -419,11 +432,13 @@ impl PartRun<'_> {
             .await
             .map_err(|_| TransferError::Paused)?;
         let range = self.plan.range(n);
-        let digest = part_digest(self.file, self.plan, n, self.uploader.checksum).await?;
+        let with_md5 = !self.ledger().store_checks_checksums;
+        let digest = part_digest(self.file, self.plan, n, self.uploader.checksum, with_md5).await?;
         let md5 = digest.md5;
-        let md5_b64 = base64_of(&md5);
+        let md5_b64 = md5.map(|m| base64_of(&m));
         let part_progress = self.part_progress(n);
-        let (md5_b64, part_progress, checksum) = (&md5_b64, &part_progress, &digest.checksum);
+        let (md5_b64, part_progress, checksum) =
+            (md5_b64.as_deref(), &part_progress, &digest.checksum);
         let (etag, _) = with_retry(
             &self.uploader.retry,
             Some(self.job.progress),
@@ -458,11 +473,11 @@ impl PartRun<'_> {
                     other => other?,
                 };
                 // A part checksum the store echoes must be this part's.
-                if let Some(echoed) = answer
+                let echoed = answer
                     .checksums
                     .iter()
-                    .find(|c| c.algorithm == checksum.algorithm)
-                {
+                    .find(|c| c.algorithm == checksum.algorithm);
+                if let Some(echoed) = echoed {
                     if echoed.value != checksum.value {
                         return Err(AttemptError::Retry(RemoteFailure::local(
                             FailureKind::Transient,
@@ -477,11 +492,13 @@ impl PartRun<'_> {
                     let mut ledger = self.ledger();
                     ledger.bytes_sent += range.len;
                     ledger.etags_are_md5 &= answer.etag_is_md5;
+                    ledger.store_checks_checksums |= echoed.is_some();
+                    ledger.parts_proved_by_checksum &= echoed.is_some();
                 }
                 // Where the part's ETag is its MD5, anything else is corruption in transit;
-                // elsewhere S3 checked the part against its Content-MD5.
-                match answer.etag {
-                    Some(e)
+                // elsewhere S3 checked the part against its Content-MD5 or its checksum.
+                match (answer.etag, md5) {
+                    (Some(e), Some(md5))
                         if answer.etag_is_md5
                             && !e.is_empty()
                             && e.trim_matches('"') != hex(&md5) =>
@@ -491,8 +508,11 @@ impl PartRun<'_> {
                             format!("part {n} arrived with ETag {e}, not its MD5"),
                         )))
                     }
-                    Some(e) if !e.is_empty() => Ok(format!("\"{}\"", e.trim_matches('"'))),
-                    _ => Ok(format!("\"{}\"", hex(&md5))),
+                    (Some(e), _) if !e.is_empty() => Ok(format!("\"{}\"", e.trim_matches('"'))),
+                    (_, Some(md5)) => Ok(format!("\"{}\"", hex(&md5))),
+                    _ => Err(AttemptError::Fatal(TransferError::Integrity(format!(
+                        "the store acknowledged part {n} without an ETag"
+                    )))),
                 }
             },
         )
@@ -500,7 +520,8 @@ impl PartRun<'_> {
         let record = PartRecord {
             part_number: n,
             etag: etag.clone(),
-            md5_hex: hex(&md5),
+            md5_hex: md5.map(|m| hex(&m)).unwrap_or_default(),
+            checksum: Some(digest.checksum.clone()),
             size: range.len,
         };
         self.job
@@ -509,7 +530,9 @@ impl PartRun<'_> {
             .map_err(queue_err)?;
         let mut ledger = self.ledger();
         ledger.etags.insert(n, etag);
-        ledger.md5s.insert(n, md5);
+        if let Some(md5) = md5 {
+            ledger.md5s.insert(n, md5);
+        }
         ledger.checksums.insert(n, digest.checksum.clone());
         ledger.in_flight.remove(&n);
         ledger.acked_bytes += range.len;
@@ -540,8 +563,9 @@ impl PartRun<'_> {
 
     /// Completes the upload (with the parts' checksums and, for a full-object checksum, the
     /// whole file's, which the store verifies); returns the object's ETag and what proved it.
-    async fn complete(&self, whole: &WholeFile) -> Result<(String, Integrity), TransferError> {
-        let (target, parts, md5s, etags_are_md5) = {
+    async fn complete(&self) -> Result<(String, Integrity), TransferError> {
+        let algorithm = self.uploader.checksum;
+        let (target, parts, md5s, etags_are_md5, by_checksum) = {
             let l = self.ledger();
             let parts: Vec<CompletedPart> = l
                 .etags
@@ -553,33 +577,29 @@ impl PartRun<'_> {
                 })
                 .collect();
             let md5s: Vec<[u8; 16]> = l.md5s.values().copied().collect();
-            (l.target.clone(), parts, md5s, l.etags_are_md5)
+            let by_checksum = l.parts_proved_by_checksum;
+            (l.target.clone(), parts, md5s, l.etags_are_md5, by_checksum)
         };
         let total_parts = self.plan.count();
-        if md5s.len() != total_parts as usize {
+        if parts.len() != total_parts as usize {
             return Err(TransferError::Integrity(format!(
                 "{} of {total_parts} parts were acknowledged",
-                md5s.len()
+                parts.len()
             )));
         }
-        let expected = multipart_etag(&md5s);
-        let whole_checksum = whole
-            .checksum
-            .algorithm
-            .full_object()
-            .then_some(&whole.checksum);
+        // The object's ETag by the multipart rule, when every part's MD5 is known.
+        let expected = (md5s.len() == parts.len()).then(|| multipart_etag(&md5s));
+        let whole = self.whole_checksum(&parts);
         let (target, parts, expected_ref) = (&target, &parts, &expected);
-        let (api, size) = (self.job.api, self.file.size);
+        let (api, size, whole_ref) = (self.job.api, self.file.size, whole.as_ref());
         let (completion, _) = with_retry(&self.uploader.retry, None, |attempt| async move {
             let now = self.uploader.now();
             // A lost answer to an earlier Complete: ask the store before completing again.
             if attempt > 1 {
                 if let Ok(Some(info)) = api.head(&target.key, now).await {
-                    let ours = match etags_are_md5 {
-                        true => info.etag == *expected_ref,
-                        false => {
-                            info.size == size && info.etag.ends_with(&format!("-{}", parts.len()))
-                        }
+                    let ours = match (etags_are_md5, expected_ref) {
+                        (true, Some(e)) => info.etag == *e,
+                        _ => info.size == size && info.etag.ends_with(&format!("-{}", parts.len())),
                     };
                     if ours {
                         return Ok(crate::remote::Completion {
@@ -589,30 +609,66 @@ impl PartRun<'_> {
                     }
                 }
             }
-            Ok(api.complete(target, parts, whole_checksum, now).await?)
+            Ok(api.complete(target, parts, whole_ref, now).await?)
         })
         .await?;
-        let etag = completion.etag.clone().unwrap_or_else(|| expected.clone());
+        let etag = completion
+            .etag
+            .clone()
+            .or_else(|| expected.clone())
+            .unwrap_or_default();
         let etag = etag.trim_matches('"').to_string();
         if let Some(stored) = &completion.checksum {
-            return Ok((etag, self.checked_object_checksum(stored, whole, parts)?));
+            let integrity = self.checked_object_checksum(stored, whole.as_ref(), parts)?;
+            return Ok((etag, integrity));
         }
-        if etags_are_md5 && etag != expected {
-            return Err(TransferError::Integrity(format!(
-                "S3 reports ETag {etag} for the completed object, the parts make {expected}"
-            )));
+        if let (true, Some(expected)) = (etags_are_md5, &expected) {
+            if etag != *expected {
+                return Err(TransferError::Integrity(format!(
+                    "S3 reports ETag {etag} for the completed object, the parts make {expected}"
+                )));
+            }
+            // Hoist checked the object's ETag against the parts' MD5s.
+            let integrity = Integrity {
+                algorithm: "md5".into(),
+                value: etag.clone(),
+                checked_by: CheckedBy::Hoist,
+            };
+            return Ok((etag, integrity));
         }
-        // Each part went with its Content-MD5, which the store checked; where ETags are MD5s,
-        // Hoist also checked the object's ETag against the parts' MD5s.
-        let integrity = Integrity {
-            algorithm: "md5".into(),
-            value: etag.clone(),
-            checked_by: match etags_are_md5 {
-                true => CheckedBy::Hoist,
-                false => CheckedBy::Storage,
+        let integrity = match (by_checksum, whole) {
+            // Every part came back with the checksum Hoist computed for it.
+            (true, Some(whole)) => Integrity {
+                algorithm: algorithm.name().into(),
+                value: whole.value,
+                checked_by: CheckedBy::Hoist,
+            },
+            (true, None) => Integrity {
+                algorithm: algorithm.name().into(),
+                value: composite_checksum(algorithm, parts)?,
+                checked_by: CheckedBy::Hoist,
+            },
+            // Each part went with its Content-MD5, which the store checked.
+            (false, _) => Integrity {
+                algorithm: "md5".into(),
+                value: etag.clone(),
+                checked_by: CheckedBy::Storage,
             },
         };
         Ok((etag, integrity))
+    }
+
+    /// The whole file's full-object checksum (the CRCs), combined from its parts' checksums.
+    fn whole_checksum(&self, parts: &[CompletedPart]) -> Option<Checksum> {
+        let algorithm = self.uploader.checksum;
+        if !algorithm.full_object() {
+            return None;
+        }
+        let pieces: Option<Vec<(&Checksum, u64)>> = parts
+            .iter()
+            .map(|p| Some((p.checksum.as_ref()?, self.plan.range(p.number).len)))
+            .collect();
+        algorithm.combine(pieces?)
     }
 
     /// Compares the object checksum the store recorded with the file's: a full-object checksum
@@ -621,17 +677,20 @@ impl PartRun<'_> {
     fn checked_object_checksum(
         &self,
         stored: &Checksum,
-        whole: &WholeFile,
+        whole: Option<&Checksum>,
         parts: &[CompletedPart],
     ) -> Result<Integrity, TransferError> {
         let (expected, checked_by) = match stored.value.split_once('-') {
-            None => (whole.checksum.value.clone(), CheckedBy::Storage),
+            None => (
+                whole.map(|w| w.value.clone()).unwrap_or_default(),
+                CheckedBy::Storage,
+            ),
             Some(_) => (
                 composite_checksum(stored.algorithm, parts)?,
                 CheckedBy::Hoist,
             ),
         };
-        if stored.algorithm != whole.checksum.algorithm || stored.value != expected {
+        if stored.algorithm != self.uploader.checksum || stored.value != expected {
             return Err(TransferError::Integrity(format!(
                 "the storage reports {} {} for the completed object, the file makes {expected}",
                 stored.algorithm, stored.value

@@ -35,8 +35,9 @@ pub(crate) struct PutBody<'a> {
     pub payload: Payload,
     /// Sent when the signer did not fix a type.
     pub content_type: Option<&'a str>,
-    /// The body's MD5, sent as `Content-MD5` (S3 checks it even when it was not signed).
-    pub md5_b64: &'a str,
+    /// The body's MD5, sent as `Content-MD5` (S3 checks it even when it was not signed); none
+    /// where the store checks the flexible checksum.
+    pub md5_b64: Option<&'a str>,
     /// The flexible checksum Hoist computed for the body and asked to have signed: a
     /// mismatch on it is corruption in transit, on any other the signer's doing.
     pub checksum: Option<&'a Checksum>,
@@ -163,7 +164,7 @@ impl Uploader {
         &self,
         presigned: &PresignedPut,
         content_type: Option<&str>,
-        md5_b64: &str,
+        md5_b64: Option<&str>,
         total: u64,
     ) -> reqwest::RequestBuilder {
         let mut builder = self
@@ -175,8 +176,8 @@ impl Uploader {
             builder = builder.header(reqwest::header::CONTENT_TYPE, t);
         }
         // S3 checks Content-MD5 even when the signer did not sign it.
-        if !signer_sets("content-md5") {
-            builder = builder.header("content-md5", md5_b64);
+        if let (false, Some(m)) = (signer_sets("content-md5"), md5_b64) {
+            builder = builder.header("content-md5", m);
         }
         for (name, value) in &presigned.headers {
             builder = builder.header(name.as_str(), value.as_str());

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::SystemTime;
 
-use super::digest::hex;
+use super::digest::{hex, PartDigest};
 use super::parts::PartPlan;
 use super::types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
 use crate::queue::{ItemState, PartRecord, Queue, QueueError, QueueItem};
@@ -113,13 +113,13 @@ pub(crate) enum ResumePlan {
 /// reading all the journaled ones.
 const HASH_BATCH: usize = 8;
 
-/// Decides how an upload resumes. `md5s` are the MD5s of the parts of the file (cut by `plan`)
-/// hashed so far.
+/// Decides how an upload resumes. `hashed` are the digests (MD5 and checksum) of the parts of
+/// the file (cut by `plan`) hashed so far.
 pub(crate) fn reconcile(
     journal: &Journal<'_>,
     remote: &RemoteParts,
     plan: PartPlan,
-    md5s: &BTreeMap<u32, [u8; 16]>,
+    hashed: &BTreeMap<u32, PartDigest>,
 ) -> ResumePlan {
     let (Some(_), Some(old_part_size)) = (journal.upload_id, journal.part_size) else {
         return ResumePlan::Start;
@@ -132,13 +132,14 @@ pub(crate) fn reconcile(
     // Every journaled part must still be the file's: a part rewritten in place keeps the
     // file's size and may keep its sampled fingerprint.
     let journal_changed = journal.parts.iter().any(|p| {
-        md5s.get(&p.part_number)
-            .is_some_and(|m| hex(m) != p.md5_hex)
+        hashed
+            .get(&p.part_number)
+            .is_some_and(|h| !journaled_part_is(p, h))
     });
     if journal_changed {
         return ResumePlan::Restart(RestartReason::SourceChanged);
     }
-    let unhashed = unhashed_of(journal.parts.iter().map(|p| p.part_number), md5s);
+    let unhashed = unhashed_of(journal.parts.iter().map(|p| p.part_number), hashed);
     if !unhashed.is_empty() {
         return ResumePlan::Hash(unhashed);
     }
@@ -165,14 +166,14 @@ pub(crate) fn reconcile(
         .filter(|p| p.size == plan.range(p.part_number).len)
         .filter(|p| !p.etag.is_empty() || journaled.contains(&p.part_number))
         .collect();
-    let unhashed = unhashed_of(candidates.iter().map(|p| p.part_number), md5s);
+    let unhashed = unhashed_of(candidates.iter().map(|p| p.part_number), hashed);
     if !unhashed.is_empty() {
         return ResumePlan::Hash(unhashed);
     }
     let done = candidates
         .into_iter()
         .filter_map(|p| {
-            let md5 = hex(md5s.get(&p.part_number)?);
+            let md5 = hex(&hashed.get(&p.part_number)?.md5?);
             let etag = p.etag.trim_matches('"');
             match etag.is_empty() {
                 true => Some((p.part_number, format!("\"{md5}\""))),
@@ -186,9 +187,19 @@ pub(crate) fn reconcile(
     ResumePlan::Resume(done)
 }
 
-fn unhashed_of(parts: impl Iterator<Item = u32>, md5s: &BTreeMap<u32, [u8; 16]>) -> Vec<u32> {
+/// Whether the file's part (as hashed now) is the one journaled: by its MD5, or by its
+/// checksum where the MD5 was not computed (the store checked the checksums).
+fn journaled_part_is(journaled: &PartRecord, now: &PartDigest) -> bool {
+    match (&journaled.md5_hex, &journaled.checksum) {
+        (m, _) if !m.is_empty() => now.md5.is_some_and(|n| hex(&n) == *m),
+        (_, Some(c)) => *c == now.checksum,
+        _ => false,
+    }
+}
+
+fn unhashed_of(parts: impl Iterator<Item = u32>, hashed: &BTreeMap<u32, PartDigest>) -> Vec<u32> {
     parts
-        .filter(|n| !md5s.contains_key(n))
+        .filter(|n| !hashed.contains_key(n))
         .take(HASH_BATCH)
         .collect()
 }
@@ -345,8 +356,20 @@ mod tests {
         Md5::digest(n.to_be_bytes()).into()
     }
 
-    fn all_md5s() -> BTreeMap<u32, [u8; 16]> {
-        (1..=3).map(|n| (n, md5_of(n))).collect()
+    fn crc_of(n: u32) -> crate::checksum::Checksum {
+        crate::checksum::ChecksumAlgorithm::Crc64nvme.of(&n.to_be_bytes())
+    }
+
+    /// The digests of a part whose content is `n`'s.
+    fn hashed_as(n: u32) -> PartDigest {
+        PartDigest {
+            md5: Some(md5_of(n)),
+            checksum: crc_of(n),
+        }
+    }
+
+    fn all_md5s() -> BTreeMap<u32, PartDigest> {
+        (1..=3).map(|n| (n, hashed_as(n))).collect()
     }
 
     fn record(n: u32) -> PartRecord {
@@ -354,6 +377,7 @@ mod tests {
             part_number: n,
             etag: format!("\"{}\"", hex(&md5_of(n))),
             md5_hex: hex(&md5_of(n)),
+            checksum: Some(crc_of(n)),
             size: PLAN.range(n).len,
         }
     }
@@ -376,6 +400,39 @@ mod tests {
             part_size: Some(10),
             parts,
         }
+    }
+
+    /// Parts sent without an MD5 (the store checked their checksums) are journaled with their
+    /// checksum only: the resumed file is checked by it.
+    #[test]
+    fn parts_journaled_without_an_md5_are_checked_by_their_checksum() {
+        let parts: Vec<PartRecord> = (1..=2)
+            .map(|n| PartRecord {
+                md5_hex: String::new(),
+                ..record(n)
+            })
+            .collect();
+        let listed = RemoteParts::Listed(vec![remote(1, &quoted(1)), remote(2, &quoted(2))]);
+        assert_eq!(
+            reconcile(&journal(&parts), &listed, PLAN, &all_md5s()),
+            ResumePlan::Resume([(1, quoted(1)), (2, quoted(2))].into())
+        );
+        let mut changed = all_md5s();
+        changed.insert(2, hashed_as(9));
+        assert_eq!(
+            reconcile(&journal(&parts), &listed, PLAN, &changed),
+            ResumePlan::Restart(RestartReason::SourceChanged)
+        );
+        // Neither an MD5 nor a checksum journaled: nothing proves the part is the file's.
+        let bare = [PartRecord {
+            md5_hex: String::new(),
+            checksum: None,
+            ..record(1)
+        }];
+        assert_eq!(
+            reconcile(&journal(&bare), &listed, PLAN, &all_md5s()),
+            ResumePlan::Restart(RestartReason::SourceChanged)
+        );
     }
 
     #[test]
@@ -408,7 +465,7 @@ mod tests {
     fn a_part_whose_content_changed_restarts_without_asking_the_store() {
         let parts = [record(1), record(2)];
         let mut md5s = all_md5s();
-        md5s.insert(2, md5_of(9));
+        md5s.insert(2, hashed_as(9));
         let plan = reconcile(&journal(&parts), &RemoteParts::NotAsked, PLAN, &md5s);
         assert_eq!(plan, ResumePlan::Restart(RestartReason::SourceChanged));
     }
@@ -449,7 +506,7 @@ mod tests {
             remote(3, &quoted(7)),
         ]);
         let j = journal(&parts);
-        let mut md5s: BTreeMap<u32, [u8; 16]> = [(1, md5_of(1))].into();
+        let mut md5s: BTreeMap<u32, PartDigest> = [(1, hashed_as(1))].into();
         assert_eq!(
             reconcile(&j, &listed, PLAN, &md5s),
             ResumePlan::Hash(vec![2, 3])

@@ -67,7 +67,7 @@ impl Uploader {
                     file,
                     payload: payload.clone(),
                     content_type: Some(&request.content_type),
-                    md5_b64: &request.md5_b64,
+                    md5_b64: Some(&request.md5_b64),
                     checksum: request.checksum.as_ref(),
                 };
                 let answer = self.put(body, &presigned, progress).await?;

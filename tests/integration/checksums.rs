@@ -101,3 +101,36 @@ async fn bytes_that_do_not_match_the_signed_checksum_are_refused_by_the_store() 
     // (s3s-fs moves a PUT's bytes into place before it checks them, so a refused PUT leaves
     // an object there; S3 stores nothing. A store quirk, in docs/INTEROP.md.)
 }
+
+/// s3s-fs answers parts with neither a checksum nor a check of one: there every part keeps its
+/// MD5 (sent as `Content-MD5`, compared with the part's ETag), the only proof it has.
+#[tokio::test]
+async fn every_part_keeps_its_md5_where_the_store_does_not_answer_part_checksums() {
+    use crate::support::observed::Observed;
+    use hoist::remote::s3::S3Client;
+    let store = Store::start().await;
+    let api = Arc::new(Observed::new(S3Client::new(store.store.signer())));
+    let mib = 1024 * 1024;
+    let s = session(
+        &store,
+        ChecksumAlgorithm::Crc64nvme,
+        Arc::new(store.store.signer()),
+    )
+    .with_multipart(api.clone(), 5 * mib, 5 * mib);
+    let dir = tempfile::tempdir().unwrap();
+    let content = support::bytes(12 * mib as usize, 5);
+    let path = support::write(dir.path(), "big.bin", &content);
+    let (progress, _) = support::recorder();
+    let r = s.upload(&path, &progress).await.expect("lands");
+    assert_eq!(
+        store.stored_sha256(&r.key),
+        Some(support::sha256_hex(&content))
+    );
+    let (with, without) = api.md5_split();
+    assert_eq!((with.len(), without), (3, vec![]), "{with:?}");
+    let proof = r.integrity.expect("a proof");
+    assert_eq!(
+        (proof.algorithm.as_str(), proof.checked_by),
+        ("md5", CheckedBy::Hoist)
+    );
+}

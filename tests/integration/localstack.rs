@@ -18,6 +18,7 @@ use hoist::sign::{PresignedPut, PutRequest};
 use hoist::upload::{CheckedBy, Uploader};
 
 use crate::support::localstack::LocalStack;
+use crate::support::observed::Observed;
 use crate::support::{self, sha256_hex};
 
 const MIB: usize = 1024 * 1024;
@@ -28,9 +29,20 @@ fn session(
     algorithm: ChecksumAlgorithm,
     api: Arc<dyn MultipartApi>,
 ) -> Session {
+    session_with(ls, bucket, algorithm, api, |_| {})
+}
+
+fn session_with(
+    ls: &LocalStack,
+    bucket: &str,
+    algorithm: ChecksumAlgorithm,
+    api: Arc<dyn MultipartApi>,
+    adjust: impl FnOnce(&mut Profile),
+) -> Session {
     let mut p = Profile::new("ls", Mode::Local);
     p.prefix = format!("{algorithm}/");
     p.checksum = algorithm;
+    adjust(&mut p);
     let (policy, _) = support::recorded_policy();
     Session::with_signer(p, Arc::new(ls.signer(bucket)), Uploader::new(policy)).with_multipart(
         api,
@@ -239,4 +251,81 @@ async fn localstack_keeps_the_object_settings_of_a_profile() {
             "{size}: {tagging}"
         );
     }
+}
+
+/// MD5 is the costliest digest, and S3 checks each part by its checksum: once LocalStack has
+/// answered a part with its checksum, later parts go without an MD5. Paused and resumed, the
+/// parts journaled without one are checked against the file by their checksum and kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_go_without_md5_once_the_store_answers_with_their_checksums() {
+    use hoist::upload::{ProgressFn, TransferEvent};
+    let ls = LocalStack::start();
+    let bucket = "hoist-no-md5";
+    ls.create_bucket(bucket).await;
+    let dir = tempfile::tempdir().unwrap();
+    let content = support::bytes(40 * MIB, 9);
+    let path = support::write(dir.path(), "big.bin", &content);
+    let crc = ChecksumAlgorithm::Crc64nvme;
+    let one_at_a_time = |p: &mut Profile| p.concurrency = 1;
+
+    let first = Arc::new(Observed::new(S3Client::new(ls.signer(bucket))));
+    let s = session_with(&ls, bucket, crc, first.clone(), one_at_a_time);
+    let control = s.control().clone();
+    let pause_after_five: ProgressFn = Arc::new(move |e| {
+        if matches!(e, TransferEvent::Sent { bytes, .. } if bytes >= 5 * 5 * MIB as u64) {
+            control.pause();
+        }
+    });
+    s.upload(&path, &pause_after_five)
+        .await
+        .expect_err("paused");
+    let (with, without) = first.md5_split();
+    assert_eq!(
+        with,
+        vec![1],
+        "only the first part needs an MD5: {with:?} {without:?}"
+    );
+    let item = s.queue().unfinished("ls").unwrap().remove(0);
+    let journaled = s.queue().parts(item.id).unwrap();
+    assert!(
+        journaled.iter().filter(|p| p.md5_hex.is_empty()).count() >= 2,
+        "parts journaled without an MD5: {journaled:?}"
+    );
+
+    let second = Arc::new(Observed::new(S3Client::new(ls.signer(bucket))));
+    let resumed =
+        session_with(&ls, bucket, crc, second.clone(), one_at_a_time).with_queue(s.queue().clone());
+    let (progress, _) = support::recorder();
+    let r = resumed.upload(&path, &progress).await.expect("resumed");
+    let sent_again: Vec<u32> = second
+        .signed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(
+        journaled
+            .iter()
+            .all(|p| !sent_again.contains(&p.part_number)),
+        "journaled parts were kept: sent again {sent_again:?}"
+    );
+    assert_eq!(
+        sha256_hex(&ls.get(bucket, &r.key).await.expect("stored")),
+        sha256_hex(&content)
+    );
+    let proof = r.integrity.expect("a proof");
+    assert_eq!(
+        (
+            proof.algorithm.as_str(),
+            proof.value.as_str(),
+            proof.checked_by
+        ),
+        (
+            "crc64nvme",
+            crc.of(&content).value.as_str(),
+            CheckedBy::Storage
+        ),
+        "{proof}"
+    );
 }
