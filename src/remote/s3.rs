@@ -77,7 +77,13 @@ pub(crate) fn classify_response(
         ),
         (400 | 403, _) if expired_message => (FailureKind::Expired, "the upload URL has expired"),
         (_, "RequestTimeout") => (FailureKind::Transient, "S3 timed out waiting for the body"),
-        (_, "BadDigest" | "XAmzContentChecksumMismatch" | "XAmzContentSHA256Mismatch") => (
+        // Garage names a checksum that does not match the body InvalidDigest (S3: BadDigest);
+        // the digests Hoist sends are always well formed, so for them it is a mismatch too.
+        (
+            _,
+            "BadDigest" | "InvalidDigest" | "XAmzContentChecksumMismatch"
+            | "XAmzContentSHA256Mismatch",
+        ) => (
             FailureKind::Transient,
             "the bytes S3 received do not match the file's checksum (corrupted in transit)",
         ),
@@ -100,6 +106,11 @@ pub(crate) fn classify_response(
         (412, _) | (_, "PreconditionFailed") => (
             FailureKind::Permanent,
             "an object already exists at this key and may not be overwritten",
+        ),
+        (_, "InvalidStorageClass") => (
+            FailureKind::Permanent,
+            "the storage server does not offer the profile's storage class: choose another one \
+             (or none) in the profile",
         ),
         (_, "EntityTooLarge" | "EntityTooSmall" | "MaxMessageLengthExceeded") => {
             (FailureKind::Permanent, "the storage server refused the size of the file")
@@ -581,6 +592,16 @@ mod tests {
             FailureKind::Permanent
         );
         assert_eq!(classify(400, "BadDigest", "").kind, FailureKind::Transient);
+        // Regression (Garage, interop): its checksum mismatch is InvalidDigest, and was taken
+        // for a permanent failure.
+        assert_eq!(
+            classify(400, "InvalidDigest", "").kind,
+            FailureKind::Transient
+        );
+        // Found by scripts/interop (s3s-fs offers no STANDARD_IA): the message names the fix.
+        let f = classify(400, "InvalidStorageClass", "");
+        assert_eq!(f.kind, FailureKind::Permanent);
+        assert!(f.message.contains("storage class"), "{}", f.message);
         assert_eq!(
             classify(501, "NotImplemented", "").kind,
             FailureKind::Permanent

@@ -284,7 +284,7 @@ fn blame_baked_checksum(
 ) -> RemoteFailure {
     let mismatch = matches!(
         failure.code.as_str(),
-        "BadDigest" | "XAmzContentChecksumMismatch" | "InvalidChecksum"
+        "BadDigest" | "InvalidDigest" | "XAmzContentChecksumMismatch" | "InvalidChecksum"
     );
     match baked_checksum(presigned, own) {
         Some((alg, _)) if mismatch => RemoteFailure {

@@ -111,6 +111,15 @@ fn client_checksum(
     })
 }
 
+/// The 400 for a part URL asked without the checksum its upload's algorithm needs.
+fn checksum_needed(algorithm: ChecksumAlgorithm) -> ApiError {
+    ApiError::bad_request(format!(
+        "this upload was created with checksumAlgorithm {}: sign each part with its checksum \
+         (GET /s3/multipart/ID/N?key=KEY&checksum=BASE64)",
+        algorithm.s3_name()
+    ))
+}
+
 /// The checksum algorithm a request names, or a 400.
 fn named_algorithm(name: Option<&str>) -> Result<Option<ChecksumAlgorithm>, ApiError> {
     name.map(|n| {
@@ -287,9 +296,11 @@ pub(super) async fn sign_part(req: UploadRequest) -> Result<Json<Value>, ApiErro
     let n = part_number(raw_part, &sealed)?;
     // A part checksum is signed for an upload created with an algorithm (and ignored
     // otherwise, as Companion ignores it: S3 refuses part checksums such an upload lacks).
+    // Such an upload needs one on every part (Garage refuses a part without).
     let checksum = match (sealed.checksum, req.query.get("checksum")) {
         (Some(a), Some(v)) => Some(client_checksum(Some(a), v, "checksum")?),
-        _ => None,
+        (Some(a), None) => return Err(checksum_needed(a)),
+        (None, _) => None,
     };
     let p = s
         .bucket
@@ -304,6 +315,9 @@ pub(super) async fn sign_part(req: UploadRequest) -> Result<Json<Value>, ApiErro
 pub(super) async fn sign_batch(req: UploadRequest) -> Result<Json<Value>, ApiError> {
     let (_, key, sealed) = req.target("multipart.sign-batch")?;
     let s = &req.s;
+    if let Some(a) = sealed.checksum {
+        return Err(checksum_needed(a));
+    }
     let numbers = req
         .query
         .get("partNumbers")

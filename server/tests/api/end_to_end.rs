@@ -603,6 +603,23 @@ async fn part_checksums_a_client_sends_are_signed_into_its_part_urls() {
         bad["error"].as_str().unwrap().contains("CRC64NVME"),
         "{bad}"
     );
+    // Every part of such an upload needs its checksum: a part URL without one, or a batch of
+    // them, is refused with what to send.
+    for url in [
+        format!("{base}/s3/multipart/{}/1?key={}", enc(id), enc(key)),
+        format!(
+            "{base}/s3/multipart/{}/batch?key={}&partNumbers=1,2",
+            enc(id),
+            enc(key)
+        ),
+    ] {
+        let (status, bad) = alice_get_status(url).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(
+            bad["error"].as_str().unwrap().contains("checksum="),
+            "{bad}"
+        );
+    }
 
     let mut parts = Vec::new();
     for (n, body) in [(1u32, p1), (2, p2)] {
