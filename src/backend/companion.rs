@@ -423,6 +423,10 @@ impl MultipartApi for CompanionClient {
                 .and_then(Value::as_str)
                 .map(|e| e.trim_matches('"').to_string()),
             checksum,
+            encryption: v
+                .get("serverSideEncryption")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 

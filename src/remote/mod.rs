@@ -134,6 +134,8 @@ pub struct Completion {
     /// The object's flexible checksum as the store recorded it (for a composite checksum,
     /// `value-N`), when the answer gave one.
     pub checksum: Option<Checksum>,
+    /// The server-side encryption the store reported for the object.
+    pub encryption: Option<String>,
 }
 
 /// The multipart operations, whoever signs them.

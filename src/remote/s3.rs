@@ -348,10 +348,15 @@ impl S3Client {
             headers.push(("x-amz-checksum-type", "FULL_OBJECT"));
         }
         let query = format!("uploadId={}", q(upload_id));
-        let (_, text) = self
+        let (answer_headers, text) = self
             .call("POST", key, &query, &headers, Some(body), now)
             .await?;
-        super::xml::completed(&text).map_err(bad_answer)
+        let mut completion = super::xml::completed(&text).map_err(bad_answer)?;
+        completion.encryption = answer_headers
+            .get("x-amz-server-side-encryption")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(completion)
     }
 
     /// AbortMultipartUpload.

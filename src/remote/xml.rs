@@ -96,6 +96,7 @@ pub fn completed(xml: &str) -> Result<super::Completion, XmlError> {
         })
     });
     Ok(super::Completion {
+        encryption: None,
         etag: root.etag.map(|e| e.trim().trim_matches('"').to_string()),
         checksum,
     })

@@ -174,6 +174,7 @@ impl Uploader {
                     sha256: hex(&done.sha256),
                     etag: Some(done.etag),
                     integrity: Some(done.integrity),
+                    encryption: done.encryption,
                     attempts: 1,
                     bytes_sent: done.bytes_sent,
                 })
@@ -349,6 +350,14 @@ struct Completed {
     sha256: [u8; 32],
     bytes_sent: u64,
     integrity: Integrity,
+    encryption: Option<String>,
+}
+
+/// What Complete gave: the object's ETag, what proved it, the encryption the store reported.
+struct Proved {
+    etag: String,
+    integrity: Integrity,
+    encryption: Option<String>,
 }
 
 /// One multipart upload's parts being sent and completed.
@@ -384,13 +393,14 @@ impl PartRun<'_> {
             return Err(TransferError::SourceChanged);
         }
         source_unchanged(self.file).await?;
-        let (etag, integrity) = self.complete().await?;
+        let proved = self.complete().await?;
         let bytes_sent = self.ledger().bytes_sent;
         Ok(Completed {
-            etag,
+            etag: proved.etag,
             sha256,
             bytes_sent,
-            integrity,
+            integrity: proved.integrity,
+            encryption: proved.encryption,
         })
     }
 
@@ -563,7 +573,7 @@ impl PartRun<'_> {
 
     /// Completes the upload (with the parts' checksums and, for a full-object checksum, the
     /// whole file's, which the store verifies); returns the object's ETag and what proved it.
-    async fn complete(&self) -> Result<(String, Integrity), TransferError> {
+    async fn complete(&self) -> Result<Proved, TransferError> {
         let algorithm = self.uploader.checksum;
         let (target, parts, md5s, etags_are_md5, by_checksum) = {
             let l = self.ledger();
@@ -604,7 +614,7 @@ impl PartRun<'_> {
                     if ours {
                         return Ok(crate::remote::Completion {
                             etag: Some(info.etag),
-                            checksum: None,
+                            ..Default::default()
                         });
                     }
                 }
@@ -618,9 +628,14 @@ impl PartRun<'_> {
             .or_else(|| expected.clone())
             .unwrap_or_default();
         let etag = etag.trim_matches('"').to_string();
+        let encryption = completion.encryption.clone();
         if let Some(stored) = &completion.checksum {
             let integrity = self.checked_object_checksum(stored, whole.as_ref(), parts)?;
-            return Ok((etag, integrity));
+            return Ok(Proved {
+                etag,
+                integrity,
+                encryption,
+            });
         }
         if let (true, Some(expected)) = (etags_are_md5, &expected) {
             if etag != *expected {
@@ -634,7 +649,11 @@ impl PartRun<'_> {
                 value: etag.clone(),
                 checked_by: CheckedBy::Hoist,
             };
-            return Ok((etag, integrity));
+            return Ok(Proved {
+                etag,
+                integrity,
+                encryption,
+            });
         }
         let integrity = match (by_checksum, whole) {
             // Every part came back with the checksum Hoist computed for it.
@@ -655,7 +674,11 @@ impl PartRun<'_> {
                 checked_by: CheckedBy::Storage,
             },
         };
-        Ok((etag, integrity))
+        Ok(Proved {
+            etag,
+            integrity,
+            encryption,
+        })
     }
 
     /// The whole file's full-object checksum (the CRCs), combined from its parts' checksums.

@@ -52,6 +52,8 @@ pub(crate) struct Answer {
     /// The ETag is the MD5 of the content by S3's rules: the answer names no SSE-KMS,
     /// DSSE-KMS or SSE-C encryption (whose ETags are not MD5 digests).
     pub etag_is_md5: bool,
+    /// The server-side encryption the store reported (`x-amz-server-side-encryption`).
+    pub encryption: Option<String>,
 }
 
 fn read_failure(e: std::io::Error) -> AttemptError {
@@ -329,6 +331,7 @@ fn answer_of(headers: &reqwest::header::HeaderMap) -> Answer {
             })
             .collect(),
         etag_is_md5: etag_is_md5(headers),
+        encryption: header("x-amz-server-side-encryption"),
     }
 }
 

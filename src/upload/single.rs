@@ -84,6 +84,7 @@ impl Uploader {
             sha256: digest.sha256_hex(),
             etag: answer.etag,
             integrity,
+            encryption: answer.encryption,
             attempts,
             location: location.to_string(),
             bytes_sent: file.size,
@@ -200,6 +201,7 @@ mod tests {
             etag: Some(hex(&[2; 16])),
             checksums: vec![d.checksum.clone()],
             etag_is_md5: true,
+            encryption: None,
         };
         let proof = verify_answer(&good, &d, &SIGNED_CRC).unwrap().unwrap();
         assert_eq!(proof.algorithm, "crc64nvme");
@@ -224,6 +226,7 @@ mod tests {
             etag: Some(hex(&[3; 16])),
             checksums: vec![],
             etag_is_md5: true,
+            encryption: None,
         };
         assert!(matches!(
             verify_answer(&bad, &d, &SIGNED_CRC),

@@ -64,6 +64,9 @@ pub struct UploadReceipt {
     pub etag: Option<String>,
     /// What proves the bytes that landed are the file's, when anything does beyond TLS.
     pub integrity: Option<Integrity>,
+    /// The server-side encryption the store reported for the object (`AES256`, `aws:kms`,
+    /// …); `None` when it reported none (some stores accept the setting and ignore it).
+    pub encryption: Option<String>,
     /// Attempts the upload took (1 for a multipart upload, whose parts retry on their own).
     pub attempts: u32,
     /// The object's URL without any signature.

@@ -449,3 +449,61 @@ fn a_missing_secret_is_reported_with_the_command_that_stores_it() {
          `hoist secret set admin --kind secret-access-key`"
     );
 }
+
+/// A store may accept a server-side encryption setting and ignore it (s3s-fs does on multipart
+/// uploads, Garage always): the upload lands, the JSON says what the store reported, and a
+/// warning says the encryption the profile asks for was not confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encryption_the_store_does_not_confirm_is_warned_about() {
+    let store = support::Store::start().await;
+    let env = Env::new();
+    let endpoint = store.store.endpoint().to_string();
+    let out = env.run(&[
+        "profile",
+        "add",
+        "sealed",
+        "--bucket",
+        "test-bucket",
+        "--region",
+        "us-east-1",
+        "--endpoint",
+        &endpoint,
+        "--path-style",
+        "--access-key-id",
+        support::ACCESS_KEY_ID,
+        "--sse",
+        "AES256",
+        "--default",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let kc = hoist::secret::Keychain::new(&env.keychain_service);
+    kc.set(
+        "sealed",
+        hoist::secret::SecretKind::SecretAccessKey,
+        &hoist::secret::Secret::new(support::SECRET_ACCESS_KEY),
+    )
+    .expect("a Secret Service must be running");
+    let files = tempfile::tempdir().unwrap();
+    let content = support::bytes(12 * 1024 * 1024, 6);
+    let p = support::write(files.path(), "large.bin", &content);
+    let mut cmd = env.cmd(&["upload", "--json", p.to_str().unwrap()]);
+    cmd.env("HOIST_MULTIPART_THRESHOLD", "8MiB")
+        .env("HOIST_PART_SIZE", "5MiB");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    kc.delete("sealed", hoist::secret::SecretKind::SecretAccessKey)
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        store.stored_sha256(line["key"].as_str().unwrap()),
+        Some(support::sha256_hex(&content))
+    );
+    assert_eq!(line["encryption"], serde_json::Value::Null, "{line}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: the storage did not confirm AES256 encryption"),
+        "{stderr}"
+    );
+}

@@ -240,6 +240,11 @@ async fn localstack_keeps_the_object_settings_of_a_profile() {
                 .to_string()
         };
         assert_eq!(get("x-amz-server-side-encryption"), "AES256", "{size}");
+        assert_eq!(
+            r.encryption.as_deref(),
+            Some("AES256"),
+            "{size}: the receipt says what the store reported"
+        );
         assert_eq!(get("x-amz-storage-class"), "STANDARD_IA", "{size}");
         assert_eq!(get("cache-control"), "max-age=60", "{size}");
         assert_eq!(get("content-disposition"), "attachment", "{size}");

@@ -446,6 +446,9 @@ pub(super) async fn complete(req: UploadRequest, body: Body) -> Result<Json<Valu
         answer["checksumAlgorithm"] = Value::String(c.algorithm.s3_name().into());
         answer["checksum"] = Value::String(c.value);
     }
+    if let Some(e) = done.encryption {
+        answer["serverSideEncryption"] = Value::String(e);
+    }
     Ok(Json(answer))
 }
 

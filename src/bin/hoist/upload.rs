@@ -146,6 +146,7 @@ struct JsonLine<'a> {
     location: Option<&'a str>,
     bytes_sent: Option<u64>,
     integrity: Option<&'a hoist::upload::Integrity>,
+    encryption: Option<&'a str>,
 }
 
 fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Result<ExitCode> {
@@ -165,6 +166,7 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
                     location: Some(&r.location),
                     bytes_sent: Some(r.bytes_sent),
                     integrity: r.integrity.as_ref(),
+                    encryption: r.encryption.as_deref(),
                 })?
             ),
             (Err(e), true) => println!(
@@ -183,6 +185,7 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
                     location: None,
                     bytes_sent: None,
                     integrity: None,
+                    encryption: None,
                 })?
             ),
             (Ok(r), false) => {
@@ -193,8 +196,21 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
                 if let Some(i) = &r.integrity {
                     println!("          proof   {i}");
                 }
+                if let Some(e) = &r.encryption {
+                    println!("          sse     {e}");
+                }
             }
             (Err(e), false) => println!("FAILED    {path}: {}", describe(e)),
+        }
+        if let (Ok(r), Some(asked)) = (&o.result, &session.profile().object.encryption) {
+            if r.encryption.as_deref() != Some(asked.as_str()) {
+                eprintln!(
+                    "warning: the storage did not confirm {asked} encryption for {} (it reported {}): \
+                     it may ignore server-side encryption; check the object or the store",
+                    r.key,
+                    r.encryption.as_deref().unwrap_or("none")
+                );
+            }
         }
     }
     if !json {
