@@ -491,7 +491,7 @@ impl Queue {
         &self,
         id: i64,
         key: &str,
-        sha256: &str,
+        sha256: Option<&str>,
         etag: Option<&str>,
         location: &str,
         integrity: Option<&str>,
@@ -628,7 +628,7 @@ mod tests {
                                 },
                             );
                             assert!(matches!(bad, Err(QueueError::Db(_))), "{bad:?}");
-                            q.finish(id, &format!("k/{w}/{i}"), "sha", None, "loc", None)
+                            q.finish(id, &format!("k/{w}/{i}"), Some("sha"), None, "loc", None)
                                 .unwrap();
                             ids.push(id);
                         }
@@ -702,7 +702,7 @@ mod tests {
         q.finish(
             id,
             "k",
-            "sha",
+            Some("sha"),
             Some("etag-1"),
             "http://s/k",
             Some("md5 x (checked by Hoist)"),

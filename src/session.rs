@@ -755,7 +755,7 @@ impl Session {
             queue.finish(
                 item_id,
                 &key,
-                &sha256,
+                sha256.as_deref(),
                 etag.as_deref(),
                 &location,
                 integrity.as_deref(),

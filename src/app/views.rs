@@ -155,8 +155,8 @@ pub struct HistoryEntry {
     /// Bytes.
     #[cfg_attr(feature = "ipc", ts(type = "number"))]
     pub size: u64,
-    /// Hex SHA-256 of what landed.
-    pub sha256: String,
+    /// Hex SHA-256 of what landed, for a file sent in one PUT.
+    pub sha256: Option<String>,
     /// The ETag the store gave it.
     pub etag: Option<String>,
     /// What proved the landed bytes are the file's: checksum, value, and who checked it.

@@ -1,11 +1,9 @@
-//! Reading and hashing files: the whole file's SHA-256 and MD5 (side by side on two threads),
-//! a part's MD5, a cheap content sample for resume, and the whole-file SHA-256 that runs beside
-//! a multipart upload. Files are read in [`CHUNK_SIZE`] pieces, so memory stays flat.
+//! Reading and hashing files: a file's SHA-256, MD5 and checksum for a single PUT (side by
+//! side on two threads), a part's checksum and MD5, and a cheap content sample for resume. Files are read in [`CHUNK_SIZE`] pieces, so memory stays flat.
 
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use base64::Engine;
 use md5::Md5;
@@ -324,39 +322,6 @@ pub(crate) async fn source_unchanged(file: &CheckedFile) -> Result<(), TransferE
     tokio::task::spawn_blocking(move || reopen(&file).map(drop))
         .await
         .map_err(|e| TransferError::Read(e.to_string()))?
-}
-
-/// The whole file's SHA-256 (the receipt's), computed on its own thread while the parts are
-/// sent. Dropping it (a failed or stopped upload) stops the reading.
-pub(crate) struct WholeFilePass {
-    handle: tokio::task::JoinHandle<Result<(sha2::digest::Output<Sha256>, u64), TransferError>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl WholeFilePass {
-    pub(crate) fn start(file: &CheckedFile) -> Self {
-        let file = file.clone();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let handle = tokio::task::spawn_blocking(move || {
-            hash_range::<Sha256>(&file, 0, file.size, &stopped)
-        });
-        WholeFilePass { handle, stop }
-    }
-
-    /// The SHA-256 and how many bytes it covered.
-    pub(crate) async fn finish(mut self) -> Result<([u8; 32], u64), TransferError> {
-        let (sha256, len) = (&mut self.handle)
-            .await
-            .map_err(|e| TransferError::Read(e.to_string()))??;
-        Ok((sha256.into(), len))
-    }
-}
-
-impl Drop for WholeFilePass {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@
 //! with its checksum; after that the MD5 (the costliest digest) is no longer computed.
 //!
 //! Nothing waits for a pass over the whole file: each part is hashed just before it is sent,
-//! and the whole-file SHA-256 (the receipt's) is computed on its own thread meanwhile, so the
-//! first byte leaves at once even for a file of many GiB. The file's size and modification
+//! so the first byte leaves at once even for a file of many GiB. No whole-file SHA-256 is
+//! computed: the store-verified checksum proves the object, and SHA-256 over every byte cost
+//! about a third of the client's CPU (BENCHMARKS.md). The file's size and modification
 //! time are checked before every part and before Complete, so a file that changes under the
 //! upload fails it instead of landing half old, half new.
 //!
@@ -27,7 +28,7 @@ use tokio::sync::Semaphore;
 
 use super::attempt::{with_retry, AttemptError};
 use super::control::Control;
-use super::digest::{base64_of, hex, part_digest, source_unchanged, WholeFilePass};
+use super::digest::{base64_of, hex, part_digest, source_unchanged};
 use super::parts::{multipart_etag, PartPlan, PARTS_IN_FLIGHT_PER_FILE};
 use super::put::{Payload, PutBody};
 use super::resume::{
@@ -93,21 +94,19 @@ impl Uploader {
     ) -> Result<UploadReceipt, TransferError> {
         let plan = PartPlan::for_file(file.size, job.preferred_part_size)
             .map_err(|e| TransferError::Rejected(e.to_string()))?;
-        let whole_pass = WholeFilePass::start(file);
         let item = queue_item(&job)?;
         let (resumed, was_resumed) = match self.resume(file, &item, plan, &job).await? {
             Some(r) => (r, true),
             None => (self.fresh(file, key, plan, &job).await?, false),
         };
-        match self.send_all(file, plan, &job, resumed, whole_pass).await {
+        match self.send_all(file, plan, &job, resumed).await {
             // The upload being continued vanished under it (a crash during Complete, an
             // expiry): forget it and start over, once.
             Err(TransferError::UploadGone) if was_resumed => {
                 self.restart(&queue_item(&job)?, RestartReason::UploadGone, &job)
                     .await?;
                 let fresh = self.fresh(file, key, plan, &job).await?;
-                let whole_pass = WholeFilePass::start(file);
-                self.send_all(file, plan, &job, fresh, whole_pass).await
+                self.send_all(file, plan, &job, fresh).await
             }
             other => other,
         }
@@ -153,7 +152,6 @@ impl Uploader {
         plan: PartPlan,
         job: &MultipartJob<'_>,
         resumed: Resumed,
-        whole_pass: WholeFilePass,
     ) -> Result<UploadReceipt, TransferError> {
         let ledger = Ledger::new(resumed, plan);
         let run = PartRun {
@@ -164,14 +162,14 @@ impl Uploader {
             ledger: Arc::new(Mutex::new(ledger)),
         };
         let target = run.ledger().target.clone();
-        match run.send_and_complete(whole_pass).await {
+        match run.send_and_complete().await {
             Ok(done) => {
                 (job.progress)(TransferEvent::Acknowledged { bytes: file.size });
                 Ok(UploadReceipt {
                     location: job.api.location(&target.key),
                     key: target.key,
                     size: file.size,
-                    sha256: hex(&done.sha256),
+                    sha256: None,
                     etag: Some(done.etag),
                     integrity: Some(done.integrity),
                     encryption: done.encryption,
@@ -347,7 +345,6 @@ impl Ledger {
 /// What a completed upload proved.
 struct Completed {
     etag: String,
-    sha256: [u8; 32],
     bytes_sent: u64,
     integrity: Integrity,
     encryption: Option<String>,
@@ -374,10 +371,7 @@ impl PartRun<'_> {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn send_and_complete(
-        &self,
-        whole_pass: WholeFilePass,
-    ) -> Result<Completed, TransferError> {
+    async fn send_and_complete(&self) -> Result<Completed, TransferError> {
         let control = self.job.control;
         let acked = self.ledger().progress();
         (self.job.progress)(TransferEvent::Sent {
@@ -388,16 +382,11 @@ impl PartRun<'_> {
         if control.is_stopped() {
             return Err(control.stop_error());
         }
-        let (sha256, len) = whole_pass.finish().await?;
-        if len != self.file.size {
-            return Err(TransferError::SourceChanged);
-        }
         source_unchanged(self.file).await?;
         let proved = self.complete().await?;
         let bytes_sent = self.ledger().bytes_sent;
         Ok(Completed {
             etag: proved.etag,
-            sha256,
             bytes_sent,
             integrity: proved.integrity,
             encryption: proved.encryption,

@@ -81,7 +81,7 @@ impl Uploader {
         Ok(UploadReceipt {
             key: presigned.key,
             size: file.size,
-            sha256: digest.sha256_hex(),
+            sha256: Some(digest.sha256_hex()),
             etag: answer.etag,
             integrity,
             encryption: answer.encryption,

@@ -58,8 +58,10 @@ pub struct UploadReceipt {
     pub key: String,
     /// Bytes in the object.
     pub size: u64,
-    /// Hex SHA-256 of the bytes sent and verified.
-    pub sha256: String,
+    /// Hex SHA-256 of the bytes, for a file sent in one PUT. A multipart upload has none: its
+    /// store-verified checksum ([`Self::integrity`]) proves it, and a SHA-256 of every byte as
+    /// well cost about a third of the client's CPU.
+    pub sha256: Option<String>,
     /// The ETag the store gave the object.
     pub etag: Option<String>,
     /// What proves the bytes that landed are the file's, when anything does beyond TLS.

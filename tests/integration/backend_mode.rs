@@ -109,7 +109,7 @@ async fn minimal_backend_that_returns_only_a_url_works_unchanged() {
         store.stored_sha256("staff/notes.txt"),
         Some(support::sha256_hex(&content))
     );
-    assert_eq!(r.sha256, support::sha256_hex(&content));
+    assert_eq!(r.sha256, Some(support::sha256_hex(&content)));
 }
 
 #[tokio::test]

@@ -195,7 +195,7 @@ async fn dropped_files_and_folders_land_intact_on_the_embedded_default() {
         Some("id,profile,name,key,size,sha256,etag,integrity,url,finishedAt")
     );
     assert_eq!(lines.count(), 3);
-    assert!(csv.contains(&history[0].sha256));
+    assert!(csv.contains(history[0].sha256.as_deref().unwrap()));
 
     // Done rows can be cleared from the queue view; the history keeps them.
     app.manager.clear_finished().unwrap();

@@ -160,7 +160,16 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
                     path,
                     key: Some(&r.key),
                     size: Some(r.size),
-                    checksum: Some(format!("sha256:{}", r.sha256)),
+                    // The SHA-256 where there is one, else the checksum the store verified.
+                    checksum: r
+                        .sha256
+                        .as_ref()
+                        .map(|s| format!("sha256:{s}"))
+                        .or_else(|| {
+                            r.integrity
+                                .as_ref()
+                                .map(|i| format!("{}:{}", i.algorithm, i.value))
+                        }),
                     status: "uploaded",
                     error: None,
                     location: Some(&r.location),
@@ -190,9 +199,12 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
             ),
             (Ok(r), false) => {
                 println!(
-                    "uploaded  {path}\n          key     {}\n          size    {} bytes\n          sha256  {}",
-                    r.key, r.size, r.sha256
+                    "uploaded  {path}\n          key     {}\n          size    {} bytes",
+                    r.key, r.size
                 );
+                if let Some(sha256) = &r.sha256 {
+                    println!("          sha256  {sha256}");
+                }
                 if let Some(i) = &r.integrity {
                     println!("          proof   {i}");
                 }

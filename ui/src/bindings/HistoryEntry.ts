@@ -25,9 +25,9 @@ key: string,
  */
 size: number, 
 /**
- * Hex SHA-256 of what landed.
+ * Hex SHA-256 of what landed, for a file sent in one PUT.
  */
-sha256: string, 
+sha256: string | null, 
 /**
  * The ETag the store gave it.
  */

@@ -21,9 +21,15 @@ export class HistoryView {
           h("td", {}, formatBytes(e.size)),
           h(
             "td",
-            // What proved the upload (checksum, value, who checked it) shows on hover.
-            { class: "mono", title: e.integrity ? `SHA-256 ${e.sha256}\nverified: ${e.integrity}` : e.sha256 },
-            e.sha256.slice(0, 12) + "…",
+            // What proved the upload (checksum, value, who checked it) shows on hover. A file
+            // sent in parts has no SHA-256: its store-verified checksum stands in.
+            {
+              class: "mono",
+              title: [e.sha256 ? `SHA-256 ${e.sha256}` : null, e.integrity ? `verified: ${e.integrity}` : null]
+                .filter((l) => l !== null)
+                .join("\n"),
+            },
+            (e.sha256 ?? e.integrity ?? "").slice(0, 12) + "…",
           ),
           h("td", {}, e.finishedAt.replace("T", " ").replace(/\.\d+Z$/, " UTC")),
           h("td", {}, e.profile),
