@@ -123,7 +123,8 @@ fn queue_commits(c: &mut Criterion) {
                                     })
                                     .collect();
                                 for id in q.add_many(&items).expect("add") {
-                                    q.finish(id, "k", "sha", None, "loc", None).expect("finish");
+                                    q.finish(id, "k", Some("sha"), None, "loc", None)
+                                        .expect("finish");
                                 }
                             });
                         }
