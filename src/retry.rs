@@ -8,6 +8,11 @@
 //!   none). When the budget is empty, failures are returned at once instead of piling up retries
 //!   against a struggling server.
 //!
+//! * A server that answers "wait" (429, or 503, with `Retry-After`) sets a pace, not a failure:
+//!   the [`Pacer`] holds every request of the session until then (as rclone's pacer does), and
+//!   the wait neither counts as an attempt nor costs the budget — up to
+//!   [`RetryPolicy::max_throttle_wait`] per request.
+//!
 //! Time and randomness are passed in ([`Clock`], [`Jitter`]) so tests assert exact delays and
 //! never sleep.
 
@@ -138,6 +143,31 @@ impl RetryBudget {
     }
 }
 
+/// The pause every request of a session keeps after a server asked to wait, so that requests in
+/// parallel slow down together instead of each being refused in turn.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    resume_at: Mutex<Option<SystemTime>>,
+}
+
+impl Pacer {
+    /// Holds every request until `until` (a later hold extends it, an earlier one does not
+    /// shorten it).
+    pub fn hold_until(&self, until: SystemTime) {
+        let mut at = self.resume_at.lock().unwrap_or_else(|p| p.into_inner());
+        if at.is_none_or(|a| a < until) {
+            *at = Some(until);
+        }
+    }
+
+    /// How long a request starting at `now` must still wait, if at all.
+    pub fn wait_at(&self, now: SystemTime) -> Option<Duration> {
+        let at = *self.resume_at.lock().unwrap_or_else(|p| p.into_inner());
+        at.and_then(|a| a.duration_since(now).ok())
+            .filter(|d| !d.is_zero())
+    }
+}
+
 /// Retry settings and the collaborators that make them testable.
 #[derive(Clone)]
 pub struct RetryPolicy {
@@ -149,6 +179,10 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// The budget every request of a session draws on.
     pub budget: Arc<RetryBudget>,
+    /// The pace every request of a session keeps.
+    pub pacer: Arc<Pacer>,
+    /// The longest one request waits, in all, for servers that ask it to (then it fails).
+    pub max_throttle_wait: Duration,
     /// Time, for signing and sleeping.
     pub clock: Arc<dyn Clock>,
     /// The random factor of each backoff.
@@ -162,6 +196,8 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_secs(1),
             max_backoff: Duration::from_secs(20),
             budget: Arc::new(RetryBudget::default()),
+            pacer: Arc::new(Pacer::default()),
+            max_throttle_wait: Duration::from_secs(15 * 60),
             clock: Arc::new(SystemClock),
             jitter: Arc::new(RandomJitter),
         }
@@ -217,6 +253,22 @@ mod tests {
             ..RetryPolicy::default()
         };
         assert_eq!(zero.backoff(5), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_pacer_holds_until_the_latest_time_asked() {
+        let p = Pacer::default();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        assert_eq!(p.wait_at(t0), None);
+        p.hold_until(t0 + Duration::from_secs(5));
+        p.hold_until(t0 + Duration::from_secs(2));
+        assert_eq!(p.wait_at(t0), Some(Duration::from_secs(5)));
+        assert_eq!(
+            p.wait_at(t0 + Duration::from_secs(4)),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(p.wait_at(t0 + Duration::from_secs(5)), None);
+        assert_eq!(p.wait_at(t0 + Duration::from_secs(9)), None);
     }
 
     #[test]

@@ -122,6 +122,7 @@ mod tests {
             code: "AccessDenied".into(),
             status: Some(403),
             message: "User: arn:aws:iam::123456789012:user/uploader is not authorized".into(),
+            retry_after: None,
         };
         let e = ApiError::from(f);
         assert_eq!(e.status, StatusCode::BAD_GATEWAY);

@@ -457,6 +457,13 @@ impl Manager {
                     delay_ms as f64 / 1000.0
                 ),
             ),
+            TransferEvent::Waiting { delay_ms, reason } => self.set_note(
+                id,
+                format!(
+                    "waiting for the server ({reason}); going on in {:.0} s",
+                    (delay_ms as f64 / 1000.0).ceil()
+                ),
+            ),
             TransferEvent::Acknowledged { .. } => self.set_phase(id, Phase::Verifying),
             TransferEvent::Restarted { reason } => {
                 self.set_note(id, format!("started over: {reason}"))

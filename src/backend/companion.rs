@@ -108,6 +108,7 @@ impl CompanionClient {
             )
         })?;
         let status = resp.status().as_u16();
+        let retry_after = http::retry_after(resp.headers(), SystemTime::now());
         let text = resp.text().await.unwrap_or_default();
         if (200..300).contains(&status) {
             return serde_json::from_str(&text).map_err(|e| {
@@ -126,6 +127,7 @@ impl CompanionClient {
             300..=399 => (FailureKind::Permanent, "Redirect"),
             404 => (FailureKind::Permanent, "NoSuchUpload"),
             429 => (FailureKind::Throttling, ""),
+            503 if retry_after.is_some() => (FailureKind::Throttling, ""),
             500..=599 => (FailureKind::Transient, ""),
             _ => (FailureKind::Permanent, ""),
         };
@@ -139,6 +141,7 @@ impl CompanionClient {
             code: code.to_string(),
             status: Some(status),
             message: format!("{advice} (HTTP {status}): {message}"),
+            retry_after: retry_after.filter(|_| kind == FailureKind::Throttling),
         })
     }
 }
@@ -210,8 +213,9 @@ impl Signer for CompanionClient {
                     message: f.message,
                 },
                 _ => SignError::BackendUnavailable {
-                    status: 503,
+                    status: f.status.unwrap_or(503),
                     message: f.message,
+                    retry_after: f.retry_after,
                 },
             })?;
         let url = v

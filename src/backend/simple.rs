@@ -80,6 +80,7 @@ impl Signer for BackendSigner {
             .await
             .map_err(|e| SignError::BackendUnreachable(redact(&e.without_url().to_string())))?;
         let status = resp.status();
+        let retry_after = http::retry_after(resp.headers(), SystemTime::now());
         let text = resp
             .text()
             .await
@@ -93,7 +94,11 @@ impl Signer for BackendSigner {
             let message = error_message(&text);
             let status = status.as_u16();
             return Err(if status >= 500 || status == 429 {
-                SignError::BackendUnavailable { status, message }
+                SignError::BackendUnavailable {
+                    status,
+                    message,
+                    retry_after,
+                }
             } else if status == 401 {
                 SignError::BackendRejected {
                     status,

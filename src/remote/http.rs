@@ -22,6 +22,23 @@ pub(crate) enum Purpose {
     Backend,
 }
 
+/// How long an answer asks to wait: `Retry-After` in seconds or as an HTTP date (RFC 9110).
+pub(crate) fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    now: std::time::SystemTime,
+) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 /// A client for `purpose`: redirects off, Hoist's user agent, the purpose's timeouts.
 pub(crate) fn client(purpose: Purpose) -> Result<reqwest::Client, String> {
     let builder = reqwest::Client::builder()
@@ -34,4 +51,27 @@ pub(crate) fn client(purpose: Purpose) -> Result<reqwest::Client, String> {
         Purpose::Backend => builder.timeout(CALL_TIMEOUT),
     };
     builder.build().map_err(|e| e.without_url().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            retry_after(&h, now)
+        };
+        assert_eq!(with("7"), Some(Duration::from_secs(7)));
+        let in_30_s = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(with(&in_30_s), Some(Duration::from_secs(30)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(with(&past), Some(Duration::ZERO));
+        assert_eq!(with("soon"), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
 }

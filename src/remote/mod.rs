@@ -32,6 +32,8 @@ pub struct RemoteFailure {
     pub status: Option<u16>,
     /// A sentence a person understands (redacted).
     pub message: String,
+    /// How long the server asked to wait (`Retry-After`), when it did.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl RemoteFailure {
@@ -42,6 +44,7 @@ impl RemoteFailure {
             code: String::new(),
             status: None,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -61,12 +64,26 @@ impl RemoteFailure {
 
 impl From<SignError> for RemoteFailure {
     fn from(e: SignError) -> Self {
-        let kind = if e.is_retryable() {
-            FailureKind::Transient
-        } else {
-            FailureKind::Permanent
+        let (kind, status, retry_after) = match &e {
+            // A backend that asks to wait (429, or 503 with Retry-After) sets a pace.
+            SignError::BackendUnavailable {
+                status,
+                retry_after,
+                ..
+            } if *status == 429 || retry_after.is_some() => {
+                (FailureKind::Throttling, Some(*status), *retry_after)
+            }
+            SignError::BackendUnavailable { status, .. } => {
+                (FailureKind::Transient, Some(*status), None)
+            }
+            e if e.is_retryable() => (FailureKind::Transient, None, None),
+            _ => (FailureKind::Permanent, None, None),
         };
-        RemoteFailure::local(kind, e.to_string())
+        RemoteFailure {
+            status,
+            retry_after,
+            ..RemoteFailure::local(kind, e.to_string())
+        }
     }
 }
 

@@ -69,6 +69,7 @@ pub(crate) fn classify_response(
                     "the storage server redirected the upload{to} (HTTP {status} {code}); Hoist does not \
                      follow redirects: check the profile's region and endpoint"
                 ),
+                retry_after: None,
             };
         }
         (_, "ExpiredToken" | "TokenRefreshRequired") => (
@@ -131,6 +132,8 @@ pub(crate) fn classify_response(
         code: code.to_string(),
         status: Some(status),
         message: format!("{advice} (HTTP {status}{detail})"),
+        retry_after: super::http::retry_after(headers, std::time::SystemTime::now())
+            .filter(|_| kind == FailureKind::Throttling),
     }
 }
 

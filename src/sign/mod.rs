@@ -94,6 +94,8 @@ pub enum SignError {
         status: u16,
         /// What the backend said.
         message: String,
+        /// How long it asked to wait (`Retry-After`), when it did.
+        retry_after: Option<std::time::Duration>,
     },
     /// The backend could not be reached.
     #[error("cannot reach the backend: {0}")]

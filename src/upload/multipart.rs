@@ -555,7 +555,7 @@ impl PartRun<'_> {
                 };
                 outer(TransferEvent::Sent { bytes: sum, total });
             }
-            TransferEvent::Retrying { .. } => outer(e),
+            TransferEvent::Retrying { .. } | TransferEvent::Waiting { .. } => outer(e),
             _ => {}
         })
     }

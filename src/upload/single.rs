@@ -11,7 +11,6 @@ use super::Uploader;
 use crate::checksum::ChecksumAlgorithm;
 use crate::redact::redact;
 use crate::remote::RemoteFailure;
-use crate::retry::FailureKind;
 use crate::sign::{PresignedPut, PutRequest, Signer};
 use crate::validate::CheckedFile;
 
@@ -53,10 +52,8 @@ impl Uploader {
                     .await
                     .map_err(|e| {
                         if e.is_retryable() {
-                            AttemptError::Retry(RemoteFailure::local(
-                                FailureKind::Transient,
-                                e.to_string(),
-                            ))
+                            // Keeps a backend's "wait" (429, Retry-After) a pace.
+                            AttemptError::Retry(RemoteFailure::from(e))
                         } else {
                             AttemptError::Fatal(e.into())
                         }

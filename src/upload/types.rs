@@ -36,6 +36,14 @@ pub enum TransferEvent {
         /// Why it failed.
         reason: String,
     },
+    /// A server asked to wait (429 or 503 with `Retry-After`): every request of the session
+    /// waits `delay_ms`, then this one goes again. Not a failure: no attempt or retry is spent.
+    Waiting {
+        /// The wait.
+        delay_ms: u64,
+        /// What the server said.
+        reason: String,
+    },
     /// S3 acknowledged all bytes.
     Acknowledged {
         /// The file's size.

@@ -741,3 +741,81 @@ async fn the_simple_protocol_signs_the_clients_flexible_checksum() {
     let key = signed["key"].as_str().unwrap();
     assert_eq!(sha256(&h.stored(key).unwrap()), sha256(&body));
 }
+
+/// Regression (issue #17: a folder of 200 small files through hoist-server gave "92 uploaded,
+/// 108 failed … rate limit reached"): a 429 with `Retry-After` is a pace, not a failure. The
+/// whole session waits as asked, spends no retry, and every file lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_drop_past_the_rate_limit_waits_and_lands_whole() {
+    use hoist::upload::TransferEvent;
+    use std::sync::Mutex;
+    let mut alice = token("alice", ALICE, "uploads/alice/");
+    // 120 a minute: a burst of 120, then one every half second.
+    alice.rate_limit_per_minute = Some(120);
+    let h = Harness::with(PolicyConfig::default(), vec![alice]).await;
+    let base = serve(&h).await;
+    let signer = BackendSigner::new(
+        url::Url::parse(&format!("{base}/api/upload")).unwrap(),
+        Some(Secret::new(ALICE)),
+    )
+    .unwrap();
+    let profile = Profile::new(
+        "staff",
+        Mode::Backend {
+            url: format!("{base}/api/upload"),
+            protocol: Default::default(),
+            token: true,
+        },
+    );
+    let session = Session::with_signer(
+        profile,
+        Arc::new(signer),
+        Uploader::new(RetryPolicy::default()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<(std::path::PathBuf, Vec<u8>)> = (0..130)
+        .map(|i| {
+            let content = format!("file {i}\n").repeat(i + 1).into_bytes();
+            let path = dir.path().join(format!("f{i:03}.txt"));
+            std::fs::write(&path, &content).unwrap();
+            (path, content)
+        })
+        .collect();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let jobs: Vec<hoist::session::Job> = files
+        .iter()
+        .map(|(p, _)| hoist::session::Job::file(p))
+        .collect();
+    let outcomes = session
+        .upload_jobs(&jobs, |_| {
+            let seen = seen.clone();
+            Arc::new(move |e| seen.lock().unwrap().push(e))
+        })
+        .await;
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
+    for (o, (_, content)) in outcomes.iter().zip(&files) {
+        let r = o.result.as_ref().unwrap();
+        assert_eq!(sha256(&h.stored(&r.key).expect("stored")), sha256(content));
+    }
+    let events = events.lock().unwrap();
+    let waits = events
+        .iter()
+        .filter(|e| matches!(e, TransferEvent::Waiting { .. }))
+        .count();
+    let retries = events
+        .iter()
+        .filter(|e| matches!(e, TransferEvent::Retrying { .. }))
+        .count();
+    assert!(waits > 0, "the server's limit was reached and waited for");
+    assert_eq!(retries, 0, "a pace spends no retry");
+}

@@ -124,6 +124,10 @@ impl Bars {
                     delay_ms as f64 / 1000.0
                 ));
             }
+            TransferEvent::Waiting { delay_ms, .. } => bar.set_message(format!(
+                "waiting for the server: {:.0}s",
+                (delay_ms as f64 / 1000.0).ceil()
+            )),
             TransferEvent::Acknowledged { .. } => bar.finish_with_message("done"),
             TransferEvent::Restarted { reason } => bar.set_message(format!("restarted: {reason}")),
         })
