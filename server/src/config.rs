@@ -14,8 +14,13 @@ pub const MAX_EXPIRY_SECS: u64 = 900;
 pub const DEFAULT_TEMPLATE: &str = "{yyyy}/{mm}/{uuid}-{name}";
 /// The shortest plain token accepted: a guessable token is a credential anyone has.
 pub const MIN_TOKEN_LEN: usize = 32;
-/// Requests per minute per token when the config does not say.
-pub const DEFAULT_RATE_PER_MINUTE: u32 = 120;
+/// Requests per minute per token when the config does not say: a ceiling against runaway
+/// clients, above what real work needs (a 10 GiB upload signs 1,280 parts of 8 MiB).
+pub const DEFAULT_RATE_PER_MINUTE: u32 = 3000;
+/// New uploads per minute per token when the config does not say, after the burst.
+pub const DEFAULT_FILES_PER_MINUTE: u32 = 600;
+/// New uploads a token may start at once when the config does not say: a folder drop.
+pub const DEFAULT_FILES_BURST: u32 = 1000;
 
 /// Why the server cannot start with this configuration.
 #[derive(Debug, thiserror::Error)]
@@ -106,9 +111,18 @@ pub struct PolicyConfig {
     /// a bucket served to browsers downloads them instead of rendering them).
     #[serde(default)]
     pub allow_inline: bool,
-    /// Requests a minute per token.
+    /// Requests a minute per token (every request; a ceiling against runaway clients).
     #[serde(default = "default_rate")]
     pub rate_limit_per_minute: u32,
+    /// New uploads (single PUTs signed, multipart uploads created) a minute per token, once
+    /// its burst is spent.
+    #[serde(default = "default_files_rate")]
+    pub files_per_minute: u32,
+    /// New uploads a token may start at once (a folder drop), refilled at `files_per_minute`.
+    #[serde(default = "default_files_burst")]
+    pub files_burst: u32,
+    /// Declared bytes a minute per token, if limited (a minute's worth at once).
+    pub bytes_per_minute: Option<u64>,
     /// What S3 stores with every object, signed so that no client can leave it out:
     /// `[policy.object]` with `encryption` (`AES256`, `aws:kms`, `aws:kms:dsse`), `kms_key_id`,
     /// `bucket_key`, `storage_class`, `cache_control`, `content_disposition`, `metadata`,
@@ -131,6 +145,9 @@ impl Default for PolicyConfig {
             allow_overwrite: false,
             allow_inline: false,
             rate_limit_per_minute: DEFAULT_RATE_PER_MINUTE,
+            files_per_minute: DEFAULT_FILES_PER_MINUTE,
+            files_burst: DEFAULT_FILES_BURST,
+            bytes_per_minute: None,
             failed_auth_per_minute: DEFAULT_FAILED_AUTH_PER_MINUTE,
             object: hoist::object::ObjectSettings::default(),
         }
@@ -145,6 +162,12 @@ fn default_expiry() -> u64 {
 }
 fn default_rate() -> u32 {
     DEFAULT_RATE_PER_MINUTE
+}
+fn default_files_rate() -> u32 {
+    DEFAULT_FILES_PER_MINUTE
+}
+fn default_files_burst() -> u32 {
+    DEFAULT_FILES_BURST
 }
 fn default_failed_auth() -> u32 {
     DEFAULT_FAILED_AUTH_PER_MINUTE
@@ -215,6 +238,10 @@ pub struct TokenConfig {
     pub allowed_types: Vec<String>,
     /// Its own rate; the policy's when absent.
     pub rate_limit_per_minute: Option<u32>,
+    /// Its own new uploads a minute; the policy's when absent.
+    pub files_per_minute: Option<u32>,
+    /// Its own declared bytes a minute; the policy's when absent.
+    pub bytes_per_minute: Option<u64>,
 }
 
 fn default_prefix() -> String {
@@ -236,6 +263,12 @@ pub struct Token {
     pub allowed_types: Vec<String>,
     /// Requests a minute.
     pub rate_per_minute: u32,
+    /// New uploads a minute, after the burst.
+    pub files_per_minute: u32,
+    /// New uploads at once.
+    pub files_burst: u32,
+    /// Declared bytes a minute, if limited.
+    pub bytes_per_minute: Option<u64>,
 }
 
 /// Hex SHA-256 of a token, as stored in the config.
@@ -293,6 +326,9 @@ impl FileConfig {
                 rate_per_minute: t
                     .rate_limit_per_minute
                     .unwrap_or(self.policy.rate_limit_per_minute),
+                files_per_minute: t.files_per_minute.unwrap_or(self.policy.files_per_minute),
+                files_burst: self.policy.files_burst,
+                bytes_per_minute: t.bytes_per_minute.or(self.policy.bytes_per_minute),
             });
         }
         for (i, plain) in env_tokens
@@ -316,6 +352,9 @@ impl FileConfig {
                 max_size: None,
                 allowed_types: Vec::new(),
                 rate_per_minute: self.policy.rate_limit_per_minute,
+                files_per_minute: self.policy.files_per_minute,
+                files_burst: self.policy.files_burst,
+                bytes_per_minute: self.policy.bytes_per_minute,
             });
         }
         // The audit log names tokens by id, and a token must say whose it is.
@@ -367,10 +406,18 @@ impl FileConfig {
         p.object
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("policy.object: {e}")))?;
-        if p.rate_limit_per_minute == 0 {
-            return Err(ConfigError::Invalid(
-                "policy.rate_limit_per_minute must be at least 1".into(),
-            ));
+        let zero = [
+            ("rate_limit_per_minute", p.rate_limit_per_minute as u64),
+            ("files_per_minute", p.files_per_minute as u64),
+            ("files_burst", p.files_burst as u64),
+            ("bytes_per_minute", p.bytes_per_minute.unwrap_or(1)),
+        ]
+        .into_iter()
+        .find(|(_, v)| *v == 0);
+        if let Some((name, _)) = zero {
+            return Err(ConfigError::Invalid(format!(
+                "policy.{name} must be at least 1"
+            )));
         }
         Ok(())
     }
@@ -462,6 +509,8 @@ mod tests {
             max_size: None,
             allowed_types: vec![],
             rate_limit_per_minute: None,
+            files_per_minute: None,
+            bytes_per_minute: None,
         };
         let (a, b) = ("a".repeat(64), "b".repeat(64));
         let same_id = FileConfig {
@@ -542,7 +591,15 @@ mod tests {
         }
         let tokens = filled.tokens(None).unwrap();
         assert_eq!(tokens.len(), 2);
-        assert_eq!(tokens[1].rate_per_minute, 30);
+        // A token's own limits, and the policy's where it has none.
+        assert_eq!(
+            (tokens[1].files_per_minute, tokens[1].rate_per_minute),
+            (30, 600)
+        );
+        assert_eq!(
+            (tokens[0].files_per_minute, tokens[0].files_burst),
+            (DEFAULT_FILES_PER_MINUTE, DEFAULT_FILES_BURST)
+        );
     }
 
     #[test]

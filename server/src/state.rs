@@ -161,6 +161,7 @@ impl AppState {
         checksums: Checksums<'_>,
     ) -> Result<(Plan, hoist::sign::PresignedPut), ApiError> {
         let plan = policy::plan(&self.policy, token, ask, false)?;
+        self.limiter.check_file(token, plan.size, Instant::now())?;
         call.key(&plan.key);
         let presigned = self.presign_single(&plan, checksums)?;
         self.audit_ok(token, call, Granted::plan(&plan), "signed");

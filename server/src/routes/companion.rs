@@ -188,6 +188,8 @@ pub(super) async fn create(
         size: req.size.or(req.metadata.size),
     };
     let plan = policy::plan(&s.policy, token, &ask, true)?;
+    s.limiter
+        .check_file(token, plan.size, std::time::Instant::now())?;
     let parts = plan
         .size
         .map(|size| policy::part_plan(size, req.part_size.or(req.metadata.part_size)))

@@ -37,6 +37,8 @@ pub(crate) fn token(id: &str, plain: &str, prefix: &str) -> TokenConfig {
         max_size: None,
         allowed_types: vec![],
         rate_limit_per_minute: None,
+        files_per_minute: None,
+        bytes_per_minute: None,
     }
 }
 
