@@ -1,7 +1,6 @@
 //! `hoist upload`: progress bars while files go, then a summary (text or JSON lines).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -45,25 +44,36 @@ pub(crate) fn upload(
                 control.pause();
             }
         });
-        let paths: Vec<PathBuf> = jobs.iter().map(|j| j.path.clone()).collect();
-        let bars = Bars::new(&paths, args.json);
-        let outcomes = session.upload_jobs(&jobs, |i| bars.progress_for(i)).await;
+        let bars = Bars::new(jobs.len(), args.json);
+        let outcomes = session
+            .upload_jobs(&jobs, |i| bars.progress_for(&jobs[i].path))
+            .await;
         bars.finish();
         let code = report(&session, &outcomes, args.json)?;
         Ok(if session.control().is_stopped() { ExitCode::from(130) } else { code })
     })
 }
 
-/// Per-file and total progress bars on stderr (hidden when stderr is not a terminal).
+/// Per-file and total progress bars on stderr (hidden when stderr is not a terminal). A file's
+/// bar appears when its upload starts; in a batch of more than [`KEEP_BARS`] files it goes when
+/// the file is done, so that a folder of 100,000 files holds a bar per file in flight, not one
+/// per file (each costs kilobytes, and no terminal shows them all).
 struct Bars {
     multi: MultiProgress,
-    files: Vec<ProgressBar>,
+    style: ProgressStyle,
     total: ProgressBar,
+    /// Draw nothing per file (JSON, or stderr not a terminal).
+    hidden: bool,
+    keep_done: bool,
 }
 
+/// Batches up to this many files keep each file's bar when it is done.
+const KEEP_BARS: usize = 50;
+
 impl Bars {
-    fn new(paths: &[PathBuf], quiet: bool) -> Self {
-        let target = if quiet || !std::io::stderr().is_terminal() {
+    fn new(files: usize, quiet: bool) -> Self {
+        let hidden = quiet || !std::io::stderr().is_terminal();
+        let target = if hidden {
             ProgressDrawTarget::hidden()
         } else {
             ProgressDrawTarget::stderr()
@@ -74,62 +84,78 @@ impl Bars {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
-        let files = paths
-            .iter()
-            .map(|p| {
-                let bar = multi.add(ProgressBar::new(0).with_style(style.clone()));
-                bar.set_prefix(
-                    p.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                );
-                bar
-            })
-            .collect();
-        let total = multi.add(ProgressBar::new(0).with_style(style));
-        total.set_prefix(format!("total ({} files)", paths.len()));
+        let total = multi.add(ProgressBar::new(0).with_style(style.clone()));
+        total.set_prefix(format!("total ({files} files)"));
         Bars {
             multi,
-            files,
+            style,
             total,
+            hidden,
+            keep_done: files <= KEEP_BARS,
         }
     }
 
-    fn progress_for(&self, i: usize) -> ProgressFn {
-        let bar = self.files[i].clone();
-        let total = self.total.clone();
+    fn progress_for(&self, path: &std::path::Path) -> ProgressFn {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (multi, style, hidden) = (self.multi.clone(), self.style.clone(), self.hidden);
+        let (total, keep_done) = (self.total.clone(), self.keep_done);
+        // The bar appears with the file's first event, not when it is queued.
+        let slot = std::sync::OnceLock::<ProgressBar>::new();
+        let make = {
+            let (multi, total) = (multi.clone(), total.clone());
+            move || match hidden {
+                true => ProgressBar::hidden(),
+                false => {
+                    let bar = multi.insert_before(&total, ProgressBar::new(0).with_style(style));
+                    bar.set_prefix(name);
+                    bar
+                }
+            }
+        };
         let last = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        Arc::new(move |event| match event {
-            TransferEvent::Hashing { total: size } => {
-                bar.set_length(size);
-                total.inc_length(size);
-                bar.set_message("checksumming");
+        Arc::new(move |event| {
+            let bar = slot.get_or_init(|| make.clone()());
+            match event {
+                TransferEvent::Hashing { total: size } => {
+                    bar.set_length(size);
+                    total.inc_length(size);
+                    bar.set_message("checksumming");
+                }
+                TransferEvent::Attempt { .. } => {
+                    let before = last.swap(0, std::sync::atomic::Ordering::Relaxed);
+                    total.set_position(total.position().saturating_sub(before));
+                    bar.set_position(0);
+                    bar.set_message("");
+                }
+                TransferEvent::Sent { bytes, .. } => {
+                    let before = last.swap(bytes, std::sync::atomic::Ordering::Relaxed);
+                    total.inc(bytes.saturating_sub(before));
+                    bar.set_position(bytes);
+                }
+                TransferEvent::Retrying {
+                    delay_ms, reason, ..
+                } => {
+                    bar.set_message(format!(
+                        "retry in {:.1}s: {reason}",
+                        delay_ms as f64 / 1000.0
+                    ));
+                }
+                TransferEvent::Waiting { delay_ms, .. } => bar.set_message(format!(
+                    "waiting for the server: {:.0}s",
+                    (delay_ms as f64 / 1000.0).ceil()
+                )),
+                TransferEvent::Acknowledged { .. } if keep_done => bar.finish_with_message("done"),
+                TransferEvent::Acknowledged { .. } => {
+                    bar.finish_and_clear();
+                    multi.remove(bar);
+                }
+                TransferEvent::Restarted { reason } => {
+                    bar.set_message(format!("restarted: {reason}"))
+                }
             }
-            TransferEvent::Attempt { .. } => {
-                let before = last.swap(0, std::sync::atomic::Ordering::Relaxed);
-                total.set_position(total.position().saturating_sub(before));
-                bar.set_position(0);
-                bar.set_message("");
-            }
-            TransferEvent::Sent { bytes, .. } => {
-                let before = last.swap(bytes, std::sync::atomic::Ordering::Relaxed);
-                total.inc(bytes.saturating_sub(before));
-                bar.set_position(bytes);
-            }
-            TransferEvent::Retrying {
-                delay_ms, reason, ..
-            } => {
-                bar.set_message(format!(
-                    "retry in {:.1}s: {reason}",
-                    delay_ms as f64 / 1000.0
-                ));
-            }
-            TransferEvent::Waiting { delay_ms, .. } => bar.set_message(format!(
-                "waiting for the server: {:.0}s",
-                (delay_ms as f64 / 1000.0).ceil()
-            )),
-            TransferEvent::Acknowledged { .. } => bar.finish_with_message("done"),
-            TransferEvent::Restarted { reason } => bar.set_message(format!("restarted: {reason}")),
         })
     }
 
