@@ -92,7 +92,7 @@ fn shorten_keeping_extension(name: &str, max: usize) -> String {
 }
 
 /// What varies per key: the moment and a random id, passed in so keys are reproducible in tests.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyContext {
     /// When the key is made (`{yyyy}`, `{mm}`, `{dd}`, `{date}`).
     pub now: time::OffsetDateTime,

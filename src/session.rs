@@ -119,6 +119,9 @@ pub struct Job {
     pub path: PathBuf,
     /// Folder names between the dropped folder (included) and the file, kept in the key.
     pub dirs: Vec<String>,
+    /// What the files of one dropped folder share in their keys (`{uuid}` and the date), so
+    /// the folder lands whole under one id; `None` for a lone file (its own).
+    pub batch: Option<KeyContext>,
 }
 
 impl Job {
@@ -127,6 +130,7 @@ impl Job {
         Job {
             path: path.into(),
             dirs: Vec::new(),
+            batch: None,
         }
     }
 }
@@ -145,6 +149,8 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Job> {
             .ok()
             .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "folder".into());
+        // Regression (issue #16: a dropped folder was scattered, each file under its own id).
+        let batch = KeyContext::now_random();
         let mut files: Vec<_> = walkdir::WalkDir::new(p)
             .follow_links(false)
             .into_iter()
@@ -161,6 +167,7 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Job> {
             jobs.push(Job {
                 path: e.path().to_path_buf(),
                 dirs,
+                batch: Some(batch),
             });
         }
     }
@@ -650,7 +657,7 @@ impl Session {
                     &self.profile.key_template,
                     &job.dirs,
                     &checked.file_name,
-                    KeyContext::now_random(),
+                    job.batch.unwrap_or_else(KeyContext::now_random),
                 )?,
                 path: abs,
                 fingerprint: fp,

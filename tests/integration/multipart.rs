@@ -291,6 +291,16 @@ async fn folders_keep_their_structure_in_the_keys() {
         store.stored_sha256(img),
         Some(support::sha256_hex(&support::bytes(6 * MIB, 6)))
     );
+    // Regression (issue #16: a dropped folder was scattered, each file under its own random
+    // id): the folder lands whole, under one id.
+    let folder_of = |k: &str| k[..k.find("-Holiday_2026/").unwrap()].to_string();
+    assert_eq!(folder_of(img), folder_of(notes), "{keys:?}");
+    // Another drop of the same folder is another batch.
+    let again = s
+        .upload_all(std::slice::from_ref(&root), |_| recorder().0)
+        .await;
+    let again_key = again[0].result.as_ref().unwrap().key.clone();
+    assert_ne!(folder_of(&again_key), folder_of(notes));
 }
 
 fn faulty_session(f: &Faulty) -> (Session, Arc<support::RecordingClock>) {
