@@ -3,10 +3,13 @@
 //! With no profile configured, Hoist starts this store under the data dir and signs for it
 //! with the same [`SigV4Signer`] that admin mode uses, with fresh random credentials each run.
 //! The store verifies every signature, so the embedded default takes the same path as a real
-//! bucket: same validation, same signing, same checks by the server. Tests use it as their
-//! SigV4-verifying S3 server.
+//! bucket: same validation, same signing, same checks by the server — including each part's
+//! `Content-MD5` and checksum, which s3s-fs alone does not check (`checked`). Tests use it as
+//! their SigV4-verifying S3 server.
 
 use std::path::{Path, PathBuf};
+
+mod checked;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -86,6 +89,19 @@ impl EmbeddedStore {
         .await
     }
 
+    /// Starts a store with the given bucket and credentials that, like s3s-fs alone (and some
+    /// S3-compatible stores), checks no part's `Content-MD5` or checksum and answers none: what
+    /// clients meet on such stores.
+    pub async fn start_without_part_checks(
+        root: &Path,
+        bucket: &str,
+        access_key_id: &str,
+        secret: Secret,
+    ) -> Result<Self, LocalError> {
+        let addr = ([127, 0, 0, 1], 0).into();
+        Self::serve(root, addr, bucket, access_key_id, secret, false).await
+    }
+
     /// Starts a store listening on `addr` (keep it on loopback) with the given bucket and
     /// credentials: for hoist-server's `--store-listen`, so other S3 tools can reach it too.
     pub async fn start_at(
@@ -95,6 +111,17 @@ impl EmbeddedStore {
         access_key_id: &str,
         secret: Secret,
     ) -> Result<Self, LocalError> {
+        Self::serve(root, addr, bucket, access_key_id, secret, true).await
+    }
+
+    async fn serve(
+        root: &Path,
+        addr: std::net::SocketAddr,
+        bucket: &str,
+        access_key_id: &str,
+        secret: Secret,
+        check_parts: bool,
+    ) -> Result<Self, LocalError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| LocalError::Io { path, source }
@@ -103,7 +130,7 @@ impl EmbeddedStore {
         let root = std::fs::canonicalize(root).map_err(io(root))?;
         let fs = s3s_fs::FileSystem::new(&root).map_err(|e| LocalError::Start(format!("{e:?}")))?;
         let service = {
-            let mut b = S3ServiceBuilder::new(fs);
+            let mut b = S3ServiceBuilder::new(checked::CheckedParts::new(fs, check_parts));
             b.set_auth(SimpleAuth::from_single(access_key_id, secret.expose()));
             b.build()
         };
