@@ -41,6 +41,8 @@ fn world() -> &'static World {
             policy: PolicyConfig {
                 max_size: Some(1 << 40),
                 rate_limit_per_minute: u32::MAX,
+                files_per_minute: u32::MAX,
+                files_burst: u32::MAX,
                 ..PolicyConfig::default()
             },
             tokens: vec![TokenConfig {
@@ -50,6 +52,8 @@ fn world() -> &'static World {
                 max_size: None,
                 allowed_types: vec![],
                 rate_limit_per_minute: None,
+                files_per_minute: None,
+                bytes_per_minute: None,
             }],
             ..FileConfig::default()
         };
@@ -88,12 +92,16 @@ fuzz_target!(|data: &[u8]| {
     };
     let query = String::from_utf8_lossy(query).replace(['#', ' '], "");
     let raw: std::collections::BTreeMap<String, String> =
-        url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
     let id = if flags & 1 == 1 {
         let size = [None, Some(0), Some(1), Some(5 << 20 | 1), Some(100 << 20)]
             [usize::from(flags >> 1) % 5];
         let parts = size.map(|s| part_plan(s, None).unwrap());
-        w.ids.seal("fuzz", KEY, parts, "s3-id")
+        // Sealed with and without a checksum algorithm (the next flag bit).
+        let checksum = (flags & 0x80 != 0).then_some(hoist::checksum::ChecksumAlgorithm::Crc64nvme);
+        w.ids.seal("fuzz", KEY, parts, checksum, "s3-id")
     } else {
         raw.get("id").cloned().unwrap_or_default()
     };
@@ -127,8 +135,7 @@ fuzz_target!(|data: &[u8]| {
         let response = w.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let json: serde_json::Value =
-            serde_json::from_slice(&bytes).expect("every answer is JSON");
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("every answer is JSON");
         if status.is_success() {
             if let Some(key) = json.get("key").and_then(|k| k.as_str()) {
                 assert!(key.starts_with(PREFIX), "{key}");
