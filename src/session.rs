@@ -789,6 +789,17 @@ impl Session {
         jobs: &[Job],
         progress_for: impl Fn(usize) -> ProgressFn,
     ) -> Vec<FileOutcome> {
+        self.upload_jobs_reporting(jobs, progress_for, |_| {}).await
+    }
+
+    /// Like [`Self::upload_jobs`], and `on_outcome` hears of each file as soon as it is done
+    /// (in the order they finish).
+    pub async fn upload_jobs_reporting(
+        &self,
+        jobs: &[Job],
+        progress_for: impl Fn(usize) -> ProgressFn,
+        on_outcome: impl Fn(&FileOutcome),
+    ) -> Vec<FileOutcome> {
         let progress_for = &progress_for;
         // Jobs are queued a chunk at a time (one commit each) while earlier ones upload.
         let prepared = stream::iter(jobs.chunks(PREPARE_CHUNK).enumerate())
@@ -821,6 +832,7 @@ impl Session {
                 }
             })
             .buffer_unordered(self.profile.concurrency.max(1))
+            .inspect(|(_, outcome)| on_outcome(outcome))
             .collect()
             .await;
         outcomes.sort_by_key(|(i, _)| *i);

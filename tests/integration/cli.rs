@@ -68,7 +68,14 @@ fn upload_on_the_embedded_default_reports_json_and_exit_code() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 3);
-    for (line, content) in lines.iter().zip([&a, &b]) {
+    // A line per file as each finishes (in the order they finish): found by path.
+    let line_of = |p: &std::path::Path| {
+        lines
+            .iter()
+            .find(|l| l["path"] == p.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no line for {}", p.display()))
+    };
+    for (line, content) in [line_of(&pa), line_of(&pb)].into_iter().zip([&a, &b]) {
         assert_eq!(line["status"], "uploaded");
         assert_eq!(line["size"], content.len() as u64);
         assert_eq!(
@@ -83,9 +90,9 @@ fn upload_on_the_embedded_default_reports_json_and_exit_code() {
             support::sha256_hex(content)
         );
     }
-    assert_eq!(lines[2]["status"], "failed");
-    assert_eq!(lines[2]["path"], missing.to_str().unwrap());
-    assert!(lines[2]["error"].as_str().unwrap().contains("not found"));
+    let failed = line_of(&missing);
+    assert_eq!(failed["status"], "failed");
+    assert!(failed["error"].as_str().unwrap().contains("not found"));
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! `hoist upload`: progress bars while files go, then a summary (text or JSON lines).
+//! `hoist upload`: progress bars while files go, each file reported as it finishes (text or JSON
+//! lines), then a summary.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -46,7 +47,11 @@ pub(crate) fn upload(
         });
         let bars = Bars::new(jobs.len(), args.json);
         let outcomes = session
-            .upload_jobs(&jobs, |i| bars.progress_for(&jobs[i].path))
+            .upload_jobs_reporting(
+                &jobs,
+                |i| bars.progress_for(&jobs[i].path),
+                |o| print_outcome(&session, o, args.json, &bars),
+            )
             .await;
         bars.finish();
         let code = report(&session, &outcomes, args.json)?;
@@ -179,71 +184,70 @@ struct JsonLine<'a> {
     encryption: Option<&'a str>,
 }
 
-fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Result<ExitCode> {
-    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
-    for o in outcomes {
-        let path = o.path.display().to_string();
-        match (&o.result, json) {
-            (Ok(r), true) => println!(
-                "{}",
-                serde_json::to_string(&JsonLine {
-                    path,
-                    key: Some(&r.key),
-                    size: Some(r.size),
-                    // The SHA-256 where there is one, else the checksum the store verified.
-                    checksum: r
-                        .sha256
+/// What one file came to, printed as soon as it is known (a folder of 100,000 files reports as
+/// it goes, not at the end): a JSON line, or a few lines of text above the progress bars.
+fn print_outcome(session: &Session, o: &FileOutcome, json: bool, bars: &Bars) {
+    let path = o.path.display().to_string();
+    let text = match (&o.result, json) {
+        (Ok(r), true) => serde_json::to_string(&JsonLine {
+            path,
+            key: Some(&r.key),
+            size: Some(r.size),
+            // The SHA-256 where there is one, else the checksum the store verified.
+            checksum: r
+                .sha256
+                .as_ref()
+                .map(|s| format!("sha256:{s}"))
+                .or_else(|| {
+                    r.integrity
                         .as_ref()
-                        .map(|s| format!("sha256:{s}"))
-                        .or_else(|| {
-                            r.integrity
-                                .as_ref()
-                                .map(|i| format!("{}:{}", i.algorithm, i.value))
-                        }),
-                    status: "uploaded",
-                    error: None,
-                    location: Some(&r.location),
-                    bytes_sent: Some(r.bytes_sent),
-                    integrity: r.integrity.as_ref(),
-                    encryption: r.encryption.as_deref(),
-                })?
-            ),
-            (Err(e), true) => println!(
-                "{}",
-                serde_json::to_string(&JsonLine {
-                    path,
-                    key: None,
-                    size: None,
-                    checksum: None,
-                    status: if e.kind() == ErrorKind::Paused {
-                        "paused"
-                    } else {
-                        "failed"
-                    },
-                    error: Some(describe(e)),
-                    location: None,
-                    bytes_sent: None,
-                    integrity: None,
-                    encryption: None,
-                })?
-            ),
-            (Ok(r), false) => {
-                println!(
-                    "uploaded  {path}\n          key     {}\n          size    {} bytes",
-                    r.key, r.size
-                );
-                if let Some(sha256) = &r.sha256 {
-                    println!("          sha256  {sha256}");
-                }
-                if let Some(i) = &r.integrity {
-                    println!("          proof   {i}");
-                }
-                if let Some(e) = &r.encryption {
-                    println!("          sse     {e}");
-                }
+                        .map(|i| format!("{}:{}", i.algorithm, i.value))
+                }),
+            status: "uploaded",
+            error: None,
+            location: Some(&r.location),
+            bytes_sent: Some(r.bytes_sent),
+            integrity: r.integrity.as_ref(),
+            encryption: r.encryption.as_deref(),
+        })
+        .unwrap_or_default(),
+        (Err(e), true) => serde_json::to_string(&JsonLine {
+            path,
+            key: None,
+            size: None,
+            checksum: None,
+            status: if e.kind() == ErrorKind::Paused {
+                "paused"
+            } else {
+                "failed"
+            },
+            error: Some(describe(e)),
+            location: None,
+            bytes_sent: None,
+            integrity: None,
+            encryption: None,
+        })
+        .unwrap_or_default(),
+        (Ok(r), false) => {
+            let mut t = format!(
+                "uploaded  {path}\n          key     {}\n          size    {} bytes",
+                r.key, r.size
+            );
+            if let Some(sha256) = &r.sha256 {
+                t.push_str(&format!("\n          sha256  {sha256}"));
             }
-            (Err(e), false) => println!("FAILED    {path}: {}", describe(e)),
+            if let Some(i) = &r.integrity {
+                t.push_str(&format!("\n          proof   {i}"));
+            }
+            if let Some(e) = &r.encryption {
+                t.push_str(&format!("\n          sse     {e}"));
+            }
+            t
         }
+        (Err(e), false) => format!("FAILED    {path}: {}", describe(e)),
+    };
+    bars.multi.suspend(|| {
+        println!("{text}");
         if let (Ok(r), Some(asked)) = (&o.result, &session.profile().object.encryption) {
             if r.encryption.as_deref() != Some(asked.as_str()) {
                 eprintln!(
@@ -254,7 +258,12 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
                 );
             }
         }
-    }
+    });
+}
+
+/// The summary after every file: where the embedded store keeps files, the counts, the failed.
+fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Result<ExitCode> {
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     if !json {
         #[cfg(feature = "embedded-store")]
         if let Some(local) = session.local_store() {
