@@ -252,27 +252,37 @@ fn read_range(
 }
 
 /// What one read of a part gives: its flexible checksum and, when asked for, its MD5 (for
-/// `Content-MD5` and the ETag rule).
+/// `Content-MD5` and the ETag rule); and the part's bytes when it is small enough to keep.
 #[derive(Clone, Debug)]
 pub(crate) struct PartDigest {
     pub md5: Option<[u8; 16]>,
     pub checksum: Checksum,
+    /// The bytes hashed, kept to be sent (so each byte is read once, and what is sent is
+    /// exactly what was hashed); `None` for a part over [`KEEP_PART_MAX`].
+    pub bytes: Option<bytes::Bytes>,
 }
 
+/// Parts up to this size are read once and sent from memory (parts in flight are capped by
+/// the session's concurrency, so a few of these at most); larger ones are read again to send.
+pub(crate) const KEEP_PART_MAX: u64 = 16 * 1024 * 1024;
+
 /// The digests of part `n` of `file` cut by `plan`, read once on a blocking thread; the MD5
-/// only `with_md5`.
+/// only `with_md5`; the bytes kept when `keep` and the part is at most [`KEEP_PART_MAX`].
 pub(crate) async fn part_digest(
     file: &CheckedFile,
     plan: PartPlan,
     n: u32,
     algorithm: ChecksumAlgorithm,
     with_md5: bool,
+    keep: bool,
 ) -> Result<PartDigest, TransferError> {
     let file = file.clone();
     let range = plan.range(n);
+    let keep = keep && range.len <= KEEP_PART_MAX;
     tokio::task::spawn_blocking(move || {
         let mut md5 = with_md5.then(Md5::new);
         let mut checksum = algorithm.hasher();
+        let mut kept = keep.then(|| Vec::with_capacity(range.len as usize));
         let read = read_range(
             &file,
             range.offset,
@@ -283,6 +293,9 @@ pub(crate) async fn part_digest(
                     m.update(c);
                 }
                 checksum.update(c);
+                if let Some(k) = kept.as_mut() {
+                    k.extend_from_slice(c);
+                }
             },
         )?;
         if read < range.len {
@@ -291,6 +304,7 @@ pub(crate) async fn part_digest(
         Ok(PartDigest {
             md5: md5.map(|m| m.finalize().into()),
             checksum: checksum.finish(),
+            bytes: kept.map(bytes::Bytes::from),
         })
     })
     .await

@@ -21,7 +21,8 @@ use crate::retry::FailureKind;
 use crate::sign::PresignedPut;
 use crate::validate::CheckedFile;
 
-/// What one PUT sends: a small file's bytes already read, or a range streamed from disk.
+/// What one PUT sends: bytes already read (a small file, or a part read once for its digests),
+/// or a range streamed from disk.
 #[derive(Clone, Debug)]
 pub(crate) enum Payload {
     Bytes(bytes::Bytes),
@@ -78,8 +79,12 @@ impl Uploader {
         let (chunks, total) = match body.payload {
             Payload::Bytes(bytes) => {
                 let total = bytes.len() as u64;
-                let once = futures_util::stream::once(async move { Ok(bytes) });
-                (once.boxed(), total)
+                // In chunks (slices of the same buffer), so progress and the stall watchdog
+                // see the body move as they do for a file streamed from disk.
+                let chunks = (0..bytes.len())
+                    .step_by(CHUNK_SIZE)
+                    .map(move |o| Ok(bytes.slice(o..(o + CHUNK_SIZE).min(bytes.len()))));
+                (futures_util::stream::iter(chunks).boxed(), total)
             }
             Payload::Range(range) => {
                 let reader = open_range(body.file, range).await?;

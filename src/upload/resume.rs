@@ -365,6 +365,7 @@ mod tests {
         PartDigest {
             md5: Some(md5_of(n)),
             checksum: crc_of(n),
+            bytes: None,
         }
     }
 
