@@ -156,18 +156,11 @@ async fn the_embedded_store_checks_part_checksums_so_parts_need_no_md5() {
         with.contains(&1) && !without.is_empty(),
         "{with:?} {without:?}"
     );
-    let proof = r.integrity.expect("a proof");
-    assert_eq!(
-        (
-            proof.algorithm.as_str(),
-            proof.value.as_str(),
-            proof.checked_by
-        ),
-        (
-            "crc64nvme",
-            ChecksumAlgorithm::Crc64nvme.of(&content).value.as_str(),
-            CheckedBy::Hoist
-        )
+    support::assert_proof(
+        &r,
+        "crc64nvme",
+        &ChecksumAlgorithm::Crc64nvme.of(&content).value,
+        CheckedBy::Hoist,
     );
 }
 

@@ -35,6 +35,43 @@ impl Env {
     fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("hoist runs")
     }
+
+    /// Adds the default self-sign profile `name` for `store` (with `extra` arguments) and
+    /// stores its secret in the keychain, which it returns (to delete the secret afterwards).
+    fn self_sign_profile(
+        &self,
+        store: &support::Store,
+        name: &str,
+        extra: &[&str],
+    ) -> hoist::secret::Keychain {
+        let endpoint = store.store.endpoint().to_string();
+        let mut args = vec![
+            "profile",
+            "add",
+            name,
+            "--bucket",
+            "test-bucket",
+            "--region",
+            "us-east-1",
+            "--endpoint",
+            &endpoint,
+            "--path-style",
+            "--access-key-id",
+            support::ACCESS_KEY_ID,
+            "--default",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let kc = hoist::secret::Keychain::new(&self.keychain_service);
+        kc.set(
+            name,
+            hoist::secret::SecretKind::SecretAccessKey,
+            &hoist::secret::Secret::new(support::SECRET_ACCESS_KEY),
+        )
+        .expect("a Secret Service must be running");
+        kc
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -298,30 +335,7 @@ fn help_documents_every_command() {
 async fn trace_logs_of_a_self_signed_upload_leak_no_secret() {
     let store = support::Store::start().await;
     let env = Env::new();
-    let endpoint = store.store.endpoint().to_string();
-    let out = env.run(&[
-        "profile",
-        "add",
-        "admin",
-        "--bucket",
-        "test-bucket",
-        "--region",
-        "us-east-1",
-        "--endpoint",
-        &endpoint,
-        "--path-style",
-        "--access-key-id",
-        support::ACCESS_KEY_ID,
-        "--default",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let kc = hoist::secret::Keychain::new(&env.keychain_service);
-    kc.set(
-        "admin",
-        hoist::secret::SecretKind::SecretAccessKey,
-        &hoist::secret::Secret::new(support::SECRET_ACCESS_KEY),
-    )
-    .expect("a Secret Service must be running");
+    let kc = env.self_sign_profile(&store, "admin", &[]);
     let files = tempfile::tempdir().unwrap();
     let content = support::bytes(300_000, 4);
     let p = support::write(files.path(), "traced.bin", &content);
@@ -464,32 +478,7 @@ fn a_missing_secret_is_reported_with_the_command_that_stores_it() {
 async fn encryption_the_store_does_not_confirm_is_warned_about() {
     let store = support::Store::start().await;
     let env = Env::new();
-    let endpoint = store.store.endpoint().to_string();
-    let out = env.run(&[
-        "profile",
-        "add",
-        "sealed",
-        "--bucket",
-        "test-bucket",
-        "--region",
-        "us-east-1",
-        "--endpoint",
-        &endpoint,
-        "--path-style",
-        "--access-key-id",
-        support::ACCESS_KEY_ID,
-        "--sse",
-        "AES256",
-        "--default",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let kc = hoist::secret::Keychain::new(&env.keychain_service);
-    kc.set(
-        "sealed",
-        hoist::secret::SecretKind::SecretAccessKey,
-        &hoist::secret::Secret::new(support::SECRET_ACCESS_KEY),
-    )
-    .expect("a Secret Service must be running");
+    let kc = env.self_sign_profile(&store, "sealed", &["--sse", "AES256"]);
     let files = tempfile::tempdir().unwrap();
     let content = support::bytes(12 * 1024 * 1024, 6);
     let p = support::write(files.path(), "large.bin", &content);

@@ -6,15 +6,11 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use hoist::checksum::{Checksum, ChecksumAlgorithm};
+use hoist::checksum::ChecksumAlgorithm;
 use hoist::profile::{Mode, Profile};
 use hoist::remote::s3::S3Client;
-use hoist::remote::{
-    CompletedPart, Completion, MultipartApi, MultipartTarget, ObjectInfo, PartToSign,
-    RemoteFailure, RemotePart,
-};
+use hoist::remote::MultipartApi;
 use hoist::session::Session;
-use hoist::sign::{PresignedPut, PutRequest};
 use hoist::upload::{CheckedBy, Uploader};
 
 use crate::support::localstack::LocalStack;
@@ -49,55 +45,6 @@ fn session_with(
         8 * MIB as u64,
         5 * MIB as u64,
     )
-}
-
-/// Completes with another whole-file checksum than the file's: what corruption between the
-/// parts and Complete would look like to the store.
-struct WrongWholeChecksum(S3Client);
-
-#[async_trait::async_trait]
-impl MultipartApi for WrongWholeChecksum {
-    async fn create(
-        &self,
-        req: &PutRequest,
-        now: SystemTime,
-    ) -> Result<MultipartTarget, RemoteFailure> {
-        self.0.create(req, now).await
-    }
-    async fn sign_part(
-        &self,
-        t: &MultipartTarget,
-        part: &PartToSign<'_>,
-        now: SystemTime,
-    ) -> Result<PresignedPut, RemoteFailure> {
-        self.0.sign_part(t, part, now).await
-    }
-    async fn list_parts(
-        &self,
-        t: &MultipartTarget,
-        now: SystemTime,
-    ) -> Result<Vec<RemotePart>, RemoteFailure> {
-        MultipartApi::list_parts(&self.0, t, now).await
-    }
-    async fn complete(
-        &self,
-        t: &MultipartTarget,
-        parts: &[CompletedPart],
-        whole: Option<&Checksum>,
-        now: SystemTime,
-    ) -> Result<Completion, RemoteFailure> {
-        let wrong = whole.map(|c| c.algorithm.of(b"other bytes"));
-        MultipartApi::complete(&self.0, t, parts, wrong.as_ref(), now).await
-    }
-    async fn abort(&self, t: &MultipartTarget, now: SystemTime) -> Result<(), RemoteFailure> {
-        MultipartApi::abort(&self.0, t, now).await
-    }
-    async fn head(&self, key: &str, now: SystemTime) -> Result<Option<ObjectInfo>, RemoteFailure> {
-        MultipartApi::head(&self.0, key, now).await
-    }
-    fn location(&self, key: &str) -> String {
-        self.0.location(key)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,7 +92,9 @@ async fn localstack_verifies_every_checksum_algorithm_single_and_multipart() {
 
     // A whole-object checksum that is not the file's is refused by the store, and nothing of
     // the upload stays behind.
-    let api = Arc::new(WrongWholeChecksum(S3Client::new(ls.signer(bucket))));
+    let api = Arc::new(Observed::completing_with_a_wrong_checksum(S3Client::new(
+        ls.signer(bucket),
+    )));
     let s = session(&ls, bucket, ChecksumAlgorithm::Crc64nvme, api);
     let path = support::write(dir.path(), "tampered.bin", &support::bytes(12 * MIB, 77));
     let (progress, _) = support::recorder();
@@ -319,18 +268,5 @@ async fn parts_go_without_md5_once_the_store_answers_with_their_checksums() {
         sha256_hex(&ls.get(bucket, &r.key).await.expect("stored")),
         sha256_hex(&content)
     );
-    let proof = r.integrity.expect("a proof");
-    assert_eq!(
-        (
-            proof.algorithm.as_str(),
-            proof.value.as_str(),
-            proof.checked_by
-        ),
-        (
-            "crc64nvme",
-            crc.of(&content).value.as_str(),
-            CheckedBy::Storage
-        ),
-        "{proof}"
-    );
+    support::assert_proof(&r, "crc64nvme", &crc.of(&content).value, CheckedBy::Storage);
 }

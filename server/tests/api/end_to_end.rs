@@ -28,6 +28,28 @@ async fn serve(h: &Harness) -> String {
     base
 }
 
+/// Hoist's core as staff run it: the simple protocol against this server, Alice's token.
+fn staff_session(base: &str) -> Session {
+    let signer = BackendSigner::new(
+        url::Url::parse(&format!("{base}/api/upload")).unwrap(),
+        Some(Secret::new(ALICE)),
+    )
+    .unwrap();
+    let profile = Profile::new(
+        "staff",
+        Mode::Backend {
+            url: format!("{base}/api/upload"),
+            protocol: Default::default(),
+            token: true,
+        },
+    );
+    Session::with_signer(
+        profile,
+        Arc::new(signer),
+        Uploader::new(RetryPolicy::default()),
+    )
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -43,24 +65,7 @@ fn bytes(n: usize) -> Vec<u8> {
 async fn hoist_core_uploads_through_the_server_into_the_store() {
     let h = Harness::new().await;
     let base = serve(&h).await;
-    let signer = BackendSigner::new(
-        url::Url::parse(&format!("{base}/api/upload")).unwrap(),
-        Some(Secret::new(ALICE)),
-    )
-    .unwrap();
-    let profile = Profile::new(
-        "staff",
-        Mode::Backend {
-            url: format!("{base}/api/upload"),
-            protocol: Default::default(),
-            token: true,
-        },
-    );
-    let session = Session::with_signer(
-        profile,
-        Arc::new(signer),
-        Uploader::new(RetryPolicy::default()),
-    );
+    let session = staff_session(&base);
     let dir = tempfile::tempdir().unwrap();
     let content = bytes(1_500_000);
     let path = dir.path().join("Quarterly.pdf");
@@ -754,24 +759,7 @@ async fn a_folder_drop_past_the_rate_limit_waits_and_lands_whole() {
     alice.rate_limit_per_minute = Some(120);
     let h = Harness::with(PolicyConfig::default(), vec![alice]).await;
     let base = serve(&h).await;
-    let signer = BackendSigner::new(
-        url::Url::parse(&format!("{base}/api/upload")).unwrap(),
-        Some(Secret::new(ALICE)),
-    )
-    .unwrap();
-    let profile = Profile::new(
-        "staff",
-        Mode::Backend {
-            url: format!("{base}/api/upload"),
-            protocol: Default::default(),
-            token: true,
-        },
-    );
-    let session = Session::with_signer(
-        profile,
-        Arc::new(signer),
-        Uploader::new(RetryPolicy::default()),
-    );
+    let session = staff_session(&base);
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<(std::path::PathBuf, Vec<u8>)> = (0..130)
         .map(|i| {

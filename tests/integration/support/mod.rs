@@ -33,28 +33,24 @@ pub(crate) struct Store {
 
 impl Store {
     pub(crate) async fn start() -> Store {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = EmbeddedStore::start_with(
-            dir.path(),
-            "test-bucket",
-            ACCESS_KEY_ID,
-            Secret::new(SECRET_ACCESS_KEY),
-        )
-        .await
-        .expect("embedded store starts");
-        Store { dir, store }
+        Self::start_checking_parts(true).await
     }
 
     /// s3s-fs as it is: it checks no part's `Content-MD5` or checksum and answers none.
     pub(crate) async fn start_without_part_checks() -> Store {
+        Self::start_checking_parts(false).await
+    }
+
+    async fn start_checking_parts(check: bool) -> Store {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = EmbeddedStore::start_without_part_checks(
-            dir.path(),
-            "test-bucket",
-            ACCESS_KEY_ID,
-            Secret::new(SECRET_ACCESS_KEY),
-        )
-        .await
+        let (root, secret) = (dir.path(), Secret::new(SECRET_ACCESS_KEY));
+        let store = match check {
+            true => EmbeddedStore::start_with(root, "test-bucket", ACCESS_KEY_ID, secret).await,
+            false => {
+                EmbeddedStore::start_without_part_checks(root, "test-bucket", ACCESS_KEY_ID, secret)
+                    .await
+            }
+        }
         .expect("embedded store starts");
         Store { dir, store }
     }
@@ -208,6 +204,25 @@ pub(crate) fn policy_with(
         ..RetryPolicy::default()
     };
     (policy, clock)
+}
+
+/// Asserts what proved an upload: the checksum, its value and who compared it.
+pub(crate) fn assert_proof(
+    r: &hoist::upload::UploadReceipt,
+    algorithm: &str,
+    value: &str,
+    checked_by: hoist::upload::CheckedBy,
+) {
+    let proof = r.integrity.as_ref().expect("a proof");
+    assert_eq!(
+        (
+            proof.algorithm.as_str(),
+            proof.value.as_str(),
+            proof.checked_by
+        ),
+        (algorithm, value, checked_by),
+        "{proof}"
+    );
 }
 
 /// A progress callback that keeps every event.

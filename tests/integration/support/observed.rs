@@ -1,5 +1,7 @@
 //! A multipart API that passes every call to a real one and notes, per part signed, whether
-//! it carried an MD5: what the engine chose to send, seen without touching the store.
+//! it carried an MD5: what the engine chose to send, seen without touching the store. It can
+//! also complete with another whole-file checksum than the file's: what corruption between the
+//! parts and Complete would look like to the store.
 
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -15,6 +17,7 @@ pub(crate) struct Observed<A> {
     inner: A,
     /// (part number, signed with an MD5), in signing order.
     pub(crate) signed: Mutex<Vec<(u32, bool)>>,
+    wrong_whole_checksum: bool,
 }
 
 impl<A> Observed<A> {
@@ -22,6 +25,15 @@ impl<A> Observed<A> {
         Observed {
             inner,
             signed: Mutex::new(Vec::new()),
+            wrong_whole_checksum: false,
+        }
+    }
+
+    /// Completes with the checksum of other bytes than the file's.
+    pub(crate) fn completing_with_a_wrong_checksum(inner: A) -> Self {
+        Observed {
+            wrong_whole_checksum: true,
+            ..Self::new(inner)
         }
     }
 
@@ -73,7 +85,12 @@ impl<A: MultipartApi> MultipartApi for Observed<A> {
         whole: Option<&Checksum>,
         now: SystemTime,
     ) -> Result<Completion, RemoteFailure> {
-        self.inner.complete(t, parts, whole, now).await
+        let wrong = whole
+            .filter(|_| self.wrong_whole_checksum)
+            .map(|c| c.algorithm.of(b"other bytes"));
+        self.inner
+            .complete(t, parts, wrong.as_ref().or(whole), now)
+            .await
     }
     async fn abort(&self, t: &MultipartTarget, now: SystemTime) -> Result<(), RemoteFailure> {
         self.inner.abort(t, now).await
