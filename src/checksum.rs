@@ -209,6 +209,47 @@ impl std::str::FromStr for Checksum {
     }
 }
 
+/// The `Checksum<ALG>` fields S3 puts beside a part or an object (in XML, and in the AWS SDK's
+/// JSON): read with `#[serde(flatten)]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ChecksumFields {
+    /// `ChecksumCRC64NVME`.
+    #[serde(rename = "ChecksumCRC64NVME")]
+    pub crc64nvme: Option<String>,
+    /// `ChecksumCRC32C`.
+    #[serde(rename = "ChecksumCRC32C")]
+    pub crc32c: Option<String>,
+    /// `ChecksumCRC32`.
+    #[serde(rename = "ChecksumCRC32")]
+    pub crc32: Option<String>,
+    /// `ChecksumSHA256`.
+    #[serde(rename = "ChecksumSHA256")]
+    pub sha256: Option<String>,
+}
+
+impl ChecksumFields {
+    /// The value given for `algorithm`, trimmed, if any.
+    pub fn get(&self, algorithm: ChecksumAlgorithm) -> Option<&str> {
+        let v = match algorithm {
+            ChecksumAlgorithm::Crc64nvme => &self.crc64nvme,
+            ChecksumAlgorithm::Crc32c => &self.crc32c,
+            ChecksumAlgorithm::Crc32 => &self.crc32,
+            ChecksumAlgorithm::Sha256 => &self.sha256,
+        };
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// The first checksum given (a store gives one).
+    pub fn first(&self) -> Option<Checksum> {
+        ChecksumAlgorithm::ALL.into_iter().find_map(|algorithm| {
+            self.get(algorithm).map(|v| Checksum {
+                algorithm,
+                value: v.to_string(),
+            })
+        })
+    }
+}
+
 /// Computes a [`Checksum`] over bytes given in pieces.
 #[derive(Clone)]
 pub struct ChecksumHasher {

@@ -67,6 +67,8 @@ pub fn upload_id(xml: &str) -> Result<String, XmlError> {
 /// A `<CompleteMultipartUploadResult>`: the ETag (unquoted) and the object's flexible
 /// checksum, when the store gave them.
 pub fn completed(xml: &str) -> Result<super::Completion, XmlError> {
+    // quick-xml cannot `#[serde(flatten)]` a `ChecksumFields` among other elements: the fields
+    // are spelled out and moved into one.
     #[derive(Deserialize)]
     struct Root {
         #[serde(rename = "ETag")]
@@ -80,25 +82,17 @@ pub fn completed(xml: &str) -> Result<super::Completion, XmlError> {
         #[serde(rename = "ChecksumSHA256")]
         sha256: Option<String>,
     }
-    use crate::checksum::{Checksum, ChecksumAlgorithm as A};
     let root: Root = parse(xml)?;
-    let checksum = [
-        (A::Crc64nvme, root.crc64nvme),
-        (A::Crc32c, root.crc32c),
-        (A::Crc32, root.crc32),
-        (A::Sha256, root.sha256),
-    ]
-    .into_iter()
-    .find_map(|(algorithm, v)| {
-        v.filter(|v| !v.trim().is_empty()).map(|v| Checksum {
-            algorithm,
-            value: v.trim().to_string(),
-        })
-    });
+    let checksums = crate::checksum::ChecksumFields {
+        crc64nvme: root.crc64nvme,
+        crc32c: root.crc32c,
+        crc32: root.crc32,
+        sha256: root.sha256,
+    };
     Ok(super::Completion {
         encryption: None,
         etag: root.etag.map(|e| e.trim().trim_matches('"').to_string()),
-        checksum,
+        checksum: checksums.first(),
     })
 }
 

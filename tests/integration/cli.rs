@@ -74,6 +74,29 @@ impl Env {
     }
 }
 
+/// Runs `cmd` (`hoist upload --json` of one file holding `content`) off the async workers,
+/// deletes the profile's secret from the keychain, and checks that it succeeded and the bytes
+/// landed; its output and JSON line.
+async fn upload_lands(
+    mut cmd: Command,
+    (kc, profile): (&hoist::secret::Keychain, &str),
+    store: &support::Store,
+    content: &[u8],
+) -> (Output, serde_json::Value) {
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    kc.delete(profile, hoist::secret::SecretKind::SecretAccessKey)
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        store.stored_sha256(line["key"].as_str().unwrap()),
+        Some(support::sha256_hex(content))
+    );
+    (out, line)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -341,17 +364,7 @@ async fn trace_logs_of_a_self_signed_upload_leak_no_secret() {
     let p = support::write(files.path(), "traced.bin", &content);
     let mut cmd = env.cmd(&["upload", "--json", p.to_str().unwrap()]);
     cmd.env("HOIST_LOG", "trace");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    kc.delete("admin", hoist::secret::SecretKind::SecretAccessKey)
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        store.stored_sha256(line["key"].as_str().unwrap()),
-        Some(support::sha256_hex(&content))
-    );
+    let (out, _) = upload_lands(cmd, (&kc, "admin"), &store, &content).await;
 
     let logs = text(&out.stderr);
     assert!(
@@ -485,17 +498,7 @@ async fn encryption_the_store_does_not_confirm_is_warned_about() {
     let mut cmd = env.cmd(&["upload", "--json", p.to_str().unwrap()]);
     cmd.env("HOIST_MULTIPART_THRESHOLD", "8MiB")
         .env("HOIST_PART_SIZE", "5MiB");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    kc.delete("sealed", hoist::secret::SecretKind::SecretAccessKey)
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        store.stored_sha256(line["key"].as_str().unwrap()),
-        Some(support::sha256_hex(&content))
-    );
+    let (out, line) = upload_lands(cmd, (&kc, "sealed"), &store, &content).await;
     assert_eq!(line["encryption"], serde_json::Value::Null, "{line}");
     let stderr = text(&out.stderr);
     assert!(

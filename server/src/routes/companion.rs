@@ -22,7 +22,7 @@ use crate::config::Token;
 use crate::error::ApiError;
 use crate::policy::{self, Ask, PartPlan, Sealed};
 use crate::state::{header_refs, Checksums, Granted, Shared};
-use hoist::checksum::{Checksum, ChecksumAlgorithm};
+use hoist::checksum::{Checksum, ChecksumAlgorithm, ChecksumFields};
 use hoist::remote::RemotePart;
 
 /// `POST /s3/multipart`: what a client asks to upload in parts.
@@ -70,25 +70,8 @@ struct CompletedPart {
     number: u64,
     #[serde(rename = "ETag")]
     etag: String,
-    #[serde(rename = "ChecksumCRC64NVME")]
-    crc64nvme: Option<String>,
-    #[serde(rename = "ChecksumCRC32C")]
-    crc32c: Option<String>,
-    #[serde(rename = "ChecksumCRC32")]
-    crc32: Option<String>,
-    #[serde(rename = "ChecksumSHA256")]
-    sha256: Option<String>,
-}
-
-impl CompletedPart {
-    fn checksum_value(&self, algorithm: ChecksumAlgorithm) -> Option<&str> {
-        match algorithm {
-            ChecksumAlgorithm::Crc64nvme => self.crc64nvme.as_deref(),
-            ChecksumAlgorithm::Crc32c => self.crc32c.as_deref(),
-            ChecksumAlgorithm::Crc32 => self.crc32.as_deref(),
-            ChecksumAlgorithm::Sha256 => self.sha256.as_deref(),
-        }
-    }
+    #[serde(flatten)]
+    checksums: ChecksumFields,
 }
 
 /// A client's checksum for an upload of `algorithm`, or a 400 that says what is wrong.
@@ -384,7 +367,7 @@ fn requested_parts(
                 ))
             }
         };
-        if let Some(v) = algorithm.and_then(|a| p.checksum_value(a)) {
+        if let Some(v) = algorithm.and_then(|a| p.checksums.get(a)) {
             checksums.insert(
                 n,
                 client_checksum(algorithm, v, &format!("part {n}'s checksum"))?,

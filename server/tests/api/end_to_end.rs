@@ -160,16 +160,11 @@ async fn the_store_refuses_another_size_or_type_than_signed() {
 }
 
 async fn create(base: &str, size: u64) -> (String, String) {
-    let r: Value = client()
-        .post(format!("{base}/s3/multipart"))
-        .bearer_auth(ALICE)
-        .json(&json!({"filename": "big.bin", "type": "application/octet-stream", "metadata": {}, "size": size}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = alice_post(
+        &format!("{base}/s3/multipart"),
+        json!({"filename": "big.bin", "type": "application/octet-stream", "metadata": {}, "size": size}),
+    )
+    .await;
     (
         r["key"].as_str().unwrap().to_string(),
         r["uploadId"].as_str().unwrap().to_string(),
@@ -187,6 +182,20 @@ async fn complete(base: &str, key: &str, id: &str, parts: &[Value]) -> reqwest::
         .bearer_auth(ALICE)
         .json(&json!({ "parts": parts }))
         .send()
+        .await
+        .unwrap()
+}
+
+/// POST `body` to `url` with Alice's token; the JSON answer.
+async fn alice_post(url: &str, body: Value) -> Value {
+    client()
+        .post(url)
+        .bearer_auth(ALICE)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
         .await
         .unwrap()
 }
@@ -579,16 +588,11 @@ async fn part_checksums_a_client_sends_are_signed_into_its_part_urls() {
     let crc = ChecksumAlgorithm::Crc64nvme;
     let content = bytes(5 * 1024 * 1024 + 10);
     let (p1, p2) = content.split_at(5 * 1024 * 1024);
-    let created: Value = client()
-        .post(format!("{base}/s3/multipart"))
-        .bearer_auth(ALICE)
-        .json(&json!({"filename": "big.bin", "type": "application/octet-stream", "size": content.len(), "checksumAlgorithm": "CRC64NVME"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = alice_post(
+        &format!("{base}/s3/multipart"),
+        json!({"filename": "big.bin", "type": "application/octet-stream", "size": content.len(), "checksumAlgorithm": "CRC64NVME"}),
+    )
+    .await;
     assert_eq!(created["checksumAlgorithm"], "CRC64NVME", "{created}");
     let (key, id) = (
         created["key"].as_str().unwrap(),
