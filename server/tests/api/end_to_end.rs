@@ -116,16 +116,11 @@ async fn a_browser_style_client_sending_only_the_name_uploads_too() {
 }
 
 async fn signed_for(base: &str, size: u64, content_type: &str) -> Value {
-    client()
-        .post(format!("{base}/api/upload"))
-        .bearer_auth(ALICE)
-        .json(&json!({"fileName": "doc.txt", "contentType": content_type, "size": size}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    alice_post(
+        &format!("{base}/api/upload"),
+        json!({"fileName": "doc.txt", "contentType": content_type, "size": size}),
+    )
+    .await
 }
 
 #[tokio::test]
