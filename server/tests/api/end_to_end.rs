@@ -183,22 +183,17 @@ async fn complete(base: &str, key: &str, id: &str, parts: &[Value]) -> reqwest::
 
 /// POST `body` to `url` with Alice's token; the JSON answer.
 async fn alice_post(url: &str, body: Value) -> Value {
-    client()
-        .post(url)
-        .bearer_auth(ALICE)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    as_alice(client().post(url).json(&body)).await
 }
 
 /// GET `url` with Alice's token; the JSON answer.
 async fn alice_get(url: &str) -> Value {
-    client()
-        .get(url)
+    as_alice(client().get(url)).await
+}
+
+/// Sends `request` with Alice's token; the JSON answer.
+async fn as_alice(request: reqwest::RequestBuilder) -> Value {
+    request
         .bearer_auth(ALICE)
         .send()
         .await
