@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -24,11 +24,37 @@ use crate::state::{AppConfig, AppState, Shared};
 mod companion;
 mod simple;
 
+/// Ready when the store answers, and accepts the server's credentials, a request the
+/// least-privilege policy allows: ListParts of an upload that does not exist, under the first
+/// token's prefix (a 404 or 400 answer proves both; a 403, a 5xx or no answer does not).
+async fn readyz(State(s): State<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
+    let prefix = s.tokens.first().map_or("", |t| t.prefix.as_str());
+    let probe = format!("{prefix}.hoist-readyz");
+    let unready =
+        |why: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}"));
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        s.bucket
+            .client
+            .list_parts(&probe, "hoist-readyz", std::time::SystemTime::now()),
+    )
+    .await
+    .map_err(|_| unready("the store did not answer within 5 s".into()))?;
+    match answer {
+        Ok(_) => Ok(Json(serde_json::json!({ "ready": true }))),
+        Err(f) if matches!(f.status, Some(400 | 404)) => {
+            Ok(Json(serde_json::json!({ "ready": true })))
+        }
+        Err(f) => Err(unready(format!("the store: {}", f.message))),
+    }
+}
+
 /// The HTTP API.
 pub fn app(config: AppConfig) -> Router {
     let state: Shared = Arc::new(AppState::new(config));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/api/upload", post(simple::upload))
         .route("/s3/params", get(companion::params))
         .route("/s3/multipart", post(companion::create))

@@ -1,6 +1,7 @@
 //! hoist-server's tests: router rules with `oneshot`; uploads end to end over real HTTP into
 //! the SigV4-verifying embedded store (s3s-fs); and the server under abuse (`limits`).
 
+mod deploy;
 mod end_to_end;
 mod limits;
 mod router;
@@ -107,6 +108,25 @@ impl Harness {
         let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
             serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
         });
+        (status, json, headers)
+    }
+
+    /// A request without a body or token to another router than the harness's.
+    pub(crate) async fn call_on(
+        &self,
+        router: Router,
+        method: &str,
+        uri: &str,
+    ) -> (StatusCode, serde_json::Value, axum::http::HeaderMap) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let resp = router.oneshot(req).await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         (status, json, headers)
     }
 

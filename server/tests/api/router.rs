@@ -18,6 +18,54 @@ async fn healthz_answers_without_a_token() {
     assert_eq!(body, "ok");
 }
 
+/// Ready only when the store answers and takes the server's credentials: with the store up;
+/// not with credentials it refuses, nor with the store gone.
+#[tokio::test]
+async fn readyz_checks_the_store_and_the_credentials() {
+    use hoist::secret::Secret;
+    use hoist::sign::sigv4::SigV4Signer;
+    use hoist_server::s3::Bucket;
+    let h = Harness::new().await;
+    let (status, body, _) = h.call("GET", "/readyz", None, None).await;
+    assert_eq!(
+        (status, &body["ready"]),
+        (StatusCode::OK, &json!(true)),
+        "{body}"
+    );
+
+    let endpoint = h.store.endpoint().clone();
+    let router_with = |signer: SigV4Signer| {
+        hoist_server::app(hoist_server::AppConfig {
+            bucket: Bucket::new(signer),
+            tokens: vec![],
+            policy: PolicyConfig::default(),
+            audit: hoist_server::audit::AuditLog::memory().0,
+            upload_id_secret: b"test upload id secret".to_vec(),
+        })
+    };
+    let wrong_secret = SigV4Signer::new(
+        hoist::local::LOCAL_BUCKET,
+        "us-east-1",
+        hoist::local::LOCAL_ACCESS_KEY_ID,
+        Secret::new("not-the-stores-secret-0123456789abcdef"),
+    )
+    .with_endpoint(endpoint, true);
+    let gone = SigV4Signer::new("b", "us-east-1", "AKID", Secret::new("s"))
+        .with_endpoint(url::Url::parse("http://127.0.0.1:9").unwrap(), true);
+    for (router, why) in [
+        (router_with(wrong_secret), "the store"),
+        (router_with(gone), "cannot connect"),
+    ] {
+        let (status, body, _) = h.call_on(router, "GET", "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("not ready") && error.contains(why),
+            "{error}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn no_token_or_a_wrong_one_is_401_and_audited() {
     let h = Harness::new().await;
