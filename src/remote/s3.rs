@@ -454,9 +454,12 @@ impl S3Client {
         let base = self.signer.object_url("");
         let url = format!("{base}?{query}");
         let signed = self.signer.presign(method, &url, &[], CALL_EXPIRY, now)?;
+        // The method sent is the one signed (a HEAD signed and sent as GET would not verify).
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| RemoteFailure::local(FailureKind::Permanent, e.to_string()))?;
         let resp = self
             .http
-            .request(reqwest::Method::GET, signed)
+            .request(method, signed)
             .send()
             .await
             .map_err(network_failure)?;
