@@ -21,6 +21,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod guard;
+pub mod metrics;
 pub mod policy;
 mod routes;
 pub mod s3;

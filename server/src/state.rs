@@ -38,6 +38,7 @@ pub(crate) struct AppState {
     pub(crate) ids: UploadIds,
     pub(crate) limiter: RateLimiter,
     pub(crate) auth_failures: AuthFailures,
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// The state as axum hands it to handlers.
@@ -48,6 +49,7 @@ impl AppState {
         AppState {
             ids: UploadIds::new(&config.upload_id_secret),
             auth_failures: AuthFailures::new(config.policy.failed_auth_per_minute),
+            metrics: crate::metrics::Metrics::default(),
             bucket: config.bucket,
             policy: config.policy,
             tokens: config.tokens,

@@ -55,6 +55,18 @@ pub fn app(config: AppConfig) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(|State(s): State<Shared>| async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    s.metrics.render(),
+                )
+            }),
+        )
         .route("/api/upload", post(simple::upload))
         .route("/s3/params", get(companion::params))
         .route("/s3/multipart", post(companion::create))
@@ -122,12 +134,18 @@ impl Call {
     }
 }
 
-/// Gives each request a [`Call`] and audits its answer when that is an error from a route.
+/// Gives each request a [`Call`], audits its answer when that is an error from a route, and
+/// counts it (by action and status) and its latency in the metrics.
 async fn audit_denials(State(s): State<Shared>, mut request: Request, next: Next) -> Response {
     let call = Call::default();
     call.info().client = crate::serve::peer_of(request.extensions()).map(|a| ClientKey::of(a.ip()));
     request.extensions_mut().insert(call.clone());
+    let started = std::time::Instant::now();
     let response = next.run(request).await;
+    if let Some(action) = call.info().action {
+        s.metrics
+            .answered(action, response.status().as_u16(), started.elapsed());
+    }
     if let Some(denial) = response.extensions().get::<Denial>() {
         let info = call.info();
         if let Some(action) = info.action {

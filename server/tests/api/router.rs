@@ -66,6 +66,63 @@ async fn readyz_checks_the_store_and_the_credentials() {
     }
 }
 
+/// `/metrics` counts each request by action and status (signatures given, denials by their
+/// status) and times each action, in Prometheus's text format.
+#[tokio::test]
+async fn metrics_count_signatures_and_denials_by_status() {
+    let h = Harness::new().await;
+    let ok = simple(json!({"fileName": "a.txt", "contentType": "text/plain", "size": 1}));
+    let refused =
+        simple(json!({"fileName": "a.exe", "contentType": "application/x-msdownload", "size": 1}));
+    for _ in 0..2 {
+        let (status, _, _) = h.call("POST", "/api/upload", Some(ALICE), Some(&ok)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _, _) = h
+        .call("POST", "/api/upload", Some(ALICE), Some(&refused))
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _, _) = h
+        .call(
+            "POST",
+            "/api/upload",
+            Some("wrong-token-0123456789abcdef0123"),
+            Some(&ok),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, text, headers) = h.call("GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = text.as_str().unwrap().to_string();
+    let count = |status: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with("hoist_server_requests_total{")
+                    && l.contains("action=\"simple.put\"")
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("no count for {status}:\n{text}"))
+            .to_string()
+    };
+    assert_eq!(
+        (count("200"), count("415"), count("401")),
+        ("2".into(), "1".into(), "1".into())
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("hoist_server_request_seconds_count{")
+                && l.contains("simple.put")
+                && l.ends_with(" 4")),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn no_token_or_a_wrong_one_is_401_and_audited() {
     let h = Harness::new().await;
