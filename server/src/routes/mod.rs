@@ -45,7 +45,19 @@ async fn readyz(State(s): State<Shared>) -> Result<Json<serde_json::Value>, ApiE
         Err(f) if matches!(f.status, Some(400 | 404)) => {
             Ok(Json(serde_json::json!({ "ready": true })))
         }
-        Err(f) => Err(unready(format!("the store: {}", f.message))),
+        // The store's own text can name accounts and ARNs: it goes to the log, and the caller
+        // (no token needed here) gets the code only, as on every other route.
+        Err(f) => {
+            tracing::warn!(code = %f.code, status = ?f.status, message = %f.message, "readiness probe failed");
+            Err(unready(match f.status {
+                Some(status) => format!(
+                    "the store refused the server's request ({} HTTP {status}); the server's log has the details",
+                    if f.code.is_empty() { "no error code," } else { f.code.as_str() }
+                ),
+                // No answer: Hoist's own sentence (connect, timeout), already redacted.
+                None => format!("no answer from the store: {}", f.message),
+            }))
+        }
     }
 }
 
