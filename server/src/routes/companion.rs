@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    expires_at, header_object, parse_body, query_map, read_body, Call, COMPLETE_BODY_LIMIT,
-    SIGN_BODY_LIMIT,
+    client_checksum, declared_checksum, expires_at, header_object, named_algorithm, parse_body,
+    query_map, read_body, Call, COMPLETE_BODY_LIMIT, SIGN_BODY_LIMIT,
 };
 use crate::config::Token;
 use crate::error::ApiError;
@@ -74,26 +74,6 @@ struct CompletedPart {
     checksums: ChecksumFields,
 }
 
-/// A client's checksum for an upload of `algorithm`, or a 400 that says what is wrong.
-fn client_checksum(
-    algorithm: Option<ChecksumAlgorithm>,
-    value: &str,
-    what: &str,
-) -> Result<Checksum, ApiError> {
-    let Some(algorithm) = algorithm else {
-        return Err(ApiError::bad_request(format!(
-            "{what}: this upload was created without a checksum algorithm (send checksumAlgorithm at create)"
-        )));
-    };
-    Checksum::parse(algorithm, value).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "{what} must be a base64 {} of {} bytes",
-            algorithm.s3_name(),
-            algorithm.digest_len()
-        ))
-    })
-}
-
 /// The 400 for a part URL asked without the checksum its upload's algorithm needs.
 fn checksum_needed(algorithm: ChecksumAlgorithm) -> ApiError {
     ApiError::bad_request(format!(
@@ -101,19 +81,6 @@ fn checksum_needed(algorithm: ChecksumAlgorithm) -> ApiError {
          (GET /s3/multipart/ID/N?key=KEY&checksum=BASE64)",
         algorithm.s3_name()
     ))
-}
-
-/// The checksum algorithm a request names, or a 400.
-fn named_algorithm(name: Option<&str>) -> Result<Option<ChecksumAlgorithm>, ApiError> {
-    name.map(|n| {
-        ChecksumAlgorithm::parse(n).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "checksumAlgorithm '{}' is not one of CRC64NVME, CRC32C, CRC32, SHA256",
-                n.escape_debug()
-            ))
-        })
-    })
-    .transpose()
 }
 
 pub(super) async fn params(
@@ -132,16 +99,10 @@ pub(super) async fn params(
     };
     // A Hoist extension: `checksumAlgorithm` and `checksum` are signed, so the store verifies
     // the body against them.
-    let algorithm = named_algorithm(q.get("checksumAlgorithm").map(String::as_str))?;
-    let flexible = match (algorithm, q.get("checksum")) {
-        (Some(a), Some(v)) => Some(client_checksum(Some(a), v, "checksum")?),
-        (None, None) => None,
-        _ => {
-            return Err(ApiError::bad_request(
-                "checksumAlgorithm and checksum go together",
-            ))
-        }
-    };
+    let flexible = declared_checksum(
+        q.get("checksumAlgorithm").map(String::as_str),
+        q.get("checksum").map(String::as_str),
+    )?;
     let checksums = Checksums {
         flexible: flexible.as_ref(),
         md5_b64: None,

@@ -14,6 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hoist::checksum::{Checksum, ChecksumAlgorithm};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -172,6 +173,53 @@ async fn audit_denials(State(s): State<Shared>, mut request: Request, next: Next
         }
     }
     response
+}
+
+/// A client's checksum for an upload of `algorithm`, or a 400 that says what is wrong.
+pub(super) fn client_checksum(
+    algorithm: Option<ChecksumAlgorithm>,
+    value: &str,
+    what: &str,
+) -> Result<Checksum, ApiError> {
+    let Some(algorithm) = algorithm else {
+        return Err(ApiError::bad_request(format!(
+            "{what}: this upload was created without a checksum algorithm (send checksumAlgorithm at create)"
+        )));
+    };
+    Checksum::parse(algorithm, value).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{what} must be a base64 {} of {} bytes",
+            algorithm.s3_name(),
+            algorithm.digest_len()
+        ))
+    })
+}
+
+/// The checksum algorithm a request names, or a 400.
+pub(super) fn named_algorithm(name: Option<&str>) -> Result<Option<ChecksumAlgorithm>, ApiError> {
+    name.map(|n| {
+        ChecksumAlgorithm::parse(n).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "checksumAlgorithm '{}' is not one of CRC64NVME, CRC32C, CRC32, SHA256",
+                n.escape_debug()
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// The one flexible checksum a request declares (`checksumAlgorithm` with `checksum`), or a 400.
+pub(super) fn declared_checksum(
+    algorithm: Option<&str>,
+    value: Option<&str>,
+) -> Result<Option<Checksum>, ApiError> {
+    match (named_algorithm(algorithm)?, value) {
+        (Some(a), Some(v)) => Ok(Some(client_checksum(Some(a), v, "checksum")?)),
+        (None, None) => Ok(None),
+        _ => Err(ApiError::bad_request(
+            "checksumAlgorithm and checksum go together",
+        )),
+    }
 }
 
 /// The most a signing request's body may hold (a file name, a type, a size, two checksums).

@@ -35,28 +35,8 @@ struct UploadRequest {
 impl UploadRequest {
     /// The one flexible checksum to sign, or a 400 that says what is wrong.
     fn flexible_checksum(&self) -> Result<Option<Checksum>, ApiError> {
-        let named = match (&self.checksum_algorithm, &self.checksum) {
-            (None, None) => None,
-            (Some(a), Some(v)) => {
-                let algorithm = ChecksumAlgorithm::parse(a).ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "checksumAlgorithm '{}' is not one of CRC64NVME, CRC32C, CRC32, SHA256",
-                        a.escape_debug()
-                    ))
-                })?;
-                Some(Checksum::parse(algorithm, v).ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "checksum must be a base64 {a} of {} bytes",
-                        algorithm.digest_len()
-                    ))
-                })?)
-            }
-            _ => {
-                return Err(ApiError::bad_request(
-                    "checksumAlgorithm and checksum go together",
-                ))
-            }
-        };
+        let named =
+            super::declared_checksum(self.checksum_algorithm.as_deref(), self.checksum.as_deref())?;
         let sha256 =
             digest(self.checksum_sha256.as_deref(), "checksumSha256", 32)?.map(|v| Checksum {
                 algorithm: ChecksumAlgorithm::Sha256,
