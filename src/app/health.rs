@@ -172,7 +172,7 @@ impl Probe {
         } else {
             "virtual-hosted addresses (bucket.host/key)"
         };
-        if let Some(reason) = self.put(signed).await? {
+        if let Some(reason) = self.put(signed, clock.now()).await? {
             return Ok(vec![
                 fail("put", reason),
                 skipped("clock", "needs a successful put"),
@@ -210,7 +210,11 @@ impl Probe {
     }
 
     /// PUTs the probe; returns why it failed, if it did.
-    async fn put(&self, signed: &PresignedPut) -> Result<Option<String>, ManagerError> {
+    async fn put(
+        &self,
+        signed: &PresignedPut,
+        now: SystemTime,
+    ) -> Result<Option<String>, ManagerError> {
         let http = crate::remote::http::client(crate::remote::http::Purpose::Backend)
             .map_err(ManagerError::Invalid)?;
         let mut put = http.put(signed.url.clone()).body(self.body.to_vec());
@@ -222,7 +226,7 @@ impl Probe {
             Ok(resp) => {
                 let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
                 let text = resp.text().await.unwrap_or_default();
-                Some(crate::remote::s3::classify_response(status, &headers, &text).to_string())
+                Some(crate::remote::s3::classify_response(status, &headers, &text, now).to_string())
             }
             Err(e) => Some(crate::remote::s3::network_failure(e).to_string()),
         })

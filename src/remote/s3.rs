@@ -45,11 +45,26 @@ pub(crate) fn network_failure(e: reqwest::Error) -> RemoteFailure {
     RemoteFailure::local(kind, redact(&message))
 }
 
+/// Whether a store's error code says the body does not match a checksum it was sent with.
+/// Garage names it InvalidDigest (S3: BadDigest, or InvalidDigest for a malformed digest —
+/// the digests Hoist sends are always well formed, so for them it is a mismatch too).
+pub(crate) fn is_checksum_mismatch(code: &str) -> bool {
+    matches!(
+        code,
+        "BadDigest"
+            | "InvalidDigest"
+            | "InvalidChecksum"
+            | "XAmzContentChecksumMismatch"
+            | "XAmzContentSHA256Mismatch"
+    )
+}
+
 /// Turns an S3 error answer into a retry decision and a sentence a person understands.
 pub(crate) fn classify_response(
     status: u16,
     headers: &reqwest::header::HeaderMap,
     body: &str,
+    now: SystemTime,
 ) -> RemoteFailure {
     let error = super::xml::error(body).unwrap_or_default();
     let (code, s3_message) = (error.code.as_str(), error.message.as_str());
@@ -78,13 +93,7 @@ pub(crate) fn classify_response(
         ),
         (400 | 403, _) if expired_message => (FailureKind::Expired, "the upload URL has expired"),
         (_, "RequestTimeout") => (FailureKind::Transient, "S3 timed out waiting for the body"),
-        // Garage names a checksum that does not match the body InvalidDigest (S3: BadDigest);
-        // the digests Hoist sends are always well formed, so for them it is a mismatch too.
-        (
-            _,
-            "BadDigest" | "InvalidDigest" | "XAmzContentChecksumMismatch"
-            | "XAmzContentSHA256Mismatch",
-        ) => (
+        (_, c) if is_checksum_mismatch(c) => (
             FailureKind::Transient,
             "the bytes S3 received do not match the file's checksum (corrupted in transit)",
         ),
@@ -132,7 +141,7 @@ pub(crate) fn classify_response(
         code: code.to_string(),
         status: Some(status),
         message: format!("{advice} (HTTP {status}{detail})"),
-        retry_after: super::http::retry_after(headers, std::time::SystemTime::now())
+        retry_after: super::http::retry_after(headers, now)
             .filter(|_| kind == FailureKind::Throttling),
     }
 }
@@ -237,7 +246,7 @@ impl S3Client {
         } else {
             status.as_u16()
         };
-        Err(classify_response(status, &resp_headers, &text))
+        Err(classify_response(status, &resp_headers, &text, now))
     }
 
     /// CreateMultipartUpload; returns the upload id.
@@ -469,7 +478,7 @@ impl S3Client {
         if status.is_success() {
             Ok((headers, text))
         } else {
-            Err(classify_response(status.as_u16(), &headers, &text))
+            Err(classify_response(status.as_u16(), &headers, &text, now))
         }
     }
 }
@@ -570,7 +579,12 @@ mod tests {
 
     fn classify(status: u16, code: &str, message: &str) -> RemoteFailure {
         let body = format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>");
-        classify_response(status, &reqwest::header::HeaderMap::new(), &body)
+        classify_response(
+            status,
+            &reqwest::header::HeaderMap::new(),
+            &body,
+            SystemTime::UNIX_EPOCH,
+        )
     }
 
     #[test]

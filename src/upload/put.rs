@@ -136,7 +136,7 @@ impl Uploader {
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default();
-        let failure = classify_response(status.as_u16(), &headers, &text);
+        let failure = classify_response(status.as_u16(), &headers, &text, self.now());
         Err(blame_baked_checksum(failure, presigned, body_checksum.as_ref()).into())
     }
 
@@ -289,10 +289,7 @@ fn blame_baked_checksum(
     presigned: &PresignedPut,
     own: Option<&Checksum>,
 ) -> RemoteFailure {
-    let mismatch = matches!(
-        failure.code.as_str(),
-        "BadDigest" | "InvalidDigest" | "XAmzContentChecksumMismatch" | "InvalidChecksum"
-    );
+    let mismatch = crate::remote::s3::is_checksum_mismatch(&failure.code);
     match baked_checksum(presigned, own) {
         Some((alg, _)) if mismatch => RemoteFailure {
             kind: FailureKind::Permanent,
