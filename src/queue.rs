@@ -263,9 +263,15 @@ fn add_missing_columns(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
+/// SQLite's name for a database that is never written to disk.
+const IN_MEMORY: &str = ":memory:";
+
 impl Queue {
     /// Opens (creating) the queue at `path`.
     pub fn open(path: &Path) -> Result<Self, QueueError> {
+        if path == Path::new(IN_MEMORY) {
+            return Self::from_connection(path, Connection::open_in_memory());
+        }
         let fail = |m: String| QueueError::Open {
             path: path.to_path_buf(),
             message: m,
@@ -275,7 +281,18 @@ impl Queue {
         }
         // Owner-only before SQLite opens it (its WAL and index files take the same mode).
         crate::files::create_private(path).map_err(|e| fail(e.to_string()))?;
-        let mut conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        Self::from_connection(path, Connection::open(path))
+    }
+
+    fn from_connection(
+        path: &Path,
+        conn: rusqlite::Result<Connection>,
+    ) -> Result<Self, QueueError> {
+        let fail = |m: String| QueueError::Open {
+            path: path.to_path_buf(),
+            message: m,
+        };
+        let mut conn = conn.map_err(|e| fail(e.to_string()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| fail(e.to_string()))?;
         conn.execute_batch(
@@ -292,7 +309,7 @@ impl Queue {
 
     /// A queue that lives only as long as the process (tests, one-off sessions).
     pub fn in_memory() -> Result<Self, QueueError> {
-        Self::open(Path::new(":memory:"))
+        Self::open(Path::new(IN_MEMORY))
     }
 
     /// The queue in the data dir.
@@ -550,6 +567,17 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: `Queue::in_memory` made an empty file named `:memory:` in the working
+    /// directory (the owner-only pre-create ran on SQLite's special name).
+    #[test]
+    fn an_in_memory_queue_writes_no_file() {
+        let stray = std::env::current_dir().unwrap().join(IN_MEMORY);
+        let _ = std::fs::remove_file(&stray);
+        let queue = Queue::in_memory().unwrap();
+        assert!(queue.visible().unwrap().is_empty());
+        assert!(!stray.exists(), "{} was created", stray.display());
+    }
 
     /// Regression (seen as a flaky test): two processes opening a queue made by an older
     /// version both added its missing column, and the second failed with "duplicate column
