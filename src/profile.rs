@@ -174,7 +174,9 @@ impl Mode {
             .filter(|k| {
                 let used = kept.iter().any(|(u, _)| u == k);
                 let travels = matches!(k, SecretKind::BearerToken | SecretKind::SessionToken);
-                !used || (moved && travels)
+                // The proxy's password belongs to the profile's network, not to its mode.
+                let network = *k == SecretKind::ProxyPassword;
+                !network && (!used || (moved && travels))
             })
             .collect()
     }
@@ -245,6 +247,76 @@ pub struct Profile {
     /// tags (self-sign and local modes; a backend sets its own, by its policy).
     #[serde(default, skip_serializing_if = "ObjectSettings::is_empty")]
     pub object: ObjectSettings,
+    /// How this profile reaches its servers: proxy, company CA, bandwidth limit.
+    #[serde(flatten)]
+    pub network: NetworkSettings,
+}
+
+/// How a profile reaches its backend and store from a company network.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+pub struct NetworkSettings {
+    /// The proxy every request goes through (`http://proxy.corp:3128`, a user name may be
+    /// given as `http://alice@proxy.corp:3128`; its password lives in the keychain as the
+    /// `proxy-password` secret). Unset: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, then the
+    /// system's proxy settings (Windows, macOS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ipc", ts(optional))]
+    pub proxy: Option<String>,
+    /// A PEM file of root certificates trusted besides the OS trust store (a company CA, or
+    /// the CA of a TLS-inspecting proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ipc", ts(type = "string", optional))]
+    pub ca_file: Option<PathBuf>,
+    /// Bytes per second this profile's uploads may send, over all files and parts in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ipc", ts(type = "number", optional))]
+    pub limit_rate: Option<u64>,
+}
+
+impl NetworkSettings {
+    /// Checks the proxy URL (no password in it) and that a CA file is named by a path.
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        if let Some(proxy) = &self.proxy {
+            let u = url::Url::parse(proxy).map_err(|e| {
+                ProfileError::Invalid(format!(
+                    "proxy '{}' is not a URL such as http://proxy.example:3128: {e}",
+                    crate::redact::redact(proxy)
+                ))
+            })?;
+            if !matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h")
+                || u.host_str().is_none()
+            {
+                return Err(ProfileError::Invalid(format!(
+                    "proxy '{}' must be an http://, https:// or socks5:// URL with a host",
+                    crate::redact::redact(proxy)
+                )));
+            }
+            if u.password().is_some() {
+                return Err(ProfileError::Invalid(
+                    "the proxy URL holds a password: keep only the user name in it \
+                     (http://alice@proxy.example:3128) and store the password in the keychain \
+                     (`hoist secret set NAME --kind proxy-password`)"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(0) = self.limit_rate {
+            return Err(ProfileError::Invalid(
+                "limit_rate must be at least 1 byte per second (leave it out for no limit)".into(),
+            ));
+        }
+        if self
+            .ca_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(ProfileError::Invalid(
+                "ca_file is empty: name a PEM file of root certificates, or leave it out".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn is_default_checksum(c: &ChecksumAlgorithm) -> bool {
@@ -260,6 +332,22 @@ fn default_concurrency() -> usize {
 }
 
 impl Profile {
+    /// The secrets this profile reads from the keychain, each with whether it is required:
+    /// its mode's, and the proxy's password when its proxy URL names a user.
+    pub fn secrets(&self) -> Vec<(SecretKind, bool)> {
+        let mut kinds = self.mode.secrets();
+        let proxy_user = self
+            .network
+            .proxy
+            .as_deref()
+            .and_then(|p| url::Url::parse(p).ok())
+            .is_some_and(|u| !u.username().is_empty());
+        if proxy_user {
+            kinds.push((SecretKind::ProxyPassword, true));
+        }
+        kinds
+    }
+
     /// A profile with the given mode and default rules.
     pub fn new(name: impl Into<String>, mode: Mode) -> Self {
         Profile {
@@ -273,6 +361,7 @@ impl Profile {
             allow_empty: false,
             checksum: ChecksumAlgorithm::default(),
             object: ObjectSettings::default(),
+            network: NetworkSettings::default(),
         }
     }
 
@@ -287,6 +376,7 @@ impl Profile {
     pub fn validate(&self) -> Result<(), ProfileError> {
         validate_name(&self.name)?;
         self.object.validate().map_err(ProfileError::Invalid)?;
+        self.network.validate()?;
         match &self.mode {
             Mode::Backend { url, .. } => validate_backend_url(url)?,
             Mode::SelfSign {
@@ -422,6 +512,15 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size '{s}' is too large"))
 }
 
+/// A rate such as `5MB`, `5MB/s` or `500KiB`: bytes per second, at least 1.
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let size = parse_size(s.trim().trim_end_matches("/s"))?;
+    if size == 0 {
+        return Err("a limit must be at least 1 byte per second".into());
+    }
+    Ok(size)
+}
+
 /// Where Hoist keeps its configuration (`HOIST_CONFIG_DIR` overrides).
 pub fn config_dir() -> PathBuf {
     std::env::var_os("HOIST_CONFIG_DIR")
@@ -442,6 +541,10 @@ pub fn data_dir() -> PathBuf {
 struct ProfileFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     default: Option<String>,
+    /// Bytes per second over all uploads of all profiles (the app's limit, and the CLI's
+    /// unless `--limit-rate` says otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limit_rate: Option<u64>,
     #[serde(default)]
     profiles: BTreeMap<String, Profile>,
 }
@@ -583,6 +686,18 @@ impl ProfileStore {
             });
         }
         file.profiles.insert(profile.name.clone(), profile);
+        self.save(&file)
+    }
+
+    /// The overall bandwidth limit (bytes per second), if one is set.
+    pub fn limit_rate(&self) -> Result<Option<u64>, ProfileError> {
+        Ok(self.load()?.limit_rate)
+    }
+
+    /// Sets (or with `None` removes) the overall bandwidth limit.
+    pub fn set_limit_rate(&self, bytes_per_second: Option<u64>) -> Result<(), ProfileError> {
+        let mut file = self.load()?;
+        file.limit_rate = bytes_per_second.filter(|b| *b > 0);
         self.save(&file)
     }
 

@@ -48,14 +48,17 @@ pub enum SecretKind {
     SessionToken,
     /// The bearer token a `backend` profile sends to the presign backend.
     BearerToken,
+    /// The password of the proxy a profile names (basic authentication).
+    ProxyPassword,
 }
 
 impl SecretKind {
     /// Every kind of secret a profile may have stored.
-    pub const ALL: [SecretKind; 3] = [
+    pub const ALL: [SecretKind; 4] = [
         SecretKind::SecretAccessKey,
         SecretKind::SessionToken,
         SecretKind::BearerToken,
+        SecretKind::ProxyPassword,
     ];
 
     /// The kebab-case name (`--kind` and the IPC use it).
@@ -64,6 +67,7 @@ impl SecretKind {
             SecretKind::SecretAccessKey => "secret-access-key",
             SecretKind::SessionToken => "session-token",
             SecretKind::BearerToken => "bearer-token",
+            SecretKind::ProxyPassword => "proxy-password",
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::error::{ErrorKind, HasKind};
 use crate::key::{self, KeyContext, KeyError};
 use crate::profile::{Mode, Profile, ProfileError, Protocol};
 use crate::queue::{ItemState, NewItem, Queue, QueueError};
+use crate::remote::network::{Network, NetworkError};
 use crate::remote::s3::S3Client;
 use crate::remote::MultipartApi;
 use crate::retry::RetryPolicy;
@@ -24,6 +25,7 @@ use crate::sign::{SignError, Signer};
 use crate::upload::digest::fingerprint;
 use crate::upload::parts::{DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, MAX_SINGLE_PUT};
 use crate::upload::resume::{settle, RestartReason, Resumer, Settlement, SourceFacts};
+use crate::upload::throttle::RateLimit;
 use crate::upload::{Control, MultipartJob, ProgressFn, TransferError, UploadReceipt, Uploader};
 use crate::validate::{self, ValidationError};
 
@@ -45,6 +47,9 @@ pub enum SessionError {
     /// The queue database failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The profile's network settings (proxy, CA file) cannot be used.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
     /// The embedded store did not start.
     #[cfg(feature = "embedded-store")]
     #[error(transparent)]
@@ -61,6 +66,7 @@ impl HasKind for SessionError {
             SessionError::Keychain(e) => e.kind(),
             SessionError::Sign(e) => e.kind(),
             SessionError::Queue(e) => e.kind(),
+            SessionError::Network(e) => e.kind(),
             #[cfg(feature = "embedded-store")]
             SessionError::Local(e) => e.kind(),
             SessionError::NoEmbeddedStore => ErrorKind::InvalidInput,
@@ -255,6 +261,8 @@ pub struct Session {
     uploader: Uploader,
     queue: Arc<Queue>,
     parts_limit: Arc<Semaphore>,
+    /// The profile's bandwidth limit (changeable while uploads run).
+    profile_limit: RateLimit,
     control: Control,
     threshold: u64,
     part_size: u64,
@@ -300,7 +308,19 @@ impl Session {
         data_dir: &Path,
     ) -> Result<Self, SessionError> {
         profile.validate()?;
-        let uploader = Uploader::new(retry);
+        let network = if profile.network == crate::profile::NetworkSettings::default() {
+            Network::system()?
+        } else {
+            let password = if profile.network.proxy.is_some() {
+                read_secret(keychain, &profile.name, SecretKind::ProxyPassword).await?
+            } else {
+                None
+            };
+            Network::for_profile(&profile.name, &profile.network, password.as_ref())?
+        };
+        let uploader = Uploader::new(retry)
+            .with_network(&network)
+            .map_err(|e| SessionError::Network(NetworkError::Tls(e)))?;
         let (signer, multipart): (Arc<dyn Signer>, Option<Arc<dyn MultipartApi>>) = match &profile
             .mode
         {
@@ -324,9 +344,12 @@ impl Session {
                     None
                 };
                 match protocol {
-                    Protocol::Simple => (Arc::new(BackendSigner::new(url, token)?), None),
+                    Protocol::Simple => (
+                        Arc::new(BackendSigner::new(url, token)?.with_network(&network)?),
+                        None,
+                    ),
                     Protocol::Companion => {
-                        let c = Arc::new(CompanionClient::new(url, token)?);
+                        let c = Arc::new(CompanionClient::new(url, token)?.with_network(&network)?);
                         (c.clone(), Some(c))
                     }
                 }
@@ -353,7 +376,9 @@ impl Session {
                         .map_err(|err| ProfileError::Invalid(format!("endpoint: {err}")))?;
                     s = s.with_endpoint(e, *path_style);
                 }
-                let client = S3Client::new(s.clone());
+                let client = S3Client::new(s.clone())
+                    .with_network(&network)
+                    .map_err(|e| SessionError::Network(NetworkError::Tls(e)))?;
                 let mut session = Self::assemble(
                     profile.clone(),
                     Arc::new(s),
@@ -376,11 +401,14 @@ impl Session {
         uploader: Uploader,
         queue: Arc<Queue>,
     ) -> Self {
+        let profile_limit = RateLimit::new(profile.network.limit_rate);
         Session {
             parts_limit: Arc::new(Semaphore::new(profile.concurrency.max(1))),
             uploader: uploader
                 .with_checksum(profile.checksum)
-                .with_object(profile.object.clone()),
+                .with_object(profile.object.clone())
+                .with_limit(profile_limit.clone()),
+            profile_limit,
             profile,
             signer,
             multipart,
@@ -475,6 +503,17 @@ impl Session {
     /// Pauses or cancels every upload of this session.
     pub fn control(&self) -> &Control {
         &self.control
+    }
+
+    /// The profile's bandwidth limit: [`RateLimit::set`] changes it for uploads running.
+    pub fn profile_limit(&self) -> &RateLimit {
+        &self.profile_limit
+    }
+
+    /// Obeys `limit` too: an overall limit shared with other sessions (the CLI's
+    /// `--limit-rate`, the app's).
+    pub fn obey(&mut self, limit: RateLimit) {
+        self.uploader = self.uploader.clone().with_limit(limit);
     }
 
     /// The SigV4 client of self-sign and local profiles.

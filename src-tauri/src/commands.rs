@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hoist::app::health::HealthReport;
 use hoist::app::profiles::{ProfileEntry, ProfileTemplate, SecretInput};
 use hoist::app::{
-    AddReport, ExportFormat, HistoryEntry, Manager, ManagerEvent, Overview, UploadRow,
+    AddReport, ExportFormat, HistoryEntry, Manager, ManagerError, ManagerEvent, Overview, UploadRow,
 };
 use hoist::profile::Profile;
 use tauri::ipc::Channel;
@@ -169,6 +169,24 @@ pub fn export_profile(manager: Mgr<'_>, name: String, path: PathBuf) -> Result<(
 #[tauri::command]
 pub async fn import_profile(manager: Mgr<'_>, path: PathBuf) -> Result<ProfileEntry> {
     Ok(manager.import_profile(&path).await?)
+}
+
+/// Sets the bandwidth limit over all uploads from what staff typed (`5MB`, `500KiB/s`; empty
+/// lifts it); answers it in bytes per second.
+#[tauri::command]
+pub fn set_limit_rate(manager: Mgr<'_>, rate: String) -> Result<Option<u64>> {
+    let rate = match rate.trim() {
+        "" => None,
+        typed => Some(hoist::profile::parse_rate(typed).map_err(ManagerError::Invalid)?),
+    };
+    manager.set_limit_rate(rate)?;
+    Ok(rate)
+}
+
+/// A size as staff type it (`100MB`, `5GiB`), in bytes: the profile form's sizes.
+#[tauri::command]
+pub fn parse_size(text: String) -> Result<u64> {
+    Ok(hoist::profile::parse_size(&text).map_err(ManagerError::Invalid)?)
 }
 
 /// Checks that a profile works.

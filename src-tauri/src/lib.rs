@@ -77,6 +77,8 @@ pub fn run() {
             commands::export_profile,
             commands::import_profile,
             commands::health_check,
+            commands::set_limit_rate,
+            commands::parse_size,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::error::ManagerError;
 use super::Manager;
 use crate::profile::Mode;
+use crate::remote::network::{explain, Cause};
 use crate::remote::s3::S3Client;
 use crate::retry::Clock;
 use crate::sign::{PresignedPut, PutRequest};
@@ -172,14 +173,23 @@ impl Probe {
         } else {
             "virtual-hosted addresses (bucket.host/key)"
         };
-        if let Some(reason) = self.put(signed, clock.now()).await? {
+        if let Some((reason, cause)) = self.put(client, signed, clock.now()).await {
+            // Only a name that does not resolve can be the addressing's fault: a bucket's
+            // virtual-hosted name (bucket.host) that the store's DNS does not serve.
+            let addressing = match (cause, path_style) {
+                (Some(Cause::Dns), false) => fail(
+                    "path style",
+                    format!(
+                        "{style}: the bucket's own host name did not resolve; if the endpoint \
+                         is not AWS, try path-style addresses"
+                    ),
+                ),
+                _ => skipped("path style", "needs a successful put"),
+            };
             return Ok(vec![
                 fail("put", reason),
                 skipped("clock", "needs a successful put"),
-                fail(
-                    "path style",
-                    format!("{style} did not work; if the endpoint is not AWS, try switching path style"),
-                ),
+                addressing,
             ]);
         }
         let now = clock.now();
@@ -209,27 +219,34 @@ impl Probe {
         Ok(checks)
     }
 
-    /// PUTs the probe; returns why it failed, if it did.
+    /// PUTs the probe through the profile's network; returns why it failed, and what stopped
+    /// it when no server answered.
     async fn put(
         &self,
+        client: &S3Client,
         signed: &PresignedPut,
         now: SystemTime,
-    ) -> Result<Option<String>, ManagerError> {
-        let http = crate::remote::http::client(crate::remote::http::Purpose::Backend)
-            .map_err(ManagerError::Invalid)?;
-        let mut put = http.put(signed.url.clone()).body(self.body.to_vec());
+    ) -> Option<(String, Option<Cause>)> {
+        let mut put = client
+            .http()
+            .put(signed.url.clone())
+            .body(self.body.to_vec());
         for (n, v) in &signed.headers {
             put = put.header(n, v);
         }
-        Ok(match put.send().await {
+        match put.send().await {
             Ok(resp) if resp.status().is_success() => None,
             Ok(resp) => {
                 let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
                 let text = resp.text().await.unwrap_or_default();
-                Some(crate::remote::s3::classify_response(status, &headers, &text, now).to_string())
+                let failure = crate::remote::s3::classify_response(status, &headers, &text, now);
+                Some((failure.to_string(), None))
             }
-            Err(e) => Some(crate::remote::s3::network_failure(e).to_string()),
-        })
+            Err(e) => {
+                let explained = explain(&e, "the storage server");
+                Some((explained.message, Some(explained.cause)))
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use crate::retry::RetryPolicy;
 use crate::secret::Keychain;
 use crate::session::{self, Job, Prepared, Session};
 use crate::upload::resume::{Resumer, Settlement};
+use crate::upload::throttle::RateLimit;
 use crate::upload::{Control, ProgressFn, TransferError, TransferEvent};
 
 /// Receives every [`ManagerEvent`] (the desktop shell forwards them over a Tauri channel).
@@ -88,6 +89,8 @@ pub struct Manager {
     /// even if every upload started so far has finished.
     adding: std::sync::atomic::AtomicUsize,
     idle: Notify,
+    /// The bandwidth limit over every upload of every profile.
+    overall_limit: RateLimit,
 }
 
 impl std::fmt::Debug for Manager {
@@ -123,6 +126,7 @@ impl Manager {
     /// run on.
     pub fn open(config: ManagerConfig) -> Result<Arc<Self>, ManagerError> {
         let queue = Arc::new(Queue::open(&config.data_dir.join("queue.sqlite3"))?);
+        let overall_limit = RateLimit::new(config.profiles.limit_rate()?);
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| ManagerError::Invalid(format!("no async runtime: {e}")))?;
         Ok(Arc::new(Manager {
@@ -136,6 +140,7 @@ impl Manager {
             batch: Default::default(),
             adding: Default::default(),
             idle: Notify::new(),
+            overall_limit,
         }))
     }
 
@@ -158,16 +163,16 @@ impl Manager {
             return Ok(s.clone());
         }
         let profile = self.config.profiles.get(name)?;
-        let session = Arc::new(
-            Session::open_in(
-                profile,
-                &self.config.keychain,
-                self.config.retry.clone(),
-                self.queue.clone(),
-                &self.config.data_dir,
-            )
-            .await?,
-        );
+        let mut session = Session::open_in(
+            profile,
+            &self.config.keychain,
+            self.config.retry.clone(),
+            self.queue.clone(),
+            &self.config.data_dir,
+        )
+        .await?;
+        session.obey(self.overall_limit.clone());
+        let session = Arc::new(session);
         sessions.insert(name.to_string(), session.clone());
         Ok(session)
     }
@@ -175,6 +180,14 @@ impl Manager {
     /// Forgets the open session of a profile that was edited or removed.
     pub(crate) async fn forget_session(&self, name: &str) {
         self.sessions.lock().await.remove(name);
+    }
+
+    /// Sets (or with `None` lifts) the bandwidth limit over all uploads: it applies to those
+    /// running at once, and is kept for the next start.
+    pub fn set_limit_rate(&self, bytes_per_second: Option<u64>) -> Result<(), ManagerError> {
+        self.config.profiles.set_limit_rate(bytes_per_second)?;
+        self.overall_limit.set(bytes_per_second);
+        Ok(())
     }
 
     /// The active profile and where its files land (starting the embedded store for `local`).
@@ -200,6 +213,7 @@ impl Manager {
             active_profile: profile.name,
             destination,
             local,
+            limit_rate: self.overall_limit.get(),
         })
     }
 

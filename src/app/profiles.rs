@@ -85,6 +85,8 @@ pub struct ProfileTemplate {
     pub backend_secrets: Vec<SecretKind>,
     /// The secrets a `self-sign` profile keeps.
     pub self_sign_secrets: Vec<SecretKind>,
+    /// The secrets any profile with a proxy keeps.
+    pub network_secrets: Vec<SecretKind>,
 }
 
 /// The [`ProfileTemplate`] of this build.
@@ -104,6 +106,7 @@ pub fn profile_template() -> ProfileTemplate {
             path_style: false,
             access_key_id: String::new(),
         }),
+        network_secrets: vec![SecretKind::ProxyPassword],
     }
 }
 
@@ -142,7 +145,6 @@ pub fn secret_states(
     profile: &Profile,
 ) -> Result<Vec<SecretState>, KeychainError> {
     profile
-        .mode
         .secrets()
         .into_iter()
         .map(|(kind, required)| {
@@ -253,7 +255,10 @@ impl Manager {
     ) -> Result<ProfileEntry, ManagerError> {
         profile.name = name.to_string();
         profile.validate()?;
-        let allowed = profile.mode.secrets();
+        let mut allowed = profile.mode.secrets();
+        if profile.network.proxy.is_some() {
+            allowed.push((SecretKind::ProxyPassword, false));
+        }
         for s in &secrets {
             if !allowed.iter().any(|(k, _)| *k == s.kind) {
                 return Err(ManagerError::Invalid(format!(

@@ -191,6 +191,9 @@ pub struct Overview {
     pub destination: String,
     /// True for the embedded store: the destination is a local folder.
     pub local: bool,
+    /// The bandwidth limit over all uploads, bytes per second.
+    #[cfg_attr(feature = "ipc", ts(type = "number | null"))]
+    pub limit_rate: Option<u64>,
 }
 
 impl Phase {

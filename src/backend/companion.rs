@@ -61,6 +61,15 @@ impl CompanionClient {
         Ok(CompanionClient { http, base, token })
     }
 
+    /// This client through `network` (a profile's proxy and trust).
+    pub fn with_network(
+        mut self,
+        network: &crate::remote::network::Network,
+    ) -> Result<Self, SignError> {
+        self.http = http::client_on(Purpose::Backend, network).map_err(SignError::Signing)?;
+        Ok(self)
+    }
+
     fn url(&self, path_and_query: &str) -> String {
         format!(
             "{}{path_and_query}",
@@ -99,12 +108,15 @@ impl CompanionClient {
             req = req.json(&b);
         }
         let resp = req.send().await.map_err(|e| {
+            let explained = crate::remote::network::explain(&e, "the backend");
+            let kind = if explained.retryable {
+                FailureKind::Transient
+            } else {
+                FailureKind::Permanent
+            };
             RemoteFailure::local(
-                FailureKind::Transient,
-                format!(
-                    "cannot reach the backend: {}",
-                    redact(&e.without_url().to_string())
-                ),
+                kind,
+                format!("cannot reach the backend: {}", explained.message),
             )
         })?;
         let status = resp.status().as_u16();

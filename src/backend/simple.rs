@@ -41,11 +41,30 @@ struct SimpleRequest<'a> {
     content_md5: &'a str,
 }
 
+/// A request to the backend that failed before it answered.
+fn unreached(e: &reqwest::Error) -> SignError {
+    let explained = crate::remote::network::explain(e, "the backend");
+    if explained.retryable {
+        SignError::BackendUnreachable(explained.message)
+    } else {
+        SignError::BackendBlocked(explained.message)
+    }
+}
+
 impl BackendSigner {
     /// A signer that asks the backend at `url`, sending `token` as a bearer token.
     pub fn new(url: url::Url, token: Option<Secret>) -> Result<Self, SignError> {
         let client = http::client(Purpose::Backend).map_err(SignError::Signing)?;
         Ok(BackendSigner { client, url, token })
+    }
+
+    /// This signer through `network` (a profile's proxy and trust).
+    pub fn with_network(
+        mut self,
+        network: &crate::remote::network::Network,
+    ) -> Result<Self, SignError> {
+        self.client = http::client_on(Purpose::Backend, network).map_err(SignError::Signing)?;
+        Ok(self)
     }
 }
 
@@ -75,16 +94,10 @@ impl Signer for BackendSigner {
         if let Some(t) = &self.token {
             request = request.bearer_auth(t.expose());
         }
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| SignError::BackendUnreachable(redact(&e.without_url().to_string())))?;
+        let resp = request.send().await.map_err(|e| unreached(&e))?;
         let status = resp.status();
         let retry_after = http::retry_after(resp.headers(), SystemTime::now());
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| SignError::BackendUnreachable(redact(&e.without_url().to_string())))?;
+        let text = resp.text().await.map_err(|e| unreached(&e))?;
         if status.is_redirection() {
             return Err(SignError::BackendRedirect {
                 status: status.as_u16(),

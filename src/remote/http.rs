@@ -1,5 +1,6 @@
 //! The one place Hoist builds HTTP clients: redirects are never followed (a bearer token or a
-//! signed request must not reach another host), and each kind of request has its timeouts here.
+//! signed request must not reach another host), each kind of request has its timeouts here,
+//! and every client goes through a [`super::network::Network`] (proxy, trust store).
 
 use std::time::Duration;
 
@@ -39,9 +40,20 @@ pub(crate) fn retry_after(
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// A client for `purpose`: redirects off, Hoist's user agent, the purpose's timeouts.
+/// A client for `purpose` on the system's network (proxy and trust store): see [`client_on`].
 pub(crate) fn client(purpose: Purpose) -> Result<reqwest::Client, String> {
-    let builder = reqwest::Client::builder()
+    let network = super::network::Network::system().map_err(|e| e.to_string())?;
+    client_on(purpose, &network)
+}
+
+/// A client for `purpose` through `network`: redirects off, Hoist's user agent, the purpose's
+/// timeouts, the network's proxy and trust.
+pub(crate) fn client_on(
+    purpose: Purpose,
+    network: &super::network::Network,
+) -> Result<reqwest::Client, String> {
+    let builder = network
+        .apply(reqwest::Client::builder())
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
         .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")));

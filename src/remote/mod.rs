@@ -7,7 +7,8 @@
 //! Failures are [`RemoteFailure`]s: a retry decision ([`FailureKind`]), the status and error
 //! code when a server answered, and a sentence a person understands.
 //!
-//! `http::client` builds every HTTP client Hoist uses, with the timeouts in one place.
+//! `http::client` builds every HTTP client Hoist uses, with the timeouts in one place;
+//! [`network`] gives them the proxy and trust of a company network and explains what fails.
 
 use std::time::SystemTime;
 
@@ -16,6 +17,7 @@ use crate::retry::FailureKind;
 use crate::sign::{PresignedPut, PutRequest, SignError};
 
 pub(crate) mod http;
+pub mod network;
 pub mod s3;
 pub mod xml;
 

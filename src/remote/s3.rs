@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::http::{self, Purpose};
+use super::network::Network;
 use super::{
     CompletedPart, Completion, MultipartApi, MultipartTarget, ObjectInfo, PartToSign,
     RemoteFailure, RemotePart,
@@ -21,29 +22,20 @@ use crate::sign::{PresignedPut, PutRequest, SignError};
 
 /// A network error with its causes, the URL (and so the signature) left out.
 pub(crate) fn network_failure(e: reqwest::Error) -> RemoteFailure {
-    let kind = if e.is_timeout() {
-        FailureKind::Timeout
-    } else {
-        FailureKind::Transient
+    let explained = super::network::explain(&e, "the storage server");
+    let kind = match explained.cause {
+        _ if !explained.retryable => FailureKind::Permanent,
+        super::network::Cause::Timeout => FailureKind::Timeout,
+        _ => FailureKind::Transient,
     };
-    let what = if e.is_connect() {
-        "cannot connect to the storage server"
-    } else {
-        "the connection failed during the upload"
-    };
-    let mut detail = Vec::new();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        detail.push(s.to_string());
-        source = s.source();
-    }
-    let message = if detail.is_empty() {
-        what.to_string()
-    } else {
-        format!("{what} ({})", detail.join(": "))
-    };
-    RemoteFailure::local(kind, redact(&message))
+    RemoteFailure::local(kind, explained.message)
 }
+
+/// What to do when a proxy answers 407 (to a plain-HTTP request, or to CONNECT).
+pub(crate) const PROXY_WANTS_CREDENTIALS: &str =
+    "the proxy asks for a user name and password (HTTP 407): put the user in the profile's proxy \
+     URL (http://user@proxy:port) and store the password with `hoist secret set PROFILE --kind \
+     proxy-password`; IT can tell you which account the proxy accepts";
 
 /// Whether a store's error code says the body does not match a checksum it was sent with.
 /// Garage names it InvalidDigest (S3: BadDigest, or InvalidDigest for a malformed digest —
@@ -129,6 +121,7 @@ pub(crate) fn classify_response(
             FailureKind::Permanent,
             "access denied: these credentials may not write to this bucket or key",
         ),
+        (407, _) => (FailureKind::Permanent, PROXY_WANTS_CREDENTIALS),
         _ => (FailureKind::Permanent, "the storage server refused the request"),
     };
     let detail = match (code.is_empty(), s3_message.is_empty()) {
@@ -181,6 +174,17 @@ impl S3Client {
         // or network can cause; the default client then stops with reqwest's own message.
         let http = http::client(Purpose::S3Call).unwrap_or_default();
         S3Client { signer, http }
+    }
+
+    /// This client through `network` (a profile's proxy and trust).
+    pub fn with_network(mut self, network: &Network) -> Result<Self, String> {
+        self.http = http::client_on(Purpose::S3Call, network)?;
+        Ok(self)
+    }
+
+    /// The HTTP client (the profile's proxy and trust).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The signer (bucket, region, endpoint, credentials).

@@ -97,9 +97,13 @@ pub enum SignError {
         /// How long it asked to wait (`Retry-After`), when it did.
         retry_after: Option<std::time::Duration>,
     },
-    /// The backend could not be reached.
+    /// The backend could not be reached (for now: the network may come back).
     #[error("cannot reach the backend: {0}")]
     BackendUnreachable(String),
+    /// The backend cannot be reached until a setting changes (a refused certificate, a proxy
+    /// that wants credentials): the message says which.
+    #[error("cannot reach the backend: {0}")]
+    BackendBlocked(String),
     #[error(
         "the backend answered with a redirect (HTTP {status}); Hoist does not follow redirects so \
          the bearer token never reaches another host: set the profile's backend URL to the final address"

@@ -34,6 +34,7 @@ pub mod parts;
 mod put;
 pub(crate) mod resume;
 mod single;
+pub mod throttle;
 mod types;
 
 pub use control::Control;
@@ -49,6 +50,7 @@ pub struct Uploader {
     stall_timeout: Duration,
     checksum: ChecksumAlgorithm,
     object: ObjectSettings,
+    throttle: throttle::Throttle,
 }
 
 impl Uploader {
@@ -63,7 +65,23 @@ impl Uploader {
             stall_timeout: Duration::from_secs(30),
             checksum: ChecksumAlgorithm::default(),
             object: ObjectSettings::default(),
+            throttle: throttle::Throttle::default(),
         }
+    }
+
+    /// Sends through `network` (a profile's proxy and trust).
+    pub fn with_network(
+        mut self,
+        network: &crate::remote::network::Network,
+    ) -> Result<Self, String> {
+        self.client = http::client_on(Purpose::Transfer, network)?;
+        Ok(self)
+    }
+
+    /// Obeys `limit` as well (bytes per second over everything sharing it).
+    pub fn with_limit(mut self, limit: throttle::RateLimit) -> Self {
+        self.throttle = self.throttle.with(limit);
+        self
     }
 
     /// Sets what the store keeps with each object (signed where Hoist signs).

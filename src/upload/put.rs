@@ -57,11 +57,39 @@ pub(crate) struct Answer {
     pub encryption: Option<String>,
 }
 
+type Chunks = futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
+
 fn read_failure(e: std::io::Error) -> AttemptError {
     AttemptError::Fatal(TransferError::Read(e.to_string()))
 }
 
 impl Uploader {
+    /// `chunks` in pieces that each wait for the bandwidth limits (set now or later).
+    fn throttled(&self, chunks: Chunks) -> Chunks {
+        if !self.throttle.has_limits() {
+            return chunks;
+        }
+        let (cut, wait) = (self.throttle.clone(), self.throttle.clone());
+        chunks
+            .flat_map(move |chunk| {
+                let pieces: Vec<std::io::Result<bytes::Bytes>> = match chunk {
+                    Ok(c) => cut.pieces(c).into_iter().map(Ok).collect(),
+                    Err(e) => vec![Err(e)],
+                };
+                futures_util::stream::iter(pieces)
+            })
+            .then(move |piece| {
+                let throttle = wait.clone();
+                async move {
+                    if let Ok(p) = &piece {
+                        throttle.admit(p.len()).await;
+                    }
+                    piece
+                }
+            })
+            .boxed()
+    }
+
     /// PUTs `body` to `presigned`: a failure worth retrying comes back as
     /// [`AttemptError::Retry`], a file that changed or cannot be read as fatal.
     pub(crate) async fn put(
@@ -92,6 +120,7 @@ impl Uploader {
                 (chunks.boxed(), range.len)
             }
         };
+        let chunks = self.throttled(chunks);
         let started = Instant::now();
         let activity = Arc::new(AtomicU64::new(0));
         let stream = {

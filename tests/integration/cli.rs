@@ -506,3 +506,88 @@ async fn encryption_the_store_does_not_confirm_is_warned_about() {
         "{stderr}"
     );
 }
+
+/// Staff behind a company proxy set in the environment (as IT does with HTTP_PROXY): every
+/// request of a multipart upload goes through it (tinyproxy's log), under `--limit-rate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_follow_the_environment_proxy_under_a_rate_limit() {
+    let store = support::Store::start().await;
+    let proxy = support::network::Tinyproxy::start(None);
+    let env = Env::new();
+    let kc = env.self_sign_profile(&store, "behind-proxy", &[]);
+    let files = tempfile::tempdir().unwrap();
+    let content = support::bytes(11 * 1024 * 1024, 8);
+    let p = support::write(files.path(), "through.bin", &content);
+    let mut cmd = env.cmd(&[
+        "upload",
+        "--json",
+        "--limit-rate",
+        "64MB",
+        p.to_str().unwrap(),
+    ]);
+    cmd.env("HTTP_PROXY", &proxy.url)
+        .env("HOIST_MULTIPART_THRESHOLD", "8MiB")
+        .env("HOIST_PART_SIZE", "5MiB");
+    let (_, line) = upload_lands(cmd, (&kc, "behind-proxy"), &store, &content).await;
+    let key = line["key"].as_str().unwrap();
+    let requests = proxy.requests();
+    let store_url = store.store.endpoint().to_string();
+    let object = format!("{}/test-bucket/{key}", store_url.trim_end_matches('/'));
+    for expected in ["POST", "PUT"] {
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.starts_with(&format!("{expected} {object}"))),
+            "{expected} of {object} went through the proxy: {requests:?}"
+        );
+    }
+    for part in 1..=3 {
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.contains(&format!("partNumber={part}"))),
+            "part {part} went through the proxy: {requests:?}"
+        );
+    }
+}
+
+/// A store whose name does not resolve: the error says it was DNS, what to check, and what
+/// to tell IT (it said "error sending request").
+#[test]
+fn a_name_that_does_not_resolve_is_reported_as_dns() {
+    let env = Env::new();
+    let out = env.run(&[
+        "profile",
+        "add",
+        "nowhere",
+        "--bucket",
+        "test-bucket",
+        "--region",
+        "us-east-1",
+        "--endpoint",
+        "http://hoist-store.invalid:9000",
+        "--path-style",
+        "--access-key-id",
+        support::ACCESS_KEY_ID,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let kc = hoist::secret::Keychain::new(&env.keychain_service);
+    kc.set(
+        "nowhere",
+        hoist::secret::SecretKind::SecretAccessKey,
+        &hoist::secret::Secret::new(support::SECRET_ACCESS_KEY),
+    )
+    .expect("a Secret Service must be running");
+    let files = tempfile::tempdir().unwrap();
+    let p = support::write(files.path(), "a.txt", b"hello\n");
+    let out = env.run(&["upload", "--profile", "nowhere", p.to_str().unwrap()]);
+    kc.delete("nowhere", hoist::secret::SecretKind::SecretAccessKey)
+        .unwrap();
+    assert!(!out.status.success());
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("the storage server's name hoist-store.invalid could not be resolved (DNS)")
+            && said.contains("tell IT"),
+        "{said}"
+    );
+}

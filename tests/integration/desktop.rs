@@ -527,6 +527,92 @@ async fn an_edited_profile_drops_the_secrets_that_would_reach_a_new_host() {
     assert_eq!(stored(), None);
 }
 
+/// Regression: the profile Test showed a raw error chain for a name that did not resolve, then
+/// suggested switching path style even where path style was on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_check_names_a_dns_failure_and_blames_addressing_only_for_a_bucket_host() {
+    let app = app();
+    let unresolved = |path_style: bool| {
+        Profile::new(
+            "far",
+            Mode::SelfSign {
+                bucket: "test-bucket".into(),
+                region: "us-east-1".into(),
+                endpoint: Some("http://hoist-store.invalid:9000".into()),
+                path_style,
+                access_key_id: support::ACCESS_KEY_ID.into(),
+            },
+        )
+    };
+    let secret = || {
+        vec![SecretInput {
+            kind: SecretKind::SecretAccessKey,
+            value: Secret::new(support::SECRET_ACCESS_KEY),
+        }]
+    };
+    let check = |report: &hoist::app::health::HealthReport, name: &str| {
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .clone()
+    };
+    app.manager
+        .save_profile("far", unresolved(true), secret(), true)
+        .await
+        .unwrap();
+    let report = app.manager.health_check("far").await.unwrap();
+    let put = check(&report, "put");
+    assert_eq!(put.status, CheckStatus::Fail);
+    assert!(
+        put.detail
+            .contains("name hoist-store.invalid could not be resolved (DNS)")
+            && put.detail.contains("tell IT"),
+        "{}",
+        put.detail
+    );
+    assert_eq!(check(&report, "path style").status, CheckStatus::Skipped);
+
+    app.manager
+        .save_profile("far", unresolved(false), vec![], false)
+        .await
+        .unwrap();
+    let report = app.manager.health_check("far").await.unwrap();
+    let addressing = check(&report, "path style");
+    assert_eq!(addressing.status, CheckStatus::Fail);
+    assert!(
+        addressing.detail.contains("try path-style"),
+        "{}",
+        addressing.detail
+    );
+    let _ = app.keychain.delete("far", SecretKind::SecretAccessKey);
+}
+
+/// The app's bandwidth limit over all uploads: set while the app runs, kept for the next
+/// start, and shown in the header (the CLI takes it as its default too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overall_bandwidth_limit_is_kept_and_shown() {
+    let app = app();
+    assert_eq!(app.manager.overview().await.unwrap().limit_rate, None);
+    app.manager.set_limit_rate(Some(2_000_000)).unwrap();
+    assert_eq!(
+        app.manager.overview().await.unwrap().limit_rate,
+        Some(2_000_000)
+    );
+    let again = Manager::open(config_in(app.config.path(), app.data.path(), &app.keychain));
+    drop(app.manager);
+    let again = again.unwrap();
+    assert_eq!(again.overview().await.unwrap().limit_rate, Some(2_000_000));
+    again.set_limit_rate(None).unwrap();
+    assert_eq!(
+        ProfileStore::in_dir(app.config.path())
+            .limit_rate()
+            .unwrap(),
+        None
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profile_saved_in_the_app_keeps_its_secret_in_the_keychain_only() {
     let app = app();

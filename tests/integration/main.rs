@@ -17,5 +17,6 @@ mod keychain;
 mod local_files;
 mod localstack;
 mod multipart;
+mod network;
 mod properties;
 mod self_sign;

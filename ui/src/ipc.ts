@@ -65,4 +65,8 @@ export const ipc = {
     invoke("export_profile", { name, path }),
   importProfile: (path: string): Promise<ProfileEntry> => invoke("import_profile", { path }),
   healthCheck: (name: string): Promise<HealthReport> => invoke("health_check", { name }),
+  /** Sets the bandwidth limit over all uploads ("5MB", "" for none); answers bytes per second. */
+  setLimitRate: (rate: string): Promise<number | null> => invoke("set_limit_rate", { rate }),
+  /** A size as typed ("100MB", "5GiB") in bytes, parsed by the core as the CLI parses it. */
+  parseSize: (text: string): Promise<number> => invoke("parse_size", { text }),
 };

@@ -130,6 +130,15 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${UNITS[u]}`;
 }
 
+/** A rate as staff type it back ("5MB", "512KiB", "1500"): exact, so it parses again. */
+export function formatRate(bytesPerSecond: number | null): string {
+  if (bytesPerSecond == null) return "";
+  for (const [unit, size] of [["GB", 1e9], ["MB", 1e6], ["KB", 1e3], ["MiB", 1 << 20], ["KiB", 1 << 10]] as const) {
+    if (bytesPerSecond % size === 0) return `${bytesPerSecond / size}${unit}`;
+  }
+  return String(bytesPerSecond);
+}
+
 export function formatSpeed(bytesPerSecond: number): string {
   return bytesPerSecond > 0 ? `${formatBytes(Math.round(bytesPerSecond))}/s` : "";
 }

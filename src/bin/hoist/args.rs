@@ -80,6 +80,10 @@ pub(crate) struct UploadArgs {
     /// the profile's unfinished uploads are resumed.
     #[arg(value_name = "PATH")]
     pub(crate) paths: Vec<PathBuf>,
+    /// Send at most this many bytes per second over all files and parts, e.g. 5MB or 500KiB
+    /// (the profile's own limit applies too).
+    #[arg(long, value_name = "RATE", value_parser = profile::parse_rate, env = "HOIST_LIMIT_RATE")]
+    pub(crate) limit_rate: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -177,6 +181,17 @@ pub(crate) struct AddArgs {
     /// A tag KEY=VALUE for each object (repeat for more, at most 10).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub(crate) tags: Vec<(String, String)>,
+    /// A proxy for every request, e.g. http://proxy.corp:3128 or http://alice@proxy.corp:3128
+    /// (its password: `hoist secret set NAME --kind proxy-password`) [default: HTTPS_PROXY,
+    /// HTTP_PROXY and NO_PROXY, then the system's proxy settings].
+    #[arg(long, value_name = "URL")]
+    pub(crate) proxy: Option<String>,
+    /// A PEM file of root certificates to trust besides the system's (a company CA).
+    #[arg(long, value_name = "PEM")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Bytes per second this profile's uploads may send, e.g. 5MB.
+    #[arg(long, value_name = "RATE", value_parser = profile::parse_rate)]
+    pub(crate) limit_rate: Option<u64>,
     /// Also make it the default profile.
     #[arg(long)]
     pub(crate) default: bool,
@@ -212,6 +227,7 @@ pub(crate) enum KindArg {
     SecretAccessKey,
     SessionToken,
     BearerToken,
+    ProxyPassword,
 }
 
 impl From<KindArg> for SecretKind {
@@ -220,6 +236,7 @@ impl From<KindArg> for SecretKind {
             KindArg::SecretAccessKey => SecretKind::SecretAccessKey,
             KindArg::SessionToken => SecretKind::SessionToken,
             KindArg::BearerToken => SecretKind::BearerToken,
+            KindArg::ProxyPassword => SecretKind::ProxyPassword,
         }
     }
 }

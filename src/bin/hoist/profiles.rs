@@ -61,6 +61,17 @@ fn add(store: &ProfileStore, a: AddArgs) -> anyhow::Result<()> {
     p.prefix = a.prefix;
     p.key_template = a.key_template;
     p.max_size = a.max_size;
+    p.network = hoist::profile::NetworkSettings {
+        proxy: a.proxy.clone(),
+        // Stored absolute: the app and later runs start elsewhere.
+        ca_file: a
+            .ca_file
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()
+            .context("--ca-file")?,
+        limit_rate: a.limit_rate,
+    };
     p.allowed_types = a.allow_types;
     p.concurrency = a.concurrency;
     p.checksum = a.checksum;
@@ -136,6 +147,15 @@ fn show(store: &ProfileStore, keychain: &Keychain, name: &str, json: bool) -> an
     println!("allowed types  {}", or(&p.allowed_types.join(", "), "any"));
     println!("concurrency    {}", p.concurrency);
     println!("checksum       {}", p.checksum);
+    if let Some(proxy) = &p.network.proxy {
+        println!("proxy          {proxy}");
+    }
+    if let Some(ca) = &p.network.ca_file {
+        println!("ca file        {}", ca.display());
+    }
+    if let Some(rate) = p.network.limit_rate {
+        println!("limit rate     {rate} bytes/s");
+    }
     for (name, value) in p.object.headers() {
         println!("object         {name}: {value}");
     }

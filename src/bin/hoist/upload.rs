@@ -25,7 +25,11 @@ pub(crate) fn upload(
     let profile = store.resolve(args.profile.as_deref())?;
     let runtime = crate::runtime()?;
     runtime.block_on(async {
-        let session = Session::open(profile, keychain, RetryPolicy::default()).await?;
+        let mut session = Session::open(profile, keychain, RetryPolicy::default()).await?;
+        // The flag, else the overall limit the app (or an earlier run) keeps.
+        if let Some(rate) = args.limit_rate.or(store.limit_rate()?) {
+            session.obey(hoist::upload::throttle::RateLimit::new(Some(rate)));
+        }
         let jobs = if args.paths.is_empty() {
             let jobs = session.unfinished_jobs()?;
             if jobs.is_empty() {

@@ -10,6 +10,7 @@ pub(crate) mod companion;
 pub(crate) mod faulty;
 pub(crate) mod kms_front;
 pub(crate) mod localstack;
+pub(crate) mod network;
 pub(crate) mod observed;
 
 use std::path::{Path, PathBuf};

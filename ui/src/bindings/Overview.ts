@@ -15,4 +15,8 @@ destination: string,
 /**
  * True for the embedded store: the destination is a local folder.
  */
-local: boolean, };
+local: boolean, 
+/**
+ * The bandwidth limit over all uploads, bytes per second.
+ */
+limitRate: number | null, };

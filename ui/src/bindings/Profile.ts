@@ -72,4 +72,20 @@ path_style: boolean,
 /**
  * The access key id; its secret is in the keychain.
  */
-access_key_id: string, } | { "mode": "local" });
+access_key_id: string, } | { "mode": "local" }) & { 
+/**
+ * The proxy every request goes through (`http://proxy.corp:3128`, a user name may be
+ * given as `http://alice@proxy.corp:3128`; its password lives in the keychain as the
+ * `proxy-password` secret). Unset: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, then the
+ * system's proxy settings (Windows, macOS).
+ */
+proxy?: string, 
+/**
+ * A PEM file of root certificates trusted besides the OS trust store (a company CA, or
+ * the CA of a TLS-inspecting proxy).
+ */
+ca_file?: string, 
+/**
+ * Bytes per second this profile's uploads may send, over all files and parts in flight.
+ */
+limit_rate?: number, };

@@ -18,4 +18,8 @@ backendSecrets: Array<SecretKind>,
 /**
  * The secrets a `self-sign` profile keeps.
  */
-selfSignSecrets: Array<SecretKind>, };
+selfSignSecrets: Array<SecretKind>, 
+/**
+ * The secrets any profile with a proxy keeps.
+ */
+networkSecrets: Array<SecretKind>, };

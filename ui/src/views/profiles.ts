@@ -10,12 +10,14 @@ import type { SecretInput } from "../bindings/SecretInput";
 import type { SecretKind } from "../bindings/SecretKind";
 import { byId, h } from "../dom";
 import { ipc } from "../ipc";
+import { formatRate } from "../model";
 import type { Context } from "./context";
 
 const SECRET_LABEL: Record<SecretKind, string> = {
   "secret-access-key": "Secret access key",
   "session-token": "Session token",
   "bearer-token": "Bearer token",
+  "proxy-password": "Proxy password",
 };
 
 function field(label: string, input: HTMLElement, hint?: string): HTMLElement {
@@ -104,6 +106,7 @@ export class ProfilesView {
     const o = await this.ctx.attempt("Profile", () => ipc.overview());
     if (!o) return;
     byId("destination").textContent = o.destination;
+    byId<HTMLInputElement>("limit-rate").value = formatRate(o.limitRate);
     byId("destination").title = o.local
       ? "The embedded store on this machine: a folder you can open"
       : o.destination;
@@ -177,9 +180,36 @@ export class ProfilesView {
         {},
         h("legend", {}, "Rules"),
         field("Key prefix", input("prefix", p?.prefix ?? "")),
-        field("Largest file (bytes)", input("max_size", p?.max_size != null ? String(p.max_size) : "", { inputmode: "numeric" })),
+        field(
+          "Largest file",
+          input("max_size", p?.max_size != null ? formatRate(p.max_size) : "", { placeholder: "S3's limit; e.g. 100MB or 5GiB" }),
+        ),
         field("Allowed types", input("allowed_types", (p?.allowed_types ?? []).join(", "), { placeholder: "image/*, application/pdf" })),
         field("Uploads at once", input("concurrency", String(p?.concurrency ?? 4), { type: "number", min: "1", max: "64" })),
+      ),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "Network"),
+        field(
+          "Proxy",
+          input("proxy", p?.proxy ?? "", { placeholder: "the system's; or http://user@proxy.corp:3128" }),
+          "Empty: HTTPS_PROXY, HTTP_PROXY and the system's proxy settings.",
+        ),
+        field("Proxy password", input("proxy-password", "", { type: "password" }), secretHint("proxy-password")),
+        field(
+          "Company CA file",
+          h(
+            "span",
+            { class: "with-button" },
+            input("ca_file", p?.ca_file ?? "", { placeholder: "PEM file; the system's trust store is always used" }),
+            h("button", { type: "button", "data-form": "browse-ca" }, "Browse…"),
+          ),
+        ),
+        field(
+          "Bandwidth limit per second",
+          input("limit_rate", formatRate(p?.limit_rate ?? null), { placeholder: "none; e.g. 5MB" }),
+        ),
       ),
       h(
         "div",
@@ -195,11 +225,22 @@ export class ProfilesView {
   }
 
   /** Reads the form into a profile and the secrets typed (empty ones are left out). */
-  readForm(form: HTMLFormElement): { name: string; profile: Profile; secrets: SecretInput[] } {
+  readForm(form: HTMLFormElement): {
+    name: string;
+    profile: Profile;
+    secrets: SecretInput[];
+    sizes: Record<"max_size" | "limit_rate", string>;
+  } {
     const v = (n: string) => (form.elements.namedItem(n) as HTMLInputElement | null)?.value.trim() ?? "";
     const checked = (n: string) => Boolean((form.elements.namedItem(n) as HTMLInputElement | null)?.checked);
     const mode = v("mode");
-    const { max_size: _shownBelow, ...base } = this.formBase.get(form) ?? {};
+    const {
+      max_size: _size,
+      proxy: _proxy,
+      ca_file: _ca,
+      limit_rate: _rate,
+      ...base
+    } = this.formBase.get(form) ?? {};
     const rules = {
       key_template: "",
       ...base,
@@ -209,10 +250,13 @@ export class ProfilesView {
         .map((t) => t.trim())
         .filter(Boolean),
       concurrency: Number(v("concurrency")) || 4,
-      ...(v("max_size") ? { max_size: Number(v("max_size")) } : {}),
+      ...(v("proxy") ? { proxy: v("proxy") } : {}),
+      ...(v("ca_file") ? { ca_file: v("ca_file") } : {}),
     };
-    const kinds: SecretKind[] =
-      (mode === "backend" ? this.template?.backendSecrets : this.template?.selfSignSecrets) ?? [];
+    const kinds: SecretKind[] = [
+      ...((mode === "backend" ? this.template?.backendSecrets : this.template?.selfSignSecrets) ?? []),
+      ...(v("proxy") ? (this.template?.networkSecrets ?? []) : []),
+    ];
     const secrets = kinds.map((kind) => ({ kind, value: v(kind) })).filter((s) => s.value !== "");
     const profile: Profile =
       mode === "backend"
@@ -226,12 +270,19 @@ export class ProfilesView {
             path_style: checked("path_style"),
             access_key_id: v("access_key_id"),
           };
-    return { name: v("name"), profile, secrets };
+    return { name: v("name"), profile, secrets, sizes: { max_size: v("max_size"), limit_rate: v("limit_rate") } };
   }
 
   private async save(form: HTMLFormElement): Promise<void> {
-    const { name, profile, secrets } = this.readForm(form);
-    const entry = await this.ctx.attempt("Save", () => ipc.saveProfile(name, profile, secrets, form.dataset.create === "1"));
+    const { name, profile, secrets, sizes } = this.readForm(form);
+    // Sizes are read by the core, as the CLI reads them ("100MB", "5GiB"): a typo is refused
+    // with its reason instead of being dropped.
+    const entry = await this.ctx.attempt("Save", async () => {
+      for (const [field, text] of Object.entries(sizes)) {
+        if (text) (profile as Record<string, unknown>)[field] = await ipc.parseSize(text.replace(/\/s$/, ""));
+      }
+      return ipc.saveProfile(name, profile, secrets, form.dataset.create === "1");
+    });
     // Typed secrets never stay in the page.
     for (const el of form.querySelectorAll<HTMLInputElement>("input[type=password]")) el.value = "";
     if (!entry) return;
@@ -335,8 +386,17 @@ export class ProfilesView {
       e.preventDefault();
       void this.save(form);
     });
-    form.addEventListener("click", (e) => {
-      if ((e.target as HTMLElement).dataset.form === "cancel") form.hidden = true;
+    form.addEventListener("click", async (e) => {
+      const action = (e.target as HTMLElement).dataset.form;
+      if (action === "cancel") form.hidden = true;
+      if (action === "browse-ca") {
+        const path = await open({
+          multiple: false,
+          directory: false,
+          filters: [{ name: "Certificates (PEM)", extensions: ["pem", "crt", "cer"] }],
+        });
+        if (typeof path === "string") (form.elements.namedItem("ca_file") as HTMLInputElement).value = path;
+      }
     });
     byId<HTMLSelectElement>("profile-select").addEventListener("change", (e) =>
       void this.onAction("use", (e.target as HTMLSelectElement).value),

@@ -6,7 +6,7 @@ import type { Rejection } from "../bindings/Rejection";
 import type { UploadRow } from "../bindings/UploadRow";
 import { byId, h } from "../dom";
 import { ipc } from "../ipc";
-import { type Action, actionsFor, formatBytes, formatDuration, formatSpeed, percent, QueueModel } from "../model";
+import { type Action, actionsFor, formatBytes, formatDuration, formatRate, formatSpeed, percent, QueueModel } from "../model";
 import type { Context } from "./context";
 
 const ACTION_LABEL: Record<Action, string> = {
@@ -170,6 +170,13 @@ export class QueueView {
         this.model.reset(rows);
         this.scheduleRender();
       }
+    });
+    const limit = byId<HTMLInputElement>("limit-rate");
+    limit.addEventListener("change", async () => {
+      const rate = await attempt("Limit", () => ipc.setLimitRate(limit.value));
+      if (rate === undefined) return;
+      limit.value = formatRate(rate);
+      this.ctx.say(rate == null ? "No bandwidth limit." : `Uploads send at most ${formatRate(rate)} per second.`);
     });
     byId("queue").addEventListener("click", (e) => {
       const button = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]");

@@ -28,6 +28,7 @@ const template = {
   defaults: { mode: "local", prefix: "", key_template: "{yyyy}/{mm}/{dd}/{uuid}-{name}", concurrency: 4 },
   backendSecrets: ["bearer-token"],
   selfSignSecrets: ["secret-access-key", "session-token"],
+  networkSecrets: ["proxy-password"],
 };
 
 const settle = () => new Promise((r) => setTimeout(r, 40));
@@ -237,5 +238,53 @@ describe("profiles", () => {
     const created = app.readProfileForm(form).profile;
     expect(created.key_template).toBe(template.defaults.key_template);
     expect(created.prefix).toBe("");
+  });
+
+  it("reads sizes with units through the core, keeps the proxy password for the keychain, and refuses a typo", async () => {
+    const sizes: Record<string, number> = { "100MB": 100_000_000, "5MB": 5_000_000 };
+    handlers.parse_size = (a) => {
+      const typed = String(a.text);
+      if (typed in sizes) return sizes[typed];
+      throw { kind: "failed", message: `'${typed}' is not a size such as 100MB or 5GiB` };
+    };
+    handlers.save_profile = (a) => ({ ...local, name: a.name, builtin: false, profile: a.profile });
+    const app = await start();
+    app.showTab("profiles");
+    app.editProfile();
+    const form = document.querySelector<HTMLFormElement>("#profile-form")!;
+    const set = (name: string, value: string) => ((form.elements.namedItem(name) as HTMLInputElement).value = value);
+    set("name", "corp");
+    set("url", "https://uploads.example.com/api/upload");
+    set("max_size", "100MB");
+    set("limit_rate", "5MB/s");
+    set("proxy", "http://alice@proxy.corp:3128");
+    set("proxy-password", "pw");
+    form.requestSubmit();
+    await settle();
+    const save = calls.find((c) => c.cmd === "save_profile")!.args;
+    expect(save.profile).toMatchObject({ max_size: 100_000_000, limit_rate: 5_000_000, proxy: "http://alice@proxy.corp:3128" });
+    expect(save.secrets).toEqual([{ kind: "proxy-password", value: "pw" }]);
+
+    calls.length = 0;
+    app.editProfile();
+    set("name", "typo");
+    set("url", "https://uploads.example.com/api/upload");
+    set("max_size", "100 MBs");
+    form.requestSubmit();
+    await settle();
+    expect(calls.some((c) => c.cmd === "save_profile")).toBe(false);
+    expect(text("#status")).toContain("'100 MBs' is not a size");
+  });
+
+  it("sets the bandwidth limit over all uploads from the queue's toolbar", async () => {
+    handlers.set_limit_rate = ({ rate }) => (rate === "2MB" ? 2_000_000 : null);
+    await start();
+    const limit = document.querySelector<HTMLInputElement>("#limit-rate")!;
+    limit.value = "2MB";
+    limit.dispatchEvent(new Event("change"));
+    await settle();
+    expect(calls.find((c) => c.cmd === "set_limit_rate")?.args).toEqual({ rate: "2MB" });
+    expect(limit.value).toBe("2MB");
+    expect(text("#status")).toContain("at most 2MB per second");
   });
 });
