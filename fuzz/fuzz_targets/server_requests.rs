@@ -65,6 +65,7 @@ fn world() -> &'static World {
             policy: file.policy,
             audit: AuditLog::new(Box::new(std::io::sink())),
             upload_id_secret: ID_SECRET.to_vec(),
+            rate_limiter: hoist_server::rate::RateLimiter::local(),
         });
         World {
             rt: tokio::runtime::Builder::new_current_thread()

@@ -72,6 +72,19 @@ pub struct FileConfig {
     /// Connection limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Where the per-token rate limits are kept.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+}
+
+/// The `[rate_limit]` section.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// A Redis every replica shares (`redis://10.0.0.5:6379/0`): the limits then hold across
+    /// replicas. Unset: each instance keeps its own. `HOIST_SERVER_REDIS_URL` overrides (keep
+    /// a password there rather than in the file).
+    pub redis_url: Option<String>,
 }
 
 /// The bucket section of the config.
@@ -573,6 +586,19 @@ mod tests {
         assert!(
             f.tokens(Some(&"y".repeat(31))).is_err(),
             "31 characters are too few"
+        );
+    }
+
+    /// The sample's `[rate_limit]` lines, uncommented, are a valid config.
+    #[test]
+    fn the_sample_redis_url_loads_when_uncommented() {
+        let text = include_str!("../hoist-server.example.toml")
+            .replace("# [rate_limit]", "[rate_limit]")
+            .replace("# redis_url", "redis_url");
+        let f: FileConfig = toml::from_str(&text).unwrap();
+        assert_eq!(
+            f.rate_limit.redis_url.as_deref(),
+            Some("redis://10.0.0.5:6379/0")
         );
     }
 

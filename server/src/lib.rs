@@ -10,7 +10,8 @@
 //!   only `url` still works, within the policy);
 //! * **companion** — Uppy Companion's `/s3/params` and `/s3/multipart/...` endpoints.
 //!
-//! Every request is authenticated (bearer token, stored hashed), rate limited per token, and
+//! Every request is authenticated (bearer token, stored hashed), rate limited per token ([`rate`]:
+//! in the process, or in Redis shared by every replica), and
 //! checked before anything is signed; keys are generated here under the token's prefix;
 //! `content-type`, `content-length`, `If-None-Match: *` and any checksum the client sent are
 //! signed so that S3 enforces them. An [`audit`] line records each decision. [`serve`] runs the
@@ -23,6 +24,7 @@ pub mod error;
 pub mod guard;
 pub mod metrics;
 pub mod policy;
+pub mod rate;
 mod routes;
 pub mod s3;
 pub mod serve;

@@ -197,12 +197,20 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Some(p) => AuditLog::file(p)?,
         None => AuditLog::stdout(),
     };
+    let rate_limiter = match std::env::var("HOIST_SERVER_REDIS_URL")
+        .ok()
+        .or(file.rate_limit.redis_url.clone())
+    {
+        Some(url) => hoist_server::rate::RateLimiter::shared(&url).await?,
+        None => hoist_server::rate::RateLimiter::local(),
+    };
     let router = app(AppConfig {
         bucket: Bucket::new(signer.with_expiry(expiry)),
         policy: file.policy,
         tokens,
         audit,
         upload_id_secret,
+        rate_limiter,
     });
     let listen = cli
         .listen

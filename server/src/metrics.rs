@@ -66,8 +66,15 @@ impl Metrics {
             .record(took.as_secs_f64());
     }
 
-    /// Everything, in Prometheus's text format.
-    pub fn render(&self) -> String {
+    /// Everything, in Prometheus's text format; `rate_limit_fallbacks` is how many rate
+    /// checks ran on this instance's own buckets because Redis did not answer.
+    pub fn render(&self, rate_limit_fallbacks: u64) -> String {
+        self.recorder
+            .register_counter(
+                &Key::from_name("hoist_server_rate_limit_fallbacks_total"),
+                &METADATA,
+            )
+            .absolute(rate_limit_fallbacks);
         self.handle.render()
     }
 }

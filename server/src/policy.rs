@@ -3,10 +3,6 @@
 //! size, key under the token's prefix). Keys are generated here; a client's file name is only
 //! ever a sanitised last segment.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
-
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -43,129 +39,6 @@ pub fn authenticate<'a>(tokens: &'a [Token], headers: &HeaderMap) -> Result<&'a 
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// What a token's limits meter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Meter {
-    /// Every request.
-    Requests,
-    /// New uploads: a single PUT signed, a multipart upload created.
-    Files,
-    /// Bytes those uploads declared.
-    Bytes,
-}
-
-/// A token's limits, as token buckets (a bucket holds its burst and refills at its rate): every
-/// request, new files (sized for folder drops: a burst, then a steady rate) and, optionally,
-/// declared bytes. Past one, 429 with `Retry-After` (clients such as Hoist wait and go on).
-#[derive(Debug, Default)]
-pub struct RateLimiter {
-    buckets: Mutex<HashMap<(String, Meter), (f64, Instant)>>,
-}
-
-/// One bucket to draw from: its size, its refill per second, and what this request takes.
-struct Draw {
-    meter: Meter,
-    capacity: f64,
-    per_sec: f64,
-    cost: f64,
-}
-
-impl RateLimiter {
-    /// Takes one request from the token's bucket, or answers 429 with `Retry-After`.
-    pub fn check(&self, token: &Token, now: Instant) -> Result<(), ApiError> {
-        let capacity = token.rate_per_minute as f64;
-        let draw = Draw {
-            meter: Meter::Requests,
-            capacity,
-            per_sec: capacity / 60.0,
-            cost: 1.0,
-        };
-        self.take(&token.id, &[draw], now).map_err(|wait| {
-            too_many(
-                format!(
-                    "rate limit of {} requests per minute reached",
-                    token.rate_per_minute
-                ),
-                wait,
-            )
-        })
-    }
-
-    /// Takes a new upload of `size` bytes (when declared) from the token's file and byte
-    /// buckets — both or neither — or answers 429 with `Retry-After`.
-    pub fn check_file(
-        &self,
-        token: &Token,
-        size: Option<u64>,
-        now: Instant,
-    ) -> Result<(), ApiError> {
-        let mut draws = vec![Draw {
-            meter: Meter::Files,
-            capacity: token.files_burst as f64,
-            per_sec: token.files_per_minute as f64 / 60.0,
-            cost: 1.0,
-        }];
-        if let Some(bytes) = token.bytes_per_minute {
-            draws.push(Draw {
-                meter: Meter::Bytes,
-                capacity: bytes as f64,
-                per_sec: bytes as f64 / 60.0,
-                cost: size.unwrap_or(0) as f64,
-            });
-        }
-        self.take(&token.id, &draws, now).map_err(|wait| {
-            let bytes = token
-                .bytes_per_minute
-                .map(|b| format!(" or {b} bytes"))
-                .unwrap_or_default();
-            too_many(
-                format!(
-                    "upload limit of {} files{bytes} per minute reached (a burst of {} files)",
-                    token.files_per_minute, token.files_burst
-                ),
-                wait,
-            )
-        })
-    }
-
-    /// Takes every draw, or none and the seconds until all could be taken. A cost above a
-    /// bucket's size needs the bucket full (one huge file still passes, alone).
-    fn take(&self, id: &str, draws: &[Draw], now: Instant) -> Result<(), u64> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let mut wait: f64 = 0.0;
-        for d in draws {
-            let (level, last) = buckets
-                .entry((id.to_string(), d.meter))
-                .or_insert((d.capacity, now));
-            *level = (*level + now.saturating_duration_since(*last).as_secs_f64() * d.per_sec)
-                .min(d.capacity);
-            *last = now;
-            let cost = d.cost.min(d.capacity);
-            if *level < cost {
-                wait = wait.max((cost - *level) / d.per_sec);
-            }
-        }
-        if wait > 0.0 {
-            return Err(wait.ceil().max(1.0) as u64);
-        }
-        for d in draws {
-            if let Some((level, _)) = buckets.get_mut(&(id.to_string(), d.meter)) {
-                *level -= d.cost.min(d.capacity);
-            }
-        }
-        Ok(())
-    }
-}
-
-fn too_many(what: String, wait: u64) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        format!("{what}; retry in {wait} s"),
-    );
-    e.retry_after = Some(wait);
-    e
 }
 
 /// What a client asked to upload.
@@ -528,20 +401,6 @@ pub fn part_plan(size: u64, asked: Option<u64>) -> Result<PartPlan, ApiError> {
 mod tests {
     use super::*;
 
-    fn token() -> Token {
-        Token {
-            id: "t".into(),
-            sha256: [0; 32],
-            prefix: "uploads/t/".into(),
-            max_size: None,
-            allowed_types: vec![],
-            rate_per_minute: 2,
-            files_per_minute: 60,
-            files_burst: 3,
-            bytes_per_minute: Some(600),
-        }
-    }
-
     #[test]
     fn sealed_upload_ids_bind_token_key_and_sizes() {
         let ids = UploadIds::new(b"secret");
@@ -595,57 +454,6 @@ mod tests {
             assert!(part_plan(100 << 20, Some(bad)).is_err(), "{bad}");
         }
         assert!(part_plan(20_000 * MIN_PART_SIZE, Some(MIN_PART_SIZE)).is_err());
-    }
-
-    #[test]
-    fn rate_limit_refills_over_time() {
-        let rl = RateLimiter::default();
-        let t = token();
-        let start = Instant::now();
-        assert!(rl.check(&t, start).is_ok());
-        assert!(rl.check(&t, start).is_ok());
-        let e = rl.check(&t, start).unwrap_err();
-        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(e.retry_after, Some(30));
-        assert!(rl
-            .check(&t, start + std::time::Duration::from_secs(30))
-            .is_ok());
-    }
-
-    /// Files come in a burst, then at their rate; declared bytes likewise; a refused file takes
-    /// nothing from either bucket; one file larger than the byte bucket passes when it is full.
-    #[test]
-    fn files_and_bytes_are_limited_with_a_burst() {
-        let rl = RateLimiter::default();
-        let t = token();
-        let start = Instant::now();
-        let secs = |s: u64| start + std::time::Duration::from_secs(s);
-        for _ in 0..3 {
-            assert!(rl.check_file(&t, Some(10), start).is_ok());
-        }
-        let e = rl.check_file(&t, Some(10), start).unwrap_err();
-        assert_eq!(
-            (e.status, e.retry_after),
-            (StatusCode::TOO_MANY_REQUESTS, Some(1))
-        );
-        assert!(
-            e.message.contains("60 files or 600 bytes per minute"),
-            "{}",
-            e.message
-        );
-        assert!(
-            rl.check_file(&t, Some(10), secs(1)).is_ok(),
-            "one file a second"
-        );
-        // 580 bytes are left at 2 s (10 a second come back): 590 must wait 1 s, and took no
-        // file — the next one gets it.
-        let e = rl.check_file(&t, Some(590), secs(2)).unwrap_err();
-        assert_eq!(e.retry_after, Some(1));
-        assert!(rl.check_file(&t, Some(10), secs(2)).is_ok());
-        // A file larger than a minute's bytes passes once the bucket is full, alone.
-        assert!(rl.check_file(&t, Some(10_000), secs(2)).is_err());
-        assert!(rl.check_file(&t, Some(10_000), secs(200)).is_ok());
-        assert!(rl.check_file(&t, Some(1), secs(200)).is_err());
     }
 
     #[test]

@@ -10,7 +10,8 @@ use crate::audit::{self, AuditEvent, AuditLog};
 use crate::config::{PolicyConfig, Token};
 use crate::error::ApiError;
 use crate::guard::{AuthFailures, ClientKey, FailureVerdict};
-use crate::policy::{self, Ask, Plan, RateLimiter, UploadIds};
+use crate::policy::{self, Ask, Plan, UploadIds};
+use crate::rate::RateLimiter;
 use crate::routes::Call;
 use crate::s3::Bucket;
 use hoist::checksum::Checksum;
@@ -27,6 +28,8 @@ pub struct AppConfig {
     pub audit: AuditLog,
     /// Keys the MAC of upload ids handed to clients.
     pub upload_id_secret: Vec<u8>,
+    /// Where the rate limits are kept: this process, or Redis shared by every replica.
+    pub rate_limiter: RateLimiter,
 }
 
 /// The state behind every route.
@@ -54,13 +57,13 @@ impl AppState {
             policy: config.policy,
             tokens: config.tokens,
             audit: config.audit,
-            limiter: RateLimiter::default(),
+            limiter: config.rate_limiter,
         }
     }
 
     /// Authentication and rate limiting, in that order; `call` learns the action and, once
     /// known, the token.
-    pub(crate) fn admit(
+    pub(crate) async fn admit(
         &self,
         headers: &HeaderMap,
         call: &Call,
@@ -70,7 +73,7 @@ impl AppState {
         let token = policy::authenticate(&self.tokens, headers)
             .map_err(|e| self.failed_authentication(call.client(), e))?;
         call.token(&token.id);
-        self.limiter.check(token, Instant::now())?;
+        self.limiter.check(token, Instant::now()).await?;
         Ok(token)
     }
 
@@ -155,7 +158,7 @@ impl AppState {
     }
 
     /// Plans, presigns and audits a single PUT (both protocols).
-    pub(crate) fn sign_single(
+    pub(crate) async fn sign_single(
         &self,
         token: &Token,
         call: &Call,
@@ -163,7 +166,9 @@ impl AppState {
         checksums: Checksums<'_>,
     ) -> Result<(Plan, hoist::sign::PresignedPut), ApiError> {
         let plan = policy::plan(&self.policy, token, ask, false)?;
-        self.limiter.check_file(token, plan.size, Instant::now())?;
+        self.limiter
+            .check_file(token, plan.size, Instant::now())
+            .await?;
         call.key(&plan.key);
         let presigned = self.presign_single(&plan, checksums)?;
         self.audit_ok(token, call, Granted::plan(&plan), "signed");

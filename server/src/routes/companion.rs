@@ -89,7 +89,7 @@ pub(super) async fn params(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let token = s.admit(&headers, &call, "companion.params")?;
+    let token = s.admit(&headers, &call, "companion.params").await?;
     let q = query_map(q);
     let size = policy::json_size(q.get("size").map(|v| Value::String(v.clone())).as_ref())?;
     let ask = Ask {
@@ -107,7 +107,7 @@ pub(super) async fn params(
         flexible: flexible.as_ref(),
         md5_b64: None,
     };
-    let (plan, p) = s.sign_single(token, &call, &ask, checksums)?;
+    let (plan, p) = s.sign_single(token, &call, &ask, checksums).await?;
     Ok(Json(json!({
         "method": "PUT",
         "url": p.url.as_str(),
@@ -124,7 +124,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let token = s.admit(&headers, &call, "multipart.create")?;
+    let token = s.admit(&headers, &call, "multipart.create").await?;
     let req: CreateRequest = parse_body(&read_body(body, SIGN_BODY_LIMIT).await?)?;
     let ask = Ask {
         file_name: req.filename.as_deref(),
@@ -133,7 +133,8 @@ pub(super) async fn create(
     };
     let plan = policy::plan(&s.policy, token, &ask, true)?;
     s.limiter
-        .check_file(token, plan.size, std::time::Instant::now())?;
+        .check_file(token, plan.size, std::time::Instant::now())
+        .await?;
     let parts = plan
         .size
         .map(|size| policy::part_plan(size, req.part_size.or(req.metadata.part_size)))
@@ -197,8 +198,8 @@ impl FromRequestParts<Shared> for UploadRequest {
 impl UploadRequest {
     /// Admits the request as `action` and checks its key and sealed upload id: the token, the
     /// key and the store's upload id.
-    fn target(&self, action: &'static str) -> Result<(Token, String, Sealed), ApiError> {
-        let token = self.s.admit(&self.headers, &self.call, action)?;
+    async fn target(&self, action: &'static str) -> Result<(Token, String, Sealed), ApiError> {
+        let token = self.s.admit(&self.headers, &self.call, action).await?;
         let key = self
             .query
             .get("key")
@@ -232,7 +233,7 @@ fn part_number(raw: &str, sealed: &Sealed) -> Result<u32, ApiError> {
 }
 
 pub(super) async fn sign_part(req: UploadRequest) -> Result<Json<Value>, ApiError> {
-    let (_, key, sealed) = req.target("multipart.sign-part")?;
+    let (_, key, sealed) = req.target("multipart.sign-part").await?;
     let s = &req.s;
     let raw_part = req
         .params
@@ -259,7 +260,7 @@ pub(super) async fn sign_part(req: UploadRequest) -> Result<Json<Value>, ApiErro
 }
 
 pub(super) async fn sign_batch(req: UploadRequest) -> Result<Json<Value>, ApiError> {
-    let (_, key, sealed) = req.target("multipart.sign-batch")?;
+    let (_, key, sealed) = req.target("multipart.sign-batch").await?;
     let s = &req.s;
     if let Some(a) = sealed.checksum {
         return Err(checksum_needed(a));
@@ -291,7 +292,7 @@ pub(super) async fn sign_batch(req: UploadRequest) -> Result<Json<Value>, ApiErr
 }
 
 pub(super) async fn list_parts(req: UploadRequest) -> Result<Json<Value>, ApiError> {
-    let (_, key, sealed) = req.target("multipart.list")?;
+    let (_, key, sealed) = req.target("multipart.list").await?;
     let s = &req.s;
     let parts = s
         .bucket
@@ -345,7 +346,7 @@ fn requested_parts(
 }
 
 pub(super) async fn complete(req: UploadRequest, body: Body) -> Result<Json<Value>, ApiError> {
-    let (token, key, sealed) = req.target("multipart.complete")?;
+    let (token, key, sealed) = req.target("multipart.complete").await?;
     let (s, call) = (&req.s, &req.call);
     let body: CompleteRequest = parse_body(&read_body(body, COMPLETE_BODY_LIMIT).await?)?;
     let (mut requested, checksums) = requested_parts(&body, sealed.checksum)?;
@@ -489,7 +490,7 @@ fn join_parts(
 }
 
 pub(super) async fn abort(req: UploadRequest) -> Result<Json<Value>, ApiError> {
-    let (token, key, sealed) = req.target("multipart.abort")?;
+    let (token, key, sealed) = req.target("multipart.abort").await?;
     let (s, call) = (&req.s, &req.call);
     s.bucket
         .client

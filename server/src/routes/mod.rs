@@ -76,7 +76,7 @@ pub fn app(config: AppConfig) -> Router {
                         axum::http::header::CONTENT_TYPE,
                         "text/plain; version=0.0.4",
                     )],
-                    s.metrics.render(),
+                    s.metrics.render(s.limiter.fallbacks()),
                 )
             }),
         )

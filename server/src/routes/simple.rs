@@ -74,7 +74,7 @@ pub(super) async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let token = s.admit(&headers, &call, "simple.put")?;
+    let token = s.admit(&headers, &call, "simple.put").await?;
     let req: UploadRequest = parse_body(&read_body(body, SIGN_BODY_LIMIT).await?)?;
     let flexible = req.flexible_checksum()?;
     let checksums = Checksums {
@@ -86,7 +86,7 @@ pub(super) async fn upload(
         content_type: req.content_type.as_deref(),
         size: req.size,
     };
-    let (plan, p) = s.sign_single(token, &call, &ask, checksums)?;
+    let (plan, p) = s.sign_single(token, &call, &ask, checksums).await?;
     Ok(Json(json!({
         "url": p.url.as_str(),
         "method": "PUT",

@@ -4,6 +4,7 @@
 mod deploy;
 mod end_to_end;
 mod limits;
+mod replicas;
 mod router;
 
 use std::sync::{Arc, Mutex};
@@ -72,6 +73,7 @@ impl Harness {
             policy: file.policy,
             audit: audit_log,
             upload_id_secret: b"test upload id secret".to_vec(),
+            rate_limiter: hoist_server::rate::RateLimiter::local(),
         });
         Harness {
             dir,

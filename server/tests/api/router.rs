@@ -41,6 +41,7 @@ async fn readyz_checks_the_store_and_the_credentials() {
             policy: PolicyConfig::default(),
             audit: hoist_server::audit::AuditLog::memory().0,
             upload_id_secret: b"test upload id secret".to_vec(),
+            rate_limiter: hoist_server::rate::RateLimiter::local(),
         })
     };
     let wrong_secret = SigV4Signer::new(
