@@ -127,6 +127,8 @@ pub struct QueueItem {
     /// What proved the landed bytes are the file's, once done (`crc64nvme … (checked by the
     /// storage)`).
     pub integrity: Option<String>,
+    /// Bytes of the parts the store has acknowledged (journaled), for a multipart upload.
+    pub acked_bytes: u64,
 }
 
 /// A part S3 acknowledged.
@@ -196,7 +198,8 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
 
 const COLUMNS: &str =
     "id, profile, path, key, size, content_type, modified_ns, fingerprint, state, upload_id, \
-                       part_size, error, sha256, etag, updated_at, location, created_at, integrity";
+                       part_size, error, sha256, etag, updated_at, location, created_at, integrity, \
+                       (SELECT COALESCE(SUM(size), 0) FROM parts WHERE parts.item = items.id)";
 
 fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
     Ok(QueueItem {
@@ -218,6 +221,7 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
         location: r.get(15)?,
         created_at: r.get(16)?,
         integrity: r.get(17)?,
+        acked_bytes: r.get::<_, i64>(18)? as u64,
     })
 }
 

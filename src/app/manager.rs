@@ -301,6 +301,13 @@ impl Manager {
     /// have changed since.
     fn start(self: &Arc<Self>, session: Arc<Session>, id: i64, prepared: Option<Prepared>) {
         let control = session.control().child();
+        // A resumed upload shows what the store already has until its parts are checked.
+        let acked = self
+            .queue
+            .get(id)
+            .ok()
+            .flatten()
+            .map_or(0, |i| i.acked_bytes);
         {
             let mut live = lock(&self.live);
             if live.contains_key(&id) {
@@ -311,7 +318,7 @@ impl Manager {
                 Live {
                     control: control.clone(),
                     phase: Phase::Queued,
-                    sent: 0,
+                    sent: acked,
                     note: None,
                     last_progress: None,
                 },

@@ -229,10 +229,11 @@ pub(crate) fn row_of(item: &QueueItem, live: Option<LiveView>) -> UploadRow {
         Some(l) => (l.phase, l.sent, l.note),
         None => (
             Phase::of(item.state),
+            // A paused or interrupted multipart upload already has its journaled parts.
             if item.state == ItemState::Done {
                 item.size
             } else {
-                0
+                item.acked_bytes
             },
             None,
         ),

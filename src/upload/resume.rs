@@ -589,6 +589,7 @@ mod tests {
             location: None,
             created_at: String::new(),
             integrity: None,
+            acked_bytes: 0,
         };
         let same = SourceFacts::of_item(&item);
         assert!(!same.differs_from(&item));

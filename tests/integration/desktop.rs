@@ -271,16 +271,30 @@ async fn at_first_progress(app: &mut App, id: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_upload_survives_a_restart_and_resumes_intact() {
-    let mut app = app();
+    let app = app();
     let src = tempfile::tempdir().unwrap();
     let big = big_file(src.path());
     let report = app.manager.add(vec![big.clone()]).await.unwrap();
     let id = report.queued[0].id;
-    at_first_progress(&mut app, id).await;
+    // Paused once the store has acknowledged a part.
+    let watcher = Queue::open(&app.data.path().join("queue.sqlite3")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while watcher.parts(id).unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no part acknowledged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     app.manager.pause(id).unwrap();
     app.manager.wait_idle().await;
     let paused = row(&app.manager, id);
     assert_eq!(paused.phase, Phase::Paused);
+    // Regression: a paused upload showed "0 B of 40 MiB" while parts were stored.
+    let journaled: u64 = watcher.parts(id).unwrap().iter().map(|p| p.size).sum();
+    drop(watcher);
+    assert!(journaled >= 8 * 1024 * 1024);
+    assert_eq!(
+        paused.sent, journaled,
+        "a paused row shows the bytes the store has"
+    );
     assert_eq!(
         stored_sha256(&app.manager, &paused.key).await,
         None,
@@ -307,6 +321,11 @@ async fn paused_upload_survives_a_restart_and_resumes_intact() {
     let manager = Manager::open(config_in(config.path(), data.path(), &keychain)).unwrap();
     let mut events = subscribe(&manager);
     assert_eq!(row(&manager, id).phase, Phase::Queued);
+    assert_eq!(
+        row(&manager, id).sent,
+        journaled,
+        "and so does it after a restart"
+    );
     manager.resume_unfinished().await.unwrap();
     let batch = next_matching(&mut events, |e| match e {
         ManagerEvent::BatchFinished { done, failed } => Some((*done, *failed)),

@@ -67,8 +67,14 @@ export class QueueModel {
     this.samples.delete(id);
   }
 
+  /** Uploads still to finish first, oldest first (the order they run in); then finished ones,
+   * newest first: a new drop is at the top, not below the day's finished cards. */
   list(): UploadRow[] {
-    return [...this.rows.values()].sort((a, b) => a.id - b.id);
+    return [...this.rows.values()].sort((a, b) => {
+      const [activeA, activeB] = [isActive(a.phase), isActive(b.phase)];
+      if (activeA !== activeB) return activeA ? -1 : 1;
+      return activeA ? a.id - b.id : b.id - a.id;
+    });
   }
 
   get(id: number): UploadRow | undefined {

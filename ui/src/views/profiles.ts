@@ -1,7 +1,7 @@
 // The profiles tab and the header: profiles with their mode and missing secrets; use, test,
 // edit, export, import and remove; the form for a new or edited profile; the header's active
 // profile and destination.
-import { open, save } from "@tauri-apps/plugin-dialog";
+import { ask, open, save } from "@tauri-apps/plugin-dialog";
 import type { HealthReport } from "../bindings/HealthReport";
 import type { Profile } from "../bindings/Profile";
 import type { ProfileEntry } from "../bindings/ProfileEntry";
@@ -260,7 +260,14 @@ export class ProfilesView {
     const secrets = kinds.map((kind) => ({ kind, value: v(kind) })).filter((s) => s.value !== "");
     const profile: Profile =
       mode === "backend"
-        ? { ...rules, mode: "backend", url: v("url"), protocol: v("protocol") === "companion" ? "companion" : "simple", token: checked("token") }
+        ? {
+            ...rules,
+            mode: "backend",
+            url: v("url"),
+            protocol: v("protocol") === "companion" ? "companion" : "simple",
+            // A token typed is a token to send: it was refused unless the box was ticked too.
+            token: checked("token") || v("bearer-token") !== "",
+          }
         : {
             ...rules,
             mode: "self-sign",
@@ -283,9 +290,9 @@ export class ProfilesView {
       }
       return ipc.saveProfile(name, profile, secrets, form.dataset.create === "1");
     });
-    // Typed secrets never stay in the page.
-    for (const el of form.querySelectorAll<HTMLInputElement>("input[type=password]")) el.value = "";
+    // Typed secrets leave the page once stored; after a refusal they stay, to be corrected.
     if (!entry) return;
+    for (const el of form.querySelectorAll<HTMLInputElement>("input[type=password]")) el.value = "";
     form.hidden = true;
     this.ctx.say(`Saved profile ${entry.name}.`);
     await this.refresh();
@@ -339,7 +346,16 @@ export class ProfilesView {
         break;
       }
       case "remove":
-        if (!window.confirm(`Remove profile ${name} and its keychain secrets?`)) return;
+        // A native dialog: WebKitGTK shows nothing for window.confirm, which then says no.
+        if (
+          !(await ask(`Remove profile ${name} and its keychain secrets? This cannot be undone.`, {
+            title: "Remove profile",
+            kind: "warning",
+            okLabel: "Remove",
+            cancelLabel: "Keep",
+          }))
+        )
+          return;
         await this.ctx.attempt("Remove", () => ipc.removeProfile(name));
         await this.refresh();
         await this.refreshHeader();
@@ -356,7 +372,11 @@ export class ProfilesView {
     const entry = await this.ctx.attempt("Import", () => ipc.importProfile(path));
     if (!entry) return;
     const where = destinationOf(entry.profile);
-    const use = window.confirm(`Imported profile ${entry.name}: it sends files to ${where}. Use it for new files?`);
+    const use = await ask(`Imported profile ${entry.name}: it sends files to ${where}. Use it for new files?`, {
+      title: "Imported profile",
+      okLabel: "Use it",
+      cancelLabel: "Not now",
+    });
     if (use) await this.ctx.attempt("Use profile", () => ipc.setActive(entry.name));
     this.ctx.say(
       use

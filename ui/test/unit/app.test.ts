@@ -145,9 +145,9 @@ describe("profiles", () => {
     };
     handlers.import_profile = () => ({ ...staff, active: false });
     const asked: string[] = [];
-    window.confirm = (q?: string) => {
-      asked.push(String(q));
-      return true;
+    handlers["plugin:dialog|message"] = (a) => {
+      asked.push(String(a.message));
+      return "Use it";
     };
     const app = await start();
     await app.handlePaths(["/home/ann/staff.hoist-profile.toml"]);
@@ -167,7 +167,7 @@ describe("profiles", () => {
   // other files of the same drop were queued, so they went to whatever backend it named.
   it("never activates an imported profile by itself, and refuses a drop that mixes", async () => {
     handlers.import_profile = () => ({ ...local, name: "staff", builtin: false, active: false });
-    window.confirm = () => false;
+    handlers["plugin:dialog|message"] = () => "Not now";
     const app = await start();
     await app.handlePaths(["/home/ann/staff.hoist-profile.toml"]);
     await settle();
@@ -286,5 +286,58 @@ describe("profiles", () => {
     expect(calls.find((c) => c.cmd === "set_limit_rate")?.args).toEqual({ rate: "2MB" });
     expect(limit.value).toBe("2MB");
     expect(text("#status")).toContain("at most 2MB per second");
+  });
+
+  it("removes a profile only after the native dialog says so", async () => {
+    const staff: ProfileEntry = { ...local, name: "staff", builtin: false, active: false };
+    handlers.profiles = () => [local, staff];
+    let answer = "Keep";
+    const asked: Record<string, unknown>[] = [];
+    handlers["plugin:dialog|message"] = (a) => {
+      asked.push(a);
+      return answer;
+    };
+    const app = await start();
+    app.showTab("profiles");
+    await settle();
+    const remove = () =>
+      document.querySelector<HTMLButtonElement>('[data-profile-action="remove"][data-name="staff"]')!.click();
+    remove();
+    await settle();
+    expect(String(asked[0].message)).toContain("Remove profile staff and its keychain secrets?");
+    expect(asked[0].kind).toBe("warning");
+    expect(calls.some((c) => c.cmd === "remove_profile")).toBe(false);
+    answer = "Remove";
+    remove();
+    await settle();
+    expect(calls.find((c) => c.cmd === "remove_profile")?.args).toEqual({ name: "staff" });
+  });
+
+  // Regression: a typed bearer token was refused unless "Send a bearer token" was ticked too,
+  // and the typed token was wiped with the refusal.
+  it("sends a typed bearer token without the box ticked, and keeps typed secrets when saving fails", async () => {
+    let refuse = true;
+    handlers.save_profile = (a) => {
+      if (refuse) throw { kind: "failed", message: "the backend URL must be https://" };
+      return { ...local, name: a.name as string, builtin: false, active: false };
+    };
+    const app = await start();
+    app.showTab("profiles");
+    app.editProfile();
+    const form = document.querySelector<HTMLFormElement>("#profile-form")!;
+    const set = (n: string, v: string) => ((form.elements.namedItem(n) as HTMLInputElement).value = v);
+    set("name", "staff");
+    set("url", "http://uploads.example.com/api/upload");
+    set("bearer-token", "tok-0123456789abcdef");
+    form.requestSubmit();
+    await settle();
+    expect(calls.find((c) => c.cmd === "save_profile")!.args.profile).toMatchObject({ token: true });
+    expect(text("#status")).toContain("must be https://");
+    expect((form.elements.namedItem("bearer-token") as HTMLInputElement).value).toBe("tok-0123456789abcdef");
+    refuse = false;
+    set("url", "https://uploads.example.com/api/upload");
+    form.requestSubmit();
+    await settle();
+    expect((form.elements.namedItem("bearer-token") as HTMLInputElement).value).toBe("");
   });
 });

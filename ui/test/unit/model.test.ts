@@ -44,7 +44,14 @@ describe("QueueModel", () => {
     m.apply({ event: "changed", row: row({ phase: "done", sent: 10_000_000 }) });
     m.apply({ event: "changed", row: row({ id: 2, phase: "paused", sent: 5, size: 10 }) });
     expect(m.overall()).toMatchObject({ sent: 5, total: 10, active: 1 });
-    expect(m.list().map((r) => r.id)).toEqual([1, 2]);
+    expect(m.list().map((r) => r.id)).toEqual([2, 1]);
+  });
+
+  it("lists uploads still to finish first, in the order they run, then finished ones newest first", () => {
+    const m = new QueueModel(() => 0);
+    const phases = ["done", "failed", "uploading", "queued", "done", "paused"] as const;
+    phases.forEach((phase, i) => m.apply({ event: "changed", row: row({ id: i + 1, phase }) }));
+    expect(m.list().map((r) => r.id)).toEqual([3, 4, 6, 5, 2, 1]);
   });
 });
 
