@@ -253,7 +253,7 @@ struct RedisBuckets {
 fn without_password(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("[redacted]"));
+            let _ = u.set_password(Some("redacted"));
             u.to_string()
         }
         _ => url.to_string(),
@@ -387,7 +387,7 @@ mod tests {
     fn a_redis_password_never_reaches_a_message() {
         assert_eq!(
             without_password("redis://:hunter2@10.0.0.5:6379/0"),
-            "redis://:[redacted]@10.0.0.5:6379/0"
+            "redis://:redacted@10.0.0.5:6379/0"
         );
         assert_eq!(
             without_password("redis://10.0.0.5:6379"),
