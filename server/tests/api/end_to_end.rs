@@ -16,16 +16,7 @@ use hoist_server::config::PolicyConfig;
 use crate::{sha256, token, Harness, ALICE};
 
 async fn serve(h: &Harness) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = h.router.clone();
-    tokio::spawn(hoist_server::serve::serve(
-        listener,
-        router,
-        hoist_server::serve::Limits::default(),
-        std::future::pending(),
-    ));
-    base
+    crate::listen(h.router.clone()).await
 }
 
 /// Hoist's core as staff run it: the simple protocol against this server, Alice's token.
@@ -409,31 +400,12 @@ async fn a_declared_size_of_zero_is_zero_not_undeclared() {
 
 #[tokio::test]
 async fn hoist_core_uploads_large_files_in_parts_over_the_companion_protocol() {
-    use hoist::backend::companion::CompanionClient;
-    use hoist::remote::MultipartApi;
     use hoist::upload::parts::multipart_etag;
     use md5::Digest;
 
     let h = Harness::new().await;
     let base = serve(&h).await;
-    let companion = Arc::new(
-        CompanionClient::new(url::Url::parse(&base).unwrap(), Some(Secret::new(ALICE))).unwrap(),
-    );
-    let profile = Profile::new(
-        "staff",
-        Mode::Backend {
-            url: base.clone(),
-            protocol: hoist::profile::Protocol::Companion,
-            token: true,
-        },
-    );
-    let mib = 1024 * 1024;
-    let session = Session::with_signer(
-        profile,
-        companion.clone(),
-        Uploader::new(RetryPolicy::default()),
-    )
-    .with_multipart(companion.clone() as Arc<dyn MultipartApi>, 5 * mib, 5 * mib);
+    let session = crate::companion_session(&base);
     let dir = tempfile::tempdir().unwrap();
     let progress: hoist::upload::ProgressFn = Arc::new(|_| {});
 

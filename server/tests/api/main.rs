@@ -161,3 +161,44 @@ pub(crate) fn sha256(b: &[u8]) -> String {
         .map(|x| format!("{x:02x}"))
         .collect()
 }
+
+/// Hoist's core as staff run it against the Companion protocol at `base` with Alice's token:
+/// parts of 5 MiB from 5 MiB on.
+pub(crate) fn companion_session(base: &str) -> hoist::session::Session {
+    use hoist::remote::MultipartApi;
+    let companion = Arc::new(
+        hoist::backend::companion::CompanionClient::new(
+            url::Url::parse(base).unwrap(),
+            Some(hoist::secret::Secret::new(ALICE)),
+        )
+        .unwrap(),
+    );
+    let profile = hoist::profile::Profile::new(
+        "staff",
+        hoist::profile::Mode::Backend {
+            url: base.to_string(),
+            protocol: hoist::profile::Protocol::Companion,
+            token: true,
+        },
+    );
+    let mib = 1024 * 1024;
+    hoist::session::Session::with_signer(
+        profile,
+        companion.clone(),
+        hoist::upload::Uploader::new(hoist::retry::RetryPolicy::default()),
+    )
+    .with_multipart(companion as Arc<dyn MultipartApi>, 5 * mib, 5 * mib)
+}
+
+/// Serves `router` on a free port of 127.0.0.1 (as `hoist-server` does); its URL.
+pub(crate) async fn listen(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(hoist_server::serve::serve(
+        listener,
+        router,
+        hoist_server::serve::Limits::default(),
+        std::future::pending(),
+    ));
+    url
+}

@@ -13,12 +13,6 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hoist::profile::{Mode, Profile};
-use hoist::remote::MultipartApi;
-use hoist::retry::RetryPolicy;
-use hoist::secret::Secret;
-use hoist::session::Session;
-use hoist::upload::Uploader;
 use hoist_server::audit::AuditLog;
 use hoist_server::config::{FileConfig, PolicyConfig};
 use hoist_server::rate::RateLimiter;
@@ -124,18 +118,6 @@ async fn forward(State(rr): State<RoundRobin>, request: Request) -> Response {
     response
 }
 
-async fn listen(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(hoist_server::serve::serve(
-        listener,
-        router,
-        hoist_server::serve::Limits::default(),
-        std::future::pending(),
-    ));
-    url
-}
-
 impl Replicas {
     /// Three replicas writing to `h`'s store, their limits made by `limiter`.
     async fn start(h: &Harness, policy: PolicyConfig, redis: Option<&Redis>) -> Replicas {
@@ -159,7 +141,7 @@ impl Replicas {
                 upload_id_secret: b"one secret for every replica".to_vec(),
                 rate_limiter,
             });
-            replicas.push(listen(router).await);
+            replicas.push(crate::listen(router).await);
         }
         let rr = RoundRobin {
             replicas: Arc::new(replicas.clone()),
@@ -169,48 +151,47 @@ impl Replicas {
                 .build()
                 .unwrap(),
         };
-        let front = listen(axum::Router::new().fallback(forward).with_state(rr)).await;
+        let front = crate::listen(axum::Router::new().fallback(forward).with_state(rr)).await;
         Replicas { front, replicas }
     }
 
-    /// How many requests of `action` answered 200 each replica served (its `/metrics`).
-    async fn served(&self, action: &str) -> Vec<u64> {
-        let mut counts = Vec::new();
+    /// Each replica's `/metrics`.
+    async fn metrics(&self) -> Vec<String> {
+        let mut texts = Vec::new();
         for r in &self.replicas {
-            let text = reqwest::get(format!("{r}/metrics"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let wanted =
-                format!("hoist_server_requests_total{{action=\"{action}\",status=\"200\"}} ");
-            counts.push(
-                text.lines()
-                    .find_map(|l| l.strip_prefix(&wanted))
-                    .map(|n| n.trim().parse::<f64>().unwrap() as u64)
-                    .unwrap_or(0),
-            );
+            let answer = reqwest::get(format!("{r}/metrics")).await.unwrap();
+            texts.push(answer.text().await.unwrap());
         }
-        counts
+        texts
+    }
+
+    /// The value of `series` (a metric with its labels) on each replica, 0 where it is absent.
+    async fn counts(&self, series: &str) -> Vec<u64> {
+        let prefix = format!("{series} ");
+        self.metrics()
+            .await
+            .iter()
+            .map(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&prefix))
+                    .map_or(0, |n| n.trim().parse::<f64>().unwrap() as u64)
+            })
+            .collect()
+    }
+
+    /// How many requests of `action` answered 200 each replica served.
+    async fn served(&self, action: &str) -> Vec<u64> {
+        self.counts(&format!(
+            "hoist_server_requests_total{{action=\"{action}\",status=\"200\"}}"
+        ))
+        .await
     }
 
     async fn fallbacks(&self) -> u64 {
-        let mut total = 0;
-        for r in &self.replicas {
-            let text = reqwest::get(format!("{r}/metrics"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            total += text
-                .lines()
-                .find_map(|l| l.strip_prefix("hoist_server_rate_limit_fallbacks_total "))
-                .map(|n| n.trim().parse::<f64>().unwrap() as u64)
-                .unwrap_or(0);
-        }
-        total
+        self.counts("hoist_server_rate_limit_fallbacks_total")
+            .await
+            .iter()
+            .sum()
     }
 }
 
@@ -218,28 +199,8 @@ impl Replicas {
 async fn one_multipart_upload_is_created_signed_and_completed_across_three_replicas() {
     let h = Harness::new().await;
     let replicas = Replicas::start(&h, PolicyConfig::default(), None).await;
-    let companion = Arc::new(
-        hoist::backend::companion::CompanionClient::new(
-            url::Url::parse(&replicas.front).unwrap(),
-            Some(Secret::new(ALICE)),
-        )
-        .unwrap(),
-    );
-    let profile = Profile::new(
-        "staff",
-        Mode::Backend {
-            url: replicas.front.clone(),
-            protocol: hoist::profile::Protocol::Companion,
-            token: true,
-        },
-    );
+    let session = crate::companion_session(&replicas.front);
     let mib = 1024 * 1024;
-    let session = Session::with_signer(
-        profile,
-        companion.clone(),
-        Uploader::new(RetryPolicy::default()),
-    )
-    .with_multipart(companion as Arc<dyn MultipartApi>, 5 * mib, 5 * mib);
     let dir = tempfile::tempdir().unwrap();
     let content: Vec<u8> = (0..17 * mib + 3).map(|i| (i % 251) as u8).collect();
     let path = dir.path().join("footage.bin");
