@@ -15,8 +15,11 @@ pub mod error;
 /// service just shows nothing).
 pub(crate) fn notify_batch(app: &tauri::AppHandle, done: u32, failed: u32) {
     let body = match (done, failed) {
-        (d, 0) => format!("{d} file(s) uploaded"),
-        (0, f) => format!("{f} upload(s) failed: open Hoist to see why"),
+        (d, 0) => format!("{} uploaded", hoist::app::count(d, "file")),
+        (0, f) => format!(
+            "{} failed: open Hoist to see why",
+            hoist::app::count(f, "upload")
+        ),
         (d, f) => format!("{d} uploaded, {f} failed: open Hoist to see why"),
     };
     let _ = app
@@ -27,9 +30,30 @@ pub(crate) fn notify_batch(app: &tauri::AppHandle, done: u32, failed: u32) {
         .show();
 }
 
+/// Opens the main window (`create: false` in tauri.conf.json, so it is made here): with
+/// `HOIST_DATA_DIR` set, WebKit keeps its data and cache under it, not in the user's dirs.
+fn open_main_window(app: &tauri::App) -> tauri::Result<()> {
+    let Some(config) = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == "main")
+        .cloned()
+    else {
+        return Ok(());
+    };
+    let mut window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?;
+    if let Some(data) = std::env::var_os("HOIST_DATA_DIR") {
+        window = window.data_directory(std::path::PathBuf::from(data).join("webview"));
+    }
+    window.build()?;
+    Ok(())
+}
+
 /// Runs the app until its window closes.
 pub fn run() {
-    tauri::Builder::default()
+    let builder = tauri::Builder::default()
         // First, so that a second launch hands over and exits before anything else starts.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             if let Some(w) = app.get_webview_window("main") {
@@ -38,10 +62,18 @@ pub fn run() {
                 let _ = w.set_focus();
             }
         }))
-        .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_dialog::init())
-        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_notification::init());
+    // The window's size and place are kept in the user's config dir, which the plugin cannot
+    // be moved out of: with HOIST_CONFIG_DIR set (tests, portable installs) they are not kept.
+    let builder = if std::env::var_os("HOIST_CONFIG_DIR").is_none() {
+        builder.plugin(tauri_plugin_window_state::Builder::default().build())
+    } else {
+        builder
+    };
+    builder
         .setup(|app| {
+            open_main_window(app)?;
             let manager: Arc<Manager> =
                 tauri::async_runtime::block_on(async { Manager::open(ManagerConfig::user()) })?;
             app.manage(manager.clone());

@@ -22,6 +22,7 @@ pub mod views;
 
 pub use error::ManagerError;
 pub use manager::{EventSink, Manager, ManagerConfig};
+pub use views::count;
 pub use views::{
     AddReport, ExportFormat, HistoryEntry, ManagerEvent, Overview, Phase, Rejection, UploadRow,
 };

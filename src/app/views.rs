@@ -256,3 +256,22 @@ pub(crate) fn row_of(item: &QueueItem, live: Option<LiveView>) -> UploadRow {
         location: item.location.clone(),
     }
 }
+
+/// `n` and a regular noun, in the singular or the plural: "1 file", "3 uploads" (never
+/// "file(s)").
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    #[test]
+    fn counts_say_one_or_many() {
+        assert_eq!(super::count(1u32, "file"), "1 file");
+        assert_eq!(super::count(0u32, "file"), "0 files");
+        assert_eq!(super::count(3u64, "upload"), "3 uploads");
+    }
+}

@@ -591,3 +591,25 @@ fn a_name_that_does_not_resolve_is_reported_as_dns() {
         "{said}"
     );
 }
+
+/// Regression (found running the Windows build's checks): `hoist profile show … | grep -q`
+/// panicked with "failed printing to stdout" once grep had stopped reading.
+#[cfg(unix)]
+#[test]
+fn a_reader_that_stops_early_ends_hoist_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = env
+        .cmd(&["profile", "show", "local"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}

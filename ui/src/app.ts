@@ -5,7 +5,7 @@ import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { open } from "@tauri-apps/plugin-dialog";
 import { byId } from "./dom";
 import { ipc } from "./ipc";
-import { isProfileFile } from "./model";
+import { count, isProfileFile } from "./model";
 import { context, type Tab, TABS } from "./views/context";
 import { HistoryView } from "./views/history";
 import { ProfilesView } from "./views/profiles";
@@ -36,7 +36,7 @@ export async function handlePaths(paths: string[]): Promise<void> {
   const files = paths.filter((p) => !isProfileFile(p));
   if (profileFiles.length > 0 && files.length > 0) {
     ctx.say(
-      `Nothing was added: this drop mixes profile files with ${files.length} other file(s). Drop profile files on their own.`,
+      `Nothing was added: this drop mixes profile files with ${count(files.length, "other file")}. Drop profile files on their own.`,
       "error",
     );
     return;

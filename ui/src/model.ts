@@ -136,6 +136,11 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${UNITS[u]}`;
 }
 
+/** `n` and a regular noun in the singular or plural: "1 file", "3 files" (never "file(s)"). */
+export function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 /** A rate as staff type it back ("5MB", "512KiB", "1500"): exact, so it parses again. */
 export function formatRate(bytesPerSecond: number | null): string {
   if (bytesPerSecond == null) return "";

@@ -20,6 +20,7 @@ mod upload;
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     hoist::memory::limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging(cli.verbose);
@@ -33,6 +34,16 @@ fn main() -> ExitCode {
             );
             ExitCode::from(2)
         }
+    }
+}
+
+/// A reader that stops early (`hoist queue | head -1`) ends `hoist` as it ends other Unix tools:
+/// Rust ignores SIGPIPE, so the next print would panic ("failed printing to stdout").
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition at start, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

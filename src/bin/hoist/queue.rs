@@ -98,9 +98,9 @@ pub(crate) fn sweep_command(
             );
         }
         println!(
-            "{} stale upload(s) {}, {} kept because the queue can resume them, {} kept because \
+            "{} {}, {} kept because the queue can resume them, {} kept because \
              they started less than {} ago (--older-than)",
-            report.aborted.len(),
+            hoist::app::count(report.aborted.len() as u64, "stale upload"),
             if dry_run { "found" } else { "aborted" },
             report.kept,
             report.recent,

@@ -36,7 +36,10 @@ pub(crate) fn upload(
                 bail!("nothing to upload: give files or folders (there are no unfinished uploads to resume)");
             }
             if !args.json {
-                eprintln!("resuming {} unfinished upload(s)", jobs.len());
+                eprintln!(
+                    "resuming {}",
+                    hoist::app::count(jobs.len() as u64, "unfinished upload")
+                );
             }
             jobs
         } else {

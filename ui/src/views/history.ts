@@ -1,23 +1,42 @@
 // The history tab: finished uploads with key, size, SHA-256 (and what verified them), time and
 // profile; copy a key or the object URL (never signed); export as CSV or JSON.
 import { save } from "@tauri-apps/plugin-dialog";
+import type { HistoryEntry } from "../bindings/HistoryEntry";
 import { byId, h } from "../dom";
 import { ipc } from "../ipc";
-import { formatBytes } from "../model";
+import { count, formatBytes } from "../model";
 import type { Context } from "./context";
 
+/** A finished time in this computer's time zone; the UTC original shows on hover. */
+export function localTime(utc: string): string {
+  const at = new Date(utc);
+  if (Number.isNaN(at.getTime())) return utc;
+  return at.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
 export class HistoryView {
+  private rows: HistoryEntry[] = [];
+
   constructor(private readonly ctx: Context) {}
 
   async refresh(): Promise<void> {
-    const rows = (await this.ctx.attempt("History", () => ipc.history())) ?? [];
+    this.rows = (await this.ctx.attempt("History", () => ipc.history())) ?? [];
+    this.render();
+  }
+
+  /** The rows whose name, key or profile contain what is typed in the search box. */
+  private render(): void {
+    const wanted = byId<HTMLInputElement>("history-search").value.trim().toLowerCase();
+    const rows = wanted
+      ? this.rows.filter((e) => [e.name, e.key, e.profile].some((f) => f.toLowerCase().includes(wanted)))
+      : this.rows;
     byId("history-body").replaceChildren(
       ...rows.map((e) =>
         h(
           "tr",
           { "data-testid": "history-row" },
           h("td", { title: e.name }, e.name),
-          h("td", { class: "mono", title: e.key }, e.key),
+          h("td", { class: "mono key" }, e.key),
           h("td", {}, formatBytes(e.size)),
           h(
             "td",
@@ -31,7 +50,7 @@ export class HistoryView {
             },
             (e.sha256 ?? e.integrity ?? "").slice(0, 12) + "…",
           ),
-          h("td", {}, e.finishedAt.replace("T", " ").replace(/\.\d+Z$/, " UTC")),
+          h("td", { title: e.finishedAt }, localTime(e.finishedAt)),
           h("td", {}, e.profile),
           h(
             "td",
@@ -43,6 +62,8 @@ export class HistoryView {
       ),
     );
     byId("history-empty").hidden = rows.length > 0;
+    byId("history-empty").textContent =
+      this.rows.length > 0 ? "No finished upload matches the search." : "Finished uploads appear here.";
   }
 
   private async export(format: "csv" | "json"): Promise<void> {
@@ -52,7 +73,7 @@ export class HistoryView {
     });
     if (!path) return;
     const n = await this.ctx.attempt("Export", () => ipc.exportHistory(format, path));
-    if (n !== undefined) this.ctx.say(`Exported ${n} upload(s) to ${path}.`);
+    if (n !== undefined) this.ctx.say(`Exported ${count(n, "upload")} to ${path}.`);
   }
 
   private async copy(text: string): Promise<void> {
@@ -65,6 +86,7 @@ export class HistoryView {
   }
 
   wire(): void {
+    byId("history-search").addEventListener("input", () => this.render());
     byId("export-csv").addEventListener("click", () => void this.export("csv"));
     byId("export-json").addEventListener("click", () => void this.export("json"));
     byId("history-body").addEventListener("click", (e) => {

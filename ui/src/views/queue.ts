@@ -6,7 +6,17 @@ import type { Rejection } from "../bindings/Rejection";
 import type { UploadRow } from "../bindings/UploadRow";
 import { byId, h } from "../dom";
 import { ipc } from "../ipc";
-import { type Action, actionsFor, formatBytes, formatDuration, formatRate, formatSpeed, percent, QueueModel } from "../model";
+import {
+  type Action,
+  actionsFor,
+  count,
+  formatBytes,
+  formatDuration,
+  formatRate,
+  formatSpeed,
+  percent,
+  QueueModel,
+} from "../model";
 import type { Context } from "./context";
 
 const ACTION_LABEL: Record<Action, string> = {
@@ -133,17 +143,21 @@ export class QueueView {
     this.ctx.say(
       report.rejected.length > 0
         ? `${n} queued; ${report.rejected.length} not queued: see why above the queue.`
-        : `${n} file(s) queued.`,
+        : `${count(n, "file")} queued.`,
       report.rejected.length > 0 ? "error" : "info",
     );
     this.scheduleRender();
   }
 
   private renderRejections(rejected: Rejection[]): void {
-    byId("rejections").replaceChildren(
+    const list = byId("rejections");
+    const close = h("button", { type: "button", "aria-label": "Close the list of files not queued" }, "Close");
+    close.addEventListener("click", () => list.replaceChildren());
+    list.replaceChildren(
       ...rejected.map((r) =>
         h("li", { "data-testid": "rejection" }, h("b", {}, r.path.split(/[\\/]/).pop() ?? r.path), `: ${r.reason}`),
       ),
+      ...(rejected.length ? [h("li", { class: "dismiss" }, close)] : []),
     );
   }
 

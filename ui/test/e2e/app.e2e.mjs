@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { freshHome, Session, startDriver, until } from "./webdriver.mjs";
@@ -82,6 +82,16 @@ test("files added reach done and land intact in the embedded store", async () =>
   await s.click("#tab-history");
   await until("three history rows", async () => (await s.findAll("[data-testid=history-row]")).length === 3);
   await s.screenshot("03-history");
+});
+
+// Regression: the app wrote WebKit's data and its window state into the user's own dirs even
+// with HOIST_CONFIG_DIR and HOIST_DATA_DIR set.
+test("with HOIST_CONFIG_DIR and HOIST_DATA_DIR set, the app keeps its files under them", async () => {
+  for (const xdg of ["XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"]) {
+    const outside = join(home.env[xdg], "dev.hoist.desktop");
+    assert.ok(!existsSync(outside), `nothing in ${outside}`);
+  }
+  assert.ok(existsSync(join(home.env.HOIST_DATA_DIR, "webview")), "WebKit's data is under HOIST_DATA_DIR");
 });
 
 test("a profile made in the UI keeps its token in the keychain only, and its failing upload shows the reason", async () => {

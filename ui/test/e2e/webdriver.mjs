@@ -20,6 +20,7 @@ export function freshHome(name) {
     HOIST_DATA_DIR: join(dir, "data"),
     XDG_CONFIG_HOME: join(dir, "xdg-config"),
     XDG_DATA_HOME: join(dir, "xdg-data"),
+    XDG_CACHE_HOME: join(dir, "xdg-cache"),
     HOIST_KEYCHAIN_SERVICE: `hoist-e2e-${process.pid}-${name}`,
   };
   for (const d of Object.values(env).filter((v) => v.startsWith(dir))) mkdirSync(d, { recursive: true });

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { clearMocks, mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { HistoryEntry } from "../../src/bindings/HistoryEntry";
 import type { ManagerEvent } from "../../src/bindings/ManagerEvent";
 import type { ProfileEntry } from "../../src/bindings/ProfileEntry";
 import { row } from "./fixtures";
@@ -89,6 +90,9 @@ describe("the queue", () => {
     expect(rows()).toHaveLength(1);
     expect(text("[data-testid=rejection]")).toBe("empty.txt: the file is empty");
     expect(text("#status")).toContain("1 not queued");
+    // The list of refusals can be closed.
+    document.querySelector<HTMLButtonElement>("#rejections button")!.click();
+    expect(document.querySelectorAll("#rejections li")).toHaveLength(0);
   });
 
   it("follows the manager's events to done and reports the batch", async () => {
@@ -339,5 +343,48 @@ describe("profiles", () => {
     form.requestSubmit();
     await settle();
     expect((form.elements.namedItem("bearer-token") as HTMLInputElement).value).toBe("");
+  });
+});
+
+describe("history", () => {
+  const entry = (over: Partial<HistoryEntry>): HistoryEntry => ({
+    id: 1,
+    profile: "local",
+    name: "beach.jpg",
+    key: "uploads/2026/11/30/6f1c0f8e-1c5e-4a57-9a43-5e8f0d1d2c3b-Photos/2026/beach.jpg",
+    size: 1000,
+    sha256: "ab".repeat(32),
+    etag: null,
+    integrity: null,
+    url: null,
+    finishedAt: "2026-11-30T09:15:00Z",
+    ...over,
+  });
+
+  it("shows local times and whole keys, and finds rows by name, key or profile", async () => {
+    handlers.history = () => [
+      entry({}),
+      entry({ id: 2, name: "report.pdf", key: "uploads/report.pdf", profile: "design" }),
+    ];
+    const app = await start();
+    app.showTab("history");
+    await settle();
+    const rows = () => [...document.querySelectorAll<HTMLElement>("[data-testid=history-row]")];
+    expect(rows()).toHaveLength(2);
+    const time = rows()[0].children[4] as HTMLElement;
+    expect(time.textContent).toBe(new Date("2026-11-30T09:15:00Z").toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }));
+    expect(time.title).toBe("2026-11-30T09:15:00Z");
+    expect(rows()[0].children[1].textContent).toBe(entry({}).key);
+    const search = document.querySelector<HTMLInputElement>("#history-search")!;
+    for (const [typed, names] of [
+      ["design", ["report.pdf"]],
+      ["PHOTOS/2026", ["beach.jpg"]],
+      ["nothing", []],
+      ["", ["beach.jpg", "report.pdf"]],
+    ] as const) {
+      search.value = typed;
+      search.dispatchEvent(new Event("input"));
+      expect(rows().map((r) => r.children[0].textContent)).toEqual(names);
+    }
   });
 });

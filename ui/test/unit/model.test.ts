@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { row as baseRow } from "./fixtures";
 import {
   actionsFor,
+  count,
   formatBytes,
   formatDuration,
   isProfileFile,
@@ -81,5 +82,9 @@ describe("formatting", () => {
   it("recognises exported profile files", () => {
     expect(isProfileFile("/tmp/staff.hoist-profile.toml")).toBe(true);
     expect(isProfileFile("/tmp/Cargo.toml")).toBe(false);
+  });
+
+  it("counts in the singular or plural, never 'file(s)'", () => {
+    expect([count(1, "file"), count(0, "file"), count(2, "upload")]).toEqual(["1 file", "0 files", "2 uploads"]);
   });
 });
