@@ -516,6 +516,27 @@ impl Session {
         self.uploader = self.uploader.clone().with_limit(limit);
     }
 
+    /// A link that downloads `key` for anyone who has it, until `expires_in` from `now` (a
+    /// presigned GET, at most 7 days): for profiles that hold credentials (self-sign, local).
+    /// A backend profile has none to sign with, and says so.
+    pub fn share_link(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+        now: std::time::SystemTime,
+    ) -> Result<String, SignError> {
+        let Some(s3) = &self.s3 else {
+            return Err(SignError::Signing(
+                "share links need the bucket's credentials, which a backend profile does not \
+                 have: ask whoever runs the backend to share the file (its address alone opens \
+                 only for people with access to the bucket)"
+                    .into(),
+            ));
+        };
+        let signer = s3.signer();
+        signer.presign("GET", &signer.object_url(key), &[], expires_in, now)
+    }
+
     /// The SigV4 client of self-sign and local profiles.
     pub fn s3_client(&self) -> Option<&S3Client> {
         self.s3.as_ref()

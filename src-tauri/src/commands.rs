@@ -171,6 +171,13 @@ pub async fn import_profile(manager: Mgr<'_>, path: PathBuf) -> Result<ProfileEn
     Ok(manager.import_profile(&path).await?)
 }
 
+/// A link that downloads finished upload `id` for anyone who has it, for `expires_secs`.
+#[tauri::command]
+pub async fn share_link(manager: Mgr<'_>, id: i64, expires_secs: u64) -> Result<String> {
+    let expires_in = std::time::Duration::from_secs(expires_secs);
+    Ok(manager.share_link(id, expires_in).await?)
+}
+
 /// Sets the bandwidth limit over all uploads from what staff typed (`5MB`, `500KiB/s`; empty
 /// lifts it); answers it in bytes per second.
 #[tauri::command]

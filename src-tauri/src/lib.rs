@@ -111,6 +111,7 @@ pub fn run() {
             commands::health_check,
             commands::set_limit_rate,
             commands::parse_size,
+            commands::share_link,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

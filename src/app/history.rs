@@ -28,6 +28,26 @@ impl Manager {
             .collect())
     }
 
+    /// A link that downloads finished upload `id` for anyone who has it, for `expires_in`
+    /// (see [`crate::session::Session::share_link`]).
+    pub async fn share_link(
+        &self,
+        id: i64,
+        expires_in: std::time::Duration,
+    ) -> Result<String, ManagerError> {
+        let item = self.queue.get(id)?.ok_or(ManagerError::NotFound(id))?;
+        if item.state != crate::queue::ItemState::Done {
+            return Err(ManagerError::Invalid(
+                "only a finished upload can be shared".into(),
+            ));
+        }
+        let session = self.session(&item.profile).await?;
+        let now = self.config.retry.clock.now();
+        session
+            .share_link(&item.key, expires_in, now)
+            .map_err(|e| crate::session::SessionError::from(e).into())
+    }
+
     /// Writes the history to `path` as CSV or JSON; returns how many uploads it holds.
     pub fn export_history(&self, format: ExportFormat, path: &Path) -> Result<usize, ManagerError> {
         let entries = self.history()?;

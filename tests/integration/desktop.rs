@@ -546,6 +546,74 @@ async fn an_edited_profile_drops_the_secrets_that_would_reach_a_new_host() {
     assert_eq!(stored(), None);
 }
 
+/// Regression: Copy URL gave an address that does not open (403 on the embedded store). A
+/// share link is a presigned GET anyone can open until it expires; a changed one is refused;
+/// a backend profile, which holds no credentials, says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_link_downloads_the_file_and_nothing_else() {
+    let mut app = app();
+    let src = tempfile::tempdir().unwrap();
+    let content = bytes(200_000, 5);
+    let file = write(src.path(), "Quarterly report.pdf.bin", &content);
+    let id = app.manager.add(vec![file]).await.unwrap().queued[0].id;
+    next_matching(&mut app.events, |e| match e {
+        ManagerEvent::BatchFinished { done: 1, .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    let link = app
+        .manager
+        .share_link(id, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert!(link.contains("X-Amz-Signature="), "a presigned link");
+    let http = reqwest::Client::new();
+    let got = http.get(&link).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), content);
+    // The address alone (what Copy address gives) does not open the file.
+    let address = link.split('?').next().unwrap();
+    assert_eq!(http.get(address).send().await.unwrap().status(), 403);
+    let tampered = link.replace("X-Amz-Expires=3600", "X-Amz-Expires=604800");
+    assert_eq!(http.get(&tampered).send().await.unwrap().status(), 403);
+
+    let staff = Profile::new(
+        "staff",
+        Mode::Backend {
+            url: "http://127.0.0.1:9/api/upload".into(),
+            protocol: Default::default(),
+            token: false,
+        },
+    );
+    app.manager
+        .save_profile("staff", staff, vec![], true)
+        .await
+        .unwrap();
+    let queue = Queue::open(&app.data.path().join("queue.sqlite3")).unwrap();
+    let theirs = queue
+        .add(&hoist::queue::NewItem {
+            profile: "staff",
+            path: Path::new("/tmp/x.txt"),
+            key: "uploads/x.txt",
+            size: 1,
+            content_type: "text/plain",
+            modified_ns: None,
+            fingerprint: "",
+        })
+        .unwrap();
+    queue.set_state(theirs, ItemState::Done, None).unwrap();
+    let refused = app
+        .manager
+        .share_link(theirs, Duration::from_secs(60))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("a backend profile does not have"),
+        "{refused}"
+    );
+}
+
 /// Regression: the profile Test showed a raw error chain for a name that did not resolve, then
 /// suggested switching path style even where path style was on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,8 @@ export const ipc = {
   healthCheck: (name: string): Promise<HealthReport> => invoke("health_check", { name }),
   /** Sets the bandwidth limit over all uploads ("5MB", "" for none); answers bytes per second. */
   setLimitRate: (rate: string): Promise<number | null> => invoke("set_limit_rate", { rate }),
+  /** A presigned link that downloads finished upload `id` until `expiresSecs` from now. */
+  shareLink: (id: number, expiresSecs: number): Promise<string> => invoke("share_link", { id, expiresSecs }),
   /** A size as typed ("100MB", "5GiB") in bytes, parsed by the core as the CLI parses it. */
   parseSize: (text: string): Promise<number> => invoke("parse_size", { text }),
 };

@@ -56,7 +56,18 @@ export class HistoryView {
             "td",
             { class: "copy" },
             h("button", { "data-copy": e.key, "aria-label": `Copy key of ${e.name}` }, "Copy key"),
-            e.url ? h("button", { "data-copy": e.url, "aria-label": `Copy URL of ${e.name}` }, "Copy URL") : null,
+            e.url
+              ? h(
+                  "button",
+                  {
+                    "data-copy": e.url,
+                    "aria-label": `Copy address of ${e.name}`,
+                    title: "The object's address: it opens only for people with access to the bucket",
+                  },
+                  "Copy address",
+                )
+              : null,
+            h("button", { "data-share": String(e.id), "aria-label": `Copy a share link of ${e.name}` }, "Share link"),
           ),
         ),
       ),
@@ -76,6 +87,19 @@ export class HistoryView {
     if (n !== undefined) this.ctx.say(`Exported ${count(n, "upload")} to ${path}.`);
   }
 
+  /** Copies a link anyone can open until the expiry chosen in the toolbar. */
+  private async share(id: number): Promise<void> {
+    const select = byId<HTMLSelectElement>("share-expiry");
+    const link = await this.ctx.attempt("Share link", () => ipc.shareLink(id, Number(select.value)));
+    if (!link) return;
+    try {
+      await navigator.clipboard.writeText(link);
+      this.ctx.say(`Copied a link anyone can open for ${select.selectedOptions[0]?.text ?? "a while"}.`);
+    } catch {
+      this.ctx.say(`Copy this link by hand: ${link}`);
+    }
+  }
+
   private async copy(text: string): Promise<void> {
     try {
       await navigator.clipboard.writeText(text);
@@ -92,6 +116,8 @@ export class HistoryView {
     byId("history-body").addEventListener("click", (e) => {
       const b = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-copy]");
       if (b?.dataset.copy) void this.copy(b.dataset.copy);
+      const share = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-share]");
+      if (share?.dataset.share) void this.share(Number(share.dataset.share));
     });
   }
 }

@@ -387,4 +387,21 @@ describe("history", () => {
       expect(rows().map((r) => r.children[0].textContent)).toEqual(names);
     }
   });
+
+  it("copies a share link that lasts as long as chosen, and says the address alone is not public", async () => {
+    handlers.history = () => [entry({ id: 7, url: "http://127.0.0.1:9000/hoist-local/uploads/a" })];
+    handlers.share_link = (a) => `http://127.0.0.1:9000/hoist-local/uploads/a?X-Amz-Expires=${a.expiresSecs}`;
+    const app = await start();
+    app.showTab("history");
+    await settle();
+    const address = document.querySelector<HTMLButtonElement>("[data-copy^='http']")!;
+    expect(address.textContent).toBe("Copy address");
+    expect(address.title).toContain("opens only for people with access to the bucket");
+    document.querySelector<HTMLSelectElement>("#share-expiry")!.value = "604800";
+    document.querySelector<HTMLButtonElement>("[data-share='7']")!.click();
+    await settle();
+    expect(calls.find((c) => c.cmd === "share_link")?.args).toEqual({ id: 7, expiresSecs: 604800 });
+    expect(text("#status")).toMatch(/7 days|X-Amz-Expires=604800/);
+  });
 });
+
