@@ -255,6 +255,18 @@ async fn a_drop_is_reported_once_when_all_its_files_are_done() {
     assert_eq!(batches, [(3, 0)]);
 }
 
+/// A staff profile named `staff` for the simple backend at `url`, without a token.
+fn staff_profile(url: &str) -> Profile {
+    Profile::new(
+        "staff",
+        Mode::Backend {
+            url: url.to_string(),
+            protocol: Default::default(),
+            token: false,
+        },
+    )
+}
+
 /// A file big enough to go in several parts (the threshold is 16 MiB, parts 8 MiB).
 fn big_file(dir: &Path) -> PathBuf {
     write(dir, "big.bin", &bytes(40 * 1024 * 1024 + 3, 7))
@@ -433,16 +445,8 @@ async fn failed_upload_keeps_its_reason_until_dismissed() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/api/upload", dead.local_addr().unwrap());
     drop(dead);
-    let staff = Profile::new(
-        "staff",
-        Mode::Backend {
-            url,
-            protocol: Default::default(),
-            token: false,
-        },
-    );
     app.manager
-        .save_profile("staff", staff, vec![], true)
+        .save_profile("staff", staff_profile(&url), vec![], true)
         .await
         .unwrap();
     assert_eq!(
@@ -577,16 +581,13 @@ async fn a_share_link_downloads_the_file_and_nothing_else() {
     let tampered = link.replace("X-Amz-Expires=3600", "X-Amz-Expires=604800");
     assert_eq!(http.get(&tampered).send().await.unwrap().status(), 403);
 
-    let staff = Profile::new(
-        "staff",
-        Mode::Backend {
-            url: "http://127.0.0.1:9/api/upload".into(),
-            protocol: Default::default(),
-            token: false,
-        },
-    );
     app.manager
-        .save_profile("staff", staff, vec![], true)
+        .save_profile(
+            "staff",
+            staff_profile("http://127.0.0.1:9/api/upload"),
+            vec![],
+            true,
+        )
         .await
         .unwrap();
     let queue = Queue::open(&app.data.path().join("queue.sqlite3")).unwrap();
