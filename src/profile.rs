@@ -281,7 +281,7 @@ impl NetworkSettings {
             let u = url::Url::parse(proxy).map_err(|e| {
                 ProfileError::Invalid(format!(
                     "proxy '{}' is not a URL such as http://proxy.example:3128: {e}",
-                    crate::redact::redact(proxy)
+                    crate::redact::url_password(proxy)
                 ))
             })?;
             if !matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h")
@@ -289,7 +289,7 @@ impl NetworkSettings {
             {
                 return Err(ProfileError::Invalid(format!(
                     "proxy '{}' must be an http://, https:// or socks5:// URL with a host",
-                    crate::redact::redact(proxy)
+                    crate::redact::url_password(proxy)
                 )));
             }
             if u.password().is_some() {

@@ -8,6 +8,29 @@ const SENSITIVE_PARAMS: [&str; 3] = [
     "x-amz-security-token",
 ];
 
+/// `url` with the password of its user info replaced (`redis://:[redacted]@host`,
+/// `http://alice:[redacted]@proxy`), for messages about a URL someone typed or configured.
+/// Text that does not parse as a URL loses everything between `://` and `@` instead.
+pub fn url_password(url: &str) -> String {
+    if let Ok(parsed) = url::Url::parse(url) {
+        if parsed.password().is_none() {
+            return url.to_string();
+        }
+    }
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => {
+                    format!("{}{user}:[redacted]{}", &url[..scheme_end + 3], &url[at..])
+                }
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Redacts the sensitive query parameters of every URL-like run in `text`.
 ///
 /// Works on free text (error messages that embed a URL) as well as on a bare URL, and does not
@@ -84,6 +107,26 @@ impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_password_in_a_url_is_never_repeated() {
+        assert_eq!(
+            super::url_password("redis://:hunter2@10.0.0.5:6379/0"),
+            "redis://:[redacted]@10.0.0.5:6379/0"
+        );
+        assert_eq!(
+            super::url_password("ftp://alice:pw@proxy.corp:3128"),
+            "ftp://alice:[redacted]@proxy.corp:3128"
+        );
+        assert_eq!(
+            super::url_password("http://alice:p w@bad host:3128"),
+            "http://alice:[redacted]@bad host:3128"
+        );
+        assert_eq!(
+            super::url_password("http://alice@proxy:3128"),
+            "http://alice@proxy:3128"
+        );
+    }
+
     use super::redact;
 
     #[test]

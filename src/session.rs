@@ -308,16 +308,11 @@ impl Session {
         data_dir: &Path,
     ) -> Result<Self, SessionError> {
         profile.validate()?;
-        let network = if profile.network == crate::profile::NetworkSettings::default() {
-            Network::system()?
-        } else {
-            let password = if profile.network.proxy.is_some() {
-                read_secret(keychain, &profile.name, SecretKind::ProxyPassword).await?
-            } else {
-                None
-            };
-            Network::for_profile(&profile.name, &profile.network, password.as_ref())?
+        let password = match profile.network.proxy {
+            Some(_) => read_secret(keychain, &profile.name, SecretKind::ProxyPassword).await?,
+            None => None,
         };
+        let network = Network::for_profile(&profile.name, &profile.network, password.as_ref())?;
         let uploader = Uploader::new(retry)
             .with_network(&network)
             .map_err(|e| SessionError::Network(NetworkError::Tls(e)))?;

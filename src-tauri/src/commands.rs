@@ -182,12 +182,7 @@ pub async fn share_link(manager: Mgr<'_>, id: i64, expires_secs: u64) -> Result<
 /// lifts it); answers it in bytes per second.
 #[tauri::command]
 pub fn set_limit_rate(manager: Mgr<'_>, rate: String) -> Result<Option<u64>> {
-    let rate = match rate.trim() {
-        "" => None,
-        typed => Some(hoist::profile::parse_rate(typed).map_err(ManagerError::Invalid)?),
-    };
-    manager.set_limit_rate(rate)?;
-    Ok(rate)
+    Ok(manager.set_limit_rate_typed(&rate)?)
 }
 
 /// A size as staff type it (`100MB`, `5GiB`), in bytes: the profile form's sizes.

@@ -182,6 +182,17 @@ impl Manager {
         self.sessions.lock().await.remove(name);
     }
 
+    /// [`Manager::set_limit_rate`] from what staff typed (`5MB`, `500KiB/s`; empty lifts it);
+    /// answers the limit in bytes per second.
+    pub fn set_limit_rate_typed(&self, typed: &str) -> Result<Option<u64>, ManagerError> {
+        let rate = match typed.trim() {
+            "" => None,
+            typed => Some(crate::profile::parse_rate(typed).map_err(ManagerError::Invalid)?),
+        };
+        self.set_limit_rate(rate)?;
+        Ok(rate)
+    }
+
     /// Sets (or with `None` lifts) the bandwidth limit over all uploads: it applies to those
     /// running at once, and is kept for the next start.
     pub fn set_limit_rate(&self, bytes_per_second: Option<u64>) -> Result<(), ManagerError> {
@@ -301,13 +312,17 @@ impl Manager {
     /// have changed since.
     fn start(self: &Arc<Self>, session: Arc<Session>, id: i64, prepared: Option<Prepared>) {
         let control = session.control().child();
-        // A resumed upload shows what the store already has until its parts are checked.
-        let acked = self
-            .queue
-            .get(id)
-            .ok()
-            .flatten()
-            .map_or(0, |i| i.acked_bytes);
+        // A resumed upload shows what the store already has until its parts are checked; a job
+        // just queued has nothing there (and a folder of 100,000 needs no query per file).
+        let acked = match &prepared {
+            Some(p) if p.state == ItemState::Queued => 0,
+            _ => self
+                .queue
+                .get(id)
+                .ok()
+                .flatten()
+                .map_or(0, |i| i.acked_bytes),
+        };
         {
             let mut live = lock(&self.live);
             if live.contains_key(&id) {

@@ -70,10 +70,18 @@ impl HasKind for NetworkError {
 }
 
 /// The proxy and TLS every client of a session uses.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Network {
     proxy: Option<reqwest::Proxy>,
     tls: rustls::ClientConfig,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network")
+            .field("proxy", &self.proxy.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Network {
@@ -124,18 +132,21 @@ fn proxy(
     password: Option<&Secret>,
 ) -> Result<reqwest::Proxy, NetworkError> {
     let fail = |message: String| NetworkError::Proxy {
-        proxy: redact(raw),
+        proxy: crate::redact::url_password(raw),
         message,
     };
     let mut url = url::Url::parse(raw).map_err(|e| fail(e.to_string()))?;
     let user = percent_encoding::percent_decode_str(url.username())
         .decode_utf8_lossy()
         .into_owned();
-    // The user goes in a header of Hoist's making, never in the URL reqwest keeps.
     let _ = url.set_username("");
     let _ = url.set_password(None);
-    let proxy = reqwest::Proxy::all(url.as_str())
-        .map_err(|e| fail(e.to_string()))?
+    // A custom proxy, not `Proxy::all`: `basic_auth` on `all` writes the password into the
+    // proxy's URL, which reqwest's `Debug` of a client prints; on a custom one it is a header
+    // marked sensitive.
+    reqwest::Proxy::all(url.as_str()).map_err(|e| fail(e.to_string()))?;
+    let target = url.clone();
+    let proxy = reqwest::Proxy::custom(move |_| Some(target.clone()))
         .no_proxy(reqwest::NoProxy::from_env());
     if user.is_empty() {
         return Ok(proxy);
@@ -476,6 +487,25 @@ mod tests {
             !refused.contains("pw@"),
             "the password is not repeated: {refused}"
         );
+    }
+
+    /// Regression (review): with `Proxy::all(..).basic_auth(..)` the password sat in the
+    /// proxy's URL, which `Debug` of the proxy (and so of a derived `Debug`) printed.
+    #[test]
+    fn the_proxy_password_never_shows_in_a_client() {
+        let settings = NetworkSettings {
+            proxy: Some("http://alice@127.0.0.1:3128".into()),
+            ..NetworkSettings::default()
+        };
+        let secret = Secret::new("s3cret-proxy-pw");
+        let network = Network::for_profile("corp", &settings, Some(&secret)).unwrap();
+        let client =
+            crate::remote::http::client_on(crate::remote::http::Purpose::Backend, &network)
+                .unwrap();
+        let proxy = format!("{:?}", network.proxy);
+        for shown in [format!("{client:?}"), format!("{network:?}"), proxy] {
+            assert!(!shown.contains("s3cret-proxy-pw"), "{shown}");
+        }
     }
 
     #[test]

@@ -57,6 +57,13 @@ pub(crate) struct Answer {
     pub encryption: Option<String>,
 }
 
+/// `bytes` in slices of `size` (the last shorter), sharing its buffer.
+pub(crate) fn slices(bytes: bytes::Bytes, size: usize) -> impl Iterator<Item = bytes::Bytes> {
+    (0..bytes.len())
+        .step_by(size.max(1))
+        .map(move |o| bytes.slice(o..(o + size).min(bytes.len())))
+}
+
 type Chunks = futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
 
 fn read_failure(e: std::io::Error) -> AttemptError {
@@ -109,9 +116,7 @@ impl Uploader {
                 let total = bytes.len() as u64;
                 // In chunks (slices of the same buffer), so progress and the stall watchdog
                 // see the body move as they do for a file streamed from disk.
-                let chunks = (0..bytes.len())
-                    .step_by(CHUNK_SIZE)
-                    .map(move |o| Ok(bytes.slice(o..(o + CHUNK_SIZE).min(bytes.len()))));
+                let chunks = slices(bytes, CHUNK_SIZE).map(Ok);
                 (futures_util::stream::iter(chunks).boxed(), total)
             }
             Payload::Range(range) => {

@@ -124,14 +124,7 @@ impl Throttle {
 
     /// `chunk` cut into pieces of the current piece size.
     pub(crate) fn pieces(&self, chunk: Bytes) -> Vec<Bytes> {
-        let size = self.piece_size();
-        if chunk.len() <= size {
-            return vec![chunk];
-        }
-        (0..chunk.len())
-            .step_by(size)
-            .map(|o| chunk.slice(o..(o + size).min(chunk.len())))
-            .collect()
+        super::put::slices(chunk, self.piece_size()).collect()
     }
 }
 

@@ -51,6 +51,15 @@ impl Drop for Secrets {
     }
 }
 
+/// A self-sign profile of `store`'s bucket reached at `endpoint` (a TLS front of it).
+fn at_endpoint(store: &Store, name: &str, endpoint: &str) -> Profile {
+    let mut p = store.self_sign_profile(name);
+    if let hoist::profile::Mode::SelfSign { endpoint: e, .. } = &mut p.mode {
+        *e = Some(endpoint.to_string());
+    }
+    p
+}
+
 async fn session(profile: Profile, secrets: &Secrets) -> Result<Session, String> {
     let data = tempfile::tempdir().unwrap();
     Session::open_in(
@@ -145,10 +154,7 @@ async fn a_company_ca_file_lets_uploads_reach_a_tls_store_and_without_it_the_iss
     let store = Store::start().await;
     let front = TlsFront::start(store.store.endpoint().as_str()).await;
     let on_tls = |ca_file: Option<std::path::PathBuf>| {
-        let mut p = store.self_sign_profile("corp-tls");
-        if let hoist::profile::Mode::SelfSign { endpoint, .. } = &mut p.mode {
-            *endpoint = Some(front.url.clone());
-        }
+        let mut p = at_endpoint(&store, "corp-tls", &front.url);
         p.network.ca_file = ca_file;
         p
     };
@@ -178,10 +184,7 @@ async fn an_intercepting_proxy_is_named_and_uploads_pass_once_its_ca_is_trusted(
     let front = TlsFront::start(store.store.endpoint().as_str()).await;
     let mitm = Mitmproxy::start(&front.ca_file);
     let through_mitm = |ca_file: std::path::PathBuf| {
-        let mut p = store.self_sign_profile("corp-mitm");
-        if let hoist::profile::Mode::SelfSign { endpoint, .. } = &mut p.mode {
-            *endpoint = Some(front.url.clone());
-        }
+        let mut p = at_endpoint(&store, "corp-mitm", &front.url);
         p.network.proxy = Some(mitm.url.clone());
         p.network.ca_file = Some(ca_file);
         p
