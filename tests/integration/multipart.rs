@@ -652,6 +652,17 @@ async fn a_resumed_upload_gone_under_its_parts_starts_over_once() {
         matches!(err, UploadError::Transfer(TransferError::Paused)),
         "{err:?}"
     );
+    // The pause can end the first run while its part's last bytes are still on their way to
+    // the endpoint, which records a request once its body is in: wait for it, so that the
+    // requests below are in the order they were sent (the test raced on this in CI).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while f.requests().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "part 1 never reached the endpoint"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     // The next run, with the same queue.
     let (resumed, _) = faulty_session(&f);
     let resumed = resumed.with_queue(s.queue().clone());
