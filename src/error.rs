@@ -28,6 +28,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// A local resource failed: the keychain, the queue database, a file.
     Local,
+    /// A backend profile's sign-in with the identity provider is missing or expired: sign in.
+    SignedOut,
 }
 
 impl ErrorKind {
@@ -42,6 +44,7 @@ impl ErrorKind {
             ErrorKind::RemoteTransient => "remote-transient",
             ErrorKind::InvalidInput => "invalid-input",
             ErrorKind::Local => "local",
+            ErrorKind::SignedOut => "signed-out",
         }
     }
 }

@@ -250,6 +250,46 @@ pub struct Profile {
     /// How this profile reaches its servers: proxy, company CA, bandwidth limit.
     #[serde(flatten)]
     pub network: NetworkSettings,
+    /// A backend profile whose staff sign in with the company's identity provider (`hoist
+    /// login`): its access tokens are the bearer, instead of a stored token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ipc", ts(optional))]
+    pub sign_in: Option<SignInSettings>,
+}
+
+/// The identity provider a backend profile signs in with (OpenID Connect).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ipc", ts(export))]
+pub struct SignInSettings {
+    /// The provider's issuer URL (`https://login.example.com/realms/staff`).
+    pub issuer: String,
+    /// Hoist's client id there: a public client (no secret) with the loopback redirect
+    /// `http://127.0.0.1/callback` and, for terminals, the device grant.
+    pub client_id: String,
+}
+
+impl SignInSettings {
+    /// Checks the issuer (https, or http on this machine) and the client id.
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        let u = url::Url::parse(&self.issuer).map_err(|e| {
+            ProfileError::Invalid(format!("issuer '{}' is not a URL: {e}", self.issuer))
+        })?;
+        let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if !(u.scheme() == "https" || (u.scheme() == "http" && loopback)) {
+            return Err(ProfileError::Invalid(format!(
+                "issuer '{}' must use https:// (plain http only on this machine)",
+                self.issuer
+            )));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(ProfileError::Invalid(
+                "the sign-in needs the client id registered for Hoist at the identity provider"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How a profile reaches its backend and store from a company network.
@@ -345,6 +385,9 @@ impl Profile {
         if proxy_user {
             kinds.push((SecretKind::ProxyPassword, true));
         }
+        if self.sign_in.is_some() {
+            kinds.push((SecretKind::SignIn, true));
+        }
         kinds
     }
 
@@ -362,6 +405,7 @@ impl Profile {
             checksum: ChecksumAlgorithm::default(),
             object: ObjectSettings::default(),
             network: NetworkSettings::default(),
+            sign_in: None,
         }
     }
 
@@ -377,6 +421,16 @@ impl Profile {
         validate_name(&self.name)?;
         self.object.validate().map_err(ProfileError::Invalid)?;
         self.network.validate()?;
+        if let Some(s) = &self.sign_in {
+            if !matches!(self.mode, Mode::Backend { token: false, .. }) {
+                return Err(ProfileError::Invalid(
+                    "only a backend profile without a stored token can sign in with an identity \
+                     provider"
+                        .into(),
+                ));
+            }
+            s.validate()?;
+        }
         match &self.mode {
             Mode::Backend { url, .. } => validate_backend_url(url)?,
             Mode::SelfSign {

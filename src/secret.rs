@@ -50,15 +50,19 @@ pub enum SecretKind {
     BearerToken,
     /// The password of the proxy a profile names (basic authentication).
     ProxyPassword,
+    /// A backend profile's sign-in with the identity provider: its refresh token and who
+    /// signed in (`hoist login`).
+    SignIn,
 }
 
 impl SecretKind {
     /// Every kind of secret a profile may have stored.
-    pub const ALL: [SecretKind; 4] = [
+    pub const ALL: [SecretKind; 5] = [
         SecretKind::SecretAccessKey,
         SecretKind::SessionToken,
         SecretKind::BearerToken,
         SecretKind::ProxyPassword,
+        SecretKind::SignIn,
     ];
 
     /// The kebab-case name (`--kind` and the IPC use it).
@@ -68,6 +72,7 @@ impl SecretKind {
             SecretKind::SessionToken => "session-token",
             SecretKind::BearerToken => "bearer-token",
             SecretKind::ProxyPassword => "proxy-password",
+            SecretKind::SignIn => "sign-in",
         }
     }
 }

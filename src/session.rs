@@ -338,13 +338,40 @@ impl Session {
                 } else {
                     None
                 };
+                let bearer = match &profile.sign_in {
+                    Some(settings) => {
+                        let http = crate::remote::http::client_on(
+                            crate::remote::http::Purpose::Backend,
+                            &network,
+                        )
+                        .map_err(SignError::Signing)?;
+                        crate::backend::Bearer::SignedIn(Arc::new(
+                            crate::backend::sign_in::SignedIn::new(
+                                &profile.name,
+                                settings.clone(),
+                                http,
+                                keychain.clone(),
+                                Arc::new(crate::retry::SystemClock),
+                            ),
+                        ))
+                    }
+                    None => token.into(),
+                };
                 match protocol {
                     Protocol::Simple => (
-                        Arc::new(BackendSigner::new(url, token)?.with_network(&network)?),
+                        Arc::new(
+                            BackendSigner::new(url, None)?
+                                .with_network(&network)?
+                                .with_bearer(bearer),
+                        ),
                         None,
                     ),
                     Protocol::Companion => {
-                        let c = Arc::new(CompanionClient::new(url, token)?.with_network(&network)?);
+                        let c = Arc::new(
+                            CompanionClient::new(url, None)?
+                                .with_network(&network)?
+                                .with_bearer(bearer),
+                        );
                         (c.clone(), Some(c))
                     }
                 }

@@ -1,5 +1,6 @@
-//! The audit log: one JSON object per line — time, token id, action, key, size, type, outcome.
-//! It never holds a token, a signature or a credential.
+//! The audit log: one JSON object per line — time, token id (`oidc:<sub>` and the email for a
+//! user signed in with the identity provider), action, key, size, type, outcome. It never
+//! holds a token, a signature or a credential.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,9 @@ pub struct AuditEvent<'a> {
     pub time: String,
     /// The token's id (never the token), when one was presented and known.
     pub token: Option<&'a str>,
+    /// A signed-in user's email, when their token carries one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<&'a str>,
     /// What was asked (`simple.put`, `multipart.complete`, …).
     pub action: &'a str,
     /// The object key, when known.
@@ -119,6 +123,7 @@ mod tests {
         log.record(AuditEvent {
             time: now_rfc3339(),
             token: Some("alice"),
+            email: None,
             action: "simple.put",
             key: None,
             size: None,

@@ -75,6 +75,95 @@ pub struct FileConfig {
     /// Where the per-token rate limits are kept.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// Staff signed in with the company's identity provider (OpenID Connect).
+    pub oidc: Option<OidcConfig>,
+}
+
+/// The `[oidc]` section: access tokens of the company's identity provider (see `oidc`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's issuer URL, exactly as its discovery document and tokens state it
+    /// (`https://login.example.com/realms/staff`).
+    pub issuer: String,
+    /// The audience (`aud`) its access tokens carry for this server: the API or resource
+    /// registered for hoist-server at the provider.
+    pub audience: String,
+    /// Seconds of clock difference allowed on `exp` and `nbf`.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+    /// The claim that lists a user's groups (an array, or a space-separated string).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Who may upload what: the first entry covering one of the user's groups applies.
+    #[serde(default)]
+    pub policies: Vec<OidcPolicyConfig>,
+}
+
+/// One `[[oidc.policies]]` entry.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcPolicyConfig {
+    /// Members of this group (absent: every signed-in user).
+    pub group: Option<String>,
+    /// Keys signed for them start with this; `{sub}` is the user's subject.
+    pub prefix: String,
+    /// The largest upload, in bytes.
+    pub max_size: Option<u64>,
+    /// MIME types accepted (`image/*`); empty means any.
+    #[serde(default)]
+    pub allowed_types: Vec<String>,
+    /// Their own rate; the policy's when absent.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Their own new uploads a minute; the policy's when absent.
+    pub files_per_minute: Option<u32>,
+    /// Their own declared bytes a minute; the policy's when absent.
+    pub bytes_per_minute: Option<u64>,
+}
+
+fn default_leeway() -> u64 {
+    60
+}
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+
+impl OidcConfig {
+    /// Checks the section: an `https` issuer (plain `http` only on a loopback address), an
+    /// audience, and at least one policy with a valid prefix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(format!("oidc.{m}")));
+        let Ok(issuer) = url::Url::parse(&self.issuer) else {
+            return invalid(format!("issuer {} is not a URL", self.issuer));
+        };
+        let loopback = match issuer.host() {
+            Some(url::Host::Ipv4(a)) => a.is_loopback(),
+            Some(url::Host::Ipv6(a)) => a.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        if issuer.scheme() != "https" && !(issuer.scheme() == "http" && loopback) {
+            return invalid(format!(
+                "issuer {} must be an https URL (plain http only on this machine, for tests)",
+                self.issuer
+            ));
+        }
+        if self.audience.is_empty() {
+            return invalid("audience is empty: set the audience the provider puts in access tokens for this server".into());
+        }
+        if self.leeway_secs > 300 {
+            return invalid("leeway_secs is above 300: fix the clocks instead".into());
+        }
+        if self.policies.is_empty() {
+            return invalid("policies is empty: add an [[oidc.policies]] entry (a prefix, and optionally a group), or nobody signed in may upload".into());
+        }
+        for p in &self.policies {
+            hoist::key::validate_prefix(&p.prefix.replace("{sub}", "user")).map_err(|e| {
+                ConfigError::Invalid(format!("oidc.policies prefix {}: {e}", p.prefix))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// The `[rate_limit]` section.
@@ -264,8 +353,10 @@ fn default_prefix() -> String {
 /// One token as the server uses it.
 #[derive(Clone, Debug)]
 pub struct Token {
-    /// A name for the audit log.
+    /// A name for the audit log (`oidc:<sub>` for a signed-in user).
     pub id: String,
+    /// A signed-in user's email, for the audit log.
+    pub email: Option<String>,
     /// SHA-256 of the token.
     pub sha256: [u8; 32],
     /// Keys signed for it start with this.
@@ -330,8 +421,15 @@ impl FileConfig {
             })?;
             hoist::key::validate_prefix(&t.prefix)
                 .map_err(|e| ConfigError::Invalid(format!("token '{}': prefix: {e}", t.id)))?;
+            if t.id.starts_with("oidc:") {
+                return Err(ConfigError::Invalid(format!(
+                    "token '{}': ids starting with oidc: name signed-in users in the audit log; choose another",
+                    t.id
+                )));
+            }
             out.push(Token {
                 id: t.id.clone(),
+                email: None,
                 sha256,
                 prefix: normalise_prefix(&t.prefix),
                 max_size: t.max_size,
@@ -360,6 +458,7 @@ impl FileConfig {
             }
             out.push(Token {
                 id: format!("env-{}", i + 1),
+                email: None,
                 sha256: Sha256::digest(plain.as_bytes()).into(),
                 prefix: "uploads/".into(),
                 max_size: None,
@@ -436,7 +535,7 @@ impl FileConfig {
     }
 }
 
-fn normalise_prefix(p: &str) -> String {
+pub(crate) fn normalise_prefix(p: &str) -> String {
     if p.is_empty() || p.ends_with('/') {
         p.to_string()
     } else {

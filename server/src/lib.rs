@@ -10,7 +10,8 @@
 //!   only `url` still works, within the policy);
 //! * **companion** — Uppy Companion's `/s3/params` and `/s3/multipart/...` endpoints.
 //!
-//! Every request is authenticated (bearer token, stored hashed), rate limited per token ([`rate`]:
+//! Every request is authenticated (a static bearer token, stored hashed, or an access token of
+//! the company's identity provider: [`oidc`]), rate limited per token ([`rate`]:
 //! in the process, or in Redis shared by every replica), and
 //! checked before anything is signed; keys are generated here under the token's prefix;
 //! `content-type`, `content-length`, `If-None-Match: *` and any checksum the client sent are
@@ -23,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod guard;
 pub mod metrics;
+pub mod oidc;
 pub mod policy;
 pub mod rate;
 mod routes;

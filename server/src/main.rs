@@ -116,9 +116,16 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     file.validate_policy()?;
     let limits = file.limits.limits()?;
     let tokens = file.tokens(std::env::var("HOIST_SERVER_TOKENS").ok().as_deref())?;
-    if tokens.is_empty() {
+    let oidc = match &file.oidc {
+        Some(o) => {
+            o.validate()?;
+            Some(hoist_server::oidc::OidcVerifier::new(o.clone())?)
+        }
+        None => None,
+    };
+    if tokens.is_empty() && oidc.is_none() {
         return Err(ConfigError::Invalid(
-            "no tokens: add [[tokens]] to the config or set HOIST_SERVER_TOKENS (comma-separated, 16+ characters each)".into(),
+            "no tokens: add [[tokens]] or an [oidc] section to the config, or set HOIST_SERVER_TOKENS (comma-separated, 32+ characters each)".into(),
         )
         .into());
     }
@@ -211,6 +218,7 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         audit,
         upload_id_secret,
         rate_limiter,
+        oidc,
     });
     let listen = cli
         .listen

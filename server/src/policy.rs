@@ -16,9 +16,9 @@ pub use hoist::upload::parts::{
     PartPlan, MAX_OBJECT_SIZE, MAX_PARTS, MAX_PART_SIZE, MAX_SINGLE_PUT, MIN_PART_SIZE,
 };
 
-/// Finds the token of a request, or says why there is none (401).
-pub fn authenticate<'a>(tokens: &'a [Token], headers: &HeaderMap) -> Result<&'a Token, ApiError> {
-    let presented = headers
+/// The bearer token a request presents, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -27,9 +27,13 @@ pub fn authenticate<'a>(tokens: &'a [Token], headers: &HeaderMap) -> Result<&'a 
         })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::unauthorized("authentication required: send Authorization: Bearer <token>")
-        })?;
+}
+
+/// Finds the token of a request, or says why there is none (401).
+pub fn authenticate<'a>(tokens: &'a [Token], headers: &HeaderMap) -> Result<&'a Token, ApiError> {
+    let presented = bearer(headers).ok_or_else(|| {
+        ApiError::unauthorized("authentication required: send Authorization: Bearer <token>")
+    })?;
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     tokens
         .iter()

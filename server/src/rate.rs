@@ -309,6 +309,7 @@ mod tests {
     fn token() -> Token {
         Token {
             id: "t".into(),
+            email: None,
             sha256: [0; 32],
             prefix: "uploads/t/".into(),
             max_size: None,

@@ -1,6 +1,7 @@
 //! What every request shares: the bucket, the policy, the tokens, the audit log, the sealing
 //! of upload ids and the rate limiter; and the steps every route takes (admit, plan, sign).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -30,6 +31,8 @@ pub struct AppConfig {
     pub upload_id_secret: Vec<u8>,
     /// Where the rate limits are kept: this process, or Redis shared by every replica.
     pub rate_limiter: RateLimiter,
+    /// Access tokens of the company's identity provider, when `[oidc]` is configured.
+    pub oidc: Option<crate::oidc::OidcVerifier>,
 }
 
 /// The state behind every route.
@@ -42,6 +45,7 @@ pub(crate) struct AppState {
     pub(crate) limiter: RateLimiter,
     pub(crate) auth_failures: AuthFailures,
     pub(crate) metrics: crate::metrics::Metrics,
+    pub(crate) oidc: Option<crate::oidc::OidcVerifier>,
 }
 
 /// The state as axum hands it to handlers.
@@ -58,22 +62,39 @@ impl AppState {
             tokens: config.tokens,
             audit: config.audit,
             limiter: config.rate_limiter,
+            oidc: config.oidc,
         }
     }
 
     /// Authentication and rate limiting, in that order; `call` learns the action and, once
-    /// known, the token.
+    /// known, the token. A bearer that is none of the configured tokens is checked as an
+    /// access token of the identity provider, when one is configured.
     pub(crate) async fn admit(
         &self,
         headers: &HeaderMap,
         call: &Call,
         action: &'static str,
-    ) -> Result<&Token, ApiError> {
+    ) -> Result<Cow<'_, Token>, ApiError> {
         call.action(action);
-        let token = policy::authenticate(&self.tokens, headers)
-            .map_err(|e| self.failed_authentication(call.client(), e))?;
+        let token = match policy::authenticate(&self.tokens, headers) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(e) => match (&self.oidc, policy::bearer(headers)) {
+                (Some(oidc), Some(jwt)) if jwt.matches('.').count() == 2 => {
+                    match oidc.verify(jwt, &self.policy).await {
+                        Ok(t) => Cow::Owned(t),
+                        // The provider being down is no failed authentication of the client.
+                        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => return Err(e),
+                        Err(e) => return Err(self.failed_authentication(call.client(), e)),
+                    }
+                }
+                _ => return Err(self.failed_authentication(call.client(), e)),
+            },
+        };
         call.token(&token.id);
-        self.limiter.check(token, Instant::now()).await?;
+        if let Some(email) = &token.email {
+            call.email(email);
+        }
+        self.limiter.check(&token, Instant::now()).await?;
         Ok(token)
     }
 
@@ -93,6 +114,7 @@ impl AppState {
             self.audit.record(AuditEvent {
                 time: audit::now_rfc3339(),
                 token: None,
+                email: None,
                 action: "authenticate",
                 key: None,
                 size: None,
@@ -125,6 +147,7 @@ impl AppState {
         &self,
         client: Option<ClientKey>,
         token: Option<&str>,
+        email: Option<&str>,
         action: &str,
         key: Option<&str>,
         status: StatusCode,
@@ -134,6 +157,7 @@ impl AppState {
         self.audit.record(AuditEvent {
             time: audit::now_rfc3339(),
             token,
+            email,
             action,
             key,
             size: None,
@@ -148,6 +172,7 @@ impl AppState {
         self.audit.record(AuditEvent {
             time: audit::now_rfc3339(),
             token: Some(&token.id),
+            email: token.email.as_deref(),
             action: call.action_name(),
             key: Some(what.key),
             size: what.size,

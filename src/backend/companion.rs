@@ -47,7 +47,7 @@ impl Step {
 pub struct CompanionClient {
     http: reqwest::Client,
     base: url::Url,
-    token: Option<Secret>,
+    bearer: super::Bearer,
 }
 
 fn enc(s: &str) -> String {
@@ -58,7 +58,17 @@ impl CompanionClient {
     /// A client of the Companion backend at `base`, sending `token` as a bearer token.
     pub fn new(base: url::Url, token: Option<Secret>) -> Result<Self, SignError> {
         let http = http::client(Purpose::Backend).map_err(SignError::Signing)?;
-        Ok(CompanionClient { http, base, token })
+        Ok(CompanionClient {
+            http,
+            base,
+            bearer: token.into(),
+        })
+    }
+
+    /// This client sending `bearer` (a sign-in's access tokens) instead.
+    pub fn with_bearer(mut self, bearer: super::Bearer) -> Self {
+        self.bearer = bearer;
+        self
     }
 
     /// This client through `network` (a profile's proxy and trust).
@@ -100,25 +110,42 @@ impl CompanionClient {
         path_and_query: &str,
         body: Option<Value>,
     ) -> Result<Value, RemoteFailure> {
-        let mut req = self.http.request(method, self.url(path_and_query));
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t.expose());
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.map_err(|e| {
-            let explained = crate::remote::network::explain(&e, "the backend");
-            let kind = if explained.retryable {
-                FailureKind::Transient
-            } else {
-                FailureKind::Permanent
-            };
-            RemoteFailure::local(
-                kind,
-                format!("cannot reach the backend: {}", explained.message),
-            )
-        })?;
+        let mut refused = None;
+        let resp = loop {
+            let bearer = self
+                .bearer
+                .get(refused.as_ref())
+                .await
+                .map_err(|e| RemoteFailure::local(sign_in_failure(&e), e.to_string()))?;
+            let mut req = self.http.request(method.clone(), self.url(path_and_query));
+            if let Some(t) = &bearer {
+                req = req.bearer_auth(t.expose());
+            }
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.map_err(|e| {
+                let explained = crate::remote::network::explain(&e, "the backend");
+                let kind = if explained.retryable {
+                    FailureKind::Transient
+                } else {
+                    FailureKind::Permanent
+                };
+                RemoteFailure::local(
+                    kind,
+                    format!("cannot reach the backend: {}", explained.message),
+                )
+            })?;
+            // An access token the backend no longer takes: one more try with a new one.
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED
+                && refused.is_none()
+                && self.bearer.renews()
+            {
+                refused = bearer;
+                continue;
+            }
+            break resp;
+        };
         let status = resp.status().as_u16();
         let retry_after = http::retry_after(resp.headers(), SystemTime::now());
         let text = resp.text().await.unwrap_or_default();
@@ -155,6 +182,14 @@ impl CompanionClient {
             message: format!("{advice} (HTTP {status}): {message}"),
             retry_after: retry_after.filter(|_| kind == FailureKind::Throttling),
         })
+    }
+}
+
+/// A sign-in that failed, as a failure of the step that needed it.
+fn sign_in_failure(e: &super::sign_in::SignInError) -> FailureKind {
+    match e {
+        super::sign_in::SignInError::Unreachable(_) => FailureKind::Transient,
+        _ => FailureKind::Permanent,
     }
 }
 

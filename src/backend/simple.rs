@@ -23,7 +23,7 @@ use crate::sign::{parse_exact_url, PresignedPut, PutRequest, SignError, Signer};
 pub struct BackendSigner {
     client: reqwest::Client,
     url: url::Url,
-    token: Option<Secret>,
+    bearer: super::Bearer,
 }
 
 #[derive(Serialize)]
@@ -55,7 +55,17 @@ impl BackendSigner {
     /// A signer that asks the backend at `url`, sending `token` as a bearer token.
     pub fn new(url: url::Url, token: Option<Secret>) -> Result<Self, SignError> {
         let client = http::client(Purpose::Backend).map_err(SignError::Signing)?;
-        Ok(BackendSigner { client, url, token })
+        Ok(BackendSigner {
+            client,
+            url,
+            bearer: token.into(),
+        })
+    }
+
+    /// This signer sending `bearer` (a sign-in's access tokens) instead.
+    pub fn with_bearer(mut self, bearer: super::Bearer) -> Self {
+        self.bearer = bearer;
+        self
     }
 
     /// This signer through `network` (a profile's proxy and trust).
@@ -90,11 +100,25 @@ impl Signer for BackendSigner {
             },
             content_md5: &req.md5_b64,
         };
-        let mut request = self.client.post(self.url.clone()).json(&body);
-        if let Some(t) = &self.token {
-            request = request.bearer_auth(t.expose());
-        }
-        let resp = request.send().await.map_err(|e| unreached(&e))?;
+        let mut refused = None;
+        let resp = loop {
+            let bearer = self.bearer.get(refused.as_ref()).await?;
+            let mut request = self.client.post(self.url.clone()).json(&body);
+            if let Some(t) = &bearer {
+                request = request.bearer_auth(t.expose());
+            }
+            let resp = request.send().await.map_err(|e| unreached(&e))?;
+            // An access token the backend no longer takes (revoked, or clocks apart): one
+            // more try with a new one.
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED
+                && refused.is_none()
+                && self.bearer.renews()
+            {
+                refused = bearer;
+                continue;
+            }
+            break resp;
+        };
         let status = resp.status();
         let retry_after = http::retry_after(resp.headers(), SystemTime::now());
         let text = resp.text().await.map_err(|e| unreached(&e))?;

@@ -122,12 +122,16 @@ pub enum SignError {
     /// A secret could not be read.
     #[error(transparent)]
     Keychain(#[from] KeychainError),
+    /// The profile's sign-in with the identity provider is missing, expired or failed.
+    #[error(transparent)]
+    SignIn(#[from] crate::backend::sign_in::SignInError),
 }
 
 impl HasKind for SignError {
     fn kind(&self) -> ErrorKind {
         match self {
             SignError::Keychain(k) => k.kind(),
+            SignError::SignIn(s) => s.kind(),
             e if e.is_retryable() => ErrorKind::RemoteTransient,
             _ => ErrorKind::RemotePermanent,
         }
@@ -147,7 +151,9 @@ impl SignError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            SignError::BackendUnavailable { .. } | SignError::BackendUnreachable(_)
+            SignError::BackendUnavailable { .. }
+                | SignError::BackendUnreachable(_)
+                | SignError::SignIn(crate::backend::sign_in::SignInError::Unreachable(_))
         )
     }
 }

@@ -6,14 +6,14 @@ use std::process::{Command, Output, Stdio};
 
 use crate::support;
 
-struct Env {
-    config: tempfile::TempDir,
+pub(crate) struct Env {
+    pub(crate) config: tempfile::TempDir,
     data: tempfile::TempDir,
-    keychain_service: String,
+    pub(crate) keychain_service: String,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(crate) fn new() -> Env {
         Env {
             config: tempfile::tempdir().unwrap(),
             data: tempfile::tempdir().unwrap(),
@@ -21,7 +21,7 @@ impl Env {
         }
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_hoist"));
         c.args(args)
             .env("HOIST_CONFIG_DIR", self.config.path())
@@ -32,7 +32,7 @@ impl Env {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("hoist runs")
     }
 
@@ -97,7 +97,7 @@ async fn upload_lands(
     (out, line)
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 

@@ -20,3 +20,4 @@ mod multipart;
 mod network;
 mod properties;
 mod self_sign;
+mod sign_in;

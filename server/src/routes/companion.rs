@@ -90,6 +90,7 @@ pub(super) async fn params(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let token = s.admit(&headers, &call, "companion.params").await?;
+    let token = &*token;
     let q = query_map(q);
     let size = policy::json_size(q.get("size").map(|v| Value::String(v.clone())).as_ref())?;
     let ask = Ask {
@@ -125,6 +126,7 @@ pub(super) async fn create(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let token = s.admit(&headers, &call, "multipart.create").await?;
+    let token = &*token;
     let req: CreateRequest = parse_body(&read_body(body, SIGN_BODY_LIMIT).await?)?;
     let ask = Ask {
         file_name: req.filename.as_deref(),
@@ -200,6 +202,7 @@ impl UploadRequest {
     /// key and the store's upload id.
     async fn target(&self, action: &'static str) -> Result<(Token, String, Sealed), ApiError> {
         let token = self.s.admit(&self.headers, &self.call, action).await?;
+        let token = &*token;
         let key = self
             .query
             .get("key")

@@ -113,6 +113,7 @@ struct CallInfo {
     client: Option<ClientKey>,
     action: Option<&'static str>,
     token: Option<String>,
+    email: Option<String>,
     key: Option<String>,
 }
 
@@ -141,6 +142,11 @@ impl Call {
         self.info().token = Some(id.to_string());
     }
 
+    /// The request was made by a signed-in user with this email.
+    pub(crate) fn email(&self, email: &str) {
+        self.info().email = Some(email.to_string());
+    }
+
     /// The request is about this key.
     pub(crate) fn key(&self, key: &str) {
         self.info().key = Some(key.to_string());
@@ -165,6 +171,7 @@ async fn audit_denials(State(s): State<Shared>, mut request: Request, next: Next
             s.audit_denied(
                 info.client,
                 info.token.as_deref(),
+                info.email.as_deref(),
                 action,
                 info.key.as_deref(),
                 response.status(),

@@ -75,6 +75,7 @@ pub(super) async fn upload(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let token = s.admit(&headers, &call, "simple.put").await?;
+    let token = &*token;
     let req: UploadRequest = parse_body(&read_body(body, SIGN_BODY_LIMIT).await?)?;
     let flexible = req.flexible_checksum()?;
     let checksums = Checksums {

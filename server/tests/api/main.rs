@@ -74,6 +74,7 @@ impl Harness {
             audit: audit_log,
             upload_id_secret: b"test upload id secret".to_vec(),
             rate_limiter: hoist_server::rate::RateLimiter::local(),
+            oidc: None,
         });
         Harness {
             dir,

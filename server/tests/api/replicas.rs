@@ -140,6 +140,7 @@ impl Replicas {
                 audit: AuditLog::memory().0,
                 upload_id_secret: b"one secret for every replica".to_vec(),
                 rate_limiter,
+                oidc: None,
             });
             replicas.push(crate::listen(router).await);
         }

@@ -42,6 +42,7 @@ async fn readyz_checks_the_store_and_the_credentials() {
             audit: hoist_server::audit::AuditLog::memory().0,
             upload_id_secret: b"test upload id secret".to_vec(),
             rate_limiter: hoist_server::rate::RateLimiter::local(),
+            oidc: None,
         })
     };
     let wrong_secret = SigV4Signer::new(

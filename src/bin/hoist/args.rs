@@ -66,6 +66,26 @@ pub(crate) enum Command {
     /// Manage a profile's secrets in the OS keychain.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Sign in with the company's identity provider, for a backend profile added with
+    /// --issuer and --client-id: opens the system browser (or, with --device, shows a code
+    /// to enter on any device). The sign-in is kept in the keychain and renewed as needed.
+    Login {
+        /// The profile [default: the default profile].
+        #[arg(env = "HOIST_PROFILE")]
+        profile: Option<String>,
+        /// Sign in on another device: for a terminal without a browser (RFC 8628).
+        #[arg(long)]
+        device: bool,
+        /// Minutes to wait for the browser sign-in.
+        #[arg(long, default_value_t = 5)]
+        timeout_minutes: u64,
+    },
+    /// Sign out: the sign-in is revoked at the identity provider and deleted from the keychain.
+    Logout {
+        /// The profile [default: the default profile].
+        #[arg(env = "HOIST_PROFILE")]
+        profile: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -135,8 +155,15 @@ pub(crate) struct AddArgs {
     #[arg(long, value_enum, default_value = "simple")]
     pub(crate) protocol: ProtocolArg,
     /// Staff: send a bearer token (store it with `hoist secret set NAME`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "issuer")]
     pub(crate) token: bool,
+    /// Staff: sign in with the company's identity provider at this issuer URL (OpenID
+    /// Connect) instead of a stored token; then `hoist login NAME`.
+    #[arg(long, requires_all = ["backend", "client_id"])]
+    pub(crate) issuer: Option<String>,
+    /// Staff: Hoist's client id at the identity provider (a public client).
+    #[arg(long, requires = "issuer")]
+    pub(crate) client_id: Option<String>,
     /// Key prefix, e.g. `uploads/` (self-sign only; a backend picks its own keys).
     #[arg(long, default_value = "")]
     pub(crate) prefix: String,

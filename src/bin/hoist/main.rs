@@ -13,6 +13,7 @@ use hoist::secret::Keychain;
 use hoist::HasKind;
 
 mod args;
+mod login;
 mod profiles;
 mod queue;
 mod upload;
@@ -88,6 +89,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Profile(cmd) => profiles::profile_command(&store, &keychain, cmd),
         Command::Secret(cmd) => profiles::secret_command(&store, &keychain, cmd),
+        Command::Login {
+            profile,
+            device,
+            timeout_minutes,
+        } => login::login(&store, &keychain, profile, device, timeout_minutes),
+        Command::Logout { profile } => login::logout(&store, &keychain, profile),
     }
 }
 

@@ -72,6 +72,10 @@ fn add(store: &ProfileStore, a: AddArgs) -> anyhow::Result<()> {
             .context("--ca-file")?,
         limit_rate: a.limit_rate,
     };
+    p.sign_in = a
+        .issuer
+        .zip(a.client_id)
+        .map(|(issuer, client_id)| hoist::profile::SignInSettings { issuer, client_id });
     p.allowed_types = a.allow_types;
     p.concurrency = a.concurrency;
     p.checksum = a.checksum;
@@ -90,8 +94,12 @@ fn add(store: &ProfileStore, a: AddArgs) -> anyhow::Result<()> {
         Mode::Backend { token: true, .. } => Some("bearer token"),
         _ => None,
     };
+    let signs_in = p.sign_in.is_some();
     store.add(p, a.default)?;
     println!("added profile '{}' to {}", a.name, store.path().display());
+    if signs_in {
+        println!("next: sign in with `hoist login {}`", a.name);
+    }
     if let Some(what) = needs_secret {
         println!(
             "next: store its {what} in the keychain with `hoist secret set {}`",
@@ -159,9 +167,20 @@ fn show(store: &ProfileStore, keychain: &Keychain, name: &str, json: bool) -> an
     for (name, value) in p.object.headers() {
         println!("object         {name}: {value}");
     }
+    if let Some(s) = &p.sign_in {
+        println!("sign in with   {} (client {})", s.issuer, s.client_id);
+        let who = hoist::backend::sign_in::signed_in_user(keychain, &p.name)?;
+        match who {
+            Some(user) => println!("signed in as   {user}"),
+            None => println!("signed in as   nobody (`hoist login {}`)", p.name),
+        }
+    }
     match secret_states(keychain, &p) {
         Ok(states) => {
             for s in states {
+                if s.kind == SecretKind::SignIn {
+                    continue;
+                }
                 let state = if s.stored {
                     "stored in the keychain".to_string()
                 } else {

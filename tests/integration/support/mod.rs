@@ -12,6 +12,9 @@ pub(crate) mod kms_front;
 pub(crate) mod localstack;
 pub(crate) mod network;
 pub(crate) mod observed;
+/// The company's identity provider (oidc-provider), shared with hoist-server's tests.
+#[path = "../../oidc-provider/harness.rs"]
+pub(crate) mod oidc;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
