@@ -345,9 +345,10 @@ pub async fn login_in_browser(
     let code = tokio::time::timeout(timeout, receive_code(&listener, state.secret()))
         .await
         .map_err(|_| {
+            let minutes = timeout.as_secs().div_ceil(60);
             SignInError::Interrupted(format!(
-                "the sign-in did not finish within {} minutes: try again",
-                timeout.as_secs().div_ceil(60)
+                "the sign-in did not finish within {minutes} minute{}: try again",
+                if minutes == 1 { "" } else { "s" }
             ))
         })??;
     let tokens = client

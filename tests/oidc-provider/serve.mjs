@@ -19,10 +19,13 @@ const accessTokenTTL = Number(process.env.OIDC_ACCESS_TOKEN_TTL || 600);
 const alg = process.env.OIDC_SIGNING_ALG || 'RS256';
 const users = JSON.parse(process.env.OIDC_USERS || '{"alice":{"email":"alice@example.com","groups":["design"]}}');
 
-const key = alg === 'ES256'
-  ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
-  : generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-const jwk = { ...key.export({ format: 'jwk' }), kid: `test-${alg.toLowerCase()}`, use: 'sig', alg };
+// An RSA key (ID tokens are RS256 by default) and an EC one; access tokens use OIDC_SIGNING_ALG.
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+const keys = [
+  { ...rsa.export({ format: 'jwk' }), kid: 'test-rs256', use: 'sig', alg: 'RS256' },
+  { ...ec.export({ format: 'jwk' }), kid: 'test-es256', use: 'sig', alg: 'ES256' },
+];
 
 const claimsOf = (sub) => ({ sub, email: users[sub].email, email_verified: true, groups: users[sub].groups || [], name: users[sub].name || sub });
 
@@ -35,7 +38,7 @@ const provider = new Provider(issuer, {
     grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
     response_types: ['code'],
   }],
-  jwks: { keys: [jwk] },
+  jwks: { keys },
   cookies: { keys: ['hoist-test-cookie-key-0123456789'] },
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
   scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],

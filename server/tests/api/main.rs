@@ -4,6 +4,10 @@
 mod deploy;
 mod end_to_end;
 mod limits;
+mod oidc;
+/// The company's identity provider (oidc-provider), shared with the core's tests.
+#[path = "../../../tests/oidc-provider/harness.rs"]
+mod oidc_provider;
 mod replicas;
 mod router;
 
@@ -57,6 +61,15 @@ impl Harness {
     }
 
     pub(crate) async fn with(policy: PolicyConfig, tokens: Vec<TokenConfig>) -> Harness {
+        Self::with_oidc(policy, tokens, None).await
+    }
+
+    /// A harness that also accepts the access tokens `oidc` checks.
+    pub(crate) async fn with_oidc(
+        policy: PolicyConfig,
+        tokens: Vec<TokenConfig>,
+        oidc: Option<hoist_server::oidc::OidcVerifier>,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::start(dir.path()).await.unwrap();
         let file = FileConfig {
@@ -74,7 +87,7 @@ impl Harness {
             audit: audit_log,
             upload_id_secret: b"test upload id secret".to_vec(),
             rate_limiter: hoist_server::rate::RateLimiter::local(),
-            oidc: None,
+            oidc,
         });
         Harness {
             dir,
@@ -151,9 +164,34 @@ impl Harness {
             .count()
     }
 
+    /// Every object the store holds.
+    pub(crate) fn store_keys(&self) -> Vec<String> {
+        let root = self.store.bucket_dir();
+        walkdir(&root)
+            .into_iter()
+            .filter_map(|p| {
+                let rel = p.strip_prefix(&root).ok()?.to_string_lossy().into_owned();
+                (!rel.starts_with('.')).then_some(rel)
+            })
+            .collect()
+    }
+
     pub(crate) fn stored(&self, key: &str) -> Option<Vec<u8>> {
         std::fs::read(self.store.object_path(key)).ok()
     }
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 pub(crate) fn sha256(b: &[u8]) -> String {
