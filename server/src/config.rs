@@ -701,6 +701,67 @@ mod tests {
         );
     }
 
+    /// The sample's `[oidc]` lines, uncommented, are a valid section.
+    #[test]
+    fn the_sample_oidc_section_loads_when_uncommented() {
+        let text = include_str!("../hoist-server.example.toml")
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with("[oidc]")
+                        || rest.starts_with("[[oidc.policies]]")
+                        || [
+                            "issuer",
+                            "audience",
+                            "leeway_secs",
+                            "groups_claim",
+                            "group ",
+                            "prefix",
+                            "allowed_types = [\"image/*\", \"application/pdf\"]",
+                            "max_size = 1073741824",
+                        ]
+                        .iter()
+                        .any(|k| rest.starts_with(k)) =>
+                {
+                    rest.to_string()
+                }
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let f: FileConfig = toml::from_str(&text).unwrap();
+        let oidc = f.oidc.expect("[oidc] uncommented");
+        oidc.validate().unwrap();
+        assert_eq!(oidc.policies.len(), 2);
+        assert_eq!(oidc.policies[0].group.as_deref(), Some("design"));
+        assert_eq!(oidc.policies[1].max_size, Some(1 << 30));
+    }
+
+    #[test]
+    fn an_oidc_issuer_must_be_https_and_policies_must_exist() {
+        let mut o = OidcConfig {
+            issuer: "http://login.example.com".into(),
+            audience: "hoist-server".into(),
+            leeway_secs: 60,
+            groups_claim: "groups".into(),
+            policies: vec![OidcPolicyConfig {
+                prefix: "uploads/{sub}/".into(),
+                ..OidcPolicyConfig::default()
+            }],
+        };
+        assert!(o.validate().unwrap_err().to_string().contains("https"));
+        o.issuer = "http://127.0.0.1:8080".into();
+        o.validate().unwrap();
+        o.policies[0].prefix = "../{sub}".into();
+        assert!(o.validate().is_err());
+        o.policies.clear();
+        assert!(o
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("[[oidc.policies]]"));
+    }
+
     /// Regression (security review): the sample config's hashes were those of `test` and
     /// `test2`, so a server run with it as the README said accepted those tokens.
     #[test]

@@ -145,14 +145,17 @@ impl AppState {
     /// Records a refused request (the router's audit layer calls it once per error answer).
     pub(crate) fn audit_denied(
         &self,
-        client: Option<ClientKey>,
-        token: Option<&str>,
-        email: Option<&str>,
+        caller: Caller<'_>,
         action: &str,
         key: Option<&str>,
         status: StatusCode,
         message: &str,
     ) {
+        let Caller {
+            client,
+            token,
+            email,
+        } = caller;
         let outcome = format!("denied {}: {message}", status.as_u16());
         self.audit.record(AuditEvent {
             time: audit::now_rfc3339(),
@@ -238,6 +241,14 @@ impl AppState {
             .presign_put_with(&plan.key, &headers, SystemTime::now())
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
     }
+}
+
+/// Who made a request, as far as the server knows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Caller<'a> {
+    pub(crate) client: Option<ClientKey>,
+    pub(crate) token: Option<&'a str>,
+    pub(crate) email: Option<&'a str>,
 }
 
 /// Owned headers as the signer takes them.

@@ -191,6 +191,25 @@ pub fn parse_size(text: String) -> Result<u64> {
     Ok(hoist::profile::parse_size(&text).map_err(ManagerError::Invalid)?)
 }
 
+/// Signs profile `name` in with the company's identity provider through the system browser;
+/// answers who signed in.
+#[tauri::command]
+pub async fn sign_in(manager: Mgr<'_>, name: String) -> Result<String> {
+    let open = Box::new(|url: &str| {
+        // On Linux, webbrowser honours $BROWSER (the tests point it at a recorder).
+        if let Err(e) = webbrowser::open(url) {
+            tracing::warn!("cannot open the browser for the sign-in: {e}");
+        }
+    });
+    Ok(manager.sign_in(&name, open).await?)
+}
+
+/// Signs profile `name` out.
+#[tauri::command]
+pub async fn sign_out(manager: Mgr<'_>, name: String) -> Result<()> {
+    Ok(manager.sign_out(&name).await?)
+}
+
 /// Checks that a profile works.
 #[tauri::command]
 pub async fn health_check(manager: Mgr<'_>, name: String) -> Result<HealthReport> {

@@ -112,6 +112,8 @@ pub fn run() {
             commands::set_limit_rate,
             commands::parse_size,
             commands::share_link,
+            commands::sign_in,
+            commands::sign_out,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

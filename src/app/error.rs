@@ -25,6 +25,9 @@ pub enum ManagerError {
     /// A cancel did not fully work.
     #[error(transparent)]
     Cancel(#[from] CancelError),
+    /// Signing in with the identity provider failed.
+    #[error(transparent)]
+    SignIn(#[from] crate::backend::sign_in::SignInError),
     /// No queue item has this id.
     #[error("there is no upload #{0} in the queue")]
     NotFound(i64),
@@ -50,6 +53,7 @@ impl crate::error::HasKind for ManagerError {
             ManagerError::Queue(e) => e.kind(),
             ManagerError::Keychain(e) => e.kind(),
             ManagerError::Cancel(e) => e.kind(),
+            ManagerError::SignIn(e) => e.kind(),
             ManagerError::NotFound(_) | ManagerError::Invalid(_) => ErrorKind::InvalidInput,
             ManagerError::Io { .. } => ErrorKind::Local,
         }

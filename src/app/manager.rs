@@ -220,12 +220,63 @@ impl Manager {
             ),
             Mode::Local => (self.local_folder().await?.display().to_string(), true),
         };
+        let signed_in_as = match profile.sign_in {
+            Some(_) => {
+                let (keychain, name) = (self.config.keychain.clone(), profile.name.clone());
+                tokio::task::spawn_blocking(move || {
+                    crate::backend::sign_in::signed_in_user(&keychain, &name)
+                })
+                .await
+                .map_err(|e| ManagerError::Invalid(e.to_string()))??
+            }
+            None => None,
+        };
         Ok(Overview {
+            signs_in: profile.sign_in.is_some(),
             active_profile: profile.name,
             destination,
             local,
             limit_rate: self.overall_limit.get(),
+            signed_in_as,
         })
+    }
+
+    /// Signs profile `name` in through the system browser (`open` opens the provider's page)
+    /// and retries its failed uploads (most failed for want of a sign-in; any other reason
+    /// comes back with the retry); who signed in.
+    pub async fn sign_in(
+        self: &Arc<Self>,
+        name: &str,
+        open: Box<dyn FnOnce(&str) + Send + '_>,
+    ) -> Result<String, ManagerError> {
+        let profile = self.config.profiles.get(name)?;
+        let via = crate::backend::sign_in::Via::Browser {
+            open,
+            timeout: std::time::Duration::from_secs(300),
+        };
+        let user = crate::backend::sign_in::sign_in(
+            &profile,
+            &self.config.keychain,
+            via,
+            &crate::retry::SystemClock,
+        )
+        .await?;
+        // The session's access token (if any) was someone else's, or nobody's.
+        self.forget_session(name).await;
+        self.for_each(
+            |i| i.state == ItemState::Failed && i.profile == name,
+            |id| self.retry(id),
+        )
+        .await?;
+        Ok(user)
+    }
+
+    /// Signs profile `name` out (revoked at the provider, deleted from the keychain).
+    pub async fn sign_out(&self, name: &str) -> Result<(), ManagerError> {
+        let profile = self.config.profiles.get(name)?;
+        crate::backend::sign_in::sign_out_profile(&profile, &self.config.keychain).await?;
+        self.forget_session(name).await;
+        Ok(())
     }
 
     /// The folder the embedded store keeps its bucket in.

@@ -194,6 +194,10 @@ pub struct Overview {
     /// The bandwidth limit over all uploads, bytes per second.
     #[cfg_attr(feature = "ipc", ts(type = "number | null"))]
     pub limit_rate: Option<u64>,
+    /// The active profile signs in with the company's identity provider.
+    pub signs_in: bool,
+    /// Who is signed in to it, if anybody.
+    pub signed_in_as: Option<String>,
 }
 
 impl Phase {

@@ -69,6 +69,9 @@ export const ipc = {
   setLimitRate: (rate: string): Promise<number | null> => invoke("set_limit_rate", { rate }),
   /** A presigned link that downloads finished upload `id` until `expiresSecs` from now. */
   shareLink: (id: number, expiresSecs: number): Promise<string> => invoke("share_link", { id, expiresSecs }),
+  /** Signs profile `name` in through the system browser; answers who signed in. */
+  signIn: (name: string): Promise<string> => invoke("sign_in", { name }),
+  signOut: (name: string): Promise<void> => invoke("sign_out", { name }),
   /** A size as typed ("100MB", "5GiB") in bytes, parsed by the core as the CLI parses it. */
   parseSize: (text: string): Promise<number> => invoke("parse_size", { text }),
 };

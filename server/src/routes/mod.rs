@@ -169,9 +169,11 @@ async fn audit_denials(State(s): State<Shared>, mut request: Request, next: Next
         let info = call.info();
         if let Some(action) = info.action {
             s.audit_denied(
-                info.client,
-                info.token.as_deref(),
-                info.email.as_deref(),
+                crate::state::Caller {
+                    client: info.client,
+                    token: info.token.as_deref(),
+                    email: info.email.as_deref(),
+                },
                 action,
                 info.key.as_deref(),
                 response.status(),

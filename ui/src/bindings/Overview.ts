@@ -19,4 +19,12 @@ local: boolean,
 /**
  * The bandwidth limit over all uploads, bytes per second.
  */
-limitRate: number | null, };
+limitRate: number | null, 
+/**
+ * The active profile signs in with the company's identity provider.
+ */
+signsIn: boolean, 
+/**
+ * Who is signed in to it, if anybody.
+ */
+signedInAs: string | null, };

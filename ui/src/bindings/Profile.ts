@@ -2,6 +2,7 @@
 import type { ChecksumAlgorithm } from "./ChecksumAlgorithm";
 import type { ObjectSettings } from "./ObjectSettings";
 import type { Protocol } from "./Protocol";
+import type { SignInSettings } from "./SignInSettings";
 
 /**
  * A named destination: where files go, how requests are signed, and the rules files must meet.
@@ -40,7 +41,12 @@ checksum?: ChecksumAlgorithm,
  * What the store keeps with each object: encryption, storage class, headers, metadata,
  * tags (self-sign and local modes; a backend sets its own, by its policy).
  */
-object?: ObjectSettings, } & ({ "mode": "backend", 
+object?: ObjectSettings, 
+/**
+ * A backend profile whose staff sign in with the company's identity provider (`hoist
+ * login`): its access tokens are the bearer, instead of a stored token.
+ */
+sign_in?: SignInSettings, } & ({ "mode": "backend", 
 /**
  * The backend's presign endpoint, e.g. `https://uploads.example.com/api/upload`.
  */

@@ -3,4 +3,4 @@
 /**
  * Which secret of a profile an entry holds.
  */
-export type SecretKind = "secret-access-key" | "session-token" | "bearer-token" | "proxy-password";
+export type SecretKind = "secret-access-key" | "session-token" | "bearer-token" | "proxy-password" | "sign-in";

@@ -18,6 +18,7 @@ const SECRET_LABEL: Record<SecretKind, string> = {
   "session-token": "Session token",
   "bearer-token": "Bearer token",
   "proxy-password": "Proxy password",
+  "sign-in": "Signed in",
 };
 
 function field(label: string, input: HTMLElement, hint?: string): HTMLElement {
@@ -66,6 +67,8 @@ export class ProfilesView {
   private readonly formBase = new WeakMap<HTMLFormElement, Record<string, unknown>>();
   /** The core's defaults for a new profile and the secrets each mode keeps. */
   private template: ProfileTemplate | undefined;
+  /** The profile new files go to, as the header last showed it. */
+  private active = "";
 
   constructor(private readonly ctx: Context) {}
 
@@ -74,7 +77,8 @@ export class ProfilesView {
     this.entries = (await this.ctx.attempt("Profiles", () => ipc.profiles())) ?? this.entries;
     byId("profile-list").replaceChildren(
       ...this.entries.map((p) => {
-        const missing = p.secrets.filter((s) => s.required && !s.stored);
+        const missing = p.secrets.filter((s) => s.required && !s.stored && s.kind !== "sign-in");
+        const signIn = p.secrets.find((s) => s.kind === "sign-in");
         return h(
           "li",
           { "data-testid": "profile", "data-name": p.name, class: p.active ? "active" : "" },
@@ -84,6 +88,7 @@ export class ProfilesView {
             h("b", {}, p.name),
             h("span", { class: "badge" }, destinationOf(p.profile)),
             p.active ? h("span", { class: "badge ok" }, "active") : null,
+            signIn ? h("span", { class: signIn.stored ? "badge ok" : "badge" }, signIn.stored ? "signed in" : "not signed in") : null,
           ),
           missing.length
             ? h("div", { class: "error" }, `Missing in the keychain: ${missing.map((s) => SECRET_LABEL[s.kind]).join(", ")}`)
@@ -115,6 +120,27 @@ export class ProfilesView {
       ...this.entries.map((p) => h("option", { value: p.name, selected: p.name === o.activeProfile }, p.name)),
     );
     if (!this.entries.length) select.append(h("option", { value: o.activeProfile, selected: true }, o.activeProfile));
+    // A profile whose staff sign in with the company's identity provider: who is signed in.
+    byId("sign-in").hidden = !o.signsIn;
+    byId("signed-in-as").textContent = o.signedInAs ? `Signed in as ${o.signedInAs}` : "Not signed in";
+    byId("sign-in-button").hidden = Boolean(o.signedInAs);
+    byId("sign-out-button").hidden = !o.signedInAs;
+    this.active = o.activeProfile;
+  }
+
+  /** Signs the active profile in (the browser opens the company's page) or out. */
+  private async signIn(): Promise<void> {
+    this.ctx.say("Signing in: finish in the browser window that opened…");
+    const user = await this.ctx.attempt("Sign in", () => ipc.signIn(this.active));
+    if (user) this.ctx.say(`Signed in as ${user}.`);
+    await this.refreshHeader();
+  }
+
+  private async signOut(): Promise<void> {
+    if ((await this.ctx.attempt("Sign out", () => ipc.signOut(this.active))) !== undefined) {
+      this.ctx.say("Signed out.");
+    }
+    await this.refreshHeader();
   }
 
   /** Shows the form for a new profile (no entry) or for editing one. */
@@ -151,6 +177,12 @@ export class ProfilesView {
       ),
       field("Send a bearer token", input("token", "", { type: "checkbox", checked: bool("token") })),
       field("Bearer token", input("bearer-token", "", { type: "password" }), secretHint("bearer-token")),
+      field(
+        "Sign in with (issuer)",
+        input("issuer", p?.sign_in?.issuer ?? "", { type: "url", placeholder: "https://login.example.com/realms/staff" }),
+        "Staff sign in with the company's identity provider instead of a stored token.",
+      ),
+      field("Client id", input("client_id", p?.sign_in?.client_id ?? "", { placeholder: "hoist" })),
     );
     const selfSign = h(
       "fieldset",
@@ -239,6 +271,7 @@ export class ProfilesView {
       proxy: _proxy,
       ca_file: _ca,
       limit_rate: _rate,
+      sign_in: _signIn,
       ...base
     } = this.formBase.get(form) ?? {};
     const rules = {
@@ -267,6 +300,7 @@ export class ProfilesView {
             protocol: v("protocol") === "companion" ? "companion" : "simple",
             // A token typed is a token to send: it was refused unless the box was ticked too.
             token: checked("token") || v("bearer-token") !== "",
+            ...(v("issuer") ? { sign_in: { issuer: v("issuer"), client_id: v("client_id") } } : {}),
           }
         : {
             ...rules,
@@ -418,6 +452,8 @@ export class ProfilesView {
         if (typeof path === "string") (form.elements.namedItem("ca_file") as HTMLInputElement).value = path;
       }
     });
+    byId("sign-in-button").addEventListener("click", () => void this.signIn());
+    byId("sign-out-button").addEventListener("click", () => void this.signOut());
     byId<HTMLSelectElement>("profile-select").addEventListener("change", (e) =>
       void this.onAction("use", (e.target as HTMLSelectElement).value),
     );
