@@ -123,8 +123,16 @@ fn queue_commits(c: &mut Criterion) {
                                     })
                                     .collect();
                                 for id in q.add_many(&items).expect("add") {
-                                    q.finish(id, "k", Some("sha"), None, "loc", None)
-                                        .expect("finish");
+                                    q.finish(
+                                        id,
+                                        &hoist::queue::Landed {
+                                            key: "k",
+                                            sha256: Some("sha"),
+                                            location: "loc",
+                                            ..Default::default()
+                                        },
+                                    )
+                                    .expect("finish");
                                 }
                             });
                         }

@@ -129,6 +129,25 @@ pub struct QueueItem {
     pub integrity: Option<String>,
     /// Bytes of the parts the store has acknowledged (journaled), for a multipart upload.
     pub acked_bytes: u64,
+    /// The backend checked what landed and moved it to `key` (hoist-server's `[verify]`).
+    pub verified: bool,
+}
+
+/// What landed, as [`Queue::finish`] records it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Landed<'a> {
+    /// Where it landed.
+    pub key: &'a str,
+    /// Hex SHA-256 of the bytes, when computed.
+    pub sha256: Option<&'a str>,
+    /// The store's ETag.
+    pub etag: Option<&'a str>,
+    /// The object's URL without a signature.
+    pub location: &'a str,
+    /// What proved the bytes are the file's.
+    pub integrity: Option<&'a str>,
+    /// The backend verified it.
+    pub verified: bool,
 }
 
 /// A part S3 acknowledged.
@@ -194,12 +213,13 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("items", "dismissed", "INTEGER NOT NULL DEFAULT 0"),
     ("items", "integrity", "TEXT"),
     ("parts", "checksum", "TEXT"),
+    ("items", "verified", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 const COLUMNS: &str =
     "id, profile, path, key, size, content_type, modified_ns, fingerprint, state, upload_id, \
                        part_size, error, sha256, etag, updated_at, location, created_at, integrity, \
-                       (SELECT COALESCE(SUM(size), 0) FROM parts WHERE parts.item = items.id)";
+                       (SELECT COALESCE(SUM(size), 0) FROM parts WHERE parts.item = items.id), verified";
 
 fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
     Ok(QueueItem {
@@ -222,6 +242,7 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
         created_at: r.get(16)?,
         integrity: r.get(17)?,
         acked_bytes: r.get::<_, i64>(18)? as u64,
+        verified: r.get::<_, i64>(19)? != 0,
     })
 }
 
@@ -508,23 +529,24 @@ impl Queue {
     }
 
     /// Marks an item done with what landed.
-    pub fn finish(
-        &self,
-        id: i64,
-        key: &str,
-        sha256: Option<&str>,
-        etag: Option<&str>,
-        location: &str,
-        integrity: Option<&str>,
-    ) -> Result<(), QueueError> {
+    pub fn finish(&self, id: i64, landed: &Landed<'_>) -> Result<(), QueueError> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
         tx.execute(
             "UPDATE items SET state = 'done', key = ?2, sha256 = ?3, etag = ?4, location = ?5, error = NULL,
-             upload_id = NULL, integrity = ?6, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             upload_id = NULL, integrity = ?6, verified = ?7,
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ?1",
-            params![id, key, sha256, etag, location, integrity],
+            params![
+                id,
+                landed.key,
+                landed.sha256,
+                landed.etag,
+                landed.location,
+                landed.integrity,
+                landed.verified
+            ],
         )?;
         tx.commit()?;
         Ok(())
@@ -660,8 +682,14 @@ mod tests {
                                 },
                             );
                             assert!(matches!(bad, Err(QueueError::Db(_))), "{bad:?}");
-                            q.finish(id, &format!("k/{w}/{i}"), Some("sha"), None, "loc", None)
-                                .unwrap();
+                            let key = format!("k/{w}/{i}");
+                            let landed = Landed {
+                                key: &key,
+                                sha256: Some("sha"),
+                                location: "loc",
+                                ..Landed::default()
+                            };
+                            q.finish(id, &landed).unwrap();
                             ids.push(id);
                         }
                         ids
@@ -733,13 +761,17 @@ mod tests {
         assert_eq!(q.live_upload_ids().unwrap(), vec!["up-1".to_string()]);
         q.finish(
             id,
-            "k",
-            Some("sha"),
-            Some("etag-1"),
-            "http://s/k",
-            Some("md5 x (checked by Hoist)"),
+            &Landed {
+                key: "k",
+                sha256: Some("sha"),
+                etag: Some("etag-1"),
+                location: "http://s/k",
+                integrity: Some("md5 x (checked by Hoist)"),
+                verified: true,
+            },
         )
         .unwrap();
+        assert!(q.get(id).unwrap().unwrap().verified);
         assert!(q.unfinished("p").unwrap().is_empty());
         assert!(q.parts(id).unwrap().is_empty());
         assert_eq!(q.get(id).unwrap().unwrap().state, ItemState::Done);

@@ -840,14 +840,18 @@ impl Session {
         let (key, sha256) = (r.key.clone(), r.sha256.clone());
         let (etag, location) = (r.etag.clone(), r.location.clone());
         let integrity = r.integrity.as_ref().map(ToString::to_string);
+        let verified = r.verified;
         tokio::task::spawn_blocking(move || {
             queue.finish(
                 item_id,
-                &key,
-                sha256.as_deref(),
-                etag.as_deref(),
-                &location,
-                integrity.as_deref(),
+                &crate::queue::Landed {
+                    key: &key,
+                    sha256: sha256.as_deref(),
+                    etag: etag.as_deref(),
+                    location: &location,
+                    integrity: integrity.as_deref(),
+                    verified,
+                },
             )
         })
         .await

@@ -77,6 +77,8 @@ pub struct FileConfig {
     pub rate_limit: RateLimitConfig,
     /// Staff signed in with the company's identity provider (OpenID Connect).
     pub oidc: Option<OidcConfig>,
+    /// Uploads checked after they land (type, size, malware) before they reach their key.
+    pub verify: Option<crate::verify::VerifyConfig>,
 }
 
 /// The `[oidc]` section: access tokens of the company's identity provider (see `oidc`).
@@ -735,6 +737,34 @@ mod tests {
         assert_eq!(oidc.policies.len(), 2);
         assert_eq!(oidc.policies[0].group.as_deref(), Some("design"));
         assert_eq!(oidc.policies[1].max_size, Some(1 << 30));
+    }
+
+    /// The sample's `[verify]` lines, uncommented, are a valid section.
+    #[test]
+    fn the_sample_verify_section_loads_when_uncommented() {
+        let text = include_str!("../hoist-server.example.toml")
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with("[verify")
+                        || ["incoming_prefix", "quarantine_prefix", "clamd", "url"]
+                            .iter()
+                            .any(|k| rest.starts_with(k)) =>
+                {
+                    rest.to_string()
+                }
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let f: FileConfig = toml::from_str(&text).unwrap();
+        let v = f.verify.expect("[verify] uncommented");
+        assert_eq!(v.clamd.as_deref(), Some("unix:/run/clamav/clamd.ctl"));
+        assert!(v
+            .validate(None)
+            .unwrap_err()
+            .contains("HOIST_SERVER_WEBHOOK_SECRET"));
+        v.validate(Some(&"s".repeat(32))).unwrap();
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod routes;
 pub mod s3;
 pub mod serve;
 mod state;
+pub mod verify;
 
 pub use routes::app;
 pub use state::AppConfig;

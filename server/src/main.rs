@@ -123,6 +123,16 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
+    let verifier = match file.verify.clone() {
+        Some(v) => Some(
+            hoist_server::verify::Verifier::new(
+                v,
+                std::env::var("HOIST_SERVER_WEBHOOK_SECRET").ok(),
+            )
+            .map_err(ConfigError::Invalid)?,
+        ),
+        None => None,
+    };
     if tokens.is_empty() && oidc.is_none() {
         return Err(ConfigError::Invalid(
             "no tokens: add [[tokens]] or an [oidc] section to the config, or set HOIST_SERVER_TOKENS (comma-separated, 32+ characters each)".into(),
@@ -219,6 +229,7 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         upload_id_secret,
         rate_limiter,
         oidc,
+        verifier,
     });
     let listen = cli
         .listen

@@ -66,6 +66,19 @@ impl Metrics {
             .record(took.as_secs_f64());
     }
 
+    /// Counts a verification of what landed by its outcome (`verified`, `quarantined`).
+    pub fn verified(&self, outcome: &'static str) {
+        self.recorder
+            .register_counter(
+                &Key::from_parts(
+                    "hoist_server_verifications_total",
+                    vec![Label::new("outcome", outcome)],
+                ),
+                &METADATA,
+            )
+            .increment(1);
+    }
+
     /// Everything, in Prometheus's text format; `rate_limit_fallbacks` is how many rate
     /// checks ran on this instance's own buckets because Redis did not answer.
     pub fn render(&self, rate_limit_fallbacks: u64) -> String {

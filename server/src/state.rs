@@ -33,6 +33,8 @@ pub struct AppConfig {
     pub rate_limiter: RateLimiter,
     /// Access tokens of the company's identity provider, when `[oidc]` is configured.
     pub oidc: Option<crate::oidc::OidcVerifier>,
+    /// Checks of what landed, when `[verify]` is configured.
+    pub verifier: Option<crate::verify::Verifier>,
 }
 
 /// The state behind every route.
@@ -46,6 +48,7 @@ pub(crate) struct AppState {
     pub(crate) auth_failures: AuthFailures,
     pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) oidc: Option<crate::oidc::OidcVerifier>,
+    pub(crate) verifier: Option<crate::verify::Verifier>,
 }
 
 /// The state as axum hands it to handlers.
@@ -63,6 +66,7 @@ impl AppState {
             audit: config.audit,
             limiter: config.rate_limiter,
             oidc: config.oidc,
+            verifier: config.verifier,
         }
     }
 
@@ -193,7 +197,7 @@ impl AppState {
         ask: &Ask<'_>,
         checksums: Checksums<'_>,
     ) -> Result<(Plan, hoist::sign::PresignedPut), ApiError> {
-        let plan = policy::plan(&self.policy, token, ask, false)?;
+        let plan = self.plan(token, ask, false)?;
         self.limiter
             .check_file(token, plan.size, Instant::now())
             .await?;
@@ -201,6 +205,93 @@ impl AppState {
         let presigned = self.presign_single(&plan, checksums)?;
         self.audit_ok(token, call, Granted::plan(&plan), "signed");
         Ok((plan, presigned))
+    }
+
+    /// What may be signed for `ask`: the policy's plan, its key under the incoming prefix when
+    /// uploads are verified.
+    pub(crate) fn plan(
+        &self,
+        token: &Token,
+        ask: &Ask<'_>,
+        multipart: bool,
+    ) -> Result<Plan, ApiError> {
+        let mut plan = policy::plan(&self.policy, token, ask, multipart)?;
+        if let Some(v) = &self.verifier {
+            plan.key = v.incoming(&plan.key);
+        }
+        Ok(plan)
+    }
+
+    /// Checks that `key` is one `token` may name: under its prefix (once the incoming prefix
+    /// is taken off, when uploads are verified).
+    pub(crate) fn check_key(&self, token: &Token, key: &str) -> Result<(), ApiError> {
+        let own = match &self.verifier {
+            Some(v) if v.is_incoming(key) => v.final_key(key),
+            _ => key,
+        };
+        policy::check_key(token, own)
+    }
+
+    /// Verifies an upload the client completed (when `[verify]` is on): checks it and moves it
+    /// to its final key or to quarantine; the verdict is audited and counted.
+    pub(crate) async fn verify(
+        &self,
+        token: &Token,
+        call: &Call,
+        expected: crate::verify::Expected<'_>,
+        content_type: Option<&str>,
+    ) -> Result<Option<crate::verify::Verdict>, ApiError> {
+        let Some(v) = &self.verifier else {
+            return Ok(None);
+        };
+        let object = self.object_headers(&Plan {
+            key: expected.key.to_string(),
+            content_type: content_type.unwrap_or_default().to_string(),
+            size: expected.size,
+        });
+        let verdict = v.verify(&self.bucket, &expected, &object, token).await?;
+        let (key, outcome) = match &verdict {
+            crate::verify::Verdict::Verified { key } => (key.as_str(), "verified".to_string()),
+            crate::verify::Verdict::Quarantined { key, reason } => {
+                (key.as_str(), format!("quarantined: {reason}"))
+            }
+        };
+        self.metrics.verified(if outcome == "verified" {
+            "verified"
+        } else {
+            "quarantined"
+        });
+        self.audit_ok(
+            token,
+            call,
+            Granted {
+                key,
+                size: expected.size,
+                content_type,
+            },
+            &outcome,
+        );
+        Ok(Some(verdict))
+    }
+
+    /// The completion step a single PUT's answer offers when uploads are verified:
+    /// `{"url": "/api/upload/complete", "receipt": …}`, the receipt sealing the token, key,
+    /// size and checksum algorithm signed (the server keeps no state between the two).
+    pub(crate) fn completion(
+        &self,
+        token: &Token,
+        plan: &Plan,
+        checksum: Option<hoist::checksum::ChecksumAlgorithm>,
+    ) -> Option<serde_json::Value> {
+        self.verifier.as_ref()?;
+        let sizes = plan.size.map(|size| policy::PartPlan {
+            size,
+            part_size: size,
+        });
+        let receipt = self
+            .ids
+            .seal(&token.id, &plan.key, sizes, checksum, SINGLE_PUT);
+        Some(serde_json::json!({ "url": "/api/upload/complete", "receipt": receipt }))
     }
 
     /// The headers an object is created with: its type, the policy's object settings
@@ -242,6 +333,9 @@ impl AppState {
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
     }
 }
+
+/// What a receipt names instead of an S3 upload id.
+pub(crate) const SINGLE_PUT: &str = "single-put";
 
 /// Who made a request, as far as the server knows.
 #[derive(Clone, Copy, Debug)]

@@ -24,6 +24,7 @@ impl Manager {
                 integrity: i.integrity,
                 url: i.location,
                 finished_at: i.updated_at,
+                verified: i.verified,
             })
             .collect())
     }
@@ -111,6 +112,7 @@ mod tests {
             integrity: None,
             url: None,
             finished_at: "2026-11-30T00:00:00Z".into(),
+            verified: false,
         };
         let csv = render_history(std::slice::from_ref(&entry), ExportFormat::Csv).unwrap();
         assert!(csv.contains("'=HYPERLINK"), "{csv}");

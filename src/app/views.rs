@@ -75,6 +75,8 @@ pub struct UploadRow {
     pub sha256: Option<String>,
     /// The object's URL (no signature), once done.
     pub location: Option<String>,
+    /// The backend checked what landed (type, size, malware) and moved it to `key`.
+    pub verified: bool,
 }
 
 /// What changed; the UI applies these to its copy of the queue.
@@ -165,6 +167,8 @@ pub struct HistoryEntry {
     pub url: Option<String>,
     /// When it landed (UTC, RFC 3339).
     pub finished_at: String,
+    /// The backend checked what landed and moved it to `key`.
+    pub verified: bool,
 }
 
 /// How history is exported.
@@ -258,6 +262,7 @@ pub(crate) fn row_of(item: &QueueItem, live: Option<LiveView>) -> UploadRow {
         error,
         sha256: item.sha256.clone(),
         location: item.location.clone(),
+        verified: item.verified,
     }
 }
 

@@ -227,6 +227,7 @@ fn presigned(
         key: key.to_string(),
         expires_at: Some(now + Duration::from_secs(expires)),
         form: None,
+        completion: None,
     })
 }
 
@@ -284,8 +285,18 @@ impl Signer for CompanionClient {
             .and_then(Value::as_str)
             .unwrap_or(&req.key)
             .to_string();
-        presigned(url, v.get("headers"), &key, now, expires)
-            .map_err(|f| SignError::BadResponse(f.message))
+        let mut p = presigned(url, v.get("headers"), &key, now, expires)
+            .map_err(|f| SignError::BadResponse(f.message))?;
+        p.completion = super::completion_in(&v, &self.base)?;
+        Ok(p)
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        completion: &crate::sign::CompletionStep,
+    ) -> Result<crate::sign::Verdict, SignError> {
+        super::post_completion(&self.http, &self.bearer, completion, key).await
     }
 }
 
@@ -478,6 +489,9 @@ impl MultipartApi for CompanionClient {
                 .get("serverSideEncryption")
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            verdict: v
+                .get("verification")
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
         })
     }
 

@@ -56,3 +56,85 @@ impl Bearer {
         matches!(self, Bearer::SignedIn(_))
     }
 }
+
+/// The completion step a backend's answer offers (`"complete": {"url", "receipt"}`), its URL
+/// resolved against the backend's: it must stay on the backend's origin, where the bearer
+/// token may go.
+pub(crate) fn completion_in(
+    answer: &serde_json::Value,
+    backend: &url::Url,
+) -> Result<Option<crate::sign::CompletionStep>, crate::sign::SignError> {
+    use crate::sign::SignError;
+    let Some(c) = answer.get("complete").filter(|c| !c.is_null()) else {
+        return Ok(None);
+    };
+    let (Some(url), Some(receipt)) = (
+        c.get("url").and_then(serde_json::Value::as_str),
+        c.get("receipt").and_then(serde_json::Value::as_str),
+    ) else {
+        return Err(SignError::BadResponse(
+            "\"complete\" needs \"url\" and \"receipt\"".into(),
+        ));
+    };
+    let url = backend
+        .join(url)
+        .map_err(|e| SignError::BadResponse(format!("the completion URL: {e}")))?;
+    if url.origin() != backend.origin() {
+        return Err(SignError::BadResponse(format!(
+            "the completion URL {url} is not on the backend's own host: Hoist sends its token \
+             to the backend only"
+        )));
+    }
+    Ok(Some(crate::sign::CompletionStep {
+        url,
+        receipt: receipt.to_string(),
+    }))
+}
+
+/// Reports the upload of `key` done at `completion`, with `bearer`; the backend's verdict.
+pub(crate) async fn post_completion(
+    http: &reqwest::Client,
+    bearer: &Bearer,
+    completion: &crate::sign::CompletionStep,
+    key: &str,
+) -> Result<crate::sign::Verdict, crate::sign::SignError> {
+    use crate::sign::SignError;
+    let body = serde_json::json!({ "key": key, "receipt": completion.receipt });
+    let mut refused = None;
+    loop {
+        let token = bearer.get(refused.as_ref()).await?;
+        let mut req = http.post(completion.url.clone()).json(&body);
+        if let Some(t) = &token {
+            req = req.bearer_auth(t.expose());
+        }
+        let resp = req.send().await.map_err(|e| {
+            SignError::BackendUnreachable(
+                crate::remote::network::explain(&e, "the backend").message,
+            )
+        })?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED && refused.is_none() && bearer.renews() {
+            refused = token;
+            continue;
+        }
+        let retry_after =
+            crate::remote::http::retry_after(resp.headers(), std::time::SystemTime::now());
+        let text = resp.text().await.unwrap_or_default();
+        if status.is_success() {
+            return serde_json::from_str(&text).map_err(|e| {
+                SignError::BadResponse(format!("the completion answer is not a verdict: {e}"))
+            });
+        }
+        let message = simple::error_message(&text);
+        let status = status.as_u16();
+        return Err(if status >= 500 || status == 429 {
+            SignError::BackendUnavailable {
+                status,
+                message,
+                retry_after,
+            }
+        } else {
+            SignError::BackendRejected { status, message }
+        });
+    }
+}

@@ -148,12 +148,24 @@ impl Signer for BackendSigner {
                 SignError::BackendRejected { status, message }
             });
         }
-        parse_simple_answer(&text)
+        let mut presigned = parse_simple_answer(&text)?;
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            presigned.completion = super::completion_in(&v, &self.url)?;
+        }
+        Ok(presigned)
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        completion: &crate::sign::CompletionStep,
+    ) -> Result<crate::sign::Verdict, SignError> {
+        super::post_completion(&self.client, &self.bearer, completion, key).await
     }
 }
 
 /// The `error` (or `message`) field of a JSON error body, else the start of the body.
-fn error_message(body: &str) -> String {
+pub(crate) fn error_message(body: &str) -> String {
     let from_json = serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
@@ -221,6 +233,7 @@ fn parse_simple_answer(text: &str) -> Result<PresignedPut, SignError> {
         key,
         expires_at,
         form: None,
+        completion: None,
     })
 }
 

@@ -110,6 +110,11 @@ pub struct ObjectInfo {
     pub size: u64,
     /// Unquoted.
     pub etag: String,
+    /// Its `Content-Type`.
+    pub content_type: String,
+    /// Its flexible checksum (`x-amz-checksum-*`), when the store said (asked with
+    /// [`s3::S3Client::head_with_checksum`]).
+    pub checksum: Option<Checksum>,
 }
 
 /// An unfinished upload: where it goes and the server's id for it.
@@ -155,6 +160,8 @@ pub struct Completion {
     pub checksum: Option<Checksum>,
     /// The server-side encryption the store reported for the object.
     pub encryption: Option<String>,
+    /// What a backend that verifies uploads concluded (hoist-server's `[verify]`).
+    pub verdict: Option<crate::sign::Verdict>,
 }
 
 /// The multipart operations, whoever signs them.

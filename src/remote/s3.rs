@@ -154,6 +154,18 @@ fn bad_answer(e: super::xml::XmlError) -> RemoteFailure {
     RemoteFailure::local(FailureKind::Transient, e.to_string())
 }
 
+/// The largest object one CopyObject copies.
+const MAX_COPY_OBJECT: u64 = 5 * 1024 * 1024 * 1024;
+/// The part size of a copy in parts.
+const COPY_PART: u64 = 512 * 1024 * 1024;
+/// `x-amz-copy-source` is `/bucket/key` with the key URL-encoded, its slashes kept.
+const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 fn q(v: &str) -> String {
     utf8_percent_encode(v, QUERY).to_string()
 }
@@ -407,7 +419,26 @@ impl S3Client {
         key: &str,
         now: SystemTime,
     ) -> Result<Option<ObjectInfo>, RemoteFailure> {
-        match self.call("HEAD", key, "", &[], None, now).await {
+        self.head_asking(key, &[], now).await
+    }
+
+    /// HEAD of an object with its checksum (`x-amz-checksum-mode: ENABLED`).
+    pub async fn head_with_checksum(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<ObjectInfo>, RemoteFailure> {
+        self.head_asking(key, &[("x-amz-checksum-mode", "ENABLED")], now)
+            .await
+    }
+
+    async fn head_asking(
+        &self,
+        key: &str,
+        headers: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Result<Option<ObjectInfo>, RemoteFailure> {
+        match self.call("HEAD", key, "", headers, None, now).await {
             Ok((headers, _)) => {
                 let get = |n: &str| {
                     headers
@@ -419,11 +450,162 @@ impl S3Client {
                 Ok(Some(ObjectInfo {
                     size: get("content-length").parse().unwrap_or(0),
                     etag: get("etag").trim_matches('"').to_string(),
+                    content_type: get("content-type"),
+                    checksum: crate::checksum::ChecksumAlgorithm::ALL
+                        .iter()
+                        .find_map(|a| {
+                            let v = get(a.header());
+                            Checksum::parse(*a, &v)
+                        }),
                 }))
             }
             Err(f) if f.is_not_found() => Ok(None),
             Err(f) => Err(f),
         }
+    }
+
+    /// GetObject of bytes `first..=last` (fewer when the object is shorter).
+    pub async fn get_range(
+        &self,
+        key: &str,
+        first: u64,
+        last: u64,
+        now: SystemTime,
+    ) -> Result<bytes::Bytes, RemoteFailure> {
+        let range = format!("bytes={first}-{last}");
+        let resp = self.send_raw("GET", key, &[("range", &range)], now).await?;
+        resp.bytes().await.map_err(network_failure)
+    }
+
+    /// GetObject, its body streamed.
+    pub async fn get(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<reqwest::Response, RemoteFailure> {
+        self.send_raw("GET", key, &[], now).await
+    }
+
+    /// PutObject of a small body (a note beside an object).
+    pub async fn put_small(
+        &self,
+        key: &str,
+        body: String,
+        content_type: &str,
+        now: SystemTime,
+    ) -> Result<(), RemoteFailure> {
+        self.call(
+            "PUT",
+            key,
+            "",
+            &[("content-type", content_type)],
+            Some(body),
+            now,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Copies object `from` (of `size` bytes) to `to` in this bucket, its type, metadata and
+    /// tags with it; `headers` are the destination's settings a copy does not carry over
+    /// (encryption, storage class). Up to 5 GiB in one CopyObject, beyond in parts
+    /// (UploadPartCopy), as S3 requires.
+    pub async fn copy_object(
+        &self,
+        from: &str,
+        to: &str,
+        size: u64,
+        headers: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Result<(), RemoteFailure> {
+        let source = format!(
+            "/{}/{}",
+            self.signer.bucket(),
+            utf8_percent_encode(from, COPY_SOURCE)
+        );
+        if size <= MAX_COPY_OBJECT {
+            let mut all = vec![("x-amz-copy-source", source.as_str())];
+            all.extend_from_slice(headers);
+            return self.call("PUT", to, "", &all, None, now).await.map(|_| ());
+        }
+        let head = self.head(from, now).await?.ok_or_else(|| {
+            RemoteFailure::local(FailureKind::Permanent, format!("{from} is gone"))
+        })?;
+        let mut create = vec![("content-type", head.content_type.as_str())];
+        create.extend_from_slice(headers);
+        let upload_id = self.create_multipart_with(to, &create, now).await?;
+        let mut parts = Vec::new();
+        let mut first = 0u64;
+        while first < size {
+            let last = (first + COPY_PART - 1).min(size - 1);
+            let number = parts.len() as u32 + 1;
+            let range = format!("bytes={first}-{last}");
+            let query = format!("partNumber={number}&uploadId={}", q(&upload_id));
+            let copied = self
+                .call(
+                    "PUT",
+                    to,
+                    &query,
+                    &[
+                        ("x-amz-copy-source", source.as_str()),
+                        ("x-amz-copy-source-range", range.as_str()),
+                    ],
+                    None,
+                    now,
+                )
+                .await;
+            let etag = match copied
+                .and_then(|(_, text)| super::xml::copy_part_etag(&text).map_err(bad_answer))
+            {
+                Ok(etag) => etag,
+                Err(e) => {
+                    let _ = self.abort(to, &upload_id, now).await;
+                    return Err(e);
+                }
+            };
+            parts.push(CompletedPart {
+                number,
+                etag,
+                checksum: None,
+            });
+            first = last + 1;
+        }
+        if let Err(e) = self
+            .complete_with(to, &upload_id, &parts, None, false, now)
+            .await
+        {
+            let _ = self.abort(to, &upload_id, now).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// A signed request whose answer body is read by the caller.
+    async fn send_raw(
+        &self,
+        method: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Result<reqwest::Response, RemoteFailure> {
+        let url = self.signer.object_url(key);
+        let signed = self
+            .signer
+            .presign(method, &url, headers, CALL_EXPIRY, now)?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| RemoteFailure::local(FailureKind::Permanent, e.to_string()))?;
+        let mut req = self.http.request(method, signed);
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        let resp = req.send().await.map_err(network_failure)?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let resp_headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        Err(classify_response(status, &resp_headers, &text, now))
     }
 
     /// ListMultipartUploads under `prefix`, every page.
@@ -542,6 +724,7 @@ impl MultipartApi for S3Client {
             key: target.key.clone(),
             expires_at: Some(now + self.signer().expires_in()),
             form: None,
+            completion: None,
         })
     }
 

@@ -93,6 +93,7 @@ pub fn completed(xml: &str) -> Result<super::Completion, XmlError> {
         encryption: None,
         etag: root.etag.map(|e| e.trim().trim_matches('"').to_string()),
         checksum: checksums.first(),
+        verdict: None,
     })
 }
 
@@ -251,4 +252,15 @@ mod tests {
         let done = format!("<CompleteMultipartUploadResult {NS}><Location>l</Location><ETag>&quot;e-2&quot;</ETag></CompleteMultipartUploadResult>");
         assert_eq!(completed(&done).unwrap().etag, Some("e-2".into()));
     }
+}
+
+#[derive(Deserialize)]
+struct CopyPartResult {
+    #[serde(rename = "ETag")]
+    etag: String,
+}
+
+/// The ETag of an UploadPartCopy answer (`CopyPartResult`).
+pub fn copy_part_etag(xml: &str) -> Result<String, XmlError> {
+    Ok(parse::<CopyPartResult>(xml)?.etag)
 }

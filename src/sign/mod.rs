@@ -56,6 +56,36 @@ pub struct PresignedPut {
     /// S3's POST Object with a signed policy (what Uppy Companion's `/s3/params` answers): the
     /// form fields to send, in order, before the file (secret: the policy's signature).
     pub form: Option<Vec<(String, String)>>,
+    /// The backend's completion step, when it verifies what landed (hoist-server's `[verify]`):
+    /// after the PUT, the signer's [`Signer::complete`] is called with it.
+    pub completion: Option<CompletionStep>,
+}
+
+/// A backend's completion step: where to report the upload done, with what receipt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletionStep {
+    /// On the backend's own origin.
+    pub url: url::Url,
+    /// What the backend sealed when it signed (no secret: it names the upload).
+    pub receipt: String,
+}
+
+/// What the backend concluded about an upload it checked.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Verdict {
+    /// Checked and moved to its final key.
+    Verified {
+        /// The final key.
+        key: String,
+    },
+    /// Failed a check; the backend keeps it aside.
+    Quarantined {
+        /// Where it is kept.
+        key: String,
+        /// Which check it failed.
+        reason: String,
+    },
 }
 
 impl fmt::Debug for PresignedPut {
@@ -167,6 +197,15 @@ pub trait Signer: Send + Sync {
         req: &PutRequest,
         now: SystemTime,
     ) -> Result<PresignedPut, SignError>;
+
+    /// Reports the upload of `key` done at the backend's completion step; the backend's
+    /// verdict. Only backends offer one.
+    async fn complete(&self, key: &str, completion: &CompletionStep) -> Result<Verdict, SignError> {
+        let _ = (key, completion);
+        Err(SignError::Signing(
+            "this signer has no completion step".into(),
+        ))
+    }
 }
 
 /// The path of `raw` exactly as written, for checking that the `url` crate did not rewrite it.

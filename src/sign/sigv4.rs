@@ -202,6 +202,7 @@ impl SigV4Signer {
             key: object_key.to_string(),
             expires_at: Some(now + self.expires_in),
             form: None,
+            completion: None,
         })
     }
 

@@ -36,6 +36,7 @@ pub(crate) mod resume;
 mod single;
 pub mod throttle;
 mod types;
+mod verdict;
 
 pub use control::Control;
 pub use digest::{digest_file, FileDigest, CHUNK_SIZE};

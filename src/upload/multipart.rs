@@ -169,9 +169,11 @@ impl Uploader {
         match run.send_and_complete().await {
             Ok(done) => {
                 (job.progress)(TransferEvent::Acknowledged { bytes: file.size });
+                let (key, verified) = super::verdict::landed(target.key, done.verdict)?;
                 Ok(UploadReceipt {
-                    location: job.api.location(&target.key),
-                    key: target.key,
+                    location: job.api.location(&key),
+                    key,
+                    verified,
                     size: file.size,
                     sha256: None,
                     etag: Some(done.etag),
@@ -353,6 +355,7 @@ struct Completed {
     bytes_sent: u64,
     integrity: Integrity,
     encryption: Option<String>,
+    verdict: Option<crate::sign::Verdict>,
 }
 
 /// What Complete gave: the object's ETag, what proved it, the encryption the store reported.
@@ -360,6 +363,7 @@ struct Proved {
     etag: String,
     integrity: Integrity,
     encryption: Option<String>,
+    verdict: Option<crate::sign::Verdict>,
 }
 
 /// One multipart upload's parts being sent and completed.
@@ -395,6 +399,7 @@ impl PartRun<'_> {
             bytes_sent,
             integrity: proved.integrity,
             encryption: proved.encryption,
+            verdict: proved.verdict,
         })
     }
 
@@ -640,12 +645,14 @@ impl PartRun<'_> {
             .unwrap_or_default();
         let etag = etag.trim_matches('"').to_string();
         let encryption = completion.encryption.clone();
+        let verdict = completion.verdict.clone();
         if let Some(stored) = &completion.checksum {
             let integrity = self.checked_object_checksum(stored, whole.as_ref(), parts)?;
             return Ok(Proved {
                 etag,
                 integrity,
                 encryption,
+                verdict,
             });
         }
         if let (true, Some(expected)) = (etags_are_md5, &expected) {
@@ -664,6 +671,7 @@ impl PartRun<'_> {
                 etag,
                 integrity,
                 encryption,
+                verdict,
             });
         }
         let integrity = match (by_checksum, whole) {
@@ -689,6 +697,7 @@ impl PartRun<'_> {
             etag,
             integrity,
             encryption,
+            verdict,
         })
     }
 

@@ -590,6 +590,7 @@ mod tests {
             created_at: String::new(),
             integrity: None,
             acked_bytes: 0,
+            verified: false,
         };
         let same = SourceFacts::of_item(&item);
         assert!(!same.differs_from(&item));

@@ -72,18 +72,40 @@ impl Uploader {
             })
             .await?;
         let integrity = verify_answer(&answer, &digest, &Sent::by(&presigned))?;
+        // A backend that verifies what landed moves it once told: its verdict, retried like
+        // the signing (a scanner that is busy answers 503).
+        let verdict = match &presigned.completion {
+            Some(step) => {
+                let (key, step) = (&presigned.key, step);
+                let (verdict, _) = with_retry(&self.retry, Some(progress), |_| async move {
+                    signer.complete(key, step).await.map_err(|e| {
+                        if e.is_retryable() {
+                            AttemptError::Retry(RemoteFailure::from(e))
+                        } else {
+                            AttemptError::Fatal(e.into())
+                        }
+                    })
+                })
+                .await?;
+                Some(verdict)
+            }
+            None => None,
+        };
         progress(TransferEvent::Acknowledged { bytes: file.size });
         let mut location = presigned.url.clone();
         location.set_query(None);
+        let (key, verified) = super::verdict::landed(presigned.key.clone(), verdict)?;
+        let location = super::verdict::moved_location(&location, &presigned.key, &key);
         Ok(UploadReceipt {
-            key: presigned.key,
+            key,
+            verified,
             size: file.size,
             sha256: Some(digest.sha256_hex()),
             etag: answer.etag,
             integrity,
             encryption: answer.encryption,
             attempts,
-            location: location.to_string(),
+            location,
             bytes_sent: file.size,
         })
     }

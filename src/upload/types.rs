@@ -84,6 +84,8 @@ pub struct UploadReceipt {
     /// Bytes of the file this run had to send (parts resumed from S3 are not counted; a
     /// retried attempt counts once).
     pub bytes_sent: u64,
+    /// The backend checked what landed (type, size, malware) and moved it to [`Self::key`].
+    pub verified: bool,
 }
 
 /// A check that the stored bytes are the file's: which checksum, its value, and who compared it.
@@ -165,6 +167,14 @@ pub enum TransferError {
     /// Cancelled; nothing was left behind.
     #[error("cancelled")]
     Cancelled,
+    /// The backend checked what landed and kept it aside.
+    #[error("quarantined by the backend: {reason} (kept at {key})")]
+    Quarantined {
+        /// Which check it failed.
+        reason: String,
+        /// Where the backend keeps it.
+        key: String,
+    },
     /// The store no longer has the multipart upload being continued (completed, aborted or
     /// expired meanwhile): it starts over.
     #[error("the storage no longer has this multipart upload; upload the file again")]
@@ -177,7 +187,8 @@ impl HasKind for TransferError {
             TransferError::Rejected(_)
             | TransferError::UploadGone
             | TransferError::ExpiredAgain { .. }
-            | TransferError::Integrity(_) => ErrorKind::RemotePermanent,
+            | TransferError::Integrity(_)
+            | TransferError::Quarantined { .. } => ErrorKind::RemotePermanent,
             TransferError::RetriesExhausted { .. } | TransferError::BudgetExhausted { .. } => {
                 ErrorKind::RemoteTransient
             }

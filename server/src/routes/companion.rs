@@ -109,14 +109,19 @@ pub(super) async fn params(
         md5_b64: None,
     };
     let (plan, p) = s.sign_single(token, &call, &ask, checksums).await?;
-    Ok(Json(json!({
+    let mut answer = json!({
         "method": "PUT",
         "url": p.url.as_str(),
         "fields": {},
         "headers": header_object(&p.headers),
         "key": plan.key,
         "expiresAt": expires_at(&p),
-    })))
+    });
+    // A Hoist extension (Uppy ignores it): the completion step of a verified upload.
+    if let Some(c) = s.completion(token, &plan, flexible.as_ref().map(|c| c.algorithm)) {
+        answer["complete"] = c;
+    }
+    Ok(Json(answer))
 }
 
 pub(super) async fn create(
@@ -133,7 +138,7 @@ pub(super) async fn create(
         content_type: req.content_type.as_deref(),
         size: req.size.or(req.metadata.size),
     };
-    let plan = policy::plan(&s.policy, token, &ask, true)?;
+    let plan = s.plan(token, &ask, true)?;
     s.limiter
         .check_file(token, plan.size, std::time::Instant::now())
         .await?;
@@ -208,7 +213,7 @@ impl UploadRequest {
             .get("key")
             .ok_or_else(|| ApiError::bad_request("the key query parameter is required"))?;
         self.call.key(key);
-        policy::check_key(token, key)?;
+        self.s.check_key(token, key)?;
         let upload_id = self
             .params
             .get("upload_id")
@@ -391,7 +396,28 @@ pub(super) async fn complete(req: UploadRequest, body: Body) -> Result<Json<Valu
         },
         "completed",
     );
-    let mut answer = json!({ "location": s.bucket.location(&key), "key": key, "bucket": s.bucket.name(), "etag": done.etag });
+    let verdict = s
+        .verify(
+            &token,
+            call,
+            crate::verify::Expected {
+                key: &key,
+                size: sealed.parts.map(|p| p.size),
+            },
+            None,
+        )
+        .await?;
+    let landed = match &verdict {
+        Some(
+            crate::verify::Verdict::Verified { key }
+            | crate::verify::Verdict::Quarantined { key, .. },
+        ) => key.clone(),
+        None => key.clone(),
+    };
+    let mut answer = json!({ "location": s.bucket.location(&landed), "key": landed, "bucket": s.bucket.name(), "etag": done.etag });
+    if let Some(v) = verdict {
+        answer["verification"] = serde_json::to_value(v).unwrap_or(Value::Null);
+    }
     if let Some(c) = done.checksum {
         answer["checksumAlgorithm"] = Value::String(c.algorithm.s3_name().into());
         answer["checksum"] = Value::String(c.value);

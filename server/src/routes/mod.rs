@@ -81,6 +81,7 @@ pub fn app(config: AppConfig) -> Router {
             }),
         )
         .route("/api/upload", post(simple::upload))
+        .route("/api/upload/complete", post(simple::complete))
         .route("/s3/params", get(companion::params))
         .route("/s3/multipart", post(companion::create))
         .route(

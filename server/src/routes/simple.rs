@@ -88,11 +88,53 @@ pub(super) async fn upload(
         size: req.size,
     };
     let (plan, p) = s.sign_single(token, &call, &ask, checksums).await?;
-    Ok(Json(json!({
+    let mut answer = json!({
         "url": p.url.as_str(),
         "method": "PUT",
         "headers": header_object(&p.headers),
         "key": plan.key,
         "expiresAt": expires_at(&p),
-    })))
+    });
+    if let Some(c) = s.completion(token, &plan, flexible.as_ref().map(|c| c.algorithm)) {
+        answer["complete"] = c;
+    }
+    Ok(Json(answer))
+}
+
+/// `POST /api/upload/complete {key, receipt}`: the upload of `key` is done; with `[verify]`,
+/// the server checks it and answers `{status: "verified", key}` (its final key) or
+/// `{status: "quarantined", key, reason}`.
+#[derive(Debug, Deserialize)]
+struct CompleteRequest {
+    key: String,
+    receipt: String,
+}
+
+pub(super) async fn complete(
+    State(s): State<Shared>,
+    Extension(call): Extension<Call>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let token = s.admit(&headers, &call, "simple.complete").await?;
+    let token = &*token;
+    let req: CompleteRequest = parse_body(&read_body(body, SIGN_BODY_LIMIT).await?)?;
+    call.key(&req.key);
+    if s.verifier.is_none() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "this server does not verify uploads ([verify] is not configured): nothing to complete",
+        ));
+    }
+    s.check_key(token, &req.key)?;
+    let sealed = s.ids.open(&token.id, &req.key, &req.receipt)?;
+    if sealed.s3_upload_id != crate::state::SINGLE_PUT {
+        return Err(ApiError::forbidden("not a receipt of a single upload"));
+    }
+    let expected = crate::verify::Expected {
+        key: &req.key,
+        size: sealed.parts.map(|p| p.size),
+    };
+    let verdict = s.verify(token, &call, expected, None).await?;
+    Ok(Json(serde_json::to_value(verdict).unwrap_or(Value::Null)))
 }

@@ -20,7 +20,12 @@ async fn serve(h: &Harness) -> String {
 }
 
 /// Hoist's core as staff run it: the simple protocol against this server, Alice's token.
-fn staff_session(base: &str) -> Session {
+pub(crate) fn staff_session(base: &str) -> Session {
+    staff_session_retrying(base, RetryPolicy::default())
+}
+
+/// [`staff_session`] retrying as `retry` says.
+pub(crate) fn staff_session_retrying(base: &str, retry: RetryPolicy) -> Session {
     let signer = BackendSigner::new(
         url::Url::parse(&format!("{base}/api/upload")).unwrap(),
         Some(Secret::new(ALICE)),
@@ -34,11 +39,7 @@ fn staff_session(base: &str) -> Session {
             token: true,
         },
     );
-    Session::with_signer(
-        profile,
-        Arc::new(signer),
-        Uploader::new(RetryPolicy::default()),
-    )
+    Session::with_signer(profile, Arc::new(signer), Uploader::new(retry))
 }
 
 fn client() -> reqwest::Client {

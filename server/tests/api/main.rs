@@ -10,6 +10,7 @@ mod oidc;
 mod oidc_provider;
 mod replicas;
 mod router;
+mod verify;
 
 use std::sync::{Arc, Mutex};
 
@@ -70,6 +71,32 @@ impl Harness {
         tokens: Vec<TokenConfig>,
         oidc: Option<hoist_server::oidc::OidcVerifier>,
     ) -> Harness {
+        Self::build(policy, tokens, oidc, None).await
+    }
+
+    /// Alice's and Bob's harness, whose uploads `verifier` checks.
+    pub(crate) async fn with_verifier(
+        policy: PolicyConfig,
+        verifier: hoist_server::verify::Verifier,
+    ) -> Harness {
+        Self::build(
+            policy,
+            vec![
+                token("alice", ALICE, "uploads/alice/"),
+                token("bob", BOB, "uploads/bob/"),
+            ],
+            None,
+            Some(verifier),
+        )
+        .await
+    }
+
+    async fn build(
+        policy: PolicyConfig,
+        tokens: Vec<TokenConfig>,
+        oidc: Option<hoist_server::oidc::OidcVerifier>,
+        verifier: Option<hoist_server::verify::Verifier>,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::start(dir.path()).await.unwrap();
         let file = FileConfig {
@@ -88,6 +115,7 @@ impl Harness {
             upload_id_secret: b"test upload id secret".to_vec(),
             rate_limiter: hoist_server::rate::RateLimiter::local(),
             oidc,
+            verifier,
         });
         Harness {
             dir,

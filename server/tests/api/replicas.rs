@@ -141,6 +141,7 @@ impl Replicas {
                 upload_id_secret: b"one secret for every replica".to_vec(),
                 rate_limiter,
                 oidc: None,
+                verifier: None,
             });
             replicas.push(crate::listen(router).await);
         }

@@ -43,6 +43,7 @@ async fn readyz_checks_the_store_and_the_credentials() {
             upload_id_secret: b"test upload id secret".to_vec(),
             rate_limiter: hoist_server::rate::RateLimiter::local(),
             oidc: None,
+            verifier: None,
         })
     };
     let wrong_secret = SigV4Signer::new(

@@ -189,6 +189,9 @@ struct JsonLine<'a> {
     bytes_sent: Option<u64>,
     integrity: Option<&'a hoist::upload::Integrity>,
     encryption: Option<&'a str>,
+    /// The backend checked what landed and moved it to `key`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    verified: bool,
 }
 
 /// What one file came to, printed as soon as it is known (a folder of 100,000 files reports as
@@ -216,6 +219,7 @@ fn print_outcome(session: &Session, o: &FileOutcome, json: bool, bars: &Bars) {
             bytes_sent: Some(r.bytes_sent),
             integrity: r.integrity.as_ref(),
             encryption: r.encryption.as_deref(),
+            verified: r.verified,
         })
         .unwrap_or_default(),
         (Err(e), true) => serde_json::to_string(&JsonLine {
@@ -233,6 +237,7 @@ fn print_outcome(session: &Session, o: &FileOutcome, json: bool, bars: &Bars) {
             bytes_sent: None,
             integrity: None,
             encryption: None,
+            verified: false,
         })
         .unwrap_or_default(),
         (Ok(r), false) => {
@@ -248,6 +253,9 @@ fn print_outcome(session: &Session, o: &FileOutcome, json: bool, bars: &Bars) {
             }
             if let Some(e) = &r.encryption {
                 t.push_str(&format!("\n          sse     {e}"));
+            }
+            if r.verified {
+                t.push_str("\n          checked verified by the backend (type, size, scan)");
             }
             t
         }

@@ -43,4 +43,8 @@ url: string | null,
 /**
  * When it landed (UTC, RFC 3339).
  */
-finishedAt: string, };
+finishedAt: string, 
+/**
+ * The backend checked what landed and moved it to `key`.
+ */
+verified: boolean, };

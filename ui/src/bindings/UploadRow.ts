@@ -48,4 +48,8 @@ sha256: string | null,
 /**
  * The object's URL (no signature), once done.
  */
-location: string | null, };
+location: string | null, 
+/**
+ * The backend checked what landed (type, size, malware) and moved it to `key`.
+ */
+verified: boolean, };

@@ -49,7 +49,13 @@ export class QueueView {
     li = h(
       "li",
       { class: "row", "data-id": row.id, "data-testid": "upload-row" },
-      h("div", { class: "row-head" }, h("span", { class: "name" }), h("span", { class: "badge", "data-testid": "phase" })),
+      h(
+        "div",
+        { class: "row-head" },
+        h("span", { class: "name" }),
+        h("span", { class: "badge", "data-testid": "phase" }),
+        h("span", { class: "badge ok", "data-testid": "verified", hidden: true, title: "The company's server checked the file's type, size and (if it scans) malware, then moved it to its final place." }, "verified"),
+      ),
       h("div", { class: "key" }),
       h("progress", { max: 100, value: 0 }),
       h("div", { class: "meta" }),
@@ -65,7 +71,8 @@ export class QueueView {
     li.className = `row phase-${row.phase}`;
     q<HTMLElement>(".name").textContent = row.name;
     q<HTMLElement>(".name").title = row.path;
-    q<HTMLElement>(".badge").textContent = row.phase;
+    q<HTMLElement>("[data-testid=phase]").textContent = row.phase;
+    q<HTMLElement>("[data-testid=verified]").hidden = !row.verified;
     q<HTMLElement>(".key").textContent = `→ ${row.key}`;
     const bar = q<HTMLProgressElement>("progress");
     bar.value = percent(row.sent, row.size);

@@ -2,7 +2,7 @@
 // hoist-server accepting the provider's tokens in front of an embedded store, and the real
 // app under Xvfb. Staff make a profile that signs in, press Sign in, sign in on the provider's
 // pages in a real browser (headless Chromium, which the app "opened" through $BROWSER), and
-// their upload lands under their group's prefix.
+// their upload lands under their group's prefix, checked by the server ([verify]) on the way.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
@@ -63,7 +63,7 @@ before(async () => {
   const config = join(home.dir, "hoist-server.toml");
   writeFileSync(
     config,
-    `[oidc]\nissuer = "${issuer}"\naudience = "hoist-server"\n\n[[oidc.policies]]\ngroup = "design"\nprefix = "uploads/design/{sub}/"\n`,
+    `[oidc]\nissuer = "${issuer}"\naudience = "hoist-server"\n\n[[oidc.policies]]\ngroup = "design"\nprefix = "uploads/design/{sub}/"\n\n[verify]\n`,
   );
   const port = await freePort();
   await start(join(TARGET, "debug", "hoist-server"),
@@ -142,9 +142,12 @@ test("staff sign in through the company's provider and their upload lands under 
   assert.equal(added.ok.queued.length, 1);
   await until("the upload to be done", async () =>
     (await s.execute("return [...document.querySelectorAll('[data-testid=phase]')].map(p => p.textContent)")).join() === "done");
-  await s.screenshot("09-signed-in-upload");
+  assert.equal(await s.execute("return document.querySelector('[data-testid=verified]').hidden"), false,
+    "the row says the server verified the upload");
+  await s.screenshot("09-signed-in-verified-upload");
   const landed = filesUnder(join(home.dir, "bucket")).filter((p) => p.includes("uploads/design/alice/"));
   assert.equal(landed.length, 1, "the file landed under the designer's prefix");
+  assert.ok(!landed[0].includes("incoming"), `checked and moved out of incoming/: ${landed[0]}`);
   assert.deepEqual(readFileSync(landed[0]), readFileSync(file));
 
   await s.click("#sign-out-button");

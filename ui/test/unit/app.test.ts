@@ -358,6 +358,7 @@ describe("history", () => {
     integrity: null,
     url: null,
     finishedAt: "2026-11-30T09:15:00Z",
+    verified: false,
     ...over,
   });
 

@@ -14,6 +14,7 @@ export function row(over: Partial<UploadRow> = {}): UploadRow {
     error: null,
     sha256: null,
     location: null,
+    verified: false,
     ...over,
   };
 }

@@ -1,0 +1,534 @@
+//! Proof that what landed is what was declared (`[verify]`). A presigned PUT bypasses every
+//! check the server made on the *declared* type and size, so with verification on:
+//!
+//! 1. keys are signed under `incoming/` (nothing there is trusted yet);
+//! 2. when the client completes the upload (the simple protocol's `POST /api/upload/complete`
+//!    with the receipt the signature came with, or a Companion multipart Complete), the server
+//!    checks the object: it is there, its size is the one signed, its first bytes (a ranged
+//!    GET) are of the declared type by their magic bytes (`infer`), and — when `clamd` is set —
+//!    ClamAV finds nothing in it (the object streamed to clamd's `INSTREAM`);
+//! 3. an object that passes is copied to its final key (the `incoming/` prefix dropped) and
+//!    removed from `incoming/`; one that fails goes to `quarantine/` with a note beside it
+//!    (`….reason.json`) saying why, and the client is told the reason;
+//! 4. an accepted upload is announced to the company's webhook (`[verify.webhook]`): a JSON
+//!    POST signed with HMAC-SHA256 (`X-Hoist-Signature: sha256=HEX` over
+//!    `TIMESTAMP.BODY`, `X-Hoist-Timestamp`), retried with backoff, never delaying the answer.
+//!
+//! A scanner that cannot be reached fails closed: the object stays in `incoming/` and the
+//! client is told to complete again later (503). Objects nobody completes stay in `incoming/`:
+//! a lifecycle rule on that prefix removes them (README, "Verification").
+
+use std::time::{Duration, SystemTime};
+
+use axum::http::StatusCode;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::Token;
+use crate::error::ApiError;
+use crate::s3::Bucket;
+
+/// Bytes read to find an object's type (infer looks at fewer).
+const HEAD_BYTES: u64 = 8192;
+/// How long clamd gets for one object.
+const SCAN_TIMEOUT: Duration = Duration::from_secs(300);
+/// Webhook deliveries tried per accepted upload (waits 1, 2, 4, 8, 16 s between).
+const WEBHOOK_ATTEMPTS: u32 = 6;
+
+/// The `[verify]` section.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// Where uploads land until they are checked.
+    #[serde(default = "default_incoming")]
+    pub incoming_prefix: String,
+    /// Where uploads that fail a check go, with a note of why.
+    #[serde(default = "default_quarantine")]
+    pub quarantine_prefix: String,
+    /// ClamAV's clamd: `unix:/run/clamav/clamd.ctl` or `tcp:127.0.0.1:3310`.
+    pub clamd: Option<String>,
+    /// An HMAC-signed POST per accepted upload.
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// The `[verify.webhook]` section; its key is `HOIST_SERVER_WEBHOOK_SECRET`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where the POSTs go.
+    pub url: String,
+}
+
+fn default_incoming() -> String {
+    "incoming/".into()
+}
+fn default_quarantine() -> String {
+    "quarantine/".into()
+}
+
+/// What a verification concluded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Verdict {
+    /// Checked and moved to its final key.
+    Verified {
+        /// The final key.
+        key: String,
+    },
+    /// Failed a check; kept under the quarantine prefix.
+    Quarantined {
+        /// Where it is kept.
+        key: String,
+        /// Which check it failed.
+        reason: String,
+    },
+}
+
+/// What was signed for an upload, as the completion step checks it.
+#[derive(Clone, Debug)]
+pub struct Expected<'a> {
+    /// The `incoming/` key.
+    pub key: &'a str,
+    /// The size signed, when one was.
+    pub size: Option<u64>,
+}
+
+/// Runs the checks of `[verify]`.
+pub struct Verifier {
+    config: VerifyConfig,
+    webhook_secret: Option<Vec<u8>>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifyConfig {
+    /// Checks the prefixes, the clamd address and the webhook.
+    pub fn validate(&self, webhook_secret: Option<&str>) -> Result<(), String> {
+        for (name, p) in [
+            ("incoming_prefix", &self.incoming_prefix),
+            ("quarantine_prefix", &self.quarantine_prefix),
+        ] {
+            if p.is_empty() || !p.ends_with('/') {
+                return Err(format!(
+                    "verify.{name} must end with / (e.g. \"incoming/\")"
+                ));
+            }
+            hoist::key::validate_prefix(p).map_err(|e| format!("verify.{name}: {e}"))?;
+        }
+        if self.incoming_prefix.starts_with(&self.quarantine_prefix)
+            || self.quarantine_prefix.starts_with(&self.incoming_prefix)
+        {
+            return Err("verify.incoming_prefix and verify.quarantine_prefix must differ".into());
+        }
+        if let Some(c) = &self.clamd {
+            if !(c.starts_with("unix:") || c.starts_with("tcp:")) {
+                return Err(format!(
+                    "verify.clamd '{c}' must be unix:/path/to/clamd.ctl or tcp:HOST:PORT"
+                ));
+            }
+        }
+        if let Some(w) = &self.webhook {
+            let u = url::Url::parse(&w.url)
+                .map_err(|e| format!("verify.webhook.url '{}': {e}", w.url))?;
+            if !matches!(u.scheme(), "https" | "http") {
+                return Err("verify.webhook.url must be an https:// URL".into());
+            }
+            if webhook_secret.is_none_or(|s| s.len() < 32) {
+                return Err(
+                    "verify.webhook needs HOIST_SERVER_WEBHOOK_SECRET (32 characters at least; \
+                     the receiver checks the HMAC with it)"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Verifier {
+    /// Checks as `config` says; `webhook_secret` keys the webhook's HMAC.
+    pub fn new(config: VerifyConfig, webhook_secret: Option<String>) -> Result<Self, String> {
+        config.validate(webhook_secret.as_deref())?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Verifier {
+            config,
+            webhook_secret: webhook_secret.map(String::into_bytes),
+            http,
+        })
+    }
+
+    /// Where a planned key is signed: under the incoming prefix.
+    pub fn incoming(&self, key: &str) -> String {
+        format!("{}{key}", self.config.incoming_prefix)
+    }
+
+    /// Whether `key` is an incoming key (one a completion may name).
+    pub fn is_incoming(&self, key: &str) -> bool {
+        key.starts_with(&self.config.incoming_prefix)
+    }
+
+    /// The key an incoming key is moved to once verified.
+    pub fn final_key<'k>(&self, key: &'k str) -> &'k str {
+        key.strip_prefix(&self.config.incoming_prefix)
+            .unwrap_or(key)
+    }
+
+    /// Checks the incoming object and moves it to its final key or to quarantine.
+    /// `object_headers` are the policy's settings a copy must repeat (encryption, class).
+    pub async fn verify(
+        &self,
+        bucket: &Bucket,
+        expected: &Expected<'_>,
+        object_headers: &[(String, String)],
+        token: &Token,
+    ) -> Result<Verdict, ApiError> {
+        let now = SystemTime::now();
+        let final_key = expected
+            .key
+            .strip_prefix(&self.config.incoming_prefix)
+            .ok_or_else(|| ApiError::bad_request("not an incoming key"))?;
+        let info = bucket
+            .client
+            .head_with_checksum(expected.key, now)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                    "nothing was uploaded at {}: upload the file with the URL given, then complete",
+                    expected.key
+                ),
+                )
+            })?;
+        let reason = self.check(bucket, expected, &info).await?;
+        let copy_headers: Vec<(&str, &str)> = object_headers
+            .iter()
+            .filter(|(n, _)| {
+                n.starts_with("x-amz-server-side-encryption") || n == "x-amz-storage-class"
+            })
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let verdict = match reason {
+            None => {
+                bucket
+                    .client
+                    .copy_object(expected.key, final_key, info.size, &copy_headers, now)
+                    .await?;
+                Verdict::Verified {
+                    key: final_key.to_string(),
+                }
+            }
+            Some(reason) => {
+                let kept = format!("{}{final_key}", self.config.quarantine_prefix);
+                bucket
+                    .client
+                    .copy_object(expected.key, &kept, info.size, &copy_headers, now)
+                    .await?;
+                let note = serde_json::json!({
+                    "reason": reason,
+                    "user": token.id,
+                    "email": token.email,
+                    "declaredType": info.content_type,
+                    "size": info.size,
+                    "time": crate::audit::now_rfc3339(),
+                });
+                bucket
+                    .client
+                    .put_small(
+                        &format!("{kept}.reason.json"),
+                        note.to_string(),
+                        "application/json",
+                        now,
+                    )
+                    .await?;
+                Verdict::Quarantined { key: kept, reason }
+            }
+        };
+        // The incoming copy goes once the object is safe elsewhere; a delete that fails
+        // leaves a copy in incoming/, which its lifecycle rule removes.
+        if let Err(e) = bucket.client.delete_object(expected.key, now).await {
+            tracing::warn!(
+                key = expected.key,
+                "cannot remove the incoming copy: {}",
+                e.message
+            );
+        }
+        if let (Verdict::Verified { key }, Some(w)) = (&verdict, &self.config.webhook) {
+            self.announce(w, key, &info, token);
+        }
+        Ok(verdict)
+    }
+
+    /// The reason the object fails a check, if it does.
+    async fn check(
+        &self,
+        bucket: &Bucket,
+        expected: &Expected<'_>,
+        info: &hoist::remote::ObjectInfo,
+    ) -> Result<Option<String>, ApiError> {
+        let now = SystemTime::now();
+        if let Some(size) = expected.size {
+            if info.size != size {
+                return Ok(Some(format!(
+                    "its size is {} bytes, not the {size} declared",
+                    info.size
+                )));
+            }
+        }
+        let head = if info.size == 0 {
+            bytes::Bytes::new()
+        } else {
+            bucket
+                .client
+                .get_range(expected.key, 0, HEAD_BYTES.min(info.size) - 1, now)
+                .await?
+        };
+        if let Some(reason) = type_mismatch(&info.content_type, &head) {
+            return Ok(Some(reason));
+        }
+        if let Some(clamd) = &self.config.clamd {
+            let resp = bucket.client.get(expected.key, now).await?;
+            let answer = tokio::time::timeout(SCAN_TIMEOUT, scan(clamd, resp))
+                .await
+                .map_err(|_| scanner_down("clamd did not answer within 5 minutes".into()))?
+                .map_err(scanner_down)?;
+            if let Some(found) = answer.strip_suffix(" FOUND") {
+                let signature = found.rsplit(": ").next().unwrap_or(found);
+                return Ok(Some(format!("malware found: {signature}")));
+            }
+            if answer.ends_with("ERROR") {
+                return Ok(Some(format!(
+                    "the malware scanner could not scan it ({answer})"
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Posts the accepted upload to the webhook, in the background, retried with backoff.
+    fn announce(
+        &self,
+        webhook: &WebhookConfig,
+        key: &str,
+        info: &hoist::remote::ObjectInfo,
+        token: &Token,
+    ) {
+        let Some(secret) = self.webhook_secret.clone() else {
+            return;
+        };
+        let body = serde_json::json!({
+            "event": "upload.accepted",
+            "key": key,
+            "size": info.size,
+            "checksum": info.checksum.as_ref().map(|c| serde_json::json!({
+                "algorithm": c.algorithm.s3_name(), "value": c.value,
+            })),
+            "type": info.content_type,
+            "user": token.id,
+            "email": token.email,
+            "time": crate::audit::now_rfc3339(),
+        })
+        .to_string();
+        let (http, url) = (self.http.clone(), webhook.url.clone());
+        tokio::spawn(async move {
+            for attempt in 0..WEBHOOK_ATTEMPTS {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
+                }
+                let timestamp = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs()
+                    .to_string();
+                let signature = webhook_signature(&secret, &timestamp, &body);
+                let sent = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-hoist-timestamp", &timestamp)
+                    .header("x-hoist-signature", format!("sha256={signature}"))
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => return,
+                    Ok(r) => {
+                        tracing::warn!(status = r.status().as_u16(), attempt, "webhook refused")
+                    }
+                    Err(e) => tracing::warn!(attempt, "webhook unreachable: {e}"),
+                }
+            }
+            tracing::error!("webhook: gave up after {WEBHOOK_ATTEMPTS} attempts");
+        });
+    }
+}
+
+/// Hex HMAC-SHA256 of `TIMESTAMP.BODY` under `secret`: what `X-Hoist-Signature` carries.
+pub fn webhook_signature(secret: &[u8], timestamp: &str, body: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn scanner_down(why: String) -> ApiError {
+    tracing::error!("the malware scanner failed: {why}");
+    let mut e = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the malware scanner is unavailable: the upload is kept unchecked; complete it again in \
+         a minute",
+    );
+    e.retry_after = Some(60);
+    e
+}
+
+/// Types that are containers of the ZIP format: infer names some by what is inside.
+const ZIP_FAMILY: &[&str] = &[
+    "application/zip",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/epub+zip",
+    "application/java-archive",
+    "application/vnd.android.package-archive",
+];
+
+/// Why `head` (an object's first bytes) is not of the `declared` type, if it is not: bytes
+/// with a recognised signature must be of that type; bytes without one must not claim a type
+/// that has a signature.
+pub fn type_mismatch(declared: &str, head: &[u8]) -> Option<String> {
+    let declared = declared
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let declared = match declared.as_str() {
+        "image/jpg" => "image/jpeg".to_string(),
+        _ => declared,
+    };
+    if declared == "application/octet-stream" {
+        return None;
+    }
+    match infer::get(head) {
+        Some(kind) => {
+            let found = kind.mime_type();
+            let same = found == declared
+                || (ZIP_FAMILY.contains(&found) && ZIP_FAMILY.contains(&declared.as_str()));
+            (!same).then(|| format!("its content is {found}, not the {declared} declared"))
+        }
+        None if infer::is_mime_supported(&declared) => Some(format!(
+            "its content is not {declared} (no {declared} signature in its first bytes)"
+        )),
+        None => None,
+    }
+}
+
+/// Streams `resp`'s body to clamd (`INSTREAM`) and returns its answer (`stream: OK`,
+/// `stream: NAME FOUND`, `… ERROR`).
+async fn scan(clamd: &str, resp: reqwest::Response) -> Result<String, String> {
+    if let Some(path) = clamd.strip_prefix("unix:") {
+        #[cfg(unix)]
+        {
+            let stream = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| format!("cannot connect to clamd at {path}: {e}"))?;
+            return instream(stream, resp).await;
+        }
+        #[cfg(not(unix))]
+        return Err(format!("unix sockets do not exist here: {path}"));
+    }
+    let addr = clamd.strip_prefix("tcp:").unwrap_or(clamd);
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect to clamd at {addr}: {e}"))?;
+    instream(stream, resp).await
+}
+
+async fn instream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut conn: S,
+    mut resp: reqwest::Response,
+) -> Result<String, String> {
+    let io = |e: std::io::Error| format!("clamd: {e}");
+    conn.write_all(b"zINSTREAM\0").await.map_err(io)?;
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the object: {e}"))?
+    {
+        // clamd takes chunks of at most its StreamMaxLength; S3's chunks are far smaller.
+        let len = u32::try_from(chunk.len()).map_err(|_| "a chunk over 4 GiB".to_string())?;
+        conn.write_all(&len.to_be_bytes()).await.map_err(io)?;
+        if conn.write_all(&chunk).await.is_err() {
+            // clamd closes the stream when it is over its size limit, and says so.
+            break;
+        }
+    }
+    let _ = conn.write_all(&0u32.to_be_bytes()).await;
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.map_err(io)?;
+    let answer = String::from_utf8_lossy(&answer)
+        .trim_end_matches(['\0', '\n'])
+        .to_string();
+    if answer.is_empty() {
+        return Err("clamd closed the connection without an answer".into());
+    }
+    Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_must_be_of_the_declared_type() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        assert_eq!(type_mismatch("image/png", png), None);
+        let pdf = b"%PDF-1.7\n";
+        assert_eq!(
+            type_mismatch("image/png", pdf).unwrap(),
+            "its content is application/pdf, not the image/png declared"
+        );
+        assert!(type_mismatch("image/png", b"just text")
+            .unwrap()
+            .contains("no image/png signature"));
+        assert_eq!(type_mismatch("text/plain", b"just text"), None);
+        assert_eq!(
+            type_mismatch("image/jpg", b"\xff\xd8\xff\xe0\0\x10JFIF\0"),
+            None
+        );
+        assert_eq!(type_mismatch("application/octet-stream", pdf), None);
+        // An executable posing as a picture.
+        assert!(type_mismatch("image/jpeg", b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff").is_some());
+    }
+
+    /// The webhook's signature as a receiver computes it (the value from Python's
+    /// `hmac.new(b"Jefe", b'1700000000.{"key":"a"}', hashlib.sha256).hexdigest()`).
+    #[test]
+    fn the_webhook_signature_is_hmac_sha256_of_timestamp_dot_body() {
+        assert_eq!(
+            webhook_signature(b"Jefe", "1700000000", r#"{"key":"a"}"#),
+            "91ab849977823953051a712e79746f1d1428380bf3de31f5d6ee180e94389e82"
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! What landed is what was declared (`[verify]`): uploads land under `incoming/`, the
+//! completion step checks them (size, magic bytes, ClamAV's clamd with a signature database
+//! of the tests' own) and moves them to their key or to `quarantine/` with the reason, and
+//! an accepted upload is announced to an HMAC-signed webhook.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use hoist_server::config::PolicyConfig;
+use hoist_server::verify::{Verifier, VerifyConfig, WebhookConfig};
+use serde_json::{json, Value};
+
+use crate::end_to_end::staff_session;
+use crate::{sha256, Harness, ALICE};
+
+/// Bytes ClamAV reports as `Hoist.Test.Sample`: the tests' signature database has their MD5.
+const SAMPLE: &[u8] = b"HOIST-TEST-MALWARE-SAMPLE: not a virus, a signature the tests define\n";
+const WEBHOOK_SECRET: &str = "webhook-secret-for-the-tests-0123456789";
+
+fn verifier(clamd: Option<&Clamd>, webhook: Option<&str>) -> Verifier {
+    Verifier::new(
+        VerifyConfig {
+            incoming_prefix: "incoming/".into(),
+            quarantine_prefix: "quarantine/".into(),
+            clamd: clamd.map(|c| format!("unix:{}", c.socket.display())),
+            webhook: webhook.map(|url| WebhookConfig { url: url.into() }),
+        },
+        webhook.map(|_| WEBHOOK_SECRET.to_string()),
+    )
+    .unwrap()
+}
+
+/// Debian's clamd on a socket of its own, with one signature: [`SAMPLE`]'s MD5.
+struct Clamd {
+    socket: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Clamd {
+    fn start() -> Clamd {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        std::fs::create_dir(&db).unwrap();
+        let md5 = format!("{:x}", md5::compute_hex(SAMPLE));
+        std::fs::write(
+            db.join("hoist-test.hdb"),
+            format!("{md5}:{}:Hoist.Test.Sample\n", SAMPLE.len()),
+        )
+        .unwrap();
+        let socket = dir.path().join("clamd.sock");
+        let conf = dir.path().join("clamd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "DatabaseDirectory {}\nLocalSocket {}\nForeground yes\nLogFile {}\nPidFile {}\n",
+                db.display(),
+                socket.display(),
+                dir.path().join("clamd.log").display(),
+                dir.path().join("clamd.pid").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(clamd_binary())
+            .arg(format!("--config-file={}", conf.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("clamd runs (scripts/deps installs clamav-daemon)");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "clamd did not start within 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Clamd {
+            socket,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+fn clamd_binary() -> &'static str {
+    ["/usr/sbin/clamd", "clamd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("clamd")
+}
+
+impl Drop for Clamd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+mod md5 {
+    use md5::Digest as _;
+    pub(super) fn compute_hex(b: &[u8]) -> Hex {
+        Hex(md5::Md5::digest(b).to_vec())
+    }
+    pub(super) struct Hex(Vec<u8>);
+    impl std::fmt::LowerHex for Hex {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            for b in &self.0 {
+                write!(f, "{b:02x}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+fn no_progress() -> hoist::upload::ProgressFn {
+    Arc::new(|_| {})
+}
+
+#[tokio::test]
+async fn a_checked_upload_moves_from_incoming_to_its_key() {
+    let h = Harness::with_verifier(PolicyConfig::default(), verifier(None, None)).await;
+    let base = crate::listen(h.router.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let content = [b"\x89PNG\r\n\x1a\n".as_slice(), &[7u8; 50_000]].concat();
+    let file = write(dir.path(), "poster.png", &content);
+    let r = staff_session(&base)
+        .upload(&file, &no_progress())
+        .await
+        .expect("uploaded and verified");
+    assert!(r.verified);
+    assert!(r.key.starts_with("uploads/alice/"), "{}", r.key);
+    assert!(!r.location.contains("incoming"), "{}", r.location);
+    assert_eq!(sha256(&h.stored(&r.key).unwrap()), sha256(&content));
+    assert_eq!(
+        h.store_keys(),
+        vec![r.key.clone()],
+        "nothing left in incoming/"
+    );
+    let lines = h.audit_lines();
+    assert_eq!(lines.last().unwrap()["outcome"], "verified", "{lines:?}");
+    assert_eq!(lines.last().unwrap()["action"], "simple.complete");
+}
+
+/// What a client that lies about the type sends: a PDF declared as a PNG.
+#[tokio::test]
+async fn content_that_is_not_the_declared_type_goes_to_quarantine_with_the_reason() {
+    let h = Harness::with_verifier(PolicyConfig::default(), verifier(None, None)).await;
+    let base = crate::listen(h.router.clone()).await;
+    let http = reqwest::Client::new();
+    let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\n".to_vec();
+    let signed: Value = http
+        .post(format!("{base}/api/upload"))
+        .bearer_auth(ALICE)
+        .json(&json!({"fileName": "cat.png", "contentType": "image/png", "size": pdf.len()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = signed["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("incoming/uploads/alice/"), "{key}");
+    let mut put = http.put(signed["url"].as_str().unwrap()).body(pdf.clone());
+    for (n, v) in signed["headers"].as_object().unwrap() {
+        put = put.header(n.as_str(), v.as_str().unwrap());
+    }
+    assert!(put.send().await.unwrap().status().is_success());
+
+    let complete = &signed["complete"];
+    assert_eq!(complete["url"], "/api/upload/complete");
+    let answer = http
+        .post(format!("{base}/api/upload/complete"))
+        .bearer_auth(ALICE)
+        .json(&json!({"key": key, "receipt": complete["receipt"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let verdict: Value = answer.json().await.unwrap();
+    assert_eq!(verdict["status"], "quarantined", "{verdict}");
+    assert_eq!(
+        verdict["reason"],
+        "its content is application/pdf, not the image/png declared"
+    );
+    let kept = verdict["key"].as_str().unwrap();
+    assert_eq!(kept, key.replacen("incoming/", "quarantine/", 1));
+    assert_eq!(h.stored(kept).unwrap(), pdf);
+    let note: Value =
+        serde_json::from_slice(&h.stored(&format!("{kept}.reason.json")).unwrap()).unwrap();
+    assert_eq!(note["reason"], verdict["reason"]);
+    assert_eq!(note["user"], "alice");
+    let mut keys = h.store_keys();
+    keys.sort();
+    assert_eq!(keys, vec![kept.to_string(), format!("{kept}.reason.json")]);
+
+    // The receipt is Alice's: Bob cannot complete (or move) her upload.
+    let bob = http
+        .post(format!("{base}/api/upload/complete"))
+        .bearer_auth(crate::BOB)
+        .json(&json!({"key": key, "receipt": complete["receipt"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bob.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn clamav_finds_the_tests_signature_and_hoist_shows_the_quarantine() {
+    let clamd = Clamd::start();
+    let h = Harness::with_verifier(PolicyConfig::default(), verifier(Some(&clamd), None)).await;
+    let base = crate::listen(h.router.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let session = staff_session(&base);
+
+    let clean = write(dir.path(), "notes.txt", b"minutes of the meeting\n");
+    let r = session
+        .upload(&clean, &no_progress())
+        .await
+        .expect("clean file verified");
+    assert!(r.verified);
+
+    let infected = write(dir.path(), "sample.txt", SAMPLE);
+    let e = session
+        .upload(&infected, &no_progress())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("quarantined by the backend: malware found: Hoist.Test.Sample"),
+        "{e}"
+    );
+    let kept: Vec<String> = h
+        .store_keys()
+        .into_iter()
+        .filter(|k| k.starts_with("quarantine/uploads/alice/") && k.ends_with("sample.txt"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{:?}", h.store_keys());
+    assert_eq!(h.stored(&kept[0]).unwrap(), SAMPLE);
+    assert!(!h.store_keys().iter().any(|k| k.starts_with("incoming/")));
+}
+
+#[tokio::test]
+async fn a_scanner_that_is_down_keeps_the_upload_unchecked_and_says_to_complete_later() {
+    // A clamd socket nobody listens on.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Clamd {
+        socket: dir.path().join("nobody.sock"),
+        child: Command::new("true").spawn().unwrap(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let h = Harness::with_verifier(PolicyConfig::default(), verifier(Some(&fake), None)).await;
+    let base = crate::listen(h.router.clone()).await;
+    let file = write(dir.path(), "notes.txt", b"minutes\n");
+    // Hoist completes again as asked (Retry-After: 60); here, once more and only a second on.
+    let retry = hoist::retry::RetryPolicy {
+        max_attempts: 2,
+        max_throttle_wait: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let e = crate::end_to_end::staff_session_retrying(&base, retry)
+        .upload(&file, &no_progress())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the malware scanner is unavailable"), "{e}");
+    let keys = h.store_keys();
+    assert!(keys.iter().all(|k| k.starts_with("incoming/")), "{keys:?}");
+}
+
+#[tokio::test]
+async fn an_accepted_upload_is_announced_to_the_webhook_signed_and_retried() {
+    #[derive(Clone, Default)]
+    struct Received(Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>);
+    let received = Received::default();
+    let seen = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let mut all = seen.0.lock().unwrap();
+                all.push((headers, body));
+                // The first delivery fails: the server tries again.
+                if all.len() == 1 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let hook = crate::listen(app).await;
+    let h = Harness::with_verifier(
+        PolicyConfig::default(),
+        verifier(None, Some(&format!("{hook}/hook"))),
+    )
+    .await;
+    let base = crate::listen(h.router.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "report.pdf", b"%PDF-1.7\nreport\n");
+    let r = staff_session(&base)
+        .upload(&file, &no_progress())
+        .await
+        .unwrap();
+    assert!(r.verified);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.0.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "the webhook was retried");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (headers, body) = received.0.lock().unwrap()[1].clone();
+    let timestamp = headers["x-hoist-timestamp"].to_str().unwrap();
+    let expected =
+        hoist_server::verify::webhook_signature(WEBHOOK_SECRET.as_bytes(), timestamp, &body);
+    assert_eq!(
+        headers["x-hoist-signature"].to_str().unwrap(),
+        format!("sha256={expected}")
+    );
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["event"], "upload.accepted");
+    assert_eq!(event["key"], r.key.as_str());
+    assert_eq!(event["size"], 16);
+    assert_eq!(event["type"], "application/pdf");
+    assert_eq!(event["user"], "alice");
+    assert_eq!(event["checksum"]["algorithm"], "CRC64NVME", "{event}");
+}
+
+#[tokio::test]
+async fn a_multipart_upload_is_verified_at_its_complete() {
+    let h = Harness::with_verifier(PolicyConfig::default(), verifier(None, None)).await;
+    let base = crate::listen(h.router.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let content: Vec<u8> = (0..12 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+    let file = write(dir.path(), "footage.bin", &content);
+    let r = crate::companion_session(&base)
+        .upload(&file, &no_progress())
+        .await
+        .expect("multipart upload verified");
+    assert!(r.verified);
+    assert!(r.key.starts_with("uploads/alice/"), "{}", r.key);
+    assert_eq!(sha256(&h.stored(&r.key).unwrap()), sha256(&content));
+    assert_eq!(h.store_keys(), vec![r.key.clone()]);
+}
