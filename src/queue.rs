@@ -191,6 +191,7 @@ CREATE TABLE IF NOT EXISTS items (
     location TEXT,
     dismissed INTEGER NOT NULL DEFAULT 0,
     integrity TEXT,
+    verified INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
