@@ -391,6 +391,17 @@ impl Profile {
         kinds
     }
 
+    /// The secrets stored for this profile that must go when it changes to `new`: those of
+    /// [`Mode::stale_secrets`], and a sign-in whose identity provider or client changes (it is
+    /// another provider's, or another client's).
+    pub fn stale_secrets(&self, new: &Profile) -> Vec<SecretKind> {
+        let mut stale = self.mode.stale_secrets(&new.mode);
+        if self.sign_in.is_some() && self.sign_in != new.sign_in {
+            stale.push(SecretKind::SignIn);
+        }
+        stale
+    }
+
     /// A profile with the given mode and default rules.
     pub fn new(name: impl Into<String>, mode: Mode) -> Self {
         Profile {
@@ -800,6 +811,31 @@ mod tests {
 
     /// Regression (orphaned secrets, security review): a bearer token stayed in the keychain
     /// when a profile changed mode or moved to another backend host, and was later sent there.
+    #[test]
+    fn a_sign_in_goes_when_the_identity_provider_or_client_changes() {
+        let mut a = Profile::new(
+            "staff",
+            Mode::Backend {
+                url: "https://uploads.example.com/api/upload".into(),
+                protocol: Protocol::Simple,
+                token: false,
+            },
+        );
+        a.sign_in = Some(SignInSettings {
+            issuer: "https://login.example.com".into(),
+            client_id: "hoist".into(),
+        });
+        let mut same = a.clone();
+        same.concurrency = 8;
+        assert!(a.stale_secrets(&same).is_empty());
+        let mut other_client = a.clone();
+        other_client.sign_in.as_mut().unwrap().client_id = "other".into();
+        assert_eq!(a.stale_secrets(&other_client), vec![SecretKind::SignIn]);
+        let mut none = a.clone();
+        none.sign_in = None;
+        assert_eq!(a.stale_secrets(&none), vec![SecretKind::SignIn]);
+    }
+
     #[test]
     fn secrets_that_would_travel_to_a_new_host_or_mode_are_stale() {
         let backend = |url: &str, token: bool| Mode::Backend {

@@ -276,21 +276,30 @@ impl AppState {
 
     /// The completion step a single PUT's answer offers when uploads are verified:
     /// `{"url": "/api/upload/complete", "receipt": …}`, the receipt sealing the token, key,
-    /// size and checksum algorithm signed (the server keeps no state between the two).
+    /// size and checksum signed (the server keeps no state between the two).
     pub(crate) fn completion(
         &self,
         token: &Token,
         plan: &Plan,
-        checksum: Option<hoist::checksum::ChecksumAlgorithm>,
+        checksum: Option<&Checksum>,
     ) -> Option<serde_json::Value> {
         self.verifier.as_ref()?;
         let sizes = plan.size.map(|size| policy::PartPlan {
             size,
             part_size: size,
         });
-        let receipt = self
-            .ids
-            .seal(&token.id, &plan.key, sizes, checksum, SINGLE_PUT);
+        // The checksum's value rides in the sealed part, to be compared with the stored one.
+        let what = match checksum {
+            Some(c) => format!("{SINGLE_PUT}:{}", c.value),
+            None => SINGLE_PUT.to_string(),
+        };
+        let receipt = self.ids.seal(
+            &token.id,
+            &plan.key,
+            sizes,
+            checksum.map(|c| c.algorithm),
+            &what,
+        );
         Some(serde_json::json!({ "url": "/api/upload/complete", "receipt": receipt }))
     }
 

@@ -93,6 +93,8 @@ pub struct Expected<'a> {
     pub key: &'a str,
     /// The size signed, when one was.
     pub size: Option<u64>,
+    /// The checksum signed, when one was: compared with the one the store reports.
+    pub checksum: Option<hoist::checksum::Checksum>,
 }
 
 /// Runs the checks of `[verify]`.
@@ -285,6 +287,16 @@ impl Verifier {
                 return Ok(Some(format!(
                     "its size is {} bytes, not the {size} declared",
                     info.size
+                )));
+            }
+        }
+        if let (Some(signed), Some(stored)) = (&expected.checksum, &info.checksum) {
+            if signed.algorithm == stored.algorithm && signed.value != stored.value {
+                return Ok(Some(format!(
+                    "its {} checksum is {}, not the {} signed",
+                    signed.algorithm.s3_name(),
+                    stored.value,
+                    signed.value
                 )));
             }
         }

@@ -271,7 +271,7 @@ impl Manager {
         if !create {
             // Secrets that would reach another host or mode go before the change is saved.
             let old = self.config.profiles.get(name)?;
-            for kind in old.mode.stale_secrets(&profile.mode) {
+            for kind in old.stale_secrets(&profile) {
                 let owned = name.to_string();
                 keychain_call(&self.config.keychain, move |k| k.delete(&owned, kind)).await?;
             }

@@ -95,7 +95,7 @@ pub(super) async fn upload(
         "key": plan.key,
         "expiresAt": expires_at(&p),
     });
-    if let Some(c) = s.completion(token, &plan, flexible.as_ref().map(|c| c.algorithm)) {
+    if let Some(c) = s.completion(token, &plan, flexible.as_ref()) {
         answer["complete"] = c;
     }
     Ok(Json(answer))
@@ -128,12 +128,21 @@ pub(super) async fn complete(
     }
     s.check_key(token, &req.key)?;
     let sealed = s.ids.open(&token.id, &req.key, &req.receipt)?;
-    if sealed.s3_upload_id != crate::state::SINGLE_PUT {
-        return Err(ApiError::forbidden("not a receipt of a single upload"));
-    }
+    let signed_checksum = match sealed.s3_upload_id.strip_prefix(crate::state::SINGLE_PUT) {
+        Some("") => None,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .zip(sealed.checksum)
+            .map(|(value, algorithm)| Checksum {
+                algorithm,
+                value: value.to_string(),
+            }),
+        None => return Err(ApiError::forbidden("not a receipt of a single upload")),
+    };
     let expected = crate::verify::Expected {
         key: &req.key,
         size: sealed.parts.map(|p| p.size),
+        checksum: signed_checksum,
     };
     let verdict = s.verify(token, &call, expected, None).await?;
     Ok(Json(serde_json::to_value(verdict).unwrap_or(Value::Null)))
