@@ -176,6 +176,11 @@ impl Mode {
                 let travels = matches!(k, SecretKind::BearerToken | SecretKind::SessionToken);
                 // The proxy's password belongs to the profile's network, not to its mode.
                 let network = *k == SecretKind::ProxyPassword;
+                // A sign-in belongs to the profile's identity provider ([`Profile::stale_secrets`]);
+                // its access tokens would travel to a backend's new host.
+                if *k == SecretKind::SignIn {
+                    return moved;
+                }
                 !network && (!used || (moved && travels))
             })
             .collect()
@@ -392,11 +397,14 @@ impl Profile {
     }
 
     /// The secrets stored for this profile that must go when it changes to `new`: those of
-    /// [`Mode::stale_secrets`], and a sign-in whose identity provider or client changes (it is
-    /// another provider's, or another client's).
+    /// [`Mode::stale_secrets`] (a sign-in among them when the backend moves to another host),
+    /// and a sign-in whose identity provider or client changes.
     pub fn stale_secrets(&self, new: &Profile) -> Vec<SecretKind> {
         let mut stale = self.mode.stale_secrets(&new.mode);
-        if self.sign_in.is_some() && self.sign_in != new.sign_in {
+        if self.sign_in.is_some()
+            && self.sign_in != new.sign_in
+            && !stale.contains(&SecretKind::SignIn)
+        {
             stale.push(SecretKind::SignIn);
         }
         stale
@@ -834,6 +842,14 @@ mod tests {
         let mut none = a.clone();
         none.sign_in = None;
         assert!(a.stale_secrets(&none).contains(&SecretKind::SignIn));
+        // Its access tokens would reach the new host.
+        let mut moved = a.clone();
+        moved.mode = Mode::Backend {
+            url: "https://elsewhere.example.org/api/upload".into(),
+            protocol: Protocol::Simple,
+            token: false,
+        };
+        assert!(a.stale_secrets(&moved).contains(&SecretKind::SignIn));
     }
 
     #[test]
