@@ -80,6 +80,24 @@ impl crate::error::HasKind for SignInError {
     }
 }
 
+impl From<SignInError> for crate::sign::SignError {
+    fn from(e: SignInError) -> Self {
+        use crate::sign::SignError;
+        match e {
+            SignInError::SignedOut(m) => SignError::SignedOut(m),
+            SignInError::Keychain(k) => SignError::Keychain(k),
+            e @ SignInError::Unreachable(_) => SignError::IdentityProvider {
+                message: e.to_string(),
+                retryable: true,
+            },
+            e => SignError::IdentityProvider {
+                message: e.to_string(),
+                retryable: false,
+            },
+        }
+    }
+}
+
 /// The provider's endpoints, from its discovery document.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Provider {

@@ -152,16 +152,25 @@ pub enum SignError {
     /// A secret could not be read.
     #[error(transparent)]
     Keychain(#[from] KeychainError),
-    /// The profile's sign-in with the identity provider is missing, expired or failed.
-    #[error(transparent)]
-    SignIn(#[from] crate::backend::sign_in::SignInError),
+    /// Nobody is signed in to the profile's identity provider, or the sign-in expired: the
+    /// message says how to sign in.
+    #[error("{0}")]
+    SignedOut(String),
+    /// The identity provider failed to renew the sign-in (the message says how).
+    #[error("{message}")]
+    IdentityProvider {
+        /// What went wrong.
+        message: String,
+        /// It may pass (the provider could not be reached).
+        retryable: bool,
+    },
 }
 
 impl HasKind for SignError {
     fn kind(&self) -> ErrorKind {
         match self {
             SignError::Keychain(k) => k.kind(),
-            SignError::SignIn(s) => s.kind(),
+            SignError::SignedOut(_) => ErrorKind::SignedOut,
             e if e.is_retryable() => ErrorKind::RemoteTransient,
             _ => ErrorKind::RemotePermanent,
         }
@@ -183,7 +192,10 @@ impl SignError {
             self,
             SignError::BackendUnavailable { .. }
                 | SignError::BackendUnreachable(_)
-                | SignError::SignIn(crate::backend::sign_in::SignInError::Unreachable(_))
+                | SignError::IdentityProvider {
+                    retryable: true,
+                    ..
+                }
         )
     }
 }

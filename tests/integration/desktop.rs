@@ -192,7 +192,7 @@ async fn dropped_files_and_folders_land_intact_on_the_embedded_default() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("id,profile,name,key,size,sha256,etag,integrity,url,finishedAt")
+        Some("id,profile,name,key,size,sha256,etag,integrity,url,finishedAt,verified")
     );
     assert_eq!(lines.count(), 3);
     assert!(csv.contains(history[0].sha256.as_deref().unwrap()));
