@@ -66,6 +66,21 @@ fn world() -> &'static World {
             audit: AuditLog::new(Box::new(std::io::sink())),
             upload_id_secret: ID_SECRET.to_vec(),
             rate_limiter: hoist_server::rate::RateLimiter::local(),
+            oidc: None,
+            // Uploads verified: signs go under incoming/, and the completion route parses
+            // receipts (never valid here: the store at 127.0.0.1:1 is never reached).
+            verifier: Some(
+                hoist_server::verify::Verifier::new(
+                    hoist_server::verify::VerifyConfig {
+                        incoming_prefix: "incoming/".into(),
+                        quarantine_prefix: "quarantine/".into(),
+                        clamd: None,
+                        webhook: None,
+                    },
+                    None,
+                )
+                .unwrap(),
+            ),
         });
         World {
             rt: tokio::runtime::Builder::new_current_thread()
@@ -113,8 +128,9 @@ fuzz_target!(|data: &[u8]| {
         query.clone()
     };
     let n = raw.get("n").map(|n| enc(n)).unwrap_or_else(|| "1".into());
-    let (method, uri) = match route % 8 {
+    let (method, uri) = match route % 9 {
         0 => ("POST", "/api/upload".to_string()),
+        8 => ("POST", "/api/upload/complete".to_string()),
         1 => ("GET", format!("/s3/params?{query}")),
         2 => ("POST", "/s3/multipart".to_string()),
         3 => ("GET", format!("/s3/multipart/{id}/{n}?{with_key}")),

@@ -202,19 +202,10 @@ impl Verifier {
             .key
             .strip_prefix(&self.config.incoming_prefix)
             .ok_or_else(|| ApiError::bad_request("not an incoming key"))?;
-        let info = bucket
-            .client
-            .head_with_checksum(expected.key, now)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!(
-                    "nothing was uploaded at {}: upload the file with the URL given, then complete",
-                    expected.key
-                ),
-                )
-            })?;
+        let Some(info) = bucket.client.head_with_checksum(expected.key, now).await? else {
+            // Completed before (an answer lost on the way): the same verdict again.
+            return self.settled(bucket, expected.key, final_key).await;
+        };
         let reason = self.check(bucket, expected, &info).await?;
         let copy_headers: Vec<(&str, &str)> = object_headers
             .iter()
@@ -272,6 +263,43 @@ impl Verifier {
             self.announce(w, key, &info, token);
         }
         Ok(verdict)
+    }
+
+    /// The verdict on an upload no longer in `incoming/`: at its key (verified), in quarantine
+    /// (with its note's reason), or never uploaded (409).
+    async fn settled(
+        &self,
+        bucket: &Bucket,
+        incoming: &str,
+        final_key: &str,
+    ) -> Result<Verdict, ApiError> {
+        let now = SystemTime::now();
+        if bucket.client.head(final_key, now).await?.is_some() {
+            return Ok(Verdict::Verified {
+                key: final_key.to_string(),
+            });
+        }
+        let kept = format!("{}{final_key}", self.config.quarantine_prefix);
+        if bucket.client.head(&kept, now).await?.is_some() {
+            let note = bucket
+                .client
+                .get_range(&format!("{kept}.reason.json"), 0, 65_535, now)
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            let reason = note
+                .as_ref()
+                .and_then(|n| n["reason"].as_str())
+                .unwrap_or("it failed a check (its note is missing)")
+                .to_string();
+            return Ok(Verdict::Quarantined { key: kept, reason });
+        }
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "nothing was uploaded at {incoming}: upload the file with the URL given, then complete"
+            ),
+        ))
     }
 
     /// The reason the object fails a check, if it does.

@@ -200,6 +200,19 @@ async fn content_that_is_not_the_declared_type_goes_to_quarantine_with_the_reaso
     keys.sort();
     assert_eq!(keys, vec![kept.to_string(), format!("{kept}.reason.json")]);
 
+    // Completing again (an answer lost on the way) gives the same verdict.
+    let again: Value = http
+        .post(format!("{base}/api/upload/complete"))
+        .bearer_auth(ALICE)
+        .json(&json!({"key": key, "receipt": complete["receipt"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, verdict);
+
     // The receipt is Alice's: Bob cannot complete (or move) her upload.
     let bob = http
         .post(format!("{base}/api/upload/complete"))
