@@ -44,11 +44,16 @@ export class HistoryView {
             // sent in parts has no SHA-256: its store-verified checksum stands in.
             {
               class: "mono",
-              title: [e.sha256 ? `SHA-256 ${e.sha256}` : null, e.integrity ? `verified: ${e.integrity}` : null]
+              title: [
+                e.sha256 ? `SHA-256 ${e.sha256}` : null,
+                e.integrity ? `verified: ${e.integrity}` : null,
+                e.verified ? "checked by the company's server (type, size, scan) before reaching its key" : null,
+              ]
                 .filter((l) => l !== null)
                 .join("\n"),
             },
             (e.sha256 ?? e.integrity ?? "").slice(0, 12) + "…",
+            e.verified ? h("span", { class: "badge ok", "data-testid": "history-verified" }, "verified") : null,
           ),
           h("td", { title: e.finishedAt }, localTime(e.finishedAt)),
           h("td", {}, e.profile),

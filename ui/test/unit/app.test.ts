@@ -109,6 +109,11 @@ describe("the queue", () => {
     expect(text("[data-testid=phase]")).toBe("done");
     expect(text("#status")).toBe("1 uploaded.");
     expect(document.querySelector<HTMLElement>("#overall")?.hidden).toBe(true);
+    expect(document.querySelector<HTMLElement>("[data-testid=verified]")?.hidden).toBe(true);
+    // An upload the company's server checked says so.
+    channel!.onmessage({ event: "changed", row: row({ phase: "done", sent: 100, verified: true }) });
+    await settle();
+    expect(document.querySelector<HTMLElement>("[data-testid=verified]")?.hidden).toBe(false);
   });
 
   it("keeps a failed upload's reason and retries it by id", async () => {
@@ -387,6 +392,17 @@ describe("history", () => {
       search.dispatchEvent(new Event("input"));
       expect(rows().map((r) => r.children[0].textContent)).toEqual(names);
     }
+  });
+
+  it("marks the uploads the company's server verified", async () => {
+    handlers.history = () => [entry({ verified: true }), entry({ id: 2, name: "old.txt" })];
+    const app = await start();
+    app.showTab("history");
+    await settle();
+    const rows = [...document.querySelectorAll<HTMLElement>("[data-testid=history-row]")];
+    expect(rows[0].querySelector("[data-testid=history-verified]")?.textContent).toBe("verified");
+    expect((rows[0].children[3] as HTMLElement).title).toContain("checked by the company's server");
+    expect(rows[1].querySelector("[data-testid=history-verified]")).toBeNull();
   });
 
   it("copies a share link that lasts as long as chosen, and says the address alone is not public", async () => {
