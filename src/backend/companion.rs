@@ -110,42 +110,32 @@ impl CompanionClient {
         path_and_query: &str,
         body: Option<Value>,
     ) -> Result<Value, RemoteFailure> {
-        let mut refused = None;
-        let resp = loop {
-            let bearer = self
-                .bearer
-                .get(refused.as_ref())
-                .await
-                .map_err(|e| RemoteFailure::local(sign_in_failure(&e), e.to_string()))?;
-            let mut req = self.http.request(method.clone(), self.url(path_and_query));
-            if let Some(t) = &bearer {
-                req = req.bearer_auth(t.expose());
+        let build = || {
+            let request = self.http.request(method.clone(), self.url(path_and_query));
+            match &body {
+                Some(b) => request.json(b),
+                None => request,
             }
-            if let Some(b) = &body {
-                req = req.json(b);
-            }
-            let resp = req.send().await.map_err(|e| {
-                let explained = crate::remote::network::explain(&e, "the backend");
-                let kind = if explained.retryable {
-                    FailureKind::Transient
-                } else {
-                    FailureKind::Permanent
-                };
-                RemoteFailure::local(
-                    kind,
-                    format!("cannot reach the backend: {}", explained.message),
-                )
-            })?;
-            // An access token the backend no longer takes: one more try with a new one.
-            if resp.status() == reqwest::StatusCode::UNAUTHORIZED
-                && refused.is_none()
-                && self.bearer.renews()
-            {
-                refused = bearer;
-                continue;
-            }
-            break resp;
         };
+        let resp = self
+            .bearer
+            .send(
+                build,
+                |e| RemoteFailure::local(sign_in_failure(&e), e.to_string()),
+                |e| {
+                    let explained = crate::remote::network::explain(&e, "the backend");
+                    let kind = if explained.retryable {
+                        FailureKind::Transient
+                    } else {
+                        FailureKind::Permanent
+                    };
+                    RemoteFailure::local(
+                        kind,
+                        format!("cannot reach the backend: {}", explained.message),
+                    )
+                },
+            )
+            .await?;
         let status = resp.status().as_u16();
         let retry_after = http::retry_after(resp.headers(), SystemTime::now());
         let text = resp.text().await.unwrap_or_default();

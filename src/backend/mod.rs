@@ -52,8 +52,35 @@ impl Bearer {
     }
 
     /// Whether a 401 is worth one more try with a new token.
-    pub(crate) fn renews(&self) -> bool {
+    fn renews(&self) -> bool {
         matches!(self, Bearer::SignedIn(_))
+    }
+
+    /// Sends the request `build` makes, with this bearer; when a sign-in's access token is
+    /// refused (401: revoked, or clocks apart), once more with a new one.
+    pub(crate) async fn send<E>(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        sign_in_failed: impl Fn(sign_in::SignInError) -> E,
+        unreached: impl Fn(reqwest::Error) -> E,
+    ) -> Result<reqwest::Response, E> {
+        let mut refused = None;
+        loop {
+            let token = self.get(refused.as_ref()).await.map_err(&sign_in_failed)?;
+            let mut request = build();
+            if let Some(t) = &token {
+                request = request.bearer_auth(t.expose());
+            }
+            let resp = request.send().await.map_err(&unreached)?;
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED
+                && refused.is_none()
+                && self.renews()
+            {
+                refused = token;
+                continue;
+            }
+            return Ok(resp);
+        }
     }
 }
 
@@ -100,41 +127,35 @@ pub(crate) async fn post_completion(
 ) -> Result<crate::sign::Verdict, crate::sign::SignError> {
     use crate::sign::SignError;
     let body = serde_json::json!({ "key": key, "receipt": completion.receipt });
-    let mut refused = None;
-    loop {
-        let token = bearer.get(refused.as_ref()).await?;
-        let mut req = http.post(completion.url.clone()).json(&body);
-        if let Some(t) = &token {
-            req = req.bearer_auth(t.expose());
-        }
-        let resp = req.send().await.map_err(|e| {
-            SignError::BackendUnreachable(
-                crate::remote::network::explain(&e, "the backend").message,
-            )
-        })?;
-        let status = resp.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED && refused.is_none() && bearer.renews() {
-            refused = token;
-            continue;
-        }
-        let retry_after =
-            crate::remote::http::retry_after(resp.headers(), std::time::SystemTime::now());
-        let text = resp.text().await.unwrap_or_default();
-        if status.is_success() {
-            return serde_json::from_str(&text).map_err(|e| {
-                SignError::BadResponse(format!("the completion answer is not a verdict: {e}"))
-            });
-        }
-        let message = simple::error_message(&text);
-        let status = status.as_u16();
-        return Err(if status >= 500 || status == 429 {
-            SignError::BackendUnavailable {
-                status,
-                message,
-                retry_after,
-            }
-        } else {
-            SignError::BackendRejected { status, message }
+    let resp = bearer
+        .send(
+            || http.post(completion.url.clone()).json(&body),
+            SignError::from,
+            |e| {
+                SignError::BackendUnreachable(
+                    crate::remote::network::explain(&e, "the backend").message,
+                )
+            },
+        )
+        .await?;
+    let status = resp.status();
+    let retry_after =
+        crate::remote::http::retry_after(resp.headers(), std::time::SystemTime::now());
+    let text = resp.text().await.unwrap_or_default();
+    if status.is_success() {
+        return serde_json::from_str(&text).map_err(|e| {
+            SignError::BadResponse(format!("the completion answer is not a verdict: {e}"))
         });
     }
+    let message = simple::error_message(&text);
+    let status = status.as_u16();
+    Err(if status >= 500 || status == 429 {
+        SignError::BackendUnavailable {
+            status,
+            message,
+            retry_after,
+        }
+    } else {
+        SignError::BackendRejected { status, message }
+    })
 }

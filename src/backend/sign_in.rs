@@ -301,20 +301,25 @@ fn token_error<T: oauth2::ErrorResponseType + AsRef<str> + std::fmt::Display + '
     }
 }
 
-fn signed(tokens: &Tokens, now: SystemTime) -> Signed {
+/// The sign-in a token answer makes, and its refresh token when it has one.
+fn signed(tokens: &Tokens, now: SystemTime) -> (Signed, Option<Secret>) {
     let user = tokens
         .extra_fields()
         .id_token
         .as_deref()
         .and_then(user_of_id_token);
-    Signed {
+    let signed = Signed {
         user,
         access: Access {
             token: Secret::new(tokens.access_token().secret().clone()),
             expires_at: tokens.expires_in().map(|d| now + d),
             issued_at: now,
         },
-    }
+    };
+    let refresh = tokens
+        .refresh_token()
+        .map(|r| Secret::new(r.secret().clone()));
+    (signed, refresh)
 }
 
 /// The user an ID token names, for display (see the module docs on why it is not verified).
@@ -375,10 +380,7 @@ pub async fn login_in_browser(
         .request_async(&OAuthHttp(http.clone()))
         .await
         .map_err(token_error)?;
-    let refresh = tokens
-        .refresh_token()
-        .map(|r| Secret::new(r.secret().clone()));
-    Ok((signed(&tokens, clock.now()), refresh))
+    Ok(signed(&tokens, clock.now()))
 }
 
 /// Waits for the browser to come back to the listener with a code for `state`, answering it
@@ -512,10 +514,7 @@ pub async fn login_on_device(
         .request_async(&OAuthHttp(http.clone()), tokio::time::sleep, None)
         .await
         .map_err(token_error)?;
-    let refresh = tokens
-        .refresh_token()
-        .map(|r| Secret::new(r.secret().clone()));
-    Ok((signed(&tokens, clock.now()), refresh))
+    Ok(signed(&tokens, clock.now()))
 }
 
 /// Keeps a finished sign-in: the refresh token and who signed in, in the profile's keychain
@@ -798,7 +797,7 @@ impl SignedIn {
                 other => other,
             })?;
         let now = self.clock.now();
-        let signed = signed(&tokens, now);
+        let (signed, _) = signed(&tokens, now);
         // A provider that rotates refresh tokens sends a new one: the old one is spent.
         if let Some(rotated) = tokens.refresh_token() {
             if rotated.secret() != &stored.refresh_token {

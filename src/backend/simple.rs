@@ -100,25 +100,14 @@ impl Signer for BackendSigner {
             },
             content_md5: &req.md5_b64,
         };
-        let mut refused = None;
-        let resp = loop {
-            let bearer = self.bearer.get(refused.as_ref()).await?;
-            let mut request = self.client.post(self.url.clone()).json(&body);
-            if let Some(t) = &bearer {
-                request = request.bearer_auth(t.expose());
-            }
-            let resp = request.send().await.map_err(|e| unreached(&e))?;
-            // An access token the backend no longer takes (revoked, or clocks apart): one
-            // more try with a new one.
-            if resp.status() == reqwest::StatusCode::UNAUTHORIZED
-                && refused.is_none()
-                && self.bearer.renews()
-            {
-                refused = bearer;
-                continue;
-            }
-            break resp;
-        };
+        let resp = self
+            .bearer
+            .send(
+                || self.client.post(self.url.clone()).json(&body),
+                SignError::from,
+                |e| unreached(&e),
+            )
+            .await?;
         let status = resp.status();
         let retry_after = http::retry_after(resp.headers(), SystemTime::now());
         let text = resp.text().await.map_err(|e| unreached(&e))?;

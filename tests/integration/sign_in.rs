@@ -67,6 +67,24 @@ async fn run_reading_stderr(
     (out.status, text(&out.stdout), err)
 }
 
+/// `hoist login staff` with `user` signing in on the provider's pages (as the browser the
+/// CLI would open); its exit status, stdout and stderr.
+async fn login_in_browser_as(
+    env: &Env,
+    provider: &std::sync::Arc<OidcProvider>,
+    user: &'static str,
+) -> (std::process::ExitStatus, String, String) {
+    let handle = tokio::runtime::Handle::current();
+    let p = provider.clone();
+    run_reading_stderr(env, &["login", "staff"], move |line| {
+        if line.starts_with(&format!("{}/auth?", p.issuer)) {
+            let (p, url) = (p.clone(), line.to_string());
+            handle.spawn(async move { p.sign_in_as(&url, user).await });
+        }
+    })
+    .await
+}
+
 /// The claims of a JWT, unverified (the backend here only records what it was sent).
 fn claims(jwt: &str) -> serde_json::Value {
     use base64::Engine as _;
@@ -87,15 +105,7 @@ async fn hoist_login_signs_in_through_the_browser_and_uploads_carry_the_provider
     let env = Env::new();
     staff_profile(&env, &backend, &provider);
 
-    let handle = tokio::runtime::Handle::current();
-    let p = provider.clone();
-    let (status, stdout, stderr) = run_reading_stderr(&env, &["login", "staff"], move |line| {
-        if line.starts_with(&format!("{}/auth?", p.issuer)) {
-            let (p, url) = (p.clone(), line.to_string());
-            handle.spawn(async move { p.sign_in_as(&url, "alice").await });
-        }
-    })
-    .await;
+    let (status, stdout, stderr) = login_in_browser_as(&env, &provider, "alice").await;
     assert!(status.success(), "{stderr}");
     assert!(
         stdout.contains("signed in to 'staff' as alice@example.com"),
@@ -182,15 +192,7 @@ async fn hoist_logout_revokes_the_sign_in_and_uploads_then_ask_to_sign_in() {
     let backend = Backend::start(store.store.signer(), Flavour::Careful, None, "").await;
     let env = Env::new();
     staff_profile(&env, &backend, &provider);
-    let handle = tokio::runtime::Handle::current();
-    let p = provider.clone();
-    let (status, _, stderr) = run_reading_stderr(&env, &["login", "staff"], move |line| {
-        if line.starts_with(&format!("{}/auth?", p.issuer)) {
-            let (p, url) = (p.clone(), line.to_string());
-            handle.spawn(async move { p.sign_in_as(&url, "alice").await });
-        }
-    })
-    .await;
+    let (status, _, stderr) = login_in_browser_as(&env, &provider, "alice").await;
     assert!(status.success(), "{stderr}");
     let keychain = Keychain::new(&env.keychain_service);
     let stored = keychain.get("staff", SecretKind::SignIn).unwrap().unwrap();

@@ -154,17 +154,23 @@ async fn content_that_is_not_the_declared_type_goes_to_quarantine_with_the_reaso
     let h = Harness::with_verifier(PolicyConfig::default(), verifier(None, None)).await;
     let base = crate::listen(h.router.clone()).await;
     let http = reqwest::Client::new();
+    let post = |path: &str, token: &str, body: Value| {
+        let req = http
+            .post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        }
+    };
     let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\n".to_vec();
-    let signed: Value = http
-        .post(format!("{base}/api/upload"))
-        .bearer_auth(ALICE)
-        .json(&json!({"fileName": "cat.png", "contentType": "image/png", "size": pdf.len()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, signed) = post(
+        "/api/upload",
+        ALICE,
+        json!({"fileName": "cat.png", "contentType": "image/png", "size": pdf.len()}),
+    )
+    .await;
     let key = signed["key"].as_str().unwrap().to_string();
     assert!(key.starts_with("incoming/uploads/alice/"), "{key}");
     let mut put = http.put(signed["url"].as_str().unwrap()).body(pdf.clone());
@@ -175,15 +181,9 @@ async fn content_that_is_not_the_declared_type_goes_to_quarantine_with_the_reaso
 
     let complete = &signed["complete"];
     assert_eq!(complete["url"], "/api/upload/complete");
-    let answer = http
-        .post(format!("{base}/api/upload/complete"))
-        .bearer_auth(ALICE)
-        .json(&json!({"key": key, "receipt": complete["receipt"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::OK);
-    let verdict: Value = answer.json().await.unwrap();
+    let receipt = json!({"key": key, "receipt": complete["receipt"]});
+    let (status, verdict) = post("/api/upload/complete", ALICE, receipt.clone()).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(verdict["status"], "quarantined", "{verdict}");
     assert_eq!(
         verdict["reason"],
@@ -201,27 +201,13 @@ async fn content_that_is_not_the_declared_type_goes_to_quarantine_with_the_reaso
     assert_eq!(keys, vec![kept.to_string(), format!("{kept}.reason.json")]);
 
     // Completing again (an answer lost on the way) gives the same verdict.
-    let again: Value = http
-        .post(format!("{base}/api/upload/complete"))
-        .bearer_auth(ALICE)
-        .json(&json!({"key": key, "receipt": complete["receipt"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(again, verdict);
-
+    assert_eq!(
+        post("/api/upload/complete", ALICE, receipt.clone()).await,
+        (StatusCode::OK, verdict.clone())
+    );
     // The receipt is Alice's: Bob cannot complete (or move) her upload.
-    let bob = http
-        .post(format!("{base}/api/upload/complete"))
-        .bearer_auth(crate::BOB)
-        .json(&json!({"key": key, "receipt": complete["receipt"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bob.status(), StatusCode::FORBIDDEN);
+    let (status, _) = post("/api/upload/complete", crate::BOB, receipt).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
