@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -68,23 +68,8 @@ fn default_quarantine() -> String {
     "quarantine/".into()
 }
 
-/// What a verification concluded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
-pub enum Verdict {
-    /// Checked and moved to its final key.
-    Verified {
-        /// The final key.
-        key: String,
-    },
-    /// Failed a check; kept under the quarantine prefix.
-    Quarantined {
-        /// Where it is kept.
-        key: String,
-        /// Which check it failed.
-        reason: String,
-    },
-}
+/// What a verification concluded: the core's type, which Hoist reads from the answer.
+pub use hoist::sign::Verdict;
 
 /// What was signed for an upload, as the completion step checks it.
 #[derive(Clone, Debug)]

@@ -231,6 +231,27 @@ impl S3Client {
         body: Option<String>,
         now: SystemTime,
     ) -> Result<(reqwest::header::HeaderMap, String), RemoteFailure> {
+        let resp = self.send(method, key, query, headers, body, now).await?;
+        let resp_headers = resp.headers().clone();
+        let text = resp.text().await.map_err(network_failure)?;
+        // CompleteMultipartUpload may answer 200 with an <Error> body: that is a failure.
+        if super::xml::error(&text).is_none() {
+            return Ok((resp_headers, text));
+        }
+        Err(classify_response(500, &resp_headers, &text, now))
+    }
+
+    /// A signed request; its answer when it succeeded (the caller reads the body), else the
+    /// failure classified.
+    async fn send(
+        &self,
+        method: &str,
+        key: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+        now: SystemTime,
+    ) -> Result<reqwest::Response, RemoteFailure> {
         let base = self.signer.object_url(key);
         let url = if query.is_empty() {
             base
@@ -250,18 +271,12 @@ impl S3Client {
             req = req.body(b);
         }
         let resp = req.send().await.map_err(network_failure)?;
-        let status = resp.status();
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
         let resp_headers = resp.headers().clone();
         let text = resp.text().await.map_err(network_failure)?;
-        // CompleteMultipartUpload may answer 200 with an <Error> body: that is a failure.
-        if status.is_success() && super::xml::error(&text).is_none() {
-            return Ok((resp_headers, text));
-        }
-        let status = if status.is_success() {
-            500
-        } else {
-            status.as_u16()
-        };
         Err(classify_response(status, &resp_headers, &text, now))
     }
 
@@ -473,7 +488,9 @@ impl S3Client {
         now: SystemTime,
     ) -> Result<bytes::Bytes, RemoteFailure> {
         let range = format!("bytes={first}-{last}");
-        let resp = self.send_raw("GET", key, &[("range", &range)], now).await?;
+        let resp = self
+            .send("GET", key, "", &[("range", &range)], None, now)
+            .await?;
         resp.bytes().await.map_err(network_failure)
     }
 
@@ -483,7 +500,7 @@ impl S3Client {
         key: &str,
         now: SystemTime,
     ) -> Result<reqwest::Response, RemoteFailure> {
-        self.send_raw("GET", key, &[], now).await
+        self.send("GET", key, "", &[], None, now).await
     }
 
     /// PutObject of a small body (a note beside an object).
@@ -578,34 +595,6 @@ impl S3Client {
             return Err(e);
         }
         Ok(())
-    }
-
-    /// A signed request whose answer body is read by the caller.
-    async fn send_raw(
-        &self,
-        method: &str,
-        key: &str,
-        headers: &[(&str, &str)],
-        now: SystemTime,
-    ) -> Result<reqwest::Response, RemoteFailure> {
-        let url = self.signer.object_url(key);
-        let signed = self
-            .signer
-            .presign(method, &url, headers, CALL_EXPIRY, now)?;
-        let method = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|e| RemoteFailure::local(FailureKind::Permanent, e.to_string()))?;
-        let mut req = self.http.request(method, signed);
-        for (n, v) in headers {
-            req = req.header(*n, *v);
-        }
-        let resp = req.send().await.map_err(network_failure)?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status().as_u16();
-        let resp_headers = resp.headers().clone();
-        let text = resp.text().await.unwrap_or_default();
-        Err(classify_response(status, &resp_headers, &text, now))
     }
 
     /// ListMultipartUploads under `prefix`, every page.

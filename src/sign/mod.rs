@@ -70,8 +70,9 @@ pub struct CompletionStep {
     pub receipt: String,
 }
 
-/// What the backend concluded about an upload it checked.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+/// What the backend concluded about an upload it checked (hoist-server answers it, Hoist
+/// reads it).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Verdict {
     /// Checked and moved to its final key.
