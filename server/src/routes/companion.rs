@@ -364,29 +364,42 @@ pub(super) async fn complete(req: UploadRequest, body: Body) -> Result<Json<Valu
         _ => None,
     };
     let now = SystemTime::now();
-    if let Some(plan) = sealed.parts {
-        requested = stored_parts(s, &key, &sealed.s3_upload_id, plan, &requested, now).await?;
-    }
-    let parts: Vec<hoist::remote::CompletedPart> = requested
-        .into_iter()
-        .map(|(number, etag)| hoist::remote::CompletedPart {
-            number,
-            etag,
-            checksum: checksums.get(&number).cloned(),
-        })
-        .collect();
-    let done = s
-        .bucket
-        .client
-        .complete_with(
-            &key,
-            &sealed.s3_upload_id,
-            &parts,
-            whole.as_ref(),
-            !s.policy.allow_overwrite,
-            now,
+    let completed = async {
+        if let Some(plan) = sealed.parts {
+            requested = stored_parts(s, &key, &sealed.s3_upload_id, plan, &requested, now).await?;
+        }
+        let parts: Vec<hoist::remote::CompletedPart> = requested
+            .into_iter()
+            .map(|(number, etag)| hoist::remote::CompletedPart {
+                number,
+                etag,
+                checksum: checksums.get(&number).cloned(),
+            })
+            .collect();
+        Ok::<_, ApiError>(
+            s.bucket
+                .client
+                .complete_with(
+                    &key,
+                    &sealed.s3_upload_id,
+                    &parts,
+                    whole.as_ref(),
+                    !s.policy.allow_overwrite,
+                    now,
+                )
+                .await?,
         )
-        .await?;
+    }
+    .await;
+    let done = match completed {
+        Ok(done) => done,
+        // Completed before, its answer lost (or its verification failed on the way): the
+        // verification below gives the verdict on what is there.
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND && s.verifier.is_some() => {
+            hoist::remote::Completion::default()
+        }
+        Err(e) => return Err(e),
+    };
     s.audit_ok(
         &token,
         call,
