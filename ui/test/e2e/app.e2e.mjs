@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { freshHome, Session, startDriver, until } from "./webdriver.mjs";
+import { freshHome, Session, startDriver, stopApp, until } from "./webdriver.mjs";
 
 const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
 
@@ -33,6 +33,7 @@ before(async () => {
 after(async () => {
   await s?.close();
   driver?.kill();
+  await stopApp(home);
 });
 
 async function phases() {

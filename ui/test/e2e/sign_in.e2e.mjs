@@ -10,7 +10,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
-import { freshHome, ROOT, Session, startDriver, until } from "./webdriver.mjs";
+import { freshHome, ROOT, Session, startDriver, stopApp, until } from "./webdriver.mjs";
 
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
 const home = freshHome("sign-in");
@@ -88,6 +88,7 @@ before(async () => {
 after(async () => {
   await s?.close();
   driver?.kill();
+  await stopApp(home);
   await browser?.close();
   for (const c of children) c.kill();
 });

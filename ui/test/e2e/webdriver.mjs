@@ -1,7 +1,7 @@
 // A minimal W3C WebDriver client (fetch only) for driving the real app through tauri-driver,
 // plus the helpers the end-to-end tests share: fresh app directories, tauri-driver, polling.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -11,6 +11,33 @@ export const APP =
   process.env.HOIST_DESKTOP_BIN ??
   join(process.env.CARGO_TARGET_DIR ?? join(ROOT, "target"), "debug", "hoist-desktop");
 export const SHOTS = process.env.HOIST_SCREENSHOTS ?? join(ROOT, "artifacts", "screenshots");
+
+/**
+ * Ends the app instance of `home` once its WebDriver session is closed: it should exit with
+ * its window, and is stopped after `graceMs` if it has not (seen once: an instance left
+ * running made the next test's start hand over to it, through the single-instance plugin).
+ */
+export async function stopApp(home, graceMs = 10_000) {
+  const ours = () =>
+    readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          const env = readFileSync(`/proc/${p}/environ`, "utf8").split("\0");
+          return env.includes(`HOIST_CONFIG_DIR=${home.env.HOIST_CONFIG_DIR}`) &&
+            readFileSync(`/proc/${p}/cmdline`, "utf8").startsWith(APP);
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  const end = Date.now() + graceMs;
+  while (ours().length && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+  for (const pid of ours()) {
+    console.error(`the app (pid ${pid}) did not exit with its session: stopping it`);
+    process.kill(pid, "SIGKILL");
+  }
+}
 
 /** Fresh config, data and keychain service for one app instance. */
 export function freshHome(name) {
