@@ -187,15 +187,7 @@ impl Verifier {
             .key
             .strip_prefix(&self.config.incoming_prefix)
             .ok_or_else(|| ApiError::bad_request("not an incoming key"))?;
-        // Some stores refuse a presigned HEAD that asks for checksums (LocalStack answers
-        // 403, Garage 400): then a plain one, and the checksum the store enforced at the PUT
-        // is not compared again here.
-        let head = match bucket.client.head_with_checksum(expected.key, now).await {
-            Err(f) if matches!(f.status, Some(400 | 403)) && f.code.is_empty() => {
-                bucket.client.head(expected.key, now).await?
-            }
-            other => other?,
-        };
+        let head = bucket.client.head_with_checksum(expected.key, now).await?;
         let Some(info) = head else {
             // Completed before (an answer lost on the way): the same verdict again.
             return self.settled(bucket, expected.key, final_key).await;

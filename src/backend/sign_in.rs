@@ -294,9 +294,11 @@ fn token_error<T: oauth2::ErrorResponseType + AsRef<str> + std::fmt::Display + '
             }
         }
         RequestTokenError::Request(e) => unreached(&e),
-        RequestTokenError::Parse(e, _) => {
-            SignInError::Provider(format!("answered something that is not a token: {e}"))
-        }
+        // Only where the answer went wrong: the parser's message may quote a token's value.
+        RequestTokenError::Parse(e, _) => SignInError::Provider(format!(
+            "answered something that is not a token response (at `{}`)",
+            e.path()
+        )),
         RequestTokenError::Other(m) => SignInError::Provider(m),
     }
 }
@@ -843,6 +845,26 @@ mod tests {
             expires_at: None,
         };
         assert!(forever.fresh_at(t0 + Duration::from_secs(1 << 30)));
+    }
+
+    /// A token answer that does not parse is reported by where it went wrong, never with the
+    /// values the parser quotes (one could be a token).
+    #[test]
+    fn a_token_answer_that_does_not_parse_is_not_quoted() {
+        let body = r#"{"access_token":"a","token_type":"bearer","expires_in":"SECRET-VALUE"}"#;
+        let mut de = serde_json::Deserializer::from_str(body);
+        let e = serde_path_to_error::deserialize::<_, Tokens>(&mut de).unwrap_err();
+        assert!(
+            e.to_string().contains("SECRET-VALUE"),
+            "the parser quotes it: {e}"
+        );
+        let shown = token_error::<oauth2::basic::BasicErrorResponseType>(RequestTokenError::Parse(
+            e,
+            body.as_bytes().to_vec(),
+        ))
+        .to_string();
+        assert!(!shown.contains("SECRET-VALUE"), "{shown}");
+        assert!(shown.contains("expires_in"), "{shown}");
     }
 
     #[test]

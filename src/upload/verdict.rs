@@ -22,16 +22,9 @@ pub(crate) fn landed(
 /// The object URL `location` (of `signed`) moved to `key`: the signed key's encoded form at
 /// the end of its path replaced by the new key's.
 pub(crate) fn moved_location(location: &url::Url, signed: &str, key: &str) -> String {
-    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-    const KEY: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'/')
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
     let (from, to) = (
-        utf8_percent_encode(signed, KEY).to_string(),
-        utf8_percent_encode(key, KEY).to_string(),
+        crate::key::encode_path(signed),
+        crate::key::encode_path(key),
     );
     let mut moved = location.clone();
     match location.path().strip_suffix(&from) {

@@ -195,10 +195,17 @@ impl Harness {
     /// Every object the store holds.
     pub(crate) fn store_keys(&self) -> Vec<String> {
         let root = self.store.bucket_dir();
-        walkdir(&root)
+        walkdir::WalkDir::new(&root)
             .into_iter()
-            .filter_map(|p| {
-                let rel = p.strip_prefix(&root).ok()?.to_string_lossy().into_owned();
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .filter_map(|e| {
+                let rel = e
+                    .path()
+                    .strip_prefix(&root)
+                    .ok()?
+                    .to_string_lossy()
+                    .into_owned();
                 (!rel.starts_with('.')).then_some(rel)
             })
             .collect()
@@ -207,19 +214,6 @@ impl Harness {
     pub(crate) fn stored(&self, key: &str) -> Option<Vec<u8>> {
         std::fs::read(self.store.object_path(key)).ok()
     }
-}
-
-fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walkdir(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 pub(crate) fn sha256(b: &[u8]) -> String {

@@ -45,7 +45,13 @@ impl Clamd {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
         std::fs::create_dir(&db).unwrap();
-        let md5 = format!("{:x}", md5::compute_hex(SAMPLE));
+        let md5: String = {
+            use md5::Digest as _;
+            md5::Md5::digest(SAMPLE)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
         std::fs::write(
             db.join("hoist-test.hdb"),
             format!("{md5}:{}:Hoist.Test.Sample\n", SAMPLE.len()),
@@ -94,22 +100,6 @@ impl Drop for Clamd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-mod md5 {
-    use md5::Digest as _;
-    pub(super) fn compute_hex(b: &[u8]) -> Hex {
-        Hex(md5::Md5::digest(b).to_vec())
-    }
-    pub(super) struct Hex(Vec<u8>);
-    impl std::fmt::LowerHex for Hex {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            for b in &self.0 {
-                write!(f, "{b:02x}")?;
-            }
-            Ok(())
-        }
     }
 }
 
