@@ -19,7 +19,7 @@ pub const LOCAL_PROFILE: &str = "local";
 /// Default key template: `{prefix}` is prepended separately, see [`crate::key`].
 pub const DEFAULT_KEY_TEMPLATE: &str = "{yyyy}/{mm}/{dd}/{uuid}-{name}";
 /// Files uploaded at once when a profile does not say.
-pub const DEFAULT_CONCURRENCY: usize = 4;
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// Why a profile or the profiles file cannot be used.
 #[derive(Debug, thiserror::Error)]

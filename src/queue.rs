@@ -196,6 +196,7 @@ CREATE TABLE IF NOT EXISTS items (
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS items_by_path ON items(profile, path, state);
+CREATE INDEX IF NOT EXISTS items_history ON items(state, updated_at, id);
 CREATE TABLE IF NOT EXISTS parts (
     item INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
     part_number INTEGER NOT NULL,
@@ -571,6 +572,49 @@ impl Queue {
         ))?;
         let rows = st.query_map([limit as i64], row_to_item)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A page of the history, newest first: at most `limit` finished items older than
+    /// `before` (the `updated_at` and id of the last item of the page before), whose path, key
+    /// or profile contain `search` (ASCII case ignored); and how many match in all. A page is
+    /// one index range, however long the history.
+    pub fn history_page(
+        &self,
+        search: Option<&str>,
+        before: Option<(&str, i64)>,
+        limit: usize,
+    ) -> Result<(Vec<QueueItem>, u64), QueueError> {
+        let pattern = search.map(str::trim).filter(|s| !s.is_empty()).map(|s| {
+            let escaped = s
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let matching = "state = 'done' AND (?1 IS NULL OR path LIKE ?1 ESCAPE '\\' \
+                        OR key LIKE ?1 ESCAPE '\\' OR profile LIKE ?1 ESCAPE '\\')";
+        let c = self.conn();
+        let total: i64 = c.query_row(
+            &format!("SELECT count(*) FROM items WHERE {matching}"),
+            rusqlite::params![pattern],
+            |r| r.get(0),
+        )?;
+        let (at, id) = before.unwrap_or(("", 0));
+        let older = if before.is_some() {
+            "AND (updated_at, id) < (?2, ?3)"
+        } else {
+            "AND ?2 = ?2 AND ?3 = ?3"
+        };
+        let mut st = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM items WHERE {matching} {older} \
+             ORDER BY updated_at DESC, id DESC LIMIT ?4"
+        ))?;
+        let rows = st.query_map(
+            rusqlite::params![pattern, at, id, limit as i64],
+            row_to_item,
+        )?;
+        let items = rows.collect::<Result<_, _>>()?;
+        Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 
     /// Hides an item from the queue view; a finished one stays in the history.

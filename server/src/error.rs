@@ -32,6 +32,10 @@ impl ApiError {
         self.quiet = true;
         self
     }
+    /// Whether the audit log records this error.
+    pub(crate) fn is_audited(&self) -> bool {
+        !self.quiet
+    }
     /// 400.
     pub fn bad_request(m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, m)

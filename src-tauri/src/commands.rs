@@ -6,7 +6,8 @@ use std::sync::Arc;
 use hoist::app::health::HealthReport;
 use hoist::app::profiles::{ProfileEntry, ProfileTemplate, SecretInput};
 use hoist::app::{
-    AddReport, ExportFormat, HistoryEntry, Manager, ManagerError, ManagerEvent, Overview, UploadRow,
+    AddReport, ExportFormat, HistoryPage, HistoryQuery, Manager, ManagerError, ManagerEvent,
+    Overview, UploadRow,
 };
 use hoist::profile::Profile;
 use tauri::ipc::Channel;
@@ -106,10 +107,10 @@ pub fn clear_finished(manager: Mgr<'_>) -> Result<Vec<UploadRow>> {
     Ok(manager.uploads()?)
 }
 
-/// Finished uploads, newest first.
+/// A page of finished uploads, newest first.
 #[tauri::command]
-pub fn history(manager: Mgr<'_>) -> Result<Vec<HistoryEntry>> {
-    Ok(manager.history()?)
+pub fn history_page(manager: Mgr<'_>, query: HistoryQuery) -> Result<HistoryPage> {
+    Ok(manager.history_page(&query)?)
 }
 
 /// Writes the history to `path`; returns how many uploads it holds.

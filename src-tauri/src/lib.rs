@@ -99,7 +99,7 @@ pub fn run() {
             commands::cancel_all,
             commands::retry_all,
             commands::clear_finished,
-            commands::history,
+            commands::history_page,
             commands::export_history,
             commands::profiles,
             commands::profile_template,

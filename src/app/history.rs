@@ -3,30 +3,66 @@
 use std::path::Path;
 
 use super::error::{write_atomically, ManagerError};
-use super::views::{file_name, ExportFormat, HistoryEntry};
-use super::{Manager, HISTORY_LIMIT};
+use super::views::{
+    file_name, ExportFormat, HistoryCursor, HistoryEntry, HistoryPage, HistoryQuery,
+};
+use super::{Manager, HISTORY_PAGE, HISTORY_PAGE_MAX};
+use crate::queue::QueueItem;
+
+fn entry_of(i: QueueItem) -> HistoryEntry {
+    HistoryEntry {
+        id: i.id,
+        profile: i.profile,
+        name: file_name(&i.path),
+        key: i.key,
+        size: i.size,
+        sha256: i.sha256.filter(|s| !s.is_empty()),
+        etag: i.etag,
+        integrity: i.integrity,
+        url: i.location,
+        finished_at: i.updated_at,
+        verified: i.verified,
+    }
+}
 
 impl Manager {
-    /// Finished uploads, newest first.
+    /// Every finished upload, newest first (what an export holds).
     pub fn history(&self) -> Result<Vec<HistoryEntry>, ManagerError> {
         Ok(self
             .queue
-            .history(HISTORY_LIMIT)?
+            .history(usize::MAX >> 1)?
             .into_iter()
-            .map(|i| HistoryEntry {
-                id: i.id,
-                profile: i.profile,
-                name: file_name(&i.path),
-                key: i.key,
-                size: i.size,
-                sha256: i.sha256.filter(|s| !s.is_empty()),
-                etag: i.etag,
-                integrity: i.integrity,
-                url: i.location,
-                finished_at: i.updated_at,
-                verified: i.verified,
-            })
+            .map(entry_of)
             .collect())
+    }
+
+    /// A page of finished uploads, newest first, found in the queue's index (the app never
+    /// holds the whole history).
+    pub fn history_page(&self, query: &HistoryQuery) -> Result<HistoryPage, ManagerError> {
+        let limit = query
+            .limit
+            .unwrap_or(HISTORY_PAGE)
+            .clamp(1, HISTORY_PAGE_MAX) as usize;
+        let before = query
+            .before
+            .as_ref()
+            .map(|c| (c.finished_at.as_str(), c.id));
+        let (items, total) = self
+            .queue
+            .history_page(query.search.as_deref(), before, limit)?;
+        let entries: Vec<HistoryEntry> = items.into_iter().map(entry_of).collect();
+        let next = (entries.len() == limit)
+            .then(|| entries.last())
+            .flatten()
+            .map(|e| HistoryCursor {
+                finished_at: e.finished_at.clone(),
+                id: e.id,
+            });
+        Ok(HistoryPage {
+            entries,
+            total,
+            next,
+        })
     }
 
     /// A link that downloads finished upload `id` for anyone who has it, for `expires_in`

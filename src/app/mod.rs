@@ -24,12 +24,15 @@ pub use error::ManagerError;
 pub use manager::{EventSink, Manager, ManagerConfig};
 pub use views::count;
 pub use views::{
-    AddReport, ExportFormat, HistoryEntry, ManagerEvent, Overview, Phase, Rejection, UploadRow,
+    AddReport, ExportFormat, HistoryCursor, HistoryEntry, HistoryPage, HistoryQuery, ManagerEvent,
+    Overview, Phase, Rejection, UploadRow,
 };
 
 /// Files uploading at once (their parts share the profile's `concurrency` on top of this).
-pub const FILES_IN_FLIGHT: usize = 4;
+pub const FILES_IN_FLIGHT: usize = 16;
 /// Progress of one upload reaches the UI at most this often.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
-/// Rows the history shows and exports.
-pub const HISTORY_LIMIT: usize = 10_000;
+/// Entries on a history page unless the query asks fewer.
+pub const HISTORY_PAGE: u32 = 200;
+/// The most entries one history page holds.
+pub const HISTORY_PAGE_MAX: u32 = 1_000;

@@ -171,6 +171,51 @@ pub struct HistoryEntry {
     pub verified: bool,
 }
 
+/// Where a history page starts: after this entry (the last of the page before).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ipc", ts(export))]
+pub struct HistoryCursor {
+    /// The entry's `finishedAt`.
+    pub finished_at: String,
+    /// The entry's id.
+    #[cfg_attr(feature = "ipc", ts(type = "number"))]
+    pub id: i64,
+}
+
+/// Which page of the history to show.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ipc", ts(export))]
+pub struct HistoryQuery {
+    /// Only entries whose file path, key or profile contain this.
+    #[serde(default)]
+    pub search: Option<String>,
+    /// The page after this entry; the newest page when absent.
+    #[serde(default)]
+    pub before: Option<HistoryCursor>,
+    /// Entries on the page (at most [`super::HISTORY_PAGE_MAX`]).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A page of the history, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ipc", ts(export))]
+pub struct HistoryPage {
+    /// The entries.
+    pub entries: Vec<HistoryEntry>,
+    /// How many entries match the search, on every page.
+    #[cfg_attr(feature = "ipc", ts(type = "number"))]
+    pub total: u64,
+    /// Where the next page starts; none on the last page.
+    pub next: Option<HistoryCursor>,
+}
+
 /// How history is exported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ipc", derive(ts_rs::TS))]

@@ -223,6 +223,10 @@ fn presigned(
 
 #[async_trait::async_trait]
 impl Signer for CompanionClient {
+    fn signs_remotely(&self) -> bool {
+        true
+    }
+
     async fn presign_put(
         &self,
         req: &PutRequest,

@@ -6,8 +6,12 @@
 //! profile has one, `Authorization: Bearer <token>`. The answer is `{"url"}` plus optionally `method` (must be
 //! `PUT`), `headers` (sent with the body), `key` and `expiresAt` (RFC 3339 or Unix seconds).
 //! A backend that reads only `fileName` and returns only `{url}` works unchanged.
+//! Files signed ahead of sending go in batches, `POST <url>/batch {"files": [...]}` answered
+//! `{"uploads": [...]}` in order (hoist-server offers it); a backend that answers 404 or 405
+//! there is asked one file a request from then on.
 //! Redirects are never followed, so the token cannot reach another host.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -24,6 +28,8 @@ pub struct BackendSigner {
     client: reqwest::Client,
     url: url::Url,
     bearer: super::Bearer,
+    /// The backend answered a batch 404/405: sign one file a request.
+    no_batch: std::sync::Arc<AtomicBool>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +45,26 @@ struct SimpleRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     checksum_sha256: Option<&'a str>,
     content_md5: &'a str,
+}
+
+impl<'a> SimpleRequest<'a> {
+    fn of(req: &'a PutRequest) -> Self {
+        SimpleRequest {
+            file_name: &req.file_name,
+            content_type: &req.content_type,
+            size: req.size,
+            checksum_algorithm: req.checksum.as_ref().map(|c| c.algorithm.s3_name()),
+            checksum: req.checksum.as_ref().map(|c| c.value.as_str()),
+            // One flexible checksum per request (S3 refuses two): the SHA-256 field only
+            // repeats it for backends that know no other.
+            checksum_sha256: match &req.checksum {
+                Some(c) if c.algorithm == ChecksumAlgorithm::Sha256 => Some(c.value.as_str()),
+                Some(_) => None,
+                None => Some(req.sha256_b64.as_str()),
+            },
+            content_md5: &req.md5_b64,
+        }
+    }
 }
 
 /// A request to the backend that failed before it answered.
@@ -59,6 +85,7 @@ impl BackendSigner {
             client,
             url,
             bearer: token.into(),
+            no_batch: Default::default(),
         })
     }
 
@@ -85,21 +112,7 @@ impl Signer for BackendSigner {
         req: &PutRequest,
         _now: SystemTime,
     ) -> Result<PresignedPut, SignError> {
-        let body = SimpleRequest {
-            file_name: &req.file_name,
-            content_type: &req.content_type,
-            size: req.size,
-            checksum_algorithm: req.checksum.as_ref().map(|c| c.algorithm.s3_name()),
-            checksum: req.checksum.as_ref().map(|c| c.value.as_str()),
-            // One flexible checksum per request (S3 refuses two): the SHA-256 field only
-            // repeats it for backends that know no other.
-            checksum_sha256: match &req.checksum {
-                Some(c) if c.algorithm == ChecksumAlgorithm::Sha256 => Some(c.value.as_str()),
-                Some(_) => None,
-                None => Some(req.sha256_b64.as_str()),
-            },
-            content_md5: &req.md5_b64,
-        };
+        let body = SimpleRequest::of(req);
         let resp = self
             .bearer
             .send(
@@ -144,12 +157,125 @@ impl Signer for BackendSigner {
         Ok(presigned)
     }
 
+    fn signs_remotely(&self) -> bool {
+        true
+    }
+
+    async fn presign_many(
+        &self,
+        reqs: &[PutRequest],
+        now: SystemTime,
+    ) -> Vec<Result<PresignedPut, SignError>> {
+        if reqs.len() < 2 || self.no_batch.load(Ordering::Relaxed) {
+            return crate::sign::presign_each(self, reqs, now).await;
+        }
+        match self.presign_batch(reqs).await {
+            Ok(answers) => answers,
+            Err(BatchRefused::NotOffered) => {
+                tracing::debug!("the backend signs no batches: one request a file from now on");
+                self.no_batch.store(true, Ordering::Relaxed);
+                crate::sign::presign_each(self, reqs, now).await
+            }
+            Err(BatchRefused::Failed(e)) => {
+                let message = e.to_string();
+                reqs.iter()
+                    .map(|_| Err(SignError::BadResponse(message.clone())))
+                    .collect()
+            }
+        }
+    }
+
     async fn complete(
         &self,
         key: &str,
         completion: &crate::sign::CompletionStep,
     ) -> Result<crate::sign::Verdict, SignError> {
         super::post_completion(&self.client, &self.bearer, completion, key).await
+    }
+}
+
+/// Why a batch brought no answers.
+enum BatchRefused {
+    /// The backend has no batch endpoint (404, 405): sign one file a request.
+    NotOffered,
+    /// The request failed as a whole.
+    Failed(SignError),
+}
+
+impl BackendSigner {
+    /// `POST <url>/batch {"files": [...]}`: every request signed in one round trip (see
+    /// hoist-server's `routes::simple`), answers in order.
+    async fn presign_batch(
+        &self,
+        reqs: &[PutRequest],
+    ) -> Result<Vec<Result<PresignedPut, SignError>>, BatchRefused> {
+        let mut url = self.url.clone();
+        let path = format!("{}/batch", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        let files: Vec<SimpleRequest<'_>> = reqs.iter().map(SimpleRequest::of).collect();
+        let body = serde_json::json!({ "files": files });
+        let resp = self
+            .bearer
+            .send(
+                || self.client.post(url.clone()).json(&body),
+                SignError::from,
+                |e| unreached(&e),
+            )
+            .await
+            .map_err(BatchRefused::Failed)?;
+        let status = resp.status();
+        if matches!(status.as_u16(), 404 | 405) {
+            return Err(BatchRefused::NotOffered);
+        }
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| BatchRefused::Failed(unreached(&e)))?;
+        if !status.is_success() {
+            return Err(BatchRefused::Failed(SignError::BackendUnavailable {
+                status: status.as_u16(),
+                message: error_message(&text),
+                retry_after: None,
+            }));
+        }
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| BatchRefused::Failed(SignError::BadResponse(format!("not JSON ({e})"))))?;
+        let uploads = v
+            .get("uploads")
+            .and_then(|u| u.as_array())
+            .filter(|u| u.len() == reqs.len())
+            .ok_or_else(|| {
+                BatchRefused::Failed(SignError::BadResponse(
+                    "the batch answer has no \"uploads\" for every file".into(),
+                ))
+            })?;
+        Ok(uploads
+            .iter()
+            .map(|one| {
+                if let Some(status) = one.get("status").and_then(|s| s.as_u64()) {
+                    let status = u16::try_from(status).unwrap_or(500);
+                    let message = one
+                        .get("error")
+                        .and_then(|m| m.as_str())
+                        .map_or_else(|| "no reason given".into(), redact);
+                    return Err(if status >= 500 || status == 429 {
+                        SignError::BackendUnavailable {
+                            status,
+                            message,
+                            retry_after: one
+                                .get("retryAfter")
+                                .and_then(|s| s.as_u64())
+                                .map(Duration::from_secs),
+                        }
+                    } else {
+                        SignError::BackendRejected { status, message }
+                    });
+                }
+                let mut presigned = parse_simple_value(one)?;
+                presigned.completion = super::completion_in(one, &self.url)?;
+                Ok(presigned)
+            })
+            .collect())
     }
 }
 
@@ -174,6 +300,10 @@ pub(crate) fn error_message(body: &str) -> String {
 fn parse_simple_answer(text: &str) -> Result<PresignedPut, SignError> {
     let v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| SignError::BadResponse(format!("not JSON ({e})")))?;
+    parse_simple_value(&v)
+}
+
+fn parse_simple_value(v: &serde_json::Value) -> Result<PresignedPut, SignError> {
     let raw_url = v
         .get("url")
         .and_then(|u| u.as_str())

@@ -211,6 +211,22 @@ pub trait Signer: Send + Sync {
         now: SystemTime,
     ) -> Result<PresignedPut, SignError>;
 
+    /// Whether signing takes a round trip (a backend): then files are signed ahead of sending,
+    /// several at once ([`Signer::presign_many`]).
+    fn signs_remotely(&self) -> bool {
+        false
+    }
+
+    /// Signs every request, answers in order: in one round trip where the backend offers
+    /// batches, else one request each, all at once.
+    async fn presign_many(
+        &self,
+        reqs: &[PutRequest],
+        now: SystemTime,
+    ) -> Vec<Result<PresignedPut, SignError>> {
+        presign_each(self, reqs, now).await
+    }
+
     /// Reports the upload of `key` done at the backend's completion step; the backend's
     /// verdict. Only backends offer one.
     async fn complete(&self, key: &str, completion: &CompletionStep) -> Result<Verdict, SignError> {
@@ -219,6 +235,15 @@ pub trait Signer: Send + Sync {
             "this signer has no completion step".into(),
         ))
     }
+}
+
+/// [`Signer::presign_many`] one request each, all at once.
+pub async fn presign_each<S: Signer + ?Sized>(
+    signer: &S,
+    reqs: &[PutRequest],
+    now: SystemTime,
+) -> Vec<Result<PresignedPut, SignError>> {
+    futures_util::future::join_all(reqs.iter().map(|r| signer.presign_put(r, now))).await
 }
 
 /// The path of `raw` exactly as written, for checking that the `url` crate did not rewrite it.

@@ -41,6 +41,7 @@ mod verdict;
 pub use control::Control;
 pub use digest::{digest_file, FileDigest, CHUNK_SIZE};
 pub use multipart::MultipartJob;
+pub use single::Ahead;
 pub use types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
 
 /// Sends files, with retry and re-signing.

@@ -60,6 +60,8 @@ pub struct MultipartJob<'a> {
     pub item_id: i64,
     /// Caps parts in flight over all files of a session.
     pub parts_limit: &'a Semaphore,
+    /// Caps the parts held in memory over all files of a session, in MiB.
+    pub part_memory: &'a Semaphore,
     /// The part size to use unless the file needs larger ones.
     pub preferred_part_size: u64,
     /// Pauses or cancels this upload.
@@ -441,6 +443,20 @@ impl PartRun<'_> {
             .await
             .map_err(|_| TransferError::Paused)?;
         let range = self.plan.range(n);
+        // A part kept in memory (read once, sent from the bytes) holds its share of the
+        // session's budget until it is acknowledged.
+        let _memory = if range.len <= super::digest::KEEP_PART_MAX {
+            let mib = u32::try_from(range.len.div_ceil(1024 * 1024)).unwrap_or(u32::MAX);
+            Some(
+                self.job
+                    .part_memory
+                    .acquire_many(mib.max(1))
+                    .await
+                    .map_err(|_| TransferError::Paused)?,
+            )
+        } else {
+            None
+        };
         let with_md5 = !self.ledger().store_checks_checksums;
         let digest = part_digest(
             self.file,

@@ -14,6 +14,31 @@ use crate::remote::RemoteFailure;
 use crate::sign::{PresignedPut, PutRequest, Signer};
 use crate::validate::CheckedFile;
 
+/// A file made ready for its PUT before its turn: hashed, its request built and, when the
+/// signer takes a round trip, signed ahead (see `Session`). A URL signed ahead is used for
+/// the first attempt only, and only while it has a minute left.
+pub struct Ahead {
+    digest: FileDigest,
+    payload: Payload,
+    request: PutRequest,
+    presigned: Option<PresignedPut>,
+}
+
+impl Ahead {
+    /// What the signer is asked to sign.
+    pub fn request(&self) -> &PutRequest {
+        &self.request
+    }
+
+    /// The URL signed ahead for the first attempt.
+    pub fn signed(&mut self, presigned: PresignedPut) {
+        self.presigned = Some(presigned);
+    }
+}
+
+/// A URL signed ahead that would expire within this is signed again.
+const AHEAD_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Uploader {
     /// Uploads `file` to `key` with URLs from `signer`, in one PUT.
     pub async fn upload(
@@ -23,6 +48,17 @@ impl Uploader {
         signer: &dyn Signer,
         progress: &ProgressFn,
     ) -> Result<UploadReceipt, TransferError> {
+        let ahead = self.hash_for_put(file, key, progress).await?;
+        self.upload_hashed(file, ahead, signer, progress).await
+    }
+
+    /// Hashes `file` for a PUT to `key` (a small file is read once and kept).
+    pub async fn hash_for_put(
+        &self,
+        file: &CheckedFile,
+        key: &str,
+        progress: &ProgressFn,
+    ) -> Result<Ahead, TransferError> {
         progress(TransferEvent::Hashing { total: file.size });
         let (digest, content) = read_and_digest(file, self.checksum).await?;
         let payload = match content {
@@ -43,14 +79,44 @@ impl Uploader {
             checksum: Some(digest.checksum.clone()),
             object: self.object.headers(),
         };
+        Ok(Ahead {
+            digest,
+            payload,
+            request,
+            presigned: None,
+        })
+    }
+
+    /// [`Uploader::upload`] of a file already hashed (and maybe signed) by
+    /// [`Uploader::hash_for_put`].
+    pub async fn upload_hashed(
+        &self,
+        file: &CheckedFile,
+        ahead: Ahead,
+        signer: &dyn Signer,
+        progress: &ProgressFn,
+    ) -> Result<UploadReceipt, TransferError> {
+        let Ahead {
+            digest,
+            payload,
+            request,
+            presigned: signed_ahead,
+        } = ahead;
+        let signed_ahead = std::sync::Mutex::new(
+            signed_ahead.filter(|p| p.expires_at.is_none_or(|t| t > self.now() + AHEAD_MARGIN)),
+        );
+        let signed_ahead = &signed_ahead;
         let (request, payload) = (&request, &payload);
         let ((answer, presigned), attempts) =
             with_retry(&self.retry, Some(progress), |attempt| async move {
-                // Signed afresh for every attempt: an expired URL is never reused.
-                let presigned = signer
-                    .presign_put(request, self.now())
-                    .await
-                    .map_err(|e| {
+                // Signed afresh for every attempt (but a first one signed ahead): an expired URL
+                // is never reused.
+                let ahead = signed_ahead.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let presigned = match ahead {
+                    Some(p) => Ok(p),
+                    None => signer.presign_put(request, self.now()).await,
+                }
+                .map_err(|e| {
                         if e.is_retryable() {
                             // Keeps a backend's "wait" (429, Retry-After) a pace.
                             AttemptError::Retry(RemoteFailure::from(e))

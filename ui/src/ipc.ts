@@ -5,7 +5,8 @@ import type { AddReport } from "./bindings/AddReport";
 import type { ErrorKind } from "./bindings/ErrorKind";
 import type { ExportFormat } from "./bindings/ExportFormat";
 import type { HealthReport } from "./bindings/HealthReport";
-import type { HistoryEntry } from "./bindings/HistoryEntry";
+import type { HistoryPage } from "./bindings/HistoryPage";
+import type { HistoryQuery } from "./bindings/HistoryQuery";
 import type { IpcError } from "./bindings/IpcError";
 import type { ManagerEvent } from "./bindings/ManagerEvent";
 import type { Overview } from "./bindings/Overview";
@@ -48,7 +49,7 @@ export const ipc = {
   cancelAll: (): Promise<void> => invoke("cancel_all"),
   retryAll: (): Promise<void> => invoke("retry_all"),
   clearFinished: (): Promise<UploadRow[]> => invoke("clear_finished"),
-  history: (): Promise<HistoryEntry[]> => invoke("history"),
+  historyPage: (query: HistoryQuery): Promise<HistoryPage> => invoke("history_page", { query }),
   exportHistory: (format: ExportFormat, path: string): Promise<number> =>
     invoke("export_history", { format, path }),
   profiles: (): Promise<ProfileEntry[]> => invoke("profiles"),

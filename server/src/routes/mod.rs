@@ -81,6 +81,7 @@ pub fn app(config: AppConfig) -> Router {
             }),
         )
         .route("/api/upload", post(simple::upload))
+        .route("/api/upload/batch", post(simple::upload_batch))
         .route("/api/upload/complete", post(simple::complete))
         .route("/s3/params", get(companion::params))
         .route("/s3/multipart", post(companion::create))
@@ -152,6 +153,36 @@ impl Call {
     pub(crate) fn key(&self, key: &str) {
         self.info().key = Some(key.to_string());
     }
+
+    /// A part of `parent`'s request (one file of a batch): the same client, action and caller.
+    pub(crate) fn inherit(&self, parent: &Call) {
+        let p = parent.info();
+        let mut me = self.info();
+        me.client = p.client;
+        me.action = p.action;
+        me.token = p.token.clone();
+        me.email = p.email.clone();
+    }
+}
+
+/// Audits `e`, the refusal of one part of a request that itself succeeds (a file of a batch),
+/// as the router audits a refused request.
+pub(crate) fn audit_refused(s: &AppState, call: &Call, e: &ApiError) {
+    if !e.is_audited() {
+        return;
+    }
+    let info = call.info();
+    s.audit_denied(
+        crate::state::Caller {
+            client: info.client,
+            token: info.token.as_deref(),
+            email: info.email.as_deref(),
+        },
+        info.action.unwrap_or("unknown"),
+        info.key.as_deref(),
+        e.status,
+        &e.message,
+    );
 }
 
 /// Gives each request a [`Call`], audits its answer when that is an error from a route, and

@@ -3,6 +3,10 @@
 //! (`CRC64NVME`, `CRC32C`, `CRC32` or `SHA256`; `checksumSha256` is the older form of a SHA-256)
 //! and the MD5 are signed, so the store verifies the body against them. A client that sends
 //! only `fileName` and reads only `url` still works, within the policy.
+//!
+//! `POST /api/upload/batch {files: [...]}` signs up to [`BATCH_LIMIT`] files in one round trip
+//! (Hoist signs ahead of sending with it); a client falls back to one request a file where a
+//! backend answers it 404.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -75,8 +79,67 @@ pub(super) async fn upload(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let token = s.admit(&headers, &call, "simple.put").await?;
-    let token = &*token;
     let req: UploadRequest = parse_body(&read_body(body, SIGN_BODY_LIMIT).await?)?;
+    Ok(Json(sign_one(&s, &token, &call, &req).await?))
+}
+
+/// The most files one batch may ask for.
+pub(crate) const BATCH_LIMIT: usize = 100;
+
+/// `POST /api/upload/batch {"files": [UploadRequest, ...]}` (at most [`BATCH_LIMIT`]): signs
+/// each file as `POST /api/upload` would, in one round trip, and answers `{"uploads": [...]}`
+/// in the same order, each an upload or `{"error", "status"}` (with `retryAfter` seconds for a
+/// 429). The request is admitted once; every file counts against the files limit, as one
+/// request each would. A refused file is audited like a refused request.
+#[derive(Debug, Deserialize)]
+struct BatchRequest {
+    files: Vec<UploadRequest>,
+}
+
+pub(super) async fn upload_batch(
+    State(s): State<Shared>,
+    Extension(call): Extension<Call>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let token = s.admit(&headers, &call, "simple.batch").await?;
+    let token = &*token;
+    let req: BatchRequest =
+        parse_body(&read_body(body, SIGN_BODY_LIMIT * BATCH_LIMIT / 16).await?)?;
+    if req.files.is_empty() || req.files.len() > BATCH_LIMIT {
+        return Err(ApiError::bad_request(format!(
+            "a batch holds 1 to {BATCH_LIMIT} files, not {}",
+            req.files.len()
+        )));
+    }
+    let mut uploads = Vec::with_capacity(req.files.len());
+    for file in &req.files {
+        // Each file is audited as its own call: a refusal names its key, not the batch's last.
+        let one = Call::default();
+        one.inherit(&call);
+        one.action("simple.put");
+        match sign_one(&s, token, &one, file).await {
+            Ok(answer) => uploads.push(answer),
+            Err(e) => {
+                super::audit_refused(&s, &one, &e);
+                let mut refused = json!({ "error": e.message, "status": e.status.as_u16() });
+                if let Some(after) = e.retry_after {
+                    refused["retryAfter"] = json!(after);
+                }
+                uploads.push(refused);
+            }
+        }
+    }
+    Ok(Json(json!({ "uploads": uploads })))
+}
+
+/// One file's signing: the answer of `POST /api/upload`.
+async fn sign_one(
+    s: &Shared,
+    token: &crate::config::Token,
+    call: &Call,
+    req: &UploadRequest,
+) -> Result<Value, ApiError> {
     let flexible = req.flexible_checksum()?;
     let checksums = Checksums {
         flexible: flexible.as_ref(),
@@ -87,7 +150,7 @@ pub(super) async fn upload(
         content_type: req.content_type.as_deref(),
         size: req.size,
     };
-    let (plan, p) = s.sign_single(token, &call, &ask, checksums).await?;
+    let (plan, p) = s.sign_single(token, call, &ask, checksums).await?;
     let mut answer = json!({
         "url": p.url.as_str(),
         "method": "PUT",
@@ -98,7 +161,7 @@ pub(super) async fn upload(
     if let Some(c) = s.completion(token, &plan, flexible.as_ref()) {
         answer["complete"] = c;
     }
-    Ok(Json(answer))
+    Ok(answer)
 }
 
 /// `POST /api/upload/complete {key, receipt}`: the upload of `key` is done; with `[verify]`,

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::response::IntoResponse;
 use hoist::backend::simple::BackendSigner;
 use hoist::profile::{Mode, Profile};
 use hoist::retry::RetryPolicy;
@@ -716,15 +717,20 @@ async fn the_simple_protocol_signs_the_clients_flexible_checksum() {
 
 /// Regression (issue #17: a folder of 200 small files through hoist-server gave "92 uploaded,
 /// 108 failed … rate limit reached"): a 429 with `Retry-After` is a pace, not a failure. The
-/// whole session waits as asked, spends no retry, and every file lands.
+/// whole session waits as asked, spends no retry, and every file lands — signed ahead in
+/// batches, whose files count against the files limit one by one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_drop_past_the_rate_limit_waits_and_lands_whole() {
     use hoist::upload::TransferEvent;
     use std::sync::Mutex;
-    let mut alice = token("alice", ALICE, "uploads/alice/");
-    // 120 a minute: a burst of 120, then one every half second.
-    alice.rate_limit_per_minute = Some(120);
-    let h = Harness::with(PolicyConfig::default(), vec![alice]).await;
+    // Files signed in batches count one by one: a burst of 120 files, then 10 a second. The
+    // files past the burst are refused in their batch (429 with Retry-After) and wait.
+    let policy = PolicyConfig {
+        files_burst: 120,
+        files_per_minute: 600,
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(policy, vec![token("alice", ALICE, "uploads/alice/")]).await;
     let base = serve(&h).await;
     let session = staff_session(&base);
     let dir = tempfile::tempdir().unwrap();
@@ -773,4 +779,182 @@ async fn a_folder_drop_past_the_rate_limit_waits_and_lands_whole() {
         .count();
     assert!(waits > 0, "the server's limit was reached and waited for");
     assert_eq!(retries, 0, "a pace spends no retry");
+}
+
+/// The `/metrics` line of `series`, 0 where it is absent.
+async fn metric(base: &str, series: &str) -> u64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse::<f64>().unwrap() as u64)
+}
+
+fn small_files(dir: &std::path::Path, n: usize) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let content = format!("file {i}\n").repeat(i + 1).into_bytes();
+            let path = dir.join(format!("f{i:03}.txt"));
+            std::fs::write(&path, &content).unwrap();
+            (path, content)
+        })
+        .collect()
+}
+
+/// Uploads `files` with `session`; every one must land intact.
+async fn upload_all_intact(
+    h: &Harness,
+    session: &Session,
+    files: &[(std::path::PathBuf, Vec<u8>)],
+) {
+    let jobs: Vec<hoist::session::Job> = files
+        .iter()
+        .map(|(p, _)| hoist::session::Job::file(p))
+        .collect();
+    let quiet: hoist::upload::ProgressFn = Arc::new(|_| {});
+    let outcomes = session.upload_jobs(&jobs, |_| quiet.clone()).await;
+    for (o, (path, content)) in outcomes.iter().zip(files) {
+        let r = o
+            .result
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(sha256(&h.stored(&r.key).expect("stored")), sha256(content));
+    }
+}
+
+/// Issue #17 (staff mode waited one backend round trip per file): a folder through the simple
+/// protocol is signed ahead in batches — far fewer signing requests than files, each file
+/// still signed (and audited) on its own, every file intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_is_signed_ahead_in_batches() {
+    let h = Harness::new().await;
+    let base = serve(&h).await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = small_files(dir.path(), 70);
+    upload_all_intact(&h, &staff_session(&base), &files).await;
+    let batches = metric(
+        &base,
+        r#"hoist_server_requests_total{action="simple.batch",status="200"}"#,
+    )
+    .await;
+    let singles = metric(
+        &base,
+        r#"hoist_server_requests_total{action="simple.put",status="200"}"#,
+    )
+    .await;
+    assert!(batches >= 2, "70 files in batches of at most 50: {batches}");
+    assert!(
+        batches + singles <= 10,
+        "70 files signed in {batches} batches and {singles} single requests"
+    );
+    let signed = h
+        .audit_lines()
+        .iter()
+        .filter(|l| l["action"] == "simple.put" && l["outcome"] == "signed")
+        .count();
+    assert_eq!(signed, 70, "each file of a batch is audited");
+}
+
+/// A backend without the batch endpoint (404 there, as any other simple-protocol backend
+/// answers) is asked one file a request, and every file lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_without_batches_signs_one_file_a_request() {
+    let h = Harness::new().await;
+    let no_batches = h.router.clone().layer(axum::middleware::from_fn(
+        |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            if req.uri().path().ends_with("/batch") {
+                axum::http::StatusCode::NOT_FOUND.into_response()
+            } else {
+                next.run(req).await
+            }
+        },
+    ));
+    let base = crate::listen(no_batches).await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = small_files(dir.path(), 40);
+    upload_all_intact(&h, &staff_session(&base), &files).await;
+    let singles = metric(
+        &base,
+        r#"hoist_server_requests_total{action="simple.put",status="200"}"#,
+    )
+    .await;
+    assert_eq!(singles, 40);
+}
+
+#[tokio::test]
+async fn a_batch_signs_each_file_or_says_why_not() {
+    let policy = PolicyConfig {
+        files_burst: 2,
+        files_per_minute: 1,
+        allowed_types: vec!["text/*".into()],
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(policy, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    let file = |name: &str, ty: &str| json!({"fileName": name, "contentType": ty, "size": 5});
+    let body = json!({"files": [
+        file("a.txt", "text/plain"),
+        file("b.exe", "application/x-msdownload"),
+        file("c.txt", "text/plain"),
+        file("d.txt", "text/plain"),
+    ]});
+    let (status, answer, _) = h
+        .call(
+            "POST",
+            "/api/upload/batch",
+            Some(ALICE),
+            Some(&body.to_string()),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let uploads = answer["uploads"].as_array().unwrap();
+    assert_eq!(uploads.len(), 4);
+    assert!(uploads[0]["url"]
+        .as_str()
+        .unwrap()
+        .contains("X-Amz-Signature"));
+    assert!(uploads[0]["key"]
+        .as_str()
+        .unwrap()
+        .starts_with("uploads/alice/"));
+    assert_eq!(uploads[1]["status"], 415, "{}", uploads[1]);
+    assert!(uploads[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("application/x-msdownload"));
+    assert!(uploads[2]["url"].is_string(), "{}", uploads[2]);
+    // The burst of 2 files is spent by a.txt and c.txt: d.txt waits, and is told how long.
+    assert_eq!(uploads[3]["status"], 429, "{}", uploads[3]);
+    assert!(uploads[3]["retryAfter"].as_u64().unwrap() >= 1);
+    let refused: Vec<_> = h
+        .audit_lines()
+        .into_iter()
+        .filter(|l| {
+            l["outcome"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("denied 415")
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "the refused file is audited");
+    assert_eq!(refused[0]["action"], "simple.put");
+
+    let too_many = json!({"files": vec![file("x.txt", "text/plain"); 101]});
+    let (status, answer, _) = h
+        .call(
+            "POST",
+            "/api/upload/batch",
+            Some(ALICE),
+            Some(&too_many.to_string()),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"].as_str().unwrap().contains("1 to 100"),
+        "{answer}"
+    );
 }

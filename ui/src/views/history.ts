@@ -1,6 +1,9 @@
 // The history tab: finished uploads with key, size, SHA-256 (and what verified them), time and
-// profile; copy a key or the object URL (never signed); export as CSV or JSON.
+// profile; copy a key or the object URL (never signed); export as CSV or JSON. It is read a
+// page at a time from the queue's index (searched there too): a history of 100,000 uploads
+// opens as fast as one of ten.
 import { save } from "@tauri-apps/plugin-dialog";
+import type { HistoryCursor } from "../bindings/HistoryCursor";
 import type { HistoryEntry } from "../bindings/HistoryEntry";
 import { byId, h } from "../dom";
 import { ipc } from "../ipc";
@@ -16,20 +19,44 @@ export function localTime(utc: string): string {
 
 export class HistoryView {
   private rows: HistoryEntry[] = [];
+  private total = 0;
+  private next: HistoryCursor | null = null;
+  private search = "";
+  /** Answers to an older search or refresh are dropped. */
+  private asked = 0;
 
   constructor(private readonly ctx: Context) {}
 
+  /** The newest page for what is typed in the search box (name, key or profile). */
   async refresh(): Promise<void> {
-    this.rows = (await this.ctx.attempt("History", () => ipc.history())) ?? [];
+    const search = byId<HTMLInputElement>("history-search").value.trim();
+    const asked = ++this.asked;
+    const page = await this.ctx.attempt("History", () => ipc.historyPage({ search: search || null, before: null, limit: null }));
+    if (asked !== this.asked || !page) return;
+    this.search = search;
+    this.rows = page.entries;
+    this.total = page.total;
+    this.next = page.next;
     this.render();
   }
 
-  /** The rows whose name, key or profile contain what is typed in the search box. */
+  /** The next page, below the rows shown. */
+  private async more(): Promise<void> {
+    const before = this.next;
+    if (!before) return;
+    const asked = ++this.asked;
+    const page = await this.ctx.attempt("History", () =>
+      ipc.historyPage({ search: this.search || null, before, limit: null }),
+    );
+    if (asked !== this.asked || !page) return;
+    this.rows = this.rows.concat(page.entries);
+    this.total = page.total;
+    this.next = page.next;
+    this.render();
+  }
+
   private render(): void {
-    const wanted = byId<HTMLInputElement>("history-search").value.trim().toLowerCase();
-    const rows = wanted
-      ? this.rows.filter((e) => [e.name, e.key, e.profile].some((f) => f.toLowerCase().includes(wanted)))
-      : this.rows;
+    const rows = this.rows;
     byId("history-body").replaceChildren(
       ...rows.map((e) =>
         h(
@@ -78,8 +105,12 @@ export class HistoryView {
       ),
     );
     byId("history-empty").hidden = rows.length > 0;
-    byId("history-empty").textContent =
-      this.rows.length > 0 ? "No finished upload matches the search." : "Finished uploads appear here.";
+    byId("history-empty").textContent = this.search
+      ? "No finished upload matches the search."
+      : "Finished uploads appear here.";
+    byId("history-count").textContent =
+      rows.length === 0 ? "" : rows.length < this.total ? `Showing ${rows.length} of ${count(this.total, "upload")}` : count(this.total, "upload");
+    byId("history-more").hidden = this.next === null;
   }
 
   private async export(format: "csv" | "json"): Promise<void> {
@@ -115,7 +146,8 @@ export class HistoryView {
   }
 
   wire(): void {
-    byId("history-search").addEventListener("input", () => this.render());
+    byId("history-search").addEventListener("input", () => void this.refresh());
+    byId("history-more").addEventListener("click", () => void this.more());
     byId("export-csv").addEventListener("click", () => void this.export("csv"));
     byId("export-json").addEventListener("click", () => void this.export("json"));
     byId("history-body").addEventListener("click", (e) => {

@@ -217,7 +217,7 @@ export class ProfilesView {
           input("max_size", p?.max_size != null ? formatRate(p.max_size) : "", { placeholder: "S3's limit; e.g. 100MB or 5GiB" }),
         ),
         field("Allowed types", input("allowed_types", (p?.allowed_types ?? []).join(", "), { placeholder: "image/*, application/pdf" })),
-        field("Uploads at once", input("concurrency", String(p?.concurrency ?? 4), { type: "number", min: "1", max: "64" })),
+        field("Uploads at once", input("concurrency", String(p?.concurrency ?? 16), { type: "number", min: "1", max: "64" })),
       ),
       h(
         "fieldset",
@@ -282,7 +282,7 @@ export class ProfilesView {
         .split(",")
         .map((t) => t.trim())
         .filter(Boolean),
-      concurrency: Number(v("concurrency")) || 4,
+      concurrency: Number(v("concurrency")) || 16,
       ...(v("proxy") ? { proxy: v("proxy") } : {}),
       ...(v("ca_file") ? { ca_file: v("ca_file") } : {}),
     };

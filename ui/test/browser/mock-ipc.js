@@ -41,7 +41,11 @@
       backendSecrets: ["bearer-token"],
       selfSignSecrets: ["secret-access-key", "session-token"],
     }),
-    history: () => history,
+    history_page: (a) => {
+      const wanted = (a.query.search || "").toLowerCase();
+      const entries = history.filter((e) => [e.name, e.key, e.profile].some((f) => f.toLowerCase().includes(wanted)));
+      return { entries, total: entries.length, next: null };
+    },
     add_paths: (a) => {
       const queued = [];
       const rejected = [];

@@ -4,6 +4,8 @@ import { resolve } from "node:path";
 import { clearMocks, mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { HistoryEntry } from "../../src/bindings/HistoryEntry";
+import type { HistoryPage } from "../../src/bindings/HistoryPage";
+import type { HistoryQuery } from "../../src/bindings/HistoryQuery";
 import type { ManagerEvent } from "../../src/bindings/ManagerEvent";
 import type { ProfileEntry } from "../../src/bindings/ProfileEntry";
 import { row } from "./fixtures";
@@ -367,11 +369,48 @@ describe("history", () => {
     ...over,
   });
 
+  /** What the core's paged history answers, over `all` (newest first). */
+  const pages =
+    (all: HistoryEntry[]) =>
+    (a: Record<string, unknown>): HistoryPage => {
+      const q = a.query as HistoryQuery;
+      const wanted = (q.search ?? "").toLowerCase();
+      const found = all.filter((e) => [e.name, e.key, e.profile].some((f) => f.toLowerCase().includes(wanted)));
+      const start = q.before ? found.findIndex((e) => e.id === q.before!.id) + 1 : 0;
+      const limit = q.limit ?? 200;
+      const entries = found.slice(start, start + limit);
+      const last = entries[entries.length - 1];
+      return {
+        entries,
+        total: found.length,
+        next: entries.length === limit && last ? { finishedAt: last.finishedAt, id: last.id } : null,
+      };
+    };
+
+  it("shows the newest page and the next on request, and says how many there are", async () => {
+    const all = Array.from({ length: 250 }, (_, i) => entry({ id: 1000 - i, name: `f${i}.txt` }));
+    handlers.history_page = pages(all);
+    const app = await start();
+    app.showTab("history");
+    await settle();
+    const rows = () => document.querySelectorAll("[data-testid=history-row]");
+    const more = document.querySelector<HTMLButtonElement>("#history-more")!;
+    expect(rows()).toHaveLength(200);
+    expect(document.querySelector("#history-count")!.textContent).toBe("Showing 200 of 250 uploads");
+    expect(more.hidden).toBe(false);
+    more.click();
+    await settle();
+    expect(rows()).toHaveLength(250);
+    expect(rows()[249].children[0].textContent).toBe("f249.txt");
+    expect(document.querySelector("#history-count")!.textContent).toBe("250 uploads");
+    expect(more.hidden).toBe(true);
+  });
+
   it("shows local times and whole keys, and finds rows by name, key or profile", async () => {
-    handlers.history = () => [
+    handlers.history_page = pages([
       entry({}),
       entry({ id: 2, name: "report.pdf", key: "uploads/report.pdf", profile: "design" }),
-    ];
+    ]);
     const app = await start();
     app.showTab("history");
     await settle();
@@ -390,12 +429,13 @@ describe("history", () => {
     ] as const) {
       search.value = typed;
       search.dispatchEvent(new Event("input"));
+      await settle();
       expect(rows().map((r) => r.children[0].textContent)).toEqual(names);
     }
   });
 
   it("marks the uploads the company's server verified", async () => {
-    handlers.history = () => [entry({ verified: true }), entry({ id: 2, name: "old.txt" })];
+    handlers.history_page = pages([entry({ verified: true }), entry({ id: 2, name: "old.txt" })]);
     const app = await start();
     app.showTab("history");
     await settle();
@@ -406,7 +446,7 @@ describe("history", () => {
   });
 
   it("copies a share link that lasts as long as chosen, and says the address alone is not public", async () => {
-    handlers.history = () => [entry({ id: 7, url: "http://127.0.0.1:9000/hoist-local/uploads/a" })];
+    handlers.history_page = pages([entry({ id: 7, url: "http://127.0.0.1:9000/hoist-local/uploads/a" })]);
     handlers.share_link = (a) => `http://127.0.0.1:9000/hoist-local/uploads/a?X-Amz-Expires=${a.expiresSecs}`;
     const app = await start();
     app.showTab("history");
