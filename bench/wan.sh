@@ -33,6 +33,8 @@ CONN_MBPS=${CONN_MBPS:-25}
 TOTAL_MBPS=${TOTAL_MBPS:-120}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-600}
 ALL_TOOLS="hoist hoist-staff hoist-companion rclone aws article"
+# HOIST_BEFORE=path/to/an/older/hoist adds it as "before" and "before-staff" (before/after).
+[ -n "${HOIST_BEFORE:-}" ] && ALL_TOOLS="before before-staff $ALL_TOOLS"
 TOOLS=${TOOLS:-$ALL_TOOLS}
 
 if [ -z "${HOIST_BENCH_IN_DBUS:-}" ]; then
@@ -144,6 +146,8 @@ upload() { # tool workload run rtt
     hoist) $HOIST upload --json "$src" | keys_of_json ;;
     hoist-staff) $HOIST upload --profile staff --json "$src" | keys_of_json ;;
     hoist-companion) $HOIST upload --profile companion --json "$src" | keys_of_json ;;
+    before) $HOIST_BEFORE upload --json "$src" | keys_of_json ;;
+    before-staff) $HOIST_BEFORE upload --profile staff --json "$src" | keys_of_json ;;
     rclone)
       if [ "$w" = A ]; then "${RCLONE[@]}" copyto "$src" "b:$BUCKET/$dest/one.bin" && echo "$dest/one.bin"
       else "${RCLONE[@]}" copy "$src" "b:$BUCKET/$dest/many" && (cd "$work/B" && find many -type f | sed "s|^|$dest/|"); fi ;;
@@ -195,10 +199,10 @@ for run in $(seq 1 "$RUNS"); do
       for tool in $ALL_TOOLS; do
         case " $TOOLS " in *" $tool "*) ;; *) continue ;; esac
         # The simple protocol has no multipart: A through it is hoist-companion's job.
-        [ "$tool/$w" = hoist-staff/A ] && continue
+        case $tool/$w in hoist-staff/A | before-staff/A) continue ;; esac
         sync
         /usr/bin/time -f '%e %M %U %S' -o "$work/time.txt" timeout "$TOOL_TIMEOUT" bash -c "$(declare -f upload keys_of_json); $(declare -p AWS RCLONE); \
-          HOIST=$HOIST work=$work PAPI=$PAPI TOKEN=$TOKEN BUCKET=$BUCKET upload $tool $w $run $rtt" >"$work/keys.txt" 2>"$work/err.txt" || true
+          HOIST=$HOIST HOIST_BEFORE=${HOIST_BEFORE:-} work=$work PAPI=$PAPI TOKEN=$TOKEN BUCKET=$BUCKET upload $tool $w $run $rtt" >"$work/keys.txt" 2>"$work/err.txt" || true
         read -r wall rss user sys < <(tail -1 "$work/time.txt") || { wall=0; rss=0; user=0; sys=0; }
         [ -n "${LOGS:-}" ] && mkdir -p "$LOGS" && cp "$work/err.txt" "$LOGS/$tool-$w-$rtt-$run.err"
         intact=$(check "$w" "$work/keys.txt")
@@ -222,7 +226,7 @@ print("| workload | RTT | tool | runs | median wall s | MB/s | of the link | cli
 print("|---|---|---|---|---|---|---|---|---|")
 for (w, rtt) in sorted({(k[0], k[1]) for k in by}):
     walls = {t: statistics.median(float(r["wall_s"]) for r in rs) for (ww, rr, t), rs in by.items() if (ww, rr) == (w, rtt)}
-    others = [v for t, v in walls.items() if not t.startswith("hoist")]
+    others = [v for t, v in walls.items() if not t.startswith(("hoist", "before"))]
     best_other = min(others) if others else float("nan")
     for t, wall in sorted(walls.items(), key=lambda kv: kv[1]):
         rs = by[(w, rtt, t)]

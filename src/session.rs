@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::Semaphore;
 
 use crate::backend::companion::CompanionClient;
@@ -35,6 +36,18 @@ use crate::validate::{self, ValidationError};
 
 /// Jobs validated and queued together (one commit) before their uploads start.
 pub const PREPARE_CHUNK: usize = 256;
+/// Jobs validated and queued but not yet sending, kept in memory for their turn (beyond it,
+/// they are found in the queue again).
+const PREPARED_IN_MEMORY: usize = 4 * PREPARE_CHUNK;
+
+/// A job on its way from being queued to being sent.
+enum Handover {
+    /// Validated (and queued, or refused).
+    Ready(usize, Result<Prepared, UploadError>),
+    /// Queued; prepared again when its turn comes.
+    Queued(usize),
+}
+
 /// Files signed in one batch ahead of sending (hoist-server signs at most 100 a request).
 const SIGN_AHEAD_BATCH: usize = 50;
 /// Batches signed at once: the one being sent and the next two (a link of 80 ms round trip
@@ -970,26 +983,51 @@ impl Session {
         on_outcome: impl Fn(&FileOutcome),
     ) -> Vec<FileOutcome> {
         let progress_for = &progress_for;
-        // Jobs are queued a chunk at a time (one commit each) while earlier ones upload.
-        let prepared = stream::iter(jobs.chunks(PREPARE_CHUNK).enumerate())
-            .then(|(c, chunk)| async move {
+        // Every job is queued (a chunk a commit) as fast as it can be validated, while the first
+        // ones upload: a run killed in the middle of a folder leaves the whole folder in the
+        // queue, and the next `hoist upload` sends only what had not landed. The jobs prepared
+        // are handed over in memory up to PREPARED_IN_MEMORY; the rest are prepared again (found
+        // in the queue) when their turn comes, so memory stays bounded whatever the folder.
+        let (handover, mut handed) = tokio::sync::mpsc::channel::<Handover>(PREPARED_IN_MEMORY);
+        let queue_all = async move {
+            let mut later = Vec::new();
+            for (c, chunk) in jobs.chunks(PREPARE_CHUNK).enumerate() {
                 let first = c * PREPARE_CHUNK;
                 let prepared = self.prepare_many(chunk, |i| progress_for(first + i)).await;
-                stream::iter(
-                    prepared
-                        .into_iter()
-                        .enumerate()
-                        .map(move |(i, p)| (first + i, p)),
-                )
+                for (i, p) in prepared.into_iter().enumerate() {
+                    let ready = Handover::Ready(first + i, p);
+                    match handover.try_send(ready) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(Handover::Ready(i, Ok(_)))) => later.push(i),
+                        Err(TrySendError::Full(refused)) => {
+                            if handover.send(refused).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(TrySendError::Closed(_)) => return,
+                    }
+                }
+            }
+            for i in later {
+                if handover.send(Handover::Queued(i)).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let prepared = stream::poll_fn(move |cx| handed.poll_recv(cx))
+            .then(|h| async move {
+                match h {
+                    Handover::Ready(i, p) => (i, p),
+                    Handover::Queued(i) => (i, self.prepare(&jobs[i], &progress_for(i)).await),
+                }
             })
-            .flatten()
             // Signed a batch ahead of sending (where signing takes a round trip), the next
             // batches while this one goes.
             .ready_chunks(SIGN_AHEAD_BATCH)
             .map(|chunk| self.sign_ahead(chunk, progress_for))
             .buffered(SIGN_AHEAD_BATCHES)
             .flat_map(stream::iter);
-        let mut outcomes: Vec<(usize, FileOutcome)> = prepared
+        let send_all = prepared
             .map(|(i, prepared, ahead)| {
                 let progress = progress_for(i);
                 async move {
@@ -1011,8 +1049,8 @@ impl Session {
             })
             .buffer_unordered(self.profile.concurrency.max(1))
             .inspect(|(_, outcome)| on_outcome(outcome))
-            .collect()
-            .await;
+            .collect::<Vec<(usize, FileOutcome)>>();
+        let ((), mut outcomes) = tokio::join!(queue_all, send_all);
         outcomes.sort_by_key(|(i, _)| *i);
         outcomes.into_iter().map(|(_, o)| o).collect()
     }

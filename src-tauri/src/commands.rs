@@ -6,8 +6,8 @@ use std::sync::Arc;
 use hoist::app::health::HealthReport;
 use hoist::app::profiles::{ProfileEntry, ProfileTemplate, SecretInput};
 use hoist::app::{
-    AddReport, ExportFormat, HistoryPage, HistoryQuery, Manager, ManagerError, ManagerEvent,
-    Overview, UploadRow,
+    events::Coalescer, AddSummary, ExportFormat, HistoryPage, HistoryQuery, Manager, ManagerError,
+    ManagerEvent, Overview, UploadRow,
 };
 use hoist::profile::Profile;
 use tauri::ipc::Channel;
@@ -23,16 +23,33 @@ type Mgr<'a> = State<'a, Arc<Manager>>;
 pub fn subscribe(
     app: AppHandle,
     manager: Mgr<'_>,
-    on_event: Channel<ManagerEvent>,
+    on_event: Channel<Vec<ManagerEvent>>,
 ) -> Result<Vec<UploadRow>> {
+    // Events reach the webview coalesced, every EVENT_INTERVAL at most: one message for what
+    // a folder of thousands of files did meanwhile. The forwarder ends with its subscription.
+    let pending = Arc::new(Coalescer::default());
+    let forwarding = Arc::downgrade(&pending);
+    std::thread::spawn(move || {
+        while let Some(pending) = forwarding.upgrade() {
+            let events = pending.take();
+            drop(pending);
+            if !events.is_empty() && on_event.send(events).is_err() {
+                return;
+            }
+            std::thread::sleep(EVENT_INTERVAL);
+        }
+    });
     manager.subscribe(Arc::new(move |event| {
         if let ManagerEvent::BatchFinished { done, failed } = &event {
             crate::notify_batch(&app, *done, *failed);
         }
-        let _ = on_event.send(event);
+        pending.push(event);
     }));
     Ok(manager.uploads()?)
 }
+
+/// How often coalesced events go to the webview.
+const EVENT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The header: the active profile and where its files land.
 #[tauri::command]
@@ -42,8 +59,8 @@ pub async fn overview(manager: Mgr<'_>) -> Result<Overview> {
 
 /// Queues dropped or picked files and folders; refused files come back with the reason.
 #[tauri::command]
-pub async fn add_paths(manager: Mgr<'_>, paths: Vec<PathBuf>) -> Result<AddReport> {
-    Ok(manager.inner().add(paths).await?)
+pub async fn add_paths(manager: Mgr<'_>, paths: Vec<PathBuf>) -> Result<AddSummary> {
+    Ok(manager.inner().add(paths).await?.into())
 }
 
 /// Pauses upload `id`.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use super::error::ManagerError;
 use super::views::{
@@ -75,6 +75,20 @@ struct Batch {
     failed: u32,
 }
 
+/// An upload waiting for a slot.
+struct Started {
+    session: Arc<Session>,
+    id: i64,
+    prepared: Option<Prepared>,
+    control: Control,
+}
+
+#[derive(Default)]
+struct Waiting {
+    queue: std::collections::VecDeque<Started>,
+    running: usize,
+}
+
 /// The long-lived upload manager; see the [module docs](super).
 pub struct Manager {
     pub(crate) config: ManagerConfig,
@@ -82,7 +96,9 @@ pub struct Manager {
     runtime: tokio::runtime::Handle,
     sessions: tokio::sync::Mutex<HashMap<String, Arc<Session>>>,
     live: Mutex<HashMap<i64, Live>>,
-    files_limit: Arc<Semaphore>,
+    /// Uploads started and waiting for one of the [`FILES_IN_FLIGHT`] slots, oldest first: a
+    /// folder of 100,000 files waits here as data, not as 100,000 tasks.
+    waiting: Mutex<Waiting>,
     sink: Mutex<Option<EventSink>>,
     batch: Mutex<Batch>,
     /// Calls to [`Manager::add`] still queueing files: a batch is not over while one runs,
@@ -135,7 +151,7 @@ impl Manager {
             runtime,
             sessions: Default::default(),
             live: Default::default(),
-            files_limit: Arc::new(Semaphore::new(FILES_IN_FLIGHT)),
+            waiting: Default::default(),
             sink: Default::default(),
             batch: Default::default(),
             adding: Default::default(),
@@ -391,11 +407,43 @@ impl Manager {
             );
         }
         self.changed(id);
-        let this = self.clone();
-        self.runtime.spawn(async move {
-            let outcome = this.run(&session, id, prepared, control).await;
-            this.finished(id, outcome);
+        lock(&self.waiting).queue.push_back(Started {
+            session,
+            id,
+            prepared,
+            control,
         });
+        self.run_waiting();
+    }
+
+    /// Runs waiting uploads while fewer than [`FILES_IN_FLIGHT`] run.
+    fn run_waiting(self: &Arc<Self>) {
+        loop {
+            let next = {
+                let mut w = lock(&self.waiting);
+                if w.running >= FILES_IN_FLIGHT {
+                    return;
+                }
+                let Some(next) = w.queue.pop_front() else {
+                    return;
+                };
+                w.running += 1;
+                next
+            };
+            let this = self.clone();
+            self.runtime.spawn(async move {
+                let Started {
+                    session,
+                    id,
+                    prepared,
+                    control,
+                } = next;
+                let outcome = this.run(&session, id, prepared, control).await;
+                lock(&this.waiting).running -= 1;
+                this.finished(id, outcome);
+                this.run_waiting();
+            });
+        }
     }
 
     async fn run(
@@ -405,8 +453,6 @@ impl Manager {
         prepared: Option<Prepared>,
         control: Control,
     ) -> Result<(), ManagerError> {
-        // The semaphore is never closed, so acquiring only waits.
-        let _permit = self.files_limit.acquire().await;
         let item = self.item(id)?;
         if control.is_stopped() {
             return match control.stop_error() {

@@ -14,6 +14,7 @@
 use std::time::Duration;
 
 mod error;
+pub mod events;
 pub mod health;
 pub mod history;
 mod manager;
@@ -24,8 +25,8 @@ pub use error::ManagerError;
 pub use manager::{EventSink, Manager, ManagerConfig};
 pub use views::count;
 pub use views::{
-    AddReport, ExportFormat, HistoryCursor, HistoryEntry, HistoryPage, HistoryQuery, ManagerEvent,
-    Overview, Phase, Rejection, UploadRow,
+    AddReport, AddSummary, ExportFormat, HistoryCursor, HistoryEntry, HistoryPage, HistoryQuery,
+    ManagerEvent, Overview, Phase, Rejection, UploadRow,
 };
 
 /// Files uploading at once (their parts share the profile's `concurrency` on top of this).

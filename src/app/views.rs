@@ -139,6 +139,28 @@ pub struct AddReport {
     pub rejected: Vec<Rejection>,
 }
 
+/// What an add did, as the UI hears it: the rows themselves come as events (a folder of
+/// 100,000 files would otherwise cross the IPC twice).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ipc", ts(export))]
+pub struct AddSummary {
+    /// How many files were queued.
+    pub queued: u32,
+    /// Files refused, with the reason.
+    pub rejected: Vec<Rejection>,
+}
+
+impl From<AddReport> for AddSummary {
+    fn from(r: AddReport) -> Self {
+        AddSummary {
+            queued: u32::try_from(r.queued.len()).unwrap_or(u32::MAX),
+            rejected: r.rejected,
+        }
+    }
+}
+
 /// One finished upload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ipc", derive(ts_rs::TS))]

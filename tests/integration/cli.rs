@@ -613,3 +613,107 @@ fn a_reader_that_stops_early_ends_hoist_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
 }
+
+/// Issue #17 (a folder of 100,000 files): killed (SIGKILL) in the middle of a folder, the next
+/// run sends only what had not landed. What is sent twice is at most the files that were in
+/// flight when it died — stored, but not yet recorded — and every file lands once, intact.
+#[test]
+fn a_folder_killed_midway_resumes_without_sending_landed_files_again() {
+    let env = Env::new();
+    let folder = tempfile::tempdir().unwrap();
+    let files = 1500usize;
+    for i in 0..files {
+        let dir = folder.path().join(format!("d{}", i / 500));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("f{i:04}.txt")), format!("file {i}\n")).unwrap();
+    }
+    let db = env.data.path().join("queue.sqlite3");
+    // (queued, done)
+    let counts = |db: &Path| -> (usize, usize) {
+        hoist::queue::Queue::open(db)
+            .and_then(|q| q.recent(files * 2))
+            .map(|items| {
+                let done = items
+                    .iter()
+                    .filter(|i| i.state == hoist::queue::ItemState::Done)
+                    .count();
+                (items.len(), done)
+            })
+            .unwrap_or((0, 0))
+    };
+    let done = |db: &Path| counts(db).1;
+    let mut child = env
+        .cmd(&["upload", "--json", folder.path().to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    // Killed once the folder is queued (it is, within moments, while the first files upload)
+    // and a quarter of it has landed.
+    loop {
+        let (queued, landed) = counts(&db);
+        if queued == files && landed >= files / 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the upload ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let recorded = done(&db);
+    let store = env.data.path().join("store").join("hoist-local");
+    // Objects only (s3s-fs writes each in full, then renames it into place).
+    let objects = |store: &Path| -> Vec<std::path::PathBuf> {
+        support::all_files(store)
+            .into_iter()
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect()
+    };
+    let stored_at_kill = objects(&store).len();
+    assert!(
+        recorded < files,
+        "killed after every file was recorded: nothing to resume"
+    );
+
+    let out = env.run(&["upload", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent_again: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        sent_again.iter().all(|l| l["status"] == "uploaded"),
+        "{sent_again:?}"
+    );
+    assert_eq!(
+        recorded + sent_again.len(),
+        files,
+        "the second run sends exactly what the first did not record"
+    );
+    let twice = stored_at_kill - recorded;
+    assert!(
+        twice <= hoist::profile::DEFAULT_CONCURRENCY,
+        "{twice} files were sent twice: more than were in flight ({} at once)",
+        hoist::profile::DEFAULT_CONCURRENCY
+    );
+    let landed = objects(&store);
+    assert_eq!(landed.len(), files, "every file landed once");
+    let mut contents: Vec<String> = landed
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    contents.sort();
+    let mut expected: Vec<String> = (0..files).map(|i| format!("file {i}\n")).collect();
+    expected.sort();
+    assert_eq!(contents, expected, "each file landed intact");
+    assert_eq!(done(&db), files);
+}

@@ -1,7 +1,7 @@
 // Typed calls into the desktop shell. Every type here is generated from the Rust types
 // (src/bindings, written by ts-rs); nothing is copied by hand.
 import { Channel, invoke } from "@tauri-apps/api/core";
-import type { AddReport } from "./bindings/AddReport";
+import type { AddSummary } from "./bindings/AddSummary";
 import type { ErrorKind } from "./bindings/ErrorKind";
 import type { ExportFormat } from "./bindings/ExportFormat";
 import type { HealthReport } from "./bindings/HealthReport";
@@ -32,13 +32,16 @@ export function errorKind(e: unknown): ErrorKind {
 }
 
 export const ipc = {
+  /** Events come coalesced, several in one message; `onEvent` hears each in order. */
   subscribe(onEvent: (e: ManagerEvent) => void): Promise<UploadRow[]> {
-    const channel = new Channel<ManagerEvent>();
-    channel.onmessage = onEvent;
+    const channel = new Channel<ManagerEvent[] | ManagerEvent>();
+    channel.onmessage = (message) => {
+      for (const e of Array.isArray(message) ? message : [message]) onEvent(e);
+    };
     return invoke("subscribe", { onEvent: channel });
   },
   overview: (): Promise<Overview> => invoke("overview"),
-  addPaths: (paths: string[]): Promise<AddReport> => invoke("add_paths", { paths }),
+  addPaths: (paths: string[]): Promise<AddSummary> => invoke("add_paths", { paths }),
   pause: (id: number): Promise<void> => invoke("pause", { id }),
   resume: (id: number): Promise<void> => invoke("resume", { id }),
   cancel: (id: number): Promise<void> => invoke("cancel", { id }),

@@ -31,12 +31,28 @@ export function isActive(phase: Phase): boolean {
 export class QueueModel {
   private rows = new Map<number, UploadRow>();
   private samples = new Map<number, Sample[]>();
+  /** The ids in list order, in two sorted runs kept up to date row by row (a folder of
+   * 100,000 files is never sorted again as its files finish): unfinished ones ascending, then
+   * finished ones descending. */
+  private unfinished: number[] = [];
+  private finished: number[] = [];
 
   constructor(private now: () => number = () => performance.now()) {}
 
   reset(rows: UploadRow[]): void {
     this.rows = new Map(rows.map((r) => [r.id, r]));
     this.samples.clear();
+    this.unfinished = rows.filter((r) => isActive(r.phase)).map((r) => r.id).sort((a, b) => a - b);
+    this.finished = rows.filter((r) => !isActive(r.phase)).map((r) => r.id).sort((a, b) => b - a);
+  }
+
+  /** Moves `id` to the run its row belongs in now (`before` is its row until now). */
+  private place(id: number, before: UploadRow | undefined, now: UploadRow | undefined): void {
+    const was = before === undefined ? null : isActive(before.phase);
+    const is = now === undefined ? null : isActive(now.phase);
+    if (was === is) return;
+    if (was !== null) removeSorted(was ? this.unfinished : this.finished, id, was);
+    if (is !== null) insertSorted(is ? this.unfinished : this.finished, id, is);
   }
 
   /** Applies one event; returns the row it touched, if any. */
@@ -44,7 +60,9 @@ export class QueueModel {
     switch (event.event) {
       case "changed": {
         const row = event.row;
+        const before = this.rows.get(row.id);
         this.rows.set(row.id, row);
+        this.place(row.id, before, row);
         if (!RUNNING.includes(row.phase)) this.samples.delete(row.id);
         else this.sample(row.id, row.sent);
         return row;
@@ -63,8 +81,20 @@ export class QueueModel {
   }
 
   remove(id: number): void {
+    this.place(id, this.rows.get(id), undefined);
     this.rows.delete(id);
     this.samples.delete(id);
+  }
+
+  /** How many rows there are. */
+  size(): number {
+    return this.unfinished.length + this.finished.length;
+  }
+
+  /** The id of the row at `index` in [`list`](#list)'s order. */
+  idAt(index: number): number | undefined {
+    const u = this.unfinished.length;
+    return index < u ? this.unfinished[index] : this.finished[index - u];
   }
 
   /** Uploads still to finish first, oldest first (the order they run in); then finished ones,
@@ -171,4 +201,26 @@ export function percent(sent: number, total: number): number {
 /** Profile files dropped or opened are imported, not uploaded. */
 export function isProfileFile(path: string): boolean {
   return path.toLowerCase().endsWith(".hoist-profile.toml");
+}
+
+/** Where `id` goes in `ids`, sorted ascending (or descending). */
+function positionOf(ids: number[], id: number, ascending: boolean): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ascending ? ids[mid] < id : ids[mid] > id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function insertSorted(ids: number[], id: number, ascending: boolean): void {
+  const at = positionOf(ids, id, ascending);
+  if (ids[at] !== id) ids.splice(at, 0, id);
+}
+
+function removeSorted(ids: number[], id: number, ascending: boolean): void {
+  const at = positionOf(ids, id, ascending);
+  if (ids[at] === id) ids.splice(at, 1);
 }

@@ -1,6 +1,8 @@
 // The queue tab: a row per upload with its phase, progress, speed and reason, and the overall
-// bar. Rows are kept and updated in place; renders are batched to one per frame.
-import type { AddReport } from "../bindings/AddReport";
+// bar. The list is virtual: only the rows in view (and a few around) are in the page, each of
+// one fixed height, so a folder of 100,000 files costs what a screenful does. Rows are kept and
+// updated in place; renders are batched to one per frame.
+import type { AddSummary } from "../bindings/AddSummary";
 import type { ManagerEvent } from "../bindings/ManagerEvent";
 import type { Rejection } from "../bindings/Rejection";
 import type { UploadRow } from "../bindings/UploadRow";
@@ -27,10 +29,20 @@ const ACTION_LABEL: Record<Action, string> = {
   dismiss: "Dismiss",
 };
 
+/** Every row's height in pixels, its margin included (style.css: `.queue .row`). */
+export const ROW_HEIGHT = 76;
+/** Rows rendered beyond each edge of the view, so scrolling shows no gap. */
+const OVERSCAN = 6;
+/** The view's height when the list has none yet (before layout). */
+const FALLBACK_VIEW = 720;
+
 export class QueueView {
   readonly model = new QueueModel();
   private readonly rowEls = new Map<number, HTMLLIElement>();
   private renderQueued = false;
+  /** Stand in for the rows above and below the view, at their height: the scroll bar stays true. */
+  private readonly above = h("li", { class: "spacer", "aria-hidden": "true" });
+  private readonly below = h("li", { class: "spacer", "aria-hidden": "true" });
 
   constructor(private readonly ctx: Context) {}
 
@@ -55,12 +67,12 @@ export class QueueView {
         h("span", { class: "name" }),
         h("span", { class: "badge", "data-testid": "phase" }),
         h("span", { class: "badge ok", "data-testid": "verified", hidden: true, title: "The company's server checked the file's type, size and (if it scans) malware, then moved it to its final place." }, "verified"),
+        h("span", { class: "meta" }),
+        h("span", { class: "actions" }),
       ),
       h("div", { class: "key" }),
-      h("progress", { max: 100, value: 0 }),
-      h("div", { class: "meta" }),
       h("div", { class: "error", "data-testid": "error" }),
-      h("div", { class: "actions" }),
+      h("progress", { max: 100, value: 0 }),
     );
     this.rowEls.set(row.id, li);
     return li;
@@ -74,6 +86,8 @@ export class QueueView {
     q<HTMLElement>("[data-testid=phase]").textContent = row.phase;
     q<HTMLElement>("[data-testid=verified]").hidden = !row.verified;
     q<HTMLElement>(".key").textContent = `→ ${row.key}`;
+    q<HTMLElement>(".key").title = row.key;
+    q<HTMLElement>(".key").hidden = row.error !== null;
     const bar = q<HTMLProgressElement>("progress");
     bar.value = percent(row.sent, row.size);
     bar.setAttribute("aria-label", `${row.name}: ${bar.value}%`);
@@ -86,6 +100,7 @@ export class QueueView {
     }
     q<HTMLElement>(".meta").textContent = parts.join(" · ");
     q<HTMLElement>(".error").textContent = row.error ?? "";
+    q<HTMLElement>(".error").title = row.error ?? "";
     const actions = q<HTMLElement>(".actions");
     const wanted = actionsFor(row.phase);
     const have = [...actions.querySelectorAll("button")].map((b) => b.dataset.action);
@@ -100,21 +115,35 @@ export class QueueView {
 
   render(): void {
     const list = byId("queue");
-    const rows = this.model.list();
+    const size = this.model.size();
+    // At least a window's height: a list still growing into its box is never left short.
+    const view = Math.max(list.clientHeight, window.innerHeight || FALLBACK_VIEW);
+    const first = Math.max(0, Math.floor(list.scrollTop / ROW_HEIGHT) - OVERSCAN);
+    const last = Math.min(size, Math.ceil((list.scrollTop + view) / ROW_HEIGHT) + OVERSCAN);
+    this.above.style.height = `${first * ROW_HEIGHT}px`;
+    this.below.style.height = `${(size - last) * ROW_HEIGHT}px`;
+    if (list.firstChild !== this.above) list.insertBefore(this.above, list.firstChild);
     const seen = new Set<number>();
-    rows.forEach((row, i) => {
+    for (let i = first; i < last; i++) {
+      const id = this.model.idAt(i);
+      const row = id === undefined ? undefined : this.model.get(id);
+      if (!row) continue;
       const li = this.rowElement(row);
       this.updateRow(li, row);
+      li.setAttribute("aria-posinset", String(i + 1));
+      li.setAttribute("aria-setsize", String(size));
       seen.add(row.id);
-      if (list.children[i] !== li) list.insertBefore(li, list.children[i] ?? null);
-    });
+      const at = i - first + 1;
+      if (list.children[at] !== li) list.insertBefore(li, list.children[at] ?? null);
+    }
+    if (list.lastChild !== this.below) list.appendChild(this.below);
     for (const [id, li] of this.rowEls) {
       if (!seen.has(id)) {
         li.remove();
         this.rowEls.delete(id);
       }
     }
-    byId("queue-empty").hidden = rows.length > 0;
+    byId("queue-empty").hidden = size > 0;
     const o = this.model.overall();
     byId("overall").hidden = o.active === 0;
     (byId("overall-bar") as HTMLProgressElement).value = percent(o.sent, o.total);
@@ -129,7 +158,8 @@ export class QueueView {
       .join(" · ");
   }
 
-  /** Applies a change the core reports; says how a batch ended. */
+  /** Applies changes the core reports (it sends them coalesced, many at once); says how a
+   * batch ended. */
   onEvent(event: ManagerEvent): void {
     this.model.apply(event);
     if (event.event === "batchFinished") {
@@ -142,11 +172,10 @@ export class QueueView {
     this.scheduleRender();
   }
 
-  /** Shows what an add queued and what it refused, and why. */
-  added(report: AddReport): void {
-    for (const row of report.queued) this.model.apply({ event: "changed", row });
+  /** Shows what an add queued and what it refused, and why (the rows come as events). */
+  added(report: AddSummary): void {
     this.renderRejections(report.rejected);
-    const n = report.queued.length;
+    const n = report.queued;
     this.ctx.say(
       report.rejected.length > 0
         ? `${n} queued; ${report.rejected.length} not queued: see why above the queue.`
@@ -199,6 +228,7 @@ export class QueueView {
       limit.value = formatRate(rate);
       this.ctx.say(rate == null ? "No bandwidth limit." : `Uploads send at most ${formatRate(rate)} per second.`);
     });
+    byId("queue").addEventListener("scroll", () => this.scheduleRender(), { passive: true });
     byId("queue").addEventListener("click", (e) => {
       const button = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]");
       const li = button?.closest<HTMLElement>("li[data-id]");

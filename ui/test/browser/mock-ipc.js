@@ -57,8 +57,10 @@
         queued.push(row);
         simulate(row);
       }
+      // As the shell does: the rows as events (coalesced, an array a message), a count back.
+      emit(queued.map((row) => ({ event: "changed", row })));
       later(1200, () => emit({ event: "batchFinished", done: queued.length, failed: 0 }));
-      return { queued, rejected };
+      return { queued: queued.length, rejected };
     },
     save_profile: (a) => {
       const entry = { name: a.name, active: false, builtin: false, profile: a.profile,

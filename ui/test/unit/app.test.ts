@@ -8,6 +8,7 @@ import type { HistoryPage } from "../../src/bindings/HistoryPage";
 import type { HistoryQuery } from "../../src/bindings/HistoryQuery";
 import type { ManagerEvent } from "../../src/bindings/ManagerEvent";
 import type { ProfileEntry } from "../../src/bindings/ProfileEntry";
+import { ROW_HEIGHT } from "../../src/views/queue";
 import { row } from "./fixtures";
 
 const html = readFileSync(resolve(__dirname, "../../index.html"), "utf8");
@@ -16,7 +17,7 @@ const body = html.slice(html.indexOf("<body>") + 6, html.indexOf("</body>"));
 type Calls = { cmd: string; args: Record<string, unknown> }[];
 let calls: Calls;
 let handlers: Record<string, (args: Record<string, unknown>) => unknown>;
-let channel: { onmessage: (e: ManagerEvent) => void } | undefined;
+let channel: { onmessage: (e: ManagerEvent | ManagerEvent[]) => void } | undefined;
 
 const local: ProfileEntry = {
   name: "local",
@@ -79,10 +80,11 @@ describe("the queue", () => {
   });
 
   it("queues dropped files and shows each refused one with its reason", async () => {
-    handlers.add_paths = () => ({
-      queued: [row()],
-      rejected: [{ path: "/home/ann/empty.txt", reason: "the file is empty" }],
-    });
+    handlers.add_paths = () => {
+      // The rows come as (coalesced) events; the answer only counts them.
+      channel!.onmessage([{ event: "changed", row: row() }]);
+      return { queued: 1, rejected: [{ path: "/home/ann/empty.txt", reason: "the file is empty" }] };
+    };
     const app = await start();
     await app.handlePaths(["/home/ann/a.txt", "/home/ann/empty.txt"]);
     await settle();
@@ -116,6 +118,30 @@ describe("the queue", () => {
     channel!.onmessage({ event: "changed", row: row({ phase: "done", sent: 100, verified: true }) });
     await settle();
     expect(document.querySelector<HTMLElement>("[data-testid=verified]")?.hidden).toBe(false);
+  });
+
+  it("keeps only the rows in view in the page, however many there are", async () => {
+    await start();
+    const many = Array.from({ length: 5000 }, (_, i) => ({ event: "changed", row: row({ id: i + 1, name: `f${i + 1}.txt` }) }));
+    channel!.onmessage(many as ManagerEvent[]);
+    await settle();
+    const shown = rows();
+    expect(shown.length).toBeGreaterThan(5);
+    expect(shown.length).toBeLessThan(40);
+    expect(shown[0].getAttribute("aria-setsize")).toBe("5000");
+    expect(shown[0].querySelector(".name")!.textContent).toBe("f1.txt");
+    const list = document.querySelector<HTMLElement>("#queue")!;
+    // The rows out of view are space of their height, so the scroll bar covers all 5,000.
+    const spacers = [...list.querySelectorAll<HTMLElement>(".spacer")].map((s) => parseInt(s.style.height || "0"));
+    expect(spacers).toHaveLength(2);
+    expect(spacers[0] + spacers[1] + shown.length * ROW_HEIGHT).toBe(5000 * ROW_HEIGHT);
+    list.scrollTop = 4000 * ROW_HEIGHT;
+    list.dispatchEvent(new Event("scroll"));
+    await settle();
+    const names = rows().map((r) => r.querySelector(".name")!.textContent);
+    expect(names).toContain("f4001.txt");
+    expect(names).not.toContain("f1.txt");
+    expect(rows().length).toBeLessThan(40);
   });
 
   it("keeps a failed upload's reason and retries it by id", async () => {

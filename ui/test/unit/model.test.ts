@@ -54,6 +54,22 @@ describe("QueueModel", () => {
     phases.forEach((phase, i) => m.apply({ event: "changed", row: row({ id: i + 1, phase }) }));
     expect(m.list().map((r) => r.id)).toEqual([3, 4, 6, 5, 2, 1]);
   });
+
+  it("keeps that order row by row as rows come, finish, restart and go", () => {
+    const m = new QueueModel(() => 0);
+    const phases = ["queued", "uploading", "done", "failed", "paused", "cancelled"] as const;
+    let seed = 7;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let step = 0; step < 2000; step++) {
+      const id = next(200) + 1;
+      if (next(10) === 0) m.remove(id);
+      else m.apply({ event: "changed", row: row({ id, phase: phases[next(phases.length)] }) });
+      if (step % 100 === 0 || step === 1999) {
+        const kept = Array.from({ length: m.size() }, (_, i) => m.idAt(i));
+        expect(kept).toEqual(m.list().map((r) => r.id));
+      }
+    }
+  });
 });
 
 describe("actions", () => {
