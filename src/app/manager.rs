@@ -75,6 +75,9 @@ struct Batch {
     failed: u32,
 }
 
+/// Uploads waiting for a slot whose validation is kept in memory.
+const PREPARED_IN_MEMORY: usize = 1024;
+
 /// An upload waiting for a slot.
 struct Started {
     session: Arc<Session>,
@@ -333,9 +336,8 @@ impl Manager {
             for (job, prepared) in chunk.iter().zip(prepared) {
                 match prepared {
                     Ok(prepared) => {
-                        let row = self.row(prepared.item_id)?;
-                        self.emit(ManagerEvent::Changed { row: row.clone() });
-                        report.queued.push(row);
+                        // `start` tells the UI of the row.
+                        report.queued.push(prepared.item_id);
                         self.start(session.clone(), prepared.item_id, Some(prepared));
                     }
                     Err(e) => report.rejected.push(Rejection {
@@ -407,12 +409,18 @@ impl Manager {
             );
         }
         self.changed(id);
-        lock(&self.waiting).queue.push_back(Started {
-            session,
-            id,
-            prepared,
-            control,
-        });
+        {
+            let mut waiting = lock(&self.waiting);
+            // Beyond a few chunks, a waiting upload is prepared again (found in the queue) when
+            // its turn comes, so a folder of 100,000 files is not held in memory.
+            let prepared = prepared.filter(|_| waiting.queue.len() < PREPARED_IN_MEMORY);
+            waiting.queue.push_back(Started {
+                session,
+                id,
+                prepared,
+                control,
+            });
+        }
         self.run_waiting();
     }
 

@@ -129,12 +129,10 @@ pub struct Rejection {
 
 /// What [`Manager::add`] did with each file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "ipc", ts(export))]
 pub struct AddReport {
-    /// Files queued (they start at once).
-    pub queued: Vec<UploadRow>,
+    /// The queue ids of the files queued (they start at once; their rows come as events).
+    pub queued: Vec<i64>,
     /// Files refused, with the reason.
     pub rejected: Vec<Rejection>,
 }

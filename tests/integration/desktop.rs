@@ -287,7 +287,7 @@ async fn paused_upload_survives_a_restart_and_resumes_intact() {
     let src = tempfile::tempdir().unwrap();
     let big = big_file(src.path());
     let report = app.manager.add(vec![big.clone()]).await.unwrap();
-    let id = report.queued[0].id;
+    let id = report.queued[0];
     // Paused once the store has acknowledged a part.
     let watcher = Queue::open(&app.data.path().join("queue.sqlite3")).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -361,7 +361,7 @@ async fn a_paused_upload_whose_file_vanished_fails_and_leaves_nothing_behind() {
     let mut app = app();
     let src = tempfile::tempdir().unwrap();
     let big = big_file(src.path());
-    let id = app.manager.add(vec![big.clone()]).await.unwrap().queued[0].id;
+    let id = app.manager.add(vec![big.clone()]).await.unwrap().queued[0];
     at_first_progress(&mut app, id).await;
     app.manager.pause(id).unwrap();
     app.manager.wait_idle().await;
@@ -391,7 +391,7 @@ async fn cancelled_upload_leaves_nothing_behind_and_can_be_retried() {
     let mut app = app();
     let src = tempfile::tempdir().unwrap();
     let big = big_file(src.path());
-    let id = app.manager.add(vec![big.clone()]).await.unwrap().queued[0].id;
+    let id = app.manager.add(vec![big.clone()]).await.unwrap().queued[0];
     at_first_progress(&mut app, id).await;
     app.manager.cancel(id).await.unwrap();
     app.manager.wait_idle().await;
@@ -456,7 +456,7 @@ async fn failed_upload_keeps_its_reason_until_dismissed() {
     app.manager.set_active("staff").unwrap();
     let src = tempfile::tempdir().unwrap();
     let f = write(src.path(), "report.txt", b"quarterly numbers\n");
-    let id = app.manager.add(vec![f]).await.unwrap().queued[0].id;
+    let id = app.manager.add(vec![f]).await.unwrap().queued[0];
     let batch = next_matching(&mut app.events, |e| match e {
         ManagerEvent::BatchFinished { done, failed } => Some((*done, *failed)),
         _ => None,
@@ -558,7 +558,7 @@ async fn a_share_link_downloads_the_file_and_nothing_else() {
     let src = tempfile::tempdir().unwrap();
     let content = bytes(200_000, 5);
     let file = write(src.path(), "Quarterly report.pdf.bin", &content);
-    let id = app.manager.add(vec![file]).await.unwrap().queued[0].id;
+    let id = app.manager.add(vec![file]).await.unwrap().queued[0];
     next_matching(&mut app.events, |e| match e {
         ManagerEvent::BatchFinished { done: 1, .. } => Some(()),
         _ => None,

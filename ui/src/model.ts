@@ -59,7 +59,8 @@ export class QueueModel {
   apply(event: ManagerEvent): UploadRow | undefined {
     switch (event.event) {
       case "changed": {
-        const row = event.row;
+        // The queue shows no digest or address (History does): not kept for 100,000 rows.
+        const row = { ...event.row, sha256: null, location: null };
         const before = this.rows.get(row.id);
         this.rows.set(row.id, row);
         this.place(row.id, before, row);

@@ -66,6 +66,7 @@ export class QueueView {
         { class: "row-head" },
         h("span", { class: "name" }),
         h("span", { class: "badge", "data-testid": "phase" }),
+        h("span", { class: "badge profile", "data-testid": "profile", title: "The profile it uploads with" }),
         h("span", { class: "badge ok", "data-testid": "verified", hidden: true, title: "The company's server checked the file's type, size and (if it scans) malware, then moved it to its final place." }, "verified"),
         h("span", { class: "meta" }),
         h("span", { class: "actions" }),
@@ -84,6 +85,7 @@ export class QueueView {
     q<HTMLElement>(".name").textContent = row.name;
     q<HTMLElement>(".name").title = row.path;
     q<HTMLElement>("[data-testid=phase]").textContent = row.phase;
+    q<HTMLElement>("[data-testid=profile]").textContent = row.profile;
     q<HTMLElement>("[data-testid=verified]").hidden = !row.verified;
     q<HTMLElement>(".key").textContent = `→ ${row.key}`;
     q<HTMLElement>(".key").title = row.key;
