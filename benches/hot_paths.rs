@@ -145,6 +145,70 @@ fn queue_commits(c: &mut Criterion) {
     g.finish();
 }
 
+/// The history tab's reads over a queue of 100,000 finished uploads: the newest page, a page
+/// deep in it, and a search (issue #17: "history with 100,000 rows opens in under a second").
+fn history_pages(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("q.sqlite3");
+    let q = Queue::open(&db).expect("queue");
+    {
+        // Filled directly: 100,000 fsync'd finishes would take minutes.
+        let mut conn = rusqlite::Connection::open(&db).expect("db");
+        let tx = conn.transaction().expect("tx");
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO items (profile, path, key, size, content_type, fingerprint, \
+                     state, sha256, location, updated_at) VALUES ('local', ?1, ?2, 12, \
+                     'text/plain', '', 'done', 'ab', 'http://127.0.0.1/b/k', ?3)",
+                )
+                .expect("insert");
+            for i in 0..100_000u32 {
+                let at = format!(
+                    "2026-11-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                    1 + i / 86_400 % 28,
+                    i / 3600 % 24,
+                    i / 60 % 60,
+                    i % 60,
+                    i % 1000
+                );
+                insert
+                    .execute(rusqlite::params![
+                        format!("/home/ann/Survey/d{:03}/f{i:06}.txt", i / 1000),
+                        format!(
+                            "uploads/2026/11/30/{i:08x}-Survey/d{:03}/f{i:06}.txt",
+                            i / 1000
+                        ),
+                        at
+                    ])
+                    .expect("row");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    let (first, total) = q.history_page(None, None, 200).expect("page");
+    assert_eq!((first.len(), total), (200, 100_000));
+    let (deep, _) = q.history_page(None, None, 50_000).expect("deep");
+    let cursor = deep
+        .last()
+        .map(|i| (i.updated_at.clone(), i.id))
+        .expect("cursor");
+    let mut g = c.benchmark_group("history of 100,000 uploads");
+    g.bench_function("the newest page (200)", |b| {
+        b.iter(|| q.history_page(None, None, 200).expect("page"))
+    });
+    g.bench_function("a page 50,000 deep", |b| {
+        b.iter(|| {
+            q.history_page(None, Some((&cursor.0, cursor.1)), 200)
+                .expect("page")
+        })
+    });
+    g.bench_function("a search (name or key contains)", |b| {
+        b.iter(|| q.history_page(Some("f04242"), None, 200).expect("page"))
+    });
+    g.finish();
+}
+
 /// A temp dir in memory where there is one: the store's file system work would otherwise
 /// dominate, and vary with the disk's history (ext4 slows down creating files after many deletes).
 fn memory_tempdir() -> tempfile::TempDir {
@@ -213,6 +277,7 @@ criterion_group!(
     signing,
     part_planning,
     queue_commits,
+    history_pages,
     small_files_end_to_end
 );
 criterion_main!(benches);

@@ -38,7 +38,7 @@ use crate::validate::{self, ValidationError};
 pub const PREPARE_CHUNK: usize = 256;
 /// Jobs validated and queued but not yet sending, kept in memory for their turn (beyond it,
 /// they are found in the queue again).
-const PREPARED_IN_MEMORY: usize = 4 * PREPARE_CHUNK;
+const PREPARED_IN_MEMORY: usize = 2 * PREPARE_CHUNK;
 
 /// A job on its way from being queued to being sent.
 enum Handover {
@@ -982,6 +982,25 @@ impl Session {
         progress_for: impl Fn(usize) -> ProgressFn,
         on_outcome: impl Fn(&FileOutcome),
     ) -> Vec<FileOutcome> {
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        self.upload_jobs_each(jobs, progress_for, |i, outcome| {
+            on_outcome(&outcome);
+            outcomes.push((i, outcome));
+        })
+        .await;
+        outcomes.sort_by_key(|(i, _)| *i);
+        outcomes.into_iter().map(|(_, o)| o).collect()
+    }
+
+    /// Uploads `jobs` as [`Self::upload_jobs`] does, handing each file's outcome (with its
+    /// job's index) to `each` as soon as it is done and keeping none: a folder of 100,000
+    /// files holds no 100,000 receipts.
+    pub async fn upload_jobs_each(
+        &self,
+        jobs: &[Job],
+        progress_for: impl Fn(usize) -> ProgressFn,
+        mut each: impl FnMut(usize, FileOutcome),
+    ) {
         let progress_for = &progress_for;
         // Every job is queued (a chunk a commit) as fast as it can be validated, while the first
         // ones upload: a run killed in the middle of a folder leaves the whole folder in the
@@ -1048,11 +1067,11 @@ impl Session {
                 }
             })
             .buffer_unordered(self.profile.concurrency.max(1))
-            .inspect(|(_, outcome)| on_outcome(outcome))
-            .collect::<Vec<(usize, FileOutcome)>>();
-        let ((), mut outcomes) = tokio::join!(queue_all, send_all);
-        outcomes.sort_by_key(|(i, _)| *i);
-        outcomes.into_iter().map(|(_, o)| o).collect()
+            .for_each(|(i, outcome)| {
+                each(i, outcome);
+                std::future::ready(())
+            });
+        tokio::join!(queue_all, send_all);
     }
 
     /// Uploads plain file paths (folders are expanded first).

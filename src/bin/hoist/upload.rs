@@ -53,15 +53,22 @@ pub(crate) fn upload(
             }
         });
         let bars = Bars::new(jobs.len(), args.json);
-        let outcomes = session
-            .upload_jobs_reporting(
+        let (mut uploaded, mut failed) = (0usize, Vec::new());
+        session
+            .upload_jobs_each(
                 &jobs,
                 |i| bars.progress_for(&jobs[i].path),
-                |o| print_outcome(&session, o, args.json, &bars),
+                |_, o| {
+                    print_outcome(&session, &o, args.json, &bars);
+                    match o.result {
+                        Ok(_) => uploaded += 1,
+                        Err(_) => failed.push(o.path),
+                    }
+                },
             )
             .await;
         bars.finish();
-        let code = report(&session, &outcomes, args.json)?;
+        let code = report(&session, uploaded, &failed, args.json)?;
         Ok(if session.control().is_stopped() { ExitCode::from(130) } else { code })
     })
 }
@@ -277,8 +284,13 @@ fn print_outcome(session: &Session, o: &FileOutcome, json: bool, bars: &Bars) {
 }
 
 /// The summary after every file: where the embedded store keeps files, the counts, the failed.
-fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Result<ExitCode> {
-    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+/// The summary after a batch: counts, and the files that failed (each was reported as it ended).
+fn report(
+    session: &Session,
+    uploaded: usize,
+    failed: &[std::path::PathBuf],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     if !json {
         #[cfg(feature = "embedded-store")]
         if let Some(local) = session.local_store() {
@@ -288,15 +300,15 @@ fn report(session: &Session, outcomes: &[FileOutcome], json: bool) -> anyhow::Re
             );
         }
         let _ = session;
-        println!("\n{} uploaded, {} failed", outcomes.len() - failed, failed);
-        if failed > 0 {
+        println!("\n{} uploaded, {} failed", uploaded, failed.len());
+        if !failed.is_empty() {
             eprintln!("failed files:");
-            for o in outcomes.iter().filter(|o| o.result.is_err()) {
-                eprintln!("  {}", o.path.display());
+            for path in failed {
+                eprintln!("  {}", path.display());
             }
         }
     }
-    Ok(if failed == 0 {
+    Ok(if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

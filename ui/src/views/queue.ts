@@ -16,6 +16,7 @@ import {
   formatDuration,
   formatRate,
   formatSpeed,
+  isActive,
   percent,
   QueueModel,
 } from "../model";
@@ -33,6 +34,22 @@ const ACTION_LABEL: Record<Action, string> = {
 export const ROW_HEIGHT = 76;
 /** Rows rendered beyond each edge of the view, so scrolling shows no gap. */
 const OVERSCAN = 6;
+/** Which uploads the list shows. */
+export type QueueFilter = "all" | "unfinished" | "failed" | "done";
+
+function shown(filter: QueueFilter, phase: UploadRow["phase"]): boolean {
+  switch (filter) {
+    case "all":
+      return true;
+    case "unfinished":
+      return isActive(phase);
+    case "failed":
+      return phase === "failed" || phase === "cancelled";
+    case "done":
+      return phase === "done";
+  }
+}
+
 /** The view's height when the list has none yet (before layout). */
 const FALLBACK_VIEW = 720;
 
@@ -43,6 +60,7 @@ export class QueueView {
   /** Stand in for the rows above and below the view, at their height: the scroll bar stays true. */
   private readonly above = h("li", { class: "spacer", "aria-hidden": "true" });
   private readonly below = h("li", { class: "spacer", "aria-hidden": "true" });
+  private filter: QueueFilter = "all";
 
   constructor(private readonly ctx: Context) {}
 
@@ -117,7 +135,15 @@ export class QueueView {
 
   render(): void {
     const list = byId("queue");
-    const size = this.model.size();
+    // A filter lists the ids it shows (one pass over the rows); "all" reads the model's order.
+    const filtered =
+      this.filter === "all"
+        ? null
+        : Array.from({ length: this.model.size() }, (_, i) => this.model.idAt(i)).filter((id): id is number => {
+            const row = id === undefined ? undefined : this.model.get(id);
+            return row !== undefined && shown(this.filter, row.phase);
+          });
+    const size = filtered ? filtered.length : this.model.size();
     // At least a window's height: a list still growing into its box is never left short.
     const view = Math.max(list.clientHeight, window.innerHeight || FALLBACK_VIEW);
     const first = Math.max(0, Math.floor(list.scrollTop / ROW_HEIGHT) - OVERSCAN);
@@ -127,7 +153,7 @@ export class QueueView {
     if (list.firstChild !== this.above) list.insertBefore(this.above, list.firstChild);
     const seen = new Set<number>();
     for (let i = first; i < last; i++) {
-      const id = this.model.idAt(i);
+      const id = filtered ? filtered[i] : this.model.idAt(i);
       const row = id === undefined ? undefined : this.model.get(id);
       if (!row) continue;
       const li = this.rowElement(row);
@@ -145,7 +171,9 @@ export class QueueView {
         this.rowEls.delete(id);
       }
     }
-    byId("queue-empty").hidden = size > 0;
+    byId("queue-empty").hidden = this.model.size() > 0;
+    byId("queue-count").textContent =
+      this.filter === "all" ? "" : `${size} of ${count(this.model.size(), "upload")}`;
     const o = this.model.overall();
     byId("overall").hidden = o.active === 0;
     (byId("overall-bar") as HTMLProgressElement).value = percent(o.sent, o.total);
@@ -231,6 +259,12 @@ export class QueueView {
       this.ctx.say(rate == null ? "No bandwidth limit." : `Uploads send at most ${formatRate(rate)} per second.`);
     });
     byId("queue").addEventListener("scroll", () => this.scheduleRender(), { passive: true });
+    const filter = byId<HTMLSelectElement>("queue-filter");
+    filter.addEventListener("change", () => {
+      this.filter = filter.value as QueueFilter;
+      byId("queue").scrollTop = 0;
+      this.scheduleRender();
+    });
     byId("queue").addEventListener("click", (e) => {
       const button = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]");
       const li = button?.closest<HTMLElement>("li[data-id]");

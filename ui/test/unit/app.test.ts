@@ -144,6 +144,35 @@ describe("the queue", () => {
     expect(rows().length).toBeLessThan(40);
   });
 
+  it("filters the list by what is left to do", async () => {
+    await start();
+    channel!.onmessage([
+      { event: "changed", row: row({ id: 1, name: "a.txt", phase: "done" }) },
+      { event: "changed", row: row({ id: 2, name: "b.txt", phase: "failed", error: "refused" }) },
+      { event: "changed", row: row({ id: 3, name: "c.txt", phase: "uploading" }) },
+      { event: "changed", row: row({ id: 4, name: "d.txt", phase: "cancelled" }) },
+    ]);
+    await settle();
+    const names = () => rows().map((r) => r.querySelector(".name")!.textContent);
+    expect(names()).toEqual(["c.txt", "d.txt", "b.txt", "a.txt"]);
+    const filter = document.querySelector<HTMLSelectElement>("#queue-filter")!;
+    for (const [value, want] of [
+      ["failed", ["d.txt", "b.txt"]],
+      ["unfinished", ["c.txt"]],
+      ["done", ["a.txt"]],
+      ["all", ["c.txt", "d.txt", "b.txt", "a.txt"]],
+    ] as const) {
+      filter.value = value;
+      filter.dispatchEvent(new Event("change"));
+      await settle();
+      expect(names()).toEqual(want);
+    }
+    filter.value = "failed";
+    filter.dispatchEvent(new Event("change"));
+    await settle();
+    expect(text("#queue-count")).toBe("2 of 4 uploads");
+  });
+
   it("keeps a failed upload's reason and retries it by id", async () => {
     await start();
     channel!.onmessage({
