@@ -38,7 +38,7 @@ use crate::validate::{self, ValidationError};
 pub const PREPARE_CHUNK: usize = 256;
 /// Jobs validated and queued but not yet sending, kept in memory for their turn (beyond it,
 /// they are found in the queue again).
-const PREPARED_IN_MEMORY: usize = 2 * PREPARE_CHUNK;
+const PREPARED_IN_MEMORY: usize = 4 * PREPARE_CHUNK;
 
 /// A job on its way from being queued to being sent.
 enum Handover {
@@ -1033,13 +1033,15 @@ impl Session {
                 }
             }
         };
+        // Jobs found in the queue again are prepared several at once (in order).
         let prepared = stream::poll_fn(move |cx| handed.poll_recv(cx))
-            .then(|h| async move {
+            .map(|h| async move {
                 match h {
                     Handover::Ready(i, p) => (i, p),
                     Handover::Queued(i) => (i, self.prepare(&jobs[i], &progress_for(i)).await),
                 }
             })
+            .buffered(self.profile.concurrency.max(1))
             // Signed a batch ahead of sending (where signing takes a round trip), the next
             // batches while this one goes.
             .ready_chunks(SIGN_AHEAD_BATCH)
