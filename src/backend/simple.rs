@@ -130,25 +130,7 @@ impl Signer for BackendSigner {
             });
         }
         if !status.is_success() {
-            let message = error_message(&text);
-            let status = status.as_u16();
-            return Err(if status >= 500 || status == 429 {
-                SignError::BackendUnavailable {
-                    status,
-                    message,
-                    retry_after,
-                }
-            } else if status == 401 {
-                SignError::BackendRejected {
-                    status,
-                    message: format!(
-                        "{message} — the backend wants a valid bearer token: check the one stored \
-                         for this profile"
-                    ),
-                }
-            } else {
-                SignError::BackendRejected { status, message }
-            });
+            return Err(refusal(status.as_u16(), error_message(&text), retry_after));
         }
         let mut presigned = parse_simple_answer(&text)?;
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
@@ -227,16 +209,17 @@ impl BackendSigner {
         if matches!(status.as_u16(), 404 | 405) {
             return Err(BatchRefused::NotOffered);
         }
+        let retry_after = http::retry_after(resp.headers(), SystemTime::now());
         let text = resp
             .text()
             .await
             .map_err(|e| BatchRefused::Failed(unreached(&e)))?;
         if !status.is_success() {
-            return Err(BatchRefused::Failed(SignError::BackendUnavailable {
-                status: status.as_u16(),
-                message: error_message(&text),
-                retry_after: None,
-            }));
+            return Err(BatchRefused::Failed(refusal(
+                status.as_u16(),
+                error_message(&text),
+                retry_after,
+            )));
         }
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| BatchRefused::Failed(SignError::BadResponse(format!("not JSON ({e})"))))?;
@@ -258,24 +241,39 @@ impl BackendSigner {
                         .get("error")
                         .and_then(|m| m.as_str())
                         .map_or_else(|| "no reason given".into(), redact);
-                    return Err(if status >= 500 || status == 429 {
-                        SignError::BackendUnavailable {
-                            status,
-                            message,
-                            retry_after: one
-                                .get("retryAfter")
-                                .and_then(|s| s.as_u64())
-                                .map(Duration::from_secs),
-                        }
-                    } else {
-                        SignError::BackendRejected { status, message }
-                    });
+                    let retry_after = one
+                        .get("retryAfter")
+                        .and_then(|s| s.as_u64())
+                        .map(Duration::from_secs);
+                    return Err(refusal(status, message, retry_after));
                 }
                 let mut presigned = parse_simple_value(one)?;
                 presigned.completion = super::completion_in(one, &self.url)?;
                 Ok(presigned)
             })
             .collect())
+    }
+}
+
+/// A backend's refusal to sign, by its status: 5xx and 429 may pass (waiting as asked), 401
+/// names the token, anything else stands.
+fn refusal(status: u16, message: String, retry_after: Option<Duration>) -> SignError {
+    if status >= 500 || status == 429 {
+        SignError::BackendUnavailable {
+            status,
+            message,
+            retry_after,
+        }
+    } else if status == 401 {
+        SignError::BackendRejected {
+            status,
+            message: format!(
+                "{message} — the backend wants a valid bearer token: check the one stored for \
+                 this profile"
+            ),
+        }
+    } else {
+        SignError::BackendRejected { status, message }
     }
 }
 
