@@ -89,6 +89,15 @@ pub enum KeychainError {
         /// What the platform said.
         detail: String,
     },
+    #[error(
+        "the keychain stayed locked ({detail}): unlock it when the system asks (on Linux, with \
+         your login keyring's password) and try again"
+    )]
+    /// The keychain is locked and was not unlocked: its prompt was dismissed or could not show.
+    Locked {
+        /// What the platform said.
+        detail: String,
+    },
     #[error("no {kind} is stored for profile '{profile}'")]
     /// The profile needs a secret that is not stored.
     Missing {
@@ -195,11 +204,16 @@ impl Keychain {
 fn map_error(e: keyring::Error) -> KeychainError {
     // keyring's messages name the service and account, never the secret.
     match e {
-        keyring::Error::NoDefaultStore
-        | keyring::Error::NoStorageAccess(_)
-        | keyring::Error::PlatformFailure(_) => KeychainError::Unavailable {
-            detail: e.to_string(),
+        // The Secret Service answers a locked collection, a dismissed unlock prompt, or one
+        // that could not be shown (no prompter) with this one.
+        keyring::Error::NoStorageAccess(inner) => KeychainError::Locked {
+            detail: inner.to_string(),
         },
+        keyring::Error::NoDefaultStore | keyring::Error::PlatformFailure(_) => {
+            KeychainError::Unavailable {
+                detail: e.to_string(),
+            }
+        }
         other => KeychainError::Failed {
             detail: other.to_string(),
         },

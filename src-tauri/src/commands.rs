@@ -13,7 +13,9 @@ use hoist::profile::Profile;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
 
-use crate::error::Result;
+use tauri_plugin_opener::OpenerExt;
+
+use crate::error::{IpcError, Result};
 
 type Mgr<'a> = State<'a, Arc<Manager>>;
 
@@ -201,6 +203,15 @@ pub async fn share_link(manager: Mgr<'_>, id: i64, expires_secs: u64) -> Result<
 #[tauri::command]
 pub fn set_limit_rate(manager: Mgr<'_>, rate: String) -> Result<Option<u64>> {
     Ok(manager.set_limit_rate_typed(&rate)?)
+}
+
+/// Shows upload `id`'s file selected in the system's file manager.
+#[tauri::command]
+pub fn show_in_folder(app: AppHandle, manager: Mgr<'_>, id: i64) -> Result<()> {
+    let path = manager.source_file(id)?;
+    app.opener()
+        .reveal_item_in_dir(&path)
+        .map_err(|e| IpcError::failed(format!("cannot open the file manager: {e}")))
 }
 
 /// A size as staff type it (`100MB`, `5GiB`), in bytes: the profile form's sizes.

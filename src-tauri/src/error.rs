@@ -25,6 +25,16 @@ pub struct IpcError {
     pub message: String,
 }
 
+impl IpcError {
+    /// An error of the shell itself (no core error behind it).
+    pub fn failed(message: String) -> Self {
+        IpcError {
+            kind: ErrorKind::Failed,
+            message,
+        }
+    }
+}
+
 impl From<hoist::ErrorKind> for ErrorKind {
     fn from(kind: hoist::ErrorKind) -> Self {
         match kind {

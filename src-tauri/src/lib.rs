@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use hoist::app::{Manager, ManagerConfig};
 use tauri::Manager as _;
+#[cfg(not(all(unix, not(target_os = "macos"))))]
 use tauri_plugin_notification::NotificationExt;
 
 pub mod commands;
 pub mod error;
+mod tray;
 
 /// Tells the desktop that a batch ended (best effort: a desktop without a notification
 /// service just shows nothing).
@@ -22,6 +24,25 @@ pub(crate) fn notify_batch(app: &tauri::AppHandle, done: u32, failed: u32) {
         ),
         (d, f) => format!("{d} uploaded, {f} failed: open Hoist to see why"),
     };
+    show_notification(app, &body);
+}
+
+/// On Linux and the BSDs the notification names its sender itself: the plugin's would say
+/// "hoist-desktop" (the executable). Windows names the installed app by its identifier.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn show_notification(_app: &tauri::AppHandle, body: &str) {
+    let _ = notify_rust::Notification::new()
+        .appname("Hoist")
+        .summary("Hoist")
+        .body(body)
+        .icon("hoist-desktop")
+        // The .deb's launcher (Hoist.desktop): the desktop takes the name and icon from it.
+        .hint(notify_rust::Hint::DesktopEntry("Hoist".to_owned()))
+        .show();
+}
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn show_notification(app: &tauri::AppHandle, body: &str) {
     let _ = app
         .notification()
         .builder()
@@ -51,7 +72,7 @@ fn open_main_window(app: &tauri::App) -> tauri::Result<()> {
     Ok(())
 }
 
-/// Runs the app until its window closes.
+/// Runs the app until it is quit (from the tray, or by closing the window where there is none).
 pub fn run() {
     let builder = tauri::Builder::default()
         // First, so that a second launch hands over and exits before anything else starts.
@@ -63,7 +84,8 @@ pub fn run() {
             }
         }))
         .plugin(tauri_plugin_dialog::init())
-        .plugin(tauri_plugin_notification::init());
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init());
     // The window's size and place are kept in the user's config dir, which the plugin cannot
     // be moved out of: with HOIST_CONFIG_DIR set (tests, portable installs) they are not kept.
     let builder = if std::env::var_os("HOIST_CONFIG_DIR").is_none() {
@@ -77,6 +99,7 @@ pub fn run() {
             let manager: Arc<Manager> =
                 tauri::async_runtime::block_on(async { Manager::open(ManagerConfig::user()) })?;
             app.manage(manager.clone());
+            tray::install(app, manager.clone());
             // Uploads that were running when the app closed go on.
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = manager.resume_unfinished().await {
@@ -85,6 +108,7 @@ pub fn run() {
             });
             Ok(())
         })
+        .on_window_event(tray::on_window_event)
         .invoke_handler(tauri::generate_handler![
             commands::subscribe,
             commands::overview,
@@ -112,6 +136,7 @@ pub fn run() {
             commands::set_limit_rate,
             commands::parse_size,
             commands::share_link,
+            commands::show_in_folder,
             commands::sign_in,
             commands::sign_out,
         ])

@@ -1,18 +1,21 @@
 //! The [`Manager`]: the queue, a [`Session`] per profile, and the uploads running now.
 
+use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use super::error::ManagerError;
 use super::views::{
-    file_name, row_of, AddReport, LiveView, ManagerEvent, Overview, Phase, Rejection, UploadRow,
+    file_name, row_of, Activity, AddReport, LiveView, ManagerEvent, Overview, Phase, Rejection,
+    UploadRow,
 };
 use super::{FILES_IN_FLIGHT, PROGRESS_INTERVAL};
+use crate::error::HasKind as _;
 use crate::profile::{Mode, ProfileStore};
 use crate::queue::{ItemState, Queue, QueueItem};
 use crate::retry::RetryPolicy;
@@ -36,7 +39,13 @@ pub struct ManagerConfig {
     pub data_dir: PathBuf,
     /// How uploads retry (and the clock they use).
     pub retry: RetryPolicy,
+    /// How long after an upload failed for want of a network Hoist first tries again (then
+    /// twice as long each time, up to [`RECONNECT_MAX`]).
+    pub reconnect_after: Duration,
 }
+
+/// The longest wait between two tries of a store or backend that could not be reached.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(300);
 
 impl ManagerConfig {
     /// The user's profiles, keychain and data dir.
@@ -46,6 +55,7 @@ impl ManagerConfig {
             keychain: Keychain::default(),
             data_dir: crate::profile::data_dir(),
             retry: RetryPolicy::default(),
+            reconnect_after: Duration::from_secs(10),
         }
     }
 }
@@ -86,6 +96,17 @@ struct Started {
     control: Control,
 }
 
+/// Failed uploads of one profile that may land once its store or backend can be reached again.
+/// One of them at a time is retried as a probe, with a growing wait between probes; once a
+/// probe gets through (or anything of the profile lands), all of them are retried.
+#[derive(Default)]
+struct Reconnect {
+    failed: BTreeSet<i64>,
+    probe: Option<i64>,
+    delay: Duration,
+    scheduled: bool,
+}
+
 #[derive(Default)]
 struct Waiting {
     queue: std::collections::VecDeque<Started>,
@@ -110,6 +131,8 @@ pub struct Manager {
     idle: Notify,
     /// The bandwidth limit over every upload of every profile.
     overall_limit: RateLimit,
+    /// Uploads that failed for want of a network, by profile, retried once it is back.
+    reconnect: Mutex<HashMap<String, Reconnect>>,
 }
 
 impl std::fmt::Debug for Manager {
@@ -160,6 +183,7 @@ impl Manager {
             adding: Default::default(),
             idle: Notify::new(),
             overall_limit,
+            reconnect: Default::default(),
         }))
     }
 
@@ -488,12 +512,23 @@ impl Manager {
                 if item.state.is_unfinished() && item.state != ItemState::Paused {
                     session.resumer().fail(&item, &e.to_string()).await?;
                 }
+                let item = self.item(id)?;
+                if e.kind() == crate::error::ErrorKind::RemoteTransient
+                    && item.state == ItemState::Failed
+                {
+                    let reason = format!(
+                        "{}; Hoist tries again by itself once it gets through",
+                        item.error.as_deref().unwrap_or("it could not be reached")
+                    );
+                    self.queue.set_state(id, ItemState::Failed, Some(&reason))?;
+                    self.retry_when_reachable(&item.profile, id);
+                }
                 Ok(())
             }
         }
     }
 
-    fn finished(&self, id: i64, outcome: Result<(), ManagerError>) {
+    fn finished(self: &Arc<Self>, id: i64, outcome: Result<(), ManagerError>) {
         if let Err(e) = outcome {
             let _ = self.resumer().record(id, &failed(&e));
         }
@@ -510,7 +545,87 @@ impl Manager {
         }
         lock(&self.live).remove(&id);
         self.changed(id);
+        if let Some(item) = self.queue.get(id).ok().flatten() {
+            self.got_through(&item.profile, id, item.state);
+        }
         self.end_batch_if_idle();
+    }
+
+    /// Keeps failed upload `id` (its store or backend could not be reached) for a retry once
+    /// `profile`'s store or backend answers again, and schedules the next probe.
+    fn retry_when_reachable(self: &Arc<Self>, profile: &str, id: i64) {
+        let delay = {
+            let mut all = lock(&self.reconnect);
+            let r = all.entry(profile.to_owned()).or_default();
+            if r.probe == Some(id) {
+                r.probe = None;
+                r.delay = (r.delay * 2).min(RECONNECT_MAX);
+            }
+            if r.delay.is_zero() {
+                r.delay = self.config.reconnect_after;
+            }
+            r.failed.insert(id);
+            if r.scheduled || r.probe.is_some() {
+                return;
+            }
+            r.scheduled = true;
+            r.delay
+        };
+        let (this, profile) = (self.clone(), profile.to_owned());
+        self.runtime.spawn(async move {
+            tokio::time::sleep(delay).await;
+            this.probe(&profile).await;
+        });
+    }
+
+    /// Retries the oldest upload of `profile` still failed for want of a network.
+    async fn probe(self: &Arc<Self>, profile: &str) {
+        loop {
+            let next = {
+                let mut all = lock(&self.reconnect);
+                let Some(r) = all.get_mut(profile) else {
+                    return;
+                };
+                r.scheduled = false;
+                let next = r.failed.pop_first();
+                r.probe = next;
+                next
+            };
+            let Some(id) = next else { return };
+            if self.retry(id).await.is_ok() {
+                return;
+            }
+            // Retried or dismissed by hand meanwhile: the next one probes.
+        }
+    }
+
+    /// Upload `id` of `profile` ended in `state`: unless it failed for want of a network again,
+    /// the store or backend answered, so every upload waiting for it is retried now.
+    fn got_through(self: &Arc<Self>, profile: &str, id: i64, state: ItemState) {
+        let waiting = {
+            let mut all = lock(&self.reconnect);
+            let Some(r) = all.get_mut(profile) else {
+                return;
+            };
+            let answered =
+                r.probe == Some(id) || (state == ItemState::Done && !r.failed.is_empty());
+            if !answered || r.failed.contains(&id) {
+                return;
+            }
+            let waiting = std::mem::take(&mut r.failed);
+            *r = Reconnect {
+                scheduled: r.scheduled,
+                ..Reconnect::default()
+            };
+            waiting
+        };
+        let this = self.clone();
+        self.runtime.spawn(async move {
+            for id in waiting {
+                // Retried, dismissed or removed by hand meanwhile: nothing to do.
+                let _ = this.retry(id).await;
+            }
+        });
     }
 
     /// Once nothing runs and no files are being added: reports the batch and wakes waiters.
@@ -695,6 +810,9 @@ impl Manager {
             )));
         }
         self.queue.dismiss(id)?;
+        for r in lock(&self.reconnect).values_mut() {
+            r.failed.remove(&id);
+        }
         Ok(())
     }
 
@@ -776,6 +894,31 @@ impl Manager {
             }
         }
         Ok(())
+    }
+
+    /// The file on this machine that upload `id` sends (or sent), for "show in folder"; an
+    /// error says so when it was moved or deleted since.
+    pub fn source_file(&self, id: i64) -> Result<PathBuf, ManagerError> {
+        let path = self.item(id)?.path;
+        if !path.exists() {
+            return Err(ManagerError::Io {
+                path,
+                message: "it is no longer there (moved or deleted since it was queued)".into(),
+            });
+        }
+        Ok(path)
+    }
+
+    /// What runs now and how the current batch went; cheap (two locks), so it can be asked
+    /// often. Files still being queued count as running.
+    pub fn activity(&self) -> Activity {
+        let running = lock(&self.live).len() + self.adding.load(Ordering::SeqCst);
+        let batch = lock(&self.batch);
+        Activity {
+            running: u32::try_from(running).unwrap_or(u32::MAX),
+            done: batch.done,
+            failed: batch.failed,
+        }
     }
 
     /// Resolves once no upload runs and no files are being added.

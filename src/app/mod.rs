@@ -22,11 +22,11 @@ pub mod profiles;
 pub mod views;
 
 pub use error::ManagerError;
-pub use manager::{EventSink, Manager, ManagerConfig};
+pub use manager::{EventSink, Manager, ManagerConfig, RECONNECT_MAX};
 pub use views::count;
 pub use views::{
-    AddReport, AddSummary, ExportFormat, HistoryCursor, HistoryEntry, HistoryPage, HistoryQuery,
-    ManagerEvent, Overview, Phase, Rejection, UploadRow,
+    Activity, AddReport, AddSummary, ExportFormat, HistoryCursor, HistoryEntry, HistoryPage,
+    HistoryQuery, ManagerEvent, Overview, Phase, Rejection, UploadRow,
 };
 
 /// Files uploading at once (their parts share the profile's `concurrency` on top of this).

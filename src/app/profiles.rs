@@ -276,24 +276,58 @@ impl Manager {
                 keychain_call(&self.config.keychain, move |k| k.delete(&owned, kind)).await?;
             }
         }
-        if create {
-            self.pin_active()?;
-            self.config.profiles.add(profile, false)?;
-        } else {
-            self.config.profiles.update(profile)?;
+        if create && self.config.profiles.get(name).is_ok() {
+            return Err(ProfileError::Exists(name.to_string()).into());
         }
+        // Secrets first: a keychain that stays locked (its unlock prompt dismissed) or absent
+        // leaves no profile behind that would then fail for want of them.
+        let mut stored = Vec::new();
         for s in secrets {
             if s.value.expose().trim().is_empty() {
                 continue;
             }
-            let name = name.to_string();
-            keychain_call(&self.config.keychain, move |k| {
-                k.set(&name, s.kind, &s.value)
+            let (owned, kind) = (name.to_string(), s.kind);
+            let set = keychain_call(&self.config.keychain, move |k| {
+                k.set(&owned, s.kind, &s.value)
             })
-            .await?;
+            .await;
+            if let Err(e) = set {
+                if create {
+                    self.forget_secrets(name, stored).await;
+                }
+                return Err(e.into());
+            }
+            stored.push(kind);
+        }
+        let saved = if create {
+            self.pin_active()
+                .and_then(|()| Ok(self.config.profiles.add(profile, false)?))
+        } else {
+            self.config.profiles.update(profile).map_err(Into::into)
+        };
+        if let Err(e) = saved {
+            if create {
+                self.forget_secrets(name, stored).await;
+            }
+            return Err(e);
         }
         self.forget_session(name).await;
         self.entry(name).await
+    }
+
+    /// Deletes the secrets just stored for a profile that was not created after all.
+    async fn forget_secrets(&self, name: &str, kinds: Vec<SecretKind>) {
+        for kind in kinds {
+            let owned = name.to_string();
+            if let Err(e) =
+                keychain_call(&self.config.keychain, move |k| k.delete(&owned, kind)).await
+            {
+                tracing::warn!(
+                    "could not delete the {} of profile '{name}' not created: {e}",
+                    kind.as_str()
+                );
+            }
+        }
     }
 
     /// With no default set, the only configured profile would silently become the active one:

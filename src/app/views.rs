@@ -331,6 +331,37 @@ pub(crate) fn row_of(item: &QueueItem, live: Option<LiveView>) -> UploadRow {
     }
 }
 
+/// What the manager is doing now, for the tray and anything else that shows it at a glance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Uploads running or waiting for a slot (paused ones are not counted).
+    pub running: u32,
+    /// Uploads of the current batch that landed.
+    pub done: u32,
+    /// Uploads of the current batch that failed.
+    pub failed: u32,
+}
+
+impl Activity {
+    /// Whether quitting now would interrupt uploads (they go on at the next start).
+    pub fn is_busy(&self) -> bool {
+        self.running > 0
+    }
+
+    /// One line, as the tray's menu shows it: "Uploading: 12 of 200 files done, 1 failed".
+    pub fn label(&self) -> String {
+        if self.running == 0 {
+            return "No uploads running".to_owned();
+        }
+        let total = self.running + self.done + self.failed;
+        let mut label = format!("Uploading: {} of {} done", self.done, count(total, "file"));
+        if self.failed > 0 {
+            label.push_str(&format!(", {} failed", self.failed));
+        }
+        label
+    }
+}
+
 /// `n` and a regular noun, in the singular or the plural: "1 file", "3 uploads" (never
 /// "file(s)").
 pub fn count(n: impl Into<u64>, noun: &str) -> String {
@@ -342,6 +373,27 @@ pub fn count(n: impl Into<u64>, noun: &str) -> String {
 
 #[cfg(test)]
 mod count_tests {
+    use super::Activity;
+
+    #[test]
+    fn the_tray_line_counts_the_batch() {
+        assert_eq!(Activity::default().label(), "No uploads running");
+        assert!(!Activity::default().is_busy());
+        let a = Activity {
+            running: 3,
+            done: 1,
+            failed: 0,
+        };
+        assert_eq!(a.label(), "Uploading: 1 of 4 files done");
+        assert!(a.is_busy());
+        let one = Activity {
+            running: 1,
+            done: 0,
+            failed: 2,
+        };
+        assert_eq!(one.label(), "Uploading: 0 of 3 files done, 2 failed");
+    }
+
     #[test]
     fn counts_say_one_or_many() {
         assert_eq!(super::count(1u32, "file"), "1 file");

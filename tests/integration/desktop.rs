@@ -34,6 +34,7 @@ fn config_in(config: &Path, data: &Path, keychain: &Keychain) -> ManagerConfig {
         keychain: keychain.clone(),
         data_dir: data.to_path_buf(),
         retry,
+        reconnect_after: Duration::from_millis(300),
     }
 }
 
@@ -823,4 +824,138 @@ async fn health_check_of_the_embedded_default_passes() {
         support::all_files(&folder).is_empty(),
         "the probe object was deleted"
     );
+}
+
+/// A TCP relay to `upstream` on `port` of 127.0.0.1: the network between staff and the store,
+/// back once it runs (before, nothing listens there: connections are refused).
+async fn network_back(port: u16, upstream: std::net::SocketAddr) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("the relay's port is free again");
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+}
+
+/// Makes `office`, a self-sign profile for `store` reached through a port of 127.0.0.1 where
+/// nothing listens yet, the active one; answers that port and the store's address.
+async fn behind_a_dead_link(app: &App, store: &Store) -> (u16, std::net::SocketAddr) {
+    let upstream = store.store.endpoint().socket_addrs(|| None).unwrap()[0];
+    let gate = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = gate.local_addr().unwrap().port();
+    drop(gate);
+    let mut profile = store.self_sign_profile("office");
+    if let Mode::SelfSign { endpoint, .. } = &mut profile.mode {
+        *endpoint = Some(format!("http://127.0.0.1:{port}"));
+    }
+    let secret = SecretInput {
+        kind: SecretKind::SecretAccessKey,
+        value: Secret::new(support::SECRET_ACCESS_KEY),
+    };
+    app.manager
+        .save_profile("office", profile, vec![secret], true)
+        .await
+        .unwrap();
+    app.manager.set_active("office").unwrap();
+    (port, upstream)
+}
+
+/// Uploads that failed because the store could not be reached are retried by themselves once
+/// it can be (a laptop back on the network), and land intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_failed_for_want_of_a_network_land_by_themselves_when_it_is_back() {
+    let mut app = app();
+    let store = Store::start().await;
+    let (port, upstream) = behind_a_dead_link(&app, &store).await;
+    let src = tempfile::tempdir().unwrap();
+    let files: Vec<_> = (0..3u8)
+        .map(|i| write(src.path(), &format!("f{i}.bin"), &bytes(50_000, i)))
+        .collect();
+    let ids = app.manager.add(files.clone()).await.unwrap().queued;
+    let batch = next_matching(&mut app.events, |e| match e {
+        ManagerEvent::BatchFinished { done, failed } => Some((*done, *failed)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        batch,
+        (0, 3),
+        "nothing can land while the store is unreachable"
+    );
+    for &id in &ids {
+        let reason = row(&app.manager, id).error.unwrap_or_default();
+        assert!(
+            reason.contains("tries again by itself"),
+            "the reason says Hoist will try again: {reason}"
+        );
+    }
+
+    // A few probes fail (each retries one upload), then the network comes back.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(store.keys().len(), 0);
+    network_back(port, upstream).await;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let rows: Vec<_> = ids.iter().map(|&id| row(&app.manager, id).phase).collect();
+            if rows.iter().all(|p| *p == Phase::Done) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("every upload lands once the store can be reached");
+    for (i, &id) in ids.iter().enumerate() {
+        let key = row(&app.manager, id).key;
+        assert_eq!(
+            store.stored_sha256(&key),
+            Some(sha256_hex(&bytes(50_000, i as u8))),
+            "{key} landed intact"
+        );
+    }
+    drain(&mut app.events);
+}
+
+/// A failed upload dismissed by hand is not brought back by the reconnection retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dismissed_upload_is_not_retried_when_the_network_is_back() {
+    let mut app = app();
+    let store = Store::start().await;
+    let (port, upstream) = behind_a_dead_link(&app, &store).await;
+    let src = tempfile::tempdir().unwrap();
+    let kept = write(src.path(), "kept.bin", &bytes(10_000, 1));
+    let dropped = write(src.path(), "dropped.bin", &bytes(10_000, 2));
+    let ids = app.manager.add(vec![kept, dropped]).await.unwrap().queued;
+    next_matching(&mut app.events, |e| match e {
+        ManagerEvent::BatchFinished { failed: 2, .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    app.manager.dismiss(ids[1]).unwrap();
+    network_back(port, upstream).await;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while row(&app.manager, ids[0]).phase != Phase::Done {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the kept upload lands");
+    app.manager.wait_idle().await;
+    let dismissed = Queue::open(&app.data.path().join("queue.sqlite3"))
+        .unwrap()
+        .get(ids[1])
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        dismissed.state,
+        ItemState::Failed,
+        "left as it was dismissed"
+    );
+    assert_eq!(store.keys().len(), 1);
 }

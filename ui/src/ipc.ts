@@ -47,6 +47,8 @@ export const ipc = {
   cancel: (id: number): Promise<void> => invoke("cancel", { id }),
   retry: (id: number): Promise<void> => invoke("retry", { id }),
   dismiss: (id: number): Promise<void> => invoke("dismiss", { id }),
+  /** Shows the file of upload `id` in the system's file manager. */
+  show: (id: number): Promise<void> => invoke("show_in_folder", { id }),
   pauseAll: (): Promise<void> => invoke("pause_all"),
   resumeAll: (): Promise<void> => invoke("resume_all"),
   cancelAll: (): Promise<void> => invoke("cancel_all"),

@@ -12,7 +12,7 @@ interface Sample {
   sent: number;
 }
 
-export type Action = "pause" | "resume" | "cancel" | "retry" | "dismiss";
+export type Action = "pause" | "resume" | "cancel" | "retry" | "dismiss" | "show";
 
 const RUNNING: Phase[] = ["queued", "signing", "uploading", "verifying"];
 
@@ -20,8 +20,8 @@ const RUNNING: Phase[] = ["queued", "signing", "uploading", "verifying"];
 export function actionsFor(phase: Phase): Action[] {
   if (RUNNING.includes(phase)) return ["pause", "cancel"];
   if (phase === "paused") return ["resume", "cancel"];
-  if (phase === "failed" || phase === "cancelled") return ["retry", "dismiss"];
-  return ["dismiss"];
+  if (phase === "failed" || phase === "cancelled") return ["retry", "show", "dismiss"];
+  return ["show", "dismiss"];
 }
 
 export function isActive(phase: Phase): boolean {

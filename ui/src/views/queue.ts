@@ -28,6 +28,7 @@ const ACTION_LABEL: Record<Action, string> = {
   cancel: "Cancel",
   retry: "Retry",
   dismiss: "Dismiss",
+  show: "Show in folder",
 };
 
 /** Every row's height in pixels, its margin included (style.css: `.queue .row`). */

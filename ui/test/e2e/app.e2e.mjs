@@ -2,7 +2,7 @@
 // "done" and land intact in the embedded store; a failing upload shows its reason; a profile
 // created in the UI keeps its token in the keychain and in no file.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -24,13 +24,24 @@ function filesUnder(dir) {
 const home = freshHome("app");
 let driver;
 let s;
+// What the app asks of the desktop over the session bus (notifications, the file manager),
+// as the desktop's services would receive it.
+let monitor;
+let busLog = "";
 
 before(async () => {
+  monitor = spawn("dbus-monitor", [
+    "--session",
+    "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
+    "type='method_call',interface='org.freedesktop.FileManager1'",
+  ]);
+  monitor.stdout.on("data", (d) => (busLog += d));
   driver = await startDriver(home.env, 4444);
   s = await Session.start(4444);
 });
 
 after(async () => {
+  monitor?.kill();
   await s?.close();
   driver?.kill();
   await stopApp(home);
@@ -73,6 +84,23 @@ test("files added reach done and land intact in the embedded store", async () =>
   });
   assert.deepEqual(rows.map(([n]) => n).sort(), ["notes.txt", "one.bin", "photo.bin"]);
   await s.screenshot("02-queue-done");
+
+  // The batch's notification comes from "Hoist" (the first argument of Notify is the sender's
+  // name; the plugin alone would send the executable's, "hoist-desktop").
+  const notify = await until("the batch's notification", () => {
+    const call = busLog.split(/\n(?=method call)/).find((m) => m.includes("member=Notify"));
+    return call ?? false;
+  }, 10_000);
+  assert.match(notify, /member=Notify\s+string "Hoist"/, notify);
+  assert.match(notify, /string "3 files uploaded"/, notify);
+
+  // "Show in folder" asks the desktop's file manager to show the file, selected.
+  await s.click(`[data-testid=upload-row]:has(.name[title$="notes.txt"]) button[data-action=show]`);
+  const shown = await until("the file manager call", () => {
+    const call = busLog.split(/\n(?=method call)/).find((m) => m.includes("member=ShowItems"));
+    return call ?? false;
+  }, 10_000);
+  assert.ok(shown.includes(`file://${join(src, "notes.txt")}`), shown);
 
   const stored = filesUnder(dest).map((p) => sha256(readFileSync(p)));
   for (const b of [files["notes.txt"], files["photo.bin"], Buffer.alloc(70_000, 1)]) {

@@ -12,25 +12,29 @@ export const APP =
   join(process.env.CARGO_TARGET_DIR ?? join(ROOT, "target"), "debug", "hoist-desktop");
 export const SHOTS = process.env.HOIST_SCREENSHOTS ?? join(ROOT, "artifacts", "screenshots");
 
+/** The processes of the app instance of `home`. */
+export function appPids(home) {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const env = readFileSync(`/proc/${p}/environ`, "utf8").split("\0");
+        return env.includes(`HOIST_CONFIG_DIR=${home.env.HOIST_CONFIG_DIR}`) &&
+          readFileSync(`/proc/${p}/cmdline`, "utf8").startsWith(APP);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 /**
  * Ends the app instance of `home` once its WebDriver session is closed: it should exit with
  * its window, and is stopped after `graceMs` if it has not (seen once: an instance left
  * running made the next test's start hand over to it, through the single-instance plugin).
  */
 export async function stopApp(home, graceMs = 10_000) {
-  const ours = () =>
-    readdirSync("/proc")
-      .filter((p) => /^\d+$/.test(p))
-      .filter((p) => {
-        try {
-          const env = readFileSync(`/proc/${p}/environ`, "utf8").split("\0");
-          return env.includes(`HOIST_CONFIG_DIR=${home.env.HOIST_CONFIG_DIR}`) &&
-            readFileSync(`/proc/${p}/cmdline`, "utf8").startsWith(APP);
-        } catch {
-          return false;
-        }
-      })
-      .map(Number);
+  const ours = () => appPids(home);
   const end = Date.now() + graceMs;
   while (ours().length && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
   for (const pid of ours()) {

@@ -1,0 +1,123 @@
+// The tray, driven as a desktop's panel drives it: its menu is the app's own D-Bus menu
+// (com.canonical.dbusmenu, exported by the Ayatana indicator), clicked over the session bus.
+// Closing the window (a WM_DELETE_WINDOW, as a window manager sends it) keeps the app and its
+// uploads running; "Show Hoist" brings the window back; the menu's first line follows the
+// batch; "Quit Hoist" asks while uploads run (closing the question keeps them) and quits at once when none do.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { appPids, freshHome, ROOT, Session, startDriver, stopApp, until } from "./webdriver.mjs";
+
+const home = freshHome("tray");
+let driver;
+let s;
+
+before(async () => {
+  driver = await startDriver(home.env, 4464);
+  s = await Session.start(4464);
+});
+
+after(async () => {
+  await s?.close();
+  driver?.kill();
+  await stopApp(home);
+});
+
+const busctl = (...args) => execFileSync("busctl", ["--user", ...args], { encoding: "utf8" });
+
+/** The app's tray menu on the session bus: its connection's name and the menu's path. */
+function findMenu() {
+  const pids = new Set(appPids(home));
+  for (const peer of JSON.parse(busctl("list", "--json=short"))) {
+    if (!peer.name.startsWith(":") || !pids.has(peer.pid)) continue;
+    let tree = "";
+    try {
+      tree = busctl("--timeout=3", "tree", "--list", peer.name); // the app's other connections export nothing
+    } catch {
+      continue;
+    }
+    const path = tree.split("\n").find((p) => p.startsWith("/org/ayatana/NotificationItem/") && p.endsWith("/Menu"));
+    if (path) return { name: peer.name, path };
+  }
+  return null;
+}
+
+/** The menu's items as {id, label, enabled}. */
+function items(menu) {
+  const out = JSON.parse(
+    busctl("--json=short", "call", "--", menu.name, menu.path, "com.canonical.dbusmenu", "GetLayout", "iias", "0", "-1", "0"),
+  );
+  const [, [, , children]] = out.data;
+  return children
+    .map((c) => c.data)
+    .map(([id, props]) => ({ id, label: props.label?.data, enabled: props.enabled?.data !== false }))
+    .filter((i) => i.label);
+}
+
+function click(menu, label) {
+  const item = items(menu).find((i) => i.label === label);
+  assert.ok(item, `the tray menu has "${label}": ${JSON.stringify(items(menu))}`);
+  busctl("call", menu.name, menu.path, "com.canonical.dbusmenu", "Event", "isvu", String(item.id), "clicked", "s", "", "0");
+}
+
+const visible = (title) => {
+  try {
+    return execFileSync("xdotool", ["search", "--onlyvisible", "--name", `^${title}$`], { encoding: "utf8" }).trim() !== "";
+  } catch {
+    return false; // xdotool exits 1 when nothing matches
+  }
+};
+
+const closeWindow = (title) =>
+  Number(execFileSync("/usr/bin/python3", [join(ROOT, "ui/test/e2e/close_window.py"), title], { encoding: "utf8" }));
+
+test("closing keeps uploads running in the tray; quitting asks while they run", async () => {
+  const menu = await until("the tray menu on the session bus", findMenu, 20_000);
+  const status = () => items(menu)[0];
+  assert.equal(status().label, "No uploads running");
+  assert.equal(status().enabled, false, "the progress line is not a button");
+
+  // A slow upload: 4 MiB at 256 KiB/s runs long enough to close, come back and ask.
+  const file = join(home.dir, "slow.bin");
+  writeFileSync(file, Buffer.alloc(4 << 20, 3));
+  assert.ok("ok" in (await s.invoke("set_limit_rate", { rate: "256KiB" })));
+  const added = await s.invoke("add_paths", { paths: [file] });
+  assert.ok("ok" in added, JSON.stringify(added));
+  await until("the tray to show the upload", () => status().label === "Uploading: 0 of 1 file done", 10_000);
+
+  // Closing the window hides it; the app and its upload go on.
+  assert.ok(visible("Hoist"), "the window is shown at first");
+  assert.equal(closeWindow("Hoist"), 1, "one window was asked to close");
+  await until("the window to hide", () => !visible("Hoist"), 10_000);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(appPids(home).length > 0, "the app still runs with its window closed");
+  const phase = await s.execute(
+    "return document.querySelector('[data-testid=upload-row] [data-testid=phase]').textContent",
+  );
+  assert.match(phase, /queued|signing|uploading/, "the upload goes on while the window is closed");
+
+  click(menu, "Show Hoist");
+  await until("the window to come back", () => visible("Hoist"), 10_000);
+
+  // Quitting mid-upload asks; closing the question (as "Keep uploading") keeps the app and
+  // the upload.
+  click(menu, "Quit Hoist");
+  await until("the question", () => visible("Quit Hoist\\?"), 10_000);
+  assert.equal(closeWindow("Quit Hoist?"), 1, "the question was closed");
+  await until("the question to go", () => !visible("Quit Hoist\\?"), 10_000);
+  assert.ok(appPids(home).length > 0, "Keep uploading keeps the app");
+  assert.equal(status().label, "Uploading: 0 of 1 file done");
+
+  // Pause all from the tray: nothing runs, so quitting does not ask.
+  click(menu, "Pause all");
+  await until("the upload to pause", () => status().label === "No uploads running", 10_000);
+  const paused = await s.execute(
+    "return document.querySelector('[data-testid=upload-row] [data-testid=phase]').textContent",
+  );
+  assert.equal(paused, "paused");
+  click(menu, "Quit Hoist");
+  await until("the app to quit", () => appPids(home).length === 0, 10_000);
+  assert.ok(!visible("Quit Hoist\\?"), "an idle app quits without asking");
+});
