@@ -214,6 +214,17 @@ pub fn show_in_folder(app: AppHandle, manager: Mgr<'_>, id: i64) -> Result<()> {
         .map_err(|e| IpcError::failed(format!("cannot open the file manager: {e}")))
 }
 
+/// A small picture of upload `id`'s file when it is an image (a `data:` URL), else none.
+#[tauri::command]
+pub async fn thumbnail(manager: Mgr<'_>, id: i64) -> Result<Option<String>> {
+    let Ok(path) = manager.source_file(id) else {
+        return Ok(None);
+    };
+    tauri::async_runtime::spawn_blocking(move || crate::thumbnail::of(&path))
+        .await
+        .map_err(|e| IpcError::failed(format!("cannot make a thumbnail: {e}")))
+}
+
 /// A size as staff type it (`100MB`, `5GiB`), in bytes: the profile form's sizes.
 #[tauri::command]
 pub fn parse_size(text: String) -> Result<u64> {

@@ -11,6 +11,7 @@ use tauri_plugin_notification::NotificationExt;
 
 pub mod commands;
 pub mod error;
+pub mod thumbnail;
 mod tray;
 
 /// Tells the desktop that a batch ended (best effort: a desktop without a notification
@@ -137,6 +138,7 @@ pub fn run() {
             commands::parse_size,
             commands::share_link,
             commands::show_in_folder,
+            commands::thumbnail,
             commands::sign_in,
             commands::sign_out,
         ])

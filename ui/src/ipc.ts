@@ -49,6 +49,8 @@ export const ipc = {
   dismiss: (id: number): Promise<void> => invoke("dismiss", { id }),
   /** Shows the file of upload `id` in the system's file manager. */
   show: (id: number): Promise<void> => invoke("show_in_folder", { id }),
+  /** A small picture of upload `id`'s file (a data: URL), or null when it is no image. */
+  thumbnail: (id: number): Promise<string | null> => invoke("thumbnail", { id }),
   pauseAll: (): Promise<void> => invoke("pause_all"),
   resumeAll: (): Promise<void> => invoke("resume_all"),
   cancelAll: (): Promise<void> => invoke("cancel_all"),

@@ -31,6 +31,10 @@ const ACTION_LABEL: Record<Action, string> = {
   show: "Show in folder",
 };
 
+/** Files whose rows show a thumbnail (the desktop makes them; other files never ask). */
+const IMAGE_NAME = /\.(png|jpe?g|gif|webp)$/i;
+const THUMBNAILS_KEPT = 500;
+
 /** Every row's height in pixels, its margin included (style.css: `.queue .row`). */
 export const ROW_HEIGHT = 76;
 /** Rows rendered beyond each edge of the view, so scrolling shows no gap. */
@@ -93,6 +97,7 @@ export class QueueView {
       h("div", { class: "key" }),
       h("div", { class: "error", "data-testid": "error" }),
       h("progress", { max: 100, value: 0 }),
+      h("img", { class: "thumb", alt: "", "data-testid": "thumbnail", hidden: true }),
     );
     this.rowEls.set(row.id, li);
     return li;
@@ -101,6 +106,7 @@ export class QueueView {
   private updateRow(li: HTMLLIElement, row: UploadRow): void {
     const q = <T extends Element>(sel: string) => li.querySelector(sel) as T;
     li.className = `row phase-${row.phase}`;
+    this.showThumbnail(li, row);
     q<HTMLElement>(".name").textContent = row.name;
     q<HTMLElement>(".name").title = row.path;
     q<HTMLElement>("[data-testid=phase]").textContent = row.phase;
@@ -132,6 +138,31 @@ export class QueueView {
         ),
       );
     }
+  }
+
+  /** Thumbnails of image files, asked for once a row is first in view; the newest few
+   * hundred are kept. */
+  private readonly thumbnails = new Map<number, string | null>();
+
+  private showThumbnail(li: HTMLLIElement, row: UploadRow): void {
+    const img = li.querySelector("img.thumb") as HTMLImageElement;
+    const known = IMAGE_NAME.test(row.name) ? this.thumbnails.get(row.id) : null;
+    if (known === undefined) {
+      this.thumbnails.set(row.id, null);
+      if (this.thumbnails.size > THUMBNAILS_KEPT) {
+        this.thumbnails.delete(this.thumbnails.keys().next().value as number);
+      }
+      ipc
+        .thumbnail(row.id)
+        .then((url) => {
+          this.thumbnails.set(row.id, url);
+          if (url) this.scheduleRender();
+        })
+        .catch(() => undefined); // no thumbnail is no harm: the row says everything else
+    }
+    if (known && img.getAttribute("src") !== known) img.src = known;
+    img.hidden = !known;
+    li.classList.toggle("has-thumb", Boolean(known));
   }
 
   render(): void {

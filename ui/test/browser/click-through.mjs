@@ -103,3 +103,99 @@ test("dark theme renders the queue readably", async () => {
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+/** WCAG contrast ratio of two "rgb(r, g, b)" colours. */
+function contrast(a, b) {
+  const lum = (c) => {
+    const [r, g, bl] = c.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number).map((v) => {
+      const s = v / 255;
+      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/** In the open tab: controls shown but cut off or outside the window, and the text of each
+ * element with its colour and the background it is drawn on. */
+function audit(page) {
+  return page.evaluate(() => {
+    const view = document.querySelector("[role=tabpanel]:not([hidden])");
+    const shown = (e) => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden";
+    const background = (e) => {
+      for (let n = e; n; n = n.parentElement) {
+        const c = getComputedStyle(n).backgroundColor;
+        if (c !== "rgba(0, 0, 0, 0)" && c !== "transparent") return c;
+      }
+      return getComputedStyle(document.documentElement).backgroundColor;
+    };
+    const controls = [...document.querySelectorAll("header button, [role=tab], #status, " +
+      "[role=tabpanel]:not([hidden]) :is(button, input, select, a[href])")].filter(shown);
+    const outside = controls
+      .filter((e) => { const r = e.getBoundingClientRect(); return r.left < 0 || r.right > innerWidth + 0.5 || r.width < 8; })
+      .map((e) => e.outerHTML.slice(0, 80));
+    const texts = [...view.querySelectorAll("*"), ...document.querySelectorAll("header *")]
+      .filter((e) => shown(e) && [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim()))
+      .map((e) => ({ what: e.outerHTML.slice(0, 60), color: getComputedStyle(e).color, bg: background(e) }));
+    return { outside, texts, overflowX: document.documentElement.scrollWidth - innerWidth };
+  });
+}
+
+/** Everything Tab reaches, in order, until it comes round again (at most `limit` presses). */
+async function tabOrder(page, limit = 120) {
+  const seen = [];
+  await page.evaluate(() => document.activeElement?.blur());
+  for (let i = 0; i < limit; i++) {
+    await page.keyboard.press("Tab");
+    const id = await page.evaluate(() => {
+      const e = document.activeElement;
+      if (!e || e === document.body) return null;
+      e.dataset.tabbed = "1";
+      return e.id || e.getAttribute("aria-label") || e.textContent.trim().slice(0, 30);
+    });
+    if (id !== null && seen.includes(id) && seen[0] === id) break;
+    if (id !== null) seen.push(id);
+  }
+  return seen;
+}
+
+for (const [width, height] of [[800, 600], [1920, 1080]]) {
+  for (const scheme of ["light", "dark"]) {
+    test(`at ${width}×${height} in ${scheme}: every control is on screen, readable and reachable by Tab`, async () => {
+      const page = await browser.newPage({ viewport: { width, height }, colorScheme: scheme });
+      const errors = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.addInitScript({ path: resolve(import.meta.dirname, "mock-ipc.js") });
+      await page.goto(base);
+      await page.waitForSelector("body[data-ready='1']");
+      await page.evaluate(() => window.__drop(["/home/ann/q3-report.pdf", "/home/ann/site-photo.jpg", "/home/ann/empty.txt"]));
+      await page.waitForFunction(() => [...document.querySelectorAll("[data-testid=phase]")].length === 2 &&
+        [...document.querySelectorAll("[data-testid=phase]")].every((p) => p.textContent === "done"));
+      for (const tab of ["queue", "history", "profiles"]) {
+        await page.click(`#tab-${tab}`);
+        if (tab === "history") {
+          await page.waitForFunction(() => document.querySelectorAll("[data-testid=history-row]").length === 2);
+        }
+        if (tab === "profiles") await page.click("#new-profile");
+        const { outside, texts, overflowX } = await audit(page);
+        assert.equal(overflowX, 0, `${tab}: nothing runs off the window's side`);
+        assert.deepEqual(outside, [], `${tab}: every control is inside the window`);
+        const poor = texts.filter((t) => contrast(t.color, t.bg) < 4.5);
+        assert.deepEqual(poor, [], `${tab}: every text has a contrast of 4.5:1 or more (WCAG AA)`);
+        // Tab reaches every control shown (tabs themselves by arrows: one tab stop for the list).
+        await tabOrder(page);
+        const missed = await page.evaluate(() =>
+          [...document.querySelectorAll("header button, [role=tabpanel]:not([hidden]) :is(button, input, select, a[href])")]
+            .filter((e) => e.getClientRects().length > 0 && !e.disabled && e.dataset.tabbed !== "1")
+            .map((e) => e.outerHTML.slice(0, 80)),
+        );
+        assert.deepEqual(missed, [], `${tab}: Tab reaches every control`);
+        await page.evaluate(() => document.querySelectorAll("[data-tabbed]").forEach((e) => delete e.dataset.tabbed));
+        await page.screenshot({ path: join(SHOTS, `browser-${width}x${height}-${scheme}-${tab}.png`) });
+      }
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
+  }
+}

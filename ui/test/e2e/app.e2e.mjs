@@ -113,6 +113,28 @@ test("files added reach done and land intact in the embedded store", async () =>
   await s.screenshot("03-history");
 });
 
+test("image rows show a thumbnail of the picture; other rows none", async () => {
+  await s.click("#tab-queue");
+  const src = join(home.dir, "pictures");
+  mkdirSync(src, { recursive: true });
+  // Real pictures, made by ImageMagick: a wide red PNG and a tall blue JPEG.
+  execFileSync("convert", ["-size", "300x150", "xc:red", join(src, "wide.png")]);
+  execFileSync("convert", ["-size", "100x200", "xc:blue", join(src, "tall.jpg")]);
+  writeFileSync(join(src, "fake.png"), "not a picture, whatever its name says");
+  const added = await s.invoke("add_paths", { paths: [src] });
+  assert.equal(added.ok.queued, 3, JSON.stringify(added));
+  const sizes = await until("two thumbnails", async () => {
+    const got = await s.execute(
+      "return Object.fromEntries([...document.querySelectorAll('[data-testid=upload-row]')].map(r => { const i = r.querySelector('[data-testid=thumbnail]'); return [r.querySelector('.name').textContent, i.hidden ? null : [i.naturalWidth, i.naturalHeight]]; }))",
+    );
+    return got["wide.png"] && got["tall.jpg"] ? got : false;
+  });
+  assert.deepEqual(sizes["wide.png"], [96, 48], "the picture's shape, 96 pixels at most");
+  assert.deepEqual(sizes["tall.jpg"], [48, 96]);
+  assert.equal(sizes["fake.png"], null, "a file named .png that is no picture has none");
+  await s.screenshot("02b-thumbnails");
+});
+
 // Regression: the app wrote WebKit's data and its window state into the user's own dirs even
 // with HOIST_CONFIG_DIR and HOIST_DATA_DIR set.
 test("with HOIST_CONFIG_DIR and HOIST_DATA_DIR set, the app keeps its files under them", async () => {
