@@ -87,6 +87,17 @@ impl ItemState {
     }
 }
 
+/// How many items of the queue view are in one state, and their bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateCount {
+    /// The state.
+    pub state: ItemState,
+    /// Items in it.
+    pub items: u64,
+    /// Their sizes, summed.
+    pub bytes: u64,
+}
+
 /// One upload in the queue.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct QueueItem {
@@ -197,6 +208,7 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_by_path ON items(profile, path, state);
 CREATE INDEX IF NOT EXISTS items_history ON items(state, updated_at, id);
+CREATE INDEX IF NOT EXISTS items_view ON items(dismissed, state, id);
 CREATE TABLE IF NOT EXISTS parts (
     item INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
     part_number INTEGER NOT NULL,
@@ -561,6 +573,56 @@ impl Queue {
             "SELECT {COLUMNS} FROM items WHERE dismissed = 0 ORDER BY id"
         ))?;
         let rows = st.query_map([], row_to_item)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many items the queue view shows in each state, and their bytes.
+    pub fn visible_counts(&self) -> Result<Vec<StateCount>, QueueError> {
+        let c = self.conn();
+        let mut st = c.prepare(
+            "SELECT state, count(*), COALESCE(SUM(size), 0) FROM items WHERE dismissed = 0 \
+             GROUP BY state",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(StateCount {
+                state: ItemState::parse(&r.get::<_, String>(0)?),
+                items: r.get::<_, i64>(1)? as u64,
+                bytes: r.get::<_, i64>(2)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Up to `limit` items of the queue view in `states`, from the `offset`-th on, by id
+    /// (ascending or not): one window of a list of any length.
+    pub fn visible_window(
+        &self,
+        states: &[ItemState],
+        ascending: bool,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<QueueItem>, QueueError> {
+        if states.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let listed = states
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let order = if ascending { "ASC" } else { "DESC" };
+        let c = self.conn();
+        let mut st = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM items WHERE dismissed = 0 AND state IN ({listed}) \
+             ORDER BY id {order} LIMIT ?1 OFFSET ?2"
+        ))?;
+        let rows = st.query_map(
+            rusqlite::params![
+                i64::try_from(limit).unwrap_or(i64::MAX),
+                i64::try_from(offset).unwrap_or(i64::MAX)
+            ],
+            row_to_item,
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -7,7 +7,7 @@ use hoist::app::health::HealthReport;
 use hoist::app::profiles::{ProfileEntry, ProfileTemplate, SecretInput};
 use hoist::app::{
     events::Coalescer, AddSummary, ExportFormat, HistoryPage, HistoryQuery, Manager, ManagerError,
-    ManagerEvent, Overview, UploadRow,
+    ManagerEvent, Overview, QueueQuery, QueueWindow,
 };
 use hoist::profile::Profile;
 use tauri::ipc::Channel;
@@ -19,14 +19,10 @@ use crate::error::{IpcError, Result};
 
 type Mgr<'a> = State<'a, Arc<Manager>>;
 
-/// Sends every queue change to `on_event` (and a notification when a batch ends); returns the
-/// queue as it is now.
+/// Sends every queue change to `on_event` (and a notification when a batch ends); the rows
+/// themselves come from [`queue_window`], a window at a time.
 #[tauri::command]
-pub fn subscribe(
-    app: AppHandle,
-    manager: Mgr<'_>,
-    on_event: Channel<Vec<ManagerEvent>>,
-) -> Result<Vec<UploadRow>> {
+pub fn subscribe(app: AppHandle, manager: Mgr<'_>, on_event: Channel<Vec<ManagerEvent>>) {
     // Events reach the webview coalesced, every EVENT_INTERVAL at most: one message for what
     // a folder of thousands of files did meanwhile. The forwarder ends with its subscription.
     let pending = Arc::new(Coalescer::default());
@@ -47,7 +43,12 @@ pub fn subscribe(
         }
         pending.push(event);
     }));
-    Ok(manager.uploads()?)
+}
+
+/// The rows of the queue view in view (and the counts and totals around them).
+#[tauri::command]
+pub fn queue_window(manager: Mgr<'_>, query: QueueQuery) -> Result<QueueWindow> {
+    Ok(manager.queue_window(query)?)
 }
 
 /// How often coalesced events go to the webview.
@@ -121,9 +122,8 @@ pub async fn retry_all(manager: Mgr<'_>) -> Result<()> {
 
 /// Dismisses every finished upload; returns what stays.
 #[tauri::command]
-pub fn clear_finished(manager: Mgr<'_>) -> Result<Vec<UploadRow>> {
-    manager.clear_finished()?;
-    Ok(manager.uploads()?)
+pub fn clear_finished(manager: Mgr<'_>) -> Result<()> {
+    Ok(manager.clear_finished()?)
 }
 
 /// A page of finished uploads, newest first.

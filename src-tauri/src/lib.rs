@@ -113,6 +113,7 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::subscribe,
             commands::overview,
+            commands::queue_window,
             commands::add_paths,
             commands::pause,
             commands::resume,

@@ -11,8 +11,8 @@ use tokio::sync::Notify;
 
 use super::error::ManagerError;
 use super::views::{
-    file_name, row_of, Activity, AddReport, LiveView, ManagerEvent, Overview, Phase, Rejection,
-    UploadRow,
+    file_name, row_of, Activity, AddReport, LiveView, ManagerEvent, Overall, Overview, Phase,
+    QueueFilter, QueueQuery, QueueWindow, Rejection, UploadRow,
 };
 use super::{FILES_IN_FLIGHT, PROGRESS_INTERVAL};
 use crate::error::HasKind as _;
@@ -133,6 +133,8 @@ pub struct Manager {
     overall_limit: RateLimit,
     /// Uploads that failed for want of a network, by profile, retried once it is back.
     reconnect: Mutex<HashMap<String, Reconnect>>,
+    /// Bytes sent since the manager opened, every upload together.
+    sent_ever: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Manager {
@@ -184,6 +186,7 @@ impl Manager {
             idle: Notify::new(),
             overall_limit,
             reconnect: Default::default(),
+            sent_ever: Default::default(),
         }))
     }
 
@@ -383,6 +386,56 @@ impl Manager {
             .into_iter()
             .map(|i| row_of(&i, live.get(&i.id).map(Live::view)))
             .collect())
+    }
+
+    /// The rows of the queue view that `query` asks for (unfinished uploads first, oldest
+    /// first; then finished ones, newest first), with the counts and totals around them.
+    pub fn queue_window(&self, query: QueueQuery) -> Result<QueueWindow, ManagerError> {
+        let counts = self.queue.visible_counts()?;
+        let counted = |states: &[ItemState]| -> u64 {
+            counts
+                .iter()
+                .filter(|c| states.contains(&c.state))
+                .map(|c| c.items)
+                .sum()
+        };
+        let (first, then) = query.filter.states();
+        let in_first = counted(first);
+        let (offset, limit) = (
+            u64::from(query.offset),
+            u64::from(query.limit.min(super::QUEUE_WINDOW_MAX)),
+        );
+        let mut items = Vec::new();
+        if offset < in_first {
+            items = self.queue.visible_window(first, true, offset, limit)?;
+        }
+        let left = limit - items.len() as u64;
+        if left > 0 {
+            let skip = offset.saturating_sub(in_first);
+            items.extend(self.queue.visible_window(then, false, skip, left)?);
+        }
+        let (unfinished, _) = QueueFilter::Unfinished.states();
+        let live = lock(&self.live);
+        let overall = Overall {
+            unfinished: u32::try_from(counted(unfinished)).unwrap_or(u32::MAX),
+            size: counts
+                .iter()
+                .filter(|c| unfinished.contains(&c.state))
+                .map(|c| c.bytes)
+                .sum(),
+            sent: live.values().map(|l| l.sent).sum(),
+            sent_ever: self.sent_ever.load(Ordering::Relaxed),
+        };
+        Ok(QueueWindow {
+            offset: query.offset,
+            rows: items
+                .iter()
+                .map(|i| row_of(i, live.get(&i.id).map(Live::view)))
+                .collect(),
+            matching: u32::try_from(in_first + counted(then)).unwrap_or(u32::MAX),
+            all: u32::try_from(counts.iter().map(|c| c.items).sum::<u64>()).unwrap_or(u32::MAX),
+            overall,
+        })
     }
 
     fn row(&self, id: i64) -> Result<UploadRow, ManagerError> {
@@ -683,6 +736,8 @@ impl Manager {
                 let due = {
                     let mut live = lock(&self.live);
                     let Some(l) = live.get_mut(&id) else { return };
+                    self.sent_ever
+                        .fetch_add(bytes.saturating_sub(l.sent), Ordering::Relaxed);
                     l.sent = bytes;
                     let now = Instant::now();
                     let due = l

@@ -26,7 +26,8 @@ pub use manager::{EventSink, Manager, ManagerConfig, RECONNECT_MAX};
 pub use views::count;
 pub use views::{
     Activity, AddReport, AddSummary, ExportFormat, HistoryCursor, HistoryEntry, HistoryPage,
-    HistoryQuery, ManagerEvent, Overview, Phase, Rejection, UploadRow,
+    HistoryQuery, ManagerEvent, Overall, Overview, Phase, QueueFilter, QueueQuery, QueueWindow,
+    Rejection, UploadRow,
 };
 
 /// Files uploading at once (their parts share the profile's `concurrency` on top of this).
@@ -35,5 +36,7 @@ pub const FILES_IN_FLIGHT: usize = 16;
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// Entries on a history page unless the query asks fewer.
 pub const HISTORY_PAGE: u32 = 200;
+/// The most rows one window of the queue view holds.
+pub const QUEUE_WINDOW_MAX: u32 = 500;
 /// The most entries one history page holds.
 pub const HISTORY_PAGE_MAX: u32 = 1_000;

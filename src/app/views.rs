@@ -204,6 +204,97 @@ pub struct HistoryCursor {
     pub id: i64,
 }
 
+/// Which uploads the queue view lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ipc", ts(export))]
+pub enum QueueFilter {
+    /// Every upload not dismissed.
+    #[default]
+    All,
+    /// Queued, running or paused.
+    Unfinished,
+    /// Failed or cancelled.
+    Failed,
+    /// Landed.
+    Done,
+}
+
+impl QueueFilter {
+    /// The states it lists, unfinished ones first (listed oldest first), then finished ones
+    /// (newest first): a new drop is at the top, above the day's finished uploads.
+    pub(crate) fn states(self) -> (&'static [ItemState], &'static [ItemState]) {
+        const UNFINISHED: &[ItemState] =
+            &[ItemState::Queued, ItemState::Uploading, ItemState::Paused];
+        match self {
+            QueueFilter::All => (
+                UNFINISHED,
+                &[ItemState::Done, ItemState::Failed, ItemState::Cancelled],
+            ),
+            QueueFilter::Unfinished => (UNFINISHED, &[]),
+            QueueFilter::Failed => (&[], &[ItemState::Failed, ItemState::Cancelled]),
+            QueueFilter::Done => (&[], &[ItemState::Done]),
+        }
+    }
+}
+
+/// Which rows of the queue view to send: the UI asks for the ones in view, so a queue of
+/// 100,000 uploads costs it a screenful.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ipc", ts(export))]
+pub struct QueueQuery {
+    /// Which uploads.
+    #[serde(default)]
+    pub filter: QueueFilter,
+    /// The first row, counted from the top of the list.
+    #[serde(default)]
+    pub offset: u32,
+    /// Rows at most (at most [`super::QUEUE_WINDOW_MAX`]).
+    #[serde(default)]
+    pub limit: u32,
+}
+
+/// Rows of the queue view, with what the list around them needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ipc", ts(export))]
+pub struct QueueWindow {
+    /// The query's offset: `rows[0]` is the list's row at this index.
+    pub offset: u32,
+    /// The rows, in the list's order.
+    pub rows: Vec<UploadRow>,
+    /// How many uploads the filter lists.
+    pub matching: u32,
+    /// How many uploads the queue view has, whatever the filter.
+    pub all: u32,
+    /// The unfinished uploads together, for the overall bar.
+    pub overall: Overall,
+}
+
+/// The unfinished uploads together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ipc", ts(export))]
+pub struct Overall {
+    /// Queued, running or paused uploads.
+    pub unfinished: u32,
+    /// Their bytes.
+    #[cfg_attr(feature = "ipc", ts(type = "number"))]
+    pub size: u64,
+    /// Their bytes the store has (or is being sent) now.
+    #[cfg_attr(feature = "ipc", ts(type = "number"))]
+    pub sent: u64,
+    /// Every byte sent since the app started, finished uploads included: its growth over
+    /// time is the overall speed.
+    #[cfg_attr(feature = "ipc", ts(type = "number"))]
+    pub sent_ever: u64,
+}
+
 /// Which page of the history to show.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ipc", derive(ts_rs::TS))]

@@ -10,7 +10,8 @@ use std::time::Duration;
 use hoist::app::health::CheckStatus;
 use hoist::app::profiles::SecretInput;
 use hoist::app::{
-    ExportFormat, HistoryEntry, Manager, ManagerConfig, ManagerEvent, Phase, UploadRow,
+    ExportFormat, HistoryEntry, Manager, ManagerConfig, ManagerEvent, Phase, QueueFilter,
+    QueueQuery, QueueWindow, UploadRow,
 };
 use hoist::profile::{Mode, Profile, ProfileStore};
 use hoist::queue::{ItemState, Queue};
@@ -958,4 +959,83 @@ async fn a_dismissed_upload_is_not_retried_when_the_network_is_back() {
         "left as it was dismissed"
     );
     assert_eq!(store.keys().len(), 1);
+}
+
+/// The queue view comes a window at a time, in the list's order (unfinished uploads first,
+/// oldest first; then finished ones, newest first), filtered, with its counts and totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_view_comes_a_window_at_a_time_in_the_lists_order() {
+    let mut app = app();
+    let src = tempfile::tempdir().unwrap();
+    let files: Vec<_> = (0..12u8)
+        .map(|i| write(src.path(), &format!("f{i:02}.txt"), &bytes(1_000, i)))
+        .collect();
+    let done = app.manager.add(files).await.unwrap().queued;
+    next_matching(&mut app.events, |e| match e {
+        ManagerEvent::BatchFinished { done: 12, .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    let big = app
+        .manager
+        .add(vec![big_file(src.path())])
+        .await
+        .unwrap()
+        .queued[0];
+    at_first_progress(&mut app, big).await;
+    app.manager.pause(big).unwrap();
+    app.manager.wait_idle().await;
+
+    let window = |filter, offset, limit| {
+        app.manager
+            .queue_window(QueueQuery {
+                filter,
+                offset,
+                limit,
+            })
+            .unwrap()
+    };
+    let ids = |w: &QueueWindow| w.rows.iter().map(|r| r.id).collect::<Vec<_>>();
+    let newest_first: Vec<i64> = done.iter().rev().copied().collect();
+
+    let top = window(QueueFilter::All, 0, 5);
+    assert_eq!((top.matching, top.all, top.offset), (13, 13, 0));
+    assert_eq!(ids(&top)[0], big, "the unfinished upload is first");
+    assert_eq!(top.rows[0].phase, Phase::Paused);
+    assert_eq!(
+        ids(&top)[1..],
+        newest_first[..4],
+        "then finished ones, newest first"
+    );
+    let tail = window(QueueFilter::All, 10, 5);
+    assert_eq!(
+        ids(&tail),
+        newest_first[9..],
+        "a window past the end is short"
+    );
+    assert_eq!(tail.offset, 10);
+
+    let unfinished = window(QueueFilter::Unfinished, 0, 50);
+    assert_eq!((ids(&unfinished), unfinished.matching), (vec![big], 1));
+    assert_eq!(unfinished.overall.unfinished, 1);
+    assert_eq!(unfinished.overall.size, 40 * 1024 * 1024 + 3);
+    assert!(
+        unfinished.overall.sent_ever >= 12_000,
+        "every byte sent is counted"
+    );
+    let landed = window(QueueFilter::Done, 3, 4);
+    assert_eq!(landed.matching, 12);
+    assert_eq!(ids(&landed), newest_first[3..7]);
+    assert!(window(QueueFilter::Failed, 0, 10).rows.is_empty());
+    let capped = window(QueueFilter::All, 0, 100_000);
+    assert_eq!(capped.rows.len(), 13, "the limit is capped, never the list");
+
+    app.manager.dismiss(done[0]).unwrap();
+    let after = window(QueueFilter::All, 0, 50);
+    assert_eq!((after.matching, after.all), (12, 12));
+    assert!(
+        !ids(&after).contains(&done[0]),
+        "a dismissed upload leaves the view"
+    );
+    app.manager.cancel(big).await.unwrap();
 }

@@ -92,14 +92,13 @@ async function listenForDrops(): Promise<void> {
 
 export async function boot(): Promise<void> {
   wire();
-  const rows = await ctx.attempt("Queue", () =>
+  await ctx.attempt("Queue", () =>
     ipc.subscribe((event) => {
       queue.onEvent(event);
       if (event.event === "batchFinished" && !byId("history-view").hidden) void history.refresh();
     }),
   );
-  queue.model.reset(rows ?? []);
-  queue.render();
+  await queue.refresh();
   await profiles.refresh();
   await profiles.refreshHeader();
   await listenForDrops();

@@ -14,7 +14,8 @@ import type { Profile } from "./bindings/Profile";
 import type { ProfileEntry } from "./bindings/ProfileEntry";
 import type { ProfileTemplate } from "./bindings/ProfileTemplate";
 import type { SecretInput } from "./bindings/SecretInput";
-import type { UploadRow } from "./bindings/UploadRow";
+import type { QueueQuery } from "./bindings/QueueQuery";
+import type { QueueWindow } from "./bindings/QueueWindow";
 
 export function isIpcError(e: unknown): e is IpcError {
   return typeof e === "object" && e !== null && "kind" in e && "message" in e;
@@ -32,8 +33,9 @@ export function errorKind(e: unknown): ErrorKind {
 }
 
 export const ipc = {
-  /** Events come coalesced, several in one message; `onEvent` hears each in order. */
-  subscribe(onEvent: (e: ManagerEvent) => void): Promise<UploadRow[]> {
+  /** Events come coalesced, several in one message; `onEvent` hears each in order. The rows
+   * themselves come from `queueWindow`. */
+  subscribe(onEvent: (e: ManagerEvent) => void): Promise<void> {
     const channel = new Channel<ManagerEvent[] | ManagerEvent>();
     channel.onmessage = (message) => {
       for (const e of Array.isArray(message) ? message : [message]) onEvent(e);
@@ -41,6 +43,8 @@ export const ipc = {
     return invoke("subscribe", { onEvent: channel });
   },
   overview: (): Promise<Overview> => invoke("overview"),
+  /** The rows of the queue view from `query.offset` on, with the counts and totals around them. */
+  queueWindow: (query: QueueQuery): Promise<QueueWindow> => invoke("queue_window", { query }),
   addPaths: (paths: string[]): Promise<AddSummary> => invoke("add_paths", { paths }),
   pause: (id: number): Promise<void> => invoke("pause", { id }),
   resume: (id: number): Promise<void> => invoke("resume", { id }),
@@ -55,7 +59,7 @@ export const ipc = {
   resumeAll: (): Promise<void> => invoke("resume_all"),
   cancelAll: (): Promise<void> => invoke("cancel_all"),
   retryAll: (): Promise<void> => invoke("retry_all"),
-  clearFinished: (): Promise<UploadRow[]> => invoke("clear_finished"),
+  clearFinished: (): Promise<void> => invoke("clear_finished"),
   historyPage: (query: HistoryQuery): Promise<HistoryPage> => invoke("history_page", { query }),
   exportHistory: (format: ExportFormat, path: string): Promise<number> =>
     invoke("export_history", { format, path }),

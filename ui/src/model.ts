@@ -2,6 +2,7 @@
 // estimates. Pure logic: no DOM, no IPC, so it is tested on its own.
 import type { ManagerEvent } from "./bindings/ManagerEvent";
 import type { Phase } from "./bindings/Phase";
+import type { QueueWindow } from "./bindings/QueueWindow";
 import type { UploadRow } from "./bindings/UploadRow";
 
 /** How far back speed is measured. */
@@ -28,84 +29,101 @@ export function isActive(phase: Phase): boolean {
   return RUNNING.includes(phase) || phase === "paused";
 }
 
+/** An empty window: nothing listed, nothing unfinished. */
+export const EMPTY_WINDOW: QueueWindow = {
+  offset: 0,
+  rows: [],
+  matching: 0,
+  all: 0,
+  overall: { unfinished: 0, size: 0, sent: 0, sentEver: 0 },
+};
+
+/**
+ * The UI's window onto the core's queue: the rows in view and a few around them, fetched a
+ * window at a time (so 100,000 uploads cost what a screenful does), kept current between
+ * fetches by the manager's events, with the counts and totals the list and the overall bar
+ * need, and speed and time-left estimates.
+ */
 export class QueueModel {
+  private window: QueueWindow = EMPTY_WINDOW;
   private rows = new Map<number, UploadRow>();
   private samples = new Map<number, Sample[]>();
-  /** The ids in list order, in two sorted runs kept up to date row by row (a folder of
-   * 100,000 files is never sorted again as its files finish): unfinished ones ascending, then
-   * finished ones descending. */
-  private unfinished: number[] = [];
-  private finished: number[] = [];
+  private overallSamples: Sample[] = [];
 
   constructor(private now: () => number = () => performance.now()) {}
 
-  reset(rows: UploadRow[]): void {
-    this.rows = new Map(rows.map((r) => [r.id, r]));
-    this.samples.clear();
-    this.unfinished = rows.filter((r) => isActive(r.phase)).map((r) => r.id).sort((a, b) => a - b);
-    this.finished = rows.filter((r) => !isActive(r.phase)).map((r) => r.id).sort((a, b) => b - a);
+  /** Takes a window the core sent. */
+  load(window: QueueWindow): void {
+    this.window = window;
+    this.rows = new Map(window.rows.map((r) => [r.id, r]));
+    for (const id of this.samples.keys()) if (!this.rows.has(id)) this.samples.delete(id);
+    for (const r of window.rows) if (RUNNING.includes(r.phase)) this.sample(r.id, r.sent);
+    const at = this.now();
+    const kept = this.overallSamples.filter((s) => at - s.at <= SPEED_WINDOW_MS);
+    this.overallSamples = [...kept, { at, sent: window.overall.sentEver }];
   }
 
-  /** Moves `id` to the run its row belongs in now (`before` is its row until now). */
-  private place(id: number, before: UploadRow | undefined, now: UploadRow | undefined): void {
-    const was = before === undefined ? null : isActive(before.phase);
-    const is = now === undefined ? null : isActive(now.phase);
-    if (was === is) return;
-    if (was !== null) removeSorted(was ? this.unfinished : this.finished, id, was);
-    if (is !== null) insertSorted(is ? this.unfinished : this.finished, id, is);
-  }
-
-  /** Applies one event; returns the row it touched, if any. */
-  apply(event: ManagerEvent): UploadRow | undefined {
+  /**
+   * Applies one event to the rows in the window. Answers whether the window is out of date
+   * (a row came, moved between unfinished and finished, or changed out of view): then it
+   * should be fetched again.
+   */
+  apply(event: ManagerEvent): boolean {
     switch (event.event) {
       case "changed": {
-        // The queue shows no digest or address (History does): not kept for 100,000 rows.
+        const before = this.rows.get(event.row.id);
+        if (!before) return true;
+        // The queue shows no digest or address (History does).
         const row = { ...event.row, sha256: null, location: null };
-        const before = this.rows.get(row.id);
         this.rows.set(row.id, row);
-        this.place(row.id, before, row);
         if (!RUNNING.includes(row.phase)) this.samples.delete(row.id);
         else this.sample(row.id, row.sent);
-        return row;
+        return isActive(before.phase) !== isActive(row.phase);
       }
       case "progress": {
         const row = this.rows.get(event.id);
-        if (!row) return undefined;
-        const next = { ...row, sent: event.sent, size: event.total };
-        this.rows.set(row.id, next);
+        if (!row) return true;
+        this.rows.set(row.id, { ...row, sent: event.sent, size: event.total });
         this.sample(row.id, event.sent);
-        return next;
+        return false;
       }
       case "batchFinished":
-        return undefined;
+        return true;
     }
   }
 
+  /** Forgets a row dismissed here (the next window will not have it). */
   remove(id: number): void {
-    this.place(id, this.rows.get(id), undefined);
     this.rows.delete(id);
     this.samples.delete(id);
   }
 
-  /** How many rows there are. */
+  /** How many rows the list has (those the filter lists). */
   size(): number {
-    return this.unfinished.length + this.finished.length;
+    return this.window.matching;
   }
 
-  /** The id of the row at `index` in [`list`](#list)'s order. */
-  idAt(index: number): number | undefined {
-    const u = this.unfinished.length;
-    return index < u ? this.unfinished[index] : this.finished[index - u];
+  /** How many uploads the queue has, whatever the filter. */
+  all(): number {
+    return this.window.all;
   }
 
-  /** Uploads still to finish first, oldest first (the order they run in); then finished ones,
-   * newest first: a new drop is at the top, not below the day's finished cards. */
-  list(): UploadRow[] {
-    return [...this.rows.values()].sort((a, b) => {
-      const [activeA, activeB] = [isActive(a.phase), isActive(b.phase)];
-      if (activeA !== activeB) return activeA ? -1 : 1;
-      return activeA ? a.id - b.id : b.id - a.id;
-    });
+  /** The rows in the window: the list's rows from `first()` on. */
+  first(): number {
+    return this.window.offset;
+  }
+
+  /** The row at `index` of the list, when it is in the window. */
+  at(index: number): UploadRow | undefined {
+    const r = this.window.rows[index - this.window.offset];
+    return r === undefined ? undefined : this.rows.get(r.id);
+  }
+
+  /** Whether the window holds the list's rows from `first` to `last` (exclusive). */
+  covers(first: number, last: number): boolean {
+    const w = this.window;
+    const end = Math.min(w.matching, w.offset + w.rows.length);
+    return first >= w.offset && Math.min(last, w.matching) <= end;
   }
 
   get(id: number): UploadRow | undefined {
@@ -122,12 +140,7 @@ export class QueueModel {
 
   /** Bytes per second over the last few seconds, or 0 when unknown. */
   speed(id: number): number {
-    const list = this.samples.get(id) ?? [];
-    if (list.length < 2) return 0;
-    const first = list[0];
-    const last = list[list.length - 1];
-    const ms = last.at - first.at;
-    return ms > 0 ? ((last.sent - first.sent) * 1000) / ms : 0;
+    return rate(this.samples.get(id) ?? []);
   }
 
   /** Seconds left at the current speed, or null when unknown. */
@@ -140,19 +153,18 @@ export class QueueModel {
 
   /** Totals over uploads that are not finished, for the overall bar. */
   overall(): { sent: number; total: number; active: number; speed: number } {
-    let sent = 0;
-    let total = 0;
-    let active = 0;
-    let speed = 0;
-    for (const r of this.rows.values()) {
-      if (!isActive(r.phase)) continue;
-      active += 1;
-      sent += r.sent;
-      total += r.size;
-      speed += this.speed(r.id);
-    }
-    return { sent, total, active, speed };
+    const o = this.window.overall;
+    return { sent: o.sent, total: o.size, active: o.unfinished, speed: rate(this.overallSamples) };
   }
+}
+
+/** Bytes per second between the first and last of `samples`, or 0. */
+function rate(samples: Sample[]): number {
+  if (samples.length < 2) return 0;
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  const ms = last.at - first.at;
+  return ms > 0 ? ((last.sent - first.sent) * 1000) / ms : 0;
 }
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -202,26 +214,4 @@ export function percent(sent: number, total: number): number {
 /** Profile files dropped or opened are imported, not uploaded. */
 export function isProfileFile(path: string): boolean {
   return path.toLowerCase().endsWith(".hoist-profile.toml");
-}
-
-/** Where `id` goes in `ids`, sorted ascending (or descending). */
-function positionOf(ids: number[], id: number, ascending: boolean): number {
-  let lo = 0;
-  let hi = ids.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (ascending ? ids[mid] < id : ids[mid] > id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function insertSorted(ids: number[], id: number, ascending: boolean): void {
-  const at = positionOf(ids, id, ascending);
-  if (ids[at] !== id) ids.splice(at, 0, id);
-}
-
-function removeSorted(ids: number[], id: number, ascending: boolean): void {
-  const at = positionOf(ids, id, ascending);
-  if (ids[at] === id) ids.splice(at, 1);
 }

@@ -4,6 +4,7 @@
 // updated in place; renders are batched to one per frame.
 import type { AddSummary } from "../bindings/AddSummary";
 import type { ManagerEvent } from "../bindings/ManagerEvent";
+import type { QueueFilter } from "../bindings/QueueFilter";
 import type { Rejection } from "../bindings/Rejection";
 import type { UploadRow } from "../bindings/UploadRow";
 import { byId, h } from "../dom";
@@ -16,7 +17,6 @@ import {
   formatDuration,
   formatRate,
   formatSpeed,
-  isActive,
   percent,
   QueueModel,
 } from "../model";
@@ -39,21 +39,10 @@ const THUMBNAILS_KEPT = 500;
 export const ROW_HEIGHT = 76;
 /** Rows rendered beyond each edge of the view, so scrolling shows no gap. */
 const OVERSCAN = 6;
-/** Which uploads the list shows. */
-export type QueueFilter = "all" | "unfinished" | "failed" | "done";
-
-function shown(filter: QueueFilter, phase: UploadRow["phase"]): boolean {
-  switch (filter) {
-    case "all":
-      return true;
-    case "unfinished":
-      return isActive(phase);
-    case "failed":
-      return phase === "failed" || phase === "cancelled";
-    case "done":
-      return phase === "done";
-  }
-}
+/** Rows fetched beyond each edge of the view, so scrolling a little needs no fetch. */
+const FETCH_MARGIN = 40;
+/** The window is fetched again at most this often while events say it is out of date. */
+const REFRESH_MS = 300;
 
 /** The view's height when the list has none yet (before layout). */
 const FALLBACK_VIEW = 720;
@@ -66,8 +55,63 @@ export class QueueView {
   private readonly above = h("li", { class: "spacer", "aria-hidden": "true" });
   private readonly below = h("li", { class: "spacer", "aria-hidden": "true" });
   private filter: QueueFilter = "all";
+  /** A fetch of the window is running, or one more is wanted after it. */
+  private fetching = false;
+  private fetchAgain = false;
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  private refreshPending = false;
 
   constructor(private readonly ctx: Context) {}
+
+  /** The list's rows the view shows now (and a few around them), as [first, last). */
+  private inView(): [number, number] {
+    const list = byId("queue");
+    // At least a window's height: a list still growing into its box is never left short.
+    const view = Math.max(list.clientHeight, window.innerHeight || FALLBACK_VIEW);
+    const first = Math.max(0, Math.floor(list.scrollTop / ROW_HEIGHT) - OVERSCAN);
+    return [first, Math.ceil((list.scrollTop + view) / ROW_HEIGHT) + OVERSCAN];
+  }
+
+  /** Fetches the rows around the view from the core (one fetch at a time; a request made
+   * meanwhile runs once it ends). */
+  async refresh(): Promise<void> {
+    if (this.fetching) {
+      this.fetchAgain = true;
+      return;
+    }
+    this.fetching = true;
+    try {
+      do {
+        this.fetchAgain = false;
+        const [first, last] = this.inView();
+        const offset = Math.max(0, first - FETCH_MARGIN);
+        const window = await this.ctx.attempt("Queue", () =>
+          ipc.queueWindow({ filter: this.filter, offset, limit: last - offset + FETCH_MARGIN }),
+        );
+        if (window) this.model.load(window);
+        this.render();
+      } while (this.fetchAgain);
+    } finally {
+      this.fetching = false;
+    }
+  }
+
+  /** Fetches the window again: events said it is out of date. At once the first time, then at
+   * most every REFRESH_MS while events keep coming (a folder of 100,000 files). */
+  private refreshSoon(): void {
+    if (this.refreshTimer !== null) {
+      this.refreshPending = true;
+      return;
+    }
+    void this.refresh();
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      if (this.refreshPending) {
+        this.refreshPending = false;
+        this.refreshSoon();
+      }
+    }, REFRESH_MS);
+  }
 
   scheduleRender(): void {
     if (this.renderQueued) return;
@@ -167,34 +211,26 @@ export class QueueView {
 
   render(): void {
     const list = byId("queue");
-    // A filter lists the ids it shows (one pass over the rows); "all" reads the model's order.
-    const filtered =
-      this.filter === "all"
-        ? null
-        : Array.from({ length: this.model.size() }, (_, i) => this.model.idAt(i)).filter((id): id is number => {
-            const row = id === undefined ? undefined : this.model.get(id);
-            return row !== undefined && shown(this.filter, row.phase);
-          });
-    const size = filtered ? filtered.length : this.model.size();
-    // At least a window's height: a list still growing into its box is never left short.
-    const view = Math.max(list.clientHeight, window.innerHeight || FALLBACK_VIEW);
-    const first = Math.max(0, Math.floor(list.scrollTop / ROW_HEIGHT) - OVERSCAN);
-    const last = Math.min(size, Math.ceil((list.scrollTop + view) / ROW_HEIGHT) + OVERSCAN);
+    const size = this.model.size();
+    const [first, wanted] = this.inView();
+    const last = Math.min(size, wanted);
+    // Scrolled beyond the rows fetched: the spacers keep the scroll bar true meanwhile.
+    if (!this.model.covers(first, last) && !this.fetching) void this.refresh();
     this.above.style.height = `${first * ROW_HEIGHT}px`;
-    this.below.style.height = `${(size - last) * ROW_HEIGHT}px`;
+    this.below.style.height = `${Math.max(0, size - last) * ROW_HEIGHT}px`;
     if (list.firstChild !== this.above) list.insertBefore(this.above, list.firstChild);
     const seen = new Set<number>();
+    let at = 1;
     for (let i = first; i < last; i++) {
-      const id = filtered ? filtered[i] : this.model.idAt(i);
-      const row = id === undefined ? undefined : this.model.get(id);
+      const row = this.model.at(i);
       if (!row) continue;
       const li = this.rowElement(row);
       this.updateRow(li, row);
       li.setAttribute("aria-posinset", String(i + 1));
       li.setAttribute("aria-setsize", String(size));
       seen.add(row.id);
-      const at = i - first + 1;
       if (list.children[at] !== li) list.insertBefore(li, list.children[at] ?? null);
+      at += 1;
     }
     if (list.lastChild !== this.below) list.appendChild(this.below);
     for (const [id, li] of this.rowEls) {
@@ -203,9 +239,9 @@ export class QueueView {
         this.rowEls.delete(id);
       }
     }
-    byId("queue-empty").hidden = this.model.size() > 0;
+    byId("queue-empty").hidden = this.model.all() > 0;
     byId("queue-count").textContent =
-      this.filter === "all" ? "" : `${size} of ${count(this.model.size(), "upload")}`;
+      this.filter === "all" ? "" : `${size} of ${count(this.model.all(), "upload")}`;
     const o = this.model.overall();
     byId("overall").hidden = o.active === 0;
     (byId("overall-bar") as HTMLProgressElement).value = percent(o.sent, o.total);
@@ -223,7 +259,7 @@ export class QueueView {
   /** Applies changes the core reports (it sends them coalesced, many at once); says how a
    * batch ended. */
   onEvent(event: ManagerEvent): void {
-    this.model.apply(event);
+    if (this.model.apply(event)) this.refreshSoon();
     if (event.event === "batchFinished") {
       const { done, failed } = event;
       this.ctx.say(
@@ -244,7 +280,7 @@ export class QueueView {
         : `${count(n, "file")} queued.`,
       report.rejected.length > 0 ? "error" : "info",
     );
-    this.scheduleRender();
+    void this.refresh();
   }
 
   private renderRejections(rejected: Rejection[]): void {
@@ -265,7 +301,7 @@ export class QueueView {
       await ipc[action](id);
       if (action === "dismiss") {
         this.model.remove(id);
-        this.scheduleRender();
+        void this.refresh();
       }
     });
   }
@@ -277,11 +313,8 @@ export class QueueView {
     byId("retry-all").addEventListener("click", () => void attempt("Retry", () => ipc.retryAll()));
     byId("cancel-all").addEventListener("click", () => void attempt("Cancel all", () => ipc.cancelAll()));
     byId("clear-finished").addEventListener("click", async () => {
-      const rows = await attempt("Clear", () => ipc.clearFinished());
-      if (rows) {
-        this.model.reset(rows);
-        this.scheduleRender();
-      }
+      await attempt("Clear", () => ipc.clearFinished());
+      void this.refresh();
     });
     const limit = byId<HTMLInputElement>("limit-rate");
     limit.addEventListener("change", async () => {
@@ -295,7 +328,7 @@ export class QueueView {
     filter.addEventListener("change", () => {
       this.filter = filter.value as QueueFilter;
       byId("queue").scrollTop = 0;
-      this.scheduleRender();
+      void this.refresh();
     });
     byId("queue").addEventListener("click", (e) => {
       const button = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]");

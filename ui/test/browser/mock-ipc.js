@@ -13,7 +13,20 @@
   ];
   const history = [];
   let rowId = 0;
-  const emit = (e) => channel && channel.onmessage(e);
+  // The core's queue: every row as it is now, listed a window at a time as the core does
+  // (unfinished ones oldest first, then finished ones newest first).
+  const queue = new Map();
+  const UNFINISHED = ["queued", "signing", "uploading", "verifying", "paused"];
+  const FILTERED = {
+    all: () => true,
+    unfinished: (p) => UNFINISHED.includes(p),
+    failed: (p) => p === "failed" || p === "cancelled",
+    done: (p) => p === "done",
+  };
+  const emit = (e) => {
+    for (const one of Array.isArray(e) ? e : [e]) if (one.event === "changed") queue.set(one.row.id, one.row);
+    if (channel) channel.onmessage(e);
+  };
   const later = (ms, f) => setTimeout(f, ms);
 
   function simulate(row) {
@@ -32,7 +45,21 @@
   }
 
   const commands = {
-    subscribe: (a) => { channel = a.onEvent; return []; },
+    subscribe: (a) => { channel = a.onEvent; },
+    queue_window: ({ query }) => {
+      const rows = [...queue.values()];
+      const unfinished = rows.filter((r) => UNFINISHED.includes(r.phase)).sort((a, b) => a.id - b.id);
+      const finished = rows.filter((r) => !UNFINISHED.includes(r.phase)).sort((a, b) => b.id - a.id);
+      const listed = [...unfinished, ...finished].filter((r) => FILTERED[query.filter](r.phase));
+      return { offset: query.offset, rows: listed.slice(query.offset, query.offset + query.limit),
+        matching: listed.length, all: rows.length,
+        overall: { unfinished: unfinished.length, size: unfinished.reduce((n, r) => n + r.size, 0),
+          sent: unfinished.reduce((n, r) => n + r.sent, 0), sentEver: 0 } };
+    },
+    thumbnail: () => null,
+    clear_finished: () => {
+      for (const [id, r] of queue) if (r.phase === "done" || r.phase === "cancelled") queue.delete(id);
+    },
     overview: () => ({ activeProfile: profiles.find((p) => p.active).name,
       destination: "/home/ann/.local/share/hoist/store/hoist-local", local: true }),
     profiles: () => profiles,

@@ -79,9 +79,10 @@ test("closing keeps uploads running in the tray; quitting asks while they run", 
   assert.equal(status().label, "No uploads running");
   assert.equal(status().enabled, false, "the progress line is not a button");
 
-  // A slow upload: 4 MiB at 256 KiB/s runs long enough to close, come back and ask.
+  // A slow upload: 16 MiB at 256 KiB/s (a minute) runs long enough to close, come back and
+  // ask, however slow the machine.
   const file = join(home.dir, "slow.bin");
-  writeFileSync(file, Buffer.alloc(4 << 20, 3));
+  writeFileSync(file, Buffer.alloc(16 << 20, 3));
   assert.ok("ok" in (await s.invoke("set_limit_rate", { rate: "256KiB" })));
   const added = await s.invoke("add_paths", { paths: [file] });
   assert.ok("ok" in added, JSON.stringify(added));

@@ -9,7 +9,9 @@ import type { HistoryQuery } from "../../src/bindings/HistoryQuery";
 import type { ManagerEvent } from "../../src/bindings/ManagerEvent";
 import type { ProfileEntry } from "../../src/bindings/ProfileEntry";
 import { ROW_HEIGHT } from "../../src/views/queue";
-import { row } from "./fixtures";
+import type { QueueQuery } from "../../src/bindings/QueueQuery";
+import type { UploadRow } from "../../src/bindings/UploadRow";
+import { FakeQueue, row } from "./fixtures";
 
 const html = readFileSync(resolve(__dirname, "../../index.html"), "utf8");
 const body = html.slice(html.indexOf("<body>") + 6, html.indexOf("</body>"));
@@ -18,6 +20,12 @@ type Calls = { cmd: string; args: Record<string, unknown> }[];
 let calls: Calls;
 let handlers: Record<string, (args: Record<string, unknown>) => unknown>;
 let channel: { onmessage: (e: ManagerEvent | ManagerEvent[]) => void } | undefined;
+let queue: FakeQueue;
+
+/** What the core does for each change: the row in its queue, then the event. */
+function changed(...changes: UploadRow[]) {
+  channel!.onmessage(changes.map((r) => ({ event: "changed", row: queue.set(r) })));
+}
 
 const local: ProfileEntry = {
   name: "local",
@@ -35,7 +43,9 @@ const template = {
   networkSecrets: ["proxy-password"],
 };
 
-const settle = () => new Promise((r) => setTimeout(r, 40));
+/** Lets the window do what it has to (IPC answers, renders, the queue's throttled fetches):
+ * timers are fake, so this takes no real time. */
+const settle = () => vi.advanceTimersByTimeAsync(400);
 
 async function start() {
   const app = await import("../../src/app");
@@ -46,14 +56,16 @@ async function start() {
 
 beforeEach(() => {
   vi.resetModules();
+  vi.useFakeTimers();
   document.body.innerHTML = body;
   calls = [];
   channel = undefined;
+  queue = new FakeQueue();
   handlers = {
     subscribe: (a) => {
       channel = a.onEvent as typeof channel;
-      return [];
     },
+    queue_window: (a) => queue.window(a.query as QueueQuery),
     overview: () => ({ activeProfile: "local", destination: "/home/ann/.local/share/hoist/store/hoist-local", local: true }),
     profiles: () => [local],
     profile_template: () => template,
@@ -67,7 +79,10 @@ beforeEach(() => {
   });
 });
 
-afterEach(() => clearMocks());
+afterEach(() => {
+  clearMocks();
+  vi.useRealTimers();
+});
 
 const text = (sel: string) => document.querySelector(sel)?.textContent ?? "";
 const rows = () => [...document.querySelectorAll<HTMLElement>("[data-testid=upload-row]")];
@@ -82,7 +97,7 @@ describe("the queue", () => {
   it("queues dropped files and shows each refused one with its reason", async () => {
     handlers.add_paths = () => {
       // The rows come as (coalesced) events; the answer only counts them.
-      channel!.onmessage([{ event: "changed", row: row() }]);
+      changed(row());
       return { queued: 1, rejected: [{ path: "/home/ann/empty.txt", reason: "the file is empty" }] };
     };
     const app = await start();
@@ -101,13 +116,14 @@ describe("the queue", () => {
 
   it("follows the manager's events to done and reports the batch", async () => {
     await start();
-    channel!.onmessage({ event: "changed", row: row({ phase: "uploading" }) });
+    changed(row({ phase: "uploading" }));
+    await settle();
     channel!.onmessage({ event: "progress", id: 1, sent: 50, total: 100 });
     await settle();
     expect(text("[data-testid=phase]")).toBe("uploading");
     expect(document.querySelector<HTMLProgressElement>(".row progress")?.value).toBe(50);
     expect(text(".row .meta")).toContain("50 B of 100 B");
-    channel!.onmessage({ event: "changed", row: row({ phase: "done", sent: 100 }) });
+    changed(row({ phase: "done", sent: 100 }));
     channel!.onmessage({ event: "batchFinished", done: 1, failed: 0 });
     await settle();
     expect(text("[data-testid=phase]")).toBe("done");
@@ -115,15 +131,14 @@ describe("the queue", () => {
     expect(document.querySelector<HTMLElement>("#overall")?.hidden).toBe(true);
     expect(document.querySelector<HTMLElement>("[data-testid=verified]")?.hidden).toBe(true);
     // An upload the company's server checked says so.
-    channel!.onmessage({ event: "changed", row: row({ phase: "done", sent: 100, verified: true }) });
+    changed(row({ phase: "done", sent: 100, verified: true }));
     await settle();
     expect(document.querySelector<HTMLElement>("[data-testid=verified]")?.hidden).toBe(false);
   });
 
   it("keeps only the rows in view in the page, however many there are", async () => {
     await start();
-    const many = Array.from({ length: 5000 }, (_, i) => ({ event: "changed", row: row({ id: i + 1, name: `f${i + 1}.txt` }) }));
-    channel!.onmessage(many as ManagerEvent[]);
+    changed(...Array.from({ length: 5000 }, (_, i) => row({ id: i + 1, name: `f${i + 1}.txt` })));
     await settle();
     const shown = rows();
     expect(shown.length).toBeGreaterThan(5);
@@ -146,12 +161,12 @@ describe("the queue", () => {
 
   it("filters the list by what is left to do", async () => {
     await start();
-    channel!.onmessage([
-      { event: "changed", row: row({ id: 1, name: "a.txt", phase: "done" }) },
-      { event: "changed", row: row({ id: 2, name: "b.txt", phase: "failed", error: "refused" }) },
-      { event: "changed", row: row({ id: 3, name: "c.txt", phase: "uploading" }) },
-      { event: "changed", row: row({ id: 4, name: "d.txt", phase: "cancelled" }) },
-    ]);
+    changed(
+      row({ id: 1, name: "a.txt", phase: "done" }),
+      row({ id: 2, name: "b.txt", phase: "failed", error: "refused" }),
+      row({ id: 3, name: "c.txt", phase: "uploading" }),
+      row({ id: 4, name: "d.txt", phase: "cancelled" }),
+    );
     await settle();
     const names = () => rows().map((r) => r.querySelector(".name")!.textContent);
     expect(names()).toEqual(["c.txt", "d.txt", "b.txt", "a.txt"]);
@@ -165,7 +180,7 @@ describe("the queue", () => {
       filter.value = value;
       filter.dispatchEvent(new Event("change"));
       await settle();
-      expect(names()).toEqual(want);
+      expect(names(), value).toEqual(want);
     }
     filter.value = "failed";
     filter.dispatchEvent(new Event("change"));
@@ -175,14 +190,11 @@ describe("the queue", () => {
 
   it("keeps a failed upload's reason and retries it by id", async () => {
     await start();
-    channel!.onmessage({
-      event: "changed",
-      row: row({ id: 7, phase: "failed", error: "cannot reach the backend: connection refused" }),
-    });
+    changed(row({ id: 7, phase: "failed", error: "cannot reach the backend: connection refused" }));
     await settle();
     expect(text("[data-testid=error]")).toBe("cannot reach the backend: connection refused");
     const buttons = [...rows()[0].querySelectorAll("button")].map((b) => b.textContent);
-    expect(buttons).toEqual(["Retry", "Dismiss"]);
+    expect(buttons).toEqual(["Retry", "Show in folder", "Dismiss"]);
     rows()[0].querySelector<HTMLButtonElement>("[data-action=retry]")!.click();
     await settle();
     expect(calls.find((c) => c.cmd === "retry")?.args).toEqual({ id: 7 });

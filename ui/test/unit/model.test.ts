@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { QueueWindow } from "../../src/bindings/QueueWindow";
+import type { UploadRow } from "../../src/bindings/UploadRow";
 import { row as baseRow } from "./fixtures";
 import {
   actionsFor,
@@ -12,25 +14,36 @@ import {
 
 const row: typeof baseRow = (over = {}) => baseRow({ size: 10_000_000, ...over });
 
+/** A window as the core sends it: `rows` from `offset`, `matching` listed in all. */
+function windowOf(rows: UploadRow[], over: Partial<QueueWindow> = {}): QueueWindow {
+  return {
+    offset: 0,
+    rows,
+    matching: rows.length,
+    all: rows.length,
+    overall: { unfinished: 0, size: 0, sent: 0, sentEver: 0 },
+    ...over,
+  };
+}
+
 describe("QueueModel", () => {
-  it("applies changes and progress, and measures speed and time left", () => {
+  it("applies progress to rows in view, and measures speed and time left", () => {
     let now = 0;
     const m = new QueueModel(() => now);
-    m.apply({ event: "changed", row: row({ phase: "uploading" }) });
+    m.load(windowOf([row({ phase: "uploading" })]));
     now = 1000;
-    m.apply({ event: "progress", id: 1, sent: 2_000_000, total: 10_000_000 });
+    expect(m.apply({ event: "progress", id: 1, sent: 2_000_000, total: 10_000_000 })).toBe(false);
     now = 2000;
     m.apply({ event: "progress", id: 1, sent: 4_000_000, total: 10_000_000 });
     expect(m.get(1)?.sent).toBe(4_000_000);
     expect(m.speed(1)).toBe(2_000_000);
     expect(m.eta(1)).toBe(3);
-    expect(m.overall()).toEqual({ sent: 4_000_000, total: 10_000_000, active: 1, speed: 2_000_000 });
   });
 
   it("starts the speed over when an upload restarts from fewer bytes", () => {
     let now = 0;
     const m = new QueueModel(() => now);
-    m.apply({ event: "changed", row: row({ phase: "uploading" }) });
+    m.load(windowOf([row({ phase: "uploading" })]));
     now = 1000;
     m.apply({ event: "progress", id: 1, sent: 5_000_000, total: 10_000_000 });
     now = 1500;
@@ -39,36 +52,44 @@ describe("QueueModel", () => {
     expect(m.eta(1)).toBeNull();
   });
 
-  it("ignores progress for rows it does not know and leaves finished rows out of the total", () => {
-    const m = new QueueModel(() => 0);
-    expect(m.apply({ event: "progress", id: 9, sent: 1, total: 2 })).toBeUndefined();
-    m.apply({ event: "changed", row: row({ phase: "done", sent: 10_000_000 }) });
-    m.apply({ event: "changed", row: row({ id: 2, phase: "paused", sent: 5, size: 10 }) });
-    expect(m.overall()).toMatchObject({ sent: 5, total: 10, active: 1 });
-    expect(m.list().map((r) => r.id)).toEqual([2, 1]);
+  it("takes the overall totals from the core, and the overall speed from bytes sent ever", () => {
+    let now = 0;
+    const m = new QueueModel(() => now);
+    const overall = (sent: number, sentEver: number) => ({ unfinished: 3, size: 9_000_000, sent, sentEver });
+    m.load(windowOf([], { overall: overall(0, 0) }));
+    now = 1000;
+    // A file finished meanwhile: its bytes left `sent`, not `sentEver`.
+    m.load(windowOf([], { overall: overall(1_000_000, 3_000_000) }));
+    expect(m.overall()).toEqual({ sent: 1_000_000, total: 9_000_000, active: 3, speed: 3_000_000 });
   });
 
-  it("lists uploads still to finish first, in the order they run, then finished ones newest first", () => {
+  it("says when the window is out of date: a new row, a row out of view, a row changing sides", () => {
     const m = new QueueModel(() => 0);
-    const phases = ["done", "failed", "uploading", "queued", "done", "paused"] as const;
-    phases.forEach((phase, i) => m.apply({ event: "changed", row: row({ id: i + 1, phase }) }));
-    expect(m.list().map((r) => r.id)).toEqual([3, 4, 6, 5, 2, 1]);
+    m.load(windowOf([row({ id: 1, phase: "queued" }), row({ id: 2, phase: "done" })]));
+    expect(m.apply({ event: "changed", row: row({ id: 1, phase: "uploading" }) })).toBe(false);
+    expect(m.get(1)?.phase).toBe("uploading");
+    expect(m.apply({ event: "changed", row: row({ id: 9, phase: "queued" }) })).toBe(true);
+    expect(m.apply({ event: "progress", id: 9, sent: 1, total: 2 })).toBe(true);
+    expect(m.apply({ event: "changed", row: row({ id: 1, phase: "done" }) })).toBe(true);
+    expect(m.apply({ event: "changed", row: row({ id: 2, phase: "failed" }) })).toBe(false);
+    expect(m.apply({ event: "batchFinished", done: 1, failed: 1 })).toBe(true);
   });
 
-  it("keeps that order row by row as rows come, finish, restart and go", () => {
+  it("maps the list's indexes to the window's rows and knows what it covers", () => {
     const m = new QueueModel(() => 0);
-    const phases = ["queued", "uploading", "done", "failed", "paused", "cancelled"] as const;
-    let seed = 7;
-    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
-    for (let step = 0; step < 2000; step++) {
-      const id = next(200) + 1;
-      if (next(10) === 0) m.remove(id);
-      else m.apply({ event: "changed", row: row({ id, phase: phases[next(phases.length)] }) });
-      if (step % 100 === 0 || step === 1999) {
-        const kept = Array.from({ length: m.size() }, (_, i) => m.idAt(i));
-        expect(kept).toEqual(m.list().map((r) => r.id));
-      }
-    }
+    const rows = [row({ id: 41 }), row({ id: 42 }), row({ id: 43 })];
+    m.load(windowOf(rows, { offset: 40, matching: 100_000, all: 100_000 }));
+    expect(m.size()).toBe(100_000);
+    expect(m.at(39)).toBeUndefined();
+    expect(m.at(41)?.id).toBe(42);
+    expect(m.covers(40, 43)).toBe(true);
+    expect(m.covers(39, 42)).toBe(false);
+    expect(m.covers(41, 44)).toBe(false);
+    m.remove(42);
+    expect(m.at(41)).toBeUndefined();
+    // At the end of the list, a window shorter than asked still covers it.
+    m.load(windowOf(rows, { offset: 99_997, matching: 100_000 }));
+    expect(m.covers(99_997, 100_010)).toBe(true);
   });
 });
 
