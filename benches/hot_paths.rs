@@ -147,6 +147,58 @@ fn queue_commits(c: &mut Criterion) {
 
 /// The history tab's reads over a queue of 100,000 finished uploads: the newest page, a page
 /// deep in it, and a search (issue #17: "history with 100,000 rows opens in under a second").
+/// The desktop's queue view over a folder of 100,000 files half uploaded: what each window
+/// fetch (the counts and 80 rows) costs while the uploads write to the same database.
+fn queue_windows(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("q.sqlite3");
+    let q = Queue::open(&db).expect("queue");
+    {
+        let mut conn = rusqlite::Connection::open(&db).expect("db");
+        let tx = conn.transaction().expect("tx");
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO items (profile, path, key, size, content_type, fingerprint, \
+                     state) VALUES ('local', ?1, ?2, 12, 'text/plain', '', ?3)",
+                )
+                .expect("insert");
+            for i in 0..100_000u32 {
+                let state = if i < 50_000 { "done" } else { "queued" };
+                insert
+                    .execute(rusqlite::params![
+                        format!("/home/ann/Survey/f{i:06}.txt"),
+                        format!("uploads/Survey/f{i:06}.txt"),
+                        state
+                    ])
+                    .expect("row");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    use hoist::queue::ItemState::{Cancelled, Done, Failed, Paused, Queued, Uploading};
+    let unfinished = [Queued, Uploading, Paused];
+    let finished = [Done, Failed, Cancelled];
+    assert_eq!(
+        q.visible_window(&unfinished, true, 0, 80).expect("w").len(),
+        80
+    );
+    let mut g = c.benchmark_group("queue view of 100,000 uploads");
+    g.bench_function("the counts", |b| {
+        b.iter(|| q.visible_counts().expect("counts"))
+    });
+    g.bench_function("the top window (80 rows)", |b| {
+        b.iter(|| q.visible_window(&unfinished, true, 0, 80).expect("w"))
+    });
+    g.bench_function("a window 40,000 deep (80 rows)", |b| {
+        b.iter(|| q.visible_window(&unfinished, true, 40_000, 80).expect("w"))
+    });
+    g.bench_function("the newest finished (80 rows)", |b| {
+        b.iter(|| q.visible_window(&finished, false, 0, 80).expect("w"))
+    });
+    g.finish();
+}
+
 fn history_pages(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("q.sqlite3");
@@ -278,6 +330,7 @@ criterion_group!(
     part_planning,
     queue_commits,
     history_pages,
+    queue_windows,
     small_files_end_to_end
 );
 criterion_main!(benches);

@@ -208,7 +208,7 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_by_path ON items(profile, path, state);
 CREATE INDEX IF NOT EXISTS items_history ON items(state, updated_at, id);
-CREATE INDEX IF NOT EXISTS items_view ON items(dismissed, state, id);
+CREATE INDEX IF NOT EXISTS items_view ON items(dismissed, state, id, size);
 CREATE TABLE IF NOT EXISTS parts (
     item INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
     part_number INTEGER NOT NULL,
@@ -594,7 +594,9 @@ impl Queue {
     }
 
     /// Up to `limit` items of the queue view in `states`, from the `offset`-th on, by id
-    /// (ascending or not): one window of a list of any length.
+    /// (ascending or not): one window of a list of any length. Each state is one ordered range
+    /// of the `items_view` index, merged here (a sort of every matching row would cost as much
+    /// as the list is long, at every fetch).
     pub fn visible_window(
         &self,
         states: &[ItemState],
@@ -605,25 +607,36 @@ impl Queue {
         if states.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let listed = states
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
         let order = if ascending { "ASC" } else { "DESC" };
+        let wanted = i64::try_from(offset.saturating_add(limit)).unwrap_or(i64::MAX);
         let c = self.conn();
-        let mut st = c.prepare(&format!(
-            "SELECT {COLUMNS} FROM items WHERE dismissed = 0 AND state IN ({listed}) \
-             ORDER BY id {order} LIMIT ?1 OFFSET ?2"
-        ))?;
-        let rows = st.query_map(
-            rusqlite::params![
-                i64::try_from(limit).unwrap_or(i64::MAX),
-                i64::try_from(offset).unwrap_or(i64::MAX)
-            ],
-            row_to_item,
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut ids = Vec::new();
+        {
+            let mut st = c.prepare(&format!(
+                "SELECT id FROM items WHERE dismissed = 0 AND state = ?1 ORDER BY id {order} LIMIT ?2"
+            ))?;
+            for state in states {
+                let rows = st.query_map(rusqlite::params![state.as_str(), wanted], |r| {
+                    r.get::<_, i64>(0)
+                })?;
+                for id in rows {
+                    ids.push(id?);
+                }
+            }
+        }
+        if ascending {
+            ids.sort_unstable();
+        } else {
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+        }
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM items WHERE id = ?1"))?;
+        let mut items = Vec::new();
+        for id in ids.into_iter().skip(skip).take(take) {
+            items.push(st.query_row([id], row_to_item)?);
+        }
+        Ok(items)
     }
 
     /// Finished uploads (dismissed from the queue view or not), newest first.

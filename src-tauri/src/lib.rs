@@ -52,6 +52,13 @@ fn show_notification(app: &tauri::AppHandle, body: &str) {
         .show();
 }
 
+/// Started at login: the app waits in the tray instead of opening its window.
+const HIDDEN: &str = "--hidden";
+
+fn started_hidden() -> bool {
+    std::env::args().any(|a| a == HIDDEN)
+}
+
 /// Opens the main window (`create: false` in tauri.conf.json, so it is made here): with
 /// `HOIST_DATA_DIR` set, WebKit keeps its data and cache under it, not in the user's dirs.
 fn open_main_window(app: &tauri::App) -> tauri::Result<()> {
@@ -65,7 +72,8 @@ fn open_main_window(app: &tauri::App) -> tauri::Result<()> {
     else {
         return Ok(());
     };
-    let mut window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?;
+    let mut window =
+        tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?.visible(!started_hidden());
     if let Some(data) = std::env::var_os("HOIST_DATA_DIR") {
         window = window.data_directory(std::path::PathBuf::from(data).join("webview"));
     }
@@ -86,7 +94,8 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_opener::init());
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_autostart::Builder::new().arg(HIDDEN).build());
     // The window's size and place are kept in the user's config dir, which the plugin cannot
     // be moved out of: with HOIST_CONFIG_DIR set (tests, portable installs) they are not kept.
     let builder = if std::env::var_os("HOIST_CONFIG_DIR").is_none() {
@@ -100,7 +109,12 @@ pub fn run() {
             let manager: Arc<Manager> =
                 tauri::async_runtime::block_on(async { Manager::open(ManagerConfig::user()) })?;
             app.manage(manager.clone());
-            tray::install(app, manager.clone());
+            if !tray::install(app, manager.clone()) && started_hidden() {
+                // No tray to come back from: a hidden window would be lost.
+                if let Some(w) = app.get_webview_window("main") {
+                    w.show()?;
+                }
+            }
             // Uploads that were running when the app closed go on.
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = manager.resume_unfinished().await {

@@ -1,14 +1,15 @@
-//! The tray icon: the batch's progress, pause and resume everything, show the window, and a
-//! quit that asks while uploads run. With a tray, closing the window only hides it, so uploads
+//! The tray icon: the batch's progress, pause and resume everything, show the window, start at
+//! login (in the tray, without the window), and a quit that asks while uploads run. With a tray, closing the window only hides it, so uploads
 //! go on; without one (a desktop with no status area) closing quits, asking the same question.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use hoist::app::Manager;
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager as _, WindowEvent};
+use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
 
 const TRAY: &str = "hoist";
@@ -40,6 +41,15 @@ fn build(app: &tauri::App, manager: Arc<Manager>) -> tauri::Result<()> {
         false,
         None::<&str>,
     )?;
+    let at_login = app.autolaunch().is_enabled().unwrap_or(false);
+    let start_at_login = CheckMenuItem::with_id(
+        app,
+        "start-at-login",
+        "Start at login",
+        true,
+        at_login,
+        None::<&str>,
+    )?;
     let menu = Menu::with_items(
         app,
         &[
@@ -49,6 +59,7 @@ fn build(app: &tauri::App, manager: Arc<Manager>) -> tauri::Result<()> {
             &MenuItem::with_id(app, "pause-all", "Pause all", true, None::<&str>)?,
             &MenuItem::with_id(app, "resume-all", "Resume all", true, None::<&str>)?,
             &PredefinedMenuItem::separator(app)?,
+            &start_at_login,
             &MenuItem::with_id(app, "quit", "Quit Hoist", true, None::<&str>)?,
         ],
     )?;
@@ -56,8 +67,21 @@ fn build(app: &tauri::App, manager: Arc<Manager>) -> tauri::Result<()> {
         .tooltip("Hoist")
         .menu(&menu)
         .show_menu_on_left_click(false)
-        .on_menu_event(|app, event| match event.id().as_ref() {
+        .on_menu_event(move |app, event| match event.id().as_ref() {
             "show" => show_window(app),
+            "start-at-login" => {
+                let autolaunch = app.autolaunch();
+                let wanted = !autolaunch.is_enabled().unwrap_or(false);
+                let done = if wanted {
+                    autolaunch.enable()
+                } else {
+                    autolaunch.disable()
+                };
+                if let Err(e) = done {
+                    eprintln!("hoist: start at login: {e}");
+                }
+                let _ = start_at_login.set_checked(autolaunch.is_enabled().unwrap_or(false));
+            }
             "pause-all" => {
                 if let Some(m) = app.try_state::<Arc<Manager>>() {
                     if let Err(e) = m.pause_all() {

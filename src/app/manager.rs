@@ -92,7 +92,8 @@ const PREPARED_IN_MEMORY: usize = 1024;
 struct Started {
     session: Arc<Session>,
     id: i64,
-    prepared: Option<Prepared>,
+    /// Boxed: a folder of 100,000 files waits here, nearly all without one.
+    prepared: Option<Box<Prepared>>,
     control: Control,
 }
 
@@ -490,7 +491,9 @@ impl Manager {
             let mut waiting = lock(&self.waiting);
             // Beyond a few chunks, a waiting upload is prepared again (found in the queue) when
             // its turn comes, so a folder of 100,000 files is not held in memory.
-            let prepared = prepared.filter(|_| waiting.queue.len() < PREPARED_IN_MEMORY);
+            let prepared = prepared
+                .filter(|_| waiting.queue.len() < PREPARED_IN_MEMORY)
+                .map(Box::new);
             waiting.queue.push_back(Started {
                 session,
                 id,
@@ -523,7 +526,7 @@ impl Manager {
                     prepared,
                     control,
                 } = next;
-                let outcome = this.run(&session, id, prepared, control).await;
+                let outcome = this.run(&session, id, prepared.map(|p| *p), control).await;
                 lock(&this.waiting).running -= 1;
                 this.finished(id, outcome);
                 this.run_waiting();

@@ -41,8 +41,9 @@ export const ROW_HEIGHT = 76;
 const OVERSCAN = 6;
 /** Rows fetched beyond each edge of the view, so scrolling a little needs no fetch. */
 const FETCH_MARGIN = 40;
-/** The window is fetched again at most this often while events say it is out of date. */
-const REFRESH_MS = 300;
+/** The window is fetched again at most this often while events say it is out of date (rows
+ * in view follow their events at once; counts and order catch up at this pace). */
+const REFRESH_MS = 500;
 
 /** The view's height when the list has none yet (before layout). */
 const FALLBACK_VIEW = 720;

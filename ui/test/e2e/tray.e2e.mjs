@@ -2,20 +2,23 @@
 // (com.canonical.dbusmenu, exported by the Ayatana indicator), clicked over the session bus.
 // Closing the window (a WM_DELETE_WINDOW, as a window manager sends it) keeps the app and its
 // uploads running; "Show Hoist" brings the window back; the menu's first line follows the
-// batch; "Quit Hoist" asks while uploads run (closing the question keeps them) and quits at once when none do.
+// batch; "Start at login" writes and removes the autostart entry; "Quit Hoist" asks while
+// uploads run (closing the question keeps them) and quits at once when none do.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { appPids, freshHome, ROOT, Session, startDriver, stopApp, until } from "./webdriver.mjs";
+import { appPids, freshHome, ROOT, Session, SHOTS, startDriver, stopApp, until } from "./webdriver.mjs";
 
 const home = freshHome("tray");
 let driver;
 let s;
 
 before(async () => {
-  driver = await startDriver(home.env, 4464);
+  // Start at login writes under the user's home (~/.config/autostart on Linux): a fresh one.
+  mkdirSync(join(home.dir, "home"), { recursive: true });
+  driver = await startDriver({ ...home.env, HOME: join(home.dir, "home") }, 4464);
   s = await Session.start(4464);
 });
 
@@ -106,10 +109,25 @@ test("closing keeps uploads running in the tray; quitting asks while they run", 
   // the upload.
   click(menu, "Quit Hoist");
   await until("the question", () => visible("Quit Hoist\\?"), 10_000);
+  // The whole screen (the question is a window of its own, beside the webview's).
+  mkdirSync(SHOTS, { recursive: true });
+  execFileSync("import", ["-window", "root", join(SHOTS, "07-quit-asks-while-uploading.png")]);
   assert.equal(closeWindow("Quit Hoist?"), 1, "the question was closed");
   await until("the question to go", () => !visible("Quit Hoist\\?"), 10_000);
   assert.ok(appPids(home).length > 0, "Keep uploading keeps the app");
   assert.equal(status().label, "Uploading: 0 of 1 file done");
+
+  // Start at login: an autostart entry that starts Hoist in the tray; unticked, it is gone.
+  const autostart = join(home.dir, "home", ".config", "autostart");
+  assert.equal(items(menu).find((i) => i.label === "Start at login")?.enabled, true);
+  click(menu, "Start at login");
+  const entry = await until("the autostart entry", () => {
+    const files = existsSync(autostart) ? readdirSync(autostart) : [];
+    return files.length === 1 ? readFileSync(join(autostart, files[0]), "utf8") : false;
+  }, 10_000);
+  assert.match(entry, /^Exec=.*hoist-desktop.* --hidden$/m, entry);
+  click(menu, "Start at login");
+  await until("the autostart entry to go", () => readdirSync(autostart).length === 0, 10_000);
 
   // Pause all from the tray: nothing runs, so quitting does not ask.
   click(menu, "Pause all");
