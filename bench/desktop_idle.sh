@@ -11,15 +11,17 @@ PROFILE=${PROFILE:-release}
 SETTLE=${SETTLE:-20}
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 
-# PSS in KiB of process $1 and all its descendants.
+# "name MiB" for process $1 and each of its descendants, then "total MiB".
 pss() {
   local all=$1 kids=$1
   while [ -n "$kids" ]; do
     kids=$(for p in $kids; do pgrep -P "$p" || true; done)
     all="$all $kids"
   done
-  for p in $all; do awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true; done |
-    awk '{s+=$1} END {print s+0}'
+  for p in $all; do
+    kib=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
+    [ -n "$kib" ] && echo "$(cat "/proc/$p/comm") $kib"
+  done | awk '{s+=$2; printf "%s %d MiB, ", $1, $2/1024} END {printf "total %d MiB", s/1024}'
 }
 
 if [ "${1:-}" = inside ]; then  # in the D-Bus session and the X server
@@ -28,7 +30,7 @@ if [ "${1:-}" = inside ]; then  # in the D-Bus session and the X server
   app=$!
   for t in 5 $SETTLE; do
     sleep $((t == 5 ? 5 : SETTLE - 5))
-    echo "after $t s: $(($(pss $app) / 1024)) MiB PSS (app + WebKit)"
+    echo "after $t s, PSS: $(pss $app)"
   done
   kill $app
   exit 0

@@ -22,10 +22,17 @@ type Mgr<'a> = State<'a, Arc<Manager>>;
 /// Sends every queue change to `on_event` (and a notification when a batch ends); the rows
 /// themselves come from [`queue_window`], a window at a time.
 #[tauri::command]
-pub fn subscribe(app: AppHandle, manager: Mgr<'_>, on_event: Channel<Vec<ManagerEvent>>) {
+pub fn subscribe(
+    app: AppHandle,
+    manager: Mgr<'_>,
+    view: State<'_, InView>,
+    on_event: Channel<Vec<ManagerEvent>>,
+) {
     // Events reach the webview coalesced, every EVENT_INTERVAL at most: one message for what
-    // a folder of thousands of files did meanwhile. The forwarder ends with its subscription.
+    // a folder of thousands of files did meanwhile, and only the rows in view by name (the
+    // window asks again for the rest). The forwarder ends with its subscription.
     let pending = Arc::new(Coalescer::default());
+    *crate::lock(&view.0) = Arc::downgrade(&pending);
     let forwarding = Arc::downgrade(&pending);
     std::thread::spawn(move || {
         while let Some(pending) = forwarding.upgrade() {
@@ -47,9 +54,21 @@ pub fn subscribe(app: AppHandle, manager: Mgr<'_>, on_event: Channel<Vec<Manager
 
 /// The rows of the queue view in view (and the counts and totals around them).
 #[tauri::command]
-pub fn queue_window(manager: Mgr<'_>, query: QueueQuery) -> Result<QueueWindow> {
-    Ok(manager.queue_window(query)?)
+pub fn queue_window(
+    manager: Mgr<'_>,
+    view: State<'_, InView>,
+    query: QueueQuery,
+) -> Result<QueueWindow> {
+    let window = manager.queue_window(query)?;
+    if let Some(pending) = crate::lock(&view.0).upgrade() {
+        pending.watch(window.rows.iter().map(|r| r.id));
+    }
+    Ok(window)
 }
+
+/// The current subscription's coalescer, told which rows the window shows.
+#[derive(Default)]
+pub struct InView(pub(crate) std::sync::Mutex<std::sync::Weak<Coalescer>>);
 
 /// How often coalesced events go to the webview.
 const EVENT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);

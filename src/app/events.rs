@@ -1,9 +1,11 @@
 //! Events on their way to a UI, coalesced: a folder of 100,000 files makes hundreds of
 //! thousands of [`ManagerEvent`]s, and a webview that received each on its own would spend its
-//! main thread on messages. A [`Coalescer`] keeps only the newest word on each upload until
-//! the front end takes the lot (the desktop shell does every 50 ms), in the order they came.
+//! main thread (and its memory) on messages. A [`Coalescer`] keeps only the newest word on each
+//! upload in the UI's view until the front end takes the lot (the desktop shell does every
+//! 50 ms), in the order they came; the uploads out of view are summed up in one
+//! [`ManagerEvent::QueueChanged`], on which the UI fetches its window again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::views::ManagerEvent;
@@ -19,6 +21,10 @@ struct Pending {
     events: Vec<ManagerEvent>,
     /// Where each upload's event sits in `events`.
     slot: HashMap<i64, usize>,
+    /// The uploads the UI shows now; `None` until it says (then every event goes through).
+    watched: Option<HashSet<i64>>,
+    /// An upload out of view changed since the last take.
+    elsewhere: bool,
 }
 
 impl Coalescer {
@@ -30,12 +36,16 @@ impl Coalescer {
         let id = match &event {
             ManagerEvent::Changed { row } => Some(row.id),
             ManagerEvent::Progress { id, .. } => Some(*id),
-            ManagerEvent::BatchFinished { .. } => None,
+            ManagerEvent::BatchFinished { .. } | ManagerEvent::QueueChanged => None,
         };
         let Some(id) = id else {
             p.events.push(event);
             return;
         };
+        if p.watched.as_ref().is_some_and(|w| !w.contains(&id)) {
+            p.elsewhere = true;
+            return;
+        }
         match p.slot.get(&id).copied() {
             Some(i) => {
                 let merged = match (&mut p.events[i], event) {
@@ -58,11 +68,22 @@ impl Coalescer {
         }
     }
 
+    /// From now on, only these uploads' own events go through (the rows the UI shows); the
+    /// others' become one [`ManagerEvent::QueueChanged`] a take.
+    pub fn watch(&self, ids: impl IntoIterator<Item = i64>) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.watched = Some(ids.into_iter().collect());
+    }
+
     /// Everything pending, oldest first; empty when nothing happened.
     pub fn take(&self) -> Vec<ManagerEvent> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.slot.clear();
-        std::mem::take(&mut p.events)
+        let mut events = std::mem::take(&mut p.events);
+        if std::mem::take(&mut p.elsewhere) {
+            events.push(ManagerEvent::QueueChanged);
+        }
+        events
     }
 }
 
@@ -86,6 +107,41 @@ mod tests {
             location: None,
             verified: false,
         }
+    }
+
+    #[test]
+    fn uploads_out_of_view_become_one_queue_changed_a_take() {
+        let c = Coalescer::default();
+        c.watch([2]);
+        for id in [1, 3, 4] {
+            c.push(ManagerEvent::Changed {
+                row: row(id, Phase::Queued, 0),
+            });
+            c.push(ManagerEvent::Progress {
+                id,
+                sent: 5,
+                total: 100,
+            });
+        }
+        c.push(ManagerEvent::Progress {
+            id: 2,
+            sent: 7,
+            total: 100,
+        });
+        c.push(ManagerEvent::BatchFinished { done: 4, failed: 0 });
+        assert_eq!(
+            c.take(),
+            vec![
+                ManagerEvent::Progress {
+                    id: 2,
+                    sent: 7,
+                    total: 100
+                },
+                ManagerEvent::BatchFinished { done: 4, failed: 0 },
+                ManagerEvent::QueueChanged,
+            ]
+        );
+        assert!(c.take().is_empty(), "said once");
     }
 
     #[test]

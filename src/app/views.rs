@@ -113,6 +113,10 @@ pub enum ManagerEvent {
         /// Uploads that failed.
         failed: u32,
     },
+    /// Uploads out of the UI's view changed (came, moved on, finished): the rows in view may
+    /// have moved and the counts changed. Sent by [`super::events::Coalescer`] in place of
+    /// their own events.
+    QueueChanged,
 }
 
 /// A file that was refused before upload, and why.

@@ -49,6 +49,8 @@ export class QueueModel {
   private rows = new Map<number, UploadRow>();
   private samples = new Map<number, Sample[]>();
   private overallSamples: Sample[] = [];
+  /** Each row's bytes when the window came: progress since then adds to the overall bar. */
+  private sentAtLoad = new Map<number, number>();
 
   constructor(private now: () => number = () => performance.now()) {}
 
@@ -56,6 +58,7 @@ export class QueueModel {
   load(window: QueueWindow): void {
     this.window = window;
     this.rows = new Map(window.rows.map((r) => [r.id, r]));
+    this.sentAtLoad = new Map(window.rows.map((r) => [r.id, r.sent]));
     for (const id of this.samples.keys()) if (!this.rows.has(id)) this.samples.delete(id);
     for (const r of window.rows) if (RUNNING.includes(r.phase)) this.sample(r.id, r.sent);
     const at = this.now();
@@ -88,6 +91,7 @@ export class QueueModel {
         return false;
       }
       case "batchFinished":
+      case "queueChanged":
         return true;
     }
   }
@@ -151,10 +155,22 @@ export class QueueModel {
     return Math.max(0, (row.size - row.sent) / speed);
   }
 
-  /** Totals over uploads that are not finished, for the overall bar. */
+  /** Totals over uploads that are not finished, for the overall bar: the core's as of the
+   * window, plus what the rows in view sent since. The speed is that of all bytes sent (over
+   * the last windows), or of the rows in view when no recent windows tell. */
   overall(): { sent: number; total: number; active: number; speed: number } {
     const o = this.window.overall;
-    return { sent: o.sent, total: o.size, active: o.unfinished, speed: rate(this.overallSamples) };
+    let since = 0;
+    let inView = 0;
+    for (const [id, r] of this.rows) {
+      if (!isActive(r.phase)) continue;
+      since += r.sent - (this.sentAtLoad.get(id) ?? r.sent);
+      inView += this.speed(id);
+    }
+    const at = this.now();
+    const recent = this.overallSamples.filter((s) => at - s.at <= SPEED_WINDOW_MS);
+    const speed = recent.length >= 2 ? rate(recent) : inView;
+    return { sent: Math.min(o.size, o.sent + Math.max(0, since)), total: o.size, active: o.unfinished, speed };
   }
 }
 

@@ -28,4 +28,4 @@ done: number,
 /**
  * Uploads that failed.
  */
-failed: number, };
+failed: number, } | { "event": "queueChanged" };

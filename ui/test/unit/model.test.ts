@@ -63,6 +63,18 @@ describe("QueueModel", () => {
     expect(m.overall()).toEqual({ sent: 1_000_000, total: 9_000_000, active: 3, speed: 3_000_000 });
   });
 
+  it("adds the progress of rows in view since the window came to the overall bar", () => {
+    let now = 0;
+    const m = new QueueModel(() => now);
+    m.load(windowOf([row({ id: 1, phase: "uploading", sent: 100, size: 1000 })], {
+      overall: { unfinished: 1, size: 1000, sent: 100, sentEver: 100 },
+    }));
+    now = 1000;
+    m.apply({ event: "progress", id: 1, sent: 600, total: 1000 });
+    // No window since: the speed is the rows' in view.
+    expect(m.overall()).toEqual({ sent: 600, total: 1000, active: 1, speed: 500 });
+  });
+
   it("says when the window is out of date: a new row, a row out of view, a row changing sides", () => {
     const m = new QueueModel(() => 0);
     m.load(windowOf([row({ id: 1, phase: "queued" }), row({ id: 2, phase: "done" })]));
