@@ -60,9 +60,18 @@ impl ManagerConfig {
     }
 }
 
-/// An upload running now.
+/// A stop asked for an upload still waiting for its turn, applied when the turn comes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Pause,
+    Cancel,
+}
+
+/// An upload running now, or waiting for its turn.
 struct Live {
-    control: Control,
+    /// Made when its turn comes: 100,000 waiting uploads hold none.
+    control: Option<Control>,
+    stop: Option<Stop>,
     phase: Phase,
     sent: u64,
     note: Option<String>,
@@ -94,7 +103,6 @@ struct Started {
     id: i64,
     /// Boxed: a folder of 100,000 files waits here, nearly all without one.
     prepared: Option<Box<Prepared>>,
-    control: Control,
 }
 
 /// Failed uploads of one profile that may land once its store or backend can be reached again.
@@ -458,7 +466,6 @@ impl Manager {
     /// queued (`prepared`) is sent as it is; any other is prepared again, since its file may
     /// have changed since.
     fn start(self: &Arc<Self>, session: Arc<Session>, id: i64, prepared: Option<Prepared>) {
-        let control = session.control().child();
         // A resumed upload shows what the store already has until its parts are checked; a job
         // just queued has nothing there (and a folder of 100,000 needs no query per file).
         let acked = match &prepared {
@@ -478,7 +485,8 @@ impl Manager {
             live.insert(
                 id,
                 Live {
-                    control: control.clone(),
+                    control: None,
+                    stop: None,
                     phase: Phase::Queued,
                     sent: acked,
                     note: None,
@@ -498,7 +506,6 @@ impl Manager {
                 session,
                 id,
                 prepared,
-                control,
             });
         }
         self.run_waiting();
@@ -524,8 +531,16 @@ impl Manager {
                     session,
                     id,
                     prepared,
-                    control,
                 } = next;
+                let control = session.control().child();
+                if let Some(l) = lock(&this.live).get_mut(&id) {
+                    match l.stop {
+                        Some(Stop::Pause) => control.pause(),
+                        Some(Stop::Cancel) => control.cancel(),
+                        None => {}
+                    }
+                    l.control = Some(control.clone());
+                }
                 let outcome = this.run(&session, id, prepared.map(|p| *p), control).await;
                 lock(&this.waiting).running -= 1;
                 this.finished(id, outcome);
@@ -787,8 +802,13 @@ impl Manager {
 
     /// Pauses a running or waiting upload; a multipart upload keeps its parts for the resume.
     pub fn pause(&self, id: i64) -> Result<(), ManagerError> {
-        if let Some(l) = lock(&self.live).get(&id) {
-            l.control.pause();
+        if let Some(l) = lock(&self.live).get_mut(&id) {
+            match &l.control {
+                Some(c) => c.pause(),
+                None => {
+                    l.stop.get_or_insert(Stop::Pause);
+                }
+            }
             return Ok(());
         }
         let item = self.item(id)?;
@@ -826,8 +846,11 @@ impl Manager {
 
     /// Cancels an upload: nothing of it stays in the bucket; the row stays until dismissed.
     pub async fn cancel(self: &Arc<Self>, id: i64) -> Result<(), ManagerError> {
-        if let Some(l) = lock(&self.live).get(&id) {
-            l.control.cancel();
+        if let Some(l) = lock(&self.live).get_mut(&id) {
+            match &l.control {
+                Some(c) => c.cancel(),
+                None => l.stop = Some(Stop::Cancel),
+            }
             return Ok(());
         }
         let item = self.item(id)?;

@@ -1039,3 +1039,41 @@ async fn the_queue_view_comes_a_window_at_a_time_in_the_lists_order() {
     );
     app.manager.cancel(big).await.unwrap();
 }
+
+/// Uploads still waiting for their turn (beyond the files in flight) hold no control until
+/// it comes; pausing or cancelling them meanwhile still holds: paused ones wait, cancelled ones
+/// never start, and a resume lands every paused one intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_uploads_pause_and_cancel_before_their_turn() {
+    let mut app = app();
+    app.manager.set_limit_rate(Some(64 * 1024)).unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let files: Vec<_> = (0..40u8)
+        .map(|i| write(src.path(), &format!("w{i:02}.bin"), &bytes(20_000, i)))
+        .collect();
+    let ids = app.manager.add(files).await.unwrap().queued;
+    let (paused, cancelled) = (ids[30], ids[31]);
+    app.manager.pause(paused).unwrap();
+    app.manager.cancel(cancelled).await.unwrap();
+    app.manager.pause_all().unwrap();
+    app.manager.wait_idle().await;
+    assert_eq!(row(&app.manager, paused).phase, Phase::Paused);
+    assert_eq!(row(&app.manager, cancelled).phase, Phase::Cancelled);
+    app.manager.set_limit_rate(None).unwrap();
+    app.manager.resume_all().await.unwrap();
+    app.manager.wait_idle().await;
+    for (i, &id) in ids.iter().enumerate() {
+        let r = row(&app.manager, id);
+        if id == cancelled {
+            assert_eq!(r.phase, Phase::Cancelled, "a cancelled upload never starts");
+            assert_eq!(stored_sha256(&app.manager, &r.key).await, None);
+            continue;
+        }
+        assert_eq!(r.phase, Phase::Done, "{} lands once resumed", r.name);
+        assert_eq!(
+            stored_sha256(&app.manager, &r.key).await,
+            Some(sha256_hex(&bytes(20_000, i as u8)))
+        );
+    }
+    drain(&mut app.events);
+}
