@@ -9,7 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-release}
 SETTLE=${SETTLE:-20}
-TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 
 # "name MiB" for process $1 and each of its descendants, then "total MiB".
 pss() {
@@ -36,13 +35,13 @@ if [ "${1:-}" = inside ]; then  # in the D-Bus session and the X server
   exit 0
 fi
 
-npm --prefix ui run build --silent
-if [ "$PROFILE" = release ]; then cargo build --release -p hoist-desktop; else cargo build -p hoist-desktop; fi
+. bench/desktop_lib.sh
+build_desktop
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/run" "$work/xdg"
 chmod 700 "$work/run"
-WORK=$work BIN=$TARGET/$PROFILE/hoist-desktop SETTLE=$SETTLE XDG_RUNTIME_DIR=$work/run \
+WORK=$work BIN=$DESKTOP_BIN SETTLE=$SETTLE XDG_RUNTIME_DIR=$work/run \
   XDG_DATA_HOME=$work/xdg dbus-run-session -- \
   xvfb-run -a -s "-screen 0 1280x800x24" bash "$0" inside 2>&1 | grep "PSS"
 echo "($(date -u +%Y-%m-%dT%H:%MZ); $(nproc) cores; $PROFILE build)"

@@ -10,14 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${FILES:-100000}
 PROFILE=${PROFILE:-debug}
-TARGET=${CARGO_TARGET_DIR:-$PWD/target}
-npm --prefix ui run build --silent
-if [ "$PROFILE" = release ]; then cargo build --release -p hoist-desktop; else cargo build -p hoist-desktop; fi
+. bench/desktop_lib.sh
+build_desktop
 runtime=$(mktemp -d)
 trap 'rm -rf "$runtime"' EXIT
 mkdir -p "$runtime/run" "$runtime/data"
 chmod 700 "$runtime/run"
-XDG_RUNTIME_DIR=$runtime/run XDG_DATA_HOME=$runtime/data HOIST_DESKTOP_BIN=$TARGET/$PROFILE/hoist-desktop \
+XDG_RUNTIME_DIR=$runtime/run XDG_DATA_HOME=$runtime/data HOIST_DESKTOP_BIN=$DESKTOP_BIN \
   HOIST_MANY_FILES=$FILES dbus-run-session -- bash -c '
     echo -n bench | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
     xvfb-run -a -s "-screen 0 1280x800x24" node --test ui/test/e2e/many.e2e.mjs' 2>&1 |

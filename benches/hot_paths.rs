@@ -145,37 +145,21 @@ fn queue_commits(c: &mut Criterion) {
     g.finish();
 }
 
-/// The history tab's reads over a queue of 100,000 finished uploads: the newest page, a page
-/// deep in it, and a search (issue #17: "history with 100,000 rows opens in under a second").
 /// The desktop's queue view over a folder of 100,000 files half uploaded: what each window
 /// fetch (the counts and 80 rows) costs while the uploads write to the same database.
 fn queue_windows(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("q.sqlite3");
-    let q = Queue::open(&db).expect("queue");
-    {
-        let mut conn = rusqlite::Connection::open(&db).expect("db");
-        let tx = conn.transaction().expect("tx");
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO items (profile, path, key, size, content_type, fingerprint, \
-                     state) VALUES ('local', ?1, ?2, 12, 'text/plain', '', ?3)",
-                )
-                .expect("insert");
-            for i in 0..100_000u32 {
-                let state = if i < 50_000 { "done" } else { "queued" };
-                insert
-                    .execute(rusqlite::params![
-                        format!("/home/ann/Survey/f{i:06}.txt"),
-                        format!("uploads/Survey/f{i:06}.txt"),
-                        state
-                    ])
-                    .expect("row");
-            }
-        }
-        tx.commit().expect("commit");
-    }
+    let (_dir, q) = queue_of_100k(
+        "INSERT INTO items (profile, path, key, size, content_type, fingerprint, state) \
+         VALUES ('local', ?1, ?2, 12, 'text/plain', '', ?3)",
+        |i| {
+            let state = if i < 50_000 { "done" } else { "queued" };
+            vec![
+                format!("/home/ann/Survey/f{i:06}.txt"),
+                format!("uploads/Survey/f{i:06}.txt"),
+                state.to_owned(),
+            ]
+        },
+    );
     use hoist::queue::ItemState::{Cancelled, Done, Failed, Paused, Queued, Uploading};
     let unfinished = [Queued, Uploading, Paused];
     let finished = [Done, Failed, Cancelled];
@@ -199,45 +183,51 @@ fn queue_windows(c: &mut Criterion) {
     g.finish();
 }
 
-fn history_pages(c: &mut Criterion) {
+/// A queue database of 100,000 items, filled directly (100,000 fsync'd commits would take
+/// minutes): `sql` inserts one, with the values `row(i)` gives.
+fn queue_of_100k(sql: &str, row: impl Fn(u32) -> Vec<String>) -> (tempfile::TempDir, Queue) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("q.sqlite3");
     let q = Queue::open(&db).expect("queue");
+    let mut conn = rusqlite::Connection::open(&db).expect("db");
+    let tx = conn.transaction().expect("tx");
     {
-        // Filled directly: 100,000 fsync'd finishes would take minutes.
-        let mut conn = rusqlite::Connection::open(&db).expect("db");
-        let tx = conn.transaction().expect("tx");
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO items (profile, path, key, size, content_type, fingerprint, \
-                     state, sha256, location, updated_at) VALUES ('local', ?1, ?2, 12, \
-                     'text/plain', '', 'done', 'ab', 'http://127.0.0.1/b/k', ?3)",
-                )
-                .expect("insert");
-            for i in 0..100_000u32 {
-                let at = format!(
+        let mut insert = tx.prepare(sql).expect("insert");
+        for i in 0..100_000u32 {
+            insert
+                .execute(rusqlite::params_from_iter(row(i)))
+                .expect("row");
+        }
+    }
+    tx.commit().expect("commit");
+    (dir, q)
+}
+
+/// The history tab's reads over a queue of 100,000 finished uploads: the newest page, a page
+/// deep in it, and a search (issue #17: "history with 100,000 rows opens in under a second").
+fn history_pages(c: &mut Criterion) {
+    let (_dir, q) = queue_of_100k(
+        "INSERT INTO items (profile, path, key, size, content_type, fingerprint, state, sha256, \
+         location, updated_at) VALUES ('local', ?1, ?2, 12, 'text/plain', '', 'done', 'ab', \
+         'http://127.0.0.1/b/k', ?3)",
+        |i| {
+            vec![
+                format!("/home/ann/Survey/d{:03}/f{i:06}.txt", i / 1000),
+                format!(
+                    "uploads/2026/11/30/{i:08x}-Survey/d{:03}/f{i:06}.txt",
+                    i / 1000
+                ),
+                format!(
                     "2026-11-{:02}T{:02}:{:02}:{:02}.{:03}Z",
                     1 + i / 86_400 % 28,
                     i / 3600 % 24,
                     i / 60 % 60,
                     i % 60,
                     i % 1000
-                );
-                insert
-                    .execute(rusqlite::params![
-                        format!("/home/ann/Survey/d{:03}/f{i:06}.txt", i / 1000),
-                        format!(
-                            "uploads/2026/11/30/{i:08x}-Survey/d{:03}/f{i:06}.txt",
-                            i / 1000
-                        ),
-                        at
-                    ])
-                    .expect("row");
-            }
-        }
-        tx.commit().expect("commit");
-    }
+                ),
+            ]
+        },
+    );
     let (first, total) = q.history_page(None, None, 200).expect("page");
     assert_eq!((first.len(), total), (200, 100_000));
     let (deep, _) = q.history_page(None, None, 50_000).expect("deep");

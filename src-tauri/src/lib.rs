@@ -81,7 +81,18 @@ fn open_main_window(app: &tauri::App) -> tauri::Result<()> {
     if let Some(data) = std::env::var_os("HOIST_DATA_DIR") {
         window = window.data_directory(std::path::PathBuf::from(data).join("webview"));
     }
-    window.build()?;
+    let window = window.build()?;
+    // WebKitGTK's default caches are a browser's (pages and resources kept for going back
+    // and forth); Hoist's one page needs a document viewer's, the smallest.
+    #[cfg(target_os = "linux")]
+    window.with_webview(|webview| {
+        use webkit2gtk::{WebContextExt, WebViewExt};
+        if let Some(context) = webview.inner().context() {
+            context.set_cache_model(webkit2gtk::CacheModel::DocumentViewer);
+        }
+    })?;
+    #[cfg(not(target_os = "linux"))]
+    let _ = window;
     Ok(())
 }
 
