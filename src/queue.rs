@@ -208,7 +208,6 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_by_path ON items(profile, path, state);
 CREATE INDEX IF NOT EXISTS items_history ON items(state, updated_at, id);
-CREATE INDEX IF NOT EXISTS items_view ON items(dismissed, state, id, size);
 CREATE TABLE IF NOT EXISTS parts (
     item INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
     part_number INTEGER NOT NULL,
@@ -229,6 +228,10 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("parts", "checksum", "TEXT"),
     ("items", "verified", "INTEGER NOT NULL DEFAULT 0"),
 ];
+
+/// The queue view's order, one range per state (`Queue::visible_window`).
+const VIEW_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS items_view ON items(dismissed, state, id, size);";
 
 const COLUMNS: &str =
     "id, profile, path, key, size, content_type, modified_ns, fingerprint, state, upload_id, \
@@ -341,6 +344,9 @@ impl Queue {
         conn.execute_batch(SCHEMA)
             .map_err(|e| fail(e.to_string()))?;
         add_missing_columns(&mut conn).map_err(|e| fail(e.to_string()))?;
+        // After the columns: a queue from before `dismissed` existed gets it first.
+        conn.execute_batch(VIEW_INDEX)
+            .map_err(|e| fail(e.to_string()))?;
         Ok(Queue {
             conn: Mutex::new(conn),
         })

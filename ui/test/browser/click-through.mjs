@@ -170,8 +170,9 @@ for (const [width, height] of [[800, 600], [1920, 1080]]) {
       await page.goto(base);
       await page.waitForSelector("body[data-ready='1']");
       await page.evaluate(() => window.__drop(["/home/ann/q3-report.pdf", "/home/ann/site-photo.jpg", "/home/ann/empty.txt"]));
-      await page.waitForFunction(() => [...document.querySelectorAll("[data-testid=phase]")].length === 2 &&
-        [...document.querySelectorAll("[data-testid=phase]")].every((p) => p.textContent === "done"));
+      // The batch's end refreshes the history: wait for it, or the rows tabbed through would
+      // be replaced midway.
+      await page.waitForFunction(() => document.querySelector("#status")?.textContent === "2 uploaded.");
       for (const tab of ["queue", "history", "profiles"]) {
         await page.click(`#tab-${tab}`);
         if (tab === "history") {

@@ -135,6 +135,27 @@ test("image rows show a thumbnail of the picture; other rows none", async () => 
   await s.screenshot("02b-thumbnails");
 });
 
+test("the real window at 800×600 and 1920×1080 keeps every control on screen", async () => {
+  await s.click("#tab-queue");
+  for (const [width, height] of [[800, 600], [1920, 1080]]) {
+    await s.cmd("POST", "/window/rect", { width, height });
+    const inner = await until(`the window at ${width}×${height}`, async () => {
+      const w = await s.execute("return window.innerWidth");
+      return Math.abs(w - width) <= 40 ? w : false;
+    }, 10_000);
+    const off = await s.execute(
+      "return [...document.querySelectorAll('header button, [role=tab], [role=tabpanel]:not([hidden]) :is(button, input, select)')]" +
+        ".filter(e => e.getClientRects().length > 0)" +
+        ".filter(e => { const r = e.getBoundingClientRect(); return r.left < 0 || r.right > innerWidth + 0.5; })" +
+        ".map(e => e.outerHTML.slice(0, 80))",
+    );
+    assert.deepEqual(off, [], `every control inside a ${inner} px wide window`);
+    assert.equal(await s.execute("return document.documentElement.scrollWidth - innerWidth"), 0, "no sideways scrolling");
+    await s.screenshot(`11-window-${width}x${height}`);
+  }
+  await s.cmd("POST", "/window/rect", { width: 980, height: 700 });
+});
+
 // Regression: the app wrote WebKit's data and its window state into the user's own dirs even
 // with HOIST_CONFIG_DIR and HOIST_DATA_DIR set.
 test("with HOIST_CONFIG_DIR and HOIST_DATA_DIR set, the app keeps its files under them", async () => {

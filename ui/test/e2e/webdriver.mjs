@@ -1,7 +1,7 @@
 // A minimal W3C WebDriver client (fetch only) for driving the real app through tauri-driver,
 // plus the helpers the end-to-end tests share: fresh app directories, tauri-driver, polling.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -41,6 +41,9 @@ export async function stopApp(home, graceMs = 10_000) {
     console.error(`the app (pid ${pid}) did not exit with its session: stopping it`);
     process.kill(pid, "SIGKILL");
   }
+  // A folder of 100,000 files and its store take gigabytes: nothing is left behind unless
+  // asked (HOIST_E2E_KEEP=1, to look at a failed run).
+  if (!process.env.HOIST_E2E_KEEP) rmSync(home.dir, { recursive: true, force: true });
 }
 
 /** Fresh config, data and keychain service for one app instance. */
