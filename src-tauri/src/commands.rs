@@ -6,8 +6,9 @@ use std::sync::Arc;
 use hoist::app::health::HealthReport;
 use hoist::app::profiles::{ProfileEntry, ProfileTemplate, SecretInput};
 use hoist::app::{
-    events::Coalescer, AddSummary, ExportFormat, HistoryPage, HistoryQuery, Manager, ManagerError,
-    ManagerEvent, Overview, QueueQuery, QueueWindow,
+    events::{Coalescer, InView},
+    AddSummary, ExportFormat, HistoryPage, HistoryQuery, Manager, ManagerError, ManagerEvent,
+    Overview, QueueQuery, QueueWindow,
 };
 use hoist::profile::Profile;
 use tauri::ipc::Channel;
@@ -32,7 +33,7 @@ pub fn subscribe(
     // a folder of thousands of files did meanwhile, and only the rows in view by name (the
     // window asks again for the rest). The forwarder ends with its subscription.
     let pending = Arc::new(Coalescer::default());
-    *crate::lock(&view.0) = Arc::downgrade(&pending);
+    view.attach(&pending);
     let forwarding = Arc::downgrade(&pending);
     std::thread::spawn(move || {
         while let Some(pending) = forwarding.upgrade() {
@@ -60,15 +61,9 @@ pub fn queue_window(
     query: QueueQuery,
 ) -> Result<QueueWindow> {
     let window = manager.queue_window(query)?;
-    if let Some(pending) = crate::lock(&view.0).upgrade() {
-        pending.watch(window.rows.iter().map(|r| r.id));
-    }
+    view.watch(window.rows.iter().map(|r| r.id));
     Ok(window)
 }
-
-/// The current subscription's coalescer, told which rows the window shows.
-#[derive(Default)]
-pub struct InView(pub(crate) std::sync::Mutex<std::sync::Weak<Coalescer>>);
 
 /// How often coalesced events go to the webview.
 const EVENT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);

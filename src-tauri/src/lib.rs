@@ -14,10 +14,6 @@ pub mod error;
 pub mod thumbnail;
 mod tray;
 
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Tells the desktop that a batch ended (best effort: a desktop without a notification
 /// service just shows nothing).
 pub(crate) fn notify_batch(app: &tauri::AppHandle, done: u32, failed: u32) {
@@ -124,7 +120,7 @@ pub fn run() {
             let manager: Arc<Manager> =
                 tauri::async_runtime::block_on(async { Manager::open(ManagerConfig::user()) })?;
             app.manage(manager.clone());
-            app.manage(commands::InView::default());
+            app.manage(hoist::app::events::InView::default());
             if !tray::install(app, manager.clone()) && started_hidden() {
                 // No tray to come back from: a hidden window would be lost.
                 if let Some(w) = app.get_webview_window("main") {

@@ -6,7 +6,7 @@
 //! [`ManagerEvent::QueueChanged`], on which the UI fetches its window again.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use super::views::ManagerEvent;
 
@@ -84,6 +84,26 @@ impl Coalescer {
             events.push(ManagerEvent::QueueChanged);
         }
         events
+    }
+}
+
+/// The coalescer of the UI's current subscription, told which rows the UI's window shows
+/// whenever it fetches one (a new subscription replaces the old).
+#[derive(Debug, Default)]
+pub struct InView(Mutex<Weak<Coalescer>>);
+
+impl InView {
+    /// Makes `pending` the coalescer told from now on.
+    pub fn attach(&self, pending: &Arc<Coalescer>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(pending);
+    }
+
+    /// Tells the current coalescer, if any, which uploads the UI shows.
+    pub fn watch(&self, ids: impl IntoIterator<Item = i64>) {
+        let pending = self.0.lock().unwrap_or_else(|e| e.into_inner()).upgrade();
+        if let Some(pending) = pending {
+            pending.watch(ids);
+        }
     }
 }
 
