@@ -78,13 +78,21 @@ fn open_main_window(app: &tauri::App) -> tauri::Result<()> {
         window = window.data_directory(std::path::PathBuf::from(data).join("webview"));
     }
     let window = window.build()?;
-    // WebKitGTK's default caches are a browser's (pages and resources kept for going back
-    // and forth); Hoist's one page needs a document viewer's, the smallest.
     #[cfg(target_os = "linux")]
     window.with_webview(|webview| {
-        use webkit2gtk::{WebContextExt, WebViewExt};
-        if let Some(context) = webview.inner().context() {
+        use webkit2gtk::{SettingsExt, WebContextExt, WebViewExt};
+        let view = webview.inner();
+        // WebKitGTK's default caches are a browser's (pages and resources kept for going back
+        // and forth); Hoist's one page needs a document viewer's, the smallest.
+        if let Some(context) = view.context() {
             context.set_cache_model(webkit2gtk::CacheModel::DocumentViewer);
+        }
+        // A page of rows and progress bars draws cheaply on the CPU. Composited through GL,
+        // its layer buffers were most of the web process's memory while a big folder uploads
+        // (bench/desktop_many.sh), and they grew with every repaint.
+        if let Some(settings) = WebViewExt::settings(&view) {
+            settings
+                .set_hardware_acceleration_policy(webkit2gtk::HardwareAccelerationPolicy::Never);
         }
     })?;
     #[cfg(not(target_os = "linux"))]

@@ -81,7 +81,7 @@ test("a file dragged onto the window is queued and uploaded", async () => {
   assert.equal(sha256(readFileSync(landed)), sha256(content), "the dragged file landed intact");
   await sleep(500);
   mkdirSync(SHOTS, { recursive: true });
-  execFileSync("import", ["-window", "root", join(SHOTS, "06-after-drag-and-drop.png")]);
+  execFileSync("import", ["-window", "root", "-crop", "1280x800+0+0", join(SHOTS, "06-after-drag-and-drop.png")]);
 
   // A second launch hands over to the first (which it focuses) and exits.
   const second = spawn(APP, [], { env: { ...process.env, ...home.env }, stdio: "inherit" });

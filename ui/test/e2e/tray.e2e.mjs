@@ -111,7 +111,7 @@ test("closing keeps uploads running in the tray; quitting asks while they run", 
   await until("the question", () => visible("Quit Hoist\\?"), 10_000);
   // The whole screen (the question is a window of its own, beside the webview's).
   mkdirSync(SHOTS, { recursive: true });
-  execFileSync("import", ["-window", "root", join(SHOTS, "07-quit-asks-while-uploading.png")]);
+  execFileSync("import", ["-window", "root", "-crop", "1280x800+0+0", join(SHOTS, "07-quit-asks-while-uploading.png")]);
   assert.equal(closeWindow("Quit Hoist?"), 1, "the question was closed");
   await until("the question to go", () => !visible("Quit Hoist\\?"), 10_000);
   assert.ok(appPids(home).length > 0, "Keep uploading keeps the app");

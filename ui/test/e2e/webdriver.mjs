@@ -1,6 +1,6 @@
 // A minimal W3C WebDriver client (fetch only) for driving the real app through tauri-driver,
 // plus the helpers the end-to-end tests share: fresh app directories, tauri-driver, polling.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -147,10 +147,22 @@ export class Session {
     });
   }
 
+  /** Saves the app's window as the X server shows it. WebKitWebDriver's own screenshot reads
+   * the last GL-composited frame, which Hoist's webview (drawn on the CPU: src-tauri/src/lib.rs)
+   * never makes, so it would wait forever. */
   async screenshot(name) {
     mkdirSync(SHOTS, { recursive: true });
-    const png = await this.cmd("GET", "/screenshot");
-    writeFileSync(join(SHOTS, `${name}.png`), Buffer.from(png, "base64"));
+    // Two frames: what the test just did is painted.
+    await this.executeAsync("requestAnimationFrame(() => requestAnimationFrame(() => done(true)))");
+    const windows = execFileSync("xdotool", ["search", "--onlyvisible", "--name", "^Hoist$"], { encoding: "utf8" })
+      .trim()
+      .split("\n");
+    execFileSync("import", ["-window", windows[0], join(SHOTS, `${name}.png`)]);
+  }
+
+  /** Runs `script` in the page until it calls `done(value)`; answers the value. */
+  executeAsync(script) {
+    return this.cmd("POST", "/execute/async", { script: `const done = arguments[arguments.length - 1]; ${script}`, args: [] });
   }
 
   async close() {
