@@ -164,6 +164,11 @@ pub struct Completion {
     pub verdict: Option<crate::sign::Verdict>,
 }
 
+/// How many aborts [`MultipartApi::abort_completely`] sends at most.
+pub const ABORT_ATTEMPTS: u32 = 3;
+/// How long [`MultipartApi::abort_completely`] waits before aborting again (then twice that).
+pub const ABORT_RECHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The multipart operations, whoever signs them.
 #[async_trait::async_trait]
 pub trait MultipartApi: Send + Sync {
@@ -197,6 +202,30 @@ pub trait MultipartApi: Send + Sync {
     ) -> Result<Completion, RemoteFailure>;
     /// Aborts the upload, so that no part stays behind.
     async fn abort(&self, target: &MultipartTarget, now: SystemTime) -> Result<(), RemoteFailure>;
+    /// Aborts the upload and makes sure it is gone. S3 documents that a part still being
+    /// uploaded when the abort arrives may land after it, and that the way to free its
+    /// storage is to list the parts and abort again until none are listed: so up to
+    /// [`ABORT_ATTEMPTS`] aborts, [`ABORT_RECHECK`] apart (doubling). A store that answers the
+    /// listing with an error (NoSuchUpload, as S3 does once it is gone) is taken at its word.
+    async fn abort_completely(
+        &self,
+        target: &MultipartTarget,
+        now: SystemTime,
+    ) -> Result<(), RemoteFailure> {
+        self.abort(target, now).await?;
+        let mut wait = ABORT_RECHECK;
+        for _ in 1..ABORT_ATTEMPTS {
+            match self.list_parts(target, now).await {
+                Ok(parts) if !parts.is_empty() => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    self.abort(target, now).await?;
+                }
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
+    }
     /// The object at `key`, when this API can tell (`Ok(None)` otherwise or when absent).
     async fn head(&self, key: &str, now: SystemTime) -> Result<Option<ObjectInfo>, RemoteFailure>;
     /// The object's URL, without any signature.

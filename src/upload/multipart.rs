@@ -188,7 +188,7 @@ impl Uploader {
             Err(e @ (TransferError::Paused | TransferError::UploadGone)) => Err(e),
             Err(e) => {
                 // Nothing may stay behind: cancelled and failed uploads are aborted.
-                let _ = job.api.abort(&target, self.now()).await;
+                let _ = job.api.abort_completely(&target, self.now()).await;
                 Err(e)
             }
         }

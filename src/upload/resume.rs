@@ -335,7 +335,7 @@ impl Resumer<'_> {
                     key: item.key.clone(),
                     upload_id: upload_id.clone(),
                 };
-                api.abort(&target, self.now).await
+                api.abort_completely(&target, self.now).await
             }
             _ => Ok(()),
         }

@@ -370,3 +370,50 @@ async fn a_checksum_mismatch_on_hoists_own_checksum_is_retried() {
         "Hoist's own checksum is signed: {signed}"
     );
 }
+
+// S3 documents that a part still uploading when an abort arrives may land after it, and that
+// freeing its storage takes listing the parts and aborting again. A real store cannot be made
+// to lose that race on cue, so the endpoint plays it.
+#[tokio::test]
+async fn an_abort_is_repeated_while_a_late_part_is_still_listed() {
+    use hoist::remote::s3::S3Client;
+    use hoist::remote::{MultipartApi, MultipartTarget};
+    let late_part = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListPartsResult><IsTruncated>false</IsTruncated>\
+        <Part><PartNumber>2</PartNumber><ETag>\"0123\"</ETag><Size>5242880</Size></Part></ListPartsResult>";
+    let gone = s3_error("NoSuchUpload", "The specified upload does not exist.");
+    let f = Faulty::start(vec![
+        Step::Respond(204, String::new()),
+        Step::Respond(200, late_part.into()),
+        Step::Respond(204, String::new()),
+        Step::Respond(404, gone),
+    ])
+    .await;
+    let client = S3Client::new(signer_for(&f));
+    let target = MultipartTarget {
+        key: "late.bin".into(),
+        upload_id: "upload-1".into(),
+    };
+    client
+        .abort_completely(&target, SystemTime::now())
+        .await
+        .expect("aborted");
+    let asked: Vec<String> = f
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.target.split('?').next().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "DELETE /bucket/late.bin",
+            "GET /bucket/late.bin",
+            "DELETE /bucket/late.bin",
+            "GET /bucket/late.bin"
+        ],
+        "abort, list (a late part), abort again, list (gone)"
+    );
+    assert!(f
+        .requests()
+        .iter()
+        .all(|r| r.target.contains("uploadId=upload-1")));
+}

@@ -400,6 +400,10 @@ async fn a_permanent_failure_on_a_part_aborts_the_upload() {
         Step::Respond(200, CREATED.into()),
         Step::Respond(403, s3_error("AccessDenied", "Access Denied")),
         Step::Respond(204, String::new()),
+        Step::Respond(
+            404,
+            s3_error("NoSuchUpload", "The specified upload does not exist."),
+        ),
     ])
     .await;
     let (s, _) = faulty_session(&f);
@@ -407,9 +411,15 @@ async fn a_permanent_failure_on_a_part_aborts_the_upload() {
     let (progress, _) = recorder();
     let err = s.upload(&path, &progress).await.unwrap_err();
     assert!(err.to_string().contains("access denied"), "{err}");
-    let last = f.requests().pop().unwrap();
-    assert_eq!(last.method, "DELETE");
-    assert!(last.target.contains("uploadId=up-1"), "{}", last.target);
+    let mut reqs = f.requests();
+    let (check, abort) = (reqs.pop().unwrap(), reqs.pop().unwrap());
+    assert_eq!(abort.method, "DELETE");
+    assert!(abort.target.contains("uploadId=up-1"), "{}", abort.target);
+    assert_eq!(
+        check.method, "GET",
+        "then the parts are listed: none are left"
+    );
+    assert!(check.target.contains("uploadId=up-1"), "{}", check.target);
     let item = s.queue().recent(1).unwrap().remove(0);
     assert_eq!(item.state, ItemState::Failed);
 }
