@@ -89,7 +89,7 @@ fn paths_in_line(line: &str) -> Vec<String> {
 
 #[test]
 fn no_module_uses_one_from_a_layer_above_it() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let src = crate::support::manifest_dir().join("src");
     let mut violations = Vec::new();
     let mut checked = 0;
     for file in rust_files(&src) {

@@ -46,7 +46,9 @@ pub(crate) struct OidcProvider {
 impl OidcProvider {
     /// Starts the provider and waits until it listens.
     pub(crate) fn start(options: ProviderOptions) -> OidcProvider {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        // At run time, as cargo gives it: see tests/integration/support's manifest_dir.
+        let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
             .ancestors()
             .map(|d| d.join("tests/oidc-provider"))
             .find(|d| d.join("serve.mjs").is_file())

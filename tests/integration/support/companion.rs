@@ -2,7 +2,6 @@
 //! `scripts/deps test`), started on 127.0.0.1 in front of the test store, as a company runs it.
 
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,7 @@ pub(crate) enum Checksums {
 
 impl Companion {
     pub(crate) fn start(store: &Store, checksums: Checksums) -> Companion {
-        let harness = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/companion");
+        let harness = super::manifest_dir().join("tests/companion");
         assert!(
             harness.join("node_modules/@uppy/companion").is_dir(),
             "@uppy/companion is not installed: run `scripts/deps test` (npm ci in tests/companion)"

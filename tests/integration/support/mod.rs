@@ -26,6 +26,14 @@ use hoist::secret::Secret;
 use hoist::upload::{ProgressFn, TransferEvent};
 use sha2::{Digest, Sha256};
 
+/// The package's directory as `cargo test` gives it to the running test, not as it was when
+/// the test was built: a binary built from another checkout that shares the target dir (CI's
+/// clone) can look fresh to cargo, and would look for files where that checkout was.
+pub(crate) fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 pub(crate) const ACCESS_KEY_ID: &str = "HOISTTESTKEY";
 pub(crate) const SECRET_ACCESS_KEY: &str = "hoist-test-secret-0123456789abcdefghijkl";
 
