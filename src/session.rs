@@ -925,7 +925,7 @@ impl Session {
         Resumer {
             api: self.multipart.as_deref(),
             queue: &self.queue,
-            now: self.uploader.retry_policy().clock.now(),
+            clock: &*self.uploader.retry_policy().clock,
         }
     }
 

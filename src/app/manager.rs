@@ -171,7 +171,7 @@ impl Manager {
         Resumer {
             api: None,
             queue: &self.queue,
-            now: self.config.retry.clock.now(),
+            clock: &*self.config.retry.clock,
         }
     }
 

@@ -13,7 +13,7 @@
 use std::time::SystemTime;
 
 use crate::checksum::Checksum;
-use crate::retry::FailureKind;
+use crate::retry::{Clock, FailureKind};
 use crate::sign::{PresignedPut, PutRequest, SignError};
 
 pub(crate) mod http;
@@ -205,21 +205,22 @@ pub trait MultipartApi: Send + Sync {
     /// Aborts the upload and makes sure it is gone. S3 documents that a part still being
     /// uploaded when the abort arrives may land after it, and that the way to free its
     /// storage is to list the parts and abort again until none are listed: so up to
-    /// [`ABORT_ATTEMPTS`] aborts, [`ABORT_RECHECK`] apart (doubling). A store that answers the
-    /// listing with an error (NoSuchUpload, as S3 does once it is gone) is taken at its word.
+    /// [`ABORT_ATTEMPTS`] aborts, [`ABORT_RECHECK`] apart (doubling), timed and signed by
+    /// `clock`. A store that answers the listing with an error (NoSuchUpload, as S3 does once
+    /// it is gone) is taken at its word.
     async fn abort_completely(
         &self,
         target: &MultipartTarget,
-        now: SystemTime,
+        clock: &dyn Clock,
     ) -> Result<(), RemoteFailure> {
-        self.abort(target, now).await?;
+        self.abort(target, clock.now()).await?;
         let mut wait = ABORT_RECHECK;
         for _ in 1..ABORT_ATTEMPTS {
-            match self.list_parts(target, now).await {
+            match self.list_parts(target, clock.now()).await {
                 Ok(parts) if !parts.is_empty() => {
-                    tokio::time::sleep(wait).await;
+                    clock.sleep(wait).await;
                     wait *= 2;
-                    self.abort(target, now).await?;
+                    self.abort(target, clock.now()).await?;
                 }
                 _ => return Ok(()),
             }

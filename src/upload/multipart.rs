@@ -128,7 +128,7 @@ impl Uploader {
         Resumer {
             api: Some(job.api),
             queue: job.queue,
-            now: self.now(),
+            clock: &*self.retry_policy().clock,
         }
         .restart(item, SourceFacts::of_item(item), reason, job.progress)
         .await
@@ -188,7 +188,10 @@ impl Uploader {
             Err(e @ (TransferError::Paused | TransferError::UploadGone)) => Err(e),
             Err(e) => {
                 // Nothing may stay behind: cancelled and failed uploads are aborted.
-                let _ = job.api.abort_completely(&target, self.now()).await;
+                let _ = job
+                    .api
+                    .abort_completely(&target, &*self.retry_policy().clock)
+                    .await;
                 Err(e)
             }
         }

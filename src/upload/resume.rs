@@ -9,13 +9,13 @@
 //!   upload id is dead); [`Resumer`] carries out restarts and cancels (abort, then the queue).
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::SystemTime;
 
 use super::digest::{hex, PartDigest};
 use super::parts::PartPlan;
 use super::types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
 use crate::queue::{ItemState, PartRecord, Queue, QueueError, QueueItem};
 use crate::remote::{MultipartApi, MultipartTarget, RemoteFailure, RemotePart};
+use crate::retry::Clock;
 
 /// Why an unfinished upload starts over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,8 +250,8 @@ pub(crate) struct Resumer<'a> {
     pub api: Option<&'a dyn MultipartApi>,
     /// Where the item is journaled.
     pub queue: &'a Queue,
-    /// Now, for signing the abort.
-    pub now: SystemTime,
+    /// Times and signs the aborts.
+    pub clock: &'a dyn Clock,
 }
 
 impl Resumer<'_> {
@@ -335,7 +335,7 @@ impl Resumer<'_> {
                     key: item.key.clone(),
                     upload_id: upload_id.clone(),
                 };
-                api.abort_completely(&target, self.now).await
+                api.abort_completely(&target, self.clock).await
             }
             _ => Ok(()),
         }

@@ -393,10 +393,16 @@ async fn an_abort_is_repeated_while_a_late_part_is_still_listed() {
         key: "late.bin".into(),
         upload_id: "upload-1".into(),
     };
+    let (_, clock) = support::recorded_policy();
     client
-        .abort_completely(&target, SystemTime::now())
+        .abort_completely(&target, &*clock)
         .await
         .expect("aborted");
+    assert_eq!(
+        *clock.sleeps.lock().unwrap(),
+        [Duration::from_millis(500)],
+        "one wait before the second abort"
+    );
     let asked: Vec<String> = f
         .requests()
         .iter()

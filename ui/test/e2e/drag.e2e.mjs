@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { APP, freshHome, SHOTS, until } from "./webdriver.mjs";
+import { APP, freshHome, screenshotScreen, until } from "./webdriver.mjs";
 
 const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -80,8 +80,7 @@ test("a file dragged onto the window is queued and uploaded", async () => {
   );
   assert.equal(sha256(readFileSync(landed)), sha256(content), "the dragged file landed intact");
   await sleep(500);
-  mkdirSync(SHOTS, { recursive: true });
-  execFileSync("import", ["-window", "root", "-crop", "1280x800+0+0", join(SHOTS, "06-after-drag-and-drop.png")]);
+  screenshotScreen("06-after-drag-and-drop");
 
   // A second launch hands over to the first (which it focuses) and exits.
   const second = spawn(APP, [], { env: { ...process.env, ...home.env }, stdio: "inherit" });

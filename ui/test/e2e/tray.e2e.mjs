@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { appPids, freshHome, ROOT, Session, SHOTS, startDriver, stopApp, until } from "./webdriver.mjs";
+import { appPids, freshHome, ROOT, screenshotScreen, Session, startDriver, stopApp, until } from "./webdriver.mjs";
 
 const home = freshHome("tray");
 let driver;
@@ -110,8 +110,7 @@ test("closing keeps uploads running in the tray; quitting asks while they run", 
   click(menu, "Quit Hoist");
   await until("the question", () => visible("Quit Hoist\\?"), 10_000);
   // The whole screen (the question is a window of its own, beside the webview's).
-  mkdirSync(SHOTS, { recursive: true });
-  execFileSync("import", ["-window", "root", "-crop", "1280x800+0+0", join(SHOTS, "07-quit-asks-while-uploading.png")]);
+  screenshotScreen("07-quit-asks-while-uploading");
   assert.equal(closeWindow("Quit Hoist?"), 1, "the question was closed");
   await until("the question to go", () => !visible("Quit Hoist\\?"), 10_000);
   assert.ok(appPids(home).length > 0, "Keep uploading keeps the app");

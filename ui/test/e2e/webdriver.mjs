@@ -46,6 +46,13 @@ export async function stopApp(home, graceMs = 10_000) {
   if (!process.env.HOIST_E2E_KEEP) rmSync(home.dir, { recursive: true, force: true });
 }
 
+/** Saves the top left 1280×800 of the X screen: what is there beside the app's window too (a
+ * dialog of its own, a drag's source). */
+export function screenshotScreen(name) {
+  mkdirSync(SHOTS, { recursive: true });
+  execFileSync("import", ["-window", "root", "-crop", "1280x800+0+0", join(SHOTS, `${name}.png`)]);
+}
+
 /** Fresh config, data and keychain service for one app instance. */
 export function freshHome(name) {
   const dir = mkdtempSync(join(tmpdir(), `hoist-${name}-`));
@@ -138,13 +145,10 @@ export class Session {
 
   /** Calls a command of the shell, as the UI does. */
   invoke(command, args = {}) {
-    return this.cmd("POST", "/execute/async", {
-      script:
-        "const done = arguments[arguments.length - 1];" +
-        "window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1])" +
-        ".then((v) => done({ ok: v }), (e) => done({ err: e }));",
-      args: [command, args],
-    });
+    return this.executeAsync(
+      "window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then((v) => done({ ok: v }), (e) => done({ err: e }));",
+      [command, args],
+    );
   }
 
   /** Saves the app's window as the X server shows it. WebKitWebDriver's own screenshot reads
@@ -160,9 +164,10 @@ export class Session {
     execFileSync("import", ["-window", windows[0], join(SHOTS, `${name}.png`)]);
   }
 
-  /** Runs `script` in the page until it calls `done(value)`; answers the value. */
-  executeAsync(script) {
-    return this.cmd("POST", "/execute/async", { script: `const done = arguments[arguments.length - 1]; ${script}`, args: [] });
+  /** Runs `script` (with `args` as `arguments`) in the page until it calls `done(value)`;
+   * answers the value. */
+  executeAsync(script, args = []) {
+    return this.cmd("POST", "/execute/async", { script: `const done = arguments[arguments.length - 1]; ${script}`, args });
   }
 
   async close() {
