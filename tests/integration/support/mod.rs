@@ -83,24 +83,6 @@ impl Store {
             .count()
     }
 
-    /// Waits until the store writes no object or part (s3s-fs writes each to a `.tmp.*` file
-    /// in its root, then renames it): a request the client dropped may still be writing.
-    pub(crate) async fn settle(&self) {
-        let writing = || {
-            std::fs::read_dir(self.dir.path())
-                .unwrap()
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with(".tmp."))
-        };
-        for _ in 0..500 {
-            if !writing() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the store was still writing after 10 s");
-    }
-
     /// A self-sign profile for this store (its secret is [`SECRET_ACCESS_KEY`]).
     pub(crate) fn self_sign_profile(&self, name: &str) -> hoist::profile::Profile {
         hoist::profile::Profile::new(
