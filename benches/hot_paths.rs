@@ -120,6 +120,8 @@ fn queue_commits(c: &mut Criterion) {
                                         content_type: "text/plain",
                                         modified_ns: None,
                                         fingerprint: "",
+                                        relative_path: None,
+                                        drop_id: None,
                                     })
                                     .collect();
                                 for id in q.add_many(&items).expect("add") {

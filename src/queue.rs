@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::sign::Assigned;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::checksum::Checksum;
@@ -142,6 +143,13 @@ pub struct QueueItem {
     pub acked_bytes: u64,
     /// The backend checked what landed and moved it to `key` (hoist-server's `[verify]`).
     pub verified: bool,
+    /// The backend's ticket for `key` (a staff upload): the file is signed that key again when
+    /// it resumes, so it lands once.
+    pub ticket: Option<String>,
+    /// The file's path inside the folder it was dropped in.
+    pub relative_path: Option<String>,
+    /// The drop it came in (its files share one id in their keys).
+    pub drop_id: Option<String>,
 }
 
 /// What landed, as [`Queue::finish`] records it.
@@ -227,7 +235,16 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("items", "integrity", "TEXT"),
     ("parts", "checksum", "TEXT"),
     ("items", "verified", "INTEGER NOT NULL DEFAULT 0"),
+    ("items", "ticket", "TEXT"),
+    ("items", "rel_path", "TEXT"),
+    ("items", "drop_id", "TEXT"),
 ];
+
+/// Items that may go on: waiting, running or paused, and those that failed for now but keep
+/// what the store or backend holds of them (a multipart upload, a backend's ticket) — a
+/// backend outage loses nothing already sent.
+const RESUMABLE: &str = "(state IN ('queued', 'uploading', 'paused') OR (state = 'failed' AND \
+                         (upload_id IS NOT NULL OR ticket IS NOT NULL)))";
 
 /// The queue view's order, one range per state (`Queue::visible_window`).
 const VIEW_INDEX: &str =
@@ -236,7 +253,8 @@ const VIEW_INDEX: &str =
 const COLUMNS: &str =
     "id, profile, path, key, size, content_type, modified_ns, fingerprint, state, upload_id, \
                        part_size, error, sha256, etag, updated_at, location, created_at, integrity, \
-                       (SELECT COALESCE(SUM(size), 0) FROM parts WHERE parts.item = items.id), verified";
+                       (SELECT COALESCE(SUM(size), 0) FROM parts WHERE parts.item = items.id), verified, \
+                       ticket, rel_path, drop_id";
 
 fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
     Ok(QueueItem {
@@ -260,6 +278,9 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
         integrity: r.get(17)?,
         acked_bytes: r.get::<_, i64>(18)? as u64,
         verified: r.get::<_, i64>(19)? != 0,
+        ticket: r.get(20)?,
+        relative_path: r.get(21)?,
+        drop_id: r.get(22)?,
     })
 }
 
@@ -280,6 +301,10 @@ pub struct NewItem<'a> {
     pub modified_ns: Option<i64>,
     /// Its content sample (see `upload::digest::fingerprint`).
     pub fingerprint: &'a str,
+    /// Its path inside the folder it was dropped in.
+    pub relative_path: Option<&'a str>,
+    /// The drop it came in.
+    pub drop_id: Option<&'a str>,
 }
 
 /// Adds the columns a database made by an older version lacks. Another process (the app and
@@ -384,8 +409,8 @@ impl Queue {
         let mut ids = Vec::with_capacity(items.len());
         {
             let mut st = tx.prepare_cached(
-                "INSERT INTO items (profile, path, key, size, content_type, modified_ns, fingerprint, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued')",
+                "INSERT INTO items (profile, path, key, size, content_type, modified_ns, fingerprint, state, rel_path, drop_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9)",
             )?;
             for item in items {
                 st.execute(params![
@@ -395,7 +420,9 @@ impl Queue {
                     item.size as i64,
                     item.content_type,
                     item.modified_ns,
-                    item.fingerprint
+                    item.fingerprint,
+                    item.relative_path,
+                    item.drop_id
                 ])?;
                 ids.push(tx.last_insert_rowid());
             }
@@ -415,7 +442,8 @@ impl Queue {
         .optional()?)
     }
 
-    /// The unfinished upload of `path` for `profile`, if any.
+    /// The unfinished upload of `path` for `profile`, if any (one that failed for now but kept
+    /// its upload or ticket counts: it resumes).
     pub fn unfinished_for(
         &self,
         profile: &str,
@@ -425,7 +453,7 @@ impl Queue {
         Ok(c.query_row(
             &format!(
                 "SELECT {COLUMNS} FROM items WHERE profile = ?1 AND path = ?2
-                 AND state IN ('queued', 'uploading', 'paused') ORDER BY id DESC LIMIT 1"
+                 AND {RESUMABLE} ORDER BY id DESC LIMIT 1"
             ),
             params![profile, path.to_string_lossy()],
             row_to_item,
@@ -433,11 +461,12 @@ impl Queue {
         .optional()?)
     }
 
-    /// Every unfinished upload of `profile`, oldest first.
+    /// Every unfinished upload of `profile`, oldest first (with those that failed for now but
+    /// kept their upload or ticket).
     pub fn unfinished(&self, profile: &str) -> Result<Vec<QueueItem>, QueueError> {
         let c = self.conn();
         let mut st = c.prepare(&format!(
-            "SELECT {COLUMNS} FROM items WHERE profile = ?1 AND state IN ('queued', 'uploading', 'paused') ORDER BY id"
+            "SELECT {COLUMNS} FROM items WHERE profile = ?1 AND {RESUMABLE} ORDER BY id"
         ))?;
         let rows = st.query_map([profile], row_to_item)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -467,15 +496,41 @@ impl Queue {
         Ok(())
     }
 
-    /// Records a new multipart upload, forgetting parts of any earlier one.
-    pub fn set_upload(&self, id: i64, upload_id: &str, part_size: u64) -> Result<(), QueueError> {
+    /// Records a new multipart upload at `key` (a backend chooses its own), forgetting parts
+    /// of any earlier one.
+    pub fn set_upload(
+        &self,
+        id: i64,
+        key: &str,
+        upload_id: &str,
+        part_size: u64,
+    ) -> Result<(), QueueError> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
         tx.execute(
-            "UPDATE items SET upload_id = ?2, part_size = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-            params![id, upload_id, part_size as i64],
+            "UPDATE items SET key = ?2, upload_id = ?3, part_size = ?4, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![id, key, upload_id, part_size as i64],
         )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records the keys backends assigned (with their tickets), in one commit: before the
+    /// first byte of these files goes, so that a resume asks for the same keys.
+    pub fn assign_many(&self, assigned: &[(i64, &Assigned)]) -> Result<(), QueueError> {
+        if assigned.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        {
+            let mut st =
+                tx.prepare_cached("UPDATE items SET key = ?2, ticket = ?3 WHERE id = ?1")?;
+            for (id, a) in assigned {
+                st.execute(params![id, a.key, a.ticket])?;
+            }
+        }
         tx.commit()?;
         Ok(())
     }
@@ -493,7 +548,7 @@ impl Queue {
         let tx = c.transaction()?;
         tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
         tx.execute(
-            "UPDATE items SET upload_id = NULL, part_size = NULL, size = ?2, modified_ns = ?3, fingerprint = ?4,
+            "UPDATE items SET upload_id = NULL, part_size = NULL, ticket = NULL, size = ?2, modified_ns = ?3, fingerprint = ?4,
              error = ?5, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
             params![id, size as i64, modified_ns, fingerprint, reason],
         )?;
@@ -501,13 +556,14 @@ impl Queue {
         Ok(())
     }
 
-    /// Forgets the multipart upload and its parts (it was aborted: its id is dead).
+    /// Forgets the multipart upload and its parts (it was aborted: its id is dead), and any
+    /// backend's ticket (an upload that ended for good starts anew when tried again).
     pub fn forget_upload(&self, id: i64) -> Result<(), QueueError> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
         tx.execute(
-            "UPDATE items SET upload_id = NULL, part_size = NULL WHERE id = ?1",
+            "UPDATE items SET upload_id = NULL, part_size = NULL, ticket = NULL WHERE id = ?1",
             [id],
         )?;
         tx.commit()?;
@@ -705,12 +761,13 @@ impl Queue {
         Ok(())
     }
 
-    /// Upload ids of unfinished items, so `sweep` leaves them alone.
+    /// Upload ids of unfinished items (those that failed for now included), so `sweep` leaves
+    /// them alone.
     pub fn live_upload_ids(&self) -> Result<Vec<String>, QueueError> {
         let c = self.conn();
-        let mut st = c.prepare(
-            "SELECT upload_id FROM items WHERE upload_id IS NOT NULL AND state IN ('queued', 'uploading', 'paused')",
-        )?;
+        let mut st = c.prepare(&format!(
+            "SELECT upload_id FROM items WHERE upload_id IS NOT NULL AND {RESUMABLE}"
+        ))?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -794,6 +851,8 @@ mod tests {
                                     content_type: "text/plain",
                                     modified_ns: None,
                                     fingerprint: "",
+                                    relative_path: None,
+                                    drop_id: None,
                                 })
                                 .unwrap();
                             // A part of an item that does not exist breaks a foreign key.
@@ -853,10 +912,12 @@ mod tests {
                     content_type: "application/octet-stream",
                     modified_ns: Some(7),
                     fingerprint: "f",
+                    relative_path: None,
+                    drop_id: None,
                 })
                 .unwrap();
             q.set_state(id, ItemState::Uploading, None).unwrap();
-            q.set_upload(id, "up-1", 5).unwrap();
+            q.set_upload(id, "k", "up-1", 5).unwrap();
             q.part_done(
                 id,
                 &PartRecord {

@@ -30,7 +30,8 @@ use crate::upload::parts::{
 use crate::upload::resume::{settle, RestartReason, Resumer, Settlement, SourceFacts};
 use crate::upload::throttle::RateLimit;
 use crate::upload::{
-    Ahead, Control, MultipartJob, ProgressFn, TransferError, UploadReceipt, Uploader,
+    Ahead, Control, ItemJournal, MultipartJob, Placement, ProgressFn, TransferError, UploadReceipt,
+    Uploader,
 };
 use crate::validate::{self, ValidationError};
 
@@ -153,6 +154,18 @@ pub struct Job {
 }
 
 impl Job {
+    /// The file's path inside the dropped folder (`Photos/2026/beach.jpg`), named `file_name`;
+    /// `None` for a lone file.
+    pub fn relative_path(&self, file_name: &str) -> Option<String> {
+        if self.dirs.is_empty() {
+            return None;
+        }
+        let mut path = self.dirs.join("/");
+        path.push('/');
+        path.push_str(file_name);
+        Some(path)
+    }
+
     /// A lone file (no folder above it kept in the key).
     pub fn file(path: impl Into<PathBuf>) -> Self {
         Job {
@@ -207,8 +220,9 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Job> {
 pub struct Prepared {
     /// Its queue item.
     pub item_id: i64,
-    /// Where it goes.
-    pub key: String,
+    /// Where it goes: the key Hoist built (or a backend assigned before), its place in a
+    /// dropped folder.
+    pub place: crate::upload::Placement,
     /// What validation learned of the file.
     pub checked: validate::CheckedFile,
     /// The item's state when it was found or made.
@@ -225,13 +239,13 @@ enum PlannedItem {
     /// The job's unfinished upload, found in the queue.
     Existing {
         id: i64,
-        key: String,
+        place: Placement,
         state: ItemState,
     },
     /// A new upload, to be queued.
     New {
         path: PathBuf,
-        key: String,
+        place: Placement,
         fingerprint: String,
         modified_ns: Option<i64>,
     },
@@ -670,18 +684,20 @@ impl Session {
                     item:
                         PlannedItem::New {
                             path,
-                            key,
+                            place,
                             fingerprint,
                             modified_ns,
                         },
                 }) => Some(NewItem {
                     profile: &self.profile.name,
                     path,
-                    key,
+                    key: &place.key,
                     size: checked.size,
                     content_type: &checked.content_type,
                     modified_ns: *modified_ns,
                     fingerprint,
+                    relative_path: place.relative_path.as_deref(),
+                    drop_id: place.drop_id.as_deref(),
                 }),
                 _ => None,
             })
@@ -700,18 +716,18 @@ impl Session {
             .into_iter()
             .map(|p| {
                 let Planned { checked, item } = p?;
-                let (item_id, key, state) = match item {
-                    PlannedItem::Existing { id, key, state } => (id, key, state),
-                    PlannedItem::New { key, .. } => {
+                let (item_id, place, state) = match item {
+                    PlannedItem::Existing { id, place, state } => (id, place, state),
+                    PlannedItem::New { place, .. } => {
                         let id = ids.next().ok_or_else(|| {
                             UploadError::Queue(QueueError::Commit("an item was not queued".into()))
                         })?;
-                        (id, key, ItemState::Queued)
+                        (id, place, ItemState::Queued)
                     }
                 };
                 Ok(Prepared {
                     item_id,
-                    key,
+                    place,
                     checked,
                     state,
                 })
@@ -747,29 +763,52 @@ impl Session {
                     modified_ns,
                     fingerprint: &fp,
                 };
-                if facts.differs_from(&item) {
+                let changed = facts.differs_from(&item);
+                if changed {
                     self.resumer()
                         .restart(&item, facts, RestartReason::SourceChanged, progress)
                         .await?;
                 }
+                // What a backend assigned goes with it, so a resume lands under the same key
+                // (a changed file forgot its ticket: its old object is not this content).
+                let assigned = match (&item.ticket, changed) {
+                    (Some(ticket), false) => Some(crate::sign::Assigned {
+                        key: item.key.clone(),
+                        ticket: ticket.clone(),
+                    }),
+                    _ => None,
+                };
                 PlannedItem::Existing {
                     id: item.id,
-                    key: item.key,
+                    place: Placement {
+                        key: item.key,
+                        relative_path: item.relative_path,
+                        drop_id: item.drop_id,
+                        assigned,
+                    },
                     state: item.state,
                 }
             }
-            None => PlannedItem::New {
-                key: key::build_key_in(
-                    &self.profile.prefix,
-                    &self.profile.key_template,
-                    &job.dirs,
-                    &checked.file_name,
-                    job.batch.unwrap_or_else(KeyContext::now_random),
-                )?,
-                path: abs,
-                fingerprint: fp,
-                modified_ns,
-            },
+            None => {
+                let batch = job.batch.unwrap_or_else(KeyContext::now_random);
+                PlannedItem::New {
+                    place: Placement {
+                        key: key::build_key_in(
+                            &self.profile.prefix,
+                            &self.profile.key_template,
+                            &job.dirs,
+                            &checked.file_name,
+                            batch,
+                        )?,
+                        relative_path: job.relative_path(&checked.file_name),
+                        drop_id: job.batch.map(|b| b.uuid.to_string()),
+                        assigned: None,
+                    },
+                    path: abs,
+                    fingerprint: fp,
+                    modified_ns,
+                }
+            }
         };
         Ok(Planned { checked, item })
     }
@@ -800,7 +839,7 @@ impl Session {
             match p {
                 Ok(p) if !self.goes_multipart(p.checked.size) => self
                     .uploader
-                    .hash_for_put(&p.checked, &p.key, &progress_for(*i))
+                    .hash_for_put(&p.checked, &p.place, &progress_for(*i))
                     .await
                     .ok(),
                 _ => None,
@@ -816,9 +855,29 @@ impl Session {
         if !requests.is_empty() {
             let now = self.uploader.retry_policy().clock.now();
             let mut signed = self.signer.presign_many(&requests, now).await.into_iter();
-            for ahead in hashed.iter_mut().flatten() {
+            let mut assigned = Vec::new();
+            for (n, ((_, p), ahead)) in chunk.iter().zip(hashed.iter_mut()).enumerate() {
+                let (Ok(p), Some(ahead)) = (p, ahead.as_mut()) else {
+                    continue;
+                };
                 if let Some(Ok(presigned)) = signed.next() {
+                    if let Some(a) = presigned.assigned() {
+                        if p.place.assigned.as_ref() != Some(&a) {
+                            assigned.push((n, p.item_id, a));
+                        }
+                    }
                     ahead.signed(presigned);
+                }
+            }
+            // The batch's keys are journaled in one commit before any of them is sent (if that
+            // fails, each file journals its own before it goes).
+            let rows: Vec<(i64, &crate::sign::Assigned)> =
+                assigned.iter().map(|(_, id, a)| (*id, a)).collect();
+            if self.queue.assign_many(&rows).is_ok() {
+                for (n, _, a) in assigned {
+                    if let Some(ahead) = hashed[n].as_mut() {
+                        ahead.journaled(a);
+                    }
                 }
             }
         }
@@ -839,10 +898,14 @@ impl Session {
     ) -> Result<UploadReceipt, UploadError> {
         let Prepared {
             item_id,
-            key,
+            place,
             checked,
             state,
         } = prepared;
+        let journal = ItemJournal {
+            queue: &self.queue,
+            item_id,
+        };
         let multipart = self.goes_multipart(checked.size);
         // A waiting single PUT stays `queued` while it runs: both states resume the same way,
         // and one fsync'd transaction less per file counts when thousands of small files go.
@@ -854,7 +917,7 @@ impl Session {
                 self.uploader
                     .upload_multipart(
                         &checked,
-                        &key,
+                        &place,
                         MultipartJob {
                             api: api.as_ref(),
                             queue: &self.queue,
@@ -878,12 +941,28 @@ impl Session {
                     match ahead {
                         Some(a) => {
                             self.uploader
-                                .upload_hashed(&checked, a, self.signer.as_ref(), progress)
+                                .upload_hashed(
+                                    &checked,
+                                    a,
+                                    self.signer.as_ref(),
+                                    &journal,
+                                    progress,
+                                )
                                 .await
                         }
                         None => {
+                            let a = self
+                                .uploader
+                                .hash_for_put(&checked, &place, progress)
+                                .await?;
                             self.uploader
-                                .upload(&checked, &key, self.signer.as_ref(), progress)
+                                .upload_hashed(
+                                    &checked,
+                                    a,
+                                    self.signer.as_ref(),
+                                    &journal,
+                                    progress,
+                                )
                                 .await
                         }
                     }

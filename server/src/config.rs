@@ -211,6 +211,10 @@ pub struct PolicyConfig {
     /// Allow a signed upload to replace an existing object (off: `If-None-Match: *` is signed).
     #[serde(default)]
     pub allow_overwrite: bool,
+    /// Keep the folders of a dropped folder in keys (a client's `relativePath`, sanitised, under
+    /// the template's `{name}`); off: every file lands by its name alone.
+    #[serde(default = "default_true")]
+    pub keep_folders: bool,
     /// Let browsers show uploads in place (off: `Content-Disposition: attachment` is signed, so
     /// a bucket served to browsers downloads them instead of rendering them).
     #[serde(default)]
@@ -247,6 +251,7 @@ impl Default for PolicyConfig {
             allowed_types: Vec::new(),
             expiry_secs: MAX_EXPIRY_SECS,
             allow_overwrite: false,
+            keep_folders: true,
             allow_inline: false,
             rate_limit_per_minute: DEFAULT_RATE_PER_MINUTE,
             files_per_minute: DEFAULT_FILES_PER_MINUTE,
@@ -258,6 +263,9 @@ impl Default for PolicyConfig {
     }
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_template() -> String {
     DEFAULT_TEMPLATE.into()
 }

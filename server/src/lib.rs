@@ -25,6 +25,7 @@ pub mod error;
 pub mod guard;
 pub mod metrics;
 pub mod oidc;
+pub mod placement;
 pub mod policy;
 pub mod rate;
 mod routes;

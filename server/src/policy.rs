@@ -54,6 +54,39 @@ pub struct Ask<'a> {
     pub content_type: Option<&'a str>,
     /// The size it declared.
     pub size: Option<u64>,
+    /// The file's path inside the folder it was dropped in (`Photos/2026/beach.jpg`).
+    pub relative_path: Option<&'a str>,
+    /// The client's id for the drop the file came in (a UUID shared by its files).
+    pub drop_id: Option<&'a str>,
+    /// The key and ticket of an earlier answer, to be signed the same key again.
+    pub resume: Option<Resume<'a>>,
+}
+
+impl<'a> Ask<'a> {
+    /// A file asked by name, type and size alone.
+    pub fn file(
+        file_name: Option<&'a str>,
+        content_type: Option<&'a str>,
+        size: Option<u64>,
+    ) -> Self {
+        Ask {
+            file_name,
+            content_type,
+            size,
+            relative_path: None,
+            drop_id: None,
+            resume: None,
+        }
+    }
+}
+
+/// A key signed before, presented again (see [`crate::placement`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Resume<'a> {
+    /// The key of the earlier answer.
+    pub key: &'a str,
+    /// Its ticket.
+    pub ticket: &'a str,
 }
 
 /// What may be signed for it.
@@ -148,6 +181,7 @@ pub fn plan(
     token: &Token,
     ask: &Ask<'_>,
     multipart: bool,
+    place: Place<'_>,
 ) -> Result<Plan, ApiError> {
     let name = ask.file_name.map(str::trim).unwrap_or("");
     if name.is_empty() {
@@ -213,11 +247,17 @@ pub fn plan(
         }
         _ => {}
     }
-    let key = hoist::key::build_key(
+    let folders: &[String] = if policy.keep_folders {
+        place.folders
+    } else {
+        &[]
+    };
+    let key = hoist::key::build_key_in(
         &token.prefix,
         &policy.key_template,
+        folders,
         name,
-        hoist::key::KeyContext::now_random(),
+        place.context,
     )
     .map_err(|e| ApiError::bad_request(format!("cannot build a key: {e}")))?;
     Ok(Plan {
@@ -225,6 +265,26 @@ pub fn plan(
         content_type,
         size: ask.size,
     })
+}
+
+/// Where a planned key goes: the folders kept above the file and what the template's `{uuid}`
+/// and date take (see [`crate::placement`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Place<'a> {
+    /// Sanitised folder names, outermost first.
+    pub folders: &'a [String],
+    /// The moment and id the key is made with.
+    pub context: hoist::key::KeyContext,
+}
+
+impl Place<'_> {
+    /// A lone file: no folders, a fresh id.
+    pub fn lone() -> Self {
+        Place {
+            folders: &[],
+            context: hoist::key::KeyContext::now_random(),
+        }
+    }
 }
 
 /// Reads a JSON size: a non-negative integer, or `None` when absent or null.
@@ -305,6 +365,11 @@ impl UploadIds {
         UploadIds {
             key: mac.finalize().into_bytes().to_vec(),
         }
+    }
+
+    /// The key every seal of this server is made with.
+    pub(crate) fn secret(&self) -> &[u8] {
+        &self.key
     }
 
     fn mac(&self, token: &str, key: &str, sizes: &str, s3_id: &str) -> String {

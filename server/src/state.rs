@@ -189,37 +189,111 @@ impl AppState {
         });
     }
 
-    /// Plans, presigns and audits a single PUT (both protocols).
+    /// Plans, presigns and audits a single PUT (both protocols). A resumed ask (a ticket with
+    /// its key) whose object has already landed comes back [`Landing::Landed`]: nothing needs
+    /// sending, and the client goes on to completion.
     pub(crate) async fn sign_single(
         &self,
         token: &Token,
         call: &Call,
         ask: &Ask<'_>,
         checksums: Checksums<'_>,
-    ) -> Result<(Plan, hoist::sign::PresignedPut), ApiError> {
+    ) -> Result<(Plan, hoist::sign::PresignedPut, Landing), ApiError> {
         let plan = self.plan(token, ask, false)?;
-        self.limiter
-            .check_file(token, plan.size, Instant::now())
-            .await?;
         call.key(&plan.key);
+        let landing = match ask.resume {
+            Some(_) => self.landing(&plan, checksums).await?,
+            None => Landing::Pending,
+        };
+        if landing == Landing::Pending {
+            self.limiter
+                .check_file(token, plan.size, Instant::now())
+                .await?;
+        }
         let presigned = self.presign_single(&plan, checksums)?;
-        self.audit_ok(token, call, Granted::plan(&plan), "signed");
-        Ok((plan, presigned))
+        let outcome = match landing {
+            Landing::Pending => "signed",
+            Landing::Landed => "landed before",
+        };
+        self.audit_ok(token, call, Granted::plan(&plan), outcome);
+        Ok((plan, presigned, landing))
     }
 
-    /// What may be signed for `ask`: the policy's plan, its key under the incoming prefix when
-    /// uploads are verified.
+    /// What may be signed for `ask`: the policy's plan — its folders and its drop's id kept,
+    /// its key under the incoming prefix when uploads are verified — or, for a resumed ask, the
+    /// key its ticket names (the policy still applies to the rest).
     pub(crate) fn plan(
         &self,
         token: &Token,
         ask: &Ask<'_>,
         multipart: bool,
     ) -> Result<Plan, ApiError> {
-        let mut plan = policy::plan(&self.policy, token, ask, multipart)?;
+        let folders = crate::placement::folders(ask.relative_path)?;
+        let context = match ask.drop_id {
+            Some(drop) => hoist::key::KeyContext {
+                now: time::OffsetDateTime::now_utc(),
+                uuid: self.ids.drop_uuid(&token.id, drop)?,
+            },
+            None => hoist::key::KeyContext::now_random(),
+        };
+        let place = policy::Place {
+            folders: &folders,
+            context,
+        };
+        let mut plan = policy::plan(&self.policy, token, ask, multipart, place)?;
         if let Some(v) = &self.verifier {
             plan.key = v.incoming(&plan.key);
         }
+        if let Some(resume) = ask.resume {
+            let declared = self.ids.open_ticket(&token.id, resume.key, resume.ticket)?;
+            if declared != plan.size {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "this ticket was issued for a file of another size: the file changed since, \
+                     so ask for a new upload (without the ticket)",
+                ));
+            }
+            self.check_key(token, resume.key)?;
+            plan.key = resume.key.to_string();
+        }
         Ok(plan)
+    }
+
+    /// The ticket a client keeps to ask for `plan`'s key again.
+    pub(crate) fn ticket(&self, token: &Token, plan: &Plan) -> String {
+        self.ids.ticket(&token.id, &plan.key, plan.size)
+    }
+
+    /// Whether the upload `plan` names has already landed: its object (or, when uploads are
+    /// verified, its final or quarantined copy) is in the bucket with the declared size and,
+    /// where the store says it, the declared content.
+    async fn landing(&self, plan: &Plan, checksums: Checksums<'_>) -> Result<Landing, ApiError> {
+        let now = SystemTime::now();
+        let mut keys = vec![plan.key.clone()];
+        if let Some(v) = &self.verifier {
+            let final_key = v.final_key(&plan.key).to_string();
+            keys.push(v.quarantined(&final_key));
+            keys.push(final_key);
+        }
+        // A bucket that encrypts with KMS makes ETags that are not the MD5 (S3's rules).
+        let etag_is_md5 = !self
+            .policy
+            .object
+            .encryption
+            .as_deref()
+            .is_some_and(|e| e.starts_with("aws:kms"));
+        for key in keys {
+            let Some(info) = self.bucket.client.head_with_checksum(&key, now).await? else {
+                continue;
+            };
+            return Ok(
+                match landed_as_declared(&info, plan.size, checksums, etag_is_md5) {
+                    true => Landing::Landed,
+                    false => Landing::Pending,
+                },
+            );
+        }
+        Ok(Landing::Pending)
     }
 
     /// Checks that `key` is one `token` may name: under its prefix (once the incoming prefix
@@ -340,6 +414,42 @@ impl AppState {
             .signer
             .presign_put_with(&plan.key, &headers, SystemTime::now())
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    }
+}
+
+/// Whether an upload asked again had already landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Landing {
+    /// Not there yet: the answer's URL is to be used.
+    Pending,
+    /// Its object is in the bucket as declared: nothing to send.
+    Landed,
+}
+
+/// Whether `info` is the object declared: its size, and its content where the store says it
+/// (the flexible checksum, or an ETag that is the MD5 of a single PUT).
+fn landed_as_declared(
+    info: &hoist::remote::ObjectInfo,
+    size: Option<u64>,
+    checksums: Checksums<'_>,
+    etag_is_md5: bool,
+) -> bool {
+    use base64::Engine;
+    if size.is_some_and(|s| s != info.size) {
+        return false;
+    }
+    if let (Some(declared), Some(stored)) = (checksums.flexible, &info.checksum) {
+        if declared.algorithm == stored.algorithm {
+            return declared.value == stored.value;
+        }
+    }
+    let declared_md5 = checksums
+        .md5_b64
+        .and_then(|m| base64::engine::general_purpose::STANDARD.decode(m).ok())
+        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>());
+    match declared_md5 {
+        Some(md5) if etag_is_md5 => info.etag.trim_matches('"').eq_ignore_ascii_case(&md5),
+        _ => true,
     }
 }
 

@@ -173,6 +173,11 @@ impl Verifier {
             .unwrap_or(key)
     }
 
+    /// Where the object of `final_key` is kept when it fails a check.
+    pub fn quarantined(&self, final_key: &str) -> String {
+        format!("{}{final_key}", self.config.quarantine_prefix)
+    }
+
     /// Checks the incoming object and moves it to its final key or to quarantine.
     /// `object_headers` are the policy's settings a copy must repeat (encryption, class).
     pub async fn verify(

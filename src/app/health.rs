@@ -156,6 +156,7 @@ impl Probe {
             part_size: None,
             checksum: None,
             object: vec![],
+            ..Default::default()
         }
     }
 

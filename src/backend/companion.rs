@@ -218,6 +218,8 @@ fn presigned(
         expires_at: Some(now + Duration::from_secs(expires)),
         form: None,
         completion: None,
+        ticket: None,
+        landed: false,
     })
 }
 
@@ -245,6 +247,17 @@ impl Signer for CompanionClient {
                 c.algorithm.s3_name(),
                 enc(&c.value)
             ));
+        }
+        // Uppy's metadata names, for the folders and the drop; the ticket of an earlier
+        // answer (hoist-server signs the same key again, or says it landed).
+        if let Some(path) = &req.relative_path {
+            q.push_str(&format!("&metadata%5BrelativePath%5D={}", enc(path)));
+        }
+        if let Some(drop) = &req.drop_id {
+            q.push_str(&format!("&metadata%5BdropId%5D={}", enc(drop)));
+        }
+        if let Some(a) = &req.assigned {
+            q.push_str(&format!("&key={}&ticket={}", enc(&a.key), enc(&a.ticket)));
         }
         let v = self
             .call(Step::Params, reqwest::Method::GET, &q, None)
@@ -282,6 +295,8 @@ impl Signer for CompanionClient {
         let mut p = presigned(url, v.get("headers"), &key, now, expires)
             .map_err(|f| SignError::BadResponse(f.message))?;
         p.completion = super::completion_in(&v, &self.base)?;
+        p.ticket = v.get("ticket").and_then(Value::as_str).map(str::to_string);
+        p.landed = v.get("landed").and_then(Value::as_bool).unwrap_or(false);
         Ok(p)
     }
 
@@ -339,7 +354,15 @@ impl MultipartApi for CompanionClient {
         req: &PutRequest,
         _now: SystemTime,
     ) -> Result<MultipartTarget, RemoteFailure> {
-        let mut body = json!({"filename": req.file_name, "type": req.content_type, "metadata": {}, "size": req.size, "partSize": req.part_size});
+        // Uppy's metadata names: the path inside a dropped folder, and Hoist's drop id.
+        let mut metadata = serde_json::Map::new();
+        if let Some(path) = &req.relative_path {
+            metadata.insert("relativePath".into(), Value::String(path.clone()));
+        }
+        if let Some(drop) = &req.drop_id {
+            metadata.insert("dropId".into(), Value::String(drop.clone()));
+        }
+        let mut body = json!({"filename": req.file_name, "type": req.content_type, "metadata": metadata, "size": req.size, "partSize": req.part_size});
         // A Hoist extension: hoist-server creates the upload with the algorithm and then signs
         // each part's checksum (Companion ignores it).
         if let Some(c) = &req.checksum {

@@ -6,6 +6,9 @@
 //! profile has one, `Authorization: Bearer <token>`. The answer is `{"url"}` plus optionally `method` (must be
 //! `PUT`), `headers` (sent with the body), `key` and `expiresAt` (RFC 3339 or Unix seconds).
 //! A backend that reads only `fileName` and returns only `{url}` works unchanged.
+//! Hoist also sends `relativePath` and `dropId` for a file of a dropped folder, and, for a file
+//! resumed after a crash, `resume: {key, ticket}` from the earlier answer's `key` and `ticket`:
+//! hoist-server then signs the same key again, or answers `landed: true` (nothing to send).
 //! Files signed ahead of sending go in batches, `POST <url>/batch {"files": [...]}` answered
 //! `{"uploads": [...]}` in order (hoist-server offers it); a backend that answers 404 or 405
 //! there is asked one file a request from then on.
@@ -45,6 +48,19 @@ struct SimpleRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     checksum_sha256: Option<&'a str>,
     content_md5: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relative_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drop_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume: Option<ResumeTicket<'a>>,
+}
+
+/// A key a backend assigned before, asked for again.
+#[derive(Serialize)]
+struct ResumeTicket<'a> {
+    key: &'a str,
+    ticket: &'a str,
 }
 
 impl<'a> SimpleRequest<'a> {
@@ -63,6 +79,12 @@ impl<'a> SimpleRequest<'a> {
                 None => Some(req.sha256_b64.as_str()),
             },
             content_md5: &req.md5_b64,
+            relative_path: req.relative_path.as_deref(),
+            drop_id: req.drop_id.as_deref(),
+            resume: req.assigned.as_ref().map(|a| ResumeTicket {
+                key: &a.key,
+                ticket: &a.ticket,
+            }),
         }
     }
 }
@@ -351,6 +373,8 @@ fn parse_simple_value(v: &serde_json::Value) -> Result<PresignedPut, SignError> 
         expires_at,
         form: None,
         completion: None,
+        ticket: v.get("ticket").and_then(|t| t.as_str()).map(str::to_string),
+        landed: v.get("landed").and_then(|l| l.as_bool()).unwrap_or(false),
     })
 }
 

@@ -716,6 +716,8 @@ impl MultipartApi for S3Client {
             expires_at: Some(now + self.signer().expires_in()),
             form: None,
             completion: None,
+            ticket: None,
+            landed: false,
         })
     }
 

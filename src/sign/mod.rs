@@ -17,7 +17,7 @@ use crate::secret::KeychainError;
 pub mod sigv4;
 
 /// What is about to be uploaded, as the signer needs to know it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PutRequest {
     /// The key Hoist built from the profile (a backend chooses its own).
     pub key: String,
@@ -39,6 +39,25 @@ pub struct PutRequest {
     /// Headers that set what the store keeps with the object (encryption, storage class, …;
     /// see [`crate::object`]): a self-signing signer signs them; a backend applies its own.
     pub object: Vec<(String, String)>,
+    /// The file's path inside the folder it was dropped in (`Photos/2026/beach.jpg`), sent to a
+    /// backend, which keeps the folders in the key it chooses.
+    pub relative_path: Option<String>,
+    /// The id of the drop the file came in, sent to a backend: every file of one drop lands
+    /// under one id.
+    pub drop_id: Option<String>,
+    /// What a backend assigned this file before (its key and ticket): it is asked for the
+    /// same key again, so a file resumed after a crash lands once.
+    pub assigned: Option<Assigned>,
+}
+
+/// The key a backend chose for a file, and the ticket to ask for it again (hoist-server's
+/// exactly-once rule): journaled before the first byte is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assigned {
+    /// The key.
+    pub key: String,
+    /// The backend's ticket for it (no secret: it names the upload and its caller).
+    pub ticket: String,
 }
 
 /// A presigned upload, ready to send: a PUT of the body, or (where `form` is set) a POST of a
@@ -59,6 +78,21 @@ pub struct PresignedPut {
     /// The backend's completion step, when it verifies what landed (hoist-server's `[verify]`):
     /// after the PUT, the signer's [`Signer::complete`] is called with it.
     pub completion: Option<CompletionStep>,
+    /// The backend's ticket for this key ([`Assigned`]), when it issues them.
+    pub ticket: Option<String>,
+    /// The backend found the object already landed at `key` as asked (a file resumed with its
+    /// ticket after a crash): nothing is sent, and only the completion step (if any) runs.
+    pub landed: bool,
+}
+
+impl PresignedPut {
+    /// What to journal before sending, when the backend issued a ticket.
+    pub fn assigned(&self) -> Option<Assigned> {
+        self.ticket.as_ref().map(|ticket| Assigned {
+            key: self.key.clone(),
+            ticket: ticket.clone(),
+        })
+    }
 }
 
 /// A backend's completion step: where to report the upload done, with what receipt.
@@ -96,6 +130,7 @@ impl fmt::Debug for PresignedPut {
             .field("headers", &self.headers)
             .field("key", &self.key)
             .field("expires_at", &self.expires_at)
+            .field("landed", &self.landed)
             .field(
                 "form",
                 &self

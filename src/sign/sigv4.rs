@@ -203,6 +203,8 @@ impl SigV4Signer {
             expires_at: Some(now + self.expires_in),
             form: None,
             completion: None,
+            ticket: None,
+            landed: false,
         })
     }
 
@@ -287,6 +289,7 @@ mod tests {
             part_size: None,
             checksum: None,
             object: vec![],
+            ..Default::default()
         };
         let p = signer.presign_put(&req, may_24_2013()).await.unwrap();
         let q: std::collections::HashMap<_, _> = p.url.query_pairs().into_owned().collect();

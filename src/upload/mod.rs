@@ -10,6 +10,7 @@
 //! | `attempt` | the retry loop (backoff, budget, signing again after expiry) |
 //! | `control` | [`Control`]: pause and cancel from outside |
 //! | `put` | one PUT of a body with progress and a stall watchdog |
+//! | [`journal`] | what is recorded before a byte goes (the key a backend assigned): exactly once |
 //! | `single` | [`Uploader::upload`]: a file in one PUT |
 //! | `multipart` | [`Uploader::upload_multipart`]: a file in parts, journaled in the queue |
 //! | `resume` | every decision to resume, restart or forget an unfinished upload |
@@ -29,6 +30,7 @@ use crate::retry::RetryPolicy;
 mod attempt;
 mod control;
 pub(crate) mod digest;
+pub mod journal;
 mod multipart;
 pub mod parts;
 mod put;
@@ -40,8 +42,9 @@ mod verdict;
 
 pub use control::Control;
 pub use digest::{digest_file, FileDigest, CHUNK_SIZE};
+pub use journal::{ItemJournal, Journal, NoJournal};
 pub use multipart::MultipartJob;
-pub use single::Ahead;
+pub use single::{Ahead, Placement};
 pub use types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
 
 /// Sends files, with retry and re-signing.

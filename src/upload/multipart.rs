@@ -41,6 +41,7 @@ use super::resume::{
 use super::types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
 use super::Uploader;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
+use crate::error::HasKind as _;
 use crate::queue::{PartRecord, Queue, QueueError, QueueItem};
 use crate::remote::{CompletedPart, MultipartApi, MultipartTarget, PartToSign, RemoteFailure};
 use crate::retry::FailureKind;
@@ -88,6 +89,9 @@ struct Resumed {
     etags: BTreeMap<u32, String>,
     md5s: BTreeMap<u32, [u8; 16]>,
     checksums: BTreeMap<u32, Checksum>,
+    /// Every part was journaled and the store no longer lists the upload: it may have been
+    /// completed (a crash after Complete, its answer lost). Complete asks first.
+    maybe_completed: bool,
 }
 
 impl Uploader {
@@ -95,7 +99,7 @@ impl Uploader {
     pub async fn upload_multipart(
         &self,
         file: &CheckedFile,
-        key: &str,
+        place: &super::Placement,
         job: MultipartJob<'_>,
     ) -> Result<UploadReceipt, TransferError> {
         let plan = PartPlan::for_file(file.size, job.preferred_part_size)
@@ -103,7 +107,7 @@ impl Uploader {
         let item = queue_item(&job)?;
         let (resumed, was_resumed) = match self.resume(file, &item, plan, &job).await? {
             Some(r) => (r, true),
-            None => (self.fresh(file, key, plan, &job).await?, false),
+            None => (self.fresh(file, place, plan, &job).await?, false),
         };
         match self.send_all(file, plan, &job, resumed).await {
             // The upload being continued vanished under it (a crash during Complete, an
@@ -111,7 +115,7 @@ impl Uploader {
             Err(TransferError::UploadGone) if was_resumed => {
                 self.restart(&queue_item(&job)?, RestartReason::UploadGone, &job)
                     .await?;
-                let fresh = self.fresh(file, key, plan, &job).await?;
+                let fresh = self.fresh(file, place, plan, &job).await?;
                 self.send_all(file, plan, &job, fresh).await
             }
             other => other,
@@ -139,19 +143,21 @@ impl Uploader {
     async fn fresh(
         &self,
         file: &CheckedFile,
-        key: &str,
+        place: &super::Placement,
         plan: PartPlan,
         job: &MultipartJob<'_>,
     ) -> Result<Resumed, TransferError> {
         Ok(Resumed {
-            target: self.create(file, key, plan, job).await?,
+            target: self.create(file, place, plan, job).await?,
             etags: BTreeMap::new(),
             md5s: BTreeMap::new(),
             checksums: BTreeMap::new(),
+            maybe_completed: false,
         })
     }
 
-    /// Sends what `resumed` lacks and completes; a failed or cancelled upload is aborted.
+    /// Sends what `resumed` lacks and completes; a cancelled upload, or one that failed for
+    /// good, is aborted.
     async fn send_all(
         &self,
         file: &CheckedFile,
@@ -186,6 +192,9 @@ impl Uploader {
                 })
             }
             Err(e @ (TransferError::Paused | TransferError::UploadGone)) => Err(e),
+            // The store or backend could not be reached for now: the parts it holds stay for
+            // the resume once it can (a backend outage throws nothing away).
+            Err(e) if e.kind() == crate::error::ErrorKind::RemoteTransient => Err(e),
             Err(e) => {
                 // Nothing may stay behind: cancelled and failed uploads are aborted.
                 let _ = job
@@ -237,6 +246,12 @@ impl Uploader {
                     .await;
                     remote = match listed {
                         Ok((parts, _)) => RemoteParts::Listed(parts),
+                        // Every part journaled (and still the file's, as hashed above) and the
+                        // upload gone: completed before, most likely. Complete is asked again
+                        // before anything starts over, so the file does not land twice.
+                        Err(_) if journaled.len() == plan.count() as usize => {
+                            return Ok(Some(Resumed::journaled(target.clone(), &journaled)));
+                        }
                         Err(_) => RemoteParts::Gone,
                     };
                 }
@@ -259,6 +274,7 @@ impl Uploader {
                         etags,
                         md5s,
                         checksums,
+                        maybe_completed: false,
                     }));
                 }
             }
@@ -269,12 +285,15 @@ impl Uploader {
     async fn create(
         &self,
         file: &CheckedFile,
-        key: &str,
+        place: &super::Placement,
         plan: PartPlan,
         job: &MultipartJob<'_>,
     ) -> Result<MultipartTarget, TransferError> {
         let request = PutRequest {
-            key: key.to_string(),
+            key: place.key.clone(),
+            relative_path: place.relative_path.clone(),
+            drop_id: place.drop_id.clone(),
+            assigned: None,
             file_name: crate::key::sanitize_name(&file.file_name),
             content_type: file.content_type.clone(),
             size: file.size,
@@ -293,8 +312,9 @@ impl Uploader {
             Ok(job.api.create(request, self.now()).await?)
         })
         .await?;
+        // The key too: a backend chooses its own, and the upload is found again by both.
         job.queue
-            .set_upload(job.item_id, &target.upload_id, plan.part_size)
+            .set_upload(job.item_id, &target.key, &target.upload_id, plan.part_size)
             .map_err(queue_err)?;
         Ok(target)
     }
@@ -318,11 +338,42 @@ struct Ledger {
     /// Every acknowledged part's ETag is its MD5 (S3's rule, unless the bucket encrypts with
     /// KMS or a customer key): only then does the completed object's ETag prove its parts.
     etags_are_md5: bool,
+    /// The upload may have been completed before (see [`Resumed`]).
+    maybe_completed: bool,
     /// The store has answered a part of this upload with its checksum (equal to Hoist's): it
     /// computes part checksums, so later parts need no MD5.
     store_checks_checksums: bool,
     /// Every part this run sent was proved by the checksum the store answered.
     parts_proved_by_checksum: bool,
+}
+
+impl Resumed {
+    /// The upload `target` with every part as journaled.
+    fn journaled(target: MultipartTarget, parts: &[crate::queue::PartRecord]) -> Self {
+        let md5 = |p: &crate::queue::PartRecord| -> Option<[u8; 16]> {
+            let raw = (0..p.md5_hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(p.md5_hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            raw.try_into().ok()
+        };
+        Resumed {
+            target,
+            etags: parts
+                .iter()
+                .map(|p| (p.part_number, p.etag.clone()))
+                .collect(),
+            md5s: parts
+                .iter()
+                .filter_map(|p| Some((p.part_number, md5(p)?)))
+                .collect(),
+            checksums: parts
+                .iter()
+                .filter_map(|p| Some((p.part_number, p.checksum.clone()?)))
+                .collect(),
+            maybe_completed: true,
+        }
+    }
 }
 
 impl Ledger {
@@ -336,6 +387,7 @@ impl Ledger {
         });
         Ledger {
             etags_are_md5,
+            maybe_completed: resumed.maybe_completed,
             store_checks_checksums: false,
             parts_proved_by_checksum: true,
             target: resumed.target,
@@ -610,6 +662,7 @@ impl PartRun<'_> {
     /// whole file's, which the store verifies); returns the object's ETag and what proved it.
     async fn complete(&self) -> Result<Proved, TransferError> {
         let algorithm = self.uploader.checksum;
+        let maybe_completed = self.ledger().maybe_completed;
         let (target, parts, md5s, etags_are_md5, by_checksum) = {
             let l = self.ledger();
             let parts: Vec<CompletedPart> = l
@@ -639,8 +692,9 @@ impl PartRun<'_> {
         let (api, size, whole_ref) = (self.job.api, self.file.size, whole.as_ref());
         let (completion, _) = with_retry(&self.uploader.retry, None, |attempt| async move {
             let now = self.uploader.now();
-            // A lost answer to an earlier Complete: ask the store before completing again.
-            if attempt > 1 {
+            // A lost answer to an earlier Complete (in this run, or before a crash): ask the
+            // store before completing again.
+            if attempt > 1 || maybe_completed {
                 if let Ok(Some(info)) = api.head(&target.key, now).await {
                     let ours = match (etags_are_md5, expected_ref) {
                         (true, Some(e)) => info.etag == *e,
@@ -654,7 +708,15 @@ impl PartRun<'_> {
                     }
                 }
             }
-            Ok(api.complete(target, parts, whole_ref, now).await?)
+            match api.complete(target, parts, whole_ref, now).await {
+                // The upload is gone and its object is not there: it starts over.
+                Err(f)
+                    if maybe_completed && (f.code == "NoSuchUpload" || f.status == Some(404)) =>
+                {
+                    Err(AttemptError::Fatal(TransferError::UploadGone))
+                }
+                done => Ok(done?),
+            }
         })
         .await?;
         let etag = completion

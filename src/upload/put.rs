@@ -57,6 +57,19 @@ pub(crate) struct Answer {
     pub encryption: Option<String>,
 }
 
+impl Answer {
+    /// No answer of a store: the backend said the object had landed before (a resume after a
+    /// crash), having compared its size and content with what the file declares.
+    pub(crate) fn landed_before() -> Self {
+        Answer {
+            etag: None,
+            checksums: Vec::new(),
+            etag_is_md5: false,
+            encryption: None,
+        }
+    }
+}
+
 /// `bytes` in slices of `size` (the last shorter), sharing its buffer.
 pub(crate) fn slices(bytes: bytes::Bytes, size: usize) -> impl Iterator<Item = bytes::Bytes> {
     (0..bytes.len())

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::digest::{hex, PartDigest};
 use super::parts::PartPlan;
 use super::types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
+use crate::error::HasKind as _;
 use crate::queue::{ItemState, PartRecord, Queue, QueueError, QueueItem};
 use crate::remote::{MultipartApi, MultipartTarget, RemoteFailure, RemotePart};
 use crate::retry::Clock;
@@ -211,9 +212,9 @@ pub(crate) enum Settlement {
     Done,
     /// It stays, to resume later, with its multipart upload.
     Paused,
-    /// It could not run at all (its profile cannot be opened): failed with this reason, its
-    /// multipart upload kept, so that a retry once the profile works resumes it (and `hoist
-    /// sweep`, which keeps only unfinished uploads' ids, may abort it meanwhile).
+    /// It could not run at all (its profile cannot be opened), or the store or backend could
+    /// not be reached for now: failed with this reason, its multipart upload and its backend's
+    /// ticket kept, so that a retry (or the next `upload` of the file) resumes it.
     Held {
         /// Why it could not run.
         reason: String,
@@ -236,6 +237,10 @@ pub(crate) fn settle(result: &Result<UploadReceipt, TransferError>) -> Settlemen
         Err(TransferError::Cancelled) => Settlement::Ended {
             state: ItemState::Cancelled,
             reason: "cancelled".into(),
+        },
+        // Nothing of it is thrown away while the store or backend is out of reach.
+        Err(e) if e.kind() == crate::error::ErrorKind::RemoteTransient => Settlement::Held {
+            reason: e.to_string(),
         },
         Err(e) => Settlement::Ended {
             state: ItemState::Failed,
@@ -591,6 +596,9 @@ mod tests {
             integrity: None,
             acked_bytes: 0,
             verified: false,
+            ticket: None,
+            relative_path: None,
+            drop_id: None,
         };
         let same = SourceFacts::of_item(&item);
         assert!(!same.differs_from(&item));

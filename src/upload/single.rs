@@ -34,13 +34,44 @@ impl Ahead {
     pub fn signed(&mut self, presigned: PresignedPut) {
         self.presigned = Some(presigned);
     }
+
+    /// What the backend assigned this file (its key and ticket) has been journaled: every
+    /// later attempt asks for it again, and it is not journaled twice.
+    pub fn journaled(&mut self, assigned: crate::sign::Assigned) {
+        self.request.assigned = Some(assigned);
+    }
+}
+
+/// Where a file goes, as far as Hoist knows before a backend answers: the key Hoist built (a
+/// backend chooses its own), the file's place in a dropped folder, and what a backend assigned
+/// it before a crash.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// The key Hoist built from the profile.
+    pub key: String,
+    /// The file's path inside the folder it was dropped in (`Photos/2026/beach.jpg`).
+    pub relative_path: Option<String>,
+    /// The drop it came in (its files share one id in their keys).
+    pub drop_id: Option<String>,
+    /// The key and ticket a backend assigned it before.
+    pub assigned: Option<crate::sign::Assigned>,
+}
+
+impl Placement {
+    /// A lone file going to `key`.
+    pub fn key(key: impl Into<String>) -> Self {
+        Placement {
+            key: key.into(),
+            ..Default::default()
+        }
+    }
 }
 
 /// A URL signed ahead that would expire within this is signed again.
 const AHEAD_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Uploader {
-    /// Uploads `file` to `key` with URLs from `signer`, in one PUT.
+    /// Uploads `file` to `key` with URLs from `signer`, in one PUT (journaling nothing).
     pub async fn upload(
         &self,
         file: &CheckedFile,
@@ -48,15 +79,18 @@ impl Uploader {
         signer: &dyn Signer,
         progress: &ProgressFn,
     ) -> Result<UploadReceipt, TransferError> {
-        let ahead = self.hash_for_put(file, key, progress).await?;
-        self.upload_hashed(file, ahead, signer, progress).await
+        let ahead = self
+            .hash_for_put(file, &Placement::key(key), progress)
+            .await?;
+        self.upload_hashed(file, ahead, signer, &super::NoJournal, progress)
+            .await
     }
 
-    /// Hashes `file` for a PUT to `key` (a small file is read once and kept).
+    /// Hashes `file` for a PUT placed as `place` says (a small file is read once and kept).
     pub async fn hash_for_put(
         &self,
         file: &CheckedFile,
-        key: &str,
+        place: &Placement,
         progress: &ProgressFn,
     ) -> Result<Ahead, TransferError> {
         progress(TransferEvent::Hashing { total: file.size });
@@ -69,7 +103,7 @@ impl Uploader {
             }),
         };
         let request = PutRequest {
-            key: key.to_string(),
+            key: place.key.clone(),
             file_name: crate::key::sanitize_name(&file.file_name),
             content_type: file.content_type.clone(),
             size: file.size,
@@ -78,6 +112,9 @@ impl Uploader {
             part_size: None,
             checksum: Some(digest.checksum.clone()),
             object: self.object.headers(),
+            relative_path: place.relative_path.clone(),
+            drop_id: place.drop_id.clone(),
+            assigned: place.assigned.clone(),
         };
         Ok(Ahead {
             digest,
@@ -88,12 +125,16 @@ impl Uploader {
     }
 
     /// [`Uploader::upload`] of a file already hashed (and maybe signed) by
-    /// [`Uploader::hash_for_put`].
+    /// [`Uploader::hash_for_put`]. A key a backend assigns (with its ticket) goes to `journal`
+    /// before a byte is sent, and every later attempt asks for that key again; a backend that
+    /// finds the object already there (a resume after a crash) is taken at its word, and
+    /// nothing is sent.
     pub async fn upload_hashed(
         &self,
         file: &CheckedFile,
         ahead: Ahead,
         signer: &dyn Signer,
+        journal: &dyn super::Journal,
         progress: &ProgressFn,
     ) -> Result<UploadReceipt, TransferError> {
         let Ahead {
@@ -106,15 +147,17 @@ impl Uploader {
             signed_ahead.filter(|p| p.expires_at.is_none_or(|t| t > self.now() + AHEAD_MARGIN)),
         );
         let signed_ahead = &signed_ahead;
+        let request = std::sync::Mutex::new(request);
         let (request, payload) = (&request, &payload);
         let ((answer, presigned), attempts) =
             with_retry(&self.retry, Some(progress), |attempt| async move {
                 // Signed afresh for every attempt (but a first one signed ahead): an expired URL
                 // is never reused.
                 let ahead = signed_ahead.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let asked = request.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let presigned = match ahead {
                     Some(p) => Ok(p),
-                    None => signer.presign_put(request, self.now()).await,
+                    None => signer.presign_put(&asked, self.now()).await,
                 }
                 .map_err(|e| {
                         if e.is_retryable() {
@@ -124,14 +167,24 @@ impl Uploader {
                             AttemptError::Fatal(e.into())
                         }
                     })?;
-                tracing::debug!(url = %redact(presigned.url.as_str()), key = %presigned.key, attempt, "signed");
+                // Journaled before a byte goes; `asked.assigned` is what was journaled already.
+                if let Some(assigned) = presigned.assigned() {
+                    if asked.assigned.as_ref() != Some(&assigned) {
+                        journal.assigned(&assigned).map_err(AttemptError::Fatal)?;
+                        request.lock().unwrap_or_else(|p| p.into_inner()).assigned = Some(assigned);
+                    }
+                }
+                tracing::debug!(url = %redact(presigned.url.as_str()), key = %presigned.key, attempt, landed = presigned.landed, "signed");
+                if presigned.landed {
+                    return Ok((Answer::landed_before(), presigned));
+                }
                 progress(TransferEvent::Attempt { attempt });
                 let body = PutBody {
                     file,
                     payload: payload.clone(),
-                    content_type: Some(&request.content_type),
-                    md5_b64: Some(&request.md5_b64),
-                    checksum: request.checksum.as_ref(),
+                    content_type: Some(&asked.content_type),
+                    md5_b64: Some(&asked.md5_b64),
+                    checksum: asked.checksum.as_ref(),
                 };
                 let answer = self.put(body, &presigned, progress).await?;
                 Ok((answer, presigned))
@@ -172,7 +225,7 @@ impl Uploader {
             encryption: answer.encryption,
             attempts,
             location,
-            bytes_sent: file.size,
+            bytes_sent: if presigned.landed { 0 } else { file.size },
         })
     }
 }

@@ -175,6 +175,10 @@ pub enum TransferError {
         /// Where the backend keeps it.
         key: String,
     },
+    /// The queue could not record what must outlive a crash (a key a backend assigned, a
+    /// part): nothing more is sent until it can.
+    #[error("cannot record the upload in the queue: {0}")]
+    Journal(String),
     /// The store no longer has the multipart upload being continued (completed, aborted or
     /// expired meanwhile): it starts over.
     #[error("the storage no longer has this multipart upload; upload the file again")]
@@ -194,7 +198,7 @@ impl HasKind for TransferError {
             }
             TransferError::Sign(e) => e.kind(),
             TransferError::SourceChanged => ErrorKind::SourceChanged,
-            TransferError::Read(_) => ErrorKind::Local,
+            TransferError::Read(_) | TransferError::Journal(_) => ErrorKind::Local,
             TransferError::Paused => ErrorKind::Paused,
             TransferError::Cancelled => ErrorKind::Cancelled,
         }

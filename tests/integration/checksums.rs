@@ -188,6 +188,7 @@ async fn the_embedded_store_refuses_a_part_that_does_not_match_its_checksum() {
                 part_size: Some(10),
                 checksum: Some(crc.of(b"")),
                 object: vec![],
+                ..Default::default()
             },
             SystemTime::now(),
         )

@@ -601,6 +601,8 @@ async fn a_share_link_downloads_the_file_and_nothing_else() {
             content_type: "text/plain",
             modified_ns: None,
             fingerprint: "",
+            relative_path: None,
+            drop_id: None,
         })
         .unwrap();
     queue.set_state(theirs, ItemState::Done, None).unwrap();

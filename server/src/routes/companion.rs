@@ -20,8 +20,8 @@ use super::{
 };
 use crate::config::Token;
 use crate::error::ApiError;
-use crate::policy::{self, Ask, PartPlan, Sealed};
-use crate::state::{header_refs, Checksums, Granted, Shared};
+use crate::policy::{self, Ask, PartPlan, Resume, Sealed};
+use crate::state::{header_refs, Checksums, Granted, Landing, Shared};
 use hoist::checksum::{Checksum, ChecksumAlgorithm, ChecksumFields};
 use hoist::remote::RemotePart;
 
@@ -45,9 +45,14 @@ struct CreateRequest {
     checksum_algorithm: Option<String>,
 }
 
-/// Uppy puts the size among the file's metadata.
+/// Uppy puts the size among the file's metadata, and the path inside a dropped folder; Hoist
+/// adds its drop's id.
 #[derive(Debug, Default, Deserialize)]
 struct Metadata {
+    #[serde(rename = "relativePath")]
+    relative_path: Option<String>,
+    #[serde(rename = "dropId")]
+    drop_id: Option<String>,
     #[serde(default, deserialize_with = "super::de::size")]
     size: Option<u64>,
     #[serde(rename = "partSize", default, deserialize_with = "super::de::size")]
@@ -93,10 +98,27 @@ pub(super) async fn params(
     let token = &*token;
     let q = query_map(q);
     let size = policy::json_size(q.get("size").map(|v| Value::String(v.clone())).as_ref())?;
+    // Uppy sends its metadata as `metadata[name]`; Hoist sends the same names.
+    let meta = |name: &str| {
+        q.get(&format!("metadata[{name}]"))
+            .or_else(|| q.get(name))
+            .map(String::as_str)
+    };
     let ask = Ask {
-        file_name: q.get("filename").map(String::as_str),
-        content_type: q.get("type").map(String::as_str),
-        size,
+        relative_path: meta("relativePath"),
+        drop_id: meta("dropId"),
+        resume: q
+            .get("key")
+            .zip(q.get("ticket"))
+            .map(|(key, ticket)| Resume {
+                key: key.as_str(),
+                ticket: ticket.as_str(),
+            }),
+        ..Ask::file(
+            q.get("filename").map(String::as_str),
+            q.get("type").map(String::as_str),
+            size,
+        )
     };
     // A Hoist extension: `checksumAlgorithm` and `checksum` are signed, so the store verifies
     // the body against them.
@@ -108,7 +130,7 @@ pub(super) async fn params(
         flexible: flexible.as_ref(),
         md5_b64: None,
     };
-    let (plan, p) = s.sign_single(token, &call, &ask, checksums).await?;
+    let (plan, p, landing) = s.sign_single(token, &call, &ask, checksums).await?;
     let mut answer = json!({
         "method": "PUT",
         "url": p.url.as_str(),
@@ -116,7 +138,11 @@ pub(super) async fn params(
         "headers": header_object(&p.headers),
         "key": plan.key,
         "expiresAt": expires_at(&p),
+        "ticket": s.ticket(token, &plan),
     });
+    if landing == Landing::Landed {
+        answer["landed"] = Value::Bool(true);
+    }
     // A Hoist extension (Uppy ignores it): the completion step of a verified upload.
     if let Some(c) = s.completion(token, &plan, flexible.as_ref()) {
         answer["complete"] = c;
@@ -134,9 +160,13 @@ pub(super) async fn create(
     let token = &*token;
     let req: CreateRequest = parse_body(&read_body(body, SIGN_BODY_LIMIT).await?)?;
     let ask = Ask {
-        file_name: req.filename.as_deref(),
-        content_type: req.content_type.as_deref(),
-        size: req.size.or(req.metadata.size),
+        relative_path: req.metadata.relative_path.as_deref(),
+        drop_id: req.metadata.drop_id.as_deref(),
+        ..Ask::file(
+            req.filename.as_deref(),
+            req.content_type.as_deref(),
+            req.size.or(req.metadata.size),
+        )
     };
     let plan = s.plan(token, &ask, true)?;
     s.limiter
@@ -397,6 +427,21 @@ pub(super) async fn complete(req: UploadRequest, body: Body) -> Result<Json<Valu
         // verification below gives the verdict on what is there.
         Err(e) if e.status == axum::http::StatusCode::NOT_FOUND && s.verifier.is_some() => {
             hoist::remote::Completion::default()
+        }
+        // Completed before, and the client crashed or lost the answer: the object of the
+        // declared size is there, so Complete says so again (a client resuming after a crash
+        // must not send the file a second time under another key).
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+            match s.bucket.client.head_with_checksum(&key, now).await? {
+                Some(info) if sealed.parts.is_none_or(|p| p.size == info.size) => {
+                    hoist::remote::Completion {
+                        etag: Some(info.etag),
+                        checksum: info.checksum,
+                        ..Default::default()
+                    }
+                }
+                _ => return Err(e),
+            }
         }
         Err(e) => return Err(e),
     };

@@ -4,6 +4,11 @@
 //! and the MD5 are signed, so the store verifies the body against them. A client that sends
 //! only `fileName` and reads only `url` still works, within the policy.
 //!
+//! Folders and drops: `relativePath` (the file's path inside the dropped folder) and `dropId`
+//! (a UUID shared by the drop's files) place it; every answer carries a `ticket`, and a request
+//! with `resume: {key, ticket}` is signed the same key again — or answered `landed: true` when
+//! the object is already there as declared (see [`crate::placement`]).
+//!
 //! `POST /api/upload/batch {files: [...]}` signs up to [`BATCH_LIMIT`] files in one round trip
 //! (Hoist signs ahead of sending with it); a client falls back to one request a file where a
 //! backend answers it 404.
@@ -18,8 +23,8 @@ use serde_json::{json, Value};
 
 use super::{expires_at, header_object, parse_body, read_body, Call, SIGN_BODY_LIMIT};
 use crate::error::ApiError;
-use crate::policy::Ask;
-use crate::state::{Checksums, Shared};
+use crate::policy::{Ask, Resume};
+use crate::state::{Checksums, Landing, Shared};
 use hoist::checksum::{Checksum, ChecksumAlgorithm};
 
 /// What a client asks to upload.
@@ -34,6 +39,20 @@ struct UploadRequest {
     checksum: Option<String>,
     checksum_sha256: Option<String>,
     content_md5: Option<String>,
+    /// The file's path inside the folder it was dropped in (`Photos/2026/beach.jpg`).
+    relative_path: Option<String>,
+    /// The client's id for the drop (a UUID every file of it shares).
+    drop_id: Option<String>,
+    /// The key and ticket of an earlier answer for this file: the same key is signed again,
+    /// or the answer says it has landed (see `crate::placement`).
+    resume: Option<ResumeRequest>,
+}
+
+/// A key asked for again.
+#[derive(Debug, Deserialize)]
+struct ResumeRequest {
+    key: String,
+    ticket: String,
 }
 
 impl UploadRequest {
@@ -146,18 +165,30 @@ async fn sign_one(
         md5_b64: digest(req.content_md5.as_deref(), "contentMd5", 16)?,
     };
     let ask = Ask {
-        file_name: req.file_name.as_deref(),
-        content_type: req.content_type.as_deref(),
-        size: req.size,
+        relative_path: req.relative_path.as_deref(),
+        drop_id: req.drop_id.as_deref(),
+        resume: req.resume.as_ref().map(|r| Resume {
+            key: &r.key,
+            ticket: &r.ticket,
+        }),
+        ..Ask::file(
+            req.file_name.as_deref(),
+            req.content_type.as_deref(),
+            req.size,
+        )
     };
-    let (plan, p) = s.sign_single(token, call, &ask, checksums).await?;
+    let (plan, p, landing) = s.sign_single(token, call, &ask, checksums).await?;
     let mut answer = json!({
         "url": p.url.as_str(),
         "method": "PUT",
         "headers": header_object(&p.headers),
         "key": plan.key,
         "expiresAt": expires_at(&p),
+        "ticket": s.ticket(token, &plan),
     });
+    if landing == Landing::Landed {
+        answer["landed"] = Value::Bool(true);
+    }
     if let Some(c) = s.completion(token, &plan, flexible.as_ref()) {
         answer["complete"] = c;
     }

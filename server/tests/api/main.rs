@@ -3,6 +3,7 @@
 
 mod deploy;
 mod end_to_end;
+mod exactly_once;
 mod limits;
 mod oidc;
 /// The company's identity provider (oidc-provider), shared with the core's tests.

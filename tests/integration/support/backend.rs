@@ -141,6 +141,7 @@ async fn presign(
                 part_size: None,
                 checksum: None,
                 object: vec![],
+                ..Default::default()
             };
             let p = s.signer.presign_put(&req, now).await.unwrap();
             let headers: serde_json::Map<String, serde_json::Value> =
