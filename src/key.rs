@@ -91,6 +91,16 @@ fn shorten_keeping_extension(name: &str, max: usize) -> String {
     format!("{}{}", &stem[..cut], ext)
 }
 
+/// The key a backend chose for a file, and the ticket to ask for it again (hoist-server's
+/// exactly-once rule): journaled before the first byte is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assigned {
+    /// The key.
+    pub key: String,
+    /// The backend's ticket for it (no secret: it names the upload and its caller).
+    pub ticket: String,
+}
+
 /// What varies per key: the moment and a random id, passed in so keys are reproducible in tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyContext {

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::sign::Assigned;
+use crate::key::Assigned;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::checksum::Checksum;
@@ -211,6 +211,9 @@ CREATE TABLE IF NOT EXISTS items (
     dismissed INTEGER NOT NULL DEFAULT 0,
     integrity TEXT,
     verified INTEGER NOT NULL DEFAULT 0,
+    ticket TEXT,
+    rel_path TEXT,
+    drop_id TEXT,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
@@ -225,7 +228,27 @@ CREATE TABLE IF NOT EXISTS parts (
     checksum TEXT,
     PRIMARY KEY (item, part_number)
 );
+CREATE TABLE IF NOT EXISTS drops (
+    drop_id TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    root TEXT NOT NULL,
+    created_unix INTEGER NOT NULL,
+    queued INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS drops_by_root ON drops(profile, root, queued);
 ";
+
+/// A dropped folder, recorded before its files are queued: they share its id (and date) in
+/// their keys, and a run killed before it was queued whole finds it again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropRecord {
+    /// The id its files share.
+    pub drop_id: String,
+    /// The folder, canonical.
+    pub root: PathBuf,
+    /// When it was dropped (Unix seconds): the date in its keys.
+    pub created_unix: i64,
+}
 
 /// Columns added after the first release (table, column, definition), for databases made
 /// before.
@@ -281,6 +304,14 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
         ticket: r.get(20)?,
         relative_path: r.get(21)?,
         drop_id: r.get(22)?,
+    })
+}
+
+fn drop_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<DropRecord> {
+    Ok(DropRecord {
+        drop_id: r.get(0)?,
+        root: PathBuf::from(r.get::<_, String>(1)?),
+        created_unix: r.get(2)?,
     })
 }
 
@@ -442,8 +473,9 @@ impl Queue {
         .optional()?)
     }
 
-    /// The unfinished upload of `path` for `profile`, if any (one that failed for now but kept
-    /// its upload or ticket counts: it resumes).
+    /// The unfinished or failed upload of `path` for `profile`, if any: the same file given
+    /// again goes on as that upload (resuming what it kept: its multipart upload, its ticket),
+    /// so a file has one row however often it is tried.
     pub fn unfinished_for(
         &self,
         profile: &str,
@@ -453,7 +485,7 @@ impl Queue {
         Ok(c.query_row(
             &format!(
                 "SELECT {COLUMNS} FROM items WHERE profile = ?1 AND path = ?2
-                 AND {RESUMABLE} ORDER BY id DESC LIMIT 1"
+                 AND state IN ('queued', 'uploading', 'paused', 'failed') ORDER BY id DESC LIMIT 1"
             ),
             params![profile, path.to_string_lossy()],
             row_to_item,
@@ -759,6 +791,52 @@ impl Queue {
         self.conn()
             .execute("UPDATE items SET dismissed = 1 WHERE id = ?1", [id])?;
         Ok(())
+    }
+
+    /// The drop of folder `root` for `profile` not yet queued whole, if any.
+    pub fn open_drop(&self, profile: &str, root: &Path) -> Result<Option<DropRecord>, QueueError> {
+        let c = self.conn();
+        Ok(c.query_row(
+            "SELECT drop_id, root, created_unix FROM drops WHERE profile = ?1 AND root = ?2 \
+             AND queued = 0 ORDER BY rowid DESC LIMIT 1",
+            params![profile, root.to_string_lossy()],
+            drop_of,
+        )
+        .optional()?)
+    }
+
+    /// Records a dropped folder before any of its files is queued.
+    pub fn record_drop(&self, profile: &str, drop: &DropRecord) -> Result<(), QueueError> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO drops (drop_id, profile, root, created_unix) VALUES (?1, ?2, ?3, ?4)",
+            params![drop.drop_id, profile, drop.root.to_string_lossy(), drop.created_unix],
+        )?;
+        Ok(())
+    }
+
+    /// Every file of drop `drop_id` is in the queue now.
+    pub fn drop_queued(&self, drop_id: &str) -> Result<(), QueueError> {
+        self.conn()
+            .execute("UPDATE drops SET queued = 1 WHERE drop_id = ?1", [drop_id])?;
+        Ok(())
+    }
+
+    /// The drops of `profile` not yet queued whole (a run was killed while queueing them).
+    pub fn incomplete_drops(&self, profile: &str) -> Result<Vec<DropRecord>, QueueError> {
+        let c = self.conn();
+        let mut st = c.prepare(
+            "SELECT drop_id, root, created_unix FROM drops WHERE profile = ?1 AND queued = 0 ORDER BY rowid",
+        )?;
+        let rows = st.query_map([profile], drop_of)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The files already queued for drop `drop_id` (whatever their state).
+    pub fn drop_paths(&self, drop_id: &str) -> Result<Vec<PathBuf>, QueueError> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT path FROM items WHERE drop_id = ?1")?;
+        let rows = st.query_map([drop_id], |r| Ok(PathBuf::from(r.get::<_, String>(0)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Upload ids of unfinished items (those that failed for now included), so `sweep` leaves

@@ -52,6 +52,19 @@ fn show_notification(app: &tauri::AppHandle, body: &str) {
         .show();
 }
 
+/// Queues files handed to the app from outside its window; the UI hears what was queued and
+/// refused (`ManagerEvent::Added`).
+fn add_from_outside(app: &tauri::AppHandle, paths: Vec<std::path::PathBuf>) {
+    let Some(manager) = app.try_state::<Arc<Manager>>().map(|m| m.inner().clone()) else {
+        return;
+    };
+    tauri::async_runtime::spawn(async move {
+        if let Err(e) = manager.add_from_outside(paths).await {
+            eprintln!("hoist: cannot add the files: {e}");
+        }
+    });
+}
+
 /// Started at login: the app waits in the tray instead of opening its window.
 const HIDDEN: &str = "--hidden";
 
@@ -104,7 +117,17 @@ fn open_main_window(app: &tauri::App) -> tauri::Result<()> {
 pub fn run() {
     let builder = tauri::Builder::default()
         // First, so that a second launch hands over and exits before anything else starts.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+        .plugin(tauri_plugin_single_instance::init(|app, args, cwd| {
+            // A second launch with files (Open with Hoist, Send to, a script): they go to this
+            // app's queue; without, it brings this window forward.
+            let paths = hoist::app::launch::paths_from_args(
+                args.get(1..).unwrap_or_default(),
+                std::path::Path::new(&cwd),
+            );
+            if !paths.is_empty() {
+                add_from_outside(app, paths);
+                return;
+            }
             if let Some(w) = app.get_webview_window("main") {
                 let _ = w.unminimize();
                 let _ = w.show();
@@ -141,6 +164,13 @@ pub fn run() {
                     eprintln!("hoist: cannot resume the queue: {e}");
                 }
             });
+            // Files it was started with (Open with Hoist, Send to, a script).
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let paths = hoist::app::launch::paths_from_args(&args, &cwd);
+            if !paths.is_empty() {
+                add_from_outside(app.handle(), paths);
+            }
             Ok(())
         })
         .on_window_event(tray::on_window_event)

@@ -36,7 +36,9 @@ impl Coalescer {
         let id = match &event {
             ManagerEvent::Changed { row } => Some(row.id),
             ManagerEvent::Progress { id, .. } => Some(*id),
-            ManagerEvent::BatchFinished { .. } | ManagerEvent::QueueChanged => None,
+            ManagerEvent::BatchFinished { .. }
+            | ManagerEvent::QueueChanged
+            | ManagerEvent::Added { .. } => None,
         };
         let Some(id) = id else {
             p.events.push(event);

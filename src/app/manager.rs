@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt as _;
 use tokio::sync::Notify;
 
 use super::error::ManagerError;
@@ -14,16 +15,16 @@ use super::views::{
     file_name, row_of, Activity, AddReport, LiveView, ManagerEvent, Overall, Overview, Phase,
     QueueFilter, QueueQuery, QueueWindow, Rejection, UploadRow,
 };
-use super::{FILES_IN_FLIGHT, PROGRESS_INTERVAL};
+use super::PROGRESS_INTERVAL;
 use crate::error::HasKind as _;
 use crate::profile::{Mode, ProfileStore};
 use crate::queue::{ItemState, Queue, QueueItem};
 use crate::retry::RetryPolicy;
 use crate::secret::Keychain;
-use crate::session::{self, Job, Prepared, Session};
+use crate::session::{self, Entry, Job, Prepared, Session, UploadError, Work};
 use crate::upload::resume::{Resumer, Settlement};
 use crate::upload::throttle::RateLimit;
-use crate::upload::{Control, ProgressFn, TransferError, TransferEvent};
+use crate::upload::{Control, ProgressFn, TransferEvent, UploadReceipt};
 
 /// Receives every [`ManagerEvent`] (the desktop shell forwards them over a Tauri channel).
 pub type EventSink = Arc<dyn Fn(ManagerEvent) + Send + Sync>;
@@ -94,16 +95,19 @@ struct Batch {
     failed: u32,
 }
 
-/// Uploads waiting for a slot whose validation is kept in memory.
+/// Uploads waiting for their turn whose validation is kept in memory.
 const PREPARED_IN_MEMORY: usize = 1024;
 
-/// An upload waiting for a slot.
+/// An upload handed to its profile's pipeline, waiting for its turn.
 struct Started {
-    session: Arc<Session>,
     id: i64,
     /// Boxed: a folder of 100,000 files waits here, nearly all without one.
     prepared: Option<Box<Prepared>>,
 }
+
+/// Where a profile's uploads go: the feed of its session's pipeline ([`Session::run`]), which
+/// runs as long as the session is kept.
+type Feed = tokio::sync::mpsc::UnboundedSender<Started>;
 
 /// Failed uploads of one profile that may land once its store or backend can be reached again.
 /// One of them at a time is retried as a probe, with a growing wait between probes; once a
@@ -116,22 +120,19 @@ struct Reconnect {
     scheduled: bool,
 }
 
-#[derive(Default)]
-struct Waiting {
-    queue: std::collections::VecDeque<Started>,
-    running: usize,
-}
-
 /// The long-lived upload manager; see the [module docs](super).
 pub struct Manager {
     pub(crate) config: ManagerConfig,
     pub(crate) queue: Arc<Queue>,
     runtime: tokio::runtime::Handle,
-    sessions: tokio::sync::Mutex<HashMap<String, Arc<Session>>>,
+    /// The manager itself, for the tasks it spawns (they end with it).
+    me: std::sync::Weak<Manager>,
+    /// Each profile's session and the feed of its pipeline.
+    sessions: tokio::sync::Mutex<HashMap<String, (Arc<Session>, Feed)>>,
     live: Mutex<HashMap<i64, Live>>,
-    /// Uploads started and waiting for one of the [`FILES_IN_FLIGHT`] slots, oldest first: a
-    /// folder of 100,000 files waits here as data, not as 100,000 tasks.
-    waiting: Mutex<Waiting>,
+    /// Uploads handed to a pipeline and not yet taken by it: a folder of 100,000 files waits
+    /// there as data, not as 100,000 tasks.
+    waiting: std::sync::atomic::AtomicUsize,
     sink: Mutex<Option<EventSink>>,
     batch: Mutex<Batch>,
     /// Calls to [`Manager::add`] still queueing files: a batch is not over while one runs,
@@ -182,7 +183,8 @@ impl Manager {
         let overall_limit = RateLimit::new(config.profiles.limit_rate()?);
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| ManagerError::Invalid(format!("no async runtime: {e}")))?;
-        Ok(Arc::new(Manager {
+        Ok(Arc::new_cyclic(|me| Manager {
+            me: me.clone(),
             config,
             queue,
             runtime,
@@ -213,6 +215,11 @@ impl Manager {
 
     /// The session of profile `name`, opened once and kept (the `local` one runs the store).
     pub async fn session(&self, name: &str) -> Result<Arc<Session>, ManagerError> {
+        Ok(self.opened(name).await?.0)
+    }
+
+    /// The session of profile `name` and the feed of its pipeline, started when it opens.
+    async fn opened(&self, name: &str) -> Result<(Arc<Session>, Feed), ManagerError> {
         let mut sessions = self.sessions.lock().await;
         if let Some(s) = sessions.get(name) {
             return Ok(s.clone());
@@ -228,11 +235,44 @@ impl Manager {
         .await?;
         session.obey(self.overall_limit.clone());
         let session = Arc::new(session);
-        sessions.insert(name.to_string(), session.clone());
-        Ok(session)
+        let feed = self.run_pipeline(session.clone());
+        sessions.insert(name.to_string(), (session.clone(), feed.clone()));
+        Ok((session, feed))
     }
 
-    /// Forgets the open session of a profile that was edited or removed.
+    /// Starts `session`'s pipeline: the uploads started for its profile go through the same
+    /// scheduler as the CLI's (batch signing ahead, the profile's concurrency, the part
+    /// budget), taken from the feed as it has room; it ends once the session is forgotten and
+    /// what it was given has ended.
+    fn run_pipeline(&self, session: Arc<Session>) -> Feed {
+        let (feed, mut taken) = tokio::sync::mpsc::unbounded_channel::<Started>();
+        let me = self.me.clone();
+        self.runtime.spawn(async move {
+            let admitted = {
+                let (me, session) = (me.clone(), session.clone());
+                futures_util::stream::poll_fn(move |cx| taken.poll_recv(cx)).filter_map(
+                    move |started| {
+                        let admitted = me.upgrade().and_then(|m| m.admit(&session, started));
+                        std::future::ready(admitted)
+                    },
+                )
+            };
+            session
+                .run(admitted, |id, result| {
+                    if let Some(m) = me.upgrade() {
+                        let session = session.clone();
+                        m.runtime.clone().spawn(async move {
+                            m.ended(&session, id, result).await;
+                        });
+                    }
+                })
+                .await;
+        });
+        feed
+    }
+
+    /// Forgets the open session of a profile that was edited or removed (its pipeline ends
+    /// once what it was given has ended).
     pub(crate) async fn forget_session(&self, name: &str) {
         self.sessions.lock().await.remove(name);
     }
@@ -354,19 +394,45 @@ impl Manager {
     /// profile and starts uploading them. Files that fail validation are returned with the
     /// reason and not queued.
     pub async fn add(self: &Arc<Self>, paths: Vec<PathBuf>) -> Result<AddReport, ManagerError> {
+        let profile = self.config.profiles.resolve(None)?;
+        self.add_for(&profile.name, paths).await
+    }
+
+    /// [`Manager::add`] for files handed to the app from outside its window (its command
+    /// line): what was queued and refused goes to the UI as [`ManagerEvent::Added`].
+    pub async fn add_from_outside(
+        self: &Arc<Self>,
+        paths: Vec<PathBuf>,
+    ) -> Result<AddReport, ManagerError> {
+        let report = self.add(paths).await?;
+        self.emit(ManagerEvent::Added {
+            summary: report.clone().into(),
+        });
+        Ok(report)
+    }
+
+    /// [`Manager::add`] for profile `name`.
+    async fn add_for(
+        self: &Arc<Self>,
+        name: &str,
+        paths: Vec<PathBuf>,
+    ) -> Result<AddReport, ManagerError> {
         self.adding.fetch_add(1, Ordering::SeqCst);
-        let result = self.add_files(paths).await;
+        let result = self.add_files(name, paths).await;
         self.adding.fetch_sub(1, Ordering::SeqCst);
         self.end_batch_if_idle();
         result
     }
 
-    async fn add_files(self: &Arc<Self>, paths: Vec<PathBuf>) -> Result<AddReport, ManagerError> {
-        let profile = self.config.profiles.resolve(None)?;
-        let session = self.session(&profile.name).await?;
+    async fn add_files(
+        self: &Arc<Self>,
+        name: &str,
+        paths: Vec<PathBuf>,
+    ) -> Result<AddReport, ManagerError> {
+        let (session, feed) = self.opened(name).await?;
         let mut report = AddReport::default();
         let quiet: ProgressFn = Arc::new(|_| {});
-        let jobs = session::expand(&paths);
+        let jobs = session.expand(&paths)?;
         for chunk in jobs.chunks(session::PREPARE_CHUNK) {
             let prepared = session.prepare_many(chunk, |_| quiet.clone()).await;
             for (job, prepared) in chunk.iter().zip(prepared) {
@@ -374,7 +440,7 @@ impl Manager {
                     Ok(prepared) => {
                         // `start` tells the UI of the row.
                         report.queued.push(prepared.item_id);
-                        self.start(session.clone(), prepared.item_id, Some(prepared));
+                        self.start(&feed, prepared.item_id, Some(prepared));
                     }
                     Err(e) => report.rejected.push(Rejection {
                         path: job.path.display().to_string(),
@@ -383,6 +449,8 @@ impl Manager {
                 }
             }
         }
+        // Every file is queued: a restart finds them there, not in the drop.
+        session.drops_queued(&jobs)?;
         Ok(report)
     }
 
@@ -462,10 +530,10 @@ impl Manager {
         }
     }
 
-    /// Starts (or resumes) upload `id` unless it is already running. A job just validated and
-    /// queued (`prepared`) is sent as it is; any other is prepared again, since its file may
-    /// have changed since.
-    fn start(self: &Arc<Self>, session: Arc<Session>, id: i64, prepared: Option<Prepared>) {
+    /// Starts (or resumes) upload `id` unless it is already running: hands it to its
+    /// profile's pipeline. A job just validated and queued (`prepared`) is sent as it is; any
+    /// other is prepared again when its turn comes, since its file may have changed since.
+    fn start(&self, feed: &Feed, id: i64, prepared: Option<Prepared>) {
         // A resumed upload shows what the store already has until its parts are checked; a job
         // just queued has nothing there (and a folder of 100,000 needs no query per file).
         let acked = match &prepared {
@@ -495,111 +563,98 @@ impl Manager {
             );
         }
         self.changed(id);
-        {
-            let mut waiting = lock(&self.waiting);
-            // Beyond a few chunks, a waiting upload is prepared again (found in the queue) when
-            // its turn comes, so a folder of 100,000 files is not held in memory.
-            let prepared = prepared
-                .filter(|_| waiting.queue.len() < PREPARED_IN_MEMORY)
-                .map(Box::new);
-            waiting.queue.push_back(Started {
-                session,
-                id,
-                prepared,
-            });
-        }
-        self.run_waiting();
-    }
-
-    /// Runs waiting uploads while fewer than [`FILES_IN_FLIGHT`] run.
-    fn run_waiting(self: &Arc<Self>) {
-        loop {
-            let next = {
-                let mut w = lock(&self.waiting);
-                if w.running >= FILES_IN_FLIGHT {
-                    return;
-                }
-                let Some(next) = w.queue.pop_front() else {
-                    return;
-                };
-                w.running += 1;
-                next
-            };
-            let this = self.clone();
-            self.runtime.spawn(async move {
-                let Started {
-                    session,
-                    id,
-                    prepared,
-                } = next;
-                let control = session.control().child();
-                if let Some(l) = lock(&this.live).get_mut(&id) {
-                    match l.stop {
-                        Some(Stop::Pause) => control.pause(),
-                        Some(Stop::Cancel) => control.cancel(),
-                        None => {}
-                    }
-                    l.control = Some(control.clone());
-                }
-                let outcome = this.run(&session, id, prepared.map(|p| *p), control).await;
-                lock(&this.waiting).running -= 1;
-                this.finished(id, outcome);
-                this.run_waiting();
-            });
+        // Beyond a few chunks, a waiting upload is prepared again (found in the queue) when
+        // its turn comes, so a folder of 100,000 files is not held in memory.
+        let waiting = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let prepared = prepared
+            .filter(|_| waiting < PREPARED_IN_MEMORY)
+            .map(Box::new);
+        if feed.send(Started { id, prepared }).is_err() {
+            // The pipeline is gone (the runtime is shutting down): nothing will run it.
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            lock(&self.live).remove(&id);
         }
     }
 
-    async fn run(
+    /// Upload `id`'s turn has come in `session`'s pipeline: its control is made (with any stop
+    /// asked meanwhile) and its progress wired to the events.
+    fn admit(&self, session: &Session, started: Started) -> Option<Entry<i64>> {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let Started { id, prepared } = started;
+        let control = session.control().child();
+        if let Some(l) = lock(&self.live).get_mut(&id) {
+            match l.stop {
+                Some(Stop::Pause) => control.pause(),
+                Some(Stop::Cancel) => control.cancel(),
+                None => {}
+            }
+            l.control = Some(control.clone());
+        }
+        let work = match prepared {
+            Some(p) => Work::Prepared(Ok(*p)),
+            None => match self.item(id) {
+                Ok(item) => Work::Job(Job::file(item.path)),
+                Err(e) => {
+                    self.finished(id, Err(e));
+                    return None;
+                }
+            },
+        };
+        let me = self.me.clone();
+        let progress: ProgressFn = Arc::new(move |e| {
+            if let Some(m) = me.upgrade() {
+                m.on_transfer(id, e);
+            }
+        });
+        Some(Entry {
+            tag: id,
+            work,
+            progress,
+            control,
+        })
+    }
+
+    /// Upload `id` ended in its pipeline with `result`.
+    async fn ended(
         self: &Arc<Self>,
         session: &Session,
         id: i64,
-        prepared: Option<Prepared>,
-        control: Control,
-    ) -> Result<(), ManagerError> {
-        let item = self.item(id)?;
-        if control.is_stopped() {
-            return match control.stop_error() {
-                TransferError::Cancelled => Ok(session.cancel_stopped(&item).await?),
-                _ => Ok(session.resumer().record(id, &Settlement::Paused)?),
-            };
-        }
-        self.set_phase(id, Phase::Signing);
-        let this = self.clone();
-        let progress: ProgressFn = Arc::new(move |e| this.on_transfer(id, e));
-        let sent = match prepared {
-            Some(p) => session.send(p, &progress, control).await,
-            None => {
-                session
-                    .upload_job_controlled(&Job::file(&item.path), &progress, control)
-                    .await
-            }
-        };
-        match sent {
+        result: Result<UploadReceipt, UploadError>,
+    ) {
+        let outcome = match result {
             Ok(_) => Ok(()),
-            Err(e) => {
-                // Errors before the transfer (the file vanished, changed type…) leave the item
-                // as it was: end it, so the reason stays in the queue and nothing on the store.
-                let item = self.item(id)?;
-                if item.state.is_unfinished() && item.state != ItemState::Paused {
-                    session.resumer().fail(&item, &e.to_string()).await?;
-                }
-                let item = self.item(id)?;
-                if e.kind() == crate::error::ErrorKind::RemoteTransient
-                    && item.state == ItemState::Failed
-                {
-                    let reason = format!(
-                        "{}; Hoist tries again by itself once it gets through",
-                        item.error.as_deref().unwrap_or("it could not be reached")
-                    );
-                    self.queue.set_state(id, ItemState::Failed, Some(&reason))?;
-                    self.retry_when_reachable(&item.profile, id);
-                }
-                Ok(())
-            }
-        }
+            Err(e) => self.failed_upload(session, id, e).await,
+        };
+        self.finished(id, outcome);
     }
 
-    fn finished(self: &Arc<Self>, id: i64, outcome: Result<(), ManagerError>) {
+    /// Records why upload `id` did not land, where the engine did not (an error before its
+    /// transfer), and keeps one that failed for want of a network for a retry once it is back.
+    async fn failed_upload(
+        self: &Arc<Self>,
+        session: &Session,
+        id: i64,
+        e: UploadError,
+    ) -> Result<(), ManagerError> {
+        // Errors before the transfer (the file vanished, changed type…) leave the item as it
+        // was: end it, so the reason stays in the queue and nothing on the store.
+        let item = self.item(id)?;
+        if item.state.is_unfinished() && item.state != ItemState::Paused {
+            session.resumer().fail(&item, &e.to_string()).await?;
+        }
+        let item = self.item(id)?;
+        if e.kind() == crate::error::ErrorKind::RemoteTransient && item.state == ItemState::Failed {
+            let reason = format!(
+                "{}; Hoist tries again by itself once it gets through",
+                item.error.as_deref().unwrap_or("it could not be reached")
+            );
+            self.queue.set_state(id, ItemState::Failed, Some(&reason))?;
+            self.retry_when_reachable(&item.profile, id);
+        }
+        Ok(())
+    }
+
+    fn finished(&self, id: i64, outcome: Result<(), ManagerError>) {
         if let Err(e) = outcome {
             let _ = self.resumer().record(id, &failed(&e));
         }
@@ -617,7 +672,9 @@ impl Manager {
         lock(&self.live).remove(&id);
         self.changed(id);
         if let Some(item) = self.queue.get(id).ok().flatten() {
-            self.got_through(&item.profile, id, item.state);
+            if let Some(me) = self.me.upgrade() {
+                me.got_through(&item.profile, id, item.state);
+            }
         }
         self.end_batch_if_idle();
     }
@@ -834,13 +891,13 @@ impl Manager {
                 Phase::of(item.state).label()
             )));
         }
-        let session = self.session(&item.profile).await?;
+        let (_, feed) = self.opened(&item.profile).await?;
         // Waiting to go again: an error before its transfer is then recorded as a failure,
         // not left under a `paused` that no longer says why nothing moves.
         if item.state == ItemState::Paused && !lock(&self.live).contains_key(&id) {
             self.queue.set_state(id, ItemState::Queued, None)?;
         }
-        self.start(session, id, None);
+        self.start(&feed, id, None);
         Ok(())
     }
 
@@ -873,9 +930,9 @@ impl Manager {
                 Phase::of(item.state).label()
             )));
         }
-        let session = self.session(&item.profile).await?;
+        let (_, feed) = self.opened(&item.profile).await?;
         self.queue.set_state(id, ItemState::Queued, None)?;
-        self.start(session, id, None);
+        self.start(&feed, id, None);
         Ok(())
     }
 
@@ -962,16 +1019,35 @@ impl Manager {
     /// After a restart: uploads that were waiting or running go on (paused ones stay paused).
     /// An upload whose profile cannot be opened any more fails with the reason.
     pub async fn resume_unfinished(self: &Arc<Self>) -> Result<(), ManagerError> {
+        let mut profiles = BTreeSet::new();
         for item in self.queue.visible()? {
+            profiles.insert(item.profile.clone());
             if !matches!(item.state, ItemState::Queued | ItemState::Uploading) {
                 continue;
             }
-            match self.session(&item.profile).await {
-                Ok(session) => self.start(session, item.id, None),
+            match self.opened(&item.profile).await {
+                Ok((_, feed)) => self.start(&feed, item.id, None),
                 Err(e) => {
                     self.resumer().record(item.id, &failed(&e))?;
                     self.changed(item.id);
                 }
+            }
+        }
+        // Folders dropped but not queued whole (the app was killed while queueing them): the
+        // rest of their files, under the same drop.
+        if let Ok(active) = self.config.profiles.resolve(None) {
+            profiles.insert(active.name);
+        }
+        for name in profiles {
+            let roots: Vec<PathBuf> = self
+                .queue
+                .incomplete_drops(&name)?
+                .into_iter()
+                .map(|d| d.root)
+                .filter(|r| r.is_dir())
+                .collect();
+            if !roots.is_empty() {
+                self.add_for(&name, roots).await?;
             }
         }
         Ok(())

@@ -17,6 +17,7 @@ mod error;
 pub mod events;
 pub mod health;
 pub mod history;
+pub mod launch;
 mod manager;
 pub mod profiles;
 pub mod views;
@@ -30,8 +31,6 @@ pub use views::{
     Rejection, UploadRow,
 };
 
-/// Files uploading at once (their parts share the profile's `concurrency` on top of this).
-pub const FILES_IN_FLIGHT: usize = 16;
 /// Progress of one upload reaches the UI at most this often.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// Entries on a history page unless the query asks fewer.

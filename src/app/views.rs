@@ -117,6 +117,12 @@ pub enum ManagerEvent {
     /// have moved and the counts changed. Sent by [`super::events::Coalescer`] in place of
     /// their own events.
     QueueChanged,
+    /// Files handed to the app from outside its window (its command line: a file manager's
+    /// "Open with Hoist" or "Send to", a script) were queued or refused.
+    Added {
+        /// What was queued and what was refused, with the reason.
+        summary: AddSummary,
+    },
 }
 
 /// A file that was refused before upload, and why.

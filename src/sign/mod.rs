@@ -50,15 +50,7 @@ pub struct PutRequest {
     pub assigned: Option<Assigned>,
 }
 
-/// The key a backend chose for a file, and the ticket to ask for it again (hoist-server's
-/// exactly-once rule): journaled before the first byte is sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Assigned {
-    /// The key.
-    pub key: String,
-    /// The backend's ticket for it (no secret: it names the upload and its caller).
-    pub ticket: String,
-}
+pub use crate::key::Assigned;
 
 /// A presigned upload, ready to send: a PUT of the body, or (where `form` is set) a POST of a
 /// form whose last field is the body.

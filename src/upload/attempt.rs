@@ -65,6 +65,7 @@ where
             waited += after;
             if waited > policy.max_throttle_wait {
                 return Err(TransferError::RetriesExhausted {
+                    out_of_reach: true,
                     attempts: attempts + 1,
                     last: format!(
                         "{} (the server kept asking to wait, over {} s in all)",
@@ -99,6 +100,7 @@ where
         if attempts >= policy.max_attempts {
             return Err(TransferError::RetriesExhausted {
                 attempts,
+                out_of_reach: failure.status.is_none_or(|s| s >= 500 || s == 429),
                 last: failure.message,
             });
         }

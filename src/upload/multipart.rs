@@ -41,7 +41,6 @@ use super::resume::{
 use super::types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
 use super::Uploader;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
-use crate::error::HasKind as _;
 use crate::queue::{PartRecord, Queue, QueueError, QueueItem};
 use crate::remote::{CompletedPart, MultipartApi, MultipartTarget, PartToSign, RemoteFailure};
 use crate::retry::FailureKind;
@@ -194,7 +193,7 @@ impl Uploader {
             Err(e @ (TransferError::Paused | TransferError::UploadGone)) => Err(e),
             // The store or backend could not be reached for now: the parts it holds stay for
             // the resume once it can (a backend outage throws nothing away).
-            Err(e) if e.kind() == crate::error::ErrorKind::RemoteTransient => Err(e),
+            Err(e) if e.is_out_of_reach() => Err(e),
             Err(e) => {
                 // Nothing may stay behind: cancelled and failed uploads are aborted.
                 let _ = job

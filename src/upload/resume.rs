@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, HashSet};
 use super::digest::{hex, PartDigest};
 use super::parts::PartPlan;
 use super::types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
-use crate::error::HasKind as _;
 use crate::queue::{ItemState, PartRecord, Queue, QueueError, QueueItem};
 use crate::remote::{MultipartApi, MultipartTarget, RemoteFailure, RemotePart};
 use crate::retry::Clock;
@@ -239,7 +238,7 @@ pub(crate) fn settle(result: &Result<UploadReceipt, TransferError>) -> Settlemen
             reason: "cancelled".into(),
         },
         // Nothing of it is thrown away while the store or backend is out of reach.
-        Err(e) if e.kind() == crate::error::ErrorKind::RemoteTransient => Settlement::Held {
+        Err(e) if e.is_out_of_reach() => Settlement::Held {
             reason: e.to_string(),
         },
         Err(e) => Settlement::Ended {

@@ -133,6 +133,9 @@ pub enum TransferError {
         attempts: u32,
         /// Why the last one failed.
         last: String,
+        /// The last failure was the store or backend out of reach (no answer, a 5xx, a 429),
+        /// not an answer about this upload: what it holds of it is kept for later.
+        out_of_reach: bool,
     },
     /// The session's retry budget ran out.
     #[error("stopped retrying because too many requests are failing right now (retry budget exhausted): {last}")]
@@ -183,6 +186,21 @@ pub enum TransferError {
     /// expired meanwhile): it starts over.
     #[error("the storage no longer has this multipart upload; upload the file again")]
     UploadGone,
+}
+
+impl TransferError {
+    /// Whether the store or backend could not be reached (or was unavailable) for now: the
+    /// upload keeps what they hold of it (its parts, its ticket), to go on once they can.
+    pub fn is_out_of_reach(&self) -> bool {
+        match self {
+            TransferError::RetriesExhausted { out_of_reach, .. } => *out_of_reach,
+            TransferError::Sign(e) => matches!(
+                e,
+                SignError::BackendUnreachable(_) | SignError::BackendUnavailable { .. }
+            ),
+            _ => false,
+        }
+    }
 }
 
 impl HasKind for TransferError {

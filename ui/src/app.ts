@@ -95,6 +95,8 @@ export async function boot(): Promise<void> {
   await ctx.attempt("Queue", () =>
     ipc.subscribe((event) => {
       queue.onEvent(event);
+      // Files handed to the app from outside (Open with Hoist, Send to, a script).
+      if (event.event === "added") queue.added(event.summary);
       if (event.event === "batchFinished" && !byId("history-view").hidden) void history.refresh();
     }),
   );

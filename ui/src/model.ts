@@ -93,6 +93,9 @@ export class QueueModel {
       case "batchFinished":
       case "queueChanged":
         return true;
+      case "added":
+        // Its rows come as their own events; the summary is the status line's.
+        return false;
     }
   }
 

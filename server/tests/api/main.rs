@@ -1,6 +1,7 @@
 //! hoist-server's tests: router rules with `oneshot`; uploads end to end over real HTTP into
 //! the SigV4-verifying embedded store (s3s-fs); and the server under abuse (`limits`).
 
+mod chaos;
 mod deploy;
 mod end_to_end;
 mod exactly_once;

@@ -43,7 +43,7 @@ pub(crate) fn upload(
             }
             jobs
         } else {
-            hoist::session::expand(&args.paths)
+            session.expand(&args.paths)?
         };
         let control = session.control().clone();
         tokio::spawn(async move {

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { APP, freshHome, screenshotScreen, until } from "./webdriver.mjs";
@@ -92,4 +92,37 @@ test("a file dragged onto the window is queued and uploaded", async () => {
   assert.equal(code, 0);
   assert.equal(app.exitCode, null, "the first instance still runs");
   assert.equal(xdotool("search", "--onlyvisible", "--name", "^Hoist$").split("\n").length, 1);
+
+  // Issue #27: `hoist-desktop a.txt Photos/` (a file manager's Open with Hoist, Send to, a
+  // script) while the app runs queues both in that app, the folder's structure kept.
+  const lone = join(home.dir, "a.txt");
+  writeFileSync(lone, "handed over\n");
+  const beach = join(home.dir, "Photos", "2026", "beach.jpg");
+  mkdirSync(join(home.dir, "Photos", "2026"), { recursive: true });
+  const beachBytes = Buffer.alloc(70_000, 7);
+  writeFileSync(beach, beachBytes);
+  const handing = spawn(APP, ["a.txt", join(home.dir, "Photos")], {
+    cwd: home.dir,
+    env: { ...process.env, ...home.env },
+    stdio: "inherit",
+  });
+  children.push(handing);
+  const handed = await Promise.race([
+    new Promise((r) => handing.on("exit", r)),
+    sleep(30_000).then(() => "still running after 30 s"),
+  ]);
+  assert.equal(handed, 0, "the launch with files hands them over and exits");
+  assert.equal(app.exitCode, null, "the first instance still runs");
+  const landedLone = await until(
+    "a.txt in the store",
+    () => filesUnder(bucket).find((p) => p.endsWith("-a.txt")),
+    60_000,
+  );
+  assert.equal(readFileSync(landedLone, "utf8"), "handed over\n");
+  const landedBeach = await until(
+    "Photos/2026/beach.jpg in the store",
+    () => filesUnder(bucket).find((p) => p.endsWith("-Photos/2026/beach.jpg")),
+    60_000,
+  );
+  assert.equal(sha256(readFileSync(landedBeach)), sha256(beachBytes), "the folder's file landed intact");
 });

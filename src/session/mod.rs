@@ -1,14 +1,18 @@
 //! A session: one profile made ready to upload (secrets read from the keychain, the signer
 //! chosen, the embedded store started for `local`), the persistent queue, and batches of files
 //! and folders sent under the profile's concurrency limit — small files in one PUT, large ones
-//! in parts that resume after a crash.
+//! in parts that resume after a crash. [`pipeline`] is the one scheduler both front ends run
+//! uploads through.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::Semaphore;
+
+mod pipeline;
+
+pub use pipeline::{Entry, Work};
 
 use crate::backend::companion::CompanionClient;
 use crate::backend::simple::BackendSigner;
@@ -37,23 +41,6 @@ use crate::validate::{self, ValidationError};
 
 /// Jobs validated and queued together (one commit) before their uploads start.
 pub const PREPARE_CHUNK: usize = 256;
-/// Jobs validated and queued but not yet sending, kept in memory for their turn (beyond it,
-/// they are found in the queue again).
-const PREPARED_IN_MEMORY: usize = 4 * PREPARE_CHUNK;
-
-/// A job on its way from being queued to being sent.
-enum Handover {
-    /// Validated (and queued, or refused).
-    Ready(usize, Result<Prepared, UploadError>),
-    /// Queued; prepared again when its turn comes.
-    Queued(usize),
-}
-
-/// Files signed in one batch ahead of sending (hoist-server signs at most 100 a request).
-const SIGN_AHEAD_BATCH: usize = 50;
-/// Batches signed at once: the one being sent and the next two (a link of 80 ms round trip
-/// sends 50 small files in about the time one batch takes to sign).
-const SIGN_AHEAD_BATCHES: usize = 3;
 
 /// Why a profile could not be made ready.
 #[derive(Debug, thiserror::Error)]
@@ -179,19 +166,30 @@ impl Job {
 /// Expands folders into their files (recursively, keeping the folder structure); files and
 /// paths that do not exist pass through, to be reported by validation.
 pub fn expand(paths: &[PathBuf]) -> Vec<Job> {
+    expand_with(paths, |_| {
+        Ok::<_, std::convert::Infallible>(KeyContext::now_random())
+    })
+    .unwrap_or_default()
+}
+
+/// [`expand`], each folder's id and date given by `drop_of(its canonical path)`.
+fn expand_with<E>(
+    paths: &[PathBuf],
+    mut drop_of: impl FnMut(&Path) -> Result<KeyContext, E>,
+) -> Result<Vec<Job>, E> {
     let mut jobs = Vec::new();
     for p in paths {
         if !p.is_dir() {
             jobs.push(Job::file(p.clone()));
             continue;
         }
-        let top = p
-            .canonicalize()
-            .ok()
-            .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
+        let root = p.canonicalize().unwrap_or_else(|_| p.clone());
+        let top = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "folder".into());
         // Regression (issue #16: a dropped folder was scattered, each file under its own id).
-        let batch = KeyContext::now_random();
+        let batch = drop_of(&root)?;
         let mut files: Vec<_> = walkdir::WalkDir::new(p)
             .follow_links(false)
             .into_iter()
@@ -212,7 +210,7 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Job> {
             });
         }
     }
-    jobs
+    Ok(jobs)
 }
 
 /// A job that passed validation and has its queue item and key.
@@ -823,73 +821,8 @@ impl Session {
         self.send_ahead(prepared, None, progress, control).await
     }
 
-    /// Hashes the single-PUT jobs of `chunk` and, in one round trip where the backend offers
-    /// batches, signs them: staff uploads of many small files then wait for no backend round
-    /// trip of their own. Only for a signer that takes a round trip; a job that fails here
-    /// goes on without, and its own attempt reports the failure.
-    async fn sign_ahead(
-        &self,
-        chunk: Vec<(usize, Result<Prepared, UploadError>)>,
-        progress_for: &impl Fn(usize) -> ProgressFn,
-    ) -> Vec<(usize, Result<Prepared, UploadError>, Option<Ahead>)> {
-        if !self.signer.signs_remotely() {
-            return chunk.into_iter().map(|(i, p)| (i, p, None)).collect();
-        }
-        let hashed = futures_util::future::join_all(chunk.iter().map(|(i, p)| async move {
-            match p {
-                Ok(p) if !self.goes_multipart(p.checked.size) => self
-                    .uploader
-                    .hash_for_put(&p.checked, &p.place, &progress_for(*i))
-                    .await
-                    .ok(),
-                _ => None,
-            }
-        }))
-        .await;
-        let mut hashed: Vec<Option<Ahead>> = hashed;
-        let requests: Vec<crate::sign::PutRequest> = hashed
-            .iter()
-            .flatten()
-            .map(|a| a.request().clone())
-            .collect();
-        if !requests.is_empty() {
-            let now = self.uploader.retry_policy().clock.now();
-            let mut signed = self.signer.presign_many(&requests, now).await.into_iter();
-            let mut assigned = Vec::new();
-            for (n, ((_, p), ahead)) in chunk.iter().zip(hashed.iter_mut()).enumerate() {
-                let (Ok(p), Some(ahead)) = (p, ahead.as_mut()) else {
-                    continue;
-                };
-                if let Some(Ok(presigned)) = signed.next() {
-                    if let Some(a) = presigned.assigned() {
-                        if p.place.assigned.as_ref() != Some(&a) {
-                            assigned.push((n, p.item_id, a));
-                        }
-                    }
-                    ahead.signed(presigned);
-                }
-            }
-            // The batch's keys are journaled in one commit before any of them is sent (if that
-            // fails, each file journals its own before it goes).
-            let rows: Vec<(i64, &crate::sign::Assigned)> =
-                assigned.iter().map(|(_, id, a)| (*id, a)).collect();
-            if self.queue.assign_many(&rows).is_ok() {
-                for (n, _, a) in assigned {
-                    if let Some(ahead) = hashed[n].as_mut() {
-                        ahead.journaled(a);
-                    }
-                }
-            }
-        }
-        chunk
-            .into_iter()
-            .zip(hashed)
-            .map(|((i, p), a)| (i, p, a))
-            .collect()
-    }
-
     /// [`Session::send`] of a job hashed and maybe signed ahead.
-    async fn send_ahead(
+    pub(crate) async fn send_ahead(
         &self,
         prepared: Prepared,
         ahead: Option<Ahead>,
@@ -906,6 +839,21 @@ impl Session {
             queue: &self.queue,
             item_id,
         };
+        // Stopped before its turn came: nothing is created only to be cancelled.
+        if control.is_stopped() {
+            let stop = control.stop_error();
+            match &stop {
+                TransferError::Cancelled => {
+                    if let Some(item) = self.queue.get(item_id)? {
+                        self.cancel_stopped(&item)
+                            .await
+                            .map_err(|e| TransferError::Rejected(e.to_string()))?;
+                    }
+                }
+                _ => self.resumer().record(item_id, &Settlement::Paused)?,
+            }
+            return Err(stop.into());
+        }
         let multipart = self.goes_multipart(checked.size);
         // A waiting single PUT stays `queued` while it runs: both states resume the same way,
         // and one fsync'd transaction less per file counts when thousands of small files go.
@@ -914,6 +862,8 @@ impl Session {
         }
         let result = match &self.multipart {
             Some(api) if multipart => {
+                // Its first step (create, or the resume's checks) is under way.
+                progress(crate::upload::TransferEvent::Attempt { attempt: 1 });
                 self.uploader
                     .upload_multipart(
                         &checked,
@@ -985,7 +935,7 @@ impl Session {
     }
 
     /// Whether a file of `size` goes in parts (else in one PUT).
-    fn goes_multipart(&self, size: u64) -> bool {
+    pub(crate) fn goes_multipart(&self, size: u64) -> bool {
         self.multipart.is_some() && size >= self.threshold
     }
 
@@ -1033,135 +983,82 @@ impl Session {
         .map_err(|e| QueueError::Commit(e.to_string()))?
     }
 
-    /// The jobs of this profile's unfinished uploads (to resume after a crash or a pause).
+    /// The jobs of this profile's unfinished uploads (to resume after a crash or a pause),
+    /// and of the folders dropped but not queued whole (killed while queueing them).
     pub fn unfinished_jobs(&self) -> Result<Vec<Job>, QueueError> {
-        Ok(self
+        let mut jobs: Vec<Job> = self
             .queue
             .unfinished(&self.profile.name)?
             .into_iter()
             .map(|i| Job::file(i.path))
-            .collect())
+            .collect();
+        let drops = self.queue.incomplete_drops(&self.profile.name)?;
+        // What the drops already queued (done, failed or unfinished) is not queued again.
+        let mut queued: std::collections::HashSet<PathBuf> =
+            jobs.iter().map(|j| j.path.clone()).collect();
+        for d in &drops {
+            queued.extend(self.queue.drop_paths(&d.drop_id)?);
+        }
+        let roots: Vec<PathBuf> = drops
+            .into_iter()
+            .map(|d| d.root)
+            .filter(|r| r.is_dir())
+            .collect();
+        for job in self.expand(&roots)? {
+            let known = job.path.canonicalize().is_ok_and(|p| queued.contains(&p));
+            if !known {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
     }
 
-    /// Uploads `jobs`, files and parts together at most the profile's concurrency at once;
-    /// `progress_for(i)` gives the callback for `jobs[i]`. Outcomes come back in order.
-    pub async fn upload_jobs(
-        &self,
-        jobs: &[Job],
-        progress_for: impl Fn(usize) -> ProgressFn,
-    ) -> Vec<FileOutcome> {
-        self.upload_jobs_reporting(jobs, progress_for, |_| {}).await
-    }
-
-    /// Like [`Self::upload_jobs`], and `on_outcome` hears of each file as soon as it is done
-    /// (in the order they finish).
-    pub async fn upload_jobs_reporting(
-        &self,
-        jobs: &[Job],
-        progress_for: impl Fn(usize) -> ProgressFn,
-        on_outcome: impl Fn(&FileOutcome),
-    ) -> Vec<FileOutcome> {
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        self.upload_jobs_each(jobs, progress_for, |i, outcome| {
-            on_outcome(&outcome);
-            outcomes.push((i, outcome));
+    /// [`expand`] for this profile, each dropped folder recorded first: a run killed before
+    /// the folder was queued whole finds it again — the same id for all its files — when the
+    /// folder is given again, or when unfinished uploads resume ([`Self::unfinished_jobs`]).
+    /// Once its files are queued, [`Self::upload_jobs_each`] marks it so.
+    pub fn expand(&self, paths: &[PathBuf]) -> Result<Vec<Job>, QueueError> {
+        expand_with(paths, |root| {
+            if let Some(d) = self.queue.open_drop(&self.profile.name, root)? {
+                if let Ok(uuid) = uuid::Uuid::parse_str(&d.drop_id) {
+                    let now = time::OffsetDateTime::from_unix_timestamp(d.created_unix)
+                        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+                    return Ok(KeyContext { now, uuid });
+                }
+            }
+            let ctx = KeyContext::now_random();
+            self.queue.record_drop(
+                &self.profile.name,
+                &crate::queue::DropRecord {
+                    drop_id: ctx.uuid.to_string(),
+                    root: root.to_path_buf(),
+                    created_unix: ctx.now.unix_timestamp(),
+                },
+            )?;
+            Ok(ctx)
         })
-        .await;
-        outcomes.sort_by_key(|(i, _)| *i);
-        outcomes.into_iter().map(|(_, o)| o).collect()
     }
 
-    /// Uploads `jobs` as [`Self::upload_jobs`] does, handing each file's outcome (with its
-    /// job's index) to `each` as soon as it is done and keeping none: a folder of 100,000
-    /// files holds no 100,000 receipts.
-    pub async fn upload_jobs_each(
-        &self,
-        jobs: &[Job],
-        progress_for: impl Fn(usize) -> ProgressFn,
-        mut each: impl FnMut(usize, FileOutcome),
-    ) {
-        let progress_for = &progress_for;
-        // Every job is queued (a chunk a commit) as fast as it can be validated, while the first
-        // ones upload: a run killed in the middle of a folder leaves the whole folder in the
-        // queue, and the next `hoist upload` sends only what had not landed. The jobs prepared
-        // are handed over in memory up to PREPARED_IN_MEMORY; the rest are prepared again (found
-        // in the queue) when their turn comes, so memory stays bounded whatever the folder.
-        let (handover, mut handed) = tokio::sync::mpsc::channel::<Handover>(PREPARED_IN_MEMORY);
-        let queue_all = async move {
-            let mut later = Vec::new();
-            for (c, chunk) in jobs.chunks(PREPARE_CHUNK).enumerate() {
-                let first = c * PREPARE_CHUNK;
-                let prepared = self.prepare_many(chunk, |i| progress_for(first + i)).await;
-                for (i, p) in prepared.into_iter().enumerate() {
-                    let ready = Handover::Ready(first + i, p);
-                    match handover.try_send(ready) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(Handover::Ready(i, Ok(_)))) => later.push(i),
-                        Err(TrySendError::Full(refused)) => {
-                            if handover.send(refused).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(TrySendError::Closed(_)) => return,
-                    }
-                }
-            }
-            for i in later {
-                if handover.send(Handover::Queued(i)).await.is_err() {
-                    return;
-                }
-            }
-        };
-        // Jobs found in the queue again are prepared several at once (in order).
-        let prepared = stream::poll_fn(move |cx| handed.poll_recv(cx))
-            .map(|h| async move {
-                match h {
-                    Handover::Ready(i, p) => (i, p),
-                    Handover::Queued(i) => (i, self.prepare(&jobs[i], &progress_for(i)).await),
-                }
-            })
-            .buffered(self.profile.concurrency.max(1))
-            // Signed a batch ahead of sending (where signing takes a round trip), the next
-            // batches while this one goes.
-            .ready_chunks(SIGN_AHEAD_BATCH)
-            .map(|chunk| self.sign_ahead(chunk, progress_for))
-            .buffered(SIGN_AHEAD_BATCHES)
-            .flat_map(stream::iter);
-        let send_all = prepared
-            .map(|(i, prepared, ahead)| {
-                let progress = progress_for(i);
-                async move {
-                    let result = match prepared {
-                        Ok(p) => {
-                            self.send_ahead(p, ahead, &progress, self.control.child())
-                                .await
-                        }
-                        Err(e) => Err(e),
-                    };
-                    (
-                        i,
-                        FileOutcome {
-                            path: jobs[i].path.clone(),
-                            result,
-                        },
-                    )
-                }
-            })
-            .buffer_unordered(self.profile.concurrency.max(1))
-            .for_each(|(i, outcome)| {
-                each(i, outcome);
-                std::future::ready(())
-            });
-        tokio::join!(queue_all, send_all);
+    /// Every file of the drops of `jobs` is in the queue now.
+    pub fn drops_queued(&self, jobs: &[Job]) -> Result<(), QueueError> {
+        let ids: std::collections::BTreeSet<String> = jobs
+            .iter()
+            .filter_map(|j| j.batch.map(|b| b.uuid.to_string()))
+            .collect();
+        for id in ids {
+            self.queue.drop_queued(&id)?;
+        }
+        Ok(())
     }
 
-    /// Uploads plain file paths (folders are expanded first).
+    /// Uploads plain file paths (folders are expanded first, and recorded).
     pub async fn upload_all(
         &self,
         paths: &[PathBuf],
         progress_for: impl Fn(usize) -> ProgressFn,
     ) -> Vec<FileOutcome> {
-        self.upload_jobs(&expand(paths), progress_for).await
+        let jobs = self.expand(paths).unwrap_or_else(|_| expand(paths));
+        self.upload_jobs(&jobs, progress_for).await
     }
 }
 
