@@ -23,6 +23,10 @@
 #   hoist-companion through the backend, Companion protocol (multipart for A)
 #   rclone, aws    their defaults (rclone 4 transfers x 4 parts of 5 MiB; aws 10 requests)
 #   article        bench/article_baseline.py: POST for a URL, then PUT, one file after another
+#   desktop-staff  the desktop app (the real window under Xvfb, DESKTOP_PROFILE=release by
+#   desktop-companion  default) with the staff/Companion profile active: started first (not
+#                  timed), then `hoist-desktop SRC` hands the folder or file to it, timed until
+#                  every upload is done in its queue (issue #27: the window against the CLI)
 # Needs: apt-get install rclone time; pip install awscli (see bench/compare.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +36,7 @@ WORKLOADS=${WORKLOADS:-A B}
 CONN_MBPS=${CONN_MBPS:-25}
 TOTAL_MBPS=${TOTAL_MBPS:-120}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-600}
-ALL_TOOLS="hoist hoist-staff hoist-companion rclone aws article"
+ALL_TOOLS="hoist hoist-staff hoist-companion desktop-staff desktop-companion rclone aws article"
 # HOIST_BEFORE=path/to/an/older/hoist adds it as "before" and "before-staff" (before/after).
 [ -n "${HOIST_BEFORE:-}" ] && ALL_TOOLS="before before-staff $ALL_TOOLS"
 TOOLS=${TOOLS:-$ALL_TOOLS}
@@ -50,6 +54,15 @@ TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release -q -p hoist -p hoist-server
 cargo build --release -q --manifest-path bench/wan-proxy/Cargo.toml
 HOIST=${HOIST:-$TARGET/release/hoist}
+DESKTOP_PROFILE=${DESKTOP_PROFILE:-release}
+case " $TOOLS " in
+  *" desktop-"*)
+    PROFILE=$DESKTOP_PROFILE
+    # shellcheck source=bench/desktop_lib.sh
+    . bench/desktop_lib.sh
+    build_desktop >/dev/null
+    command -v Xvfb >/dev/null || { echo "missing Xvfb (scripts/deps test)" >&2; exit 2; } ;;
+esac
 SERVER=$TARGET/release/hoist-server
 PROXY=$TARGET/release/wan-proxy
 
@@ -155,9 +168,63 @@ upload() { # tool workload run rtt
       if [ "$w" = A ]; then "${AWS[@]}" s3 cp --only-show-errors "$src" "s3://$BUCKET/$dest/one.bin" && echo "$dest/one.bin"
       else "${AWS[@]}" s3 cp --only-show-errors --recursive "$src" "s3://$BUCKET/$dest/many/" && (cd "$work/B" && find many -type f | sed "s|^|$dest/|"); fi ;;
     article) python3 bench/article_baseline.py "http://127.0.0.1:$PAPI" "$TOKEN" "$src" ;;
+    desktop-staff | desktop-companion) desktop_upload "${tool#desktop-}" "$src" ;;
     *) return 3 ;;
   esac
 }
+
+# The app with profile $1 active, started (not timed) in a home of its own; then
+# `hoist-desktop SRC` hands SRC over to it, and the keys are printed once its queue holds every
+# file done. The time of this function is what the table shows (the start is outside it: see
+# desktop_start).
+desktop_upload() { # profile src
+  local expected=1
+  [ -d "$2" ] && expected=$(find "$2" -type f | wc -l)
+  DISPLAY=$XDISPLAY HOIST_CONFIG_DIR=$work/desktop-$1-config HOIST_DATA_DIR=$work/desktop-$1-data \
+    "$DESKTOP_BIN" "$2"
+  python3 - "$work/desktop-$1-data/queue.sqlite3" "$expected" <<'PY'
+import sqlite3, sys, time
+db, expected = sys.argv[1], int(sys.argv[2])
+while True:
+    c = sqlite3.connect(db, timeout=30)
+    rows = c.execute("SELECT state, key FROM items").fetchall()
+    c.close()
+    if sum(1 for s, _ in rows if s in ("done", "failed", "cancelled")) >= expected:
+        break
+    time.sleep(0.02)
+for state, key in rows:
+    print(key) if state == "done" else print(state, key, file=sys.stderr)
+PY
+}
+desktop_start() { # profile: the app in its own home, waiting
+  local home=$work/desktop-$1
+  rm -rf "$home-config" "$home-data"
+  mkdir -p "$home-config" "$home-data"
+  if [ "$1" = staff ]; then
+    HOIST_CONFIG_DIR=$home-config $HOIST profile add staff --backend "http://127.0.0.1:$PAPI/api/upload" \
+      --protocol simple --token --default >/dev/null
+  else
+    HOIST_CONFIG_DIR=$home-config $HOIST profile add companion --backend "http://127.0.0.1:$PAPI" \
+      --protocol companion --token --default >/dev/null
+  fi
+  DISPLAY=$XDISPLAY HOIST_CONFIG_DIR=$home-config HOIST_DATA_DIR=$home-data "$DESKTOP_BIN" \
+    >/dev/null 2>"$work/desktop.err" &
+  desktop_pid=$!
+  for _ in $(seq 600); do [ -f "$home-data/queue.sqlite3" ] && break; sleep 0.1; done
+  sleep 2 # the window and its webview up
+}
+desktop_stop() {
+  [ -n "${desktop_pid:-}" ] && { kill "$desktop_pid" 2>/dev/null; wait "$desktop_pid" 2>/dev/null || true; }
+  desktop_pid=""
+}
+XDISPLAY=""
+case " $TOOLS " in
+  *" desktop-"*)
+    XDISPLAY=:$((90 + RANDOM % 100))
+    Xvfb "$XDISPLAY" -screen 0 1280x800x24 >/dev/null 2>&1 &
+    pids+=($!)
+    sleep 1 ;;
+esac
 
 check() { # workload keys-file -> yes/no: exactly the reported keys are stored, intact
   "${DIRECT[@]}" s3api list-objects-v2 --bucket "$BUCKET" --output json >"$work/listing.json"
@@ -200,9 +267,11 @@ for run in $(seq 1 "$RUNS"); do
         case " $TOOLS " in *" $tool "*) ;; *) continue ;; esac
         # The simple protocol has no multipart: A through it is hoist-companion's job.
         case $tool/$w in hoist-staff/A | before-staff/A) continue ;; esac
+        case $tool in desktop-*) desktop_start "${tool#desktop-}" ;; esac
         sync
-        /usr/bin/time -f '%e %M %U %S' -o "$work/time.txt" timeout "$TOOL_TIMEOUT" bash -c "$(declare -f upload keys_of_json); $(declare -p AWS RCLONE); \
-          HOIST=$HOIST HOIST_BEFORE=${HOIST_BEFORE:-} work=$work PAPI=$PAPI TOKEN=$TOKEN BUCKET=$BUCKET upload $tool $w $run $rtt" >"$work/keys.txt" 2>"$work/err.txt" || true
+        /usr/bin/time -f '%e %M %U %S' -o "$work/time.txt" timeout "$TOOL_TIMEOUT" bash -c "$(declare -f upload keys_of_json desktop_upload); $(declare -p AWS RCLONE); \
+          HOIST=$HOIST HOIST_BEFORE=${HOIST_BEFORE:-} DESKTOP_BIN=${DESKTOP_BIN:-} XDISPLAY=$XDISPLAY work=$work PAPI=$PAPI TOKEN=$TOKEN BUCKET=$BUCKET upload $tool $w $run $rtt" >"$work/keys.txt" 2>"$work/err.txt" || true
+        desktop_stop
         read -r wall rss user sys < <(tail -1 "$work/time.txt") || { wall=0; rss=0; user=0; sys=0; }
         [ -n "${LOGS:-}" ] && mkdir -p "$LOGS" && cp "$work/err.txt" "$LOGS/$tool-$w-$rtt-$run.err"
         intact=$(check "$w" "$work/keys.txt")

@@ -630,6 +630,34 @@ impl S3Client {
         Ok(out)
     }
 
+    /// ListObjectsV2 under `prefix`, every page.
+    pub async fn list_objects(
+        &self,
+        prefix: &str,
+        now: SystemTime,
+    ) -> Result<Vec<super::xml::ListedObject>, RemoteFailure> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let query = match &token {
+                Some(t) => format!(
+                    "continuation-token={}&list-type=2&prefix={}",
+                    q(t),
+                    q(prefix)
+                ),
+                None => format!("list-type=2&prefix={}", q(prefix)),
+            };
+            let (_, text) = self.call_bucket("GET", &query, now).await?;
+            let page = super::xml::objects_page(&text).map_err(bad_answer)?;
+            out.extend(page.objects);
+            match page.next {
+                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// A request on the bucket itself (no key).
     async fn call_bucket(
         &self,

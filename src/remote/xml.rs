@@ -193,9 +193,75 @@ pub fn uploads_page(xml: &str) -> Result<UploadsPage, XmlError> {
     })
 }
 
+/// An object as ListObjectsV2 names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ListedObject {
+    /// The object key.
+    #[serde(rename = "Key")]
+    pub key: String,
+    /// Bytes.
+    #[serde(rename = "Size", default)]
+    pub size: u64,
+    /// Its ETag, quoted as the store wrote it.
+    #[serde(rename = "ETag", default)]
+    pub etag: String,
+}
+
+/// One page of a `<ListBucketResult>` (ListObjectsV2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectsPage {
+    /// The objects on it.
+    pub objects: Vec<ListedObject>,
+    /// The continuation token of the next page, when there is one.
+    pub next: Option<String>,
+}
+
+/// A `<ListBucketResult>` page.
+pub fn objects_page(xml: &str) -> Result<ObjectsPage, XmlError> {
+    #[derive(Deserialize)]
+    struct Root {
+        #[serde(rename = "Contents", default)]
+        objects: Vec<ListedObject>,
+        #[serde(rename = "IsTruncated", default)]
+        truncated: Option<bool>,
+        #[serde(rename = "NextContinuationToken", default)]
+        next: Option<String>,
+    }
+    let root: Root = parse(xml)?;
+    Ok(ObjectsPage {
+        objects: root.objects,
+        next: root
+            .next
+            .filter(|t| !t.is_empty() && root.truncated == Some(true)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listed_objects_and_their_next_page() {
+        let xml = format!(
+            r#"<ListBucketResult {NS}><Name>b</Name><IsTruncated>true</IsTruncated>
+<Contents><Key>a/R&amp;D.pdf</Key><Size>12</Size><ETag>&quot;e&quot;</ETag></Contents>
+<Contents><Key>b</Key><Size>0</Size></Contents><NextContinuationToken>t1</NextContinuationToken></ListBucketResult>"#
+        );
+        let page = objects_page(&xml).unwrap();
+        assert_eq!(page.objects[0].key, "a/R&D.pdf");
+        assert_eq!(page.objects[0].size, 12);
+        assert_eq!(page.objects[1].etag, "");
+        assert_eq!(page.next.as_deref(), Some("t1"));
+        let last =
+            format!("<ListBucketResult {NS}><IsTruncated>false</IsTruncated></ListBucketResult>");
+        assert_eq!(
+            objects_page(&last).unwrap(),
+            ObjectsPage {
+                objects: vec![],
+                next: None
+            }
+        );
+    }
 
     const NS: &str = r#"xmlns="http://s3.amazonaws.com/doc/2006-03-01/""#;
 

@@ -47,8 +47,8 @@ pub struct Entry<T> {
 
 /// A job on its way from being queued to being sent (the CLI's folders).
 enum Handover {
-    /// Validated (and queued, or refused).
-    Ready(usize, Result<Prepared, UploadError>),
+    /// Validated (and queued, or refused); boxed, as most of a large folder waits as `Queued`.
+    Ready(usize, Box<Result<Prepared, UploadError>>),
     /// Queued; prepared again when its turn comes.
     Queued(usize),
 }
@@ -215,10 +215,12 @@ impl Session {
                 let first = c * PREPARE_CHUNK;
                 let prepared = self.prepare_many(chunk, |i| progress_for(first + i)).await;
                 for (i, p) in prepared.into_iter().enumerate() {
-                    let ready = Handover::Ready(first + i, p);
+                    let ready = Handover::Ready(first + i, Box::new(p));
                     match handover.try_send(ready) {
                         Ok(()) => {}
-                        Err(TrySendError::Full(Handover::Ready(i, Ok(_)))) => later.push(i),
+                        Err(TrySendError::Full(Handover::Ready(i, p))) if p.is_ok() => {
+                            later.push(i)
+                        }
                         Err(TrySendError::Full(refused)) => {
                             if handover.send(refused).await.is_err() {
                                 return;
@@ -238,7 +240,7 @@ impl Session {
         };
         let entries = stream::poll_fn(move |cx| handed.poll_recv(cx)).map(|h| {
             let (i, work) = match h {
-                Handover::Ready(i, p) => (i, Work::Prepared(p)),
+                Handover::Ready(i, p) => (i, Work::Prepared(*p)),
                 Handover::Queued(i) => (i, Work::Job(jobs[i].clone())),
             };
             Entry {

@@ -139,3 +139,58 @@ async fn a_dropped_symlink_is_followed_once_at_the_check() {
         "a FIFO is refused at the check, without blocking"
     );
 }
+
+/// Issue #27: a run killed while it was queueing a dropped folder (only some of its files in
+/// the queue) resumes the folder whole, under the drop's one id: the drop is recorded first.
+#[tokio::test]
+async fn a_folder_killed_before_it_was_queued_whole_resumes_whole_under_one_id() {
+    let store = Store::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("Invoices");
+    for i in 0..5 {
+        support::write(
+            &folder.join("2026"),
+            &format!("i{i}.txt"),
+            format!("{i}").as_bytes(),
+        );
+    }
+    let db = dir.path().join("queue.sqlite3");
+    let session = |queue: std::sync::Arc<hoist::queue::Queue>| {
+        let profile = store.self_sign_profile("admin");
+        hoist::session::Session::with_signer(
+            profile,
+            std::sync::Arc::new(store.store.signer()),
+            Uploader::new(hoist::retry::RetryPolicy::default()),
+        )
+        .with_queue(queue)
+    };
+    // The first run records the drop, queues two of its files, and dies.
+    let first = session(std::sync::Arc::new(hoist::queue::Queue::open(&db).unwrap()));
+    let jobs = first.expand(std::slice::from_ref(&folder)).unwrap();
+    assert_eq!(jobs.len(), 5);
+    let (quiet, _) = recorder();
+    let queued = first.prepare_many(&jobs[..2], |_| quiet.clone()).await;
+    assert!(queued.iter().all(Result::is_ok));
+    drop(first);
+
+    // `hoist upload` alone (or the app's restart) finds the rest of the folder.
+    let second = session(std::sync::Arc::new(hoist::queue::Queue::open(&db).unwrap()));
+    let resumed = second.unfinished_jobs().unwrap();
+    assert_eq!(resumed.len(), 5, "{resumed:?}");
+    let outcomes = second.upload_jobs(&resumed, |_| quiet.clone()).await;
+    let keys: Vec<String> = outcomes
+        .into_iter()
+        .map(|o| o.result.expect("landed").key)
+        .collect();
+    let id_of = |k: &str| {
+        k[k.find("-Invoices/").unwrap() - 36..]
+            .split_at(36)
+            .0
+            .to_string()
+    };
+    let ids: std::collections::BTreeSet<String> = keys.iter().map(|k| id_of(k)).collect();
+    assert_eq!(ids.len(), 1, "one id for the whole drop: {keys:?}");
+    assert_eq!(store.keys().len(), 5, "each file once");
+    // Queued whole now: nothing more to resume.
+    assert!(second.unfinished_jobs().unwrap().is_empty());
+}

@@ -8,13 +8,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use hoist::local::{EmbeddedStore, LOCAL_BUCKET};
 use hoist::secret::Secret;
 
-use crate::{sha256, ALICE};
+use crate::{sha256, Relay, ALICE};
 
 /// A SplitMix64 generator: the run's moments, reproducible from its seed.
 struct Moments(u64);
@@ -34,47 +33,13 @@ impl Moments {
     }
 }
 
-/// A TCP relay in front of the store whose connections can all be cut at once (what a flaky
-/// link or a restarted load balancer does to uploads in flight).
-struct Relay {
-    addr: std::net::SocketAddr,
-    cut: Arc<tokio::sync::Notify>,
-}
-
-impl Relay {
-    async fn start(upstream: std::net::SocketAddr) -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let cut = Arc::new(tokio::sync::Notify::new());
-        let all = cut.clone();
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let cut = all.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        () = cut.notified() => {}
-                    }
-                });
-            }
-        });
-        Relay { addr, cut }
-    }
-
-    /// Drops every connection open now.
-    fn cut_all(&self) {
-        self.cut.notify_waiters();
-    }
-}
-
 /// `hoist-server` as an admin runs it, on a fixed address so the client finds it again.
 struct Server {
     config: PathBuf,
     listen: std::net::SocketAddr,
     child: Option<Child>,
+    /// The store's access key id and secret (AWS_* for hoist-server).
+    credentials: (String, String),
 }
 
 impl Server {
@@ -84,11 +49,10 @@ impl Server {
             .arg(&self.config)
             .arg("--listen")
             .arg(self.listen.to_string())
-            .env("AWS_ACCESS_KEY_ID", "CHAOSKEY")
-            .env(
-                "AWS_SECRET_ACCESS_KEY",
-                "chaos-secret-access-key-0123456789",
-            )
+            .env("AWS_ACCESS_KEY_ID", &self.credentials.0)
+            .env("AWS_SECRET_ACCESS_KEY", &self.credentials.1)
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
             .env_remove("HOIST_SERVER_TOKENS")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -196,17 +160,65 @@ async fn kill_after(child: &mut Child, after: Duration) -> bool {
     }
 }
 
-fn objects(bucket: &Path) -> Vec<PathBuf> {
-    walkdir::WalkDir::new(bucket)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .map(|e| e.into_path())
-        .collect()
+/// Where the run's objects land: the embedded store in this process, or (scripts/interop) a
+/// store of the environment's: `HOIST_CHAOS_S3_ENDPOINT`, `HOIST_CHAOS_S3_BUCKET`,
+/// `HOIST_CHAOS_S3_ACCESS_KEY_ID`, `HOIST_CHAOS_S3_SECRET_ACCESS_KEY`.
+struct Target {
+    endpoint: url::Url,
+    bucket: String,
+    access_key_id: String,
+    secret: String,
+    /// Reads what landed, as any S3 client would.
+    client: hoist::remote::s3::S3Client,
+    _embedded: Option<EmbeddedStore>,
 }
 
-async fn chaos_run(protocol: &str, url_path: &str) {
+impl Target {
+    async fn embedded(root: &Path) -> Target {
+        let secret = "chaos-secret-access-key-0123456789";
+        let store = EmbeddedStore::start_with(
+            &root.join("store"),
+            LOCAL_BUCKET,
+            "CHAOSKEY",
+            Secret::new(secret),
+        )
+        .await
+        .unwrap();
+        let mut t = Self::at(store.endpoint().clone(), LOCAL_BUCKET, "CHAOSKEY", secret);
+        t._embedded = Some(store);
+        t
+    }
+
+    fn from_env() -> Option<Target> {
+        let var = |n: &str| std::env::var(format!("HOIST_CHAOS_S3_{n}")).ok();
+        Some(Self::at(
+            url::Url::parse(&var("ENDPOINT")?).expect("HOIST_CHAOS_S3_ENDPOINT is a URL"),
+            &var("BUCKET")?,
+            &var("ACCESS_KEY_ID")?,
+            &var("SECRET_ACCESS_KEY")?,
+        ))
+    }
+
+    fn at(endpoint: url::Url, bucket: &str, access_key_id: &str, secret: &str) -> Target {
+        let signer = hoist::sign::sigv4::SigV4Signer::new(
+            bucket,
+            "us-east-1",
+            access_key_id,
+            Secret::new(secret),
+        )
+        .with_endpoint(endpoint.clone(), true);
+        Target {
+            client: hoist::remote::s3::S3Client::new(signer),
+            endpoint,
+            bucket: bucket.into(),
+            access_key_id: access_key_id.into(),
+            secret: secret.into(),
+            _embedded: None,
+        }
+    }
+}
+
+async fn chaos_run(protocol: &str, url_path: &str, target: Option<Target>) {
     let seed = std::env::var("HOIST_CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -220,16 +232,14 @@ async fn chaos_run(protocol: &str, url_path: &str) {
     let mut moments = Moments(seed);
 
     let root = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::start_with(
-        &root.path().join("store"),
-        LOCAL_BUCKET,
-        "CHAOSKEY",
-        Secret::new("chaos-secret-access-key-0123456789"),
-    )
-    .await
-    .unwrap();
-    let upstream = store
-        .endpoint()
+    let target = match target {
+        Some(t) => t,
+        None => Target::embedded(root.path()).await,
+    };
+    // A prefix of this run's own: an external bucket may hold other runs' objects.
+    let prefix = format!("chaos-{}/", uuid::Uuid::new_v4());
+    let upstream = target
+        .endpoint
         .socket_addrs(|| None)
         .unwrap()
         .into_iter()
@@ -246,7 +256,7 @@ async fn chaos_run(protocol: &str, url_path: &str) {
         format!(
             r#"
 [bucket]
-name = "{LOCAL_BUCKET}"
+name = "{bucket}"
 region = "us-east-1"
 endpoint = "http://{relay}"
 path_style = true
@@ -259,8 +269,9 @@ files_burst = 100000
 [[tokens]]
 id = "alice"
 sha256 = "{hash}"
-prefix = "uploads/alice/"
+prefix = "{prefix}"
 "#,
+            bucket = target.bucket,
             relay = relay.addr,
             hash = hoist_server::config::hash_token(ALICE),
         ),
@@ -270,6 +281,7 @@ prefix = "uploads/alice/"
         config,
         listen,
         child: None,
+        credentials: (target.access_key_id.clone(), target.secret.clone()),
     };
     server.start();
 
@@ -357,18 +369,19 @@ prefix = "uploads/alice/"
     );
 
     // Exactly once: every file's bytes under one key, nothing else.
-    let bucket = store.bucket_dir();
-    let mut landed: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
-    for object in objects(&bucket) {
-        let content = std::fs::read(&object).unwrap();
-        landed.entry(sha256(&content)).or_default().push(object);
+    let now = std::time::SystemTime::now;
+    let mut landed: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for object in target.client.list_objects(&prefix, now()).await.unwrap() {
+        let body = target.client.get(&object.key, now()).await.unwrap();
+        let content = body.bytes().await.unwrap();
+        landed.entry(sha256(&content)).or_default().push(object.key);
     }
     let missing: Vec<&String> = expected
         .iter()
         .filter(|(sum, _)| !landed.contains_key(*sum))
         .map(|(_, rel)| rel)
         .collect();
-    let twice: Vec<&Vec<PathBuf>> = landed.values().filter(|keys| keys.len() > 1).collect();
+    let twice: Vec<&Vec<String>> = landed.values().filter(|keys| keys.len() > 1).collect();
     let foreign = landed
         .keys()
         .filter(|sum| !expected.contains_key(*sum))
@@ -383,14 +396,9 @@ prefix = "uploads/alice/"
     let ids: std::collections::BTreeSet<String> = landed
         .values()
         .flatten()
-        .map(|p| {
-            let rel = p
-                .strip_prefix(&bucket)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let at = rel.find("-Invoices/").expect("the folder is in the key");
-            rel[at - 36..at].to_string()
+        .map(|key| {
+            let at = key.find("-Invoices/").expect("the folder is in the key");
+            key[at - 36..at].to_string()
         })
         .collect();
     assert_eq!(
@@ -399,14 +407,14 @@ prefix = "uploads/alice/"
         "seed {seed}: one id for the drop, not {ids:?}"
     );
     // Nothing left behind on the store.
-    let pending = std::fs::read_dir(root.path().join("store"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".upload_id-"))
-        .count();
-    assert_eq!(
-        pending, 0,
-        "seed {seed}: multipart uploads left on the store"
+    let pending = target
+        .client
+        .list_multipart_uploads(&prefix, now())
+        .await
+        .unwrap();
+    assert!(
+        pending.is_empty(),
+        "seed {seed}: multipart uploads left: {pending:?}"
     );
     // The queue says what happened: every file done, once.
     let queue = hoist::queue::Queue::open(&client.data.path().join("queue.sqlite3")).unwrap();
@@ -427,10 +435,20 @@ prefix = "uploads/alice/"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_staff_folder_lands_exactly_once_through_kills_and_cuts_companion() {
-    chaos_run("companion", "").await;
+    chaos_run("companion", "", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_staff_folder_lands_exactly_once_through_kills_and_cuts_simple() {
-    chaos_run("simple", "/api/upload").await;
+    chaos_run("simple", "/api/upload", None).await;
+}
+
+/// The same run against the store `HOIST_CHAOS_S3_*` names (scripts/interop: LocalStack).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs an S3 store: scripts/interop runs it against LocalStack"]
+async fn on_an_external_store_a_staff_folder_lands_exactly_once_through_kills_and_cuts() {
+    let target = Target::from_env().expect("HOIST_CHAOS_S3_ENDPOINT and the rest are set");
+    chaos_run("companion", "", Some(target)).await;
+    let target = Target::from_env().expect("HOIST_CHAOS_S3_ENDPOINT and the rest are set");
+    chaos_run("simple", "/api/upload", Some(target)).await;
 }

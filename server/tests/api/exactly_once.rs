@@ -48,7 +48,9 @@ async fn a_dropped_folder_keeps_its_structure_under_one_id_in_staff_mode() {
         ],
     );
     let simple = staff_session(&base);
-    let outcomes = simple.upload_all(&[photos.clone()], |_| quiet()).await;
+    let outcomes = simple
+        .upload_all(std::slice::from_ref(&photos), |_| quiet())
+        .await;
     let keys: Vec<String> = outcomes
         .into_iter()
         .map(|o| o.result.expect("uploaded").key)

@@ -13,6 +13,7 @@ mod oidc_provider;
 mod replicas;
 mod router;
 mod verify;
+mod window;
 
 use std::sync::{Arc, Mutex};
 
@@ -264,4 +265,57 @@ pub(crate) async fn listen(router: axum::Router) -> String {
         std::future::pending(),
     ));
     url
+}
+
+/// A TCP relay in front of a server whose connections can be cut at once (what a flaky link
+/// or a restarted load balancer does to requests in flight), and which can go down (refusing
+/// every connection, as a stopped server does) and come back on the same address.
+pub(crate) struct Relay {
+    pub addr: std::net::SocketAddr,
+    cut: Arc<tokio::sync::Notify>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    pub(crate) async fn start(upstream: std::net::SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (all, is_down) = (cut.clone(), down.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if is_down.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is reset
+                }
+                let cut = all.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        () = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        Relay { addr, cut, down }
+    }
+
+    /// Drops every connection open now.
+    pub(crate) fn cut_all(&self) {
+        self.cut.notify_waiters();
+    }
+
+    /// Refuses every connection from now on, and drops those open.
+    pub(crate) fn go_down(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cut_all();
+    }
+
+    /// Serves again.
+    pub(crate) fn come_back(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
