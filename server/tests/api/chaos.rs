@@ -96,14 +96,23 @@ fn hoist_cli() -> PathBuf {
     cli
 }
 
-struct Client {
-    config: tempfile::TempDir,
-    data: tempfile::TempDir,
-    service: String,
+/// The `hoist` CLI in a home of its own (config, data, keychain service).
+pub(crate) struct Cli {
+    pub config: tempfile::TempDir,
+    pub data: tempfile::TempDir,
+    pub service: String,
 }
 
-impl Client {
-    fn cmd(&self, args: &[&str]) -> Command {
+impl Cli {
+    pub(crate) fn new() -> Cli {
+        Cli {
+            config: tempfile::tempdir().unwrap(),
+            data: tempfile::tempdir().unwrap(),
+            service: format!("hoist-chaos-{}", uuid::Uuid::new_v4()),
+        }
+    }
+
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(hoist_cli());
         c.args(args)
             .env("HOIST_CONFIG_DIR", self.config.path())
@@ -116,7 +125,7 @@ impl Client {
         c
     }
 
-    fn ok(&self, args: &[&str], stdin: Option<&str>) {
+    pub(crate) fn ok(&self, args: &[&str], stdin: Option<&str>) {
         use std::io::Write;
         let mut child = self
             .cmd(args)
@@ -306,11 +315,7 @@ prefix = "{prefix}"
         expected.insert(sha256(&content), rel);
     }
 
-    let client = Client {
-        config: tempfile::tempdir().unwrap(),
-        data: tempfile::tempdir().unwrap(),
-        service: format!("hoist-chaos-{}", uuid::Uuid::new_v4()),
-    };
+    let client = Cli::new();
     let base = format!("http://{listen}{url_path}");
     client.ok(
         &[

@@ -189,3 +189,95 @@ async fn a_staff_multipart_upload_in_the_window_resumes_its_parts_after_a_backen
     assert_eq!(h.store_keys().len(), 1);
     assert_eq!(h.pending_parts(), 0, "no multipart upload left");
 }
+
+/// The same outage met by `hoist upload` (the CLI): the run fails for now with the upload's
+/// parts kept, and the next `hoist upload` goes on from them under the first create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_multipart_upload_in_the_cli_resumes_its_parts_after_a_backend_outage() {
+    let h = Harness::new().await;
+    let served = listen(h.router.clone()).await;
+    let backend = Relay::start(served.trim_start_matches("http://").parse().unwrap()).await;
+    let cli = crate::chaos::Cli::new();
+    let url = format!("http://{}", backend.addr);
+    cli.ok(
+        &[
+            "profile",
+            "add",
+            "staff",
+            "--backend",
+            &url,
+            "--protocol",
+            "companion",
+            "--token",
+            "--default",
+        ],
+        None,
+    );
+    cli.ok(
+        &["secret", "set", "staff", "--kind", "bearer-token"],
+        Some(&format!("{ALICE}\n")),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("survey.bin");
+    let content: Vec<u8> = (0..40 * 1024 * 1024).map(|i| (i % 247) as u8).collect();
+    std::fs::write(&path, &content).unwrap();
+    let run = cli
+        .cmd(&["upload", "--json", "--limit-rate", "8MB"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let queue = hoist::queue::Queue::open(&cli.data.path().join("queue.sqlite3")).unwrap();
+    let acked = || {
+        queue
+            .recent(1)
+            .ok()
+            .and_then(|mut items| items.pop())
+            .map_or(0, |i| i.acked_bytes)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while acked() < 16 * 1024 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no part was acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    backend.go_down();
+    let out = tokio::task::spawn_blocking(move || run.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the run cannot end well while the backend is down"
+    );
+    let item = queue.recent(1).unwrap().pop().unwrap();
+    assert_eq!(item.state, ItemState::Failed, "{:?}", item.error);
+    assert!(item.upload_id.is_some(), "the multipart upload was kept");
+    let kept = item.acked_bytes;
+    assert!(kept >= 16 * 1024 * 1024, "its parts were kept");
+
+    backend.come_back();
+    let out = cli.cmd(&["upload", "--json"]).arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let item = queue.recent(1).unwrap().pop().unwrap();
+    assert_eq!(item.state, ItemState::Done);
+    assert_eq!(sha256(&h.stored(&item.key).unwrap()), sha256(&content));
+    let creates = h
+        .audit_lines()
+        .iter()
+        .filter(|l| l["action"] == "multipart.create" && l["outcome"] == "created")
+        .count();
+    assert_eq!(creates, 1, "the upload went on under its first create");
+    assert_eq!(
+        queue.recent(10).unwrap().len(),
+        1,
+        "one queue item for the file"
+    );
+    assert_eq!(h.pending_parts(), 0, "no multipart upload left");
+}
