@@ -150,6 +150,9 @@ pub struct QueueItem {
     pub relative_path: Option<String>,
     /// The drop it came in (its files share one id in their keys).
     pub drop_id: Option<String>,
+    /// It failed for now (its store or backend could not be reached) and keeps what they hold
+    /// of it: it resumes when tried again.
+    pub held: bool,
 }
 
 /// What landed, as [`Queue::finish`] records it.
@@ -214,6 +217,7 @@ CREATE TABLE IF NOT EXISTS items (
     ticket TEXT,
     rel_path TEXT,
     drop_id TEXT,
+    held INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
@@ -261,13 +265,15 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("items", "ticket", "TEXT"),
     ("items", "rel_path", "TEXT"),
     ("items", "drop_id", "TEXT"),
+    ("items", "held", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
-/// Items that may go on: waiting, running or paused, and those that failed for now but keep
-/// what the store or backend holds of them (a multipart upload, a backend's ticket) — a
-/// backend outage loses nothing already sent.
-const RESUMABLE: &str = "(state IN ('queued', 'uploading', 'paused') OR (state = 'failed' AND \
-                         (upload_id IS NOT NULL OR ticket IS NOT NULL)))";
+/// Items that may go on: waiting, running or paused, and those that failed for now (`held`:
+/// the store or backend could not be reached) and were not dismissed — they keep what the
+/// store or backend holds of them (a multipart upload, a backend's ticket), so an outage loses
+/// nothing already sent.
+const RESUMABLE: &str =
+    "(state IN ('queued', 'uploading', 'paused') OR (state = 'failed' AND held = 1 AND dismissed = 0))";
 
 /// The queue view's order, one range per state (`Queue::visible_window`).
 const VIEW_INDEX: &str =
@@ -277,7 +283,7 @@ const COLUMNS: &str =
     "id, profile, path, key, size, content_type, modified_ns, fingerprint, state, upload_id, \
                        part_size, error, sha256, etag, updated_at, location, created_at, integrity, \
                        (SELECT COALESCE(SUM(size), 0) FROM parts WHERE parts.item = items.id), verified, \
-                       ticket, rel_path, drop_id";
+                       ticket, rel_path, drop_id, held";
 
 fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
     Ok(QueueItem {
@@ -304,6 +310,7 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
         ticket: r.get(20)?,
         relative_path: r.get(21)?,
         drop_id: r.get(22)?,
+        held: r.get::<_, i64>(23)? != 0,
     })
 }
 
@@ -473,9 +480,9 @@ impl Queue {
         .optional()?)
     }
 
-    /// The unfinished or failed upload of `path` for `profile`, if any: the same file given
-    /// again goes on as that upload (resuming what it kept: its multipart upload, its ticket),
-    /// so a file has one row however often it is tried.
+    /// The unfinished upload of `path` for `profile`, if any — one that failed for now
+    /// (`held`) counts: the same file given again goes on as that upload, resuming what it
+    /// kept (its multipart upload, its ticket).
     pub fn unfinished_for(
         &self,
         profile: &str,
@@ -485,7 +492,7 @@ impl Queue {
         Ok(c.query_row(
             &format!(
                 "SELECT {COLUMNS} FROM items WHERE profile = ?1 AND path = ?2
-                 AND state IN ('queued', 'uploading', 'paused', 'failed') ORDER BY id DESC LIMIT 1"
+                 AND {RESUMABLE} ORDER BY id DESC LIMIT 1"
             ),
             params![profile, path.to_string_lossy()],
             row_to_item,
@@ -522,8 +529,18 @@ impl Queue {
         error: Option<&str>,
     ) -> Result<(), QueueError> {
         self.conn().execute(
-            "UPDATE items SET state = ?2, error = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            "UPDATE items SET state = ?2, error = ?3, held = 0, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
             params![id, state.as_str(), error],
+        )?;
+        Ok(())
+    }
+
+    /// Records that item `id` failed for now, with `reason`: its store or backend could not be
+    /// reached, and it keeps its multipart upload and ticket to go on once they can.
+    pub fn hold(&self, id: i64, reason: &str) -> Result<(), QueueError> {
+        self.conn().execute(
+            "UPDATE items SET state = 'failed', error = ?2, held = 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![id, reason],
         )?;
         Ok(())
     }

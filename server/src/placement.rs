@@ -25,7 +25,7 @@ pub const MAX_RELATIVE_PATH: usize = 1024;
 pub const MAX_FOLDER_DEPTH: usize = 32;
 
 /// What a ticket seals in place of a store's upload id.
-const TICKET: &str = "ticket";
+pub(crate) const TICKET: &str = "ticket";
 
 /// Characters that change how text is displayed (bidirectional controls, zero-width marks): a
 /// name carrying them can show as another name (`gpj.exe` shown as `exe.jpg`).

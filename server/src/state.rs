@@ -254,6 +254,17 @@ impl AppState {
                 ));
             }
             self.check_key(token, resume.key)?;
+            // Uploads are verified: a ticket names an incoming key, never a final one (one
+            // issued before `[verify]` was turned on signs nothing past the checks).
+            if self
+                .verifier
+                .as_ref()
+                .is_some_and(|v| !v.is_incoming(resume.key))
+            {
+                return Err(ApiError::forbidden(
+                    "this ticket names a key uploads no longer go to: ask for a new upload",
+                ));
+            }
             plan.key = resume.key.to_string();
         }
         Ok(plan)

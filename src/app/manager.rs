@@ -77,6 +77,9 @@ struct Live {
     sent: u64,
     note: Option<String>,
     last_progress: Option<Instant>,
+    /// Resumed while its pause was still on its way through the pipeline: it goes again once
+    /// the pause is recorded.
+    resume_after_stop: bool,
 }
 
 impl Live {
@@ -559,6 +562,7 @@ impl Manager {
                     sent: acked,
                     note: None,
                     last_progress: None,
+                    resume_after_stop: false,
                 },
             );
         }
@@ -648,7 +652,7 @@ impl Manager {
                 "{}; Hoist tries again by itself once it gets through",
                 item.error.as_deref().unwrap_or("it could not be reached")
             );
-            self.queue.set_state(id, ItemState::Failed, Some(&reason))?;
+            self.queue.hold(id, &reason)?;
             self.retry_when_reachable(&item.profile, id);
         }
         Ok(())
@@ -669,11 +673,18 @@ impl Manager {
                 _ => {}
             }
         }
-        lock(&self.live).remove(&id);
+        let resume = lock(&self.live)
+            .remove(&id)
+            .is_some_and(|l| l.resume_after_stop);
         self.changed(id);
         if let Some(item) = self.queue.get(id).ok().flatten() {
             if let Some(me) = self.me.upgrade() {
                 me.got_through(&item.profile, id, item.state);
+                if resume && item.state == ItemState::Paused {
+                    self.runtime.spawn(async move {
+                        let _ = me.resume(id).await;
+                    });
+                }
             }
         }
         self.end_batch_if_idle();
@@ -891,6 +902,15 @@ impl Manager {
                 Phase::of(item.state).label()
             )));
         }
+        if let Some(l) = lock(&self.live).get_mut(&id) {
+            // Paused but still in the pipeline: it goes again once the pause is recorded.
+            match (&l.control, l.stop) {
+                (Some(c), _) if c.is_stopped() && !c.is_cancelled() => l.resume_after_stop = true,
+                (None, Some(Stop::Pause)) => l.stop = None,
+                _ => {}
+            }
+            return Ok(());
+        }
         let (_, feed) = self.opened(&item.profile).await?;
         // Waiting to go again: an error before its transfer is then recorded as a failure,
         // not left under a `paused` that no longer says why nothing moves.
@@ -911,7 +931,8 @@ impl Manager {
             return Ok(());
         }
         let item = self.item(id)?;
-        if !item.state.is_unfinished() {
+        // A failure held for a retry keeps its parts on the store: cancelling removes them.
+        if !item.state.is_unfinished() && !item.held {
             return Ok(());
         }
         let session = self.session(&item.profile).await?;
@@ -950,6 +971,16 @@ impl Manager {
         self.queue.dismiss(id)?;
         for r in lock(&self.reconnect).values_mut() {
             r.failed.remove(&id);
+        }
+        // Dismissed, a failure held for a retry gives up what the store keeps of it.
+        if item.held {
+            if let Some(me) = self.me.upgrade() {
+                self.runtime.spawn(async move {
+                    if let Ok(session) = me.session(&item.profile).await {
+                        let _ = session.cancel_stopped(&item).await;
+                    }
+                });
+            }
         }
         Ok(())
     }

@@ -888,34 +888,17 @@ impl Session {
                     .await
                     .map_err(|_| TransferError::Paused);
                 let upload = async {
-                    match ahead {
-                        Some(a) => {
-                            self.uploader
-                                .upload_hashed(
-                                    &checked,
-                                    a,
-                                    self.signer.as_ref(),
-                                    &journal,
-                                    progress,
-                                )
-                                .await
-                        }
+                    let a = match ahead {
+                        Some(a) => a,
                         None => {
-                            let a = self
-                                .uploader
-                                .hash_for_put(&checked, &place, progress)
-                                .await?;
                             self.uploader
-                                .upload_hashed(
-                                    &checked,
-                                    a,
-                                    self.signer.as_ref(),
-                                    &journal,
-                                    progress,
-                                )
-                                .await
+                                .hash_for_put(&checked, &place, progress)
+                                .await?
                         }
-                    }
+                    };
+                    self.uploader
+                        .upload_hashed(&checked, a, self.signer.as_ref(), &journal, progress)
+                        .await
                 };
                 tokio::select! {
                     r = upload => r,
@@ -992,24 +975,15 @@ impl Session {
             .into_iter()
             .map(|i| Job::file(i.path))
             .collect();
-        let drops = self.queue.incomplete_drops(&self.profile.name)?;
-        // What the drops already queued (done, failed or unfinished) is not queued again.
-        let mut queued: std::collections::HashSet<PathBuf> =
-            jobs.iter().map(|j| j.path.clone()).collect();
-        for d in &drops {
-            queued.extend(self.queue.drop_paths(&d.drop_id)?);
-        }
-        let roots: Vec<PathBuf> = drops
+        let roots: Vec<PathBuf> = self
+            .queue
+            .incomplete_drops(&self.profile.name)?
             .into_iter()
             .map(|d| d.root)
             .filter(|r| r.is_dir())
             .collect();
-        for job in self.expand(&roots)? {
-            let known = job.path.canonicalize().is_ok_and(|p| queued.contains(&p));
-            if !known {
-                jobs.push(job);
-            }
-        }
+        // The drops' files not queued yet (`expand` leaves out those that were).
+        jobs.extend(self.expand(&roots)?);
         Ok(jobs)
     }
 
@@ -1018,11 +992,15 @@ impl Session {
     /// folder is given again, or when unfinished uploads resume ([`Self::unfinished_jobs`]).
     /// Once its files are queued, [`Self::upload_jobs_each`] marks it so.
     pub fn expand(&self, paths: &[PathBuf]) -> Result<Vec<Job>, QueueError> {
-        expand_with(paths, |root| {
+        // Files a reused drop already queued (done, failed, paused or waiting) are not queued
+        // again: they go on as they are, or stay as they ended.
+        let mut queued_before = std::collections::HashSet::new();
+        let jobs = expand_with(paths, |root| -> Result<KeyContext, QueueError> {
             if let Some(d) = self.queue.open_drop(&self.profile.name, root)? {
                 if let Ok(uuid) = uuid::Uuid::parse_str(&d.drop_id) {
                     let now = time::OffsetDateTime::from_unix_timestamp(d.created_unix)
                         .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+                    queued_before.extend(self.queue.drop_paths(&d.drop_id)?);
                     return Ok(KeyContext { now, uuid });
                 }
             }
@@ -1036,7 +1014,17 @@ impl Session {
                 },
             )?;
             Ok(ctx)
-        })
+        })?;
+        Ok(jobs
+            .into_iter()
+            .filter(|j| {
+                queued_before.is_empty()
+                    || !j
+                        .path
+                        .canonicalize()
+                        .is_ok_and(|p| queued_before.contains(&p))
+            })
+            .collect())
     }
 
     /// Every file of the drops of `jobs` is in the queue now.

@@ -10,10 +10,11 @@
 //! ```
 
 use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::FutureExt as _;
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::{FileOutcome, Job, Prepared, Session, UploadError, PREPARE_CHUNK};
-use crate::upload::{Ahead, Control, ProgressFn, UploadReceipt};
+use crate::upload::{Ahead, Control, ProgressFn, TransferError, UploadReceipt};
 
 /// Files signed in one batch ahead of sending (hoist-server signs at most 100 a request).
 const SIGN_AHEAD_BATCH: usize = 50;
@@ -93,10 +94,21 @@ impl Session {
             .flat_map(stream::iter)
             .map(|(ready, ahead)| async move {
                 let result = match ready.prepared {
-                    Ok(p) => {
-                        self.send_ahead(p, ahead, &ready.progress, ready.control)
-                            .await
-                    }
+                    // A bug in one upload fails that upload, not the pipeline every other
+                    // upload of the profile goes through.
+                    Ok(p) => std::panic::AssertUnwindSafe(self.send_ahead(
+                        p,
+                        ahead,
+                        &ready.progress,
+                        ready.control,
+                    ))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(UploadError::Transfer(TransferError::Read(
+                            "Hoist stopped this upload on an internal error; try it again".into(),
+                        )))
+                    }),
                     Err(e) => Err(e),
                 };
                 (ready.tag, result)
@@ -152,9 +164,17 @@ impl Session {
                 }
             }
             // If the commit fails, each file journals its own before it goes.
-            let rows: Vec<(i64, &crate::sign::Assigned)> =
-                assigned.iter().map(|(_, id, a)| (*id, a)).collect();
-            if self.queue.assign_many(&rows).is_ok() {
+            // The commit waits for the disk: off the async workers.
+            let rows: Vec<(i64, crate::sign::Assigned)> =
+                assigned.iter().map(|(_, id, a)| (*id, a.clone())).collect();
+            let queue = self.queue.clone();
+            let journaled = tokio::task::spawn_blocking(move || {
+                let refs: Vec<(i64, &crate::sign::Assigned)> =
+                    rows.iter().map(|(id, a)| (*id, a)).collect();
+                queue.assign_many(&refs)
+            })
+            .await;
+            if matches!(journaled, Ok(Ok(()))) {
                 for (n, _, a) in assigned {
                     if let Some(ahead) = hashed[n].as_mut() {
                         ahead.journaled(a);

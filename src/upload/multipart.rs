@@ -245,6 +245,8 @@ impl Uploader {
                     .await;
                     remote = match listed {
                         Ok((parts, _)) => RemoteParts::Listed(parts),
+                        // Unreachable is not gone: the upload is kept for when it answers.
+                        Err(e) if e.is_out_of_reach() => return Err(e),
                         // Every part journaled (and still the file's, as hashed above) and the
                         // upload gone: completed before, most likely. Complete is asked again
                         // before anything starts over, so the file does not land twice.

@@ -322,9 +322,7 @@ impl Resumer<'_> {
         match settlement {
             Settlement::Done => Ok(()),
             Settlement::Paused => self.queue.set_state(id, ItemState::Paused, Some("paused")),
-            Settlement::Held { reason } => {
-                self.queue.set_state(id, ItemState::Failed, Some(reason))
-            }
+            Settlement::Held { reason } => self.queue.hold(id, reason),
             Settlement::Ended { state, reason } => {
                 self.queue.forget_upload(id)?;
                 self.queue.set_state(id, *state, Some(reason))
@@ -598,6 +596,7 @@ mod tests {
             ticket: None,
             relative_path: None,
             drop_id: None,
+            held: false,
         };
         let same = SourceFacts::of_item(&item);
         assert!(!same.differs_from(&item));

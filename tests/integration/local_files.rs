@@ -147,6 +147,7 @@ async fn a_folder_killed_before_it_was_queued_whole_resumes_whole_under_one_id()
     let store = Store::start().await;
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("Invoices");
+    std::fs::create_dir_all(folder.join("2026")).unwrap();
     for i in 0..5 {
         support::write(
             &folder.join("2026"),
@@ -164,19 +165,36 @@ async fn a_folder_killed_before_it_was_queued_whole_resumes_whole_under_one_id()
         )
         .with_queue(queue)
     };
-    // The first run records the drop, queues two of its files, and dies.
+    // The first run records the drop, queues three of its files, uploads two, and dies.
     let first = session(std::sync::Arc::new(hoist::queue::Queue::open(&db).unwrap()));
     let jobs = first.expand(std::slice::from_ref(&folder)).unwrap();
     assert_eq!(jobs.len(), 5);
     let (quiet, _) = recorder();
-    let queued = first.prepare_many(&jobs[..2], |_| quiet.clone()).await;
-    assert!(queued.iter().all(Result::is_ok));
+    let queued = first.prepare_many(&jobs[..3], |_| quiet.clone()).await;
+    for p in queued.into_iter().take(2) {
+        let control = first.control().child();
+        first
+            .send(p.unwrap(), &quiet, control)
+            .await
+            .expect("landed");
+    }
     drop(first);
 
-    // `hoist upload` alone (or the app's restart) finds the rest of the folder.
+    // The folder given again (or `hoist upload` alone, or the app's restart) goes on with the
+    // drop: the two files that landed are not queued again.
     let second = session(std::sync::Arc::new(hoist::queue::Queue::open(&db).unwrap()));
+    let again = second.expand(std::slice::from_ref(&folder)).unwrap();
+    assert_eq!(
+        again.len(),
+        2,
+        "only the files the drop never queued: {again:?}"
+    );
     let resumed = second.unfinished_jobs().unwrap();
-    assert_eq!(resumed.len(), 5, "{resumed:?}");
+    assert_eq!(
+        resumed.len(),
+        3,
+        "the one queued and the two never queued: {resumed:?}"
+    );
     let outcomes = second.upload_jobs(&resumed, |_| quiet.clone()).await;
     let keys: Vec<String> = outcomes
         .into_iter()
@@ -191,6 +209,8 @@ async fn a_folder_killed_before_it_was_queued_whole_resumes_whole_under_one_id()
     let ids: std::collections::BTreeSet<String> = keys.iter().map(|k| id_of(k)).collect();
     assert_eq!(ids.len(), 1, "one id for the whole drop: {keys:?}");
     assert_eq!(store.keys().len(), 5, "each file once");
+    let all: std::collections::BTreeSet<String> = store.keys().iter().map(|k| id_of(k)).collect();
+    assert_eq!(all, ids, "the first run's files under the same id");
     // Queued whole now: nothing more to resume.
     assert!(second.unfinished_jobs().unwrap().is_empty());
 }

@@ -250,6 +250,12 @@ impl UploadRequest {
             .map(String::as_str)
             .unwrap_or("");
         let sealed = self.s.ids.open(&token.id, key, upload_id)?;
+        // A ticket or a single PUT's receipt is sealed the same way, but names no upload.
+        if sealed.s3_upload_id == crate::placement::TICKET
+            || sealed.s3_upload_id.starts_with(crate::state::SINGLE_PUT)
+        {
+            return Err(ApiError::forbidden("not a multipart upload id"));
+        }
         Ok((token.clone(), key.clone(), sealed))
     }
 }

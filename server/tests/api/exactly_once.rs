@@ -161,15 +161,15 @@ async fn a_ticket_signs_the_same_key_again_and_a_landed_file_is_not_sent_twice()
         a["resume"] = json!({"key": key, "ticket": ticket});
         a.to_string()
     };
+    let ask_again = |token: &'static str, body: String| {
+        let h = &h;
+        async move {
+            h.call("POST", "/api/upload", Some(token), Some(&body))
+                .await
+        }
+    };
     // Not landed yet: the same key, signed again.
-    let (status, again, _) = h
-        .call(
-            "POST",
-            "/api/upload",
-            Some(ALICE),
-            Some(&resume(content.len(), key, ticket)),
-        )
-        .await;
+    let (status, again, _) = ask_again(ALICE, resume(content.len(), key, ticket)).await;
     assert_eq!(status.as_u16(), 200, "{again}");
     assert_eq!(again["key"], first["key"]);
     assert_eq!(again.get("landed"), None);
@@ -182,46 +182,18 @@ async fn a_ticket_signs_the_same_key_again_and_a_landed_file_is_not_sent_twice()
     let sent = put.body(content.clone()).send().await.unwrap();
     assert!(sent.status().is_success(), "{}", sent.status());
     // Asked again after the PUT landed: nothing to send.
-    let (status, landed, _) = h
-        .call(
-            "POST",
-            "/api/upload",
-            Some(ALICE),
-            Some(&resume(content.len(), key, ticket)),
-        )
-        .await;
+    let (status, landed, _) = ask_again(ALICE, resume(content.len(), key, ticket)).await;
     assert_eq!(status.as_u16(), 200, "{landed}");
     assert_eq!(landed["landed"], json!(true));
     assert_eq!(landed["key"], first["key"]);
     // Another size is another file: the ticket does not stretch to it.
-    let (status, _, _) = h
-        .call(
-            "POST",
-            "/api/upload",
-            Some(ALICE),
-            Some(&resume(99, key, ticket)),
-        )
-        .await;
+    let (status, _, _) = ask_again(ALICE, resume(99, key, ticket)).await;
     assert_eq!(status.as_u16(), 409);
     // Another caller, or another key, cannot use it.
-    let (status, _, _) = h
-        .call(
-            "POST",
-            "/api/upload",
-            Some(BOB),
-            Some(&resume(content.len(), key, ticket)),
-        )
-        .await;
+    let (status, _, _) = ask_again(BOB, resume(content.len(), key, ticket)).await;
     assert_eq!(status.as_u16(), 403);
     let other = format!("{key}2");
-    let (status, _, _) = h
-        .call(
-            "POST",
-            "/api/upload",
-            Some(ALICE),
-            Some(&resume(content.len(), &other, ticket)),
-        )
-        .await;
+    let (status, _, _) = ask_again(ALICE, resume(content.len(), &other, ticket)).await;
     assert_eq!(status.as_u16(), 403);
     assert_eq!(h.store_keys(), vec![key.to_string()]);
     let _ = base;
