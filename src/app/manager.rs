@@ -972,12 +972,14 @@ impl Manager {
         for r in lock(&self.reconnect).values_mut() {
             r.failed.remove(&id);
         }
-        // Dismissed, a failure held for a retry gives up what the store keeps of it.
+        // Dismissed, a failure held for a retry gives up what the store keeps of it (and stays
+        // failed, with its reason).
         if item.held {
             if let Some(me) = self.me.upgrade() {
                 self.runtime.spawn(async move {
                     if let Ok(session) = me.session(&item.profile).await {
-                        let _ = session.cancel_stopped(&item).await;
+                        let reason = item.error.clone().unwrap_or_else(|| "failed".into());
+                        let _ = session.resumer().fail(&item, &reason).await;
                     }
                 });
             }
