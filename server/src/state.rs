@@ -270,6 +270,25 @@ impl AppState {
         Ok(plan)
     }
 
+    /// Aborts the unfinished multipart uploads of exactly `key`, so that a create asked again
+    /// leaves nothing behind. A store that cannot list uploads (s3s-fs) keeps them for its
+    /// lifecycle rule (`AbortIncompleteMultipartUpload`, which every bucket should have).
+    pub(crate) async fn supersede_unfinished(&self, key: &str) {
+        let now = SystemTime::now();
+        let uploads = match self.bucket.client.list_multipart_uploads(key, now).await {
+            Ok(uploads) => uploads,
+            Err(e) => {
+                tracing::debug!(key, "cannot list unfinished uploads: {}", e.message);
+                return;
+            }
+        };
+        for upload in uploads.into_iter().filter(|u| u.key == key) {
+            if let Err(e) = self.bucket.client.abort(key, &upload.upload_id, now).await {
+                tracing::warn!(key, "cannot abort a superseded upload: {}", e.message);
+            }
+        }
+    }
+
     /// The ticket a client keeps to ask for `plan`'s key again.
     pub(crate) fn ticket(&self, token: &Token, plan: &Plan) -> String {
         self.ids.ticket(&token.id, &plan.key, plan.size)

@@ -799,7 +799,9 @@ impl Session {
                             batch,
                         )?,
                         relative_path: job.relative_path(&checked.file_name),
-                        drop_id: job.batch.map(|b| b.uuid.to_string()),
+                        // A lone file is a drop of one: a backend gives it the same key each
+                        // time it is asked (a create asked again supersedes the first).
+                        drop_id: Some(batch.uuid.to_string()),
                         assigned: None,
                     },
                     path: abs,

@@ -172,6 +172,12 @@ pub(super) async fn create(
     s.limiter
         .check_file(token, plan.size, std::time::Instant::now())
         .await?;
+    // A file of a drop gets the same key each time it is asked: a create asked again (the
+    // client crashed, or its answer was lost, before it journaled the first) supersedes the
+    // unfinished upload the first one left.
+    if ask.drop_id.is_some() {
+        s.supersede_unfinished(&plan.key).await;
+    }
     let parts = plan
         .size
         .map(|size| policy::part_plan(size, req.part_size.or(req.metadata.part_size)))
