@@ -145,6 +145,27 @@ impl Cli {
         );
     }
 
+    /// The staff profile `staff` (the default) for the backend at `url`, with Alice's token.
+    pub(crate) fn staff(&self, url: &str, protocol: &str) {
+        let add = [
+            "profile",
+            "add",
+            "staff",
+            "--backend",
+            url,
+            "--protocol",
+            protocol,
+            "--token",
+            "--default",
+        ];
+        self.ok(&add, None);
+        let token = format!("{ALICE}\n");
+        self.ok(
+            &["secret", "set", "staff", "--kind", "bearer-token"],
+            Some(&token),
+        );
+    }
+
     /// `hoist upload [FOLDER]`, throttled so that a run lasts long enough to be killed.
     fn upload(&self, folder: Option<&Path>) -> Child {
         self.cmd(&["upload", "--json", "--limit-rate", "8MB"])
@@ -335,24 +356,7 @@ prefix = "{prefix}"
 
     let client = Cli::new();
     let base = format!("http://{listen}{url_path}");
-    client.ok(
-        &[
-            "profile",
-            "add",
-            "staff",
-            "--backend",
-            &base,
-            "--protocol",
-            protocol,
-            "--token",
-            "--default",
-        ],
-        None,
-    );
-    client.ok(
-        &["secret", "set", "staff", "--kind", "bearer-token"],
-        Some(&format!("{ALICE}\n")),
-    );
+    client.staff(&base, protocol);
 
     let mut client_kills = 0;
     for run in 0..5 {

@@ -55,6 +55,19 @@ async fn window(url: &str, protocol: Protocol) -> Window {
     }
 }
 
+/// What `probe` finds, once it finds it (asked every 20 ms, for at most two minutes: a
+/// generous deadline for "eventually", not a time budget).
+async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no sign of {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Multipart uploads the server created (its audit log).
 fn multipart_creates(h: &Harness) -> usize {
     h.audit_lines()
@@ -147,50 +160,32 @@ async fn a_staff_multipart_upload_in_the_window_resumes_its_parts_after_a_backen
     let report = w.manager.add(vec![path]).await.unwrap();
     let id = report.queued[0];
     // Down once two parts are in the store's hands.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while w.queue.get(id).unwrap().unwrap().acked_bytes < 16 * 1024 * 1024 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no part was acknowledged"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let item = || w.queue.get(id).unwrap().unwrap();
+    eventually("a part acknowledged", || {
+        (item().acked_bytes >= 16 * 1024 * 1024).then_some(())
+    })
+    .await;
     backend.go_down();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let item = w.queue.get(id).unwrap().unwrap();
-        if item.state == ItemState::Failed {
-            assert!(item.upload_id.is_some(), "the multipart upload was kept");
-            assert!(item.acked_bytes >= 16 * 1024 * 1024, "its parts were kept");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the outage was not noticed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let failed = eventually("the outage noticed", || {
+        Some(item()).filter(|i| i.state == ItemState::Failed)
+    })
+    .await;
+    assert!(failed.upload_id.is_some(), "the multipart upload was kept");
+    assert!(
+        failed.acked_bytes >= 16 * 1024 * 1024,
+        "its parts were kept"
+    );
     w.manager.set_limit_rate(None).unwrap();
     // Down a while longer: the retries the app makes meanwhile (a probe after 300 ms, then
     // twice as long) meet an unreachable backend, which is not a gone upload.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     backend.come_back();
     // Retried by itself once the backend answers again, with the parts it had.
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let item = w.queue.get(id).unwrap().unwrap();
-        if item.state == ItemState::Done {
-            assert_eq!(sha256(&h.stored(&item.key).unwrap()), sha256(&content));
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not retried when the backend came back: {:?} {:?}",
-            item.state,
-            item.error
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let done = eventually("a retry once the backend came back", || {
+        Some(item()).filter(|i| i.state == ItemState::Done)
+    })
+    .await;
+    assert_eq!(sha256(&h.stored(&done.key).unwrap()), sha256(&content));
     assert_eq!(
         multipart_creates(&h),
         1,
@@ -209,24 +204,7 @@ async fn a_staff_multipart_upload_in_the_cli_resumes_its_parts_after_a_backend_o
     let backend = Relay::start(served.trim_start_matches("http://").parse().unwrap()).await;
     let cli = crate::chaos::Cli::new();
     let url = format!("http://{}", backend.addr);
-    cli.ok(
-        &[
-            "profile",
-            "add",
-            "staff",
-            "--backend",
-            &url,
-            "--protocol",
-            "companion",
-            "--token",
-            "--default",
-        ],
-        None,
-    );
-    cli.ok(
-        &["secret", "set", "staff", "--kind", "bearer-token"],
-        Some(&format!("{ALICE}\n")),
-    );
+    cli.staff(&url, "companion");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("survey.bin");
     let content: Vec<u8> = (0..40 * 1024 * 1024).map(|i| (i % 247) as u8).collect();
@@ -246,14 +224,10 @@ async fn a_staff_multipart_upload_in_the_cli_resumes_its_parts_after_a_backend_o
             .and_then(|mut items| items.pop())
             .map_or(0, |i| i.acked_bytes)
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while acked() < 16 * 1024 * 1024 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no part was acknowledged"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("a part acknowledged", || {
+        (acked() >= 16 * 1024 * 1024).then_some(())
+    })
+    .await;
     backend.go_down();
     let out = tokio::task::spawn_blocking(move || run.wait_with_output().unwrap())
         .await
