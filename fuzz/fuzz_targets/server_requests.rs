@@ -16,7 +16,8 @@ use hoist::secret::Secret;
 use hoist::sign::sigv4::SigV4Signer;
 use hoist_server::audit::AuditLog;
 use hoist_server::config::{FileConfig, PolicyConfig, TokenConfig};
-use hoist_server::policy::{part_plan, UploadIds};
+use hoist_server::policy::part_plan;
+use hoist_server::upload_id::UploadIds;
 use hoist_server::s3::Bucket;
 use hoist_server::{app, AppConfig};
 use http_body_util::BodyExt;
@@ -47,7 +48,7 @@ fn world() -> &'static World {
             },
             tokens: vec![TokenConfig {
                 id: "fuzz".into(),
-                sha256: hoist_server::config::hash_token(TOKEN),
+                sha256: hoist_server::token::hash_token(TOKEN),
                 prefix: PREFIX.into(),
                 max_size: None,
                 allowed_types: vec![],

@@ -1,11 +1,14 @@
 //! The audit log: one JSON object per line — time, token id (`oidc:<sub>` and the email for a
 //! user signed in with the identity provider), action, key, size, type, outcome. It never
-//! holds a token, a signature or a credential.
+//! holds a token, a signature or a credential. A request's [`Call`] gathers what its handler
+//! learnt (client, action, caller, key) for the line written when it is refused.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
+
+use crate::guard::ClientKey;
 
 /// One decision, as one JSON line.
 #[derive(Debug, Serialize)]
@@ -106,6 +109,65 @@ pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// What one request was, as far as its handler got: the audit context of an error answer.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Call(Arc<Mutex<CallInfo>>);
+
+#[derive(Debug, Default)]
+pub(crate) struct CallInfo {
+    pub(crate) client: Option<ClientKey>,
+    pub(crate) action: Option<&'static str>,
+    pub(crate) token: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) key: Option<String>,
+}
+
+impl Call {
+    pub(crate) fn info(&self) -> MutexGuard<'_, CallInfo> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where the request came from, when the server knows.
+    pub(crate) fn client(&self) -> Option<ClientKey> {
+        self.info().client
+    }
+
+    /// The request is this action (`simple.put`, `multipart.complete`, …).
+    pub(crate) fn action(&self, action: &'static str) {
+        self.info().action = Some(action);
+    }
+
+    /// The action named so far.
+    pub(crate) fn action_name(&self) -> &'static str {
+        self.info().action.unwrap_or("unknown")
+    }
+
+    /// The request was made with this token.
+    pub(crate) fn token(&self, id: &str) {
+        self.info().token = Some(id.to_string());
+    }
+
+    /// The request was made by a signed-in user with this email.
+    pub(crate) fn email(&self, email: &str) {
+        self.info().email = Some(email.to_string());
+    }
+
+    /// The request is about this key.
+    pub(crate) fn key(&self, key: &str) {
+        self.info().key = Some(key.to_string());
+    }
+
+    /// A part of `parent`'s request (one file of a batch): the same client, action and caller.
+    pub(crate) fn inherit(&self, parent: &Call) {
+        let p = parent.info();
+        let mut me = self.info();
+        me.client = p.client;
+        me.action = p.action;
+        me.token = p.token.clone();
+        me.email = p.email.clone();
+    }
 }
 
 #[cfg(test)]

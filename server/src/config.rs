@@ -8,12 +8,12 @@ use hoist::secret::Secret;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::token::{parse_hex32, Token, MIN_TOKEN_LEN};
+
 /// The longest expiry the server signs for; a config may only lower it.
 pub const MAX_EXPIRY_SECS: u64 = 900;
 /// Default key template under a token's prefix.
 pub const DEFAULT_TEMPLATE: &str = "{yyyy}/{mm}/{uuid}-{name}";
-/// The shortest plain token accepted: a guessable token is a credential anyone has.
-pub const MIN_TOKEN_LEN: usize = 32;
 /// Requests per minute per token when the config does not say: a ceiling against runaway
 /// clients, above what real work needs (a 10 GiB upload signs 1,280 parts of 8 MiB).
 pub const DEFAULT_RATE_PER_MINUTE: u32 = 3000;
@@ -360,50 +360,6 @@ fn default_prefix() -> String {
     "uploads/".into()
 }
 
-/// One token as the server uses it.
-#[derive(Clone, Debug)]
-pub struct Token {
-    /// A name for the audit log (`oidc:<sub>` for a signed-in user).
-    pub id: String,
-    /// A signed-in user's email, for the audit log.
-    pub email: Option<String>,
-    /// SHA-256 of the token.
-    pub sha256: [u8; 32],
-    /// Keys signed for it start with this.
-    pub prefix: String,
-    /// The largest upload, in bytes.
-    pub max_size: Option<u64>,
-    /// MIME types accepted (`image/*`); empty means any.
-    pub allowed_types: Vec<String>,
-    /// Requests a minute.
-    pub rate_per_minute: u32,
-    /// New uploads a minute, after the burst.
-    pub files_per_minute: u32,
-    /// New uploads at once.
-    pub files_burst: u32,
-    /// Declared bytes a minute, if limited.
-    pub bytes_per_minute: Option<u64>,
-}
-
-/// Hex SHA-256 of a token, as stored in the config.
-pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 impl FileConfig {
     /// Reads the config file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -620,6 +576,7 @@ pub fn parse_credentials_file(text: &str, profile: &str) -> Option<Credentials> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::hash_token;
 
     /// Regression (security review): two tokens with one id made the audit log ambiguous.
     #[test]

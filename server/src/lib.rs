@@ -32,6 +32,8 @@ mod routes;
 pub mod s3;
 pub mod serve;
 mod state;
+pub mod token;
+pub mod upload_id;
 pub mod verify;
 
 pub use routes::app;

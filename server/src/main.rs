@@ -9,6 +9,7 @@ use hoist::sign::sigv4::SigV4Signer;
 use hoist_server::audit::AuditLog;
 use hoist_server::config::{self, ConfigError, FileConfig};
 use hoist_server::s3::Bucket;
+use hoist_server::token;
 use hoist_server::{app, AppConfig};
 
 /// Hoist's presign backend: signs uploads into one S3 bucket for authenticated clients, speaking
@@ -58,7 +59,7 @@ fn hash_token() -> ExitCode {
             uuid::Uuid::new_v4().simple()
         );
         println!("token   {token}");
-        println!("sha256  {}", config::hash_token(&token));
+        println!("sha256  {}", token::hash_token(&token));
         eprintln!("give the token to its user (`hoist secret set PROFILE`); only the sha256 goes in the config");
         return ExitCode::SUCCESS;
     }
@@ -68,14 +69,14 @@ fn hash_token() -> ExitCode {
         return ExitCode::from(2);
     }
     let token = token.trim();
-    if token.len() < config::MIN_TOKEN_LEN {
+    if token.len() < token::MIN_TOKEN_LEN {
         eprintln!(
             "error: the token is shorter than {} characters: run `hoist-server hash-token` without stdin to make one",
-            config::MIN_TOKEN_LEN
+            token::MIN_TOKEN_LEN
         );
         return ExitCode::from(2);
     }
-    println!("{}", config::hash_token(token));
+    println!("{}", token::hash_token(token));
     ExitCode::SUCCESS
 }
 

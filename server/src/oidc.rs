@@ -24,8 +24,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{OidcConfig, OidcPolicyConfig, PolicyConfig, Token};
+use crate::config::{OidcConfig, OidcPolicyConfig, PolicyConfig};
 use crate::error::ApiError;
+use crate::token::Token;
 
 /// How long fetched keys are trusted before they are fetched again (a key the provider
 /// withdrew stops working within this time).

@@ -17,7 +17,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::error::ApiError;
-use crate::policy::{PartPlan, UploadIds};
+use crate::policy::PartPlan;
+use crate::upload_id::UploadIds;
 
 /// The longest relative path accepted, in bytes.
 pub const MAX_RELATIVE_PATH: usize = 1024;

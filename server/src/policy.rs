@@ -1,49 +1,18 @@
-//! The rules every request passes before anything is signed: who is asking (bearer token,
-//! compared by hash), how often (a token bucket per token), and what may be uploaded (type,
-//! size, key under the token's prefix). Keys are generated here; a client's file name is only
-//! ever a sanitised last segment.
+//! What may be uploaded, decided before anything is signed: type, size and key under the
+//! caller's prefix, and how a declared size is cut into parts. Keys are generated here; a
+//! client's file name is only ever a sanitised last segment. Who is asking is
+//! [`crate::token`]'s; how often, [`crate::rate`]'s.
 
-use axum::http::{HeaderMap, StatusCode};
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use axum::http::StatusCode;
 
-use crate::config::{PolicyConfig, Token};
+use crate::config::PolicyConfig;
 use crate::error::ApiError;
-use hoist::checksum::ChecksumAlgorithm;
+use crate::token::Token;
 
 /// S3's limits.
 pub use hoist::upload::parts::{
     PartPlan, MAX_OBJECT_SIZE, MAX_PARTS, MAX_PART_SIZE, MAX_SINGLE_PUT, MIN_PART_SIZE,
 };
-
-/// The bearer token a request presents, if any.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
-
-/// Finds the token of a request, or says why there is none (401).
-pub fn authenticate<'a>(tokens: &'a [Token], headers: &HeaderMap) -> Result<&'a Token, ApiError> {
-    let presented = bearer(headers).ok_or_else(|| {
-        ApiError::unauthorized("authentication required: send Authorization: Bearer <token>")
-    })?;
-    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    tokens
-        .iter()
-        .find(|t| constant_time_eq(&t.sha256, &digest))
-        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
-}
-
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 /// What a client asked to upload.
 #[derive(Debug)]
@@ -315,136 +284,6 @@ pub fn check_key(token: &Token, key: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The upload id handed to clients: `{declared size}~{part size}~{mac}~{S3 upload id}`. The MAC
-/// binds the S3 id to the token, the key, the declared size and the part size, so a client can
-/// neither use someone else's upload nor change its size or its parts' lengths, and the server
-/// needs no state to enforce it.
-#[derive(Clone)]
-pub struct UploadIds {
-    key: Vec<u8>,
-}
-
-impl std::fmt::Debug for UploadIds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("UploadIds([redacted])")
-    }
-}
-
-/// A verified client upload id.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Sealed {
-    /// The store's upload id inside it.
-    pub s3_upload_id: String,
-    /// How the declared size is cut into parts; `None` only when the client declared no size
-    /// and no size limit applied then (a declared 0 is 0, never "undeclared").
-    pub parts: Option<PartPlan>,
-    /// The flexible checksum the upload was created with: its parts may carry only that one.
-    pub checksum: Option<ChecksumAlgorithm>,
-}
-
-impl Sealed {
-    /// The highest part number that may be signed.
-    pub fn max_part(&self) -> u32 {
-        self.parts.map_or(MAX_PARTS, |p| p.count())
-    }
-
-    /// The exact length part `n` must have, when the size was declared.
-    pub fn part_len(&self, n: u32) -> Option<u64> {
-        self.parts.map(|p| p.range(n).len)
-    }
-}
-
-impl UploadIds {
-    /// Ids sealed with a key derived from `secret`.
-    pub fn new(secret: &[u8]) -> Self {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
-        // v4: the checksum algorithm is sealed too (v3 ids, from before part checksums were
-        // signed, no longer open: such an upload starts again).
-        mac.update(b"hoist-server upload ids v4");
-        UploadIds {
-            key: mac.finalize().into_bytes().to_vec(),
-        }
-    }
-
-    /// The key every seal of this server is made with.
-    pub(crate) fn secret(&self) -> &[u8] {
-        &self.key
-    }
-
-    fn mac(&self, token: &str, key: &str, sizes: &str, s3_id: &str) -> String {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        for part in [token, key, sizes, s3_id] {
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part.as_bytes());
-        }
-        mac.finalize().into_bytes()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-
-    /// The id a client gets: size and part size (`-~-` when no size was declared), the checksum
-    /// algorithm (`-` for none), a MAC over token, key, those and the store id, and the store id.
-    pub fn seal(
-        &self,
-        token: &str,
-        key: &str,
-        parts: Option<PartPlan>,
-        checksum: Option<ChecksumAlgorithm>,
-        s3_id: &str,
-    ) -> String {
-        let sizes = parts.map_or_else(
-            || "-~-".to_string(),
-            |p| format!("{}~{}", p.size, p.part_size),
-        );
-        let terms = format!("{sizes}~{}", checksum.map_or("-", ChecksumAlgorithm::name));
-        format!("{terms}~{}~{s3_id}", self.mac(token, key, &terms, s3_id))
-    }
-
-    /// Checks a client's id against its token and key (403 if it is not theirs).
-    pub fn open(&self, token: &str, key: &str, sealed: &str) -> Result<Sealed, ApiError> {
-        let foreign = || ApiError::forbidden("unknown upload id for this key and token");
-        let mut it = sealed.splitn(5, '~');
-        let (Some(size), Some(part_size), Some(checksum), Some(mac), Some(s3_id)) =
-            (it.next(), it.next(), it.next(), it.next(), it.next())
-        else {
-            return Err(foreign());
-        };
-        let checksum = match checksum {
-            "-" => None,
-            name => Some(ChecksumAlgorithm::parse(name).ok_or_else(foreign)?),
-        };
-        let parts = match (size, part_size) {
-            ("-", "-") => None,
-            (s, p) => Some(PartPlan {
-                size: s.parse().map_err(|_| foreign())?,
-                part_size: p.parse().map_err(|_| foreign())?,
-            }),
-        };
-        let terms = format!(
-            "{size}~{part_size}~{}",
-            checksum.map_or("-", ChecksumAlgorithm::name)
-        );
-        let expected = self.mac(token, key, &terms, s3_id);
-        let same = expected.len() == mac.len()
-            && expected
-                .bytes()
-                .zip(mac.bytes())
-                .fold(0u8, |a, (x, y)| a | (x ^ y))
-                == 0;
-        if !same || s3_id.is_empty() || parts.is_some_and(|p| p.part_size == 0) {
-            return Err(foreign());
-        }
-        Ok(Sealed {
-            s3_upload_id: s3_id.to_string(),
-            parts,
-            checksum,
-        })
-    }
-}
-
 /// How a declared size is cut into parts. Without `asked`, the way Uppy cuts a file by default
 /// (`max(5 MiB, ceil(size / 10,000))`); a client that cuts otherwise (Hoist's own) says its part
 /// size at create, and gets it when S3 would accept it.
@@ -469,40 +308,7 @@ pub fn part_plan(size: u64, asked: Option<u64>) -> Result<PartPlan, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sealed_upload_ids_bind_token_key_and_sizes() {
-        let ids = UploadIds::new(b"secret");
-        let plan = PartPlan {
-            size: 100,
-            part_size: MIN_PART_SIZE,
-        };
-        let crc = Some(ChecksumAlgorithm::Crc64nvme);
-        let s = ids.seal("t", "uploads/t/a", Some(plan), crc, "abc~def");
-        assert_eq!(
-            ids.open("t", "uploads/t/a", &s).unwrap(),
-            Sealed {
-                s3_upload_id: "abc~def".into(),
-                parts: Some(plan),
-                checksum: crc,
-            }
-        );
-        let other_checksum = s.replacen("crc64nvme", "crc32", 1);
-        assert!(ids.open("t", "uploads/t/a", &other_checksum).is_err());
-        let no_checksum = s.replacen("crc64nvme", "-", 1);
-        assert!(ids.open("t", "uploads/t/a", &no_checksum).is_err());
-        assert!(ids.open("u", "uploads/t/a", &s).is_err());
-        assert!(ids.open("t", "uploads/t/b", &s).is_err());
-        assert!(ids
-            .open("t", "uploads/t/a", &s.replacen("100", "999", 1))
-            .is_err());
-        let other_parts = s.replacen(&MIN_PART_SIZE.to_string(), "6000000", 1);
-        assert!(ids.open("t", "uploads/t/a", &other_parts).is_err());
-        assert!(ids.open("t", "uploads/t/a", "garbage").is_err());
-        let undeclared = ids.seal("t", "uploads/t/a", None, None, "x");
-        let opened = ids.open("t", "uploads/t/a", &undeclared).unwrap();
-        assert_eq!((opened.parts, opened.checksum), (None, None));
-    }
+    use crate::upload_id::Sealed;
 
     #[test]
     fn part_plans_follow_uppy_or_the_client_within_s3_limits() {

@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 
-use crate::config::Token;
 use crate::error::ApiError;
+use crate::token::Token;
 
 /// What a token's limits meter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

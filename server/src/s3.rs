@@ -10,7 +10,7 @@ use hoist::remote::RemoteFailure;
 use hoist::sign::sigv4::SigV4Signer;
 
 use crate::error::ApiError;
-use crate::policy::Sealed;
+use crate::upload_id::Sealed;
 use hoist::checksum::Checksum;
 
 /// The bucket: its signer (for what clients send) and the core's client (for what the server

@@ -7,14 +7,17 @@ use std::time::{Instant, SystemTime};
 
 use axum::http::{HeaderMap, StatusCode};
 
+use crate::audit::Call;
 use crate::audit::{self, AuditEvent, AuditLog};
-use crate::config::{PolicyConfig, Token};
+use crate::config::PolicyConfig;
 use crate::error::ApiError;
 use crate::guard::{AuthFailures, ClientKey, FailureVerdict};
-use crate::policy::{self, Ask, Plan, UploadIds};
+use crate::policy::{self, Ask, Plan};
 use crate::rate::RateLimiter;
-use crate::routes::Call;
 use crate::s3::Bucket;
+use crate::token;
+use crate::token::Token;
+use crate::upload_id::UploadIds;
 use hoist::checksum::Checksum;
 
 /// Everything the router needs.
@@ -80,9 +83,9 @@ impl AppState {
         action: &'static str,
     ) -> Result<Cow<'_, Token>, ApiError> {
         call.action(action);
-        let token = match policy::authenticate(&self.tokens, headers) {
+        let token = match token::authenticate(&self.tokens, headers) {
             Ok(t) => Cow::Borrowed(t),
-            Err(e) => match (&self.oidc, policy::bearer(headers)) {
+            Err(e) => match (&self.oidc, token::bearer(headers)) {
                 (Some(oidc), Some(jwt)) if jwt.matches('.').count() == 2 => {
                     match oidc.verify(jwt, &self.policy).await {
                         Ok(t) => Cow::Owned(t),
@@ -476,7 +479,7 @@ fn landed_as_declared(
     let declared_md5 = checksums
         .md5_b64
         .and_then(|m| base64::engine::general_purpose::STANDARD.decode(m).ok())
-        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>());
+        .map(hex::encode);
     match declared_md5 {
         Some(md5) if etag_is_md5 => info.etag.trim_matches('"').eq_ignore_ascii_case(&md5),
         _ => true,

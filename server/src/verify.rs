@@ -16,7 +16,7 @@
 //!
 //! A scanner that cannot be reached fails closed: the object stays in `incoming/` and the
 //! client is told to complete again later (503). Objects nobody completes stay in `incoming/`:
-//! a lifecycle rule on that prefix removes them (README, "Verification").
+//! a lifecycle rule on that prefix removes them (server/README.md, "Verification of what landed").
 
 use std::time::{Duration, SystemTime};
 
@@ -26,9 +26,9 @@ use serde::Deserialize;
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::Token;
 use crate::error::ApiError;
 use crate::s3::Bucket;
+use crate::token::Token;
 
 /// Bytes read to find an object's type (infer looks at fewer).
 const HEAD_BYTES: u64 = 8192;
@@ -412,11 +412,7 @@ pub fn webhook_signature(secret: &[u8], timestamp: &str, body: &str) -> String {
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(mac.finalize().into_bytes())
 }
 
 fn scanner_down(why: String) -> ApiError {

@@ -240,7 +240,8 @@ impl Probe {
             Ok(resp) => {
                 let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
                 let text = resp.text().await.unwrap_or_default();
-                let failure = crate::remote::s3::classify_response(status, &headers, &text, now);
+                let failure =
+                    crate::remote::failure::classify_response(status, &headers, &text, now);
                 Some((failure.to_string(), None))
             }
             Err(e) => {

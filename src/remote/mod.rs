@@ -16,6 +16,7 @@ use crate::checksum::Checksum;
 use crate::retry::{Clock, FailureKind};
 use crate::sign::{PresignedPut, PutRequest, SignError};
 
+pub mod failure;
 pub(crate) mod http;
 pub mod network;
 pub mod s3;

@@ -69,6 +69,12 @@ impl HasKind for NetworkError {
     }
 }
 
+/// What to do when a proxy answers 407 (to a plain-HTTP request, or to CONNECT).
+pub(crate) const PROXY_WANTS_CREDENTIALS: &str =
+    "the proxy asks for a user name and password (HTTP 407): put the user in the profile's proxy \
+     URL (http://user@proxy:port) and store the password with `hoist secret set PROFILE --kind \
+     proxy-password`; IT can tell you which account the proxy accepts";
+
 /// The proxy and TLS every client of a session uses.
 #[derive(Clone)]
 pub struct Network {
@@ -396,11 +402,7 @@ pub fn explain(e: &reqwest::Error, server: &str) -> Explained {
         };
         (Cause::Certificate, false, message)
     } else if said("proxy authorization required") {
-        (
-            Cause::ProxyAuth,
-            false,
-            super::s3::PROXY_WANTS_CREDENTIALS.to_string(),
-        )
+        (Cause::ProxyAuth, false, PROXY_WANTS_CREDENTIALS.to_string())
     } else if said("tunnel error") {
         (
             Cause::ProxyRefused,

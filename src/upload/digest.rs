@@ -37,7 +37,7 @@ pub struct FileDigest {
 impl FileDigest {
     /// The SHA-256 in hex, as receipts show it.
     pub fn sha256_hex(&self) -> String {
-        hex(&self.sha256)
+        hex::encode(self.sha256)
     }
     /// The SHA-256 in base64, as `x-amz-checksum-sha256` carries it.
     pub fn sha256_b64(&self) -> String {
@@ -47,11 +47,6 @@ impl FileDigest {
     pub fn md5_b64(&self) -> String {
         base64_of(&self.md5)
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Standard base64 of `bytes`.
@@ -326,7 +321,7 @@ pub(crate) fn fingerprint(file: &CheckedFile) -> Result<String, TransferError> {
         let n = f.read(&mut buf).map_err(read_err)?;
         h.update(&buf[..n]);
     }
-    Ok(hex(&h.finalize()))
+    Ok(hex::encode(h.finalize()))
 }
 
 /// Fails with [`TransferError::SourceChanged`] when the file is no longer the one checked, or

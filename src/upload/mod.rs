@@ -5,7 +5,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | `types` | [`TransferEvent`], [`ProgressFn`], [`UploadReceipt`], [`TransferError`] |
-//! | `digest` | SHA-256 and MD5 of files and parts, the resume fingerprint |
+//! | `digest` | the profile's checksum, SHA-256 and MD5 of files and parts, the resume fingerprint |
 //! | [`parts`] | S3's limits, part sizes and ranges, the multipart ETag rule |
 //! | `attempt` | the retry loop (backoff, budget, signing again after expiry) |
 //! | `control` | [`Control`]: pause and cancel from outside |
@@ -15,10 +15,12 @@
 //! | `multipart` | [`Uploader::upload_multipart`]: a file in parts, journaled in the queue |
 //! | `resume` | every decision to resume, restart or forget an unfinished upload |
 //!
-//! Integrity: SHA-256 and MD5 are computed before (or, for parts, just before) sending. Each
-//! request carries `Content-MD5` (checked by S3 even when a backend did not sign it) and, when
-//! self-signed, a signed `x-amz-checksum-sha256`; the answer's ETag and checksum are compared
-//! again. Redirects are never followed.
+//! Integrity: the profile's flexible checksum (CRC64NVME by default; [`crate::checksum`]) and
+//! MD5 are computed before (or, for parts, just before) sending. Each request carries the
+//! checksum (`x-amz-checksum-*`, signed when self-signed or when the backend signs it) and
+//! `Content-MD5` until the store has shown it checks the checksum; the answer's ETag and
+//! checksum are compared again, and a whole file's SHA-256 goes in its receipt. Redirects are
+//! never followed.
 
 use crate::checksum::ChecksumAlgorithm;
 use crate::object::ObjectSettings;

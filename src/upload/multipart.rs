@@ -32,7 +32,7 @@ use tokio::sync::Semaphore;
 
 use super::attempt::{with_retry, AttemptError};
 use super::control::Control;
-use super::digest::{base64_of, hex, part_digest, source_unchanged};
+use super::digest::{base64_of, part_digest, source_unchanged};
 use super::parts::{multipart_etag, PartPlan, PARTS_IN_FLIGHT_PER_FILE};
 use super::put::{Payload, PutBody};
 use super::resume::{
@@ -384,7 +384,7 @@ impl Ledger {
             resumed
                 .md5s
                 .get(n)
-                .is_some_and(|m| e.trim_matches('"') == hex(m))
+                .is_some_and(|m| e.trim_matches('"') == hex::encode(m))
         });
         Ledger {
             etags_are_md5,
@@ -599,7 +599,7 @@ impl PartRun<'_> {
                     (Some(e), Some(md5))
                         if answer.etag_is_md5
                             && !e.is_empty()
-                            && e.trim_matches('"') != hex(&md5) =>
+                            && e.trim_matches('"') != hex::encode(md5) =>
                     {
                         Err(AttemptError::Retry(RemoteFailure::local(
                             FailureKind::Transient,
@@ -607,7 +607,7 @@ impl PartRun<'_> {
                         )))
                     }
                     (Some(e), _) if !e.is_empty() => Ok(format!("\"{}\"", e.trim_matches('"'))),
-                    (_, Some(md5)) => Ok(format!("\"{}\"", hex(&md5))),
+                    (_, Some(md5)) => Ok(format!("\"{}\"", hex::encode(md5))),
                     _ => Err(AttemptError::Fatal(TransferError::Integrity(format!(
                         "the store acknowledged part {n} without an ETag"
                     )))),
@@ -618,7 +618,7 @@ impl PartRun<'_> {
         let record = PartRecord {
             part_number: n,
             etag: etag.clone(),
-            md5_hex: md5.map(|m| hex(&m)).unwrap_or_default(),
+            md5_hex: md5.map(hex::encode).unwrap_or_default(),
             checksum: Some(digest.checksum.clone()),
             size: range.len,
         };

@@ -4,8 +4,6 @@
 
 use md5::{Digest, Md5};
 
-use super::digest::hex;
-
 const MIB: u64 = 1024 * 1024;
 /// S3's smallest part (all but the last).
 pub const MIN_PART_SIZE: u64 = 5 * MIB;
@@ -55,7 +53,7 @@ pub fn multipart_etag(part_md5s: &[[u8; 16]]) -> String {
     for m in part_md5s {
         h.update(m);
     }
-    format!("{}-{}", hex(&h.finalize()), part_md5s.len())
+    format!("{}-{}", hex::encode(h.finalize()), part_md5s.len())
 }
 
 /// Bytes `offset..offset + len` of a file.
@@ -136,7 +134,7 @@ mod tests {
         joined.extend_from_slice(&b);
         assert_eq!(
             multipart_etag(&[a, b]),
-            format!("{}-2", hex(&Md5::digest(&joined)))
+            format!("{}-2", hex::encode(Md5::digest(&joined)))
         );
     }
 

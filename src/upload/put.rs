@@ -15,7 +15,7 @@ use super::parts::FileRange;
 use super::types::{ProgressFn, TransferError, TransferEvent};
 use super::Uploader;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
-use crate::remote::s3::{classify_response, network_failure};
+use crate::remote::failure::{classify_response, network_failure};
 use crate::remote::RemoteFailure;
 use crate::retry::FailureKind;
 use crate::sign::PresignedPut;
@@ -336,7 +336,7 @@ fn blame_baked_checksum(
     presigned: &PresignedPut,
     own: Option<&Checksum>,
 ) -> RemoteFailure {
-    let mismatch = crate::remote::s3::is_checksum_mismatch(&failure.code);
+    let mismatch = crate::remote::failure::is_checksum_mismatch(&failure.code);
     match baked_checksum(presigned, own) {
         Some((alg, _)) if mismatch => RemoteFailure {
             kind: FailureKind::Permanent,

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::digest::{hex, PartDigest};
+use super::digest::PartDigest;
 use super::parts::PartPlan;
 use super::types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
 use crate::queue::{ItemState, PartRecord, Queue, QueueError, QueueItem};
@@ -173,7 +173,7 @@ pub(crate) fn reconcile(
     let done = candidates
         .into_iter()
         .filter_map(|p| {
-            let md5 = hex(&hashed.get(&p.part_number)?.md5?);
+            let md5 = hex::encode(hashed.get(&p.part_number)?.md5?);
             let etag = p.etag.trim_matches('"');
             match etag.is_empty() {
                 true => Some((p.part_number, format!("\"{md5}\""))),
@@ -191,7 +191,7 @@ pub(crate) fn reconcile(
 /// checksum where the MD5 was not computed (the store checked the checksums).
 fn journaled_part_is(journaled: &PartRecord, now: &PartDigest) -> bool {
     match (&journaled.md5_hex, &journaled.checksum) {
-        (m, _) if !m.is_empty() => now.md5.is_some_and(|n| hex(&n) == *m),
+        (m, _) if !m.is_empty() => now.md5.is_some_and(|n| hex::encode(n) == *m),
         (_, Some(c)) => *c == now.checksum,
         _ => false,
     }
@@ -378,8 +378,8 @@ mod tests {
     fn record(n: u32) -> PartRecord {
         PartRecord {
             part_number: n,
-            etag: format!("\"{}\"", hex(&md5_of(n))),
-            md5_hex: hex(&md5_of(n)),
+            etag: format!("\"{}\"", hex::encode(md5_of(n))),
+            md5_hex: hex::encode(md5_of(n)),
             checksum: Some(crc_of(n)),
             size: PLAN.range(n).len,
         }
@@ -394,7 +394,7 @@ mod tests {
     }
 
     fn quoted(n: u32) -> String {
-        format!("\"{}\"", hex(&md5_of(n)))
+        format!("\"{}\"", hex::encode(md5_of(n)))
     }
 
     fn journal(parts: &[PartRecord]) -> Journal<'_> {

@@ -3,7 +3,7 @@
 //! it stored.
 
 use super::attempt::{with_retry, AttemptError};
-use super::digest::{hex, read_and_digest, FileDigest};
+use super::digest::{read_and_digest, FileDigest};
 use super::parts::FileRange;
 use super::put::{baked_checksums, Answer, Payload, PutBody};
 use super::types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
@@ -282,7 +282,7 @@ pub(crate) fn verify_answer(
     }
     // An ETag is the MD5 of the content unless the object is encrypted with KMS or a
     // customer key (S3's rules), or multipart.
-    let md5 = hex(&digest.md5);
+    let md5 = hex::encode(digest.md5);
     if let Some(etag) = &answer.etag {
         if answer.etag_is_md5 && !etag.contains('-') && etag.len() == 32 {
             if *etag != md5 {
@@ -336,7 +336,7 @@ mod tests {
     fn an_echoed_checksum_proves_the_upload_and_a_mismatch_is_an_error() {
         let d = digest();
         let good = Answer {
-            etag: Some(hex(&[2; 16])),
+            etag: Some(hex::encode([2; 16])),
             checksums: vec![d.checksum.clone()],
             etag_is_md5: true,
             encryption: None,
@@ -361,7 +361,7 @@ mod tests {
     fn an_etag_that_is_an_md5_is_compared_and_otherwise_content_md5_stands() {
         let d = digest();
         let bad = Answer {
-            etag: Some(hex(&[3; 16])),
+            etag: Some(hex::encode([3; 16])),
             checksums: vec![],
             etag_is_md5: true,
             encryption: None,

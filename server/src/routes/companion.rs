@@ -1,6 +1,6 @@
 //! Uppy Companion's S3 endpoints: `GET /s3/params` for a single PUT, and
 //! `/s3/multipart/...` to create, sign parts (one or a batch), list, complete and abort a
-//! multipart upload. Upload ids handed out are sealed ([`crate::policy::UploadIds`]), so a
+//! multipart upload. Upload ids handed out are sealed ([`crate::upload_id::UploadIds`]), so a
 //! token can only continue its own upload, for its key, within the size it declared.
 
 use std::collections::BTreeMap;
@@ -16,12 +16,14 @@ use serde_json::{json, Value};
 
 use super::{
     client_checksum, declared_checksum, expires_at, header_object, named_algorithm, parse_body,
-    query_map, read_body, Call, COMPLETE_BODY_LIMIT, SIGN_BODY_LIMIT,
+    query_map, read_body, COMPLETE_BODY_LIMIT, SIGN_BODY_LIMIT,
 };
-use crate::config::Token;
+use crate::audit::Call;
 use crate::error::ApiError;
-use crate::policy::{self, Ask, PartPlan, Resume, Sealed};
+use crate::policy::{self, Ask, PartPlan, Resume};
 use crate::state::{header_refs, Checksums, Granted, Landing, Shared};
+use crate::token::Token;
+use crate::upload_id::Sealed;
 use hoist::checksum::{Checksum, ChecksumAlgorithm, ChecksumFields};
 use hoist::remote::RemotePart;
 

@@ -5,7 +5,7 @@
 //! answer is an error, [`audit_denials`] writes one audit line from it.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -18,6 +18,7 @@ use hoist::checksum::{Checksum, ChecksumAlgorithm};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::audit::Call;
 use crate::error::{ApiError, Denial};
 use crate::guard::ClientKey;
 use crate::state::{AppConfig, AppState, Shared};
@@ -104,65 +105,6 @@ pub fn app(config: AppConfig) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), audit_denials))
         .with_state(state)
-}
-
-/// What one request was, as far as its handler got: the audit context of an error answer.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Call(Arc<Mutex<CallInfo>>);
-
-#[derive(Debug, Default)]
-struct CallInfo {
-    client: Option<ClientKey>,
-    action: Option<&'static str>,
-    token: Option<String>,
-    email: Option<String>,
-    key: Option<String>,
-}
-
-impl Call {
-    fn info(&self) -> MutexGuard<'_, CallInfo> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Where the request came from, when the server knows.
-    pub(crate) fn client(&self) -> Option<ClientKey> {
-        self.info().client
-    }
-
-    /// The request is this action (`simple.put`, `multipart.complete`, …).
-    pub(crate) fn action(&self, action: &'static str) {
-        self.info().action = Some(action);
-    }
-
-    /// The action named so far.
-    pub(crate) fn action_name(&self) -> &'static str {
-        self.info().action.unwrap_or("unknown")
-    }
-
-    /// The request was made with this token.
-    pub(crate) fn token(&self, id: &str) {
-        self.info().token = Some(id.to_string());
-    }
-
-    /// The request was made by a signed-in user with this email.
-    pub(crate) fn email(&self, email: &str) {
-        self.info().email = Some(email.to_string());
-    }
-
-    /// The request is about this key.
-    pub(crate) fn key(&self, key: &str) {
-        self.info().key = Some(key.to_string());
-    }
-
-    /// A part of `parent`'s request (one file of a batch): the same client, action and caller.
-    pub(crate) fn inherit(&self, parent: &Call) {
-        let p = parent.info();
-        let mut me = self.info();
-        me.client = p.client;
-        me.action = p.action;
-        me.token = p.token.clone();
-        me.email = p.email.clone();
-    }
 }
 
 /// Audits `e`, the refusal of one part of a request that itself succeeds (a file of a batch),

@@ -21,7 +21,8 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{expires_at, header_object, parse_body, read_body, Call, SIGN_BODY_LIMIT};
+use super::{expires_at, header_object, parse_body, read_body, SIGN_BODY_LIMIT};
+use crate::audit::Call;
 use crate::error::ApiError;
 use crate::policy::{Ask, Resume};
 use crate::state::{Checksums, Landing, Shared};
@@ -155,7 +156,7 @@ pub(super) async fn upload_batch(
 /// One file's signing: the answer of `POST /api/upload`.
 async fn sign_one(
     s: &Shared,
-    token: &crate::config::Token,
+    token: &crate::token::Token,
     call: &Call,
     req: &UploadRequest,
 ) -> Result<Value, ApiError> {

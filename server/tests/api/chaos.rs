@@ -321,7 +321,7 @@ prefix = "{prefix}"
 "#,
             bucket = target.bucket,
             relay = relay.addr,
-            hash = hoist_server::config::hash_token(ALICE),
+            hash = hoist_server::token::hash_token(ALICE),
         ),
     )
     .unwrap();

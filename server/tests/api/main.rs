@@ -42,7 +42,7 @@ pub(crate) struct Harness {
 pub(crate) fn token(id: &str, plain: &str, prefix: &str) -> TokenConfig {
     TokenConfig {
         id: id.into(),
-        sha256: hoist_server::config::hash_token(plain),
+        sha256: hoist_server::token::hash_token(plain),
         prefix: prefix.into(),
         max_size: None,
         allowed_types: vec![],

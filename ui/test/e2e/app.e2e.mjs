@@ -95,11 +95,19 @@ test("files added reach done and land intact in the embedded store", async () =>
   assert.match(notify, /string "3 files uploaded"/, notify);
 
   // "Show in folder" asks the desktop's file manager to show the file, selected.
-  await s.click(`[data-testid=upload-row]:has(.name[title$="notes.txt"]) button[data-action=show]`);
-  const shown = await until("the file manager call", () => {
-    const call = busLog.split(/\n(?=method call)/).find((m) => m.includes("member=ShowItems"));
-    return call ?? false;
-  }, 10_000);
+  const showItems = () => busLog.split(/\n(?=method call)/).find((m) => m.includes("member=ShowItems")) ?? false;
+  const showButton = `[data-testid=upload-row]:has(.name[title$="notes.txt"]) button[data-action=show]`;
+  await s.click(showButton);
+  // A synthetic click can be lost on a busy machine when the virtual list lays rows out again
+  // between WebKitWebDriver's press and release (a fresh clone's CI once saw no call at all);
+  // a user clicks again, so does the test, once. An error the window shows fails it at once.
+  let shown = await until("the file manager call", showItems, 10_000).catch(() => false);
+  if (!shown) {
+    const status = await s.text("#status");
+    assert.doesNotMatch(status, /Show in folder/, `the window reported: ${status}`);
+    await s.click(showButton);
+    shown = await until(`the file manager call (status line: "${status}")`, showItems, 10_000);
+  }
   assert.ok(shown.includes(`file://${join(src, "notes.txt")}`), shown);
 
   const stored = filesUnder(dest).map((p) => sha256(readFileSync(p)));
