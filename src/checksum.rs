@@ -26,40 +26,35 @@ pub enum ChecksumAlgorithm {
 
 impl ChecksumAlgorithm {
     /// Every algorithm, default first.
-    pub const ALL: [ChecksumAlgorithm; 4] = [
-        ChecksumAlgorithm::Crc64nvme,
-        ChecksumAlgorithm::Crc32c,
-        ChecksumAlgorithm::Crc32,
-        ChecksumAlgorithm::Sha256,
-    ];
+    pub const ALL: [Self; 4] = [Self::Crc64nvme, Self::Crc32c, Self::Crc32, Self::Sha256];
 
     /// The lower-case name (`crc64nvme`), as in profiles and in `x-amz-checksum-*`.
     pub fn name(self) -> &'static str {
         match self {
-            ChecksumAlgorithm::Crc64nvme => "crc64nvme",
-            ChecksumAlgorithm::Crc32c => "crc32c",
-            ChecksumAlgorithm::Crc32 => "crc32",
-            ChecksumAlgorithm::Sha256 => "sha256",
+            Self::Crc64nvme => "crc64nvme",
+            Self::Crc32c => "crc32c",
+            Self::Crc32 => "crc32",
+            Self::Sha256 => "sha256",
         }
     }
 
     /// S3's name (`CRC64NVME`), as in `x-amz-checksum-algorithm` and XML elements.
     pub fn s3_name(self) -> &'static str {
         match self {
-            ChecksumAlgorithm::Crc64nvme => "CRC64NVME",
-            ChecksumAlgorithm::Crc32c => "CRC32C",
-            ChecksumAlgorithm::Crc32 => "CRC32",
-            ChecksumAlgorithm::Sha256 => "SHA256",
+            Self::Crc64nvme => "CRC64NVME",
+            Self::Crc32c => "CRC32C",
+            Self::Crc32 => "CRC32",
+            Self::Sha256 => "SHA256",
         }
     }
 
     /// The header that carries it (`x-amz-checksum-crc64nvme`).
     pub fn header(self) -> &'static str {
         match self {
-            ChecksumAlgorithm::Crc64nvme => "x-amz-checksum-crc64nvme",
-            ChecksumAlgorithm::Crc32c => "x-amz-checksum-crc32c",
-            ChecksumAlgorithm::Crc32 => "x-amz-checksum-crc32",
-            ChecksumAlgorithm::Sha256 => "x-amz-checksum-sha256",
+            Self::Crc64nvme => "x-amz-checksum-crc64nvme",
+            Self::Crc32c => "x-amz-checksum-crc32c",
+            Self::Crc32 => "x-amz-checksum-crc32",
+            Self::Sha256 => "x-amz-checksum-sha256",
         }
     }
 
@@ -67,7 +62,7 @@ impl ChecksumAlgorithm {
     /// `FULL_OBJECT` type: the CRCs); otherwise S3 keeps a checksum of the parts' checksums
     /// (`COMPOSITE`).
     pub fn full_object(self) -> bool {
-        !matches!(self, ChecksumAlgorithm::Sha256)
+        !matches!(self, Self::Sha256)
     }
 
     /// The algorithm a name (`crc64nvme`, `CRC32C`, …) stands for.
@@ -80,18 +75,18 @@ impl ChecksumAlgorithm {
     /// Bytes of a digest (before base64).
     pub fn digest_len(self) -> usize {
         match self {
-            ChecksumAlgorithm::Crc64nvme => 8,
-            ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc32 => 4,
-            ChecksumAlgorithm::Sha256 => 32,
+            Self::Crc64nvme => 8,
+            Self::Crc32c | Self::Crc32 => 4,
+            Self::Sha256 => 32,
         }
     }
 
     fn crc(self) -> Option<crc_fast::CrcAlgorithm> {
         match self {
-            ChecksumAlgorithm::Crc64nvme => Some(crc_fast::CrcAlgorithm::Crc64Nvme),
-            ChecksumAlgorithm::Crc32c => Some(crc_fast::CrcAlgorithm::Crc32Iscsi),
-            ChecksumAlgorithm::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
-            ChecksumAlgorithm::Sha256 => None,
+            Self::Crc64nvme => Some(crc_fast::CrcAlgorithm::Crc64Nvme),
+            Self::Crc32c => Some(crc_fast::CrcAlgorithm::Crc32Iscsi),
+            Self::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
+            Self::Sha256 => None,
         }
     }
 
@@ -120,7 +115,7 @@ impl ChecksumAlgorithm {
     fn checksum_of_crc(self, v: u64) -> Checksum {
         let b64 = &base64::engine::general_purpose::STANDARD;
         let value = match self {
-            ChecksumAlgorithm::Crc64nvme => b64.encode(v.to_be_bytes()),
+            Self::Crc64nvme => b64.encode(v.to_be_bytes()),
             _ => b64.encode((v as u32).to_be_bytes()),
         };
         Checksum {
@@ -166,11 +161,11 @@ pub struct Checksum {
 
 impl Checksum {
     /// `value` as algorithm `algorithm`'s checksum, when it is base64 of a digest of its length.
-    pub fn parse(algorithm: ChecksumAlgorithm, value: &str) -> Option<Checksum> {
+    pub fn parse(algorithm: ChecksumAlgorithm, value: &str) -> Option<Self> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(value)
             .ok()?;
-        (bytes.len() == algorithm.digest_len()).then(|| Checksum {
+        (bytes.len() == algorithm.digest_len()).then(|| Self {
             algorithm,
             value: value.to_string(),
         })
@@ -205,7 +200,7 @@ impl std::str::FromStr for Checksum {
             .ok_or_else(|| format!("'{s}' is not 'algorithm value'"))?;
         let algorithm =
             ChecksumAlgorithm::parse(name).ok_or_else(|| format!("unknown algorithm '{name}'"))?;
-        Checksum::parse(algorithm, value).ok_or_else(|| format!("'{value}' is not a {name}"))
+        Self::parse(algorithm, value).ok_or_else(|| format!("'{value}' is not a {name}"))
     }
 }
 

@@ -8,8 +8,12 @@
 
 use std::fmt;
 
-/// What kind of failure an [`Error`] is: what a front end may branch on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// What kind of failure an [`Error`] is: what a front end may branch on. It crosses the
+/// desktop's IPC as is (kebab-case, the names of [`ErrorKind::as_str`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ipc", ts(export))]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A profile's secret is not in the keychain: ask for it.
@@ -36,15 +40,15 @@ impl ErrorKind {
     /// A stable kebab-case name (what crosses the IPC and `--json` output).
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorKind::MissingSecret => "missing-secret",
-            ErrorKind::SourceChanged => "source-changed",
-            ErrorKind::Paused => "paused",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::RemotePermanent => "remote-permanent",
-            ErrorKind::RemoteTransient => "remote-transient",
-            ErrorKind::InvalidInput => "invalid-input",
-            ErrorKind::Local => "local",
-            ErrorKind::SignedOut => "signed-out",
+            Self::MissingSecret => "missing-secret",
+            Self::SourceChanged => "source-changed",
+            Self::Paused => "paused",
+            Self::Cancelled => "cancelled",
+            Self::RemotePermanent => "remote-permanent",
+            Self::RemoteTransient => "remote-transient",
+            Self::InvalidInput => "invalid-input",
+            Self::Local => "local",
+            Self::SignedOut => "signed-out",
         }
     }
 }
@@ -55,8 +59,12 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// What would fix an error, with the names a front end needs to say so in its own words.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What would fix an error, with the names a front end needs to say so in its own words. It
+/// crosses the desktop's IPC as `{"hint": "store-secret", "profile": …, "kind": …}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "hint", rename_all = "kebab-case")]
+#[cfg_attr(feature = "ipc", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ipc", ts(export))]
 #[non_exhaustive]
 pub enum Hint {
     /// Store the profile's secret of this kind in the keychain.
@@ -69,7 +77,10 @@ pub enum Hint {
     /// Add a profile of that name (or use one of those configured).
     AddProfile,
     /// Remove the profile of this name first.
-    RemoveProfile(String),
+    RemoveProfile {
+        /// The profile in the way.
+        profile: String,
+    },
     /// Name the profile to use, or make one the default.
     ChooseProfile,
     /// Remove the unfinished uploads left on the store (`hoist sweep` in the CLI).
@@ -131,7 +142,7 @@ where
     E: HasKind + std::error::Error + Send + Sync + 'static,
 {
     fn from(e: E) -> Self {
-        Error {
+        Self {
             kind: e.kind(),
             hint: e.hint(),
             source: Box::new(e),

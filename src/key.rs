@@ -113,7 +113,7 @@ pub struct KeyContext {
 impl KeyContext {
     /// The current time and a fresh random id.
     pub fn now_random() -> Self {
-        KeyContext {
+        Self {
             now: time::OffsetDateTime::now_utc(),
             uuid: uuid::Uuid::new_v4(),
         }

@@ -19,6 +19,44 @@
 //! (also the CLI's) and the health check.
 //!
 //! Every domain error converts into [`Error`], whose [`ErrorKind`] is what front ends branch on.
+//!
+//! # Uploading a file from a program
+//!
+//! Open a [`Session`] for a profile and upload; the receipt says where the file landed and
+//! what proved it. The built-in `local` profile needs no cloud account and no keychain entry:
+//! it serves an S3-compatible store (which checks SigV4 signatures as S3 does) on 127.0.0.1.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use hoist::queue::Queue;
+//! use hoist::retry::RetryPolicy;
+//! use hoist::{Keychain, Profile, ProgressFn, Session};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let file = dir.path().join("report.txt");
+//! std::fs::write(&file, "quarterly numbers\n")?;
+//!
+//! let session = Session::open_in(
+//!     Profile::local(),
+//!     &Keychain::new("hoist"),
+//!     RetryPolicy::default(),
+//!     Arc::new(Queue::in_memory()?),
+//!     dir.path(), // where the local store keeps its objects
+//! )
+//! .await?;
+//! let progress: ProgressFn = Arc::new(|event| println!("{event:?}"));
+//! let receipt = session.upload(&file, &progress).await?;
+//! assert!(receipt.key.ends_with("report.txt"));
+//! println!("landed at {} ({} bytes)", receipt.key, receipt.size);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! An error converts into [`Error`]: branch on [`Error::kind`], and word the advice of
+//! [`Error::hint`] in the front end's own terms.
 
 pub mod app;
 pub mod backend;
@@ -44,7 +82,7 @@ pub mod validate;
 
 // What a library user needs to upload files: open a session for a profile, upload, read the
 // receipt or branch on the error's kind.
-pub use error::{Error, ErrorKind, HasKind};
+pub use error::{Error, ErrorKind, HasKind, Hint};
 pub use profile::{Mode, Profile, ProfileStore};
 pub use secret::{Keychain, Secret, SecretKind};
 pub use session::{Job, Session};

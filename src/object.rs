@@ -62,7 +62,7 @@ const STORAGE_CLASSES: &[&str] = &[
 impl ObjectSettings {
     /// Whether nothing is set.
     pub fn is_empty(&self) -> bool {
-        *self == ObjectSettings::default()
+        *self == Self::default()
     }
 
     /// What is wrong with the settings, said so that it can be fixed.

@@ -66,7 +66,7 @@ pub enum ProfileError {
 impl crate::error::HasKind for ProfileError {
     fn kind(&self) -> crate::error::ErrorKind {
         match self {
-            ProfileError::Io { .. } => crate::error::ErrorKind::Local,
+            Self::Io { .. } => crate::error::ErrorKind::Local,
             _ => crate::error::ErrorKind::InvalidInput,
         }
     }
@@ -74,9 +74,11 @@ impl crate::error::HasKind for ProfileError {
     fn hint(&self) -> Option<crate::error::Hint> {
         use crate::error::Hint;
         match self {
-            ProfileError::NotFound { .. } => Some(Hint::AddProfile),
-            ProfileError::Exists(name) => Some(Hint::RemoveProfile(name.clone())),
-            ProfileError::NoDefault { .. } => Some(Hint::ChooseProfile),
+            Self::NotFound { .. } => Some(Hint::AddProfile),
+            Self::Exists(name) => Some(Hint::RemoveProfile {
+                profile: name.clone(),
+            }),
+            Self::NoDefault { .. } => Some(Hint::ChooseProfile),
             _ => None,
         }
     }
@@ -122,24 +124,24 @@ impl Mode {
     /// The mode's name as profile files and the UI write it.
     pub fn name(&self) -> &'static str {
         match self {
-            Mode::Backend { .. } => "backend",
-            Mode::SelfSign { .. } => "self-sign",
-            Mode::Local => "local",
+            Self::Backend { .. } => "backend",
+            Self::SelfSign { .. } => "self-sign",
+            Self::Local => "local",
         }
     }
 
     /// Where files go, in one line.
     pub fn describe(&self) -> String {
         match self {
-            Mode::Backend { url, .. } => format!("backend {url}"),
-            Mode::SelfSign {
+            Self::Backend { url, .. } => format!("backend {url}"),
+            Self::SelfSign {
                 bucket,
                 region,
                 endpoint: Some(e),
                 ..
             } => format!("self-sign s3://{bucket} ({region}) via {e}"),
-            Mode::SelfSign { bucket, region, .. } => format!("self-sign s3://{bucket} ({region})"),
-            Mode::Local => "embedded store on 127.0.0.1".to_string(),
+            Self::SelfSign { bucket, region, .. } => format!("self-sign s3://{bucket} ({region})"),
+            Self::Local => "embedded store on 127.0.0.1".to_string(),
         }
     }
 
@@ -147,7 +149,7 @@ impl Mode {
     /// secret access key.
     pub fn main_secret(&self) -> SecretKind {
         match self {
-            Mode::Backend { .. } => SecretKind::BearerToken,
+            Self::Backend { .. } => SecretKind::BearerToken,
             _ => SecretKind::SecretAccessKey,
         }
     }
@@ -155,15 +157,15 @@ impl Mode {
     /// The secrets stored for a profile of mode `self` that must go when it changes to `new`:
     /// those `new` does not use, a bearer token whose backend moves to another host, and a
     /// session token whose endpoint moves (both travel with every request, to the new host).
-    pub fn stale_secrets(&self, new: &Mode) -> Vec<SecretKind> {
+    pub fn stale_secrets(&self, new: &Self) -> Vec<SecretKind> {
         let host = |u: &str| {
             url::Url::parse(u)
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_string))
         };
         let moved = match (self, new) {
-            (Mode::Backend { url: a, .. }, Mode::Backend { url: b, .. }) => host(a) != host(b),
-            (Mode::SelfSign { endpoint: a, .. }, Mode::SelfSign { endpoint: b, .. }) => {
+            (Self::Backend { url: a, .. }, Self::Backend { url: b, .. }) => host(a) != host(b),
+            (Self::SelfSign { endpoint: a, .. }, Self::SelfSign { endpoint: b, .. }) => {
                 a.as_deref().map(host) != b.as_deref().map(host)
             }
             _ => false,
@@ -189,9 +191,9 @@ impl Mode {
     /// The secrets this mode reads from the keychain, each with whether it is required.
     pub fn secrets(&self) -> Vec<(SecretKind, bool)> {
         match self {
-            Mode::Backend { token: true, .. } => vec![(SecretKind::BearerToken, true)],
-            Mode::Backend { .. } | Mode::Local => vec![],
-            Mode::SelfSign { .. } => vec![
+            Self::Backend { token: true, .. } => vec![(SecretKind::BearerToken, true)],
+            Self::Backend { .. } | Self::Local => vec![],
+            Self::SelfSign { .. } => vec![
                 (SecretKind::SecretAccessKey, true),
                 (SecretKind::SessionToken, false),
             ],
@@ -341,7 +343,7 @@ impl NetworkSettings {
                 return Err(ProfileError::Invalid(
                     "the proxy URL holds a password: keep only the user name in it \
                      (http://alice@proxy.example:3128) and store the password in the keychain \
-                     (`hoist secret set NAME --kind proxy-password`)"
+                     as the profile's proxy-password secret"
                         .into(),
                 ));
             }
@@ -399,7 +401,7 @@ impl Profile {
     /// The secrets stored for this profile that must go when it changes to `new`: those of
     /// [`Mode::stale_secrets`] (a sign-in among them when the backend moves to another host),
     /// and a sign-in whose identity provider or client changes.
-    pub fn stale_secrets(&self, new: &Profile) -> Vec<SecretKind> {
+    pub fn stale_secrets(&self, new: &Self) -> Vec<SecretKind> {
         let mut stale = self.mode.stale_secrets(&new.mode);
         if self.sign_in.is_some()
             && self.sign_in != new.sign_in
@@ -412,7 +414,7 @@ impl Profile {
 
     /// A profile with the given mode and default rules.
     pub fn new(name: impl Into<String>, mode: Mode) -> Self {
-        Profile {
+        Self {
             name: name.into(),
             mode,
             prefix: String::new(),
@@ -430,7 +432,7 @@ impl Profile {
 
     /// The built-in embedded profile.
     pub fn local() -> Self {
-        let mut p = Profile::new(LOCAL_PROFILE, Mode::Local);
+        let mut p = Self::new(LOCAL_PROFILE, Mode::Local);
         p.prefix = "uploads/".to_string();
         p
     }
@@ -631,12 +633,12 @@ pub struct ProfileStore {
 impl ProfileStore {
     /// The store in [`config_dir`].
     pub fn open_default() -> Self {
-        ProfileStore::in_dir(&config_dir())
+        Self::in_dir(&config_dir())
     }
 
     /// The profiles file in `dir`.
     pub fn in_dir(dir: &Path) -> Self {
-        ProfileStore {
+        Self {
             path: dir.join("profiles.toml"),
         }
     }
@@ -661,7 +663,7 @@ impl ProfileStore {
             path: self.path.clone(),
             message: e.to_string(),
         })?;
-        for (name, p) in file.profiles.iter_mut() {
+        for (name, p) in &mut file.profiles {
             p.name = name.clone();
         }
         Ok(file)

@@ -59,32 +59,29 @@ pub enum ItemState {
 impl ItemState {
     fn as_str(self) -> &'static str {
         match self {
-            ItemState::Queued => "queued",
-            ItemState::Uploading => "uploading",
-            ItemState::Paused => "paused",
-            ItemState::Done => "done",
-            ItemState::Failed => "failed",
-            ItemState::Cancelled => "cancelled",
+            Self::Queued => "queued",
+            Self::Uploading => "uploading",
+            Self::Paused => "paused",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
         }
     }
 
-    fn parse(s: &str) -> ItemState {
+    fn parse(s: &str) -> Self {
         match s {
-            "uploading" => ItemState::Uploading,
-            "paused" => ItemState::Paused,
-            "done" => ItemState::Done,
-            "failed" => ItemState::Failed,
-            "cancelled" => ItemState::Cancelled,
-            _ => ItemState::Queued,
+            "uploading" => Self::Uploading,
+            "paused" => Self::Paused,
+            "done" => Self::Done,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Queued,
         }
     }
 
     /// Whether `hoist upload` picks it up again.
     pub fn is_unfinished(self) -> bool {
-        matches!(
-            self,
-            ItemState::Queued | ItemState::Uploading | ItemState::Paused
-        )
+        matches!(self, Self::Queued | Self::Uploading | Self::Paused)
     }
 }
 
@@ -410,7 +407,7 @@ impl Queue {
         // After the columns: a queue from before `dismissed` existed gets it first.
         conn.execute_batch(VIEW_INDEX)
             .map_err(|e| fail(e.to_string()))?;
-        Ok(Queue {
+        Ok(Self {
             conn: Mutex::new(conn),
         })
     }
@@ -904,7 +901,7 @@ mod tests {
             let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
             let opened: Vec<_> = (0..8)
                 .map(|_| {
-                    let (path, barrier) = (path.clone(), barrier.clone());
+                    let (path, barrier) = (path.clone(), std::sync::Arc::clone(&barrier));
                     std::thread::spawn(move || {
                         barrier.wait();
                         Queue::open(&path).map(|_| ())

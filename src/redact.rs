@@ -89,7 +89,7 @@ pub struct RedactingWriter<W> {
 impl<W> RedactingWriter<W> {
     /// Redacts what is written before passing it to `inner`.
     pub fn new(inner: W) -> Self {
-        RedactingWriter { inner }
+        Self { inner }
     }
 }
 

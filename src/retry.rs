@@ -85,7 +85,7 @@ pub enum FailureKind {
 impl FailureKind {
     /// Whether another attempt may succeed.
     pub fn is_retryable(self) -> bool {
-        !matches!(self, FailureKind::Permanent)
+        !matches!(self, Self::Permanent)
     }
 }
 
@@ -98,14 +98,14 @@ pub struct RetryBudget {
 
 impl Default for RetryBudget {
     fn default() -> Self {
-        RetryBudget::new(INITIAL_RETRY_TOKENS)
+        Self::new(INITIAL_RETRY_TOKENS)
     }
 }
 
 impl RetryBudget {
     /// A budget of `tokens`.
     pub fn new(tokens: u32) -> Self {
-        RetryBudget {
+        Self {
             tokens: Mutex::new(tokens),
             max: tokens,
         }
@@ -191,7 +191,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
+        Self {
             max_attempts: 3,
             base_delay: Duration::from_secs(1),
             max_backoff: Duration::from_secs(20),

@@ -15,7 +15,7 @@ pub struct Secret(String);
 impl Secret {
     /// Wraps a secret value.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Self(value.into())
     }
 
     /// The secret itself. Call this only where the value is handed to a signer or a header.
@@ -57,22 +57,22 @@ pub enum SecretKind {
 
 impl SecretKind {
     /// Every kind of secret a profile may have stored.
-    pub const ALL: [SecretKind; 5] = [
-        SecretKind::SecretAccessKey,
-        SecretKind::SessionToken,
-        SecretKind::BearerToken,
-        SecretKind::ProxyPassword,
-        SecretKind::SignIn,
+    pub const ALL: [Self; 5] = [
+        Self::SecretAccessKey,
+        Self::SessionToken,
+        Self::BearerToken,
+        Self::ProxyPassword,
+        Self::SignIn,
     ];
 
     /// The kebab-case name (`--kind` and the IPC use it).
     pub fn as_str(self) -> &'static str {
         match self {
-            SecretKind::SecretAccessKey => "secret-access-key",
-            SecretKind::SessionToken => "session-token",
-            SecretKind::BearerToken => "bearer-token",
-            SecretKind::ProxyPassword => "proxy-password",
-            SecretKind::SignIn => "sign-in",
+            Self::SecretAccessKey => "secret-access-key",
+            Self::SessionToken => "session-token",
+            Self::BearerToken => "bearer-token",
+            Self::ProxyPassword => "proxy-password",
+            Self::SignIn => "sign-in",
         }
     }
 }
@@ -117,14 +117,14 @@ pub enum KeychainError {
 impl crate::error::HasKind for KeychainError {
     fn kind(&self) -> crate::error::ErrorKind {
         match self {
-            KeychainError::Missing { .. } => crate::error::ErrorKind::MissingSecret,
+            Self::Missing { .. } => crate::error::ErrorKind::MissingSecret,
             _ => crate::error::ErrorKind::Local,
         }
     }
 
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
-            KeychainError::Missing { profile, kind } => Some(crate::error::Hint::StoreSecret {
+            Self::Missing { profile, kind } => Some(crate::error::Hint::StoreSecret {
                 profile: profile.clone(),
                 kind,
             }),
@@ -143,16 +143,14 @@ pub struct Keychain {
 
 impl Default for Keychain {
     fn default() -> Self {
-        Keychain::new(
-            std::env::var("HOIST_KEYCHAIN_SERVICE").unwrap_or_else(|_| "hoist".to_string()),
-        )
+        Self::new(std::env::var("HOIST_KEYCHAIN_SERVICE").unwrap_or_else(|_| "hoist".to_string()))
     }
 }
 
 impl Keychain {
     /// The keychain entries under `service`.
     pub fn new(service: impl Into<String>) -> Self {
-        Keychain {
+        Self {
             service: service.into(),
         }
     }

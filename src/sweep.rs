@@ -28,15 +28,15 @@ pub enum SweepError {
 impl crate::error::HasKind for SweepError {
     fn kind(&self) -> crate::error::ErrorKind {
         match self {
-            SweepError::NotSupported => crate::error::ErrorKind::InvalidInput,
-            SweepError::List(f) => f.error_kind(),
-            SweepError::Session(e) => e.kind(),
+            Self::NotSupported => crate::error::ErrorKind::InvalidInput,
+            Self::List(f) => f.error_kind(),
+            Self::Session(e) => e.kind(),
         }
     }
 
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
-            SweepError::Session(e) => e.hint(),
+            Self::Session(e) => e.hint(),
             _ => None,
         }
     }
@@ -69,7 +69,7 @@ pub struct SweepOptions {
 
 impl Default for SweepOptions {
     fn default() -> Self {
-        SweepOptions {
+        Self {
             dry_run: false,
             min_age: DEFAULT_MIN_AGE,
             now: SystemTime::now(),

@@ -84,7 +84,7 @@ pub enum ValidationError {
 impl crate::error::HasKind for ValidationError {
     fn kind(&self) -> crate::error::ErrorKind {
         match self {
-            ValidationError::Changed => crate::error::ErrorKind::SourceChanged,
+            Self::Changed => crate::error::ErrorKind::SourceChanged,
             _ => crate::error::ErrorKind::InvalidInput,
         }
     }
@@ -93,9 +93,9 @@ impl crate::error::HasKind for ValidationError {
 impl ValidationError {
     fn from_io(e: std::io::Error) -> Self {
         match e.kind() {
-            std::io::ErrorKind::NotFound => ValidationError::NotFound,
-            std::io::ErrorKind::PermissionDenied => ValidationError::PermissionDenied,
-            _ => ValidationError::Io(e.to_string()),
+            std::io::ErrorKind::NotFound => Self::NotFound,
+            std::io::ErrorKind::PermissionDenied => Self::PermissionDenied,
+            _ => Self::Io(e.to_string()),
         }
     }
 }
@@ -151,7 +151,7 @@ impl FileIdentity {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            Some(FileIdentity {
+            Some(Self {
                 device: meta.dev(),
                 inode: meta.ino(),
             })

@@ -82,6 +82,10 @@ fn world() -> &'static World {
                 )
                 .unwrap(),
             ),
+            // Preflights answered for one origin, so the CORS layer is fuzzed too.
+            cors: hoist_server::cors::CorsConfig {
+                allowed_origins: vec!["https://app.example.com".into()],
+            },
         });
         World {
             rt: tokio::runtime::Builder::new_current_thread()

@@ -1,6 +1,6 @@
 //! The audit log: one JSON object per line — time, token id (`oidc:<sub>` and the email for a
 //! user signed in with the identity provider), action, key, size, type, outcome. It never
-//! holds a token, a signature or a credential. A request's [`Call`] gathers what its handler
+//! holds a token, a signature or a credential. A request's `Call` gathers what its handler
 //! learnt (client, action, caller, key) for the line written when it is refused.
 
 use std::io::Write;
@@ -51,7 +51,7 @@ impl std::fmt::Debug for AuditLog {
 impl AuditLog {
     /// Audit lines to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        AuditLog {
+        Self {
             out: Arc::new(Mutex::new(out)),
         }
     }
@@ -73,7 +73,7 @@ impl AuditLog {
     /// Lines kept in memory, for tests.
     pub fn memory() -> (Self, Arc<Mutex<Vec<u8>>>) {
         let buf = Arc::new(Mutex::new(Vec::new()));
-        (Self::new(Box::new(SharedBuf(buf.clone()))), buf)
+        (Self::new(Box::new(SharedBuf(Arc::clone(&buf)))), buf)
     }
 
     /// Writes one line (a failed write is logged, never fatal).
@@ -160,7 +160,7 @@ impl Call {
     }
 
     /// A part of `parent`'s request (one file of a batch): the same client, action and caller.
-    pub(crate) fn inherit(&self, parent: &Call) {
+    pub(crate) fn inherit(&self, parent: &Self) {
         let p = parent.info();
         let mut me = self.info();
         me.client = p.client;

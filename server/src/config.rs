@@ -79,6 +79,9 @@ pub struct FileConfig {
     pub oidc: Option<OidcConfig>,
     /// Uploads checked after they land (type, size, malware) before they reach their key.
     pub verify: Option<crate::verify::VerifyConfig>,
+    /// Pages of other origins (the company's web app) that may call the API from a browser.
+    #[serde(default)]
+    pub cors: crate::cors::CorsConfig,
 }
 
 /// The `[oidc]` section: access tokens of the company's identity provider (see `oidc`).
@@ -245,7 +248,7 @@ pub struct PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        PolicyConfig {
+        Self {
             key_template: default_template(),
             max_size: None,
             allowed_types: Vec::new(),
@@ -306,7 +309,7 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         let d = crate::serve::Limits::default();
-        LimitsConfig {
+        Self {
             max_connections: d.max_connections,
             connections_per_address: d.connections_per_address,
             header_timeout_secs: d.header_timeout.as_secs(),
@@ -471,8 +474,9 @@ impl FileConfig {
         }
     }
 
-    /// Checks the policy section.
+    /// Checks the policy section (and the origins browsers may call from).
     pub fn validate_policy(&self) -> Result<(), ConfigError> {
+        self.cors.validate().map_err(ConfigError::Invalid)?;
         let p = &self.policy;
         if p.expiry_secs == 0 || p.expiry_secs > MAX_EXPIRY_SECS {
             return Err(ConfigError::Invalid(format!(

@@ -1,4 +1,6 @@
-//! API errors: an HTTP status and a JSON body `{"error": "..."}` that says what to do.
+//! API errors: an HTTP status and a JSON body that says what to do, as
+//! `{"error": "...", "message": "..."}`: `message` is the field Uppy's Companion client shows
+//! (Companion's own shape), `error` the one earlier clients read.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +22,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
+        Self {
             status,
             message: message.into(),
             retry_after: None,
@@ -64,7 +66,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (
             self.status,
-            Json(serde_json::json!({ "error": self.message })),
+            Json(serde_json::json!({ "error": self.message, "message": self.message })),
         )
             .into_response();
         if !self.quiet {

@@ -19,15 +19,15 @@ impl ClientKey {
     pub fn of(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => ClientKey(IpAddr::V4(v4)),
+                Some(v4) => Self(IpAddr::V4(v4)),
                 None => {
                     let s = v6.segments();
-                    ClientKey(IpAddr::V6(Ipv6Addr::new(
+                    Self(IpAddr::V6(Ipv6Addr::new(
                         s[0], s[1], s[2], s[3], 0, 0, 0, 0,
                     )))
                 }
             },
-            v4 => ClientKey(v4),
+            v4 => Self(v4),
         }
     }
 }
@@ -89,7 +89,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 impl AuthFailures {
     /// Allows `per_minute` audited failures per client and minute (at least 1).
     pub fn new(per_minute: u32) -> Self {
-        AuthFailures {
+        Self {
             per_minute: u64::from(per_minute.max(1)),
             windows: Mutex::new(HashMap::new()),
             last_sweep: Mutex::new(None),
@@ -125,7 +125,7 @@ impl AuthFailures {
         }
     }
 
-    /// At most every [`SWEEP_EVERY`]: forgets finished windows and returns those whose failures were
+    /// At most every `SWEEP_EVERY`: forgets finished windows and returns those whose failures were
     /// not all logged, for one summary line each.
     pub fn sweep(&self, now: Instant) -> Vec<Suppressed> {
         {
@@ -175,7 +175,7 @@ impl ConnectionCounts {
         }
         *n += 1;
         Some(ConnectionSlot {
-            counts: self.clone(),
+            counts: Arc::clone(self),
             client,
         })
     }

@@ -21,6 +21,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod guard;
 pub mod metrics;

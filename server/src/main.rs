@@ -231,6 +231,7 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         rate_limiter,
         oidc,
         verifier,
+        cors: file.cors,
     });
     let listen = cli
         .listen

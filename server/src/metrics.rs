@@ -38,7 +38,7 @@ impl Default for Metrics {
         };
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
-        Metrics { recorder, handle }
+        Self { recorder, handle }
     }
 }
 

@@ -105,7 +105,7 @@ impl OidcVerifier {
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .map_err(|e| OidcError::Issuer(format!("cannot make an HTTP client: {e}")))?;
-        Ok(OidcVerifier {
+        Ok(Self {
             config,
             http,
             keys: tokio::sync::RwLock::new(Keys::default()),

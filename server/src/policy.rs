@@ -122,6 +122,108 @@ fn media_type(t: &str) -> Result<String, ApiError> {
     }
 }
 
+/// Extensions a desktop runs, installs or opens in a browser when the file is double-clicked,
+/// whatever type was declared for it: Windows (programs, installers, scripts, shortcuts,
+/// registry files), macOS, Linux and Android packages, shell scripts and web pages.
+const EXECUTABLE_EXTENSIONS: &[&str] = &[
+    "exe",
+    "msi",
+    "msp",
+    "msix",
+    "msixbundle",
+    "appx",
+    "appxbundle",
+    "dll",
+    "sys",
+    "drv",
+    "ocx",
+    "cpl",
+    "scr",
+    "pif",
+    "com",
+    "bat",
+    "cmd",
+    "ps1",
+    "psm1",
+    "psd1",
+    "vbs",
+    "vbe",
+    "js",
+    "jse",
+    "wsf",
+    "wsh",
+    "hta",
+    "lnk",
+    "url",
+    "reg",
+    "inf",
+    "jar",
+    "app",
+    "dmg",
+    "pkg",
+    "mpkg",
+    "deb",
+    "rpm",
+    "apk",
+    "xapk",
+    "ipa",
+    "sh",
+    "bash",
+    "csh",
+    "ksh",
+    "zsh",
+    "command",
+    "run",
+    "mht",
+    "mhtml",
+    "html",
+    "htm",
+    "xhtml",
+    "shtml",
+    "svg",
+    "php",
+];
+
+/// The extension a desktop sees in `name`: after the last dot of the last path segment, once
+/// trailing dots and spaces are gone (Windows drops them: `setup.exe.` is `setup.exe`).
+fn desktop_extension(name: &str) -> Option<String> {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let trimmed = last.trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+    let (stem, ext) = trimmed.rsplit_once('.')?;
+    (!stem.is_empty() && !ext.is_empty()).then(|| ext.to_ascii_lowercase())
+}
+
+/// Refuses a file whose name makes it an executable, an installer or a web page (415), unless
+/// `allowed` lists its extension exactly (`".exe"`), or exactly the type its name has
+/// (`guessed`: `"text/html"` for a `.html`).
+fn name_admitted(name: &str, guessed: &str, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(ext) = desktop_extension(name) else {
+        return Ok(());
+    };
+    let listed = allowed.iter().any(|a| {
+        a.strip_prefix('.')
+            .is_some_and(|e| e.eq_ignore_ascii_case(&ext))
+            || (guessed != "application/octet-stream" && a.eq_ignore_ascii_case(guessed))
+    });
+    if EXECUTABLE_EXTENSIONS.contains(&ext.as_str()) && !listed {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "a .{ext} file is not allowed, whatever its declared type: programs, installers, \
+                 scripts and web pages are refused unless the server lists the extension \
+                 (policy.allowed_types = [\".{ext}\"])"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Types a browser sniffs (it guesses the content, and may find a page): a client that declares
+/// one has declared nothing, and the type is taken from the name.
+fn says_nothing(t: &str) -> bool {
+    ["application/unknown", "unknown/unknown", "*/*"].contains(&t)
+}
+
 /// Whether type `t` may be signed under `allowed` (empty: any type but active content); 415 with
 /// what to change if not.
 fn type_admitted(t: &str, allowed: &[String]) -> Result<(), ApiError> {
@@ -163,19 +265,28 @@ pub fn plan(
         .first_raw()
         .unwrap_or("application/octet-stream");
     let content_type = match ask.content_type.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) => media_type(t)?,
-        None => guessed.to_string(),
-    };
-    let allowed = if token.allowed_types.is_empty() {
+        Some(t) => Some(media_type(t)?).filter(|t| !says_nothing(t)),
+        None => None,
+    }
+    .unwrap_or_else(|| guessed.to_string());
+    let listed = if token.allowed_types.is_empty() {
         &policy.allowed_types
     } else {
         &token.allowed_types
     };
+    // Entries `.ext` admit names; the others are types.
+    let allowed: Vec<String> = listed
+        .iter()
+        .filter(|a| !a.starts_with('.'))
+        .cloned()
+        .collect();
+    let allowed = &allowed;
     type_admitted(&content_type, allowed)?;
     // The name counts too: a `.exe` or `.html` declared as `image/png` is still refused.
     if is_active(guessed) && guessed != content_type {
         type_admitted(guessed, allowed)?;
     }
+    name_admitted(name, guessed, listed)?;
     let limit = match (policy.max_size, token.max_size) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -33,9 +33,9 @@ enum Meter {
 impl Meter {
     fn name(self) -> &'static str {
         match self {
-            Meter::Requests => "requests",
-            Meter::Files => "files",
-            Meter::Bytes => "bytes",
+            Self::Requests => "requests",
+            Self::Files => "files",
+            Self::Bytes => "bytes",
         }
     }
 }
@@ -75,14 +75,14 @@ impl std::fmt::Debug for RateLimiter {
 
 impl Default for RateLimiter {
     fn default() -> Self {
-        RateLimiter::local()
+        Self::local()
     }
 }
 
 impl RateLimiter {
     /// Limits kept in this process (per instance).
     pub fn local() -> Self {
-        RateLimiter {
+        Self {
             local: LocalBuckets::default(),
             shared: None,
             fallbacks: AtomicU64::new(0),
@@ -92,7 +92,7 @@ impl RateLimiter {
     /// Limits kept in Redis at `url` (`redis://host:port/db`), shared by every instance that
     /// names the same Redis. Connects once to check it answers.
     pub async fn shared(url: &str) -> Result<Self, SharedLimitsError> {
-        Ok(RateLimiter {
+        Ok(Self {
             local: LocalBuckets::default(),
             shared: Some(RedisBuckets::connect(url).await?),
             fallbacks: AtomicU64::new(0),
@@ -267,7 +267,7 @@ impl RedisBuckets {
             .query_async(&mut connection)
             .await
             .map_err(fail)?;
-        Ok(RedisBuckets {
+        Ok(Self {
             connection,
             script: redis::Script::new(TAKE_SCRIPT),
         })

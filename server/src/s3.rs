@@ -34,19 +34,19 @@ impl From<RemoteFailure> for ApiError {
             f.code.as_str()
         };
         match f.code.as_str() {
-            "NoSuchUpload" => ApiError::new(
+            "NoSuchUpload" => Self::new(
                 StatusCode::NOT_FOUND,
                 "no such upload: it was completed or aborted",
             ),
             "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "InvalidRequest" => {
-                ApiError::bad_request(format!(
+                Self::bad_request(format!(
                     "the storage refused the parts ({code}): check the part numbers, ETags and sizes"
                 ))
             }
             "PreconditionFailed" => {
-                ApiError::new(StatusCode::CONFLICT, "an object already exists at this key")
+                Self::new(StatusCode::CONFLICT, "an object already exists at this key")
             }
-            _ => ApiError::upstream(format!(
+            _ => Self::upstream(format!(
                 "the storage failed ({code}); the server's log has the details"
             )),
         }
@@ -56,7 +56,7 @@ impl From<RemoteFailure> for ApiError {
 impl Bucket {
     /// The bucket `signer` signs for.
     pub fn new(signer: SigV4Signer) -> Self {
-        Bucket {
+        Self {
             client: S3Client::new(signer.clone()),
             signer,
         }

@@ -38,7 +38,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
+        Self {
             max_connections: 4096,
             connections_per_address: 256,
             header_timeout: Duration::from_secs(10),
@@ -79,7 +79,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Ok(permit) = total.clone().try_acquire_owned() else {
+        let Ok(permit) = Arc::clone(&total).try_acquire_owned() else {
             refuse(stream, "all connections are in use");
             continue;
         };

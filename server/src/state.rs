@@ -38,6 +38,8 @@ pub struct AppConfig {
     pub oidc: Option<crate::oidc::OidcVerifier>,
     /// Checks of what landed, when `[verify]` is configured.
     pub verifier: Option<crate::verify::Verifier>,
+    /// The origins whose pages may call the API from a browser.
+    pub cors: crate::cors::CorsConfig,
 }
 
 /// The state behind every route.
@@ -59,7 +61,7 @@ pub(crate) type Shared = Arc<AppState>;
 
 impl AppState {
     pub(crate) fn new(config: AppConfig) -> Self {
-        AppState {
+        Self {
             ids: UploadIds::new(&config.upload_id_secret),
             auth_failures: AuthFailures::new(config.policy.failed_auth_per_minute),
             metrics: crate::metrics::Metrics::default(),

@@ -56,7 +56,7 @@ impl UploadIds {
         // v4: the checksum algorithm is sealed too (v3 ids, from before part checksums were
         // signed, no longer open: such an upload starts again).
         mac.update(b"hoist-server upload ids v4");
-        UploadIds {
+        Self {
             key: mac.finalize().into_bytes().to_vec(),
         }
     }

@@ -150,7 +150,7 @@ impl Verifier {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(Verifier {
+        Ok(Self {
             config,
             webhook_secret: webhook_secret.map(String::into_bytes),
             http,

@@ -1,19 +1,11 @@
-//! The one error shape that crosses the IPC: `{kind, message}`.
+//! The one error shape that crosses the IPC: `{kind, hint, message}`, the core's [`ErrorKind`]
+//! and [`Hint`] as they are (their TypeScript types are generated from the core's), so the UI
+//! branches on the same kinds the CLI does and words its own advice from the hint.
 
 use hoist::app::ManagerError;
+use hoist::{ErrorKind, Hint};
 use serde::Serialize;
 use ts_rs::TS;
-
-/// What the UI branches on; everything else is shown as the message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "kebab-case")]
-#[ts(export)]
-pub enum ErrorKind {
-    /// A profile's secret is not in the keychain: the UI asks for it.
-    MissingSecret,
-    /// Anything else: the message says what.
-    Failed,
-}
 
 /// The error every command answers with.
 #[derive(Debug, Serialize, TS)]
@@ -21,33 +13,28 @@ pub enum ErrorKind {
 pub struct IpcError {
     /// What the UI may branch on.
     pub kind: ErrorKind,
+    /// What would fix it, when something would: the UI says it in its own words.
+    pub hint: Option<Hint>,
     /// What to show.
     pub message: String,
 }
 
 impl IpcError {
-    /// An error of the shell itself (no core error behind it).
+    /// An error of the shell itself (no core error behind it): a local resource failed.
     pub fn failed(message: String) -> Self {
-        IpcError {
-            kind: ErrorKind::Failed,
+        Self {
+            kind: ErrorKind::Local,
+            hint: None,
             message,
-        }
-    }
-}
-
-impl From<hoist::ErrorKind> for ErrorKind {
-    fn from(kind: hoist::ErrorKind) -> Self {
-        match kind {
-            hoist::ErrorKind::MissingSecret => ErrorKind::MissingSecret,
-            _ => ErrorKind::Failed,
         }
     }
 }
 
 impl From<hoist::Error> for IpcError {
     fn from(e: hoist::Error) -> Self {
-        IpcError {
-            kind: e.kind().into(),
+        Self {
+            kind: e.kind(),
+            hint: e.hint().cloned(),
             message: e.to_string(),
         }
     }
@@ -76,8 +63,10 @@ mod tests {
         }
     }
 
-    /// However deep the domain error sits, a missing secret crosses as `missing-secret` (the UI
-    /// then asks for it); everything else as `failed`, with the domain's message.
+    /// However deep the domain error sits, a missing secret crosses as `missing-secret` with the
+    /// hint naming the profile and the secret (the UI then asks for it); every other error with
+    /// the core's own kind and the domain's message (#28: the IPC once shrank nine kinds to two
+    /// and dropped the hint).
     #[test]
     fn kinds_cross_the_ipc_from_the_core_kind() {
         let nested = [
@@ -89,14 +78,29 @@ mod tests {
             let message = e.to_string();
             let ipc = IpcError::from(e);
             assert_eq!(ipc.kind, ErrorKind::MissingSecret);
+            assert_eq!(
+                ipc.hint,
+                Some(Hint::StoreSecret {
+                    profile: "staff".into(),
+                    kind: "bearer-token"
+                })
+            );
             assert_eq!(ipc.message, message);
+            let json = serde_json::to_value(&ipc).unwrap();
+            assert_eq!(json["kind"], "missing-secret");
+            assert_eq!(json["hint"]["hint"], "store-secret");
+            assert_eq!(json["hint"]["profile"], "staff");
         }
         let other = IpcError::from(ManagerError::NotFound(7));
-        assert_eq!(other.kind, ErrorKind::Failed);
+        assert_eq!(
+            other.kind,
+            hoist::Error::from(ManagerError::NotFound(7)).kind()
+        );
+        assert_eq!(other.hint, None);
         assert!(other.message.contains("#7"), "{}", other.message);
         let unavailable = ManagerError::Keychain(KeychainError::Unavailable {
             detail: "no bus".into(),
         });
-        assert_eq!(IpcError::from(unavailable).kind, ErrorKind::Failed);
+        assert_eq!(IpcError::from(unavailable).kind, ErrorKind::Local);
     }
 }

@@ -55,7 +55,10 @@ fn show_notification(app: &tauri::AppHandle, body: &str) {
 /// Queues files handed to the app from outside its window; the UI hears what was queued and
 /// refused (`ManagerEvent::Added`).
 fn add_from_outside(app: &tauri::AppHandle, paths: Vec<std::path::PathBuf>) {
-    let Some(manager) = app.try_state::<Arc<Manager>>().map(|m| m.inner().clone()) else {
+    let Some(manager) = app
+        .try_state::<Arc<Manager>>()
+        .map(|m| Arc::clone(m.inner()))
+    else {
         return;
     };
     tauri::async_runtime::spawn(async move {
@@ -150,9 +153,9 @@ pub fn run() {
             open_main_window(app)?;
             let manager: Arc<Manager> =
                 tauri::async_runtime::block_on(async { Manager::open(ManagerConfig::user()) })?;
-            app.manage(manager.clone());
+            app.manage(Arc::clone(&manager));
             app.manage(hoist::app::events::InView::default());
-            if !tray::install(app, manager.clone()) && started_hidden() {
+            if !tray::install(app, Arc::clone(&manager)) && started_hidden() {
                 // No tray to come back from: a hidden window would be lost.
                 if let Some(w) = app.get_webview_window("main") {
                     w.show()?;

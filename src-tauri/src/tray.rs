@@ -91,7 +91,7 @@ fn build(app: &tauri::App, manager: Arc<Manager>) -> tauri::Result<()> {
             }
             "resume-all" => {
                 if let Some(m) = app.try_state::<Arc<Manager>>() {
-                    let m = m.inner().clone();
+                    let m = Arc::clone(m.inner());
                     tauri::async_runtime::spawn(async move {
                         if let Err(e) = m.resume_all().await {
                             eprintln!("hoist: resume all: {e}");

@@ -48,23 +48,23 @@ impl crate::error::HasKind for ManagerError {
     fn kind(&self) -> crate::error::ErrorKind {
         use crate::error::ErrorKind;
         match self {
-            ManagerError::Profile(e) => e.kind(),
-            ManagerError::Session(e) => e.kind(),
-            ManagerError::Queue(e) => e.kind(),
-            ManagerError::Keychain(e) => e.kind(),
-            ManagerError::Cancel(e) => e.kind(),
-            ManagerError::SignIn(e) => e.kind(),
-            ManagerError::NotFound(_) | ManagerError::Invalid(_) => ErrorKind::InvalidInput,
-            ManagerError::Io { .. } => ErrorKind::Local,
+            Self::Profile(e) => e.kind(),
+            Self::Session(e) => e.kind(),
+            Self::Queue(e) => e.kind(),
+            Self::Keychain(e) => e.kind(),
+            Self::Cancel(e) => e.kind(),
+            Self::SignIn(e) => e.kind(),
+            Self::NotFound(_) | Self::Invalid(_) => ErrorKind::InvalidInput,
+            Self::Io { .. } => ErrorKind::Local,
         }
     }
 
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
-            ManagerError::Profile(e) => e.hint(),
-            ManagerError::Session(e) => e.hint(),
-            ManagerError::Keychain(e) => e.hint(),
-            ManagerError::Cancel(e) => e.hint(),
+            Self::Profile(e) => e.hint(),
+            Self::Session(e) => e.hint(),
+            Self::Keychain(e) => e.hint(),
+            Self::Cancel(e) => e.hint(),
             _ => None,
         }
     }
@@ -72,7 +72,7 @@ impl crate::error::HasKind for ManagerError {
 
 impl ManagerError {
     pub(crate) fn io(path: &Path, e: impl std::fmt::Display) -> Self {
-        ManagerError::Io {
+        Self::Io {
             path: path.to_path_buf(),
             message: e.to_string(),
         }

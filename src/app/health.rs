@@ -133,7 +133,7 @@ struct Probe {
 impl Probe {
     fn new(prefix: &str) -> Self {
         let body: &[u8] = b"Hoist health check: this object is deleted right away.\n";
-        Probe {
+        Self {
             body,
             digest: FileDigest {
                 sha256: <sha2::Sha256 as sha2::Digest>::digest(body).into(),

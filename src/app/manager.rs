@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
@@ -51,7 +51,7 @@ pub const RECONNECT_MAX: Duration = Duration::from_secs(300);
 impl ManagerConfig {
     /// The user's profiles, keychain and data dir.
     pub fn user() -> Self {
-        ManagerConfig {
+        Self {
             profiles: ProfileStore::open_default(),
             keychain: Keychain::default(),
             data_dir: crate::profile::data_dir(),
@@ -129,7 +129,7 @@ pub struct Manager {
     pub(crate) queue: Arc<Queue>,
     runtime: tokio::runtime::Handle,
     /// The manager itself, for the tasks it spawns (they end with it).
-    me: std::sync::Weak<Manager>,
+    me: std::sync::Weak<Self>,
     /// Each profile's session and the feed of its pipeline.
     sessions: tokio::sync::Mutex<HashMap<String, (Arc<Session>, Feed)>>,
     live: Mutex<HashMap<i64, Live>>,
@@ -186,8 +186,8 @@ impl Manager {
         let overall_limit = RateLimit::new(config.profiles.limit_rate()?);
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| ManagerError::Invalid(format!("no async runtime: {e}")))?;
-        Ok(Arc::new_cyclic(|me| Manager {
-            me: me.clone(),
+        Ok(Arc::new_cyclic(|me| Self {
+            me: Weak::clone(me),
             config,
             queue,
             runtime,
@@ -232,14 +232,14 @@ impl Manager {
             profile,
             &self.config.keychain,
             self.config.retry.clone(),
-            self.queue.clone(),
+            Arc::clone(&self.queue),
             &self.config.data_dir,
         )
         .await?;
         session.obey(self.overall_limit.clone());
         let session = Arc::new(session);
-        let feed = self.run_pipeline(session.clone());
-        sessions.insert(name.to_string(), (session.clone(), feed.clone()));
+        let feed = self.run_pipeline(Arc::clone(&session));
+        sessions.insert(name.to_string(), (Arc::clone(&session), feed.clone()));
         Ok((session, feed))
     }
 
@@ -249,10 +249,10 @@ impl Manager {
     /// what it was given has ended.
     fn run_pipeline(&self, session: Arc<Session>) -> Feed {
         let (feed, mut taken) = tokio::sync::mpsc::unbounded_channel::<Started>();
-        let me = self.me.clone();
+        let me = Weak::clone(&self.me);
         self.runtime.spawn(async move {
             let admitted = {
-                let (me, session) = (me.clone(), session.clone());
+                let (me, session) = (Weak::clone(&me), Arc::clone(&session));
                 futures_util::stream::poll_fn(move |cx| taken.poll_recv(cx)).filter_map(
                     move |started| {
                         let admitted = me.upgrade().and_then(|m| m.admit(&session, started));
@@ -263,7 +263,7 @@ impl Manager {
             session
                 .run(admitted, |id, result| {
                     if let Some(m) = me.upgrade() {
-                        let session = session.clone();
+                        let session = Arc::clone(&session);
                         m.runtime.clone().spawn(async move {
                             m.ended(&session, id, result).await;
                         });
@@ -437,7 +437,7 @@ impl Manager {
         let quiet: ProgressFn = Arc::new(|_| {});
         let jobs = session.expand(&paths)?;
         for chunk in jobs.chunks(session::PREPARE_CHUNK) {
-            let prepared = session.prepare_many(chunk, |_| quiet.clone()).await;
+            let prepared = session.prepare_many(chunk, |_| Arc::clone(&quiet)).await;
             for (job, prepared) in chunk.iter().zip(prepared) {
                 match prepared {
                     Ok(prepared) => {
@@ -604,7 +604,7 @@ impl Manager {
                 }
             },
         };
-        let me = self.me.clone();
+        let me = Weak::clone(&self.me);
         let progress: ProgressFn = Arc::new(move |e| {
             if let Some(m) = me.upgrade() {
                 m.on_transfer(id, e);
@@ -710,7 +710,7 @@ impl Manager {
             r.scheduled = true;
             r.delay
         };
-        let (this, profile) = (self.clone(), profile.to_owned());
+        let (this, profile) = (Arc::clone(self), profile.to_owned());
         self.runtime.spawn(async move {
             tokio::time::sleep(delay).await;
             this.probe(&profile).await;
@@ -758,7 +758,7 @@ impl Manager {
             };
             waiting
         };
-        let this = self.clone();
+        let this = Arc::clone(self);
         self.runtime.spawn(async move {
             for id in waiting {
                 // Retried, dismissed or removed by hand meanwhile: nothing to do.

@@ -1,5 +1,5 @@
 //! The application layer: the upload manager behind the desktop app: one long-lived object that owns the persistent
-//! queue, a [`Session`] per profile, and the uploads running now.
+//! queue, a [`Session`](crate::Session) per profile, and the uploads running now.
 //!
 //! The app's shell only forwards calls to it: files dropped or picked go to [`Manager::add`],
 //! the buttons to [`Manager::pause`], [`Manager::resume`], [`Manager::cancel`],

@@ -32,14 +32,14 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub(crate) fn of(state: ItemState) -> Phase {
+    pub(crate) fn of(state: ItemState) -> Self {
         match state {
             // An upload marked running that is not running was cut off: it waits to go again.
-            ItemState::Queued | ItemState::Uploading => Phase::Queued,
-            ItemState::Paused => Phase::Paused,
-            ItemState::Done => Phase::Done,
-            ItemState::Failed => Phase::Failed,
-            ItemState::Cancelled => Phase::Cancelled,
+            ItemState::Queued | ItemState::Uploading => Self::Queued,
+            ItemState::Paused => Self::Paused,
+            ItemState::Done => Self::Done,
+            ItemState::Failed => Self::Failed,
+            ItemState::Cancelled => Self::Cancelled,
         }
     }
 }
@@ -137,7 +137,7 @@ pub struct Rejection {
     pub reason: String,
 }
 
-/// What [`Manager::add`] did with each file.
+/// What [`Manager::add`](crate::app::Manager::add) did with each file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AddReport {
@@ -162,7 +162,7 @@ pub struct AddSummary {
 
 impl From<AddReport> for AddSummary {
     fn from(r: AddReport) -> Self {
-        AddSummary {
+        Self {
             queued: u32::try_from(r.queued.len()).unwrap_or(u32::MAX),
             rejected: r.rejected,
         }
@@ -238,13 +238,13 @@ impl QueueFilter {
         const UNFINISHED: &[ItemState] =
             &[ItemState::Queued, ItemState::Uploading, ItemState::Paused];
         match self {
-            QueueFilter::All => (
+            Self::All => (
                 UNFINISHED,
                 &[ItemState::Done, ItemState::Failed, ItemState::Cancelled],
             ),
-            QueueFilter::Unfinished => (UNFINISHED, &[]),
-            QueueFilter::Failed => (&[], &[ItemState::Failed, ItemState::Cancelled]),
-            QueueFilter::Done => (&[], &[ItemState::Done]),
+            Self::Unfinished => (UNFINISHED, &[]),
+            Self::Failed => (&[], &[ItemState::Failed, ItemState::Cancelled]),
+            Self::Done => (&[], &[ItemState::Done]),
         }
     }
 }
@@ -373,14 +373,14 @@ pub struct Overview {
 impl Phase {
     pub(crate) fn label(self) -> &'static str {
         match self {
-            Phase::Queued => "queued",
-            Phase::Signing => "signing",
-            Phase::Uploading => "uploading",
-            Phase::Verifying => "verifying",
-            Phase::Done => "done",
-            Phase::Failed => "failed",
-            Phase::Paused => "paused",
-            Phase::Cancelled => "cancelled",
+            Self::Queued => "queued",
+            Self::Signing => "signing",
+            Self::Uploading => "uploading",
+            Self::Verifying => "verifying",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Paused => "paused",
+            Self::Cancelled => "cancelled",
         }
     }
 }

@@ -32,12 +32,12 @@ enum Step {
 impl Step {
     fn name(self) -> &'static str {
         match self {
-            Step::Params => "signing the upload (GET /s3/params)",
-            Step::Create => "starting the multipart upload (POST /s3/multipart)",
-            Step::SignPart => "signing a part (GET /s3/multipart/…/N)",
-            Step::ListParts => "listing the parts (GET /s3/multipart/…)",
-            Step::Complete => "completing the upload (POST /s3/multipart/…/complete)",
-            Step::Abort => "aborting the upload (DELETE /s3/multipart/…)",
+            Self::Params => "signing the upload (GET /s3/params)",
+            Self::Create => "starting the multipart upload (POST /s3/multipart)",
+            Self::SignPart => "signing a part (GET /s3/multipart/…/N)",
+            Self::ListParts => "listing the parts (GET /s3/multipart/…)",
+            Self::Complete => "completing the upload (POST /s3/multipart/…/complete)",
+            Self::Abort => "aborting the upload (DELETE /s3/multipart/…)",
         }
     }
 }
@@ -58,7 +58,7 @@ impl CompanionClient {
     /// A client of the Companion backend at `base`, sending `token` as a bearer token.
     pub fn new(base: url::Url, token: Option<Secret>) -> Result<Self, SignError> {
         let http = http::client(Purpose::Backend).map_err(SignError::Signing)?;
-        Ok(CompanionClient {
+        Ok(Self {
             http,
             base,
             bearer: token.into(),

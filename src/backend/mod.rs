@@ -8,7 +8,7 @@
 //! * [`sign_in`] — the bearer, when the profile signs in with the company's identity provider
 //!   (OpenID Connect) instead of a stored token.
 //!
-//! Both talk to the backend through [`crate::remote::http::client`] (redirects never followed,
+//! Both talk to the backend through `remote::http::client` (redirects never followed,
 //! so a bearer token cannot reach another host).
 
 pub mod companion;
@@ -33,7 +33,7 @@ pub enum Bearer {
 
 impl From<Option<Secret>> for Bearer {
     fn from(token: Option<Secret>) -> Self {
-        token.map_or(Bearer::None, Bearer::Token)
+        token.map_or(Self::None, Bearer::Token)
     }
 }
 
@@ -45,15 +45,15 @@ impl Bearer {
         refused: Option<&Secret>,
     ) -> Result<Option<Secret>, sign_in::SignInError> {
         match self {
-            Bearer::None => Ok(None),
-            Bearer::Token(t) => Ok(Some(t.clone())),
-            Bearer::SignedIn(s) => s.bearer(refused).await.map(Some),
+            Self::None => Ok(None),
+            Self::Token(t) => Ok(Some(t.clone())),
+            Self::SignedIn(s) => s.bearer(refused).await.map(Some),
         }
     }
 
     /// Whether a 401 is worth one more try with a new token.
     fn renews(&self) -> bool {
-        matches!(self, Bearer::SignedIn(_))
+        matches!(self, Self::SignedIn(_))
     }
 
     /// Sends the request `build` makes, with this bearer; when a sign-in's access token is

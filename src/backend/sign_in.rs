@@ -72,25 +72,24 @@ impl crate::error::HasKind for SignInError {
     fn kind(&self) -> crate::error::ErrorKind {
         use crate::error::ErrorKind;
         match self {
-            SignInError::SignedOut(_) => ErrorKind::SignedOut,
-            SignInError::Unreachable(_) => ErrorKind::RemoteTransient,
-            SignInError::Provider(_) | SignInError::Interrupted(_) => ErrorKind::RemotePermanent,
-            SignInError::Keychain(k) => k.kind(),
+            Self::SignedOut(_) => ErrorKind::SignedOut,
+            Self::Unreachable(_) => ErrorKind::RemoteTransient,
+            Self::Provider(_) | Self::Interrupted(_) => ErrorKind::RemotePermanent,
+            Self::Keychain(k) => k.kind(),
         }
     }
 }
 
 impl From<SignInError> for crate::sign::SignError {
     fn from(e: SignInError) -> Self {
-        use crate::sign::SignError;
         match e {
-            SignInError::SignedOut(m) => SignError::SignedOut(m),
-            SignInError::Keychain(k) => SignError::Keychain(k),
-            e @ SignInError::Unreachable(_) => SignError::IdentityProvider {
+            SignInError::SignedOut(m) => Self::SignedOut(m),
+            SignInError::Keychain(k) => Self::Keychain(k),
+            e @ SignInError::Unreachable(_) => Self::IdentityProvider {
                 message: e.to_string(),
                 retryable: true,
             },
-            e => SignError::IdentityProvider {
+            e => Self::IdentityProvider {
                 message: e.to_string(),
                 retryable: false,
             },
@@ -739,7 +738,7 @@ impl SignedIn {
         keychain: Keychain,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        SignedIn {
+        Self {
             profile: profile.to_string(),
             settings,
             http,

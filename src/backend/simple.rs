@@ -103,7 +103,7 @@ impl BackendSigner {
     /// A signer that asks the backend at `url`, sending `token` as a bearer token.
     pub fn new(url: url::Url, token: Option<Secret>) -> Result<Self, SignError> {
         let client = http::client(Purpose::Backend).map_err(SignError::Signing)?;
-        Ok(BackendSigner {
+        Ok(Self {
             client,
             url,
             bearer: token.into(),

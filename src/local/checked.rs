@@ -3,8 +3,12 @@
 //! checksum. Here both are verified against the bytes as they stream in — a mismatch is refused
 //! with `BadDigest` before the part replaces anything — and the checksum is answered, as S3
 //! answers it. So the embedded default proves every part as S3 does, and a client needs no MD5
-//! there either. Every other operation is s3s-fs's own.
+//! there either. ListParts answers each part's ETag (the MD5 of its bytes, as UploadPart
+//! answered it), which s3s-fs leaves out and resuming clients such as Uppy match parts by.
+//! Every other operation is s3s-fs's own.
 
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -22,11 +26,30 @@ use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumHasher};
 pub(crate) struct CheckedParts {
     inner: s3s_fs::FileSystem,
     check: bool,
+    /// The store's root, where s3s-fs keeps a part as `.upload_id-{id}.part-{n}`.
+    root: PathBuf,
 }
 
 impl CheckedParts {
-    pub(crate) fn new(inner: s3s_fs::FileSystem, check: bool) -> Self {
-        CheckedParts { inner, check }
+    pub(crate) fn new(inner: s3s_fs::FileSystem, check: bool, root: &Path) -> Self {
+        Self {
+            inner,
+            check,
+            root: root.to_path_buf(),
+        }
+    }
+}
+
+/// The ETag UploadPart gave the part in `path`: the hex MD5 of its bytes.
+fn part_etag(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut md5 = Md5::new();
+    let mut buf = vec![0; 256 * 1024];
+    loop {
+        match file.read(&mut buf)? {
+            0 => return Ok(hex::encode(md5.finalize())),
+            n => md5.update(&buf[..n]),
+        }
     }
 }
 
@@ -162,7 +185,7 @@ impl S3 for CheckedParts {
             inner: body,
             md5: md5.map(|m| (Md5::new(), m)),
             checksum: checksum.map(|c| (c.algorithm.hasher(), c)),
-            outcome: outcome.clone(),
+            outcome: Arc::clone(&outcome),
             ended: false,
         }));
         let answer = self.inner.upload_part(req).await;
@@ -280,7 +303,27 @@ impl S3 for CheckedParts {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        self.inner.list_parts(req).await
+        let id = uuid::Uuid::parse_str(&req.input.upload_id).ok();
+        let mut answer = self.inner.list_parts(req).await?;
+        let (Some(id), Some(parts)) = (id, answer.output.parts.take()) else {
+            return Ok(answer);
+        };
+        let root = self.root.clone();
+        let parts = tokio::task::spawn_blocking(move || {
+            let mut parts = parts;
+            parts.sort_by_key(|p| p.part_number);
+            for part in &mut parts {
+                let Some(n) = part.part_number else { continue };
+                let path = root.join(format!(".upload_id-{id}.part-{n}"));
+                // A part aborted meanwhile has no file: it is listed without an ETag.
+                part.e_tag = part_etag(&path).ok().map(ETag::Strong);
+            }
+            parts
+        })
+        .await
+        .map_err(|e| s3_error!(InternalError, "cannot read the parts: {e}"))?;
+        answer.output.parts = Some(parts);
+        Ok(answer)
     }
     async fn complete_multipart_upload(
         &self,

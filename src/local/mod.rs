@@ -130,7 +130,7 @@ impl EmbeddedStore {
         let root = std::fs::canonicalize(root).map_err(io(root))?;
         let fs = s3s_fs::FileSystem::new(&root).map_err(|e| LocalError::Start(format!("{e:?}")))?;
         let service = {
-            let mut b = S3ServiceBuilder::new(checked::CheckedParts::new(fs, check_parts));
+            let mut b = S3ServiceBuilder::new(checked::CheckedParts::new(fs, check_parts, &root));
             b.set_auth(SimpleAuth::from_single(access_key_id, secret.expose()));
             b.build()
         };
@@ -169,7 +169,7 @@ impl EmbeddedStore {
         let endpoint = url::Url::parse(&format!("http://{addr}"))
             .map_err(|e| LocalError::Start(format!("{e:?}")))?;
         tracing::info!(%endpoint, root = %root.display(), "embedded store started");
-        Ok(EmbeddedStore {
+        Ok(Self {
             endpoint,
             root,
             bucket: bucket.to_string(),

@@ -42,7 +42,7 @@ pub struct RemoteFailure {
 impl RemoteFailure {
     /// A failure that no server answered with (a network error, a stall, a bad answer).
     pub fn local(kind: FailureKind, message: impl Into<String>) -> Self {
-        RemoteFailure {
+        Self {
             kind,
             code: String::new(),
             status: None,
@@ -82,10 +82,10 @@ impl From<SignError> for RemoteFailure {
             e if e.is_retryable() => (FailureKind::Transient, None, None),
             _ => (FailureKind::Permanent, None, None),
         };
-        RemoteFailure {
+        Self {
             status,
             retry_after,
-            ..RemoteFailure::local(kind, e.to_string())
+            ..Self::local(kind, e.to_string())
         }
     }
 }

@@ -48,7 +48,7 @@ pub enum NetworkError {
     /// The proxy names a user but no password is stored.
     #[error(
         "the proxy {proxy} names user '{user}' but profile '{profile}' has no proxy password \
-         in the keychain: store it with `hoist secret set {profile} --kind proxy-password`"
+         in the keychain: store it as the profile's proxy-password secret"
     )]
     ProxyPasswordMissing {
         /// The proxy URL.
@@ -67,13 +67,23 @@ impl HasKind for NetworkError {
     fn kind(&self) -> ErrorKind {
         ErrorKind::InvalidInput
     }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            Self::ProxyPasswordMissing { profile, .. } => Some(crate::error::Hint::StoreSecret {
+                profile: profile.clone(),
+                kind: "proxy-password",
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// What to do when a proxy answers 407 (to a plain-HTTP request, or to CONNECT).
 pub(crate) const PROXY_WANTS_CREDENTIALS: &str =
     "the proxy asks for a user name and password (HTTP 407): put the user in the profile's proxy \
-     URL (http://user@proxy:port) and store the password with `hoist secret set PROFILE --kind \
-     proxy-password`; IT can tell you which account the proxy accepts";
+     URL (http://user@proxy:port) and store the password in the keychain as the profile's \
+     proxy-password secret; IT can tell you which account the proxy accepts";
 
 /// The proxy and TLS every client of a session uses.
 #[derive(Clone)]
@@ -92,11 +102,11 @@ impl std::fmt::Debug for Network {
 
 impl Network {
     /// The system's proxy and trust store, with certificate diagnosis.
-    pub fn system() -> Result<Network, NetworkError> {
+    pub fn system() -> Result<Self, NetworkError> {
         static SYSTEM: OnceLock<Result<Network, String>> = OnceLock::new();
         SYSTEM
             .get_or_init(|| {
-                Ok(Network {
+                Ok(Self {
                     proxy: None,
                     tls: tls_config(Vec::new()).map_err(|e| e.to_string())?,
                 })
@@ -110,16 +120,16 @@ impl Network {
         profile: &str,
         settings: &NetworkSettings,
         proxy_password: Option<&Secret>,
-    ) -> Result<Network, NetworkError> {
+    ) -> Result<Self, NetworkError> {
         let tls = match &settings.ca_file {
             Some(path) => tls_config(read_ca_file(path)?)?,
-            None => Network::system()?.tls,
+            None => Self::system()?.tls,
         };
         let proxy = match &settings.proxy {
             Some(raw) => Some(proxy(profile, raw, proxy_password)?),
             None => None,
         };
-        Ok(Network { proxy, tls })
+        Ok(Self { proxy, tls })
     }
 
     /// Applies this network to a client being built.
@@ -188,9 +198,9 @@ fn tls_config(
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let tls = |e: rustls::Error| NetworkError::Tls(e.to_string());
     let inner = if extra_roots.is_empty() {
-        rustls_platform_verifier::Verifier::new(provider.clone()).map_err(tls)?
+        rustls_platform_verifier::Verifier::new(Arc::clone(&provider)).map_err(tls)?
     } else {
-        new_with_extra_roots(extra_roots, provider.clone()).map_err(tls)?
+        new_with_extra_roots(extra_roots, Arc::clone(&provider)).map_err(tls)?
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -476,7 +486,14 @@ mod tests {
         assert!(
             matches!(missing, NetworkError::ProxyPasswordMissing { ref user, .. } if user == "alice")
         );
-        assert!(missing.to_string().contains("--kind proxy-password"));
+        assert!(missing.to_string().contains("proxy-password secret"));
+        assert_eq!(
+            missing.hint(),
+            Some(crate::error::Hint::StoreSecret {
+                profile: "corp".into(),
+                kind: "proxy-password"
+            })
+        );
         let ok = Network::for_profile("corp", &settings, Some(&Secret::new("pw")));
         assert!(ok.is_ok());
         let with_password = NetworkSettings {

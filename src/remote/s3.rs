@@ -57,7 +57,7 @@ impl S3Client {
         // reqwest fails to build a client only when its TLS backend cannot start, which no input
         // or network can cause; the default client then stops with reqwest's own message.
         let http = http::client(Purpose::S3Call).unwrap_or_default();
-        S3Client { signer, http }
+        Self { signer, http }
     }
 
     /// This client through `network` (a profile's proxy and trust).
@@ -634,7 +634,7 @@ impl MultipartApi for S3Client {
         target: &MultipartTarget,
         now: SystemTime,
     ) -> Result<Vec<RemotePart>, RemoteFailure> {
-        S3Client::list_parts(self, &target.key, &target.upload_id, now).await
+        Self::list_parts(self, &target.key, &target.upload_id, now).await
     }
 
     async fn complete(
@@ -649,11 +649,11 @@ impl MultipartApi for S3Client {
     }
 
     async fn abort(&self, target: &MultipartTarget, now: SystemTime) -> Result<(), RemoteFailure> {
-        S3Client::abort(self, &target.key, &target.upload_id, now).await
+        Self::abort(self, &target.key, &target.upload_id, now).await
     }
 
     async fn head(&self, key: &str, now: SystemTime) -> Result<Option<ObjectInfo>, RemoteFailure> {
-        S3Client::head(self, key, now).await
+        Self::head(self, key, now).await
     }
 
     fn location(&self, key: &str) -> String {

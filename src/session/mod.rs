@@ -1,7 +1,7 @@
 //! A session: one profile made ready to upload (secrets read from the keychain, the signer
 //! chosen, the embedded store started for `local`), the persistent queue, and batches of files
 //! and folders sent under the profile's concurrency limit — small files in one PUT, large ones
-//! in parts that resume after a crash. [`pipeline`] is the one scheduler both front ends run
+//! in parts that resume after a crash. `pipeline` is the one scheduler both front ends run
 //! uploads through.
 
 use std::path::{Path, PathBuf};
@@ -72,22 +72,23 @@ pub enum SessionError {
 impl HasKind for SessionError {
     fn kind(&self) -> ErrorKind {
         match self {
-            SessionError::Profile(e) => e.kind(),
-            SessionError::Keychain(e) => e.kind(),
-            SessionError::Sign(e) => e.kind(),
-            SessionError::Queue(e) => e.kind(),
-            SessionError::Network(e) => e.kind(),
+            Self::Profile(e) => e.kind(),
+            Self::Keychain(e) => e.kind(),
+            Self::Sign(e) => e.kind(),
+            Self::Queue(e) => e.kind(),
+            Self::Network(e) => e.kind(),
             #[cfg(feature = "embedded-store")]
-            SessionError::Local(e) => e.kind(),
-            SessionError::NoEmbeddedStore => ErrorKind::InvalidInput,
+            Self::Local(e) => e.kind(),
+            Self::NoEmbeddedStore => ErrorKind::InvalidInput,
         }
     }
 
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
-            SessionError::Profile(e) => e.hint(),
-            SessionError::Keychain(e) => e.hint(),
-            SessionError::Sign(e) => e.hint(),
+            Self::Profile(e) => e.hint(),
+            Self::Keychain(e) => e.hint(),
+            Self::Sign(e) => e.hint(),
+            Self::Network(e) => e.hint(),
             _ => None,
         }
     }
@@ -113,16 +114,16 @@ pub enum UploadError {
 impl HasKind for UploadError {
     fn kind(&self) -> ErrorKind {
         match self {
-            UploadError::Validation(e) => e.kind(),
-            UploadError::Key(e) => e.kind(),
-            UploadError::Transfer(e) => e.kind(),
-            UploadError::Queue(e) => e.kind(),
+            Self::Validation(e) => e.kind(),
+            Self::Key(e) => e.kind(),
+            Self::Transfer(e) => e.kind(),
+            Self::Queue(e) => e.kind(),
         }
     }
 
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
-            UploadError::Transfer(e) => e.hint(),
+            Self::Transfer(e) => e.hint(),
             _ => None,
         }
     }
@@ -155,7 +156,7 @@ impl Job {
 
     /// A lone file (no folder above it kept in the key).
     pub fn file(path: impl Into<PathBuf>) -> Self {
-        Job {
+        Self {
             path: path.into(),
             dirs: Vec::new(),
             batch: None,
@@ -263,15 +264,15 @@ pub enum CancelError {
 impl HasKind for CancelError {
     fn kind(&self) -> ErrorKind {
         match self {
-            CancelError::Queue(e) => e.kind(),
-            CancelError::Abort(_) => ErrorKind::RemoteTransient,
+            Self::Queue(e) => e.kind(),
+            Self::Abort(_) => ErrorKind::RemoteTransient,
         }
     }
 
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
-            CancelError::Abort(_) => Some(crate::error::Hint::Sweep),
-            CancelError::Queue(_) => None,
+            Self::Abort(_) => Some(crate::error::Hint::Sweep),
+            Self::Queue(_) => None,
         }
     }
 }
@@ -408,7 +409,7 @@ impl Session {
                                 .with_network(&network)?
                                 .with_bearer(bearer),
                         );
-                        (c.clone(), Some(c))
+                        (Arc::clone(&c) as Arc<dyn Signer>, Some(c))
                     }
                 }
             }
@@ -460,7 +461,7 @@ impl Session {
         queue: Arc<Queue>,
     ) -> Self {
         let profile_limit = RateLimit::new(profile.network.limit_rate);
-        Session {
+        Self {
             parts_limit: Arc::new(Semaphore::new(profile.concurrency.max(1))),
             part_memory: Arc::new(Semaphore::new(PART_MEMORY_MIB)),
             uploader: uploader
@@ -647,7 +648,7 @@ impl Session {
     /// upload there; a source that changed since restarts that upload.
     pub async fn prepare(&self, job: &Job, progress: &ProgressFn) -> Result<Prepared, UploadError> {
         let mut prepared = self
-            .prepare_many(std::slice::from_ref(job), |_| progress.clone())
+            .prepare_many(std::slice::from_ref(job), |_| Arc::clone(progress))
             .await;
         prepared.pop().unwrap_or_else(|| {
             Err(UploadError::Queue(QueueError::Commit(
@@ -946,7 +947,7 @@ impl Session {
     /// Records a landed upload. The commit waits for the disk: off the async workers, which
     /// other uploads (and the embedded store) need meanwhile.
     async fn record_done(&self, item_id: i64, r: &UploadReceipt) -> Result<(), QueueError> {
-        let queue = self.queue.clone();
+        let queue = Arc::clone(&self.queue);
         let (key, sha256) = (r.key.clone(), r.sha256.clone());
         let (etag, location) = (r.etag.clone(), r.location.clone());
         let integrity = r.integrity.as_ref().map(ToString::to_string);

@@ -9,6 +9,8 @@
 //!             `concurrency` at once, in order        3 × 50, in order        `concurrency`
 //! ```
 
+use std::sync::Arc;
+
 use futures_util::stream::{self, Stream, StreamExt};
 use futures_util::FutureExt as _;
 use tokio::sync::mpsc::error::TrySendError;
@@ -167,7 +169,7 @@ impl Session {
             // The commit waits for the disk: off the async workers.
             let rows: Vec<(i64, crate::sign::Assigned)> =
                 assigned.iter().map(|(_, id, a)| (*id, a.clone())).collect();
-            let queue = self.queue.clone();
+            let queue = Arc::clone(&self.queue);
             let journaled = tokio::task::spawn_blocking(move || {
                 let refs: Vec<(i64, &crate::sign::Assigned)> =
                     rows.iter().map(|(id, a)| (*id, a)).collect();

@@ -197,8 +197,8 @@ pub enum SignError {
 impl HasKind for SignError {
     fn kind(&self) -> ErrorKind {
         match self {
-            SignError::Keychain(k) => k.kind(),
-            SignError::SignedOut(_) => ErrorKind::SignedOut,
+            Self::Keychain(k) => k.kind(),
+            Self::SignedOut(_) => ErrorKind::SignedOut,
             e if e.is_retryable() => ErrorKind::RemoteTransient,
             _ => ErrorKind::RemotePermanent,
         }
@@ -206,8 +206,8 @@ impl HasKind for SignError {
 
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
-            SignError::Keychain(k) => k.hint(),
-            SignError::BackendRejected { status: 401, .. } => Some(crate::error::Hint::CheckToken),
+            Self::Keychain(k) => k.hint(),
+            Self::BackendRejected { status: 401, .. } => Some(crate::error::Hint::CheckToken),
             _ => None,
         }
     }
@@ -218,9 +218,9 @@ impl SignError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            SignError::BackendUnavailable { .. }
-                | SignError::BackendUnreachable(_)
-                | SignError::IdentityProvider {
+            Self::BackendUnavailable { .. }
+                | Self::BackendUnreachable(_)
+                | Self::IdentityProvider {
                     retryable: true,
                     ..
                 }

@@ -47,7 +47,7 @@ impl SigV4Signer {
         access_key_id: impl Into<String>,
         secret_access_key: Secret,
     ) -> Self {
-        SigV4Signer {
+        Self {
             bucket: bucket.into(),
             region: region.into(),
             endpoint: None,

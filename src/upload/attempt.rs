@@ -19,13 +19,13 @@ pub(crate) enum AttemptError {
 
 impl From<RemoteFailure> for AttemptError {
     fn from(f: RemoteFailure) -> Self {
-        AttemptError::Retry(f)
+        Self::Retry(f)
     }
 }
 
 impl From<TransferError> for AttemptError {
     fn from(e: TransferError) -> Self {
-        AttemptError::Fatal(e)
+        Self::Fatal(e)
     }
 }
 
@@ -172,9 +172,9 @@ mod tests {
     #[tokio::test]
     async fn a_server_that_asks_to_wait_sets_the_pace_without_spending_retries() {
         let clock = Arc::new(SteppingClock::default());
-        let p = policy(clock.clone());
+        let p = policy(Arc::clone(&clock));
         let events = Arc::new(Mutex::new(Vec::new()));
-        let seen = events.clone();
+        let seen = Arc::clone(&events);
         let progress: ProgressFn = Arc::new(move |e| seen.lock().unwrap().push(e));
         let calls = Mutex::new(0u32);
         let (v, attempts) = with_retry(&p, Some(&progress), |_| {
@@ -220,7 +220,7 @@ mod tests {
     #[tokio::test]
     async fn waiting_has_a_limit() {
         let clock = Arc::new(SteppingClock::default());
-        let p = policy(clock.clone());
+        let p = policy(Arc::clone(&clock));
         let err = with_retry(&p, None, |_| async { Err::<(), _>(throttled(25)) })
             .await
             .unwrap_err();

@@ -20,7 +20,7 @@ pub struct Control {
 
 impl Default for Control {
     fn default() -> Self {
-        Control {
+        Self {
             token: CancellationToken::new(),
             cancelled: vec![Arc::new(AtomicBool::new(false))],
         }
@@ -42,10 +42,10 @@ impl Control {
     }
 
     /// A control that stops when this one does, or on its own.
-    pub fn child(&self) -> Control {
+    pub fn child(&self) -> Self {
         let mut cancelled = vec![Arc::new(AtomicBool::new(false))];
         cancelled.extend(self.cancelled.iter().cloned());
-        Control {
+        Self {
             token: self.token.child_token(),
             cancelled,
         }

@@ -66,7 +66,7 @@ impl Uploader {
         // reqwest fails to build a client only when its TLS backend cannot start, which no input
         // or network can cause; the default client then stops with reqwest's own message.
         let client = http::client(Purpose::Transfer).unwrap_or_default();
-        Uploader {
+        Self {
             client,
             retry,
             stall_timeout: Duration::from_secs(30),

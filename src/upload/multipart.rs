@@ -358,7 +358,7 @@ impl Resumed {
                 .collect::<Option<Vec<u8>>>()?;
             raw.try_into().ok()
         };
-        Resumed {
+        Self {
             target,
             etags: parts
                 .iter()
@@ -386,7 +386,7 @@ impl Ledger {
                 .get(n)
                 .is_some_and(|m| e.trim_matches('"') == hex::encode(m))
         });
-        Ledger {
+        Self {
             etags_are_md5,
             maybe_completed: resumed.maybe_completed,
             store_checks_checksums: false,
@@ -641,8 +641,8 @@ impl PartRun<'_> {
     /// flight; retries pass through.
     fn part_progress(&self, n: u32) -> ProgressFn {
         let (outer, ledger, total) = (
-            self.job.progress.clone(),
-            self.ledger.clone(),
+            Arc::clone(self.job.progress),
+            Arc::clone(&self.ledger),
             self.file.size,
         );
         Arc::new(move |e| match e {

@@ -77,7 +77,7 @@ pub struct PartPlan {
 impl PartPlan {
     /// The plan for a file of `size` with the preferred part size.
     pub fn for_file(size: u64, preferred: u64) -> Result<Self, ObjectTooLarge> {
-        Ok(PartPlan {
+        Ok(Self {
             size,
             part_size: part_size_for(size, preferred)?,
         })

@@ -61,7 +61,7 @@ impl Answer {
     /// No answer of a store: the backend said the object had landed before (a resume after a
     /// crash), having compared its size and content with what the file declares.
     pub(crate) fn landed_before() -> Self {
-        Answer {
+        Self {
             etag: None,
             checksums: Vec::new(),
             etag_is_md5: false,
@@ -142,8 +142,8 @@ impl Uploader {
         let started = Instant::now();
         let activity = Arc::new(AtomicU64::new(0));
         let stream = {
-            let activity = activity.clone();
-            let progress = progress.clone();
+            let activity = Arc::clone(&activity);
+            let progress = Arc::clone(progress);
             let mut sent = 0u64;
             chunks.map(move |chunk| {
                 if let Ok(c) = &chunk {

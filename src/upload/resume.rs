@@ -30,10 +30,10 @@ impl RestartReason {
     /// The sentence recorded in the queue and shown to the user.
     pub(crate) fn message(self) -> &'static str {
         match self {
-            RestartReason::SourceChanged => {
+            Self::SourceChanged => {
                 "the file changed since its upload started; the old upload was aborted and it starts over"
             }
-            RestartReason::UploadGone => {
+            Self::UploadGone => {
                 "the unfinished upload is gone from the server (expired or aborted); starting over"
             }
         }
@@ -41,7 +41,7 @@ impl RestartReason {
 
     /// Whether the old upload may still exist on the store, and so must be aborted.
     fn aborts(self) -> bool {
-        self == RestartReason::SourceChanged
+        self == Self::SourceChanged
     }
 }
 

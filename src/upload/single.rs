@@ -60,7 +60,7 @@ pub struct Placement {
 impl Placement {
     /// A lone file going to `key`.
     pub fn key(key: impl Into<String>) -> Self {
-        Placement {
+        Self {
             key: key.into(),
             ..Default::default()
         }
@@ -240,7 +240,7 @@ pub(crate) struct Sent {
 
 impl Sent {
     pub(crate) fn by(presigned: &PresignedPut) -> Self {
-        Sent {
+        Self {
             checksum: baked_checksums(presigned)
                 .find_map(|(alg, _)| ChecksumAlgorithm::parse(&alg)),
             content_md5: presigned.form.is_none(),

@@ -41,7 +41,7 @@ impl std::fmt::Debug for RateLimit {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        RateLimit::new(None)
+        Self::new(None)
     }
 }
 
@@ -55,7 +55,7 @@ fn speed(bytes_per_second: Option<u64>) -> f64 {
 impl RateLimit {
     /// A limit of `bytes_per_second` (none: unlimited).
     pub fn new(bytes_per_second: Option<u64>) -> Self {
-        RateLimit(
+        Self(
             Limiter::builder(speed(bytes_per_second))
                 .refill(Duration::from_millis(100))
                 .build(),

@@ -193,8 +193,8 @@ impl TransferError {
     /// upload keeps what they hold of it (its parts, its ticket), to go on once they can.
     pub fn is_out_of_reach(&self) -> bool {
         match self {
-            TransferError::RetriesExhausted { out_of_reach, .. } => *out_of_reach,
-            TransferError::Sign(e) => matches!(
+            Self::RetriesExhausted { out_of_reach, .. } => *out_of_reach,
+            Self::Sign(e) => matches!(
                 e,
                 SignError::BackendUnreachable(_) | SignError::BackendUnavailable { .. }
             ),
@@ -206,25 +206,25 @@ impl TransferError {
 impl HasKind for TransferError {
     fn kind(&self) -> ErrorKind {
         match self {
-            TransferError::Rejected(_)
-            | TransferError::UploadGone
-            | TransferError::ExpiredAgain { .. }
-            | TransferError::Integrity(_)
-            | TransferError::Quarantined { .. } => ErrorKind::RemotePermanent,
-            TransferError::RetriesExhausted { .. } | TransferError::BudgetExhausted { .. } => {
+            Self::Rejected(_)
+            | Self::UploadGone
+            | Self::ExpiredAgain { .. }
+            | Self::Integrity(_)
+            | Self::Quarantined { .. } => ErrorKind::RemotePermanent,
+            Self::RetriesExhausted { .. } | Self::BudgetExhausted { .. } => {
                 ErrorKind::RemoteTransient
             }
-            TransferError::Sign(e) => e.kind(),
-            TransferError::SourceChanged => ErrorKind::SourceChanged,
-            TransferError::Read(_) | TransferError::Journal(_) => ErrorKind::Local,
-            TransferError::Paused => ErrorKind::Paused,
-            TransferError::Cancelled => ErrorKind::Cancelled,
+            Self::Sign(e) => e.kind(),
+            Self::SourceChanged => ErrorKind::SourceChanged,
+            Self::Read(_) | Self::Journal(_) => ErrorKind::Local,
+            Self::Paused => ErrorKind::Paused,
+            Self::Cancelled => ErrorKind::Cancelled,
         }
     }
 
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
-            TransferError::Sign(e) => e.hint(),
+            Self::Sign(e) => e.hint(),
             _ => None,
         }
     }

@@ -117,7 +117,11 @@ async fn observed_multipart(
         ChecksumAlgorithm::Crc64nvme,
         Arc::new(store.store.signer()),
     );
-    s = s.with_multipart(api.clone(), 5 * mib, 5 * mib);
+    s = s.with_multipart(
+        Arc::clone(&api) as Arc<dyn hoist::remote::MultipartApi>,
+        5 * mib,
+        5 * mib,
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = support::write(dir.path(), "big.bin", content);
     let (progress, _) = support::recorder();
@@ -246,6 +250,9 @@ async fn the_embedded_store_refuses_a_part_that_does_not_match_its_checksum() {
         .await
         .unwrap();
     assert_eq!((parts.len(), parts[0].size), (1, 10));
+    // Regression (#33): the embedded store listed parts with an empty ETag, so Uppy's resume
+    // could not tell which parts had landed and sent them all again.
+    assert_eq!(parts[0].etag, format!("\"{}\"", hex::encode(md5_of(&body))));
     let done = MultipartApi::complete(
         &client,
         &target,

@@ -13,8 +13,8 @@ pub(crate) struct Env {
 }
 
 impl Env {
-    pub(crate) fn new() -> Env {
-        Env {
+    pub(crate) fn new() -> Self {
+        Self {
             config: tempfile::tempdir().unwrap(),
             data: tempfile::tempdir().unwrap(),
             keychain_service: format!("hoist-cli-test-{}", uuid::Uuid::new_v4()),

@@ -27,7 +27,12 @@ fn session_through(companion: &Companion) -> Session {
         },
     );
     let (policy, _) = support::recorded_policy();
-    Session::with_signer(profile, client.clone(), Uploader::new(policy)).with_multipart(
+    Session::with_signer(
+        profile,
+        Arc::clone(&client) as Arc<dyn hoist::sign::Signer>,
+        Uploader::new(policy),
+    )
+    .with_multipart(
         client as Arc<dyn MultipartApi>,
         16 * MIB as u64,
         8 * MIB as u64,

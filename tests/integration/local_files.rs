@@ -4,6 +4,7 @@
 //! (or hang), and a swap to another file of the same size and time uploaded that file.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hoist::upload::{TransferError, Uploader};
@@ -170,7 +171,7 @@ async fn a_folder_killed_before_it_was_queued_whole_resumes_whole_under_one_id()
     let jobs = first.expand(std::slice::from_ref(&folder)).unwrap();
     assert_eq!(jobs.len(), 5);
     let (quiet, _) = recorder();
-    let queued = first.prepare_many(&jobs[..3], |_| quiet.clone()).await;
+    let queued = first.prepare_many(&jobs[..3], |_| Arc::clone(&quiet)).await;
     for p in queued.into_iter().take(2) {
         let control = first.control().child();
         first
@@ -195,7 +196,7 @@ async fn a_folder_killed_before_it_was_queued_whole_resumes_whole_under_one_id()
         3,
         "the one queued and the two never queued: {resumed:?}"
     );
-    let outcomes = second.upload_jobs(&resumed, |_| quiet.clone()).await;
+    let outcomes = second.upload_jobs(&resumed, |_| Arc::clone(&quiet)).await;
     let keys: Vec<String> = outcomes
         .into_iter()
         .map(|o| o.result.expect("landed").key)

@@ -223,7 +223,13 @@ async fn parts_go_without_md5_once_the_store_answers_with_their_checksums() {
     let one_at_a_time = |p: &mut Profile| p.concurrency = 1;
 
     let first = Arc::new(Observed::new(S3Client::new(ls.signer(bucket))));
-    let s = session_with(&ls, bucket, crc, first.clone(), one_at_a_time);
+    let s = session_with(
+        &ls,
+        bucket,
+        crc,
+        Arc::clone(&first) as Arc<dyn hoist::remote::MultipartApi>,
+        one_at_a_time,
+    );
     let control = s.control().clone();
     let pause_after_five: ProgressFn = Arc::new(move |e| {
         if matches!(e, TransferEvent::Sent { bytes, .. } if bytes >= 5 * 5 * MIB as u64) {
@@ -247,8 +253,14 @@ async fn parts_go_without_md5_once_the_store_answers_with_their_checksums() {
     );
 
     let second = Arc::new(Observed::new(S3Client::new(ls.signer(bucket))));
-    let resumed =
-        session_with(&ls, bucket, crc, second.clone(), one_at_a_time).with_queue(s.queue().clone());
+    let resumed = session_with(
+        &ls,
+        bucket,
+        crc,
+        Arc::clone(&second) as Arc<dyn hoist::remote::MultipartApi>,
+        one_at_a_time,
+    )
+    .with_queue(Arc::clone(s.queue()));
     let (progress, _) = support::recorder();
     let r = resumed.upload(&path, &progress).await.expect("resumed");
     let sent_again: Vec<u32> = second

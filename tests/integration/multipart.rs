@@ -139,7 +139,7 @@ async fn a_changed_source_restarts_with_a_reason_and_lands_the_new_content() {
         5 * MIB as u64,
         5 * MIB as u64,
     )
-    .with_queue(s.queue().clone());
+    .with_queue(Arc::clone(s.queue()));
     let (progress, events) = recorder();
     let r = resumed
         .upload(&path, &progress)
@@ -213,7 +213,7 @@ async fn a_source_rewritten_after_its_last_part_is_not_completed() {
     let original = std::fs::metadata(&path).unwrap().modified().unwrap();
     let target = path.clone();
     let rewritten = Arc::new(Mutex::new(false));
-    let seen = rewritten.clone();
+    let seen = Arc::clone(&rewritten);
     let progress: ProgressFn = Arc::new(move |e| {
         if let TransferEvent::Sent { bytes, total } = e {
             let mut done = seen.lock().unwrap();
@@ -692,7 +692,7 @@ async fn a_resumed_upload_gone_under_its_parts_starts_over_once() {
     }
     // The next run, with the same queue.
     let (resumed, _) = faulty_session(&f);
-    let resumed = resumed.with_queue(s.queue().clone());
+    let resumed = resumed.with_queue(Arc::clone(s.queue()));
     let (progress, events) = recorder();
     let r = resumed
         .upload(&path, &progress)

@@ -22,7 +22,7 @@ struct Secrets {
 }
 
 impl Secrets {
-    fn new(profile: &str, proxy_password: Option<&str>) -> Secrets {
+    fn new(profile: &str, proxy_password: Option<&str>) -> Self {
         let keychain = Keychain::new(format!("hoist-net-test-{}", uuid::Uuid::new_v4()));
         keychain
             .set(
@@ -36,7 +36,7 @@ impl Secrets {
                 .set(profile, SecretKind::ProxyPassword, &Secret::new(p))
                 .unwrap();
         }
-        Secrets {
+        Self {
             keychain,
             profile: profile.to_string(),
         }
@@ -128,7 +128,7 @@ async fn a_proxy_that_wants_a_password_says_how_to_give_it() {
     let error = upload(profile, &secrets, b"hello\n").await.unwrap_err();
     assert!(
         error.contains("proxy asks for a user name and password (HTTP 407)")
-            && error.contains("--kind proxy-password"),
+            && error.contains("proxy-password secret"),
         "{error}"
     );
     assert!(
@@ -141,11 +141,33 @@ async fn a_proxy_that_wants_a_password_says_how_to_give_it() {
     let mut profile = store.self_sign_profile("corp-noauth");
     let port = proxy.url.rsplit(':').next().unwrap().to_string();
     profile.network.proxy = Some(format!("http://alice@127.0.0.1:{port}"));
-    let error = session(profile, &secrets).await.unwrap_err();
+    let data = tempfile::tempdir().unwrap();
+    let queue = Arc::new(Queue::in_memory().unwrap());
+    let error = Session::open_in(
+        profile,
+        &secrets.keychain,
+        RetryPolicy::default(),
+        queue,
+        data.path(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(hoist::Error::from)
+    .unwrap_err();
     assert!(
-        error.contains("no proxy password in the keychain")
-            && error.contains("hoist secret set corp-noauth --kind proxy-password"),
+        error
+            .to_string()
+            .contains("no proxy password in the keychain"),
         "{error}"
+    );
+    // The core names what to store; each front end says how (#28: no CLI command in core text).
+    assert!(!error.to_string().contains("hoist "), "{error}");
+    assert_eq!(
+        error.hint(),
+        Some(&hoist::Hint::StoreSecret {
+            profile: "corp-noauth".into(),
+            kind: "proxy-password"
+        })
     );
 }
 
@@ -226,7 +248,7 @@ async fn a_bandwidth_limit_holds_and_can_be_lifted_while_the_upload_runs() {
     let (progress, events) = support::recorder();
     let started = Instant::now();
     let running = {
-        let session = session.clone();
+        let session = Arc::clone(&session);
         tokio::spawn(async move { session.upload(&path, &progress).await })
     };
     tokio::time::sleep(Duration::from_millis(1500)).await;

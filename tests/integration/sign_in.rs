@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use hoist::secret::{Keychain, SecretKind};
 
@@ -75,10 +76,10 @@ async fn login_in_browser_as(
     user: &'static str,
 ) -> (std::process::ExitStatus, String, String) {
     let handle = tokio::runtime::Handle::current();
-    let p = provider.clone();
+    let p = Arc::clone(provider);
     run_reading_stderr(env, &["login", "staff"], move |line| {
         if line.starts_with(&format!("{}/auth?", p.issuer)) {
-            let (p, url) = (p.clone(), line.to_string());
+            let (p, url) = (Arc::clone(&p), line.to_string());
             handle.spawn(async move { p.sign_in_as(&url, user).await });
         }
     })
@@ -162,14 +163,14 @@ async fn hoist_login_device_shows_a_code_to_enter_elsewhere() {
     staff_profile(&env, &backend, &provider);
 
     let handle = tokio::runtime::Handle::current();
-    let p = provider.clone();
+    let p = Arc::clone(&provider);
     let (status, stdout, stderr) =
         run_reading_stderr(&env, &["login", "staff", "--device"], move |line| {
             // "To sign in, open URL on any device and enter the code CODE"
             if let Some(rest) = line.strip_prefix("To sign in, open ") {
                 let (uri, rest) = rest.split_once(' ').unwrap();
                 let code = rest.rsplit(' ').next().unwrap().to_string();
-                let (p, uri) = (p.clone(), uri.to_string());
+                let (p, uri) = (Arc::clone(&p), uri.to_string());
                 handle.spawn(async move { p.enter_device_code(&uri, &code, "bob").await });
             }
         })

@@ -25,7 +25,7 @@ pub(crate) struct ProviderOptions {
 
 impl Default for ProviderOptions {
     fn default() -> Self {
-        ProviderOptions {
+        Self {
             audience: "hoist-server",
             access_token_ttl: Duration::from_secs(600),
             alg: "RS256",
@@ -45,7 +45,7 @@ pub(crate) struct OidcProvider {
 
 impl OidcProvider {
     /// Starts the provider and waits until it listens.
-    pub(crate) fn start(options: ProviderOptions) -> OidcProvider {
+    pub(crate) fn start(options: ProviderOptions) -> Self {
         // At run time, as cargo gives it: see tests/integration/support's manifest_dir.
         let dir = std::env::var_os("CARGO_MANIFEST_DIR")
             .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
@@ -88,7 +88,7 @@ impl OidcProvider {
         let issuer = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("oidc-provider did not start within 30 s");
-        OidcProvider { issuer, child }
+        Self { issuer, child }
     }
 
     /// Signs in as `user` on the provider's pages, starting at `url` (the authorization URL
@@ -135,7 +135,7 @@ struct Browser {
 
 impl Browser {
     fn new(issuer: &str) -> Self {
-        Browser {
+        Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

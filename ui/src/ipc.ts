@@ -5,6 +5,7 @@ import type { AddSummary } from "./bindings/AddSummary";
 import type { ErrorKind } from "./bindings/ErrorKind";
 import type { ExportFormat } from "./bindings/ExportFormat";
 import type { HealthReport } from "./bindings/HealthReport";
+import type { Hint } from "./bindings/Hint";
 import type { HistoryPage } from "./bindings/HistoryPage";
 import type { HistoryQuery } from "./bindings/HistoryQuery";
 import type { IpcError } from "./bindings/IpcError";
@@ -29,7 +30,30 @@ export function errorMessage(e: unknown): string {
 }
 
 export function errorKind(e: unknown): ErrorKind {
-  return isIpcError(e) ? e.kind : "failed";
+  return isIpcError(e) ? e.kind : "local";
+}
+
+/** What would fix what a command threw, when the core knows: its hint. */
+export function errorHint(e: unknown): Hint | null {
+  return isIpcError(e) ? (e.hint ?? null) : null;
+}
+
+/** The window's words for a hint: what to do, with the window's own controls. */
+export function adviceFor(hint: Hint): string {
+  switch (hint.hint) {
+    case "store-secret":
+      return `open Profiles and enter the ${hint.kind} of ${hint.profile}`;
+    case "check-token":
+      return "open Profiles and enter the token your company gave you";
+    case "add-profile":
+      return "create a profile in Profiles";
+    case "remove-profile":
+      return `a profile named ${hint.profile} exists: edit it, or choose another name`;
+    case "choose-profile":
+      return "choose the active profile in Profiles";
+    case "sweep":
+      return "its unfinished parts stay on the store until they expire or are swept";
+  }
 }
 
 export const ipc = {

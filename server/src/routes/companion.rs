@@ -99,7 +99,9 @@ pub(super) async fn params(
     let token = s.admit(&headers, &call, "companion.params").await?;
     let token = &*token;
     let q = query_map(q);
-    let size = policy::json_size(q.get("size").map(|v| Value::String(v.clone())).as_ref())?;
+    // Hoist sends `size`; Uppy, where it sends one, `metadata[size]`.
+    let declared = q.get("size").or_else(|| q.get("metadata[size]"));
+    let size = policy::json_size(declared.map(|v| Value::String(v.clone())).as_ref())?;
     // Uppy sends its metadata as `metadata[name]`; Hoist sends the same names.
     let meta = |name: &str| {
         q.get(&format!("metadata[{name}]"))
@@ -230,8 +232,8 @@ impl FromRequestParts<Shared> for UploadRequest {
             .await
             .map_err(|e| ApiError::bad_request(e.body_text()))?;
         let call = parts.extensions.get::<Call>().cloned().unwrap_or_default();
-        Ok(UploadRequest {
-            s: s.clone(),
+        Ok(Self {
+            s: std::sync::Arc::clone(s),
             call,
             headers: parts.headers.clone(),
             params,

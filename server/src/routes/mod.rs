@@ -65,8 +65,9 @@ async fn readyz(State(s): State<Shared>) -> Result<Json<serde_json::Value>, ApiE
 
 /// The HTTP API.
 pub fn app(config: AppConfig) -> Router {
+    let cors = config.cors.layer();
     let state: Shared = Arc::new(AppState::new(config));
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route(
@@ -103,8 +104,16 @@ pub fn app(config: AppConfig) -> Router {
             get(companion::sign_part),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
-        .layer(middleware::from_fn_with_state(state.clone(), audit_denials))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            audit_denials,
+        ))
+        .with_state(state);
+    // Outermost: a browser's preflight is answered before anything else runs.
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 /// Audits `e`, the refusal of one part of a request that itself succeeds (a file of a batch),

@@ -104,8 +104,8 @@ pub(crate) struct Cli {
 }
 
 impl Cli {
-    pub(crate) fn new() -> Cli {
-        Cli {
+    pub(crate) fn new() -> Self {
+        Self {
             config: tempfile::tempdir().unwrap(),
             data: tempfile::tempdir().unwrap(),
             service: format!("hoist-chaos-{}", uuid::Uuid::new_v4()),
@@ -204,7 +204,7 @@ struct Target {
 }
 
 impl Target {
-    async fn embedded(root: &Path) -> Target {
+    async fn embedded(root: &Path) -> Self {
         let secret = "chaos-secret-access-key-0123456789";
         let store = EmbeddedStore::start_with(
             &root.join("store"),
@@ -237,7 +237,7 @@ impl Target {
         }
     }
 
-    fn from_env() -> Option<Target> {
+    fn from_env() -> Option<Self> {
         let var = |n: &str| std::env::var(format!("HOIST_CHAOS_S3_{n}")).ok();
         Some(Self::at(
             url::Url::parse(&var("ENDPOINT")?).expect("HOIST_CHAOS_S3_ENDPOINT is a URL"),
@@ -247,7 +247,7 @@ impl Target {
         ))
     }
 
-    fn at(endpoint: url::Url, bucket: &str, access_key_id: &str, secret: &str) -> Target {
+    fn at(endpoint: url::Url, bucket: &str, access_key_id: &str, secret: &str) -> Self {
         let signer = hoist::sign::sigv4::SigV4Signer::new(
             bucket,
             "us-east-1",
@@ -255,7 +255,7 @@ impl Target {
             Secret::new(secret),
         )
         .with_endpoint(endpoint.clone(), true);
-        Target {
+        Self {
             client: hoist::remote::s3::S3Client::new(signer),
             endpoint,
             bucket: bucket.into(),

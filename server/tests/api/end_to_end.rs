@@ -743,14 +743,14 @@ async fn a_folder_drop_past_the_rate_limit_waits_and_lands_whole() {
         })
         .collect();
     let events = Arc::new(Mutex::new(Vec::new()));
-    let seen = events.clone();
+    let seen = Arc::clone(&events);
     let jobs: Vec<hoist::session::Job> = files
         .iter()
         .map(|(p, _)| hoist::session::Job::file(p))
         .collect();
     let outcomes = session
         .upload_jobs(&jobs, |_| {
-            let seen = seen.clone();
+            let seen = Arc::clone(&seen);
             Arc::new(move |e| seen.lock().unwrap().push(e))
         })
         .await;
@@ -817,7 +817,7 @@ async fn upload_all_intact(
         .map(|(p, _)| hoist::session::Job::file(p))
         .collect();
     let quiet: hoist::upload::ProgressFn = Arc::new(|_| {});
-    let outcomes = session.upload_jobs(&jobs, |_| quiet.clone()).await;
+    let outcomes = session.upload_jobs(&jobs, |_| Arc::clone(&quiet)).await;
     for (o, (path, content)) in outcomes.iter().zip(files) {
         let r = o
             .result

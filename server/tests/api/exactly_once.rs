@@ -213,7 +213,7 @@ async fn a_file_resumed_after_its_put_landed_is_not_sent_again_under_another_key
 
     // The first run: the backend assigns a key, the journal records it, the PUT lands — and
     // the process dies before it records the outcome (its queue item stays `uploading`).
-    let session = staff_session(&base).with_queue(queue.clone());
+    let session = staff_session(&base).with_queue(Arc::clone(&queue));
     let prepared = session
         .prepare(&hoist::session::Job::file(&path), &quiet())
         .await
@@ -229,7 +229,7 @@ async fn a_file_resumed_after_its_put_landed_is_not_sent_again_under_another_key
         .unwrap();
 
     // The next run resumes it: the backend says it landed, nothing is sent.
-    let session = staff_session(&base).with_queue(queue.clone());
+    let session = staff_session(&base).with_queue(Arc::clone(&queue));
     let again = session.upload(&path, &quiet()).await.expect("resumed");
     assert_eq!(again.key, first.key);
     assert_eq!(again.bytes_sent, 0, "nothing was sent again");

@@ -53,7 +53,7 @@ pub(crate) fn token(id: &str, plain: &str, prefix: &str) -> TokenConfig {
 }
 
 impl Harness {
-    pub(crate) async fn new() -> Harness {
+    pub(crate) async fn new() -> Self {
         Self::with(
             PolicyConfig::default(),
             vec![
@@ -64,7 +64,7 @@ impl Harness {
         .await
     }
 
-    pub(crate) async fn with(policy: PolicyConfig, tokens: Vec<TokenConfig>) -> Harness {
+    pub(crate) async fn with(policy: PolicyConfig, tokens: Vec<TokenConfig>) -> Self {
         Self::with_oidc(policy, tokens, None).await
     }
 
@@ -73,15 +73,33 @@ impl Harness {
         policy: PolicyConfig,
         tokens: Vec<TokenConfig>,
         oidc: Option<hoist_server::oidc::OidcVerifier>,
-    ) -> Harness {
-        Self::build(policy, tokens, oidc, None).await
+    ) -> Self {
+        Self::build(policy, tokens, oidc, None, Default::default()).await
+    }
+
+    /// Alice's and Bob's harness, answering browsers of `origins` (CORS).
+    pub(crate) async fn with_cors(origins: &[&str]) -> Self {
+        let cors = hoist_server::cors::CorsConfig {
+            allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
+        };
+        Self::build(
+            PolicyConfig::default(),
+            vec![
+                token("alice", ALICE, "uploads/alice/"),
+                token("bob", BOB, "uploads/bob/"),
+            ],
+            None,
+            None,
+            cors,
+        )
+        .await
     }
 
     /// Alice's and Bob's harness, whose uploads `verifier` checks.
     pub(crate) async fn with_verifier(
         policy: PolicyConfig,
         verifier: hoist_server::verify::Verifier,
-    ) -> Harness {
+    ) -> Self {
         Self::build(
             policy,
             vec![
@@ -90,6 +108,7 @@ impl Harness {
             ],
             None,
             Some(verifier),
+            Default::default(),
         )
         .await
     }
@@ -99,12 +118,14 @@ impl Harness {
         tokens: Vec<TokenConfig>,
         oidc: Option<hoist_server::oidc::OidcVerifier>,
         verifier: Option<hoist_server::verify::Verifier>,
-    ) -> Harness {
+        cors: hoist_server::cors::CorsConfig,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::start(dir.path()).await.unwrap();
         let file = FileConfig {
             policy,
             tokens,
+            cors,
             ..FileConfig::default()
         };
         file.validate_policy().unwrap();
@@ -119,8 +140,9 @@ impl Harness {
             rate_limiter: hoist_server::rate::RateLimiter::local(),
             oidc,
             verifier,
+            cors: file.cors,
         });
-        Harness {
+        Self {
             dir,
             store,
             router,
@@ -248,7 +270,7 @@ pub(crate) fn companion_session(base: &str) -> hoist::session::Session {
     let mib = 1024 * 1024;
     hoist::session::Session::with_signer(
         profile,
-        companion.clone(),
+        Arc::clone(&companion) as Arc<dyn hoist::sign::Signer>,
         hoist::upload::Uploader::new(hoist::retry::RetryPolicy::default()),
     )
     .with_multipart(companion as Arc<dyn MultipartApi>, 5 * mib, 5 * mib)
@@ -277,18 +299,18 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
-    pub(crate) async fn start(upstream: std::net::SocketAddr) -> Relay {
+    pub(crate) async fn start(upstream: std::net::SocketAddr) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cut = Arc::new(tokio::sync::Notify::new());
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (all, is_down) = (cut.clone(), down.clone());
+        let (all, is_down) = (Arc::clone(&cut), Arc::clone(&down));
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if is_down.load(std::sync::atomic::Ordering::SeqCst) {
                     continue; // dropped: the connection is reset
                 }
-                let cut = all.clone();
+                let cut = Arc::clone(&all);
                 tokio::spawn(async move {
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
                         return;
@@ -300,7 +322,7 @@ impl Relay {
                 });
             }
         });
-        Relay { addr, cut, down }
+        Self { addr, cut, down }
     }
 
     /// Drops every connection open now.

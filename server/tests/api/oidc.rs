@@ -70,7 +70,7 @@ async fn sign_in_as(
     keychain: &Keychain,
     user: &str,
 ) -> String {
-    let (p, user) = (provider.clone(), user.to_string());
+    let (p, user) = (Arc::clone(provider), user.to_string());
     let open = Box::new(move |url: &str| {
         let url = url.to_string();
         tokio::spawn(async move { p.sign_in_as(&url, &user).await });
@@ -225,12 +225,12 @@ struct SigningKey {
 }
 
 impl SigningKey {
-    fn new(kid: &str) -> SigningKey {
+    fn new(kid: &str) -> Self {
         use base64::Engine as _;
         let kp = rcgen::KeyPair::generate().unwrap();
         let raw = kp.public_key_raw();
         let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        SigningKey {
+        Self {
             kid: kid.into(),
             der: kp.serialize_der(),
             jwk: json!({"kty": "EC", "crv": "P-256", "x": b64(&raw[1..33]), "y": b64(&raw[33..65]),
@@ -252,13 +252,13 @@ impl SigningKey {
 }
 
 impl TestIssuer {
-    async fn start(keys: &[&SigningKey]) -> TestIssuer {
+    async fn start(keys: &[&SigningKey]) -> Self {
         use axum::routing::get;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let published: Arc<Mutex<Vec<Value>>> =
             Arc::new(Mutex::new(keys.iter().map(|k| k.jwk.clone()).collect()));
-        let (doc_url, jwks) = (url.clone(), published.clone());
+        let (doc_url, jwks) = (url.clone(), Arc::clone(&published));
         let app = axum::Router::new()
             .route(
                 "/.well-known/openid-configuration",
@@ -277,7 +277,7 @@ impl TestIssuer {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        TestIssuer {
+        Self {
             url,
             keys: published,
         }

@@ -28,7 +28,7 @@ struct Redis {
 }
 
 impl Redis {
-    fn start() -> Redis {
+    fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -50,7 +50,7 @@ impl Redis {
             assert!(Instant::now() < deadline, "redis-server did not listen");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Redis {
+        Self {
             url: format!("redis://127.0.0.1:{port}/0"),
             process,
         }
@@ -120,7 +120,7 @@ async fn forward(State(rr): State<RoundRobin>, request: Request) -> Response {
 
 impl Replicas {
     /// Three replicas writing to `h`'s store, their limits made by `limiter`.
-    async fn start(h: &Harness, policy: PolicyConfig, redis: Option<&Redis>) -> Replicas {
+    async fn start(h: &Harness, policy: PolicyConfig, redis: Option<&Redis>) -> Self {
         let file = FileConfig {
             policy,
             tokens: vec![token("alice", ALICE, "uploads/alice/")],
@@ -142,6 +142,7 @@ impl Replicas {
                 rate_limiter,
                 oidc: None,
                 verifier: None,
+                cors: Default::default(),
             });
             replicas.push(crate::listen(router).await);
         }
@@ -154,7 +155,7 @@ impl Replicas {
                 .unwrap(),
         };
         let front = crate::listen(axum::Router::new().fallback(forward).with_state(rr)).await;
-        Replicas { front, replicas }
+        Self { front, replicas }
     }
 
     /// Each replica's `/metrics`.

@@ -44,6 +44,7 @@ async fn readyz_checks_the_store_and_the_credentials() {
             rate_limiter: hoist_server::rate::RateLimiter::local(),
             oidc: None,
             verifier: None,
+            cors: Default::default(),
         })
     };
     let wrong_secret = SigV4Signer::new(
@@ -215,7 +216,9 @@ async fn hostile_file_names_never_escape_the_prefix() {
         ".",
         "a\u{0}b.txt",
         "bell\u{7}.txt",
-        "evil\u{202E}fdp.exe",
+        // Shown as "evilexe.pdf": the override is kept out of the key. (As `…fdp.exe` it is an
+        // executable by name, refused: see active_content_and_malformed_types_are_refused.)
+        "evil\u{202E}fdp.txt",
         "name/with/slashes.txt",
         long.as_str(),
     ];
@@ -457,6 +460,43 @@ async fn companion_params_answers_method_url_and_headers() {
     assert_eq!(r["fields"], json!({}));
 }
 
+/// Regression (#33): Uppy showed "Bad Request" for every refusal: it reads Companion's
+/// `message`, and hoist-server answered only `error`. Uppy also sends a file's size as
+/// `metadata[size]`, which a size-limited token needs.
+#[tokio::test]
+async fn companion_refusals_carry_companion_s_message_and_uppy_s_size_is_read() {
+    let h = Harness::new().await;
+    let (status, r, _) = h
+        .call(
+            "GET",
+            "/s3/params?filename=page.html&type=text%2Fhtml",
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{r}");
+    let message = r["message"].as_str().expect("a message for Uppy");
+    assert!(message.contains("text/html"), "{r}");
+    assert_eq!(
+        r["error"], r["message"],
+        "earlier clients read `error`: {r}"
+    );
+
+    let (status, r, _) = h
+        .call(
+            "GET",
+            "/s3/params?filename=a.png&type=image%2Fpng&metadata%5Bsize%5D=1234",
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    // The declared size is signed (the browser sends the length itself) and sealed in the ticket.
+    let url = r["url"].as_str().unwrap();
+    assert!(url.contains("content-length"), "{r}");
+    assert!(r["ticket"].as_str().unwrap().starts_with("1234~"), "{r}");
+}
+
 #[tokio::test]
 async fn multipart_ids_keys_and_part_numbers_are_checked() {
     let h = Harness::new().await;
@@ -666,6 +706,64 @@ async fn active_content_and_malformed_types_are_refused() {
             "says how to allow it: {why}"
         );
     }
+    // Regression (#29, #33): a name alone makes an executable, whatever type is declared (or
+    // none, or one a browser sniffs), a trailing dot included (Windows drops it).
+    let images = PolicyConfig {
+        allowed_types: vec!["image/*".into()],
+        ..PolicyConfig::default()
+    };
+    let picky = Harness::with(images, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    for (h, name, t) in [
+        (&open, "setup.exe", Some("application/octet-stream")),
+        (&open, "setup.exe", None),
+        (&open, "Setup.EXE.", Some("application/octet-stream")),
+        (&open, "x.html.", None),
+        (&open, "tool.msi", Some("application/octet-stream")),
+        (&open, "page.html", Some("application/unknown")),
+        (&open, "page.html", Some("*/*")),
+        (&picky, "x.scr", Some("image/png")),
+        (&picky, "x.ps1", Some("image/png")),
+        (&picky, "x.lnk", Some("image/png")),
+        (&picky, "x.dmg", Some("image/png")),
+        (&picky, "x.apk", Some("image/png")),
+        (&picky, "x.mht", Some("image/png")),
+    ] {
+        let mut ask = json!({"fileName": name});
+        if let Some(t) = t {
+            ask["contentType"] = json!(t);
+        }
+        let (status, r, _) = h
+            .call("POST", "/api/upload", Some(ALICE), Some(&simple(ask)))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{name} as {t:?}: {r}"
+        );
+        assert!(
+            r["message"].as_str().unwrap().contains("allowed_types"),
+            "{r}"
+        );
+    }
+    // A sniffable type says nothing: the name's type is used (and a text file passes).
+    let body = simple(json!({"fileName": "notes.txt", "contentType": "unknown/unknown"}));
+    let (status, r, _) = open
+        .call("POST", "/api/upload", Some(ALICE), Some(&body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["headers"]["content-type"], "text/plain", "{r}");
+    // An extension listed exactly is allowed.
+    let installers = PolicyConfig {
+        allowed_types: vec![".exe".into()],
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(installers, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    let body = simple(json!({"fileName": "setup.exe", "contentType": "application/octet-stream"}));
+    let (status, r, _) = h
+        .call("POST", "/api/upload", Some(ALICE), Some(&body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+
     // Listed exactly, it is allowed; and a policy may let browsers show uploads inline.
     let html = PolicyConfig {
         allowed_types: vec!["text/html".into()],
@@ -679,4 +777,91 @@ async fn active_content_and_malformed_types_are_refused() {
         .await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert!(r["headers"].get("content-disposition").is_none(), "{r}");
+}
+
+/// A browser's request from `origin` (a preflight when `method` is OPTIONS, asking for GET
+/// with an Authorization header, as Uppy's first call does).
+async fn from_browser(
+    h: &Harness,
+    method: &str,
+    uri: &str,
+    origin: &str,
+) -> (StatusCode, axum::http::HeaderMap) {
+    use tower::ServiceExt as _;
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("origin", origin);
+    if method == "OPTIONS" {
+        req = req
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization");
+    } else {
+        req = req.header("authorization", format!("Bearer {ALICE}"));
+    }
+    let req = req.body(axum::body::Body::empty()).unwrap();
+    let resp = h.router.clone().oneshot(req).await.unwrap();
+    (resp.status(), resp.headers().clone())
+}
+
+/// Regression (#33): the browser's preflight got 405 with no CORS headers, so the company's
+/// web app (Uppy on its own origin) could not call hoist-server at all.
+#[tokio::test]
+async fn browsers_of_the_listed_origins_may_call_the_api_and_no_others() {
+    let app = "https://app.example.com";
+    let h = Harness::with_cors(&[app]).await;
+    let (status, headers) = from_browser(&h, "OPTIONS", "/s3/params?filename=a.png", app).await;
+    assert!(status.is_success(), "{status} {headers:?}");
+    assert_eq!(headers["access-control-allow-origin"], app);
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+    let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+    assert!(
+        allowed.to_ascii_lowercase().contains("authorization"),
+        "{allowed}"
+    );
+
+    let (status, headers) = from_browser(
+        &h,
+        "GET",
+        "/s3/params?filename=a.png&type=image%2Fpng&size=3",
+        app,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["access-control-allow-origin"], app);
+    let exposed = headers["access-control-expose-headers"].to_str().unwrap();
+    assert!(exposed.to_ascii_lowercase().contains("etag"), "{exposed}");
+
+    // Another origin's page gets no grant (its browser then refuses the answer).
+    let (_, headers) = from_browser(&h, "OPTIONS", "/s3/params", "https://evil.example").await;
+    assert!(
+        headers.get("access-control-allow-origin").is_none(),
+        "{headers:?}"
+    );
+    // With none listed, none is granted.
+    let (_, headers) = from_browser(&Harness::new().await, "OPTIONS", "/s3/params", app).await;
+    assert!(
+        headers.get("access-control-allow-origin").is_none(),
+        "{headers:?}"
+    );
+}
+
+#[test]
+fn cors_origins_must_be_exact_origins() {
+    let with = |o: &str| hoist_server::cors::CorsConfig {
+        allowed_origins: vec![o.into()],
+    };
+    for bad in [
+        "*",
+        "https://app.example.com/",
+        "https://app.example.com/upload",
+        "app.example.com",
+        "ftp://x.example",
+    ] {
+        let e = with(bad).validate().unwrap_err();
+        assert!(e.contains("scheme, host and port"), "{bad}: {e}");
+    }
+    for good in ["https://app.example.com", "http://127.0.0.1:5173"] {
+        assert!(with(good).validate().is_ok(), "{good}");
+    }
 }

@@ -41,7 +41,7 @@ struct Clamd {
 }
 
 impl Clamd {
-    fn start() -> Clamd {
+    fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
         std::fs::create_dir(&db).unwrap();
@@ -81,7 +81,7 @@ impl Clamd {
             assert!(Instant::now() < deadline, "clamd did not start within 60 s");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Clamd {
+        Self {
             socket,
             child,
             _dir: dir,

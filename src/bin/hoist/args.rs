@@ -260,10 +260,10 @@ pub(crate) enum KindArg {
 impl From<KindArg> for SecretKind {
     fn from(k: KindArg) -> Self {
         match k {
-            KindArg::SecretAccessKey => SecretKind::SecretAccessKey,
-            KindArg::SessionToken => SecretKind::SessionToken,
-            KindArg::BearerToken => SecretKind::BearerToken,
-            KindArg::ProxyPassword => SecretKind::ProxyPassword,
+            KindArg::SecretAccessKey => Self::SecretAccessKey,
+            KindArg::SessionToken => Self::SessionToken,
+            KindArg::BearerToken => Self::BearerToken,
+            KindArg::ProxyPassword => Self::ProxyPassword,
         }
     }
 }
@@ -271,8 +271,8 @@ impl From<KindArg> for SecretKind {
 impl From<ProtocolArg> for Protocol {
     fn from(p: ProtocolArg) -> Self {
         match p {
-            ProtocolArg::Simple => Protocol::Simple,
-            ProtocolArg::Companion => Protocol::Companion,
+            ProtocolArg::Simple => Self::Simple,
+            ProtocolArg::Companion => Self::Companion,
         }
     }
 }

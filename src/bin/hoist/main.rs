@@ -102,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn hint_of(e: &anyhow::Error) -> Option<Hint> {
     use hoist::app::ManagerError;
     use hoist::profile::ProfileError;
+    use hoist::remote::network::NetworkError;
     use hoist::secret::KeychainError;
     use hoist::session::{CancelError, SessionError};
     use hoist::sweep::SweepError;
@@ -113,6 +114,7 @@ fn hint_of(e: &anyhow::Error) -> Option<Hint> {
             .or_else(|| cause.downcast_ref::<ManagerError>().and_then(|e| hint(e)))
             .or_else(|| cause.downcast_ref::<SweepError>().and_then(|e| hint(e)))
             .or_else(|| cause.downcast_ref::<CancelError>().and_then(|e| hint(e)))
+            .or_else(|| cause.downcast_ref::<NetworkError>().and_then(|e| hint(e)))
     })
 }
 
@@ -123,8 +125,8 @@ pub(crate) fn advice(hint: &Hint) -> String {
             format!("; store it with `hoist secret set {profile} --kind {kind}`")
         }
         Hint::AddProfile => "; add one with `hoist profile add`".into(),
-        Hint::RemoveProfile(name) => {
-            format!("; remove it first with `hoist profile remove {name}`")
+        Hint::RemoveProfile { profile } => {
+            format!("; remove it first with `hoist profile remove {profile}`")
         }
         Hint::ChooseProfile => ": pass --profile NAME or run `hoist profile default NAME`".into(),
         Hint::Sweep => "; `hoist sweep` removes it later".into(),

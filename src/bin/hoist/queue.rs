@@ -49,7 +49,7 @@ pub(crate) fn cancel_command(
     let runtime = crate::runtime()?;
     runtime.block_on(async {
         let session = Session::open(profile, keychain, RetryPolicy::default()).await?;
-        let queue = session.queue().clone();
+        let queue = std::sync::Arc::clone(session.queue());
         let wanted: Vec<PathBuf> = paths
             .iter()
             .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))

@@ -105,7 +105,7 @@ impl Bars {
         .progress_chars("=> ");
         let total = multi.add(ProgressBar::new(0).with_style(style.clone()));
         total.set_prefix(format!("total ({files} files)"));
-        Bars {
+        Self {
             multi,
             style,
             total,

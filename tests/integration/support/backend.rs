@@ -46,14 +46,14 @@ impl Backend {
         flavour: Flavour,
         token: Option<&str>,
         redirect_to: &str,
-    ) -> Backend {
+    ) -> Self {
         let seen_auth = Arc::new(Mutex::new(Vec::new()));
         let state = AppState {
             signer,
             flavour,
             token: token.map(str::to_string),
             redirect_to: redirect_to.to_string(),
-            seen_auth: seen_auth.clone(),
+            seen_auth: Arc::clone(&seen_auth),
         };
         let app = Router::new()
             .route("/api/upload", post(presign))
@@ -63,7 +63,7 @@ impl Backend {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Backend { url, seen_auth }
+        Self { url, seen_auth }
     }
 }
 

@@ -23,7 +23,7 @@ pub(crate) enum Checksums {
 }
 
 impl Companion {
-    pub(crate) fn start(store: &Store, checksums: Checksums) -> Companion {
+    pub(crate) fn start(store: &Store, checksums: Checksums) -> Self {
         let harness = super::manifest_dir().join("tests/companion");
         assert!(
             harness.join("node_modules/@uppy/companion").is_dir(),
@@ -70,7 +70,7 @@ impl Companion {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Companion {
+        Self {
             url: format!("http://127.0.0.1:{port}"),
             child,
             _data: data,

@@ -51,22 +51,22 @@ pub(crate) fn s3_error(code: &str, message: &str) -> String {
 
 impl Faulty {
     /// Starts the endpoint; once the script is used up every request gets 500.
-    pub(crate) async fn start(script: Vec<Step>) -> Faulty {
+    pub(crate) async fn start(script: Vec<Step>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let recs = requests.clone();
+        let recs = Arc::clone(&requests);
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                let script = script.clone();
-                let recs = recs.clone();
+                let script = Arc::clone(&script);
+                let recs = Arc::clone(&recs);
                 tokio::spawn(async move {
                     let _ = serve(sock, script, recs).await;
                 });
             }
         });
-        Faulty { url, requests }
+        Self { url, requests }
     }
 
     pub(crate) fn count(&self) -> usize {
@@ -205,7 +205,7 @@ trait DigestHex {
 impl DigestHex for md5::Md5 {
     fn digest_hex(data: &[u8]) -> String {
         use md5::Digest;
-        md5::Md5::digest(data)
+        Self::digest(data)
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()

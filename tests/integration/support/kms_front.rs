@@ -103,7 +103,7 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
 
 impl KmsFront {
     /// A front for the store at `store_endpoint`, on a free port of 127.0.0.1.
-    pub(crate) async fn start(store_endpoint: &str) -> KmsFront {
+    pub(crate) async fn start(store_endpoint: &str) -> Self {
         let up = Upstream {
             base: store_endpoint.trim_end_matches('/').to_string(),
             http: reqwest::Client::builder()
@@ -117,6 +117,6 @@ impl KmsFront {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        KmsFront { url }
+        Self { url }
     }
 }

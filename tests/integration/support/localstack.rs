@@ -37,7 +37,7 @@ fn health(port: u16) -> Option<String> {
 }
 
 impl LocalStack {
-    pub(crate) fn start() -> LocalStack {
+    pub(crate) fn start() -> Self {
         let python = venv().join("bin/python");
         assert!(
             venv().join("bin/localstack-ready").exists(),
@@ -69,7 +69,7 @@ impl LocalStack {
             .stderr(Stdio::null())
             .spawn()
             .expect("LocalStack starts");
-        let mut ls = LocalStack {
+        let mut ls = Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             child,
             _dir: dir,

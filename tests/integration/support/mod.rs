@@ -44,16 +44,16 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) async fn start() -> Store {
+    pub(crate) async fn start() -> Self {
         Self::start_checking_parts(true).await
     }
 
     /// s3s-fs as it is: it checks no part's `Content-MD5` or checksum and answers none.
-    pub(crate) async fn start_without_part_checks() -> Store {
+    pub(crate) async fn start_without_part_checks() -> Self {
         Self::start_checking_parts(false).await
     }
 
-    async fn start_checking_parts(check: bool) -> Store {
+    async fn start_checking_parts(check: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let (root, secret) = (dir.path(), Secret::new(SECRET_ACCESS_KEY));
         let store = match check {
@@ -64,7 +64,7 @@ impl Store {
             }
         }
         .expect("embedded store starts");
-        Store { dir, store }
+        Self { dir, store }
     }
 
     /// SHA-256 of the stored object, or `None` when there is no object at `key`.
@@ -210,7 +210,7 @@ pub(crate) fn policy_with(
 ) -> (RetryPolicy, Arc<RecordingClock>) {
     let clock = Arc::new(clock);
     let policy = RetryPolicy {
-        clock: clock.clone(),
+        clock: Arc::clone(&clock) as Arc<dyn hoist::retry::Clock>,
         jitter: Arc::new(FixedJitter(0.5)),
         budget: Arc::new(budget),
         ..RetryPolicy::default()
@@ -240,6 +240,6 @@ pub(crate) fn assert_proof(
 /// A progress callback that keeps every event.
 pub(crate) fn recorder() -> (ProgressFn, Arc<Mutex<Vec<TransferEvent>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
+    let sink = Arc::clone(&events);
     (Arc::new(move |e| sink.lock().unwrap().push(e)), events)
 }

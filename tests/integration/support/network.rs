@@ -25,7 +25,7 @@ pub(crate) struct TlsFront {
 }
 
 impl TlsFront {
-    pub(crate) async fn start(upstream: &str) -> TlsFront {
+    pub(crate) async fn start(upstream: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -75,7 +75,7 @@ impl TlsFront {
                 });
             }
         });
-        TlsFront {
+        Self {
             url: format!("https://127.0.0.1:{}", addr.port()),
             ca_file,
             _dir: dir,
@@ -123,7 +123,7 @@ pub(crate) struct Tinyproxy {
 
 impl Tinyproxy {
     /// Starts it; with `user`, it asks for that user name and password.
-    pub(crate) fn start(user: Option<(&str, &str)>) -> Tinyproxy {
+    pub(crate) fn start(user: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let log = dir.path().join("tinyproxy.log");
@@ -148,7 +148,7 @@ impl Tinyproxy {
             .spawn()
             .expect("tinyproxy is installed (scripts/deps test installs Debian's tinyproxy-bin)");
         wait_for_port(port, &mut child, "tinyproxy");
-        Tinyproxy {
+        Self {
             url: format!("http://127.0.0.1:{port}"),
             log,
             _process: Running(child),
@@ -187,7 +187,7 @@ fn mitmdump() -> PathBuf {
 }
 
 impl Mitmproxy {
-    pub(crate) fn start(upstream_ca: &Path) -> Mitmproxy {
+    pub(crate) fn start(upstream_ca: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let program = mitmdump();
@@ -218,7 +218,7 @@ impl Mitmproxy {
         wait_for_port(port, &mut child, "mitmproxy");
         let ca_file = dir.path().join("mitmproxy-ca-cert.pem");
         assert!(ca_file.exists(), "mitmproxy made its CA");
-        Mitmproxy {
+        Self {
             url: format!("http://127.0.0.1:{port}"),
             ca_file,
             _process: Running(child),

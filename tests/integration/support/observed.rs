@@ -22,7 +22,7 @@ pub(crate) struct Observed<A> {
 
 impl<A> Observed<A> {
     pub(crate) fn new(inner: A) -> Self {
-        Observed {
+        Self {
             inner,
             signed: Mutex::new(Vec::new()),
             wrong_whole_checksum: false,
@@ -31,7 +31,7 @@ impl<A> Observed<A> {
 
     /// Completes with the checksum of other bytes than the file's.
     pub(crate) fn completing_with_a_wrong_checksum(inner: A) -> Self {
-        Observed {
+        Self {
             wrong_whole_checksum: true,
             ..Self::new(inner)
         }

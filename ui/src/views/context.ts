@@ -1,7 +1,7 @@
 // What every view may ask of the window: say something in the status line, run an IPC call
 // that reports its own failure, and switch tabs.
 import { byId } from "../dom";
-import { errorKind, errorMessage } from "../ipc";
+import { adviceFor, errorHint, errorKind, errorMessage } from "../ipc";
 
 export const TABS = ["queue", "history", "profiles"] as const;
 export type Tab = (typeof TABS)[number];
@@ -28,11 +28,13 @@ export function context(showTab: (tab: Tab) => void): Context {
       try {
         return await f();
       } catch (e) {
-        if (errorKind(e) === "missing-secret") {
-          say(`${errorMessage(e)} — open Profiles and enter it.`, "error");
+        const hint = errorHint(e);
+        const advice = hint ? ` — ${adviceFor(hint)}.` : "";
+        if (errorKind(e) === "missing-secret" || hint?.hint === "check-token") {
+          say(`${errorMessage(e)}${advice || " — open Profiles and enter it."}`, "error");
           showTab("profiles");
         } else {
-          say(`${what}: ${errorMessage(e)}`, "error");
+          say(`${what}: ${errorMessage(e)}${advice}`, "error");
         }
         return undefined;
       }

@@ -112,7 +112,7 @@
     async invoke(cmd, args) {
       calls.push({ cmd, args: JSON.parse(JSON.stringify(args ?? {}, (k, v) => (k === "onEvent" ? "channel" : v))) });
       const f = commands[cmd];
-      if (!f) throw { kind: "failed", message: `the mock has no ${cmd}` };
+      if (!f) throw { kind: "local", hint: null, message: `the mock has no ${cmd}` };
       return f(args ?? {});
     },
     convertFileSrc: (p) => p,

@@ -3,7 +3,7 @@ title bar's close button: a WM_DELETE_WINDOW client message (Xvfb runs no window
 Run with Debian's python3 (python3-xlib). Prints how many windows were asked."""
 import sys
 
-from Xlib import X, display, protocol
+from Xlib import X, display, error, protocol
 
 d = display.Display()
 title = sys.argv[1]
@@ -12,7 +12,13 @@ protocols = d.intern_atom("WM_PROTOCOLS")
 
 
 def windows(w):
-    for child in w.query_tree().children:
+    # Windows come and go while the tree is walked (tooltips, menus, WebKit's helpers): one
+    # that vanished has no children to walk (#28: BadWindow here once failed a clean run).
+    try:
+        children = w.query_tree().children
+    except (error.BadWindow, error.BadDrawable):
+        return
+    for child in children:
         yield child
         yield from windows(child)
 

@@ -200,15 +200,32 @@ describe("the queue", () => {
     expect(calls.find((c) => c.cmd === "retry")?.args).toEqual({ id: 7 });
   });
 
-  it("sends the user to Profiles when a secret is missing", async () => {
+  it("sends the user to Profiles when a secret is missing, saying which from the core's hint", async () => {
     handlers.add_paths = () => {
-      throw { kind: "missing-secret", message: "no bearer-token for profile staff" };
+      throw {
+        kind: "missing-secret",
+        hint: { hint: "store-secret", profile: "staff", kind: "bearer-token" },
+        message: "no bearer-token for profile staff",
+      };
     };
     const app = await start();
     await app.handlePaths(["/home/ann/a.txt"]);
     await settle();
-    expect(text("#status")).toContain("open Profiles and enter it");
+    expect(text("#status")).toBe("no bearer-token for profile staff — open Profiles and enter the bearer-token of staff.");
     expect(document.querySelector<HTMLElement>("#profiles-view")?.hidden).toBe(false);
+  });
+
+  it("words an error's hint in the window's terms, never a CLI command", async () => {
+    handlers.add_paths = () => {
+      throw { kind: "remote-permanent", hint: { hint: "check-token" }, message: "the backend refused the token (HTTP 401)" };
+    };
+    const app = await start();
+    await app.handlePaths(["/home/ann/a.txt"]);
+    await settle();
+    expect(text("#status")).toBe(
+      "the backend refused the token (HTTP 401) — open Profiles and enter the token your company gave you.",
+    );
+    expect(text("#status")).not.toMatch(/hoist /);
   });
 });
 
@@ -323,7 +340,7 @@ describe("profiles", () => {
     handlers.parse_size = (a) => {
       const typed = String(a.text);
       if (typed in sizes) return sizes[typed];
-      throw { kind: "failed", message: `'${typed}' is not a size such as 100MB or 5GiB` };
+      throw { kind: "invalid-input", hint: null, message: `'${typed}' is not a size such as 100MB or 5GiB` };
     };
     handlers.save_profile = (a) => ({ ...local, name: a.name, builtin: false, profile: a.profile });
     const app = await start();
@@ -396,7 +413,7 @@ describe("profiles", () => {
   it("sends a typed bearer token without the box ticked, and keeps typed secrets when saving fails", async () => {
     let refuse = true;
     handlers.save_profile = (a) => {
-      if (refuse) throw { kind: "failed", message: "the backend URL must be https://" };
+      if (refuse) throw { kind: "invalid-input", hint: null, message: "the backend URL must be https://" };
       return { ...local, name: a.name as string, builtin: false, active: false };
     };
     const app = await start();
