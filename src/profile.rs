@@ -1,5 +1,7 @@
 //! Bucket profiles: where uploads go and under which rules.
 //!
+//! One concept, one file: the profile, its file format and every rule it is checked by.
+//!
 //! Profiles live in `profiles.toml` in the config directory (`HOIST_CONFIG_DIR`, else the
 //! platform's config dir + `hoist`). The file never holds a secret: secret access keys, session
 //! tokens and bearer tokens are in the OS keychain ([`crate::secret`]). With no profile

@@ -1,6 +1,9 @@
 //! The persistent queue: every upload, its state and reason, the multipart upload id and the
 //! parts S3 has acknowledged, in a SQLite database in the data dir (`queue.sqlite3`).
 //!
+//! One concept, one file: the queue's schema and every statement on it, so that each state
+//! change and the transaction it runs in can be read in one place.
+//!
 //! Each change is one transaction with `synchronous = FULL` in WAL mode, so a `kill -9` or a power
 //! cut loses at most the part that was in flight: the next `hoist upload` (or the app) finds the
 //! item unfinished, asks S3 which parts it holds, and sends only the rest.

@@ -1,5 +1,7 @@
 //! Signing in to a company backend with the company's identity provider (OpenID Connect).
 //!
+//! One concept, one file: the OpenID Connect sign-in, from discovery to revocation.
+//!
 //! A `backend` profile may name an issuer and a public client id ([`SignInSettings`]). Then
 //! Hoist sends the provider's access token as its bearer instead of a stored token:
 //!

@@ -2,6 +2,8 @@
 //! complete, abort, HEAD and the listing of unfinished uploads — each presigned with
 //! [`SigV4Signer`] and sent with redirects off. [`S3Client`] is the self-sign implementation
 //! of the [`MultipartApi`] contract.
+//!
+//! One concept, one file: the S3 calls Hoist signs itself.
 
 use std::time::{Duration, SystemTime};
 

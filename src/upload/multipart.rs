@@ -2,6 +2,9 @@
 //! afresh on its own, with every acknowledged part journaled in the [`Queue`] so that a crash
 //! loses at most the parts in flight.
 //!
+//! One concept, one file: a multipart upload from create to complete (or abort), with its
+//! part scheduling, journaling and checks side by side.
+//!
 //! Integrity: each part goes with its flexible checksum (signed where the signer signs it, so
 //! the store verifies it) and the whole object's checksum goes to Complete (CRCs combined from
 //! the parts' without reading again). A part is proved when the store answers with its

@@ -380,3 +380,22 @@ fn a_new_circle_through_super_and_grouped_uses_is_found() {
     std::fs::write(src.join("upload.rs"), "pub fn f() {}\n").unwrap();
     assert!(circles(&import_graph(src)).is_empty());
 }
+
+/// Files stay small enough to read: no file of the core or the server has over 600 lines
+/// before its tests, unless its docs say it holds one concept ("One concept, one file").
+#[test]
+fn no_file_is_over_600_lines_unless_it_holds_one_concept() {
+    let root = crate::support::manifest_dir();
+    let mut long = Vec::new();
+    for src in [root.join("src"), root.join("server/src")] {
+        for file in rust_files(&src) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let lines = code.lines().count();
+            if lines > 600 && !code.contains("One concept, one file") {
+                long.push(format!("{}: {lines} lines", file.display()));
+            }
+        }
+    }
+    assert!(long.is_empty(), "split these by concept: {long:#?}");
+}

@@ -2,6 +2,8 @@
 //! `/s3/multipart/...` to create, sign parts (one or a batch), list, complete and abort a
 //! multipart upload. Upload ids handed out are sealed ([`crate::upload_id::UploadIds`]), so a
 //! token can only continue its own upload, for its key, within the size it declared.
+//!
+//! One concept, one file: the Companion protocol's routes.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
