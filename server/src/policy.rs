@@ -318,6 +318,12 @@ pub fn plan(
                 "size is required by this server's policy",
             ))
         }
+        // A byte rate counts declared sizes: without one, nothing would be counted.
+        (None, None) if token.bytes_per_minute.is_some() => {
+            return Err(ApiError::bad_request(
+                "size is required by this server's policy (it limits bytes per minute)",
+            ))
+        }
         // A multipart upload of nothing, under a limit, can only be an attempt to pass as
         // "no size" and send more.
         (Some(0), Some(_)) if multipart => {

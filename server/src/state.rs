@@ -54,7 +54,13 @@ pub(crate) struct AppState {
     pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) oidc: Option<crate::oidc::OidcVerifier>,
     pub(crate) verifier: Option<crate::verify::Verifier>,
+    /// The last readiness probe and when it ran: `/readyz` (no token needed) asks the store at
+    /// most once per [`READINESS_TTL`], however often it is called.
+    pub(crate) readiness: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
+
+/// How long a readiness probe's answer is reused.
+pub(crate) const READINESS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The state as axum hands it to handlers.
 pub(crate) type Shared = Arc<AppState>;
@@ -62,6 +68,7 @@ pub(crate) type Shared = Arc<AppState>;
 impl AppState {
     pub(crate) fn new(config: AppConfig) -> Self {
         Self {
+            readiness: tokio::sync::Mutex::new(None),
             ids: UploadIds::new(&config.upload_id_secret),
             auth_failures: AuthFailures::new(config.policy.failed_auth_per_minute),
             metrics: crate::metrics::Metrics::default(),

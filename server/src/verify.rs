@@ -124,10 +124,19 @@ impl VerifyConfig {
             }
         }
         if let Some(w) = &self.webhook {
-            let u = url::Url::parse(&w.url)
-                .map_err(|e| format!("verify.webhook.url '{}': {e}", w.url))?;
-            if !matches!(u.scheme(), "https" | "http") {
-                return Err("verify.webhook.url must be an https:// URL".into());
+            // The URL is never quoted back: its query may hold the receiver's token.
+            let u = url::Url::parse(&w.url).map_err(|e| format!("verify.webhook.url: {e}"))?;
+            let here = matches!(
+                u.host(),
+                Some(url::Host::Ipv4(a)) if a.is_loopback()
+            ) || matches!(u.host(), Some(url::Host::Ipv6(a)) if a.is_loopback())
+                || u.host_str() == Some("localhost");
+            if !(u.scheme() == "https" || (u.scheme() == "http" && here)) {
+                return Err(
+                    "verify.webhook.url must be an https:// URL (http:// only to a receiver on \
+                     this machine: the body names who uploaded what)"
+                        .into(),
+                );
             }
             if webhook_secret.is_none_or(|s| s.len() < 32) {
                 return Err(
@@ -398,12 +407,25 @@ impl Verifier {
                     Ok(r) => {
                         tracing::warn!(status = r.status().as_u16(), attempt, "webhook refused")
                     }
-                    Err(e) => tracing::warn!(attempt, "webhook unreachable: {e}"),
+                    Err(e) => tracing::warn!(attempt, "webhook unreachable: {}", delivery_error(e)),
                 }
             }
             tracing::error!("webhook: gave up after {WEBHOOK_ATTEMPTS} attempts");
         });
     }
+}
+
+/// What a failed delivery says in the log: the error and its causes without the URL, whose
+/// query may hold the receiver's token.
+fn delivery_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
 }
 
 /// Hex HMAC-SHA256 of `TIMESTAMP.BODY` under `secret`: what `X-Hoist-Signature` carries.
@@ -526,6 +548,50 @@ async fn instream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (#29, finding 8): a webhook URL with its query (the receiver's token) was
+    /// logged on delivery errors, and an `http://` URL to another host was accepted although
+    /// the message said https.
+    #[tokio::test]
+    async fn webhook_urls_are_https_or_on_this_machine_and_never_quoted() {
+        let with = |url: &str| VerifyConfig {
+            incoming_prefix: "incoming/".into(),
+            quarantine_prefix: "quarantine/".into(),
+            clamd: None,
+            webhook: Some(WebhookConfig { url: url.into() }),
+        };
+        let secret = Some("s".repeat(32));
+        let secret = secret.as_deref();
+        for bad in [
+            "http://hooks.example.com/in?token=SECRET",
+            "ftp://hooks.example.com/?token=SECRET",
+            "https://ex ample.com/?token=SECRET",
+        ] {
+            let e = with(bad).validate(secret).unwrap_err();
+            assert!(e.starts_with("verify.webhook.url"), "{e}");
+            assert!(!e.contains("SECRET"), "the URL is not quoted: {e}");
+        }
+        for good in [
+            "https://hooks.example.com/in?token=x",
+            "http://127.0.0.1:9/in",
+            "http://[::1]:9/in",
+            "http://localhost:9/in",
+        ] {
+            assert_eq!(with(good).validate(secret), Ok(()), "{good}");
+        }
+        // A delivery that fails says why, without the URL.
+        let failed = reqwest::Client::new()
+            .post("http://127.0.0.1:1/in?token=SECRET")
+            .send()
+            .await
+            .unwrap_err();
+        let logged = delivery_error(failed);
+        assert!(
+            !logged.contains("SECRET") && !logged.contains("127.0.0.1:1/in"),
+            "{logged}"
+        );
+        assert!(logged.to_ascii_lowercase().contains("connect"), "{logged}");
+    }
 
     #[test]
     fn content_must_be_of_the_declared_type() {

@@ -30,10 +30,33 @@ mod simple;
 /// least-privilege policy allows: ListParts of an upload that does not exist, under the first
 /// token's prefix (a 404 or 400 answer proves both; a 403, a 5xx or no answer does not).
 async fn readyz(State(s): State<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
+    // One probe at a time, its answer reused for a few seconds: the route needs no token, so
+    // a flood of calls must not become a flood of signed store calls and warnings (#29).
+    let mut last = s.readiness.lock().await;
+    let fresh = last
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < crate::state::READINESS_TTL);
+    let answer = match fresh {
+        Some((_, answer)) => answer.clone(),
+        None => {
+            let answer = probe_store(&s).await;
+            *last = Some((std::time::Instant::now(), answer.clone()));
+            answer
+        }
+    };
+    match answer {
+        Ok(()) => Ok(Json(serde_json::json!({ "ready": true }))),
+        Err(why) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}"),
+        )),
+    }
+}
+
+/// Asks the store; `Err` says why it is not ready, in words fit for anyone to read.
+async fn probe_store(s: &AppState) -> Result<(), String> {
     let prefix = s.tokens.first().map_or("", |t| t.prefix.as_str());
     let probe = format!("{prefix}.hoist-readyz");
-    let unready =
-        |why: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}"));
     let answer = tokio::time::timeout(
         std::time::Duration::from_secs(5),
         s.bucket
@@ -41,24 +64,22 @@ async fn readyz(State(s): State<Shared>) -> Result<Json<serde_json::Value>, ApiE
             .list_parts(&probe, "hoist-readyz", std::time::SystemTime::now()),
     )
     .await
-    .map_err(|_| unready("the store did not answer within 5 s".into()))?;
+    .map_err(|_| "the store did not answer within 5 s".to_string())?;
     match answer {
-        Ok(_) => Ok(Json(serde_json::json!({ "ready": true }))),
-        Err(f) if matches!(f.status, Some(400 | 404)) => {
-            Ok(Json(serde_json::json!({ "ready": true })))
-        }
+        Ok(_) => Ok(()),
+        Err(f) if matches!(f.status, Some(400 | 404)) => Ok(()),
         // The store's own text can name accounts and ARNs: it goes to the log, and the caller
         // (no token needed here) gets the code only, as on every other route.
         Err(f) => {
             tracing::warn!(code = %f.code, status = ?f.status, message = %f.message, "readiness probe failed");
-            Err(unready(match f.status {
+            Err(match f.status {
                 Some(status) => format!(
                     "the store refused the server's request ({} HTTP {status}); the server's log has the details",
                     if f.code.is_empty() { "no error code," } else { f.code.as_str() }
                 ),
                 // No answer: Hoist's own sentence (connect, timeout), already redacted.
                 None => format!("no answer from the store: {}", f.message),
-            }))
+            })
         }
     }
 }

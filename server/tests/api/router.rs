@@ -865,3 +865,110 @@ fn cors_origins_must_be_exact_origins() {
         assert!(with(good).validate().is_ok(), "{good}");
     }
 }
+
+/// Regression (#29, finding 7): `bytes_per_minute` counts declared sizes, so leaving the size
+/// out passed any amount (130 MiB under a 1 MiB a minute limit).
+#[tokio::test]
+async fn a_byte_rate_needs_a_declared_size() {
+    let limited = PolicyConfig {
+        bytes_per_minute: Some(1 << 20),
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(limited, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    for (method, uri, body) in [
+        (
+            "POST",
+            "/api/upload",
+            Some(simple(json!({"fileName": "a.bin"}))),
+        ),
+        (
+            "GET",
+            "/s3/params?filename=a.bin&type=application%2Foctet-stream",
+            None,
+        ),
+        (
+            "POST",
+            "/s3/multipart",
+            Some(simple(
+                json!({"filename": "big.bin", "type": "application/octet-stream", "metadata": {}}),
+            )),
+        ),
+    ] {
+        let (status, r, _) = h.call(method, uri, Some(ALICE), body.as_deref()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {r}");
+        assert!(
+            r["message"].as_str().unwrap().contains("size is required"),
+            "{r}"
+        );
+    }
+    let body = simple(json!({"fileName": "a.bin", "size": 1000}));
+    let (status, r, _) = h
+        .call("POST", "/api/upload", Some(ALICE), Some(&body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+}
+
+/// Regression (#29, finding 5): `/readyz` needs no token, and each call made a signed call to
+/// the store (500 calls: 501 store calls and 500 warnings). Its answer is now reused for a few
+/// seconds (and concurrent calls wait for one probe).
+#[tokio::test]
+async fn readyz_asks_the_store_at_most_once_per_few_seconds() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A store that answers every request 404 (as S3 answers ListParts of no upload), counting.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut buf = vec![0; 16 * 1024];
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let answer = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
+                    if socket.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let signer = hoist::sign::sigv4::SigV4Signer::new(
+        "b",
+        "us-east-1",
+        "AKID",
+        hoist::secret::Secret::new("s"),
+    )
+    .with_endpoint(
+        url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
+        true,
+    );
+    let router = hoist_server::app(hoist_server::AppConfig {
+        bucket: hoist_server::s3::Bucket::new(signer),
+        tokens: vec![],
+        policy: PolicyConfig::default(),
+        audit: hoist_server::audit::AuditLog::memory().0,
+        upload_id_secret: b"test upload id secret".to_vec(),
+        rate_limiter: hoist_server::rate::RateLimiter::local(),
+        oidc: None,
+        verifier: None,
+        cors: Default::default(),
+    });
+    let h = Harness::new().await;
+    for _ in 0..100 {
+        let (status, body, _) = h.call_on(router.clone(), "GET", "/readyz").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let asked = asked.load(Ordering::SeqCst);
+    // One probe; a few more only if this machine stalled for seconds mid-test.
+    assert!(
+        (1..5).contains(&asked),
+        "the store was asked {asked} times for 100 calls"
+    );
+}

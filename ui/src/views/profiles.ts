@@ -158,8 +158,8 @@ export class ProfilesView {
     const modeSelect = h(
       "select",
       { name: "mode" },
-      h("option", { value: "backend", selected: mode === "backend" }, "Backend (staff: a server signs)"),
-      h("option", { value: "self-sign", selected: mode === "self-sign" }, "Self-sign (admin: keys in the keychain)"),
+      h("option", { value: "backend", selected: mode === "backend" }, "Staff (the company's server signs)"),
+      h("option", { value: "self-sign", selected: mode === "self-sign" }, "Admin (signed here, keys in the keychain)"),
     );
     const backend = h(
       "fieldset",
