@@ -87,6 +87,8 @@ pub enum Hint {
     Sweep,
     /// The backend refused the profile's bearer token: store the right one.
     CheckToken,
+    /// Nobody is signed in to the profile's identity provider, or the sign-in expired: sign in.
+    SignIn,
 }
 
 /// An error that can say what kind it is.

@@ -125,6 +125,17 @@ impl AuthFailures {
         }
     }
 
+    /// Whether `client` has used up its failures of the current window: then every request of
+    /// its is answered 429 before any token is checked, the right one too, so a guesser learns
+    /// nothing more until the window ends. The seconds left, if so.
+    pub fn locked_out(&self, client: ClientKey, now: Instant) -> Option<u64> {
+        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let w = windows.get(&client)?;
+        let elapsed = now.saturating_duration_since(w.start);
+        (elapsed < WINDOW && w.failures > self.per_minute)
+            .then(|| WINDOW.saturating_sub(elapsed).as_secs().max(1))
+    }
+
     /// At most every `SWEEP_EVERY`: forgets finished windows and returns those whose failures were
     /// not all logged, for one summary line each.
     pub fn sweep(&self, now: Instant) -> Vec<Suppressed> {

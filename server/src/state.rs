@@ -92,6 +92,18 @@ impl AppState {
         action: &'static str,
     ) -> Result<Cow<'_, Token>, ApiError> {
         call.action(action);
+        // An address past its failed authentications is answered before its token is looked
+        // at (#29: the limit once throttled the log, not the guessing).
+        if let Some(client) = call.client() {
+            if self
+                .auth_failures
+                .locked_out(client, Instant::now())
+                .is_some()
+            {
+                let e = ApiError::unauthorized("too many failed authentications");
+                return Err(self.failed_authentication(Some(client), e));
+            }
+        }
         let token = match token::authenticate(&self.tokens, headers) {
             Ok(t) => Cow::Borrowed(t),
             Err(e) => match (&self.oidc, token::bearer(headers)) {

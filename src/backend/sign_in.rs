@@ -80,6 +80,14 @@ impl crate::error::HasKind for SignInError {
             Self::Keychain(k) => k.kind(),
         }
     }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            Self::SignedOut(_) => Some(crate::error::Hint::SignIn),
+            Self::Keychain(k) => k.hint(),
+            _ => None,
+        }
+    }
 }
 
 impl From<SignInError> for crate::sign::SignError {
@@ -670,9 +678,9 @@ fn profile_http(
 fn settings_of(profile: &crate::profile::Profile) -> Result<&SignInSettings, SignInError> {
     profile.sign_in.as_ref().ok_or_else(|| {
         SignInError::Provider(format!(
-            "is not set for profile '{}': give it one with `hoist profile add {} --backend URL \
-             --issuer URL --client-id ID`",
-            profile.name, profile.name
+            "is not set for profile '{}': give the profile the provider's issuer URL and \
+             Hoist's client id",
+            profile.name
         ))
     })
 }
@@ -775,9 +783,8 @@ impl SignedIn {
             .map_err(|e| SignInError::Interrupted(e.to_string()))??
             .ok_or_else(|| {
                 SignInError::SignedOut(format!(
-                    "nobody is signed in for profile '{}': sign in (hoist login {}, or Sign in \
-                     in the app)",
-                    self.profile, self.profile
+                    "nobody is signed in for profile '{}'",
+                    self.profile
                 ))
             })?;
         let provider = self
@@ -793,10 +800,9 @@ impl SignedIn {
             .request_async(&OAuthHttp(self.http.clone()))
             .await
             .map_err(|e| match token_error(e) {
-                SignInError::SignedOut(m) => SignInError::SignedOut(format!(
-                    "profile '{}': {m} (hoist login {}, or Sign in in the app)",
-                    self.profile, self.profile
-                )),
+                SignInError::SignedOut(m) => {
+                    SignInError::SignedOut(format!("profile '{}': {m}", self.profile))
+                }
                 other => other,
             })?;
         let now = self.clock.now();

@@ -208,6 +208,7 @@ impl HasKind for SignError {
         match self {
             Self::Keychain(k) => k.hint(),
             Self::BackendRejected { status: 401, .. } => Some(crate::error::Hint::CheckToken),
+            Self::SignedOut(_) => Some(crate::error::Hint::SignIn),
             _ => None,
         }
     }

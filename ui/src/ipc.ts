@@ -53,6 +53,8 @@ export function adviceFor(hint: Hint): string {
       return "choose the active profile in Profiles";
     case "sweep":
       return "its unfinished parts stay on the store until they expire or are swept";
+    case "sign-in":
+      return "press Sign in at the top of the window";
   }
 }
 

@@ -130,6 +130,7 @@ pub(crate) fn advice(hint: &Hint) -> String {
         }
         Hint::ChooseProfile => ": pass --profile NAME or run `hoist profile default NAME`".into(),
         Hint::Sweep => "; `hoist sweep` removes it later".into(),
+        Hint::SignIn => "; sign in with `hoist login PROFILE`".into(),
         Hint::CheckToken => {
             "; store the right one with `hoist secret set PROFILE --kind bearer-token`".into()
         }

@@ -13,7 +13,7 @@ use hoist::retry::RetryPolicy;
 use hoist::secret::Keychain;
 use hoist::session::{FileOutcome, Session, UploadError};
 use hoist::upload::{ProgressFn, TransferEvent};
-use hoist::{ErrorKind, HasKind};
+use hoist::{ErrorKind, HasKind, Hint};
 
 use crate::args::UploadArgs;
 
@@ -239,7 +239,7 @@ fn print_outcome(session: &Session, o: &FileOutcome, json: bool, bars: &Bars) {
             } else {
                 "failed"
             },
-            error: Some(describe(e)),
+            error: Some(describe(e, &session.profile().name)),
             location: None,
             bytes_sent: None,
             integrity: None,
@@ -266,7 +266,7 @@ fn print_outcome(session: &Session, o: &FileOutcome, json: bool, bars: &Bars) {
             }
             t
         }
-        (Err(e), false) => format!("FAILED    {path}: {}", describe(e)),
+        (Err(e), false) => format!("FAILED    {path}: {}", describe(e, &session.profile().name)),
     };
     bars.multi.suspend(|| {
         println!("{text}");
@@ -316,9 +316,10 @@ fn report(
 }
 
 /// An upload's error with the command line's advice for it.
-fn describe(e: &UploadError) -> String {
+fn describe(e: &UploadError, profile: &str) -> String {
     match (e.kind(), e.hint()) {
         (ErrorKind::Paused, _) => format!("{e}; run `hoist upload` again to resume"),
+        (_, Some(Hint::SignIn)) => format!("{e}: sign in with `hoist login {profile}`"),
         (_, Some(hint)) => format!("{e}{}", crate::advice(&hint)),
         _ => e.to_string(),
     }

@@ -16,4 +16,4 @@ kind: string, } | { "hint": "add-profile" } | { "hint": "remove-profile",
 /**
  * The profile in the way.
  */
-profile: string, } | { "hint": "choose-profile" } | { "hint": "sweep" } | { "hint": "check-token" };
+profile: string, } | { "hint": "choose-profile" } | { "hint": "sweep" } | { "hint": "check-token" } | { "hint": "sign-in" };

@@ -226,6 +226,13 @@ describe("the queue", () => {
       "the backend refused the token (HTTP 401) — open Profiles and enter the token your company gave you.",
     );
     expect(text("#status")).not.toMatch(/hoist /);
+
+    handlers.add_paths = () => {
+      throw { kind: "signed-out", hint: { hint: "sign-in" }, message: "nobody is signed in for profile 'staff'" };
+    };
+    await app.handlePaths(["/home/ann/b.txt"]);
+    await settle();
+    expect(text("#status")).toBe("Add: nobody is signed in for profile 'staff' — press Sign in at the top of the window.");
   });
 });
 
