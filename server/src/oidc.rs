@@ -76,8 +76,9 @@ pub struct OidcVerifier {
     config: OidcConfig,
     http: reqwest::Client,
     keys: tokio::sync::RwLock<Keys>,
-    /// One fetch at a time; the others wait for its keys.
-    fetching: tokio::sync::Mutex<()>,
+    /// One fetch at a time (the others wait for its keys), and when the last one failed: the
+    /// provider is then not asked again within the cool-down, however many tokens arrive.
+    fetching: tokio::sync::Mutex<Option<Instant>>,
     refresh_cool_down: Duration,
 }
 
@@ -109,7 +110,7 @@ impl OidcVerifier {
             config,
             http,
             keys: tokio::sync::RwLock::new(Keys::default()),
-            fetching: tokio::sync::Mutex::new(()),
+            fetching: tokio::sync::Mutex::new(None),
             refresh_cool_down: DEFAULT_REFRESH_COOL_DOWN,
         })
     }
@@ -199,10 +200,27 @@ impl OidcVerifier {
         if let Some(k) = self.cached(kid, false).await {
             return Ok(k);
         }
-        let _one_at_a_time = self.fetching.lock().await;
+        let mut last_failure = self.fetching.lock().await;
         // Another request may have fetched them while this one waited.
         if let Some(k) = self.cached(kid, false).await {
             return Ok(k);
+        }
+        let unreachable = |retry_after: u64| {
+            let mut err = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server cannot reach the company's identity provider to check the token: \
+                 try again in a minute",
+            );
+            err.retry_after = Some(retry_after.max(1));
+            err
+        };
+        // #29: while the provider fails, forged tokens with made-up key ids once made the
+        // server fetch again for each of them (60 tokens, 60 fetches in 0.6 s).
+        if let Some(left) = last_failure
+            .and_then(|t| self.refresh_cool_down.checked_sub(t.elapsed()))
+            .filter(|left| !left.is_zero())
+        {
+            return Err(unreachable(left.as_secs()));
         }
         let recently = self
             .keys
@@ -213,14 +231,10 @@ impl OidcVerifier {
         if !recently {
             let fresh = self.fetch().await.map_err(|e| {
                 tracing::warn!("cannot fetch the identity provider's keys: {e}");
-                let mut err = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the server cannot reach the company's identity provider to check the \
-                     token: try again in a minute",
-                );
-                err.retry_after = Some(30);
-                err
+                *last_failure = Some(Instant::now());
+                unreachable(self.refresh_cool_down.as_secs().max(30))
             })?;
+            *last_failure = None;
             *self.keys.write().await = fresh;
         }
         self.cached(kid, true).await.ok_or_else(|| {
