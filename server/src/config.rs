@@ -97,6 +97,10 @@ pub struct OidcConfig {
     /// Seconds of clock difference allowed on `exp` and `nbf`.
     #[serde(default = "default_leeway")]
     pub leeway_secs: u64,
+    /// The longest a token may still be valid when it arrives (`exp` this far ahead at most):
+    /// a token that lives for years is a stolen credential that never ends (default 24 h).
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_token_lifetime_secs: u64,
     /// The claim that lists a user's groups (an array, or a space-separated string).
     #[serde(default = "default_groups_claim")]
     pub groups_claim: String,
@@ -129,6 +133,9 @@ pub struct OidcPolicyConfig {
 fn default_leeway() -> u64 {
     60
 }
+fn default_max_token_lifetime() -> u64 {
+    24 * 3600
+}
 fn default_groups_claim() -> String {
     "groups".into()
 }
@@ -158,6 +165,9 @@ impl OidcConfig {
         }
         if self.leeway_secs > 300 {
             return invalid("leeway_secs is above 300: fix the clocks instead".into());
+        }
+        if self.max_token_lifetime_secs < 300 {
+            return invalid("max_token_lifetime_secs is below 300: access tokens of a few minutes at least must pass".into());
         }
         if self.policies.is_empty() {
             return invalid("policies is empty: add an [[oidc.policies]] entry (a prefix, and optionally a group), or nobody signed in may upload".into());
@@ -742,6 +752,7 @@ mod tests {
             issuer: "http://login.example.com".into(),
             audience: "hoist-server".into(),
             leeway_secs: 60,
+            max_token_lifetime_secs: 24 * 3600,
             groups_claim: "groups".into(),
             policies: vec![OidcPolicyConfig {
                 prefix: "uploads/{sub}/".into(),

@@ -138,6 +138,17 @@ impl OidcVerifier {
                 header.alg
             )));
         }
+        // RFC 9068 marks access tokens `at+jwt`; many providers say `JWT`; another type (a
+        // logout token, an ID token typed as such) is no access token (#29, finding 12).
+        if let Some(typ) = header.typ.as_deref() {
+            let t = typ.to_ascii_lowercase();
+            if !matches!(t.as_str(), "jwt" | "at+jwt" | "application/at+jwt") {
+                return Err(ApiError::unauthorized(format!(
+                    "a token of type '{}' is not an access token: sign in again",
+                    typ.escape_debug()
+                )));
+            }
+        }
         let key = self.key_for(header.kid.as_deref()).await?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.config.issuer]);
@@ -147,6 +158,18 @@ impl OidcVerifier {
         validation.leeway = self.config.leeway_secs;
         let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(jwt, &key, &validation)
             .map_err(|e| ApiError::unauthorized(refusal(e.kind())))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let exp = data.claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        let longest = self.config.max_token_lifetime_secs + self.config.leeway_secs;
+        if exp.saturating_sub(now) > longest {
+            return Err(ApiError::unauthorized(format!(
+                "the token is valid for longer than this server accepts ({} hours at most): the \
+                 identity provider must issue shorter-lived access tokens",
+                self.config.max_token_lifetime_secs / 3600
+            )));
+        }
         self.token_for(&data.claims, policy)
     }
 
@@ -376,6 +399,7 @@ mod tests {
             issuer: "https://login.example.com".into(),
             audience: "hoist-server".into(),
             leeway_secs: 60,
+            max_token_lifetime_secs: 24 * 3600,
             groups_claim: "groups".into(),
             policies: vec![
                 OidcPolicyConfig {

@@ -23,6 +23,7 @@ fn oidc_config(issuer: &str) -> OidcConfig {
         issuer: issuer.to_string(),
         audience: "hoist-server".into(),
         leeway_secs: 0,
+        max_token_lifetime_secs: 24 * 3600,
         groups_claim: "groups".into(),
         policies: vec![OidcPolicyConfig {
             group: Some("design".into()),
@@ -239,9 +240,15 @@ impl SigningKey {
     }
 
     fn sign(&self, claims: &Value) -> String {
+        self.sign_typed(claims, "JWT")
+    }
+
+    /// A token whose header says it is of type `typ`.
+    fn sign_typed(&self, claims: &Value, typ: &str) -> String {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some(self.kid.clone());
+        header.typ = Some(typ.to_string());
         jsonwebtoken::encode(
             &header,
             claims,
@@ -337,6 +344,16 @@ async fn tokens_no_provider_should_issue_are_refused_with_the_reason() {
             "another identity provider",
         ),
         (a.sign(&with(json!({"nbf": now + 600}))), "not valid yet"),
+        // Regression (#29, finding 12): a token valid for a hundred years was accepted, and
+        // so was a token of another type.
+        (
+            a.sign(&with(json!({"exp": now + 100 * 365 * 24 * 3600}))),
+            "valid for longer than this server accepts",
+        ),
+        (
+            a.sign_typed(&issuer.claims("carol"), "logout+jwt"),
+            "not an access token",
+        ),
         (
             // Unsigned: `alg: none`, an empty signature.
             {
