@@ -110,6 +110,24 @@ pub fn profile_template() -> ProfileTemplate {
     }
 }
 
+/// Before profile `name` is removed: when it is signed in with the company's identity
+/// provider, signs it out as logout does — the refresh token revoked at the provider, not only
+/// deleted here (#29: removal once left it valid). Why revoking failed, if it did (the
+/// removal goes on: the provider may be out of reach).
+pub async fn sign_out_before_removal(
+    store: &crate::profile::ProfileStore,
+    keychain: &Keychain,
+    name: &str,
+) -> Option<String> {
+    let profile = store.get(name).ok()?;
+    profile.sign_in.as_ref()?;
+    match crate::backend::sign_in::sign_out_profile(&profile, keychain).await {
+        Ok(crate::backend::sign_in::SignedOut::NotRevoked(why)) => Some(why),
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 /// A secret the keychain did not delete when its profile was removed.
 #[derive(Debug)]
 pub struct SecretLeftBehind {
@@ -340,9 +358,16 @@ impl Manager {
         Ok(())
     }
 
-    /// Removes profile `name` and its secrets; returns the secrets the keychain kept.
+    /// Removes profile `name` and its secrets (a sign-in revoked first); returns the secrets
+    /// the keychain kept.
     pub async fn remove_profile(&self, name: &str) -> Result<Vec<SecretLeftBehind>, ManagerError> {
         let (store, keychain) = (self.config.profiles.clone(), self.config.keychain.clone());
+        if let Some(why) = sign_out_before_removal(&store, &keychain, name).await {
+            tracing::warn!(
+                profile = name,
+                "the sign-in was deleted but not revoked: {why}"
+            );
+        }
         let owned = name.to_string();
         let left = tokio::task::spawn_blocking(move || remove_profile(&store, &keychain, &owned))
             .await

@@ -246,3 +246,42 @@ async fn hoist_logout_revokes_the_sign_in_and_uploads_then_ask_to_sign_in() {
         text(&queue.stdout)
     );
 }
+
+/// Regression (#29, finding 9): `hoist profile remove` of a signed-in profile deleted the
+/// refresh token here but left it valid at the provider (logout revoked it).
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_a_signed_in_profile_revokes_its_sign_in_as_logout_does() {
+    let provider = std::sync::Arc::new(OidcProvider::start(ProviderOptions::default()));
+    let store = Store::start().await;
+    let backend = Backend::start(store.store.signer(), Flavour::Careful, None, "").await;
+    let env = Env::new();
+    staff_profile(&env, &backend, &provider);
+    let (status, _, stderr) = login_in_browser_as(&env, &provider, "alice").await;
+    assert!(status.success(), "{stderr}");
+    let keychain = Keychain::new(&env.keychain_service);
+    let stored = keychain.get("staff", SecretKind::SignIn).unwrap().unwrap();
+    let refresh: serde_json::Value = serde_json::from_str(stored.expose()).unwrap();
+    let refresh = refresh["refresh_token"].as_str().unwrap().to_string();
+
+    let out = env.run(&["profile", "remove", "staff"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(keychain.get("staff", SecretKind::SignIn).unwrap().is_none());
+    let answer = reqwest::Client::new()
+        .post(format!("{}/token", provider.issuer))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(crate::support::oidc::form_body(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+            ("client_id", "hoist"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400, "the refresh token still works");
+    assert!(answer.text().await.unwrap().contains("invalid_grant"));
+}

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use hoist::app::profiles::{remove_profile, remove_secret, secret_states, set_secret};
+use hoist::app::profiles::{
+    remove_profile, remove_secret, secret_states, set_secret, sign_out_before_removal,
+};
 use hoist::profile::{Mode, Profile, ProfileStore};
 use hoist::secret::{Keychain, Secret, SecretKind};
 
@@ -22,6 +24,11 @@ pub(crate) fn profile_command(
         ProfileCommand::List { json } => list(store, json)?,
         ProfileCommand::Show { name, json } => show(store, keychain, &name, json)?,
         ProfileCommand::Remove { name } => {
+            let not_revoked =
+                crate::runtime()?.block_on(sign_out_before_removal(store, keychain, &name));
+            if let Some(why) = not_revoked {
+                eprintln!("warning: the sign-in was deleted here but not revoked at the identity provider: {why}");
+            }
             for left in remove_profile(store, keychain, &name)? {
                 eprintln!(
                     "warning: could not delete {} from the keychain: {}",
