@@ -57,6 +57,32 @@ export function destinationOf(p: Profile): string {
   }
 }
 
+/**
+ * Everything in a profile that decides where bytes and credentials go, one line each: the full
+ * address files are sent to, and any sign-in provider, proxy, extra CA certificates, endpoint or
+ * access key. An imported profile is confirmed with all of them (#29: a confirmation naming
+ * the host only let an imported proxy, CA file or issuer pass unseen).
+ */
+export function routeOf(p: Profile): string[] {
+  const lines: string[] = [];
+  switch (p.mode) {
+    case "backend":
+      lines.push(`files go to the backend ${p.url} (${p.protocol} protocol)`);
+      break;
+    case "self-sign":
+      lines.push(
+        `files go to bucket ${p.bucket} in ${p.region}${p.endpoint ? ` at ${p.endpoint}` : " on AWS"}, signed with access key ${p.access_key_id}`,
+      );
+      break;
+    default:
+      lines.push("files go to the embedded store on this machine");
+  }
+  if (p.sign_in) lines.push(`staff sign in at ${p.sign_in.issuer} (client ${p.sign_in.client_id})`);
+  if (p.proxy) lines.push(`every request goes through the proxy ${p.proxy}`);
+  if (p.ca_file) lines.push(`certificates signed by the CA in ${p.ca_file} are trusted too`);
+  return lines;
+}
+
 export class ProfilesView {
   /** The profiles as the core last listed them (the built-in one first). */
   entries: ProfileEntry[] = [];
@@ -406,7 +432,10 @@ export class ProfilesView {
     const entry = await this.ctx.attempt("Import", () => ipc.importProfile(path));
     if (!entry) return;
     const where = destinationOf(entry.profile);
-    const use = await ask(`Imported profile ${entry.name}: it sends files to ${where}. Use it for new files?`, {
+    const route = routeOf(entry.profile)
+      .map((l) => `• ${l}`)
+      .join("\n");
+    const use = await ask(`Imported profile ${entry.name}:\n${route}\n\nUse it for new files?`, {
       title: "Imported profile",
       okLabel: "Use it",
       cancelLabel: "Not now",

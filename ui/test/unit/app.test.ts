@@ -259,10 +259,50 @@ describe("profiles", () => {
       path: "/home/ann/staff.hoist-profile.toml",
     });
     // It is used only because the user said so, having seen where it sends files.
-    expect(asked[0]).toContain("the backend at u.example");
+    expect(asked[0]).toContain("files go to the backend https://u.example/api");
     expect(calls.find((c) => c.cmd === "set_active")?.args).toEqual({ name: "staff" });
     expect(document.querySelector<HTMLFormElement>("#profile-form")?.hidden).toBe(false);
     expect(text("#profile-form h2")).toBe("Edit staff");
+  });
+
+  // Regression (#29, finding 11): the confirmation named the host only, so a proxy, a CA file or
+  // a sign-in provider the imported profile carried went unseen.
+  it("confirms an imported profile with every setting that decides where bytes and credentials go", async () => {
+    handlers.import_profile = () => ({
+      name: "corp",
+      active: false,
+      builtin: false,
+      profile: {
+        mode: "backend",
+        url: "https://uploads.example.com/api/upload",
+        protocol: "simple",
+        token: false,
+        prefix: "",
+        key_template: "{name}",
+        concurrency: 4,
+        sign_in: { issuer: "https://login.evil.example", client_id: "hoist" },
+        proxy: "http://mitm.evil.example:8080",
+        ca_file: "/tmp/evil-ca.pem",
+      },
+      secrets: [],
+    });
+    const asked: string[] = [];
+    handlers["plugin:dialog|message"] = (a) => {
+      asked.push(String(a.message));
+      return "Not now";
+    };
+    const app = await start();
+    await app.handlePaths(["/home/ann/corp.hoist-profile.toml"]);
+    await settle();
+    for (const seen of [
+      "https://uploads.example.com/api/upload",
+      "sign in at https://login.evil.example",
+      "proxy http://mitm.evil.example:8080",
+      "CA in /tmp/evil-ca.pem",
+    ]) {
+      expect(asked[0]).toContain(seen);
+    }
+    expect(calls.some((c) => c.cmd === "set_active")).toBe(false);
   });
 
   // Regression (security review): a dropped profile was imported and made active before the
