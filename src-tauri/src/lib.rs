@@ -9,6 +9,7 @@ use tauri::Manager as _;
 #[cfg(not(all(unix, not(target_os = "macos"))))]
 use tauri_plugin_notification::NotificationExt;
 
+mod autostart;
 pub mod commands;
 pub mod error;
 pub mod thumbnail;
@@ -68,11 +69,8 @@ fn add_from_outside(app: &tauri::AppHandle, paths: Vec<std::path::PathBuf>) {
     });
 }
 
-/// Started at login: the app waits in the tray instead of opening its window.
-const HIDDEN: &str = "--hidden";
-
 fn started_hidden() -> bool {
-    std::env::args().any(|a| a == HIDDEN)
+    std::env::args().any(|a| a == autostart::HIDDEN)
 }
 
 /// Opens the main window (`create: false` in tauri.conf.json, so it is made here): with
@@ -140,7 +138,11 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
-        .plugin(tauri_plugin_autostart::Builder::new().arg(HIDDEN).build());
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .arg(autostart::HIDDEN)
+                .build(),
+        );
     // The window's size and place are kept in the user's config dir, which the plugin cannot
     // be moved out of: with HOIST_CONFIG_DIR set (tests, portable installs) they are not kept.
     let builder = if std::env::var_os("HOIST_CONFIG_DIR").is_none() {

@@ -9,7 +9,6 @@ use hoist::app::Manager;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager as _, WindowEvent};
-use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
 
 const TRAY: &str = "hoist";
@@ -41,7 +40,7 @@ fn build(app: &tauri::App, manager: Arc<Manager>) -> tauri::Result<()> {
         false,
         None::<&str>,
     )?;
-    let at_login = app.autolaunch().is_enabled().unwrap_or(false);
+    let at_login = crate::autostart::is_enabled(app.handle());
     let start_at_login = CheckMenuItem::with_id(
         app,
         "start-at-login",
@@ -70,17 +69,11 @@ fn build(app: &tauri::App, manager: Arc<Manager>) -> tauri::Result<()> {
         .on_menu_event(move |app, event| match event.id().as_ref() {
             "show" => show_window(app),
             "start-at-login" => {
-                let autolaunch = app.autolaunch();
-                let wanted = !autolaunch.is_enabled().unwrap_or(false);
-                let done = if wanted {
-                    autolaunch.enable()
-                } else {
-                    autolaunch.disable()
-                };
-                if let Err(e) = done {
+                let wanted = !crate::autostart::is_enabled(app);
+                if let Err(e) = crate::autostart::set(app, wanted) {
                     eprintln!("hoist: start at login: {e}");
                 }
-                let _ = start_at_login.set_checked(autolaunch.is_enabled().unwrap_or(false));
+                let _ = start_at_login.set_checked(crate::autostart::is_enabled(app));
             }
             "pause-all" => {
                 if let Some(m) = app.try_state::<Arc<Manager>>() {

@@ -6,7 +6,7 @@
 // uploads run (closing the question keeps them) and quits at once when none do.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { appPids, freshHome, ROOT, screenshotScreen, Session, startDriver, stopApp, until } from "./webdriver.mjs";
@@ -16,7 +16,7 @@ let driver;
 let s;
 
 before(async () => {
-  // Start at login writes under the user's home (~/.config/autostart on Linux): a fresh one.
+  // A fresh home for the app, so nothing of the user's own is touched.
   mkdirSync(join(home.dir, "home"), { recursive: true });
   driver = await startDriver({ ...home.env, HOME: join(home.dir, "home") }, 4464);
   s = await Session.start(4464);
@@ -117,14 +117,17 @@ test("closing keeps uploads running in the tray; quitting asks while they run", 
   assert.equal(status().label, "Uploading: 0 of 1 file done");
 
   // Start at login: an autostart entry that starts Hoist in the tray; unticked, it is gone.
-  const autostart = join(home.dir, "home", ".config", "autostart");
+  // $XDG_CONFIG_HOME/autostart, as the XDG autostart specification says.
+  const autostart = join(home.env.XDG_CONFIG_HOME, "autostart");
   assert.equal(items(menu).find((i) => i.label === "Start at login")?.enabled, true);
   click(menu, "Start at login");
   const entry = await until("the autostart entry", () => {
     const files = existsSync(autostart) ? readdirSync(autostart) : [];
     return files.length === 1 ? readFileSync(join(autostart, files[0]), "utf8") : false;
   }, 10_000);
-  assert.match(entry, /^Exec=.*hoist-desktop.* --hidden$/m, entry);
+  assert.match(entry, /^Exec=("?)\/.*hoist-desktop\1 --hidden$/m, entry);
+  const mode = statSync(join(autostart, readdirSync(autostart)[0])).mode & 0o777;
+  assert.equal(mode, 0o644, "readable by all, written by its owner only");
   click(menu, "Start at login");
   await until("the autostart entry to go", () => readdirSync(autostart).length === 0, 10_000);
 
