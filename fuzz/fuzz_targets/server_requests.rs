@@ -76,6 +76,7 @@ fn world() -> &'static World {
                         incoming_prefix: "incoming/".into(),
                         quarantine_prefix: "quarantine/".into(),
                         clamd: None,
+                        scan_limit_bytes: None,
                         webhook: None,
                     },
                     None,

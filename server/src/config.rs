@@ -726,9 +726,15 @@ mod tests {
             .map(|l| match l.strip_prefix("# ") {
                 Some(rest)
                     if rest.starts_with("[verify")
-                        || ["incoming_prefix", "quarantine_prefix", "clamd", "url"]
-                            .iter()
-                            .any(|k| rest.starts_with(k)) =>
+                        || [
+                            "incoming_prefix",
+                            "quarantine_prefix",
+                            "clamd",
+                            "scan_limit_bytes",
+                            "url",
+                        ]
+                        .iter()
+                        .any(|k| rest.starts_with(k)) =>
                 {
                     rest.to_string()
                 }
@@ -739,6 +745,14 @@ mod tests {
         let f: FileConfig = toml::from_str(&text).unwrap();
         let v = f.verify.expect("[verify] uncommented");
         assert_eq!(v.clamd.as_deref(), Some("unix:/run/clamav/clamd.ctl"));
+        assert_eq!(v.scan_limit_bytes, Some(25 << 20));
+        // clamd without the scanner's limit refuses to start (#29, finding 2).
+        let mut unlimited = v.clone();
+        unlimited.scan_limit_bytes = None;
+        assert!(unlimited
+            .validate(Some(&"s".repeat(32)))
+            .unwrap_err()
+            .contains("scan_limit_bytes"));
         assert!(v
             .validate(None)
             .unwrap_err()

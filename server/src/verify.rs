@@ -49,6 +49,11 @@ pub struct VerifyConfig {
     pub quarantine_prefix: String,
     /// ClamAV's clamd: `unix:/run/clamav/clamd.ctl` or `tcp:127.0.0.1:3310`.
     pub clamd: Option<String>,
+    /// The largest object clamd scans whole: the least of its `MaxFileSize`, `MaxScanSize` and
+    /// `StreamMaxLength`. Required with `clamd`: past its limits clamd answers OK without
+    /// scanning, so a larger object is never verified (it goes to quarantine).
+    #[serde(default)]
+    pub scan_limit_bytes: Option<u64>,
     /// An HMAC-signed POST per accepted upload.
     pub webhook: Option<WebhookConfig>,
 }
@@ -115,6 +120,13 @@ impl VerifyConfig {
             || self.quarantine_prefix.starts_with(&self.incoming_prefix)
         {
             return Err("verify.incoming_prefix and verify.quarantine_prefix must differ".into());
+        }
+        if self.clamd.is_some() && self.scan_limit_bytes.is_none_or(|l| l == 0) {
+            return Err(
+                "verify.clamd needs verify.scan_limit_bytes: the least of clamd's MaxFileSize, \
+                 MaxScanSize and StreamMaxLength (clamd answers OK past them without scanning)"
+                    .into(),
+            );
         }
         if let Some(c) = &self.clamd {
             if !(c.starts_with("unix:") || c.starts_with("tcp:")) {
@@ -340,6 +352,14 @@ impl Verifier {
             return Ok(Some(reason));
         }
         if let Some(clamd) = &self.config.clamd {
+            // #29: clamd says OK for what it did not scan; "not scanned" is not "clean".
+            if let Some(limit) = self.config.scan_limit_bytes.filter(|l| info.size > *l) {
+                return Ok(Some(format!(
+                    "it is larger than the malware scanner checks ({} bytes, scan_limit_bytes \
+                     {limit}): not scanned, so not verified",
+                    info.size
+                )));
+            }
             let resp = bucket.client.get(expected.key, now).await?;
             let answer = tokio::time::timeout(SCAN_TIMEOUT, scan(clamd, resp))
                 .await
@@ -558,6 +578,7 @@ mod tests {
             incoming_prefix: "incoming/".into(),
             quarantine_prefix: "quarantine/".into(),
             clamd: None,
+            scan_limit_bytes: None,
             webhook: Some(WebhookConfig { url: url.into() }),
         };
         let secret = Some("s".repeat(32));

@@ -18,6 +18,8 @@ use crate::{sha256, Harness, ALICE};
 
 /// Bytes ClamAV reports as `Hoist.Test.Sample`: the tests' signature database has their MD5.
 const SAMPLE: &[u8] = b"HOIST-TEST-MALWARE-SAMPLE: not a virus, a signature the tests define\n";
+/// What the tests' verifier lets clamd scan at most.
+const SCAN_LIMIT: u64 = 1024 * 1024;
 const WEBHOOK_SECRET: &str = "webhook-secret-for-the-tests-0123456789";
 
 fn verifier(clamd: Option<&Clamd>, webhook: Option<&str>) -> Verifier {
@@ -26,6 +28,8 @@ fn verifier(clamd: Option<&Clamd>, webhook: Option<&str>) -> Verifier {
             incoming_prefix: "incoming/".into(),
             quarantine_prefix: "quarantine/".into(),
             clamd: clamd.map(|c| format!("unix:{}", c.socket.display())),
+            // Far below clamd's own limits (its defaults here), so that the limit is Hoist's.
+            scan_limit_bytes: Some(SCAN_LIMIT),
             webhook: webhook.map(|url| WebhookConfig { url: url.into() }),
         },
         webhook.map(|_| WEBHOOK_SECRET.to_string()),
@@ -233,6 +237,23 @@ async fn clamav_finds_the_tests_signature_and_hoist_shows_the_quarantine() {
     assert_eq!(kept.len(), 1, "{:?}", h.store_keys());
     assert_eq!(h.stored(&kept[0]).unwrap(), SAMPLE);
     assert!(!h.store_keys().iter().any(|k| k.starts_with("incoming/")));
+
+    // Regression (#29, finding 2): past its limits clamd answers OK without scanning, and a
+    // 3 MB file was "verified" and announced. Larger than the scanner checks, it is not.
+    let big = write(dir.path(), "big.txt", &vec![b'a'; 3 * SCAN_LIMIT as usize]);
+    let e = session
+        .upload(&big, &no_progress())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("quarantined by the backend") && e.contains("not scanned"),
+        "{e}"
+    );
+    assert!(!h
+        .store_keys()
+        .iter()
+        .any(|k| k.starts_with("uploads/") && k.ends_with("big.txt")));
 }
 
 #[tokio::test]
