@@ -185,12 +185,19 @@ const EXECUTABLE_EXTENSIONS: &[&str] = &[
 ];
 
 /// The extension a desktop sees in `name`: after the last dot of the last path segment, once
-/// trailing dots and spaces are gone (Windows drops them: `setup.exe.` is `setup.exe`).
+/// trailing dots and spaces are gone (Windows drops them: `setup.exe.` is `setup.exe`), in
+/// compatibility form (NFKC: a fullwidth `ｅｘｅ` is read as the letters it shows) and without
+/// invisible characters, lower-cased.
 fn desktop_extension(name: &str) -> Option<String> {
-    let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    use unicode_normalization::UnicodeNormalization as _;
+    let shown: String = name
+        .nfkc()
+        .filter(|c| !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}'))
+        .collect();
+    let last = shown.rsplit(['/', '\\']).next().unwrap_or(&shown);
     let trimmed = last.trim_end_matches(|c: char| c == '.' || c.is_whitespace());
     let (stem, ext) = trimmed.rsplit_once('.')?;
-    (!stem.is_empty() && !ext.is_empty()).then(|| ext.to_ascii_lowercase())
+    (!stem.is_empty() && !ext.is_empty()).then(|| ext.to_lowercase())
 }
 
 /// Refuses a file whose name makes it an executable, an installer or a web page (415), unless

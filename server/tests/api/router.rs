@@ -718,6 +718,13 @@ async fn active_content_and_malformed_types_are_refused() {
         (&open, "setup.exe", None),
         (&open, "Setup.EXE.", Some("application/octet-stream")),
         (&open, "x.html.", None),
+        // As a desktop shows them: fullwidth letters, and an invisible character in the name.
+        (
+            &open,
+            "setup.\u{ff45}\u{ff58}\u{ff45}",
+            Some("application/octet-stream"),
+        ),
+        (&open, "setup.ex\u{200b}e", Some("application/octet-stream")),
         (&open, "tool.msi", Some("application/octet-stream")),
         (&open, "page.html", Some("application/unknown")),
         (&open, "page.html", Some("*/*")),
