@@ -196,9 +196,7 @@ async fn hoist_logout_revokes_the_sign_in_and_uploads_then_ask_to_sign_in() {
     let (status, _, stderr) = login_in_browser_as(&env, &provider, "alice").await;
     assert!(status.success(), "{stderr}");
     let keychain = Keychain::new(&env.keychain_service);
-    let stored = keychain.get("staff", SecretKind::SignIn).unwrap().unwrap();
-    let refresh: serde_json::Value = serde_json::from_str(stored.expose()).unwrap();
-    let refresh = refresh["refresh_token"].as_str().unwrap().to_string();
+    let refresh = stored_refresh_token(&keychain);
 
     let out = env.run(&["logout", "staff"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -210,17 +208,7 @@ async fn hoist_logout_revokes_the_sign_in_and_uploads_then_ask_to_sign_in() {
     );
     assert!(keychain.get("staff", SecretKind::SignIn).unwrap().is_none());
     // Revoked at the provider: the refresh token no longer gets a token.
-    let answer = reqwest::Client::new()
-        .post(format!("{}/token", provider.issuer))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(crate::support::oidc::form_body(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-            ("client_id", "hoist"),
-        ]))
-        .send()
-        .await
-        .unwrap();
+    let answer = refresh_at(&provider, &refresh).await;
     assert_eq!(answer.status(), 400);
     assert!(answer.text().await.unwrap().contains("invalid_grant"));
 
@@ -259,9 +247,7 @@ async fn removing_a_signed_in_profile_revokes_its_sign_in_as_logout_does() {
     let (status, _, stderr) = login_in_browser_as(&env, &provider, "alice").await;
     assert!(status.success(), "{stderr}");
     let keychain = Keychain::new(&env.keychain_service);
-    let stored = keychain.get("staff", SecretKind::SignIn).unwrap().unwrap();
-    let refresh: serde_json::Value = serde_json::from_str(stored.expose()).unwrap();
-    let refresh = refresh["refresh_token"].as_str().unwrap().to_string();
+    let refresh = stored_refresh_token(&keychain);
 
     let out = env.run(&["profile", "remove", "staff"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -271,17 +257,29 @@ async fn removing_a_signed_in_profile_revokes_its_sign_in_as_logout_does() {
         text(&out.stderr)
     );
     assert!(keychain.get("staff", SecretKind::SignIn).unwrap().is_none());
-    let answer = reqwest::Client::new()
+    let answer = refresh_at(&provider, &refresh).await;
+    assert_eq!(answer.status(), 400, "the refresh token still works");
+    assert!(answer.text().await.unwrap().contains("invalid_grant"));
+}
+
+/// The refresh token of profile `staff`'s sign-in, as the keychain holds it.
+fn stored_refresh_token(keychain: &Keychain) -> String {
+    let stored = keychain.get("staff", SecretKind::SignIn).unwrap().unwrap();
+    let stored: serde_json::Value = serde_json::from_str(stored.expose()).unwrap();
+    stored["refresh_token"].as_str().unwrap().to_string()
+}
+
+/// The provider's answer to `refresh` at its token endpoint (400 `invalid_grant` once revoked).
+async fn refresh_at(provider: &OidcProvider, refresh: &str) -> reqwest::Response {
+    reqwest::Client::new()
         .post(format!("{}/token", provider.issuer))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(crate::support::oidc::form_body(&[
             ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
+            ("refresh_token", refresh),
             ("client_id", "hoist"),
         ]))
         .send()
         .await
-        .unwrap();
-    assert_eq!(answer.status(), 400, "the refresh token still works");
-    assert!(answer.text().await.unwrap().contains("invalid_grant"));
+        .unwrap()
 }

@@ -341,3 +341,36 @@ impl Relay {
         self.down.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// A server on 127.0.0.1 that answers every request with `status_line` (e.g. `404 Not Found`)
+/// and an empty body, counting the requests: a store or provider whose calls a test counts.
+/// Its address (`127.0.0.1:PORT`) and the count.
+pub(crate) async fn counting_server(
+    status_line: &'static str,
+) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut buf = vec![0; 16 * 1024];
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let answer = format!("HTTP/1.1 {status_line}\r\ncontent-length: 0\r\n\r\n");
+                    if socket.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, asked)
+}

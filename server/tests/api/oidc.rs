@@ -464,32 +464,10 @@ async fn an_identity_provider_that_cannot_be_reached_is_a_503_not_a_refusal() {
 /// made the server fetch the provider's documents again: 60 forged tokens, 60 fetches in 0.6 s.
 #[tokio::test]
 async fn a_failing_provider_is_asked_again_only_after_the_cool_down() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use std::sync::atomic::Ordering;
     // A provider that answers every request 500, counting them.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let asked = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&asked);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let counter = Arc::clone(&counter);
-            tokio::spawn(async move {
-                let mut buf = vec![0; 16 * 1024];
-                while let Ok(n) = socket.read(&mut buf).await {
-                    if n == 0 {
-                        return;
-                    }
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let answer = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n";
-                    if socket.write_all(answer.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    let (addr, asked) = crate::counting_server("500 Internal Server Error").await;
+    let issuer = format!("http://{addr}");
     let verifier = OidcVerifier::new(oidc_config(&issuer))
         .unwrap()
         .with_refresh_cool_down(Duration::from_secs(30));

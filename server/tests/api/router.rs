@@ -920,32 +920,10 @@ async fn a_byte_rate_needs_a_declared_size() {
 /// seconds (and concurrent calls wait for one probe).
 #[tokio::test]
 async fn readyz_asks_the_store_at_most_once_per_few_seconds() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use std::sync::atomic::Ordering;
     // A store that answers every request 404 (as S3 answers ListParts of no upload), counting.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let asked = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&asked);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let counter = Arc::clone(&counter);
-            tokio::spawn(async move {
-                let mut buf = vec![0; 16 * 1024];
-                while let Ok(n) = socket.read(&mut buf).await {
-                    if n == 0 {
-                        return;
-                    }
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let answer = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
-                    if socket.write_all(answer.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    let (addr, asked) = crate::counting_server("404 Not Found").await;
+    let port = addr.port();
     let signer = hoist::sign::sigv4::SigV4Signer::new(
         "b",
         "us-east-1",
