@@ -143,39 +143,33 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let expiry = std::time::Duration::from_secs(file.policy.expiry_secs);
     let (signer, secret_for_ids, _store) = match &cli.embedded_store {
         Some(dir) => {
-            let store = match (
+            // Fixed credentials from the environment (a second process signs for the same
+            // store), or fresh ones; the default port is any free one.
+            let (access_key_id, secret) = match (
                 std::env::var("HOIST_STORE_ACCESS_KEY_ID"),
                 std::env::var("HOIST_STORE_SECRET_ACCESS_KEY"),
             ) {
                 (Ok(ak), Ok(sk)) if !ak.is_empty() && !sk.is_empty() => {
-                    let addr = cli
-                        .store_listen
-                        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-                    hoist::local::EmbeddedStore::start_at(
-                        dir,
-                        addr,
-                        hoist::local::LOCAL_BUCKET,
-                        &ak,
-                        hoist::secret::Secret::new(sk),
-                    )
-                    .await?
+                    (ak, hoist::secret::Secret::new(sk))
                 }
-                _ => match cli.store_listen {
-                    Some(addr) => {
-                        let sk =
-                            hoist::secret::Secret::new(uuid::Uuid::new_v4().simple().to_string());
-                        hoist::local::EmbeddedStore::start_at(
-                            dir,
-                            addr,
-                            hoist::local::LOCAL_BUCKET,
-                            hoist::local::LOCAL_ACCESS_KEY_ID,
-                            sk,
-                        )
-                        .await?
-                    }
-                    None => hoist::local::EmbeddedStore::start(dir).await?,
-                },
+                _ => (
+                    hoist::local::LOCAL_ACCESS_KEY_ID.to_string(),
+                    hoist::secret::Secret::new(uuid::Uuid::new_v4().simple().to_string()),
+                ),
             };
+            let addr = cli
+                .store_listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+            // Browsers upload straight to the store: the same origins as the API may.
+            let store = hoist::local::EmbeddedStore::start_for_browsers(
+                dir,
+                addr,
+                hoist::local::LOCAL_BUCKET,
+                &access_key_id,
+                secret,
+                &file.cors.allowed_origins,
+            )
+            .await?;
             eprintln!(
                 "embedded store at {} (bucket {}, files under {})",
                 store.endpoint(),

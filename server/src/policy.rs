@@ -29,6 +29,9 @@ pub struct Ask<'a> {
     pub drop_id: Option<&'a str>,
     /// The key and ticket of an earlier answer, to be signed the same key again.
     pub resume: Option<Resume<'a>>,
+    /// The answer will be a POST form, whose `content-length-range` the store enforces: a
+    /// size need not be declared (browsers cannot say one), the limit bounds the form.
+    pub form: bool,
 }
 
 impl<'a> Ask<'a> {
@@ -45,6 +48,7 @@ impl<'a> Ask<'a> {
             relative_path: None,
             drop_id: None,
             resume: None,
+            form: false,
         }
     }
 }
@@ -294,10 +298,7 @@ pub fn plan(
         type_admitted(guessed, allowed)?;
     }
     name_admitted(name, guessed, listed)?;
-    let limit = match (policy.max_size, token.max_size) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let limit = size_limit(policy, token);
     let hard = if multipart {
         MAX_OBJECT_SIZE
     } else {
@@ -320,6 +321,8 @@ pub fn plan(
                 },
             ))
         }
+        // A form's length range carries the limit to the store.
+        (None, Some(_)) if ask.form && !multipart => {}
         (None, Some(_)) => {
             return Err(ApiError::bad_request(
                 "size is required by this server's policy",
@@ -358,6 +361,27 @@ pub fn plan(
         content_type,
         size: ask.size,
     })
+}
+
+/// The most bytes one file may have under the policy and the token, if either limits it.
+pub fn size_limit(policy: &PolicyConfig, token: &Token) -> Option<u64> {
+    match (policy.max_size, token.max_size) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The body lengths a POST form for `plan` admits: exactly its declared size, or up to the
+/// limit (S3's single-upload limit when nothing else limits it).
+pub fn form_length(
+    policy: &PolicyConfig,
+    token: &Token,
+    plan: &Plan,
+) -> std::ops::RangeInclusive<u64> {
+    match plan.size {
+        Some(size) => size..=size,
+        None => 0..=size_limit(policy, token).unwrap_or(MAX_SINGLE_PUT),
+    }
 }
 
 /// Where a planned key goes: the folders kept above the file and what the template's `{uuid}`

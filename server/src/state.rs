@@ -243,6 +243,31 @@ impl AppState {
         Ok((plan, presigned, landing))
     }
 
+    /// Plans, presigns and audits S3's POST form for a browser (Companion's `/s3/params` when
+    /// the client declared no size of its own): the store admits the declared size exactly, or
+    /// up to the limit. A byte rate is charged the most the form admits.
+    pub(crate) async fn sign_form(
+        &self,
+        token: &Token,
+        call: &Call,
+        ask: &Ask<'_>,
+    ) -> Result<(Plan, hoist::sign::PresignedPut), ApiError> {
+        let plan = self.plan(token, ask, false)?;
+        call.key(&plan.key);
+        let length = policy::form_length(&self.policy, token, &plan);
+        self.limiter
+            .check_file(token, Some(*length.end()), Instant::now())
+            .await?;
+        let object = self.object_headers(&plan);
+        let presigned = self
+            .bucket
+            .signer
+            .presign_post_form(&plan.key, &header_refs(&object), length, SystemTime::now())
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        self.audit_ok(token, call, Granted::plan(&plan), "signed (form)");
+        Ok((plan, presigned))
+    }
+
     /// What may be signed for `ask`: the policy's plan — its folders and its drop's id kept,
     /// its key under the incoming prefix when uploads are verified — or, for a resumed ask, the
     /// key its ticket names (the policy still applies to the rest).

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 mod checked;
+mod cors;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -99,7 +100,7 @@ impl EmbeddedStore {
         secret: Secret,
     ) -> Result<Self, LocalError> {
         let addr = ([127, 0, 0, 1], 0).into();
-        Self::serve(root, addr, bucket, access_key_id, secret, false).await
+        Self::serve(root, addr, bucket, access_key_id, secret, false, &[]).await
     }
 
     /// Starts a store listening on `addr` (keep it on loopback) with the given bucket and
@@ -111,7 +112,29 @@ impl EmbeddedStore {
         access_key_id: &str,
         secret: Secret,
     ) -> Result<Self, LocalError> {
-        Self::serve(root, addr, bucket, access_key_id, secret, true).await
+        Self::serve(root, addr, bucket, access_key_id, secret, true, &[]).await
+    }
+
+    /// As [`Self::start_at`], answering CORS for pages from `cors_origins` (exact origins, as a
+    /// browser sends them), so a web app's browser can upload straight to the store.
+    pub async fn start_for_browsers(
+        root: &Path,
+        addr: std::net::SocketAddr,
+        bucket: &str,
+        access_key_id: &str,
+        secret: Secret,
+        cors_origins: &[String],
+    ) -> Result<Self, LocalError> {
+        Self::serve(
+            root,
+            addr,
+            bucket,
+            access_key_id,
+            secret,
+            true,
+            cors_origins,
+        )
+        .await
     }
 
     async fn serve(
@@ -121,6 +144,7 @@ impl EmbeddedStore {
         access_key_id: &str,
         secret: Secret,
         check_parts: bool,
+        cors_origins: &[String],
     ) -> Result<Self, LocalError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -132,7 +156,10 @@ impl EmbeddedStore {
         let service = {
             let mut b = S3ServiceBuilder::new(checked::CheckedParts::new(fs, check_parts, &root));
             b.set_auth(SimpleAuth::from_single(access_key_id, secret.expose()));
-            b.build()
+            cors::WithCors {
+                inner: b.build(),
+                origins: cors_origins.into(),
+            }
         };
         let listener = TcpListener::bind(addr)
             .await

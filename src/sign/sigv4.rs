@@ -208,6 +208,95 @@ impl SigV4Signer {
         })
     }
 
+    /// Signs S3's POST Object form for exactly `object_key` with exactly `object_fields` (the
+    /// headers a PUT would carry, `content-type` among them), whose body must be `length` bytes
+    /// long (`content-length-range`: the store refuses any other size). The answer's URL is the
+    /// bucket's; `form` holds the fields to send before the file.
+    ///
+    /// Browsers that cannot say a file's size up front (Uppy) get this instead of a PUT: the
+    /// policy, not the client, then bounds what may land.
+    pub fn presign_post_form(
+        &self,
+        object_key: &str,
+        object_fields: &[(&str, &str)],
+        length: std::ops::RangeInclusive<u64>,
+        now: SystemTime,
+    ) -> Result<PresignedPut, SignError> {
+        use base64::Engine as _;
+        key::validate_key(object_key).map_err(|e| SignError::Signing(e.to_string()))?;
+        let at = time::OffsetDateTime::from(now);
+        let day = format!("{:04}{:02}{:02}", at.year(), u8::from(at.month()), at.day());
+        let amz_date = format!(
+            "{day}T{:02}{:02}{:02}Z",
+            at.hour(),
+            at.minute(),
+            at.second()
+        );
+        let until = time::OffsetDateTime::from(now + self.expires_in);
+        let expiration = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
+            until.year(),
+            u8::from(until.month()),
+            until.day(),
+            until.hour(),
+            until.minute(),
+            until.second()
+        );
+        let credential = format!(
+            "{}/{day}/{}/s3/aws4_request",
+            self.access_key_id, self.region
+        );
+        let mut fields = vec![("key".to_string(), object_key.to_string())];
+        fields.extend(
+            object_fields
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string())),
+        );
+        fields.extend([
+            (
+                "x-amz-algorithm".to_string(),
+                "AWS4-HMAC-SHA256".to_string(),
+            ),
+            ("x-amz-credential".to_string(), credential),
+            ("x-amz-date".to_string(), amz_date),
+        ]);
+        if let Some(token) = &self.session_token {
+            fields.push((
+                "x-amz-security-token".to_string(),
+                token.expose().to_string(),
+            ));
+        }
+        let mut conditions = vec![serde_json::json!({ "bucket": self.bucket })];
+        conditions.extend(
+            fields
+                .iter()
+                .map(|(name, value)| serde_json::json!({ name.as_str(): value })),
+        );
+        conditions.push(serde_json::json!([
+            "content-length-range",
+            length.start(),
+            length.end()
+        ]));
+        let policy = serde_json::json!({ "expiration": expiration, "conditions": conditions });
+        let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+        let signing_key =
+            v4::generate_signing_key(self.secret_access_key.expose(), now, &self.region, "s3");
+        let signature = v4::calculate_signature(signing_key, policy.as_bytes());
+        fields.push(("policy".to_string(), policy));
+        fields.push(("x-amz-signature".to_string(), signature));
+        let url = parse_exact_url(&self.object_url("")).map_err(SignError::Signing)?;
+        Ok(PresignedPut {
+            url,
+            headers: Vec::new(),
+            key: object_key.to_string(),
+            expires_at: Some(now + self.expires_in),
+            form: Some(fields),
+            completion: None,
+            ticket: None,
+            landed: false,
+        })
+    }
+
     /// How long URLs it signs stay valid.
     pub fn expires_in(&self) -> Duration {
         self.expires_in

@@ -250,3 +250,139 @@ async fn bad_files_get_clear_errors_and_send_nothing() {
     }
     assert!(store.keys().is_empty());
 }
+
+/// A POST form sent as a browser sends it (fields, then the file last).
+async fn post_form(p: &PresignedPut, fields: &[(String, String)], body: Vec<u8>) -> (u16, String) {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields {
+        form = form.text(name.clone(), value.clone());
+    }
+    form = form.part("file", reqwest::multipart::Part::bytes(body).file_name("f"));
+    let r = reqwest::Client::new()
+        .post(p.url.clone())
+        .multipart(form)
+        .send()
+        .await
+        .expect("the store answers");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+/// The POST form hoist-server answers browsers with (#33): the real store checks its
+/// signature, its key, its type and its `content-length-range`.
+#[tokio::test]
+async fn post_form_lands_within_its_length_range_and_nowhere_else() {
+    let store = Store::start().await;
+    let signer = store.store.signer();
+    let form = signer
+        .presign_post_form(
+            "in/photo.jpg",
+            &[("content-type", "image/jpeg")],
+            0..=10,
+            SystemTime::now(),
+        )
+        .unwrap();
+    let fields = form.form.clone().expect("a form");
+    assert!(form.url.as_str().ends_with("/test-bucket/"), "{}", form.url);
+
+    let (status, body) = post_form(&form, &fields, b"0123456789A".to_vec()).await;
+    assert_eq!(status, 400, "one byte over the range: {body}");
+    assert!(body.contains("EntityTooLarge"), "{body}");
+
+    let mut elsewhere = fields.clone();
+    elsewhere[0].1 = "in/other.jpg".into();
+    let (status, body) = post_form(&form, &elsewhere, b"short".to_vec()).await;
+    // AWS answers 403 (AccessDenied), s3s 400 (InvalidPolicyDocument): either way, refused.
+    assert!(
+        [400, 403].contains(&status),
+        "another key than signed: {status} {body}"
+    );
+    assert!(body.contains("key"), "{body}");
+
+    let mut forged = fields.clone();
+    let sig = forged.last_mut().unwrap();
+    sig.1 = sig.1.replace(|c| c != '0', "0");
+    let (status, body) = post_form(&form, &forged, b"short".to_vec()).await;
+    assert_eq!(status, 403, "a signature not from the key: {body}");
+    assert!(store.keys().is_empty(), "{:?}", store.keys());
+
+    let (status, body) = post_form(&form, &fields, b"0123456789".to_vec()).await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    assert_eq!(store.keys(), vec!["in/photo.jpg".to_string()]);
+    assert_eq!(
+        std::fs::read(store.store.object_path("in/photo.jpg")).unwrap(),
+        b"0123456789"
+    );
+}
+
+/// #33: a page from the company's web app uploads straight to the embedded store, as a
+/// bucket's CORS rule allows on S3; a page from any other origin is refused at its preflight.
+#[tokio::test]
+async fn the_store_answers_cors_for_the_listed_origins_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = hoist::local::EmbeddedStore::start_for_browsers(
+        dir.path(),
+        ([127, 0, 0, 1], 0).into(),
+        "web",
+        "WEBKEY",
+        hoist::secret::Secret::new("web-secret"),
+        &["http://localhost:5173".to_string()],
+    )
+    .await
+    .unwrap();
+    let put = store
+        .signer()
+        .presign_put_with(
+            "in/a.txt",
+            &[("content-type", "text/plain")],
+            SystemTime::now(),
+        )
+        .unwrap();
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, put.url.clone())
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let ok = preflight("http://localhost:5173").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let h = ok.headers();
+    assert_eq!(h["access-control-allow-origin"], "http://localhost:5173");
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("PUT"));
+    assert_eq!(h["access-control-allow-headers"], "content-type");
+
+    let refused = preflight("http://evil.example").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    assert!(refused.text().await.unwrap().contains("allowed_origins"));
+
+    let sent = client
+        .put(put.url.clone())
+        .header("origin", "http://localhost:5173")
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    assert_eq!(
+        sent.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    assert!(sent.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .contains("ETag"));
+    assert_eq!(
+        std::fs::read(store.object_path("in/a.txt")).unwrap(),
+        b"hello"
+    );
+}

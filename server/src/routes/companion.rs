@@ -110,9 +110,16 @@ pub(super) async fn params(
             .or_else(|| q.get(name))
             .map(String::as_str)
     };
+    // Hoist declares `size` and takes a PUT (its checksums go in the headers). A browser says
+    // no size of its own (Uppy's `metadata[size]` at most) and gets a POST form: Uppy 6 can
+    // send nothing else, and the form's length range bounds what the store takes.
+    let form = !q.contains_key("size")
+        && !q.contains_key("ticket")
+        && !q.contains_key("checksumAlgorithm");
     let ask = Ask {
         relative_path: meta("relativePath"),
         drop_id: meta("dropId"),
+        form,
         resume: q
             .get("key")
             .zip(q.get("ticket"))
@@ -126,6 +133,28 @@ pub(super) async fn params(
             size,
         )
     };
+    if form {
+        let (plan, mut p) = s.sign_form(token, &call, &ask).await?;
+        let fields: serde_json::Map<String, Value> = p
+            .form
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| (name, Value::String(value)))
+            .collect();
+        let mut answer = json!({
+            "method": "POST",
+            "url": p.url.as_str(),
+            "fields": fields,
+            "headers": {},
+            "key": plan.key,
+            "expiresAt": expires_at(&p),
+        });
+        if let Some(c) = s.completion(token, &plan, None) {
+            answer["complete"] = c;
+        }
+        return Ok(Json(answer));
+    }
     // A Hoist extension: `checksumAlgorithm` and `checksum` are signed, so the store verifies
     // the body against them.
     let flexible = declared_checksum(

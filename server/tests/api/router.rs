@@ -445,10 +445,11 @@ async fn a_lower_expiry_from_the_config_is_used() {
 #[tokio::test]
 async fn companion_params_answers_method_url_and_headers() {
     let h = Harness::new().await;
+    // Hoist declares `size`: a PUT, its length signed.
     let (status, r, _) = h
         .call(
             "GET",
-            "/s3/params?filename=..%2F..%2Fx.png&type=image%2Fpng",
+            "/s3/params?filename=..%2F..%2Fx.png&type=image%2Fpng&size=5",
             Some(ALICE),
             None,
         )
@@ -460,9 +461,39 @@ async fn companion_params_answers_method_url_and_headers() {
     assert_eq!(r["fields"], json!({}));
 }
 
+/// The conditions of a POST form's policy.
+fn form_conditions(r: &serde_json::Value) -> Vec<serde_json::Value> {
+    use base64::Engine as _;
+    let policy = r["fields"]["policy"].as_str().expect("a signed policy");
+    let policy = base64::engine::general_purpose::STANDARD
+        .decode(policy)
+        .unwrap();
+    let policy: serde_json::Value = serde_json::from_slice(&policy).unwrap();
+    policy["conditions"].as_array().unwrap().clone()
+}
+
+/// Posts a form answer as a browser does; the store's status.
+async fn post_form(r: &serde_json::Value, body: Vec<u8>) -> u16 {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in r["fields"].as_object().unwrap() {
+        form = form.text(name.clone(), value.as_str().unwrap().to_string());
+    }
+    form = form.part("file", reqwest::multipart::Part::bytes(body).file_name("f"));
+    let url = r["url"].as_str().unwrap();
+    reqwest::Client::new()
+        .post(url)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Regression (#33): Uppy showed "Bad Request" for every refusal: it reads Companion's
 /// `message`, and hoist-server answered only `error`. Uppy also sends a file's size as
-/// `metadata[size]`, which a size-limited token needs.
+/// `metadata[size]`, and Uppy 6 can send nothing but a POST form: a browser gets a form
+/// whose length range is that size exactly.
 #[tokio::test]
 async fn companion_refusals_carry_companion_s_message_and_uppy_s_size_is_read() {
     let h = Harness::new().await;
@@ -485,16 +516,70 @@ async fn companion_refusals_carry_companion_s_message_and_uppy_s_size_is_read() 
     let (status, r, _) = h
         .call(
             "GET",
-            "/s3/params?filename=a.png&type=image%2Fpng&metadata%5Bsize%5D=1234",
+            "/s3/params?filename=a.png&type=image%2Fpng&metadata%5Bsize%5D=4",
             Some(ALICE),
             None,
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{r}");
-    // The declared size is signed (the browser sends the length itself) and sealed in the ticket.
-    let url = r["url"].as_str().unwrap();
-    assert!(url.contains("content-length"), "{r}");
-    assert!(r["ticket"].as_str().unwrap().starts_with("1234~"), "{r}");
+    assert_eq!(r["method"], "POST", "{r}");
+    let key = r["key"].as_str().unwrap();
+    assert_eq!(r["fields"]["key"], key, "{r}");
+    assert_eq!(r["fields"]["content-type"], "image/png", "{r}");
+    assert!(
+        form_conditions(&r).contains(&json!(["content-length-range", 4, 4])),
+        "{r}"
+    );
+    assert_ne!(
+        post_form(&r, b"12345".to_vec()).await / 100,
+        2,
+        "a byte more"
+    );
+    assert!(h.stored(key).is_none());
+    assert_eq!(post_form(&r, b"1234".to_vec()).await / 100, 2);
+    assert_eq!(h.stored(key).as_deref(), Some(&b"1234"[..]));
+}
+
+/// Regression (#33): with a size limit, every Uppy upload was refused ("size is required"):
+/// a browser that declares no size gets a form the store holds to the limit.
+#[tokio::test]
+async fn a_browser_declaring_no_size_gets_a_form_bounded_by_the_limit() {
+    let policy = PolicyConfig {
+        max_size: Some(10),
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(policy, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    let ask = || h.call("GET", "/s3/params?filename=a.txt", Some(ALICE), None);
+    let (status, r, _) = ask().await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert!(
+        form_conditions(&r).contains(&json!(["content-length-range", 0, 10])),
+        "{r}"
+    );
+    assert_ne!(
+        post_form(&r, vec![b'x'; 11]).await / 100,
+        2,
+        "over the limit"
+    );
+    assert!(h.store_keys().is_empty(), "{:?}", h.store_keys());
+    let (_, r, _) = ask().await;
+    assert_eq!(post_form(&r, vec![b'x'; 10]).await / 100, 2);
+    assert_eq!(h.store_keys().len(), 1);
+
+    // A declared size over the limit is still refused up front.
+    let (status, r, _) = h
+        .call(
+            "GET",
+            "/s3/params?filename=a.txt&metadata%5Bsize%5D=11",
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("limit of 10"),
+        "{r}"
+    );
 }
 
 #[tokio::test]
