@@ -5,7 +5,8 @@
 //! answers it. So the embedded default proves every part as S3 does, and a client needs no MD5
 //! there either. ListParts answers each part's ETag (the MD5 of its bytes, as UploadPart
 //! answered it), which s3s-fs leaves out and resuming clients such as Uppy match parts by.
-//! Every other operation is s3s-fs's own.
+//! A POST form is answered with its `ETag` and `Location`, as S3 answers it. Every other
+//! operation is s3s-fs's own.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -286,6 +287,33 @@ impl S3 for CheckedParts {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         self.inner.put_object(req).await
+    }
+    /// S3 answers a POST form with the object's `ETag` and `Location`; s3s answers 204 with
+    /// neither, and Uppy waits for the `ETag` for ever.
+    async fn post_object(
+        &self,
+        req: S3Request<PostObjectInput>,
+    ) -> S3Result<S3Response<PostObjectOutput>> {
+        let location = req
+            .headers
+            .get(hyper::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|host| {
+                let base = req.uri.path().trim_end_matches('/');
+                let key = crate::key::encode_path(&req.input.key);
+                format!("http://{host}{base}/{key}")
+            });
+        let mut answer = self.inner.post_object(req).await?;
+        let etag = answer.output.e_tag.as_ref().map(|e| format!("\"{}\"", e.value()));
+        for (name, value) in [
+            (hyper::header::ETAG, etag),
+            (hyper::header::LOCATION, location),
+        ] {
+            if let Some(v) = value.and_then(|v| hyper::header::HeaderValue::from_str(&v).ok()) {
+                answer.headers.insert(name, v);
+            }
+        }
+        Ok(answer)
     }
     async fn create_multipart_upload(
         &self,
