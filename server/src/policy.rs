@@ -29,9 +29,10 @@ pub struct Ask<'a> {
     pub drop_id: Option<&'a str>,
     /// The key and ticket of an earlier answer, to be signed the same key again.
     pub resume: Option<Resume<'a>>,
-    /// The answer will be a POST form, whose `content-length-range` the store enforces: a
-    /// size need not be declared (browsers cannot say one), the limit bounds the form.
-    pub form: bool,
+    /// No size need be declared (browsers cannot say one): the limit bounds the upload
+    /// elsewhere, as a POST form's `content-length-range` the store enforces, or as the
+    /// parts the server lists before it signs a browser's Complete.
+    pub bounded_elsewhere: bool,
 }
 
 impl<'a> Ask<'a> {
@@ -48,7 +49,7 @@ impl<'a> Ask<'a> {
             relative_path: None,
             drop_id: None,
             resume: None,
-            form: false,
+            bounded_elsewhere: false,
         }
     }
 }
@@ -321,8 +322,8 @@ pub fn plan(
                 },
             ))
         }
-        // A form's length range carries the limit to the store.
-        (None, Some(_)) if ask.form && !multipart => {}
+        // A form's length range, or the parts listed before Complete, hold the limit.
+        (None, Some(_)) if ask.bounded_elsewhere => {}
         (None, Some(_)) => {
             return Err(ApiError::bad_request(
                 "size is required by this server's policy",

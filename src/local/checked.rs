@@ -41,6 +41,24 @@ impl CheckedParts {
     }
 }
 
+/// The URL of the object a request was sent for, as S3 answers it in `Location`: the request's
+/// own URL, or for a POST form (sent to the bucket) the bucket's URL and the form's `key`.
+fn object_location(
+    headers: &hyper::HeaderMap,
+    uri: &hyper::Uri,
+    form_key: Option<&str>,
+) -> Option<String> {
+    let host = headers.get(hyper::header::HOST)?.to_str().ok()?;
+    Some(match form_key {
+        Some(key) => format!(
+            "http://{host}{}/{}",
+            uri.path().trim_end_matches('/'),
+            crate::key::encode_path(key)
+        ),
+        None => format!("http://{host}{}", uri.path()),
+    })
+}
+
 /// The ETag UploadPart gave the part in `path`: the hex MD5 of its bytes.
 fn part_etag(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
@@ -294,17 +312,13 @@ impl S3 for CheckedParts {
         &self,
         req: S3Request<PostObjectInput>,
     ) -> S3Result<S3Response<PostObjectOutput>> {
-        let location = req
-            .headers
-            .get(hyper::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(|host| {
-                let base = req.uri.path().trim_end_matches('/');
-                let key = crate::key::encode_path(&req.input.key);
-                format!("http://{host}{base}/{key}")
-            });
+        let location = object_location(&req.headers, &req.uri, Some(&req.input.key));
         let mut answer = self.inner.post_object(req).await?;
-        let etag = answer.output.e_tag.as_ref().map(|e| format!("\"{}\"", e.value()));
+        let etag = answer
+            .output
+            .e_tag
+            .as_ref()
+            .map(|e| format!("\"{}\"", e.value()));
         for (name, value) in [
             (hyper::header::ETAG, etag),
             (hyper::header::LOCATION, location),
@@ -353,11 +367,26 @@ impl S3 for CheckedParts {
         answer.output.parts = Some(parts);
         Ok(answer)
     }
+    /// S3 answers a Complete with the object's `Location`; s3s-fs leaves it out, and Uppy 6
+    /// takes an answer without it for a failure.
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        self.inner.complete_multipart_upload(req).await
+        let location = object_location(&req.headers, &req.uri, None);
+        let mut answer = self.inner.complete_multipart_upload(req).await?;
+        // s3s-fs answers through a future (S3 keeps the connection alive while it joins).
+        match answer.output.future.take() {
+            Some(joined) => {
+                answer.output.future = Some(Box::pin(async move {
+                    let mut output = joined.await?;
+                    output.location = output.location.or(location);
+                    Ok(output)
+                }));
+            }
+            None => answer.output.location = answer.output.location.take().or(location),
+        }
+        Ok(answer)
     }
     async fn abort_multipart_upload(
         &self,

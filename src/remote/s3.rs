@@ -87,13 +87,31 @@ impl S3Client {
         headers: &[(&str, &str)],
         now: SystemTime,
     ) -> Result<String, SignError> {
-        let url = format!(
-            "{}?partNumber={part}&uploadId={}",
-            self.signer.object_url(key),
-            q(upload_id)
-        );
+        let query = format!("partNumber={part}&uploadId={}", q(upload_id));
+        self.presign_multipart("PUT", key, &query, headers, now)
+    }
+
+    /// A presigned URL for a browser to send one multipart call itself (Uppy 6's
+    /// `signRequest`): `query` names the call (`uploads=`, `uploadId=…`, its values not yet
+    /// encoded but `upload_id` through [`Self::upload_id_query`]); `headers` are signed.
+    pub fn presign_multipart(
+        &self,
+        method: &str,
+        key: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Result<String, SignError> {
+        let url = format!("{}?{query}", self.signer.object_url(key));
+        let mut sorted = headers.to_vec();
+        sorted.sort();
         self.signer
-            .presign("PUT", &url, headers, self.signer.expires_in(), now)
+            .presign(method, &url, &sorted, self.signer.expires_in(), now)
+    }
+
+    /// `uploadId=…`, encoded for a query.
+    pub fn upload_id_query(upload_id: &str) -> String {
+        format!("uploadId={}", q(upload_id))
     }
 
     async fn call(

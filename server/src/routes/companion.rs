@@ -119,7 +119,7 @@ pub(super) async fn params(
     let ask = Ask {
         relative_path: meta("relativePath"),
         drop_id: meta("dropId"),
-        form,
+        bounded_elsewhere: form,
         resume: q
             .get("key")
             .zip(q.get("ticket"))

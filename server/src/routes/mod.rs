@@ -1,5 +1,6 @@
-//! The router: the simple protocol ([`simple`]) and Uppy Companion's ([`companion`]) over one
-//! state, and the audit layer that records every refused request once, at the error boundary.
+//! The router: the simple protocol ([`simple`]), Uppy Companion's ([`companion`]) and Uppy 6's
+//! `signRequest` ([`sign`]) over one state, and the audit layer that records every refused
+//! request once, at the error boundary.
 //!
 //! Handlers tell their [`Call`] what they learn (the action, the token, the key); when the
 //! answer is an error, [`audit_denials`] writes one audit line from it.
@@ -24,6 +25,7 @@ use crate::guard::ClientKey;
 use crate::state::{AppConfig, AppState, Shared};
 
 mod companion;
+mod sign;
 mod simple;
 
 /// Ready when the store answers, and accepts the server's credentials, a request the
@@ -107,6 +109,7 @@ pub fn app(config: AppConfig) -> Router {
         .route("/api/upload/batch", post(simple::upload_batch))
         .route("/api/upload/complete", post(simple::complete))
         .route("/s3/params", get(companion::params))
+        .route("/s3/sign", post(sign::sign))
         .route("/s3/multipart", post(companion::create))
         .route(
             "/s3/multipart/{upload_id}",

@@ -1042,3 +1042,92 @@ async fn readyz_asks_the_store_at_most_once_per_few_seconds() {
         "the store was asked {asked} times for 100 calls"
     );
 }
+
+/// Uppy 6's `signRequest` (#33): the page asks hoist-server to sign each S3 request. Only what
+/// the policy would sign through Companion's routes is signed: the server's key, a form bounded
+/// by the limit, multipart calls under the caller's prefix, and never an object's deletion.
+#[tokio::test]
+async fn uppy6_sign_requests_sign_only_what_the_policy_allows() {
+    let policy = PolicyConfig {
+        max_size: Some(100),
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(
+        policy,
+        vec![
+            token("alice", ALICE, "uploads/alice/"),
+            token("bob", BOB, "uploads/bob/"),
+        ],
+    )
+    .await;
+    let h = &h;
+    let sign = |token: &'static str, body: serde_json::Value| async move {
+        h.call("POST", "/s3/sign", Some(token), Some(&body.to_string()))
+            .await
+    };
+
+    // A whole file: a form for the server's key, whatever path the page gave.
+    let (status, r, _) = sign(
+        ALICE,
+        json!({"method": "PUT", "key": "../../etc/notes.txt", "contentType": "text/plain"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let key = r["key"].as_str().unwrap();
+    assert!(
+        key.starts_with("uploads/alice/") && key.ends_with("notes.txt"),
+        "{r}"
+    );
+    assert_eq!(r["fields"]["key"], key);
+    assert!(
+        form_conditions(&r).contains(&json!(["content-length-range", 0, 100])),
+        "{r}"
+    );
+    assert_eq!(post_form(&r, b"hello".to_vec()).await / 100, 2);
+    assert_eq!(h.stored(key).as_deref(), Some(&b"hello"[..]));
+
+    // Active content by name, whatever the type.
+    let (status, r, _) = sign(ALICE, json!({"method": "PUT", "key": "setup.exe"})).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{r}");
+
+    // A multipart upload: created under the server's key, its type signed and answered.
+    let (status, created, _) = sign(ALICE, json!({"method": "POST", "key": "clip.mp4"})).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let key = created["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("uploads/alice/"), "{created}");
+    assert_eq!(created["headers"]["content-type"], "video/mp4", "{created}");
+    assert!(
+        created["url"].as_str().unwrap().contains("uploads="),
+        "{created}"
+    );
+
+    // Bob may not sign calls for Alice's upload; nobody may sign an object's deletion.
+    for body in [
+        json!({"method": "PUT", "key": key, "uploadId": "u1", "partNumber": 1}),
+        json!({"method": "GET", "key": key, "uploadId": "u1"}),
+        json!({"method": "POST", "key": key, "uploadId": "u1"}),
+        json!({"method": "DELETE", "key": key, "uploadId": "u1"}),
+    ] {
+        let (status, r, _) = sign(BOB, body.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}: {r}");
+    }
+    let (status, r, _) = sign(ALICE, json!({"method": "DELETE", "key": key})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("never signs"),
+        "{r}"
+    );
+    let (status, r, _) = sign(
+        ALICE,
+        json!({"method": "PUT", "key": key, "uploadId": "u1", "partNumber": 10001}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{r}");
+    let (status, r, _) = sign(
+        ALICE,
+        json!({"method": "PUT", "key": key, "uploadId": "u1", "partNumber": 1}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert!(r["url"].as_str().unwrap().contains("partNumber=1"), "{r}");
+}
