@@ -56,8 +56,14 @@ pub(crate) struct AppState {
     pub(crate) verifier: Option<crate::verify::Verifier>,
     /// The last readiness probe and when it ran: `/readyz` (no token needed) asks the store at
     /// most once per [`READINESS_TTL`], however often it is called.
-    pub(crate) readiness: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
+    pub(crate) readiness: tokio::sync::Mutex<Option<(std::time::Instant, Readiness)>>,
+    /// The origins of `[cors]`, whose pages send bytes to the bucket itself.
+    pub(crate) browser_origins: Vec<String>,
 }
+
+/// What a readiness probe found: the store's answer (`Err`: why the server is not ready) and,
+/// once it answers, which configured browser origins the bucket's CORS rule refuses (with why).
+pub(crate) type Readiness = Result<Vec<(String, String)>, String>;
 
 /// How long a readiness probe's answer is reused.
 pub(crate) const READINESS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -69,6 +75,7 @@ impl AppState {
     pub(crate) fn new(config: AppConfig) -> Self {
         Self {
             readiness: tokio::sync::Mutex::new(None),
+            browser_origins: config.cors.allowed_origins.clone(),
             ids: UploadIds::new(&config.upload_id_secret),
             auth_failures: AuthFailures::new(config.policy.failed_auth_per_minute),
             metrics: crate::metrics::Metrics::default(),

@@ -5,7 +5,8 @@
 //
 // Environment: OIDC_PORT (required), OIDC_AUDIENCE (the access tokens' `aud`, default
 // "hoist-server"), OIDC_ACCESS_TOKEN_TTL (seconds, default 600), OIDC_SIGNING_ALG (RS256 or
-// ES256, default RS256), OIDC_USERS (JSON: {"alice": {"email": "...", "groups": ["design"]}}).
+// ES256, default RS256), OIDC_USERS (JSON: {"alice": {"email": "...", "groups": ["design"]}}),
+// OIDC_WEB_REDIRECT (a web app's page, registered as the browser client `web-app`).
 // Sign-in uses the provider's development pages: any password, but only the users above.
 // Prints "ready <issuer>" on stdout once it listens.
 import { generateKeyPairSync } from 'node:crypto';
@@ -29,6 +30,19 @@ const keys = [
 
 const claimsOf = (sub) => ({ sub, email: users[sub].email, email_verified: true, groups: users[sub].groups || [], name: users[sub].name || sub });
 
+// The company's web app (tests/uppy), when OIDC_WEB_REDIRECT names its page: a public browser
+// client (PKCE, no secret), allowed CORS from its own origin for the token exchange.
+const webApp = process.env.OIDC_WEB_REDIRECT
+  ? [{
+      client_id: 'web-app',
+      application_type: 'web',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: [process.env.OIDC_WEB_REDIRECT],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+    }]
+  : [];
+
 const provider = new Provider(issuer, {
   clients: [{
     client_id: 'hoist',
@@ -37,7 +51,7 @@ const provider = new Provider(issuer, {
     redirect_uris: ['http://127.0.0.1/callback'],
     grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
     response_types: ['code'],
-  }],
+  }, ...webApp],
   jwks: { keys },
   cookies: { keys: ['hoist-test-cookie-key-0123456789'] },
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },

@@ -2,11 +2,14 @@
 // esbuild, nothing fetched) in Debian's headless Chromium with normal web security, on a page
 // served from another origin than hoist-server, uploading through hoist-server straight into
 // its embedded store. Every landed object is checked by SHA-256 against what the browser sent.
+// The page of Uppy 6 also signs its user in with the company's OpenID provider
+// (tests/oidc-provider) — the authorization code flow with PKCE — and uploads with that token.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -48,6 +51,36 @@ function servePage(dir) {
     });
     s.listen(0, "127.0.0.1", () => ready(s));
   });
+}
+
+function freePort() {
+  return new Promise((ready) => {
+    const s = createTcpServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ready(port));
+    });
+  });
+}
+
+/// Starts the company's OpenID provider (tests/oidc-provider) with the web app registered as a
+/// browser client whose page is `redirect`; resolves with its issuer.
+function startProvider(redirect) {
+  return freePort().then((port) => new Promise((ready, fail) => {
+    const child = spawn("node", ["serve.mjs"], {
+      cwd: join(ROOT, "tests/oidc-provider"),
+      env: { ...process.env, OIDC_PORT: String(port), OIDC_WEB_REDIRECT: redirect },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    const seen = (chunk) => {
+      out += chunk;
+      const m = out.match(/ready (\S+)/);
+      if (m) ready({ issuer: m[1], provider: child });
+    };
+    child.stdout.on("data", seen);
+    child.stderr.on("data", seen);
+    child.on("exit", (code) => fail(new Error(`the OpenID provider exited (${code}): ${out}`)));
+  }));
 }
 
 /// Starts hoist-server with its embedded store; resolves once it listens, with its address
@@ -93,6 +126,7 @@ before(async () => {
   // `localhost` (a secure context, for WebCrypto) on one port; hoist-server on 127.0.0.1 on
   // another: two origins, and the browser enforces CORS between them.
   hoist.origin = `http://localhost:${server.address().port}`;
+  Object.assign(hoist, await startProvider(`${hoist.origin}/v6.html`));
   const config = join(tmp, "hoist-server.toml");
   writeFileSync(
     config,
@@ -115,6 +149,14 @@ max_size = ${SMALL_LIMIT}
 
 [cors]
 allowed_origins = ["${hoist.origin}"]
+
+# Staff signed in with the company's provider upload under their own prefix.
+[oidc]
+issuer = "${hoist.issuer}"
+audience = "hoist-server"
+
+[[oidc.policies]]
+prefix = "staff/{sub}/"
 `,
   );
   Object.assign(hoist, await startHoistServer(config));
@@ -129,6 +171,7 @@ after(async () => {
   await browser?.close();
   server?.close();
   hoist.child?.kill("SIGTERM");
+  hoist.provider?.kill("SIGTERM");
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -256,6 +299,32 @@ for (const version of VERSIONS) {
       assert.equal(stored().size, before, "nothing landed");
       await p.close();
     });
+
+    if (version === 6) {
+      test("the user signs in with the company's OpenID provider and uploads under their own prefix", { timeout: 180_000 }, async () => {
+        const { page: p } = await openPage(version);
+        // The page sends the browser to the provider (the evaluation ends with the navigation).
+        await p.evaluate((issuer) => window.hoistUppy.signIn({ issuer, clientId: "web-app" }), hoist.issuer).catch(() => {});
+        await p.waitForSelector("input[name=login]");
+        await p.fill("input[name=login]", "alice");
+        await p.fill("input[name=password]", "any password");
+        await p.click("button[type=submit]");
+        await p.waitForLoadState();
+        if (await p.$("input[name=prompt][value=consent]")) await p.click("button[type=submit]");
+        await p.waitForURL((url) => url.origin === hoist.origin && url.searchParams.has("code"));
+        await p.waitForFunction(() => window.hoistUppy);
+        const token = await p.evaluate(() => window.hoistUppy.finishSignIn());
+        assert.equal(token.split(".").length, 3, "a JWT access token for hoist-server");
+        const r = await uploadIn(p, token, [
+          { name: "moodboard.png", size: 200_000, type: "image/png" },
+          { name: "brief.pdf", size: 7 * MiB, type: "application/pdf", seed: 11 },
+        ]);
+        assertLanded(r.files, "staff/alice/");
+        const audit = readFileSync(join(tmp, "audit.jsonl"), "utf8");
+        assert.match(audit, /alice@example\.com/, "the audit log names who uploaded");
+        await p.close();
+      });
+    }
 
     test("a file over the token's max_size is refused and one under it lands", { timeout: 180_000 }, async () => {
       const { page: p } = await openPage(version);

@@ -79,10 +79,33 @@ impl Harness {
 
     /// Alice's and Bob's harness, answering browsers of `origins` (CORS).
     pub(crate) async fn with_cors(origins: &[&str]) -> Self {
+        Self::with_cors_and_bucket_cors(origins, origins).await
+    }
+
+    /// Alice's and Bob's harness whose API answers CORS for `origins` and whose store (the
+    /// bucket's own CORS rule) for `bucket_origins`.
+    pub(crate) async fn with_cors_and_bucket_cors(
+        origins: &[&str],
+        bucket_origins: &[&str],
+    ) -> Self {
+        let owned = |list: &[&str]| list.iter().map(|o| o.to_string()).collect::<Vec<_>>();
         let cors = hoist_server::cors::CorsConfig {
-            allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
+            allowed_origins: owned(origins),
         };
-        Self::build(
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::start_for_browsers(
+            dir.path(),
+            ([127, 0, 0, 1], 0).into(),
+            hoist::local::LOCAL_BUCKET,
+            hoist::local::LOCAL_ACCESS_KEY_ID,
+            hoist::secret::Secret::new("harness-store-secret"),
+            &owned(bucket_origins),
+        )
+        .await
+        .unwrap();
+        Self::build_on(
+            dir,
+            store,
             PolicyConfig::default(),
             vec![
                 token("alice", ALICE, "uploads/alice/"),
@@ -92,7 +115,6 @@ impl Harness {
             None,
             cors,
         )
-        .await
     }
 
     /// Alice's and Bob's harness, whose uploads `verifier` checks.
@@ -122,6 +144,18 @@ impl Harness {
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::start(dir.path()).await.unwrap();
+        Self::build_on(dir, store, policy, tokens, oidc, verifier, cors)
+    }
+
+    fn build_on(
+        dir: tempfile::TempDir,
+        store: EmbeddedStore,
+        policy: PolicyConfig,
+        tokens: Vec<TokenConfig>,
+        oidc: Option<hoist_server::oidc::OidcVerifier>,
+        verifier: Option<hoist_server::verify::Verifier>,
+        cors: hoist_server::cors::CorsConfig,
+    ) -> Self {
         let file = FileConfig {
             policy,
             tokens,

@@ -1131,3 +1131,37 @@ async fn uppy6_sign_requests_sign_only_what_the_policy_allows() {
     assert_eq!(status, StatusCode::OK, "{r}");
     assert!(r["url"].as_str().unwrap().contains("partNumber=1"), "{r}");
 }
+
+/// #33: browsers send bytes to the bucket, not to hoist-server, so `[cors]` alone is not enough:
+/// `/readyz` sends the bucket each configured origin's preflight and names the origins its CORS
+/// rule refuses, and what to change (the server stays ready for the desktop).
+#[tokio::test]
+async fn readyz_names_the_origins_the_bucket_s_cors_rule_refuses() {
+    let both = Harness::with_cors(&["https://app.example.com"]).await;
+    let (status, r, _) = both.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(
+        r["browsers"]["allowed"],
+        json!(["https://app.example.com"]),
+        "{r}"
+    );
+    assert_eq!(r["browsers"]["refused_by_the_bucket"], json!([]), "{r}");
+
+    let api_only = Harness::with_cors_and_bucket_cors(
+        &["https://app.example.com", "https://intranet.example.com"],
+        &["https://intranet.example.com"],
+    )
+    .await;
+    let (status, r, _) = api_only.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "the desktop still uploads: {r}");
+    let refused = r["browsers"]["refused_by_the_bucket"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{r}");
+    assert_eq!(refused[0]["origin"], "https://app.example.com", "{r}");
+    assert!(
+        refused[0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("AllowedOrigins"),
+        "{r}"
+    );
+}

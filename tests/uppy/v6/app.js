@@ -5,6 +5,7 @@
 import Uppy from "@uppy/core";
 import AwsS3 from "@uppy/aws-s3";
 import { upload } from "../page/common.js";
+import { finishSignIn, signIn } from "../page/sign-in.js";
 
 window.hoistUppy = {
   version: 6,
@@ -30,4 +31,6 @@ window.hoistUppy = {
     return uppy;
   },
   upload,
+  signIn,
+  finishSignIn,
 };
