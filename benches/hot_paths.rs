@@ -122,6 +122,7 @@ fn queue_commits(c: &mut Criterion) {
                                         fingerprint: "",
                                         relative_path: None,
                                         drop_id: None,
+                                        destination: "local",
                                     })
                                     .collect();
                                 for id in q.add_many(&items).expect("add") {

@@ -123,6 +123,12 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Where files of this mode go, as a queue item records it: an unfinished upload resumes
+    /// only while its profile still sends files there.
+    pub fn destination(&self) -> String {
+        self.describe()
+    }
+
     /// The mode's name as profile files and the UI write it.
     pub fn name(&self) -> &'static str {
         match self {

@@ -218,6 +218,7 @@ CREATE TABLE IF NOT EXISTS items (
     rel_path TEXT,
     drop_id TEXT,
     held INTEGER NOT NULL DEFAULT 0,
+    destination TEXT,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
@@ -266,6 +267,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("items", "rel_path", "TEXT"),
     ("items", "drop_id", "TEXT"),
     ("items", "held", "INTEGER NOT NULL DEFAULT 0"),
+    ("items", "destination", "TEXT"),
 ];
 
 /// Items that may go on: waiting, running or paused, and those that failed for now (`held`:
@@ -343,6 +345,27 @@ pub struct NewItem<'a> {
     pub relative_path: Option<&'a str>,
     /// The drop it came in.
     pub drop_id: Option<&'a str>,
+    /// Where its profile sent files when it was queued ([`crate::profile::Profile::destination`]):
+    /// it resumes only while the profile of its name still sends them there.
+    pub destination: &'a str,
+}
+
+/// Fails, with the reason, the unfinished items of `profile` queued for another destination
+/// than `destination`: a profile removed and made again under the same name (or edited) to
+/// send files elsewhere must not take the old one's files there unasked (#29, finding 10).
+/// Items queued before destinations were recorded have none and are left as they are.
+fn retire_moved(c: &Connection, profile: &str, destination: &str) -> Result<(), QueueError> {
+    c.execute(
+        &format!(
+            "UPDATE items SET state = 'failed', held = 0,
+                 error = 'not resumed: it was queued to go to ' || destination || ', and profile ' ||
+                         profile || ' now sends files to ' || ?2 || '; add the file again to send it there',
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE profile = ?1 AND destination IS NOT NULL AND destination != ?2 AND {RESUMABLE}"
+        ),
+        params![profile, destination],
+    )?;
+    Ok(())
 }
 
 /// Adds the columns a database made by an older version lacks. Another process (the app and
@@ -447,8 +470,8 @@ impl Queue {
         let mut ids = Vec::with_capacity(items.len());
         {
             let mut st = tx.prepare_cached(
-                "INSERT INTO items (profile, path, key, size, content_type, modified_ns, fingerprint, state, rel_path, drop_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9)",
+                "INSERT INTO items (profile, path, key, size, content_type, modified_ns, fingerprint, state, rel_path, drop_id, destination)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10)",
             )?;
             for item in items {
                 st.execute(params![
@@ -460,7 +483,8 @@ impl Queue {
                     item.modified_ns,
                     item.fingerprint,
                     item.relative_path,
-                    item.drop_id
+                    item.drop_id,
+                    item.destination
                 ])?;
                 ids.push(tx.last_insert_rowid());
             }
@@ -483,12 +507,17 @@ impl Queue {
     /// The unfinished upload of `path` for `profile`, if any — one that failed for now
     /// (`held`) counts: the same file given again goes on as that upload, resuming what it
     /// kept (its multipart upload, its ticket).
+    ///
+    /// Only items queued for `destination` qualify: those of an earlier profile of the same name
+    /// that sent files elsewhere are failed first (see [`Self::retire_moved`]).
     pub fn unfinished_for(
         &self,
         profile: &str,
+        destination: &str,
         path: &Path,
     ) -> Result<Option<QueueItem>, QueueError> {
         let c = self.conn();
+        retire_moved(&c, profile, destination)?;
         Ok(c.query_row(
             &format!(
                 "SELECT {COLUMNS} FROM items WHERE profile = ?1 AND path = ?2
@@ -502,8 +531,16 @@ impl Queue {
 
     /// Every unfinished upload of `profile`, oldest first (with those that failed for now but
     /// kept their upload or ticket).
-    pub fn unfinished(&self, profile: &str) -> Result<Vec<QueueItem>, QueueError> {
+    ///
+    /// As in [`Self::unfinished_for`], items queued for another destination than `destination`
+    /// are failed, not returned.
+    pub fn unfinished(
+        &self,
+        profile: &str,
+        destination: &str,
+    ) -> Result<Vec<QueueItem>, QueueError> {
         let c = self.conn();
+        retire_moved(&c, profile, destination)?;
         let mut st = c.prepare(&format!(
             "SELECT {COLUMNS} FROM items WHERE profile = ?1 AND {RESUMABLE} ORDER BY id"
         ))?;
@@ -948,6 +985,7 @@ mod tests {
                                     fingerprint: "",
                                     relative_path: None,
                                     drop_id: None,
+                                    destination: "local",
                                 })
                                 .unwrap();
                             // A part of an item that does not exist breaks a foreign key.
@@ -992,6 +1030,50 @@ mod tests {
             .all(|i| i.key.starts_with("k/") && unique.contains(&i.id)));
     }
 
+    /// Regression (#29, finding 10): an unfinished upload resumed into a *new* profile of the
+    /// same name that sent files to another bucket — in the app, unasked, at start.
+    #[test]
+    fn an_unfinished_upload_never_resumes_into_another_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(&dir.path().join("q.sqlite3")).unwrap();
+        let item = |path: &'static str, destination: &'static str| NewItem {
+            profile: "team",
+            path: Path::new(path),
+            key: "k",
+            size: 10,
+            content_type: "text/plain",
+            modified_ns: None,
+            fingerprint: "",
+            relative_path: None,
+            drop_id: None,
+            destination,
+        };
+        let old = q
+            .add(&item("/data/a.txt", "self-sign s3://old (eu-west-1)"))
+            .unwrap();
+        q.set_upload(old, "k", "up-old", 5).unwrap();
+
+        let new = "self-sign s3://elsewhere (us-east-1)";
+        assert!(q
+            .unfinished_for("team", new, Path::new("/data/a.txt"))
+            .unwrap()
+            .is_none());
+        assert!(q.unfinished("team", new).unwrap().is_empty());
+        let failed = q.get(old).unwrap().unwrap();
+        assert_eq!(failed.state, ItemState::Failed);
+        let why = failed.error.unwrap_or_default();
+        assert!(
+            why.contains("s3://old")
+                && why.contains("s3://elsewhere")
+                && why.contains("add the file again"),
+            "{why}"
+        );
+
+        // The same destination resumes as before.
+        let same = q.add(&item("/data/b.txt", new)).unwrap();
+        assert_eq!(q.unfinished("team", new).unwrap()[0].id, same);
+    }
+
     #[test]
     fn items_and_parts_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
@@ -1009,6 +1091,7 @@ mod tests {
                     fingerprint: "f",
                     relative_path: None,
                     drop_id: None,
+                    destination: "s3://a",
                 })
                 .unwrap();
             q.set_state(id, ItemState::Uploading, None).unwrap();
@@ -1028,7 +1111,7 @@ mod tests {
         };
         let q = Queue::open(&db).unwrap();
         let item = q
-            .unfinished_for("p", Path::new("/data/big.bin"))
+            .unfinished_for("p", "s3://a", Path::new("/data/big.bin"))
             .unwrap()
             .unwrap();
         assert_eq!(item.id, id);
@@ -1054,7 +1137,7 @@ mod tests {
         )
         .unwrap();
         assert!(q.get(id).unwrap().unwrap().verified);
-        assert!(q.unfinished("p").unwrap().is_empty());
+        assert!(q.unfinished("p", "s3://a").unwrap().is_empty());
         assert!(q.parts(id).unwrap().is_empty());
         assert_eq!(q.get(id).unwrap().unwrap().state, ItemState::Done);
         assert_eq!(

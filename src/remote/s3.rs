@@ -428,11 +428,16 @@ impl S3Client {
     /// tags with it; `headers` are the destination's settings a copy does not carry over
     /// (encryption, storage class). Up to 5 GiB in one CopyObject, beyond in parts
     /// (UploadPartCopy), as S3 requires.
+    ///
+    /// With `source_etag`, the store copies only while the source still has that ETag
+    /// (`x-amz-copy-source-if-match`, on every part of a large copy too): a source replaced
+    /// since it was read fails with `PreconditionFailed` instead of being copied.
     pub async fn copy_object(
         &self,
         from: &str,
         to: &str,
         size: u64,
+        source_etag: Option<&str>,
         headers: &[(&str, &str)],
         now: SystemTime,
     ) -> Result<(), RemoteFailure> {
@@ -442,8 +447,12 @@ impl S3Client {
             self.signer.bucket(),
             crate::key::encode_path(from)
         );
+        let mut conditions = vec![("x-amz-copy-source", source.as_str())];
+        if let Some(etag) = source_etag {
+            conditions.push(("x-amz-copy-source-if-match", etag));
+        }
         if size <= MAX_COPY_OBJECT {
-            let mut all = vec![("x-amz-copy-source", source.as_str())];
+            let mut all = conditions.clone();
             all.extend_from_slice(headers);
             return self.call("PUT", to, "", &all, None, now).await.map(|_| ());
         }
@@ -460,19 +469,9 @@ impl S3Client {
             let number = parts.len() as u32 + 1;
             let range = format!("bytes={first}-{last}");
             let query = format!("partNumber={number}&uploadId={}", q(&upload_id));
-            let copied = self
-                .call(
-                    "PUT",
-                    to,
-                    &query,
-                    &[
-                        ("x-amz-copy-source", source.as_str()),
-                        ("x-amz-copy-source-range", range.as_str()),
-                    ],
-                    None,
-                    now,
-                )
-                .await;
+            let mut part_headers = conditions.clone();
+            part_headers.push(("x-amz-copy-source-range", range.as_str()));
+            let copied = self.call("PUT", to, &query, &part_headers, None, now).await;
             let etag = match copied
                 .and_then(|(_, text)| super::xml::copy_part_etag(&text).map_err(bad_answer))
             {

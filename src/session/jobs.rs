@@ -94,7 +94,7 @@ impl Session {
     pub fn unfinished_jobs(&self) -> Result<Vec<Job>, QueueError> {
         let mut jobs: Vec<Job> = self
             .queue
-            .unfinished(&self.profile.name)?
+            .unfinished(&self.profile.name, &self.profile.mode.destination())?
             .into_iter()
             .map(|i| Job::file(i.path))
             .collect();

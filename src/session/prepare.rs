@@ -35,6 +35,7 @@ impl Session {
             .buffered(self.profile.concurrency.max(1))
             .collect()
             .await;
+        let destination = self.profile.mode.destination();
         let new_items: Vec<NewItem<'_>> = planned
             .iter()
             .filter_map(|p| match p {
@@ -49,6 +50,7 @@ impl Session {
                         },
                 }) => Some(NewItem {
                     profile: &self.profile.name,
+                    destination: &destination,
                     path,
                     key: &place.key,
                     size: checked.size,
@@ -119,7 +121,11 @@ impl Session {
         } else {
             String::new()
         };
-        let item = match self.queue.unfinished_for(&self.profile.name, &abs)? {
+        let destination = self.profile.mode.destination();
+        let item = match self
+            .queue
+            .unfinished_for(&self.profile.name, &destination, &abs)?
+        {
             Some(item) => {
                 let facts = SourceFacts {
                     size: checked.size,

@@ -603,6 +603,7 @@ async fn a_share_link_downloads_the_file_and_nothing_else() {
             fingerprint: "",
             relative_path: None,
             drop_id: None,
+            destination: "backend http://127.0.0.1:9/api/upload",
         })
         .unwrap();
     queue.set_state(theirs, ItemState::Done, None).unwrap();

@@ -245,7 +245,11 @@ async fn parts_go_without_md5_once_the_store_answers_with_their_checksums() {
         vec![1],
         "only the first part needs an MD5: {with:?} {without:?}"
     );
-    let item = s.queue().unfinished("ls").unwrap().remove(0);
+    let item = s
+        .queue()
+        .unfinished("ls", &s.profile().mode.destination())
+        .unwrap()
+        .remove(0);
     let journaled = s.queue().parts(item.id).unwrap();
     assert!(
         journaled.iter().filter(|p| p.md5_hex.is_empty()).count() >= 2,

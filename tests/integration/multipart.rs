@@ -118,7 +118,10 @@ async fn a_changed_source_restarts_with_a_reason_and_lands_the_new_content() {
         matches!(err, UploadError::Transfer(TransferError::Paused)),
         "{err:?}"
     );
-    let item = &s.queue().unfinished("mp").unwrap()[0];
+    let item = &s
+        .queue()
+        .unfinished("mp", &s.profile().mode.destination())
+        .unwrap()[0];
     assert_eq!(item.state, ItemState::Paused);
     assert!(
         store.pending_uploads() > 0,

@@ -359,3 +359,79 @@ async fn a_multipart_upload_is_verified_at_its_complete() {
     assert_eq!(sha256(&h.stored(&r.key).unwrap()), sha256(&content));
     assert_eq!(h.store_keys(), vec![r.key.clone()]);
 }
+
+/// Regression (#29, finding 1): with `allow_overwrite = true`, malware PUT over an object while
+/// it was being scanned landed at the final key as "verified" (8 of 30 rounds). Only the
+/// version that was checked may move: 30 rounds of a swap racing the completion, 0 swaps land.
+#[tokio::test]
+async fn an_object_swapped_while_it_is_scanned_never_lands_as_verified() {
+    let clamd = Clamd::start();
+    let policy = PolicyConfig {
+        allow_overwrite: true,
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with_verifier(policy, verifier(Some(&clamd), None)).await;
+    let base = crate::listen(h.router.clone()).await;
+    let http = reqwest::Client::new();
+    // The same length as the sample, so the signed URL takes either.
+    let mut clean = SAMPLE.to_vec();
+    clean[0] = b'h';
+    let (mut landed_swapped, mut verified, mut refused) = (0, 0, 0);
+    for round in 0..30u64 {
+        let signed: Value = http
+            .post(format!("{base}/api/upload"))
+            .bearer_auth(ALICE)
+            .json(&json!({"fileName": format!("notes-{round}.txt"), "contentType": "text/plain", "size": clean.len()}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = signed["key"].as_str().unwrap().to_string();
+        let put = |body: Vec<u8>| {
+            let mut put = http.put(signed["url"].as_str().unwrap()).body(body);
+            for (n, v) in signed["headers"].as_object().unwrap() {
+                put = put.header(n.as_str(), v.as_str().unwrap());
+            }
+            async move { put.send().await.unwrap().status() }
+        };
+        assert!(put(clean.clone()).await.is_success());
+        let complete = http
+            .post(format!("{base}/api/upload/complete"))
+            .bearer_auth(ALICE)
+            .json(&json!({"key": key, "receipt": signed["complete"]["receipt"]}))
+            .send();
+        // The swap comes a little later each round, to cross every step of the check.
+        let swap = async {
+            tokio::time::sleep(Duration::from_micros(round * 400)).await;
+            put(SAMPLE.to_vec()).await
+        };
+        let (answer, _) = tokio::join!(complete, swap);
+        let answer = answer.unwrap();
+        let status = answer.status();
+        let verdict: Value = answer.json().await.unwrap_or(Value::Null);
+        let final_key = key.replacen("incoming/", "", 1);
+        if h.stored(&final_key).as_deref() == Some(SAMPLE) {
+            landed_swapped += 1;
+        }
+        match (status, verdict["status"].as_str()) {
+            (StatusCode::OK, Some("verified")) => verified += 1,
+            (StatusCode::CONFLICT, _) => {
+                assert!(
+                    verdict["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("replaced while it was being checked"),
+                    "{verdict}"
+                );
+                refused += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        landed_swapped, 0,
+        "malware swapped in during the check landed as verified ({verified} verified, {refused} refused as replaced)"
+    );
+}

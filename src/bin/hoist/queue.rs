@@ -55,7 +55,8 @@ pub(crate) fn cancel_command(
             .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
             .collect();
         let mut cancelled = 0;
-        for item in queue.unfinished(&session.profile().name)? {
+        let profile = session.profile();
+        for item in queue.unfinished(&profile.name, &profile.mode.destination())? {
             if !all && !wanted.contains(&item.path) {
                 continue;
             }

@@ -24,11 +24,13 @@ use axum::http::StatusCode;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::ApiError;
 use crate::s3::Bucket;
 use crate::token::Token;
+
+mod clamd;
+use clamd::scan;
 
 /// Bytes read to find an object's type (infer looks at fewer).
 const HEAD_BYTES: u64 = 8192;
@@ -226,12 +228,28 @@ impl Verifier {
             })
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
+        // Only the version that was checked moves (#29, finding 1): an object replaced while it
+        // was scanned fails the copy's condition, and one replaced during the copy is caught
+        // by the second look below.
+        let scanned = Some(info.etag.as_str()).filter(|e| !e.is_empty());
         let verdict = match reason {
             None => {
                 bucket
                     .client
-                    .copy_object(expected.key, final_key, info.size, &copy_headers, now)
-                    .await?;
+                    .copy_object(
+                        expected.key,
+                        final_key,
+                        info.size,
+                        scanned,
+                        &copy_headers,
+                        now,
+                    )
+                    .await
+                    .map_err(changed_while_checked)?;
+                if !unchanged_since(bucket, expected.key, &info.etag, now).await? {
+                    let _ = bucket.client.delete_object(final_key, now).await;
+                    return Err(replaced_while_checked());
+                }
                 Verdict::Verified {
                     key: final_key.to_string(),
                 }
@@ -240,8 +258,9 @@ impl Verifier {
                 let kept = format!("{}{final_key}", self.config.quarantine_prefix);
                 bucket
                     .client
-                    .copy_object(expected.key, &kept, info.size, &copy_headers, now)
-                    .await?;
+                    .copy_object(expected.key, &kept, info.size, scanned, &copy_headers, now)
+                    .await
+                    .map_err(changed_while_checked)?;
                 let note = serde_json::json!({
                     "reason": reason,
                     "user": token.id,
@@ -435,6 +454,38 @@ impl Verifier {
     }
 }
 
+/// The 409 for an object replaced while it was checked: nothing moves, the client uploads again.
+fn replaced_while_checked() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "the object was replaced while it was being checked, so it was not verified: upload \
+         the file again",
+    )
+}
+
+/// A copy refused because its source is no longer the version checked, said so.
+fn changed_while_checked(f: hoist::remote::RemoteFailure) -> ApiError {
+    if f.code == "PreconditionFailed" {
+        replaced_while_checked()
+    } else {
+        ApiError::from(f)
+    }
+}
+
+/// Whether `key` still has the ETag it had when it was checked.
+async fn unchanged_since(
+    bucket: &Bucket,
+    key: &str,
+    etag: &str,
+    now: SystemTime,
+) -> Result<bool, ApiError> {
+    Ok(bucket
+        .client
+        .head(key, now)
+        .await?
+        .is_some_and(|now_there| now_there.etag == etag))
+}
+
 /// What a failed delivery says in the log: the error and its causes without the URL, whose
 /// query may hold the receiver's token.
 fn delivery_error(e: reqwest::Error) -> String {
@@ -511,58 +562,6 @@ pub fn type_mismatch(declared: &str, head: &[u8]) -> Option<String> {
         )),
         None => None,
     }
-}
-
-/// Streams `resp`'s body to clamd (`INSTREAM`) and returns its answer (`stream: OK`,
-/// `stream: NAME FOUND`, `… ERROR`).
-async fn scan(clamd: &str, resp: reqwest::Response) -> Result<String, String> {
-    if let Some(path) = clamd.strip_prefix("unix:") {
-        #[cfg(unix)]
-        {
-            let stream = tokio::net::UnixStream::connect(path)
-                .await
-                .map_err(|e| format!("cannot connect to clamd at {path}: {e}"))?;
-            return instream(stream, resp).await;
-        }
-        #[cfg(not(unix))]
-        return Err(format!("unix sockets do not exist here: {path}"));
-    }
-    let addr = clamd.strip_prefix("tcp:").unwrap_or(clamd);
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("cannot connect to clamd at {addr}: {e}"))?;
-    instream(stream, resp).await
-}
-
-async fn instream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    mut conn: S,
-    mut resp: reqwest::Response,
-) -> Result<String, String> {
-    let io = |e: std::io::Error| format!("clamd: {e}");
-    conn.write_all(b"zINSTREAM\0").await.map_err(io)?;
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| format!("reading the object: {e}"))?
-    {
-        // clamd takes chunks of at most its StreamMaxLength; S3's chunks are far smaller.
-        let len = u32::try_from(chunk.len()).map_err(|_| "a chunk over 4 GiB".to_string())?;
-        conn.write_all(&len.to_be_bytes()).await.map_err(io)?;
-        if conn.write_all(&chunk).await.is_err() {
-            // clamd closes the stream when it is over its size limit, and says so.
-            break;
-        }
-    }
-    let _ = conn.write_all(&0u32.to_be_bytes()).await;
-    let mut answer = Vec::new();
-    conn.read_to_end(&mut answer).await.map_err(io)?;
-    let answer = String::from_utf8_lossy(&answer)
-        .trim_end_matches(['\0', '\n'])
-        .to_string();
-    if answer.is_empty() {
-        return Err("clamd closed the connection without an answer".into());
-    }
-    Ok(answer)
 }
 
 #[cfg(test)]
