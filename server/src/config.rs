@@ -82,6 +82,9 @@ pub struct FileConfig {
     /// Pages of other origins (the company's web app) that may call the API from a browser.
     #[serde(default)]
     pub cors: crate::cors::CorsConfig,
+    /// Which dependencies make `/readyz` answer 503.
+    #[serde(default)]
+    pub readiness: crate::readiness::ReadinessConfig,
 }
 
 /// The `[oidc]` section: access tokens of the company's identity provider (see `oidc`).

@@ -29,6 +29,7 @@ pub mod oidc;
 pub mod placement;
 pub mod policy;
 pub mod rate;
+pub mod readiness;
 mod routes;
 pub mod s3;
 pub mod serve;

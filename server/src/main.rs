@@ -226,6 +226,7 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         oidc,
         verifier,
         cors: file.cors,
+        readiness: file.readiness,
     });
     let listen = cli
         .listen

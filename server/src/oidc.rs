@@ -115,6 +115,24 @@ impl OidcVerifier {
         })
     }
 
+    /// Whether the provider answers its discovery document (`Err`: why not, in words for an
+    /// admin): without it, no signed-in user can upload.
+    pub async fn reachable(&self) -> Result<(), String> {
+        let issuer = self.config.issuer.trim_end_matches('/');
+        let url = format!("{issuer}/.well-known/openid-configuration");
+        match self.http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!(
+                "the identity provider answered HTTP {} for {url}",
+                r.status().as_u16()
+            )),
+            Err(e) => Err(format!(
+                "the identity provider at {issuer} did not answer: {}",
+                hoist::redact::redact(&e.to_string())
+            )),
+        }
+    }
+
     /// The least time between fetches caused by unknown key ids (30 s by default).
     pub fn with_refresh_cool_down(mut self, d: Duration) -> Self {
         self.refresh_cool_down = d;

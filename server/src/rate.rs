@@ -161,6 +161,20 @@ impl RateLimiter {
         })
     }
 
+    /// Whether shared limits answer: `None` without Redis, else Redis's answer to PING (`Err`:
+    /// why not; the replicas then limit on their own).
+    pub async fn ping_shared(&self) -> Option<Result<(), String>> {
+        let shared = self.shared.as_ref()?;
+        let mut connection = shared.connection.clone();
+        Some(
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("Redis did not answer: {e}")),
+        )
+    }
+
     /// Takes every draw, or none and the seconds until all could be taken.
     async fn take(&self, id: &str, draws: &[Draw], now: Instant) -> Result<(), u64> {
         if let Some(shared) = &self.shared {

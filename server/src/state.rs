@@ -40,6 +40,8 @@ pub struct AppConfig {
     pub verifier: Option<crate::verify::Verifier>,
     /// The origins whose pages may call the API from a browser.
     pub cors: crate::cors::CorsConfig,
+    /// Which dependencies make `/readyz` answer 503 (`[readiness]`).
+    pub readiness: crate::readiness::ReadinessConfig,
 }
 
 /// The state behind every route.
@@ -56,14 +58,13 @@ pub(crate) struct AppState {
     pub(crate) verifier: Option<crate::verify::Verifier>,
     /// The last readiness probe and when it ran: `/readyz` (no token needed) asks the store at
     /// most once per [`READINESS_TTL`], however often it is called.
-    pub(crate) readiness: tokio::sync::Mutex<Option<(std::time::Instant, Readiness)>>,
+    pub(crate) readiness:
+        tokio::sync::Mutex<Option<(std::time::Instant, crate::readiness::Report)>>,
+    /// Which dependencies make `/readyz` answer 503.
+    pub(crate) readiness_config: crate::readiness::ReadinessConfig,
     /// The origins of `[cors]`, whose pages send bytes to the bucket itself.
     pub(crate) browser_origins: Vec<String>,
 }
-
-/// What a readiness probe found: the store's answer (`Err`: why the server is not ready) and,
-/// once it answers, which configured browser origins the bucket's CORS rule refuses (with why).
-pub(crate) type Readiness = Result<Vec<(String, String)>, String>;
 
 /// How long a readiness probe's answer is reused.
 pub(crate) const READINESS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -76,6 +77,7 @@ impl AppState {
         Self {
             readiness: tokio::sync::Mutex::new(None),
             browser_origins: config.cors.allowed_origins.clone(),
+            readiness_config: config.readiness,
             ids: UploadIds::new(&config.upload_id_secret),
             auth_failures: AuthFailures::new(config.policy.failed_auth_per_minute),
             metrics: crate::metrics::Metrics::default(),

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use hoist::checksum::{Checksum, ChecksumAlgorithm};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -28,131 +28,23 @@ mod companion;
 mod sign;
 mod simple;
 
-/// Ready when the store answers, and accepts the server's credentials, a request the
-/// least-privilege policy allows: ListParts of an upload that does not exist, under the first
-/// token's prefix (a 404 or 400 answer proves both; a 403, a 5xx or no answer does not).
-/// With `[cors]`, the answer also says which origins' pages the bucket's own CORS rule would
-/// refuse (browsers send bytes to the bucket, not to this server): the server stays ready for
-/// everyone else, and says what to fix.
-async fn readyz(State(s): State<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
+/// `/readyz`: each dependency's state, 503 while a required one fails ([`crate::readiness`]).
+async fn readyz(State(s): State<Shared>) -> Response {
     // One probe at a time, its answer reused for a few seconds: the route needs no token, so
     // a flood of calls must not become a flood of signed store calls and warnings (#29).
     let mut last = s.readiness.lock().await;
     let fresh = last
         .as_ref()
         .filter(|(at, _)| at.elapsed() < crate::state::READINESS_TTL);
-    let answer = match fresh {
-        Some((_, answer)) => answer.clone(),
+    let report = match fresh {
+        Some((_, report)) => report.clone(),
         None => {
-            let answer = match probe_store(&s).await {
-                Ok(()) => Ok(probe_browser_origins(&s).await),
-                Err(why) => Err(why),
-            };
-            *last = Some((std::time::Instant::now(), answer.clone()));
-            answer
+            let report = crate::readiness::probe(&s).await;
+            *last = Some((std::time::Instant::now(), report.clone()));
+            report
         }
     };
-    match answer {
-        Ok(refused) if s.browser_origins.is_empty() => {
-            debug_assert!(refused.is_empty());
-            Ok(Json(serde_json::json!({ "ready": true })))
-        }
-        Ok(refused) => {
-            let refused: Vec<Value> = refused
-                .into_iter()
-                .map(|(origin, why)| serde_json::json!({ "origin": origin, "why": why }))
-                .collect();
-            Ok(Json(serde_json::json!({
-                "ready": true,
-                "browsers": { "allowed": s.browser_origins, "refused_by_the_bucket": refused },
-            })))
-        }
-        Err(why) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {why}"),
-        )),
-    }
-}
-
-/// Sends the bucket the preflight a page of each configured origin sends before a PUT; the
-/// origins it refuses, with why.
-async fn probe_browser_origins(s: &AppState) -> Vec<(String, String)> {
-    if s.browser_origins.is_empty() {
-        return Vec::new();
-    }
-    let prefix = s.tokens.first().map_or("", |t| t.prefix.as_str());
-    let url = s.bucket.location(&format!("{prefix}.hoist-readyz"));
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .unwrap_or_default();
-    let mut refused = Vec::new();
-    for origin in &s.browser_origins {
-        let answer = client
-            .request(reqwest::Method::OPTIONS, &url)
-            .header("origin", origin)
-            .header("access-control-request-method", "PUT")
-            .header("access-control-request-headers", "content-type")
-            .send()
-            .await;
-        let why = match answer {
-            Err(e) => Some(format!(
-                "the bucket did not answer a browser's preflight: {}",
-                hoist::redact::redact(&e.to_string())
-            )),
-            Ok(r) => {
-                let allowed = r
-                    .headers()
-                    .get("access-control-allow-origin")
-                    .and_then(|v| v.to_str().ok());
-                match allowed {
-                    Some(o) if o == origin || o == "*" => None,
-                    _ => Some(format!(
-                        "the bucket's CORS rule does not let this origin PUT (preflight answered \
-                         HTTP {}): add it to the rule's AllowedOrigins (server/README.md, \
-                         \"Browsers\")",
-                        r.status().as_u16()
-                    )),
-                }
-            }
-        };
-        if let Some(why) = why {
-            tracing::warn!(%origin, %why, "browsers of a configured origin cannot upload");
-            refused.push((origin.clone(), why));
-        }
-    }
-    refused
-}
-
-/// Asks the store; `Err` says why it is not ready, in words fit for anyone to read.
-async fn probe_store(s: &AppState) -> Result<(), String> {
-    let prefix = s.tokens.first().map_or("", |t| t.prefix.as_str());
-    let probe = format!("{prefix}.hoist-readyz");
-    let answer = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        s.bucket
-            .client
-            .list_parts(&probe, "hoist-readyz", std::time::SystemTime::now()),
-    )
-    .await
-    .map_err(|_| "the store did not answer within 5 s".to_string())?;
-    match answer {
-        Ok(_) => Ok(()),
-        Err(f) if matches!(f.status, Some(400 | 404)) => Ok(()),
-        // The store's own text can name accounts and ARNs: it goes to the log, and the caller
-        // (no token needed here) gets the code only, as on every other route.
-        Err(f) => {
-            tracing::warn!(code = %f.code, status = ?f.status, message = %f.message, "readiness probe failed");
-            Err(match f.status {
-                Some(status) => format!(
-                    "the store refused the server's request ({} HTTP {status}); the server's log has the details",
-                    if f.code.is_empty() { "no error code," } else { f.code.as_str() }
-                ),
-                // No answer: Hoist's own sentence (connect, timeout), already redacted.
-                None => format!("no answer from the store: {}", f.message),
-            })
-        }
-    }
+    report.answer(&s.readiness_config)
 }
 
 /// The HTTP API.

@@ -54,3 +54,40 @@ async fn instream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     }
     Ok(answer)
 }
+
+/// Asks clamd at `clamd` whether it is up (`PING`, answered `PONG`).
+pub(super) async fn ping(clamd: &str) -> Result<(), String> {
+    async fn ask<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+        mut conn: S,
+    ) -> Result<String, std::io::Error> {
+        conn.write_all(b"zPING\0").await?;
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer).await?;
+        Ok(String::from_utf8_lossy(&answer)
+            .trim_end_matches(['\0', '\n'])
+            .to_string())
+    }
+    let answer = if let Some(path) = clamd.strip_prefix("unix:") {
+        #[cfg(unix)]
+        {
+            let conn = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| format!("cannot connect to clamd at {path}: {e}"))?;
+            ask(conn).await
+        }
+        #[cfg(not(unix))]
+        return Err(format!("unix sockets do not exist here: {path}"));
+    } else {
+        let addr = clamd.strip_prefix("tcp:").unwrap_or(clamd);
+        let conn = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot connect to clamd at {addr}: {e}"))?;
+        ask(conn).await
+    }
+    .map_err(|e| format!("clamd: {e}"))?;
+    if answer == "PONG" {
+        Ok(())
+    } else {
+        Err(format!("clamd answered {answer:?} to PING"))
+    }
+}

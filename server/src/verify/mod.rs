@@ -201,6 +201,16 @@ impl Verifier {
         format!("{}{final_key}", self.config.quarantine_prefix)
     }
 
+    /// Whether the malware scanner answers (`None`: none is configured).
+    pub async fn scanner_up(&self) -> Option<Result<(), String>> {
+        let clamd = self.config.clamd.as_deref()?;
+        Some(
+            tokio::time::timeout(Duration::from_secs(5), clamd::ping(clamd))
+                .await
+                .unwrap_or_else(|_| Err("clamd did not answer PING within 5 s".into())),
+        )
+    }
+
     /// Checks the incoming object and moves it to its final key or to quarantine.
     /// `object_headers` are the policy's settings a copy must repeat (encryption, class).
     pub async fn verify(

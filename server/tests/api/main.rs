@@ -175,6 +175,7 @@ impl Harness {
             oidc,
             verifier,
             cors: file.cors,
+            readiness: file.readiness,
         });
         Self {
             dir,

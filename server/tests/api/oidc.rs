@@ -458,6 +458,19 @@ async fn an_identity_provider_that_cannot_be_reached_is_a_503_not_a_refusal() {
         .unwrap()
         .contains("cannot reach the company's identity provider"));
     assert!(headers.contains_key("retry-after"));
+
+    // #30: and `/readyz` says so, rather than staying ready while every signed-in user gets 503.
+    let (status, r, _) = h.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{r}");
+    assert_eq!(r["checks"]["provider"]["ok"], false, "{r}");
+    assert!(
+        r["checks"]["provider"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{r}"
+    );
+    assert_eq!(r["checks"]["store"]["ok"], true, "{r}");
 }
 
 /// Regression (#29, finding 4): while the provider failed, every token naming an unknown key

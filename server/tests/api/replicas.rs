@@ -143,6 +143,7 @@ impl Replicas {
                 oidc: None,
                 verifier: None,
                 cors: Default::default(),
+                readiness: Default::default(),
             });
             replicas.push(crate::listen(router).await);
         }

@@ -45,6 +45,7 @@ async fn readyz_checks_the_store_and_the_credentials() {
             oidc: None,
             verifier: None,
             cors: Default::default(),
+            readiness: Default::default(),
         })
     };
     let wrong_secret = SigV4Signer::new(
@@ -1029,6 +1030,7 @@ async fn readyz_asks_the_store_at_most_once_per_few_seconds() {
         oidc: None,
         verifier: None,
         cors: Default::default(),
+        readiness: Default::default(),
     });
     let h = Harness::new().await;
     for _ in 0..100 {

@@ -435,3 +435,59 @@ async fn an_object_swapped_while_it_is_scanned_never_lands_as_verified() {
         "malware swapped in during the check landed as verified ({verified} verified, {refused} refused as replaced)"
     );
 }
+
+/// #30: `/readyz` checked only the store, and stayed ready while every verified upload got 503
+/// (the scanner down). It now asks each dependency: the scanner down makes it unready, with
+/// why, unless `[readiness] required` leaves the scanner out.
+#[tokio::test]
+async fn readyz_asks_the_scanner_and_is_unready_while_it_is_down() {
+    let clamd = Clamd::start();
+    let up = Harness::with_verifier(PolicyConfig::default(), verifier(Some(&clamd), None)).await;
+    let (status, r, _) = up.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(
+        r["checks"]["scanner"],
+        json!({"ok": true, "required": true}),
+        "{r}"
+    );
+    assert_eq!(r["checks"]["store"]["ok"], true, "{r}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let down = Clamd {
+        socket: dir.path().join("nobody.sock"),
+        child: Command::new("true").spawn().unwrap(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let h = Harness::with_verifier(PolicyConfig::default(), verifier(Some(&down), None)).await;
+    let (status, r, _) = h.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{r}");
+    assert_eq!(r["ready"], false);
+    assert_eq!(r["checks"]["scanner"]["ok"], false, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect to clamd"),
+        "{r}"
+    );
+
+    // An admin who would rather keep the replica in rotation (uploads then wait, 503 each).
+    let router = hoist_server::app(hoist_server::AppConfig {
+        bucket: hoist_server::s3::Bucket::new(h.store.signer()),
+        tokens: vec![],
+        policy: PolicyConfig::default(),
+        audit: hoist_server::audit::AuditLog::memory().0,
+        upload_id_secret: b"test upload id secret".to_vec(),
+        rate_limiter: hoist_server::rate::RateLimiter::local(),
+        oidc: None,
+        verifier: Some(verifier(Some(&down), None)),
+        cors: Default::default(),
+        readiness: hoist_server::readiness::ReadinessConfig {
+            required: vec![hoist_server::readiness::Dependency::Store],
+        },
+    });
+    let (status, r, _) = h.call_on(router, "GET", "/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["checks"]["scanner"]["ok"], false, "{r}");
+    assert_eq!(r["checks"]["scanner"]["required"], false, "{r}");
+}
