@@ -5,14 +5,17 @@
 //!
 //! The buckets live in this process, or — with `[rate_limit] redis_url` — in Redis, shared by
 //! every replica: one Lua script takes all of a request's draws or none, on Redis's clock, so
-//! the limits hold however requests are spread. If Redis stops answering, each replica falls
-//! back to its own buckets (logged, and counted in `hoist_server_rate_limit_fallbacks_total`)
-//! rather than refusing every upload.
+//! the limits hold however requests are spread. If Redis stops answering — or does not answer
+//! when a replica starts — each replica falls back to its own buckets rather than refusing
+//! every upload: one warning, every such check counted in
+//! `hoist_server_rate_limit_fallbacks_total`, `/readyz` saying so, and no request waiting on
+//! Redis while it is down — one background task reconnects, with backoff, and the shared
+//! buckets are used again once it answers.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 
@@ -61,7 +64,7 @@ pub struct SharedLimitsError {
 /// The rate limiter: local buckets, and the shared ones when configured.
 pub struct RateLimiter {
     local: LocalBuckets,
-    shared: Option<RedisBuckets>,
+    shared: Option<Arc<SharedLimits>>,
     fallbacks: AtomicU64,
 }
 
@@ -79,6 +82,62 @@ impl Default for RateLimiter {
     }
 }
 
+/// The longest wait between two attempts to reach Redis again.
+const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Redis, as the limiter holds it: the connection once made, and whether it answers.
+struct SharedLimits {
+    url: String,
+    buckets: Mutex<Option<RedisBuckets>>,
+    /// Redis answered last: checks go to it. While false, checks are local and one task
+    /// (`reconnecting`) tries again.
+    up: AtomicBool,
+    reconnecting: AtomicBool,
+}
+
+impl SharedLimits {
+    fn buckets(&self) -> Option<RedisBuckets> {
+        self.buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Redis failed: checks are local from now on, until the reconnecting task (started here
+    /// unless one runs) finds it again.
+    fn went_down(self: &Arc<Self>, why: &str) {
+        if self.up.swap(false, Ordering::AcqRel) {
+            tracing::warn!(
+                error = why,
+                "Redis did not answer: this instance limits on its own until it is back"
+            );
+        }
+        if !self.reconnecting.swap(true, Ordering::AcqRel) {
+            tokio::spawn(Arc::clone(self).reconnect());
+        }
+    }
+
+    async fn reconnect(self: Arc<Self>) {
+        let mut wait = Duration::from_secs(1);
+        loop {
+            tokio::time::sleep(wait).await;
+            match RedisBuckets::connect(&self.url).await {
+                Ok(buckets) => {
+                    *self.buckets.lock().unwrap_or_else(|p| p.into_inner()) = Some(buckets);
+                    self.up.store(true, Ordering::Release);
+                    self.reconnecting.store(false, Ordering::Release);
+                    tracing::info!("Redis answers again: the limits are shared again");
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "Redis still does not answer");
+                    wait = (wait * 2).min(RECONNECT_BACKOFF_MAX);
+                }
+            }
+        }
+    }
+}
+
 impl RateLimiter {
     /// Limits kept in this process (per instance).
     pub fn local() -> Self {
@@ -90,11 +149,33 @@ impl RateLimiter {
     }
 
     /// Limits kept in Redis at `url` (`redis://host:port/db`), shared by every instance that
-    /// names the same Redis. Connects once to check it answers.
+    /// names the same Redis. A URL that is not one is an error; a Redis that does not answer
+    /// is not: the instance starts with its own limits and shares them once Redis answers.
     pub async fn shared(url: &str) -> Result<Self, SharedLimitsError> {
+        redis::Client::open(url).map_err(|e| SharedLimitsError {
+            url: hoist::redact::url_password(url),
+            message: e.to_string(),
+        })?;
+        let shared = Arc::new(SharedLimits {
+            url: url.to_string(),
+            buckets: Mutex::new(None),
+            up: AtomicBool::new(false),
+            reconnecting: AtomicBool::new(false),
+        });
+        match RedisBuckets::connect(url).await {
+            Ok(buckets) => {
+                *shared.buckets.lock().unwrap_or_else(|p| p.into_inner()) = Some(buckets);
+                shared.up.store(true, Ordering::Release);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "starting with this instance's own limits; Redis is tried again in the background");
+                shared.reconnecting.store(true, Ordering::Release);
+                tokio::spawn(Arc::clone(&shared).reconnect());
+            }
+        }
         Ok(Self {
             local: LocalBuckets::default(),
-            shared: Some(RedisBuckets::connect(url).await?),
+            shared: Some(shared),
             fallbacks: AtomicU64::new(0),
         })
     }
@@ -162,29 +243,49 @@ impl RateLimiter {
     }
 
     /// Whether shared limits answer: `None` without Redis, else Redis's answer to PING (`Err`:
-    /// why not; the replicas then limit on their own).
+    /// why not; the replicas then limit on their own). While Redis is known to be down, it is
+    /// not asked (the reconnecting task is).
     pub async fn ping_shared(&self) -> Option<Result<(), String>> {
         let shared = self.shared.as_ref()?;
-        let mut connection = shared.connection.clone();
+        let down = || {
+            format!(
+                "Redis at {} does not answer: each replica limits on its own until it is back \
+                 (it is tried again in the background)",
+                hoist::redact::url_password(&shared.url)
+            )
+        };
+        let buckets = match shared.buckets() {
+            Some(b) if shared.up.load(Ordering::Acquire) => b,
+            _ => return Some(Err(down())),
+        };
+        let mut connection = buckets.connection.clone();
         Some(
-            redis::cmd("PING")
+            match redis::cmd("PING")
                 .query_async::<String>(&mut connection)
                 .await
-                .map(|_| ())
-                .map_err(|e| format!("Redis did not answer: {e}")),
+            {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    shared.went_down(&e.to_string());
+                    Err(down())
+                }
+            },
         )
     }
 
     /// Takes every draw, or none and the seconds until all could be taken.
     async fn take(&self, id: &str, draws: &[Draw], now: Instant) -> Result<(), u64> {
         if let Some(shared) = &self.shared {
-            match shared.take(id, draws).await {
-                Ok(taken) => return taken,
-                Err(e) => {
-                    self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "Redis did not answer: this instance limits on its own");
+            let buckets = shared
+                .buckets()
+                .filter(|_| shared.up.load(Ordering::Acquire));
+            if let Some(buckets) = buckets {
+                match buckets.take(id, draws).await {
+                    Ok(taken) => return taken,
+                    Err(e) => shared.went_down(&e.to_string()),
                 }
             }
+            self.fallbacks.fetch_add(1, Ordering::Relaxed);
         }
         self.local.take(id, draws, now)
     }
@@ -258,6 +359,7 @@ end
 return tostring(wait)
 "#;
 
+#[derive(Clone)]
 struct RedisBuckets {
     connection: redis::aio::ConnectionManager,
     script: redis::Script,

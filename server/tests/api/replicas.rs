@@ -27,13 +27,20 @@ struct Redis {
     process: Child,
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 impl Redis {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Self::start_on(free_port())
+    }
+
+    fn start_on(port: u16) -> Self {
         let mut process = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
@@ -121,6 +128,11 @@ async fn forward(State(rr): State<RoundRobin>, request: Request) -> Response {
 impl Replicas {
     /// Three replicas writing to `h`'s store, their limits made by `limiter`.
     async fn start(h: &Harness, policy: PolicyConfig, redis: Option<&Redis>) -> Self {
+        Self::start_with(h, policy, redis.map(|r| r.url.as_str())).await
+    }
+
+    /// As [`Self::start`], with limits in the Redis at `redis_url` whether or not it answers.
+    async fn start_with(h: &Harness, policy: PolicyConfig, redis_url: Option<&str>) -> Self {
         let file = FileConfig {
             policy,
             tokens: vec![token("alice", ALICE, "uploads/alice/")],
@@ -129,8 +141,8 @@ impl Replicas {
         file.validate_policy().unwrap();
         let mut replicas = Vec::new();
         for _ in 0..3 {
-            let rate_limiter = match redis {
-                Some(r) => RateLimiter::shared(&r.url).await.expect("Redis answers"),
+            let rate_limiter = match redis_url {
+                Some(url) => RateLimiter::shared(url).await.expect("a Redis URL"),
                 None => RateLimiter::local(),
             };
             let router = app(AppConfig {
@@ -289,4 +301,62 @@ async fn rate_limits_hold_across_replicas_that_share_redis_and_survive_its_loss(
     let statuses = sign_files(&shared.front, 3).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert!(shared.fallbacks().await >= 3);
+}
+
+/// Regression (#30): a replica started while Redis was unreachable refused to start, and during
+/// an outage every request waited on a connection attempt. It now starts with its own limits,
+/// says so in `/readyz` (still ready: Redis is not required by default), and shares the limits
+/// once Redis answers, found again in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_starts_without_redis_and_shares_its_limits_once_redis_answers() {
+    let h = Harness::new().await;
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let replicas = Replicas::start_with(&h, four_files(), Some(&url)).await;
+    let statuses = sign_files(&replicas.front, 13).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        12,
+        "each of the 3 replicas limits on its own: {statuses:?}"
+    );
+    let http = reqwest::Client::new();
+    let readiness = |replica: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(format!("{replica}/readyz")).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, r) = readiness(replicas.replicas[0].clone()).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["checks"]["redis"]["ok"], false, "{r}");
+    assert!(
+        r["checks"]["redis"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("limits on its own"),
+        "{r}"
+    );
+
+    let _redis = Redis::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for replica in &replicas.replicas {
+        loop {
+            let (_, r) = readiness(replica.clone()).await;
+            if r["checks"]["redis"]["ok"] == true {
+                break;
+            }
+            assert!(Instant::now() < deadline, "Redis was not found again: {r}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let statuses = sign_files(&replicas.front, 7).await;
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 429, 429, 429],
+        "one burst of 4 files, shared again"
+    );
 }
