@@ -160,10 +160,22 @@ impl CompanionClient {
             500..=599 => (FailureKind::Transient, ""),
             _ => (FailureKind::Permanent, ""),
         };
+        let signed_in = self.bearer.renews();
         let advice = match status {
             300..=399 => "the backend answered with a redirect, which Hoist does not follow",
+            // Already renewed once by `send`: signing in again is what is left to try.
+            401 if signed_in => {
+                "the backend refused the company sign-in's token, even renewed: sign in again; \
+                 if it goes on, the backend does not accept this identity provider's tokens \
+                 (its admin can tell why)"
+            }
             401 => "the backend wants a valid bearer token: check the one stored for this profile",
             _ => "the backend refused",
+        };
+        let code = if status == 401 && signed_in {
+            SIGN_IN_REFUSED
+        } else {
+            code
         };
         Err(RemoteFailure {
             kind,
@@ -174,6 +186,9 @@ impl CompanionClient {
         })
     }
 }
+
+/// The failure code of a 401 to a sign-in's (renewed) token: the user is to sign in again.
+const SIGN_IN_REFUSED: &str = "SignInRefused";
 
 /// A sign-in that failed, as a failure of the step that needed it.
 fn sign_in_failure(e: &super::sign_in::SignInError) -> FailureKind {
@@ -263,6 +278,9 @@ impl Signer for CompanionClient {
             .call(Step::Params, reqwest::Method::GET, &q, None)
             .await
             .map_err(|f| match f.kind {
+                FailureKind::Permanent if f.code == SIGN_IN_REFUSED => {
+                    SignError::SignedOut(f.message)
+                }
                 FailureKind::Permanent => SignError::BackendRejected {
                     status: 400,
                     message: f.message,

@@ -17,6 +17,8 @@ pub mod simple;
 
 use std::sync::Arc;
 
+use crate::sign::SignError;
+
 use crate::secret::Secret;
 
 /// What a backend request carries as `Authorization: Bearer`.
@@ -51,8 +53,39 @@ impl Bearer {
         }
     }
 
+    /// A backend's refusal to sign, by its status: 5xx and 429 may pass (waiting as asked); a
+    /// 401 names what to fix — the stored token, or for a sign-in (already renewed once by
+    /// [`Self::send`]) signing in again; anything else stands.
+    pub(crate) fn refusal(
+        &self,
+        status: u16,
+        message: String,
+        retry_after: Option<std::time::Duration>,
+    ) -> SignError {
+        match status {
+            s if s >= 500 || s == 429 => SignError::BackendUnavailable {
+                status,
+                message,
+                retry_after,
+            },
+            401 if self.renews() => SignError::SignedOut(format!(
+                "{message} — the backend refused the company sign-in's token, even renewed: \
+                 sign in again; if it goes on, the backend does not accept this identity \
+                 provider's tokens (its admin can tell why)"
+            )),
+            401 => SignError::BackendRejected {
+                status,
+                message: format!(
+                    "{message} — the backend wants a valid bearer token: check the one stored \
+                     for this profile"
+                ),
+            },
+            _ => SignError::BackendRejected { status, message },
+        }
+    }
+
     /// Whether a 401 is worth one more try with a new token.
-    fn renews(&self) -> bool {
+    pub(crate) fn renews(&self) -> bool {
         matches!(self, Self::SignedIn(_))
     }
 
@@ -91,7 +124,6 @@ pub(crate) fn completion_in(
     answer: &serde_json::Value,
     backend: &url::Url,
 ) -> Result<Option<crate::sign::CompletionStep>, crate::sign::SignError> {
-    use crate::sign::SignError;
     let Some(c) = answer.get("complete").filter(|c| !c.is_null()) else {
         return Ok(None);
     };
@@ -125,7 +157,6 @@ pub(crate) async fn post_completion(
     completion: &crate::sign::CompletionStep,
     key: &str,
 ) -> Result<crate::sign::Verdict, crate::sign::SignError> {
-    use crate::sign::SignError;
     let body = serde_json::json!({ "key": key, "receipt": completion.receipt });
     let resp = bearer
         .send(
@@ -147,15 +178,5 @@ pub(crate) async fn post_completion(
             SignError::BadResponse(format!("the completion answer is not a verdict: {e}"))
         });
     }
-    let message = simple::error_message(&text);
-    let status = status.as_u16();
-    Err(if status >= 500 || status == 429 {
-        SignError::BackendUnavailable {
-            status,
-            message,
-            retry_after,
-        }
-    } else {
-        SignError::BackendRejected { status, message }
-    })
+    Err(bearer.refusal(status.as_u16(), simple::error_message(&text), retry_after))
 }

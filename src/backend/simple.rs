@@ -152,7 +152,9 @@ impl Signer for BackendSigner {
             });
         }
         if !status.is_success() {
-            return Err(refusal(status.as_u16(), error_message(&text), retry_after));
+            return Err(self
+                .bearer
+                .refusal(status.as_u16(), error_message(&text), retry_after));
         }
         let mut presigned = parse_simple_answer(&text)?;
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
@@ -237,7 +239,7 @@ impl BackendSigner {
             .await
             .map_err(|e| BatchRefused::Failed(unreached(&e)))?;
         if !status.is_success() {
-            return Err(BatchRefused::Failed(refusal(
+            return Err(BatchRefused::Failed(self.bearer.refusal(
                 status.as_u16(),
                 error_message(&text),
                 retry_after,
@@ -267,35 +269,13 @@ impl BackendSigner {
                         .get("retryAfter")
                         .and_then(|s| s.as_u64())
                         .map(Duration::from_secs);
-                    return Err(refusal(status, message, retry_after));
+                    return Err(self.bearer.refusal(status, message, retry_after));
                 }
                 let mut presigned = parse_simple_value(one)?;
                 presigned.completion = super::completion_in(one, &self.url)?;
                 Ok(presigned)
             })
             .collect())
-    }
-}
-
-/// A backend's refusal to sign, by its status: 5xx and 429 may pass (waiting as asked), 401
-/// names the token, anything else stands.
-fn refusal(status: u16, message: String, retry_after: Option<Duration>) -> SignError {
-    if status >= 500 || status == 429 {
-        SignError::BackendUnavailable {
-            status,
-            message,
-            retry_after,
-        }
-    } else if status == 401 {
-        SignError::BackendRejected {
-            status,
-            message: format!(
-                "{message} — the backend wants a valid bearer token: check the one stored for \
-                 this profile"
-            ),
-        }
-    } else {
-        SignError::BackendRejected { status, message }
     }
 }
 

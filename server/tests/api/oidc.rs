@@ -166,6 +166,46 @@ async fn a_signed_in_user_no_policy_covers_is_told_whom_to_ask() {
     keychain.delete("staff", SecretKind::SignIn).unwrap();
 }
 
+/// Regression (#30): a backend that does not accept the provider's tokens (here: issued for
+/// another audience) told a signed-in user to run `hoist secret set … --kind bearer-token`, a
+/// token they never had. A sign-in's 401 (after one renewal) now says to sign in again, and
+/// who can tell why it goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_the_backend_refuses_says_to_sign_in_not_to_store_a_token() {
+    let provider = Arc::new(OidcProvider::start(ProviderOptions {
+        audience: "another-api",
+        ..ProviderOptions::default()
+    }));
+    let h = harness_for(&provider.issuer).await;
+    let base = crate::listen(h.router.clone()).await;
+    for protocol in [Protocol::Simple, Protocol::Companion] {
+        let (profile, keychain) = staff(&base, protocol, &provider);
+        sign_in_as(&provider, &profile, &keychain, "alice").await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("notes.txt");
+        std::fs::write(&file, b"notes").unwrap();
+        let s = session(profile, &keychain, dir.path()).await;
+        let e = s
+            .upload(&file, &(Arc::new(|_| {}) as hoist::upload::ProgressFn))
+            .await
+            .unwrap_err();
+        let hint = hoist::error::HasKind::hint(&e);
+        let text = e.to_string();
+        assert_eq!(
+            hint,
+            Some(hoist::error::Hint::SignIn),
+            "{protocol:?}: {text}"
+        );
+        assert!(text.contains("sign in again"), "{protocol:?}: {text}");
+        assert!(
+            !text.contains("stored for this profile"),
+            "{protocol:?}: {text}"
+        );
+        keychain.delete("staff", SecretKind::SignIn).unwrap();
+    }
+    assert!(h.store_keys().is_empty());
+}
+
 /// Access tokens living 2 s, no leeway, an upload of several parts taking longer: every
 /// request carries a token valid at that moment.
 #[tokio::test(flavor = "multi_thread")]
