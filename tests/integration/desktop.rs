@@ -926,6 +926,67 @@ async fn uploads_failed_for_want_of_a_network_land_by_themselves_when_it_is_back
     drain(&mut app.events);
 }
 
+/// Regression (#31, defect 1): a failing upload notified on every automatic retry ("1 upload
+/// failed" five times in three minutes for one file). Each batch outcome is reported once: the
+/// failures when they happen, the recovery when the files land, never a probe's failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_retries_report_no_batch_of_their_own() {
+    let mut app = app();
+    let store = Store::start().await;
+    let (port, upstream) = behind_a_dead_link(&app, &store).await;
+    let src = tempfile::tempdir().unwrap();
+    let files: Vec<_> = (0..2u8)
+        .map(|i| write(src.path(), &format!("r{i}.bin"), &bytes(20_000, i)))
+        .collect();
+    let ids = app.manager.add(files).await.unwrap().queued;
+    let batches = |events: Vec<ManagerEvent>| -> Vec<(u32, u32)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ManagerEvent::BatchFinished { done, failed } => Some((*done, *failed)),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = next_matching(&mut app.events, |e| match e {
+        ManagerEvent::BatchFinished { done, failed } => Some((*done, *failed)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(first, (0, 2));
+    // Probes retry one upload at a time meanwhile, and fail.
+    let probed = |app: &App| {
+        ids.iter()
+            .map(|&id| row(&app.manager, id).error.unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let during = batches(drain(&mut app.events));
+    assert!(store.keys().is_empty(), "{:?}", probed(&app));
+    assert_eq!(during, vec![], "a failed probe is not a batch to report");
+
+    network_back(port, upstream).await;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !ids
+            .iter()
+            .all(|&id| row(&app.manager, id).phase == Phase::Done)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the uploads land once the store can be reached");
+    app.manager.wait_idle().await;
+    let after: u32 = batches(drain(&mut app.events))
+        .iter()
+        .map(|(done, failed)| {
+            assert_eq!(*failed, 0, "no failure reported again");
+            *done
+        })
+        .sum();
+    assert_eq!(after, 2, "the recovery is reported: both landed");
+}
+
 /// A failed upload dismissed by hand is not brought back by the reconnection retries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dismissed_upload_is_not_retried_when_the_network_is_back() {

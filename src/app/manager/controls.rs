@@ -81,6 +81,14 @@ impl Manager {
 
     /// Uploads a failed or cancelled file again (from the start, or from what S3 still holds).
     pub async fn retry(self: &Arc<Self>, id: i64) -> Result<(), ManagerError> {
+        // Asked for by the user: a failure again is news again.
+        lock(&self.batch).reported_failures.remove(&id);
+        self.retry_automatically(id).await
+    }
+
+    /// Retries failed or cancelled upload `id` on Hoist's own initiative (the network is back):
+    /// its failing again is not reported again.
+    pub(super) async fn retry_automatically(self: &Arc<Self>, id: i64) -> Result<(), ManagerError> {
         let item = self.item(id)?;
         if !matches!(item.state, ItemState::Failed | ItemState::Cancelled) {
             return Err(ManagerError::Invalid(format!(

@@ -107,6 +107,9 @@ impl Live {
 struct Batch {
     done: u32,
     failed: u32,
+    /// Uploads whose failure was reported and that only automatic retries have touched since:
+    /// their failing again is not news (#31: one notification per retry), their landing is.
+    reported_failures: std::collections::HashSet<i64>,
 }
 
 /// Uploads waiting for their turn whose validation is kept in memory.
@@ -504,8 +507,11 @@ impl Manager {
         {
             let mut b = lock(&self.batch);
             match state {
-                Some(ItemState::Done) => b.done += 1,
-                Some(ItemState::Failed) => b.failed += 1,
+                Some(ItemState::Done) => {
+                    b.reported_failures.remove(&id);
+                    b.done += 1;
+                }
+                Some(ItemState::Failed) if b.reported_failures.insert(id) => b.failed += 1,
                 _ => {}
             }
         }
@@ -531,7 +537,17 @@ impl Manager {
         if !lock(&self.live).is_empty() || self.adding.load(Ordering::SeqCst) > 0 {
             return;
         }
-        let b = std::mem::take(&mut *lock(&self.batch));
+        let b = {
+            let mut batch = lock(&self.batch);
+            let reported = std::mem::take(&mut batch.reported_failures);
+            std::mem::replace(
+                &mut *batch,
+                Batch {
+                    reported_failures: reported,
+                    ..Batch::default()
+                },
+            )
+        };
         if b.done + b.failed > 0 {
             self.emit(ManagerEvent::BatchFinished {
                 done: b.done,

@@ -48,7 +48,7 @@ impl Manager {
                 next
             };
             let Some(id) = next else { return };
-            if self.retry(id).await.is_ok() {
+            if self.retry_automatically(id).await.is_ok() {
                 return;
             }
             // Retried or dismissed by hand meanwhile: the next one probes.
@@ -79,7 +79,7 @@ impl Manager {
         self.runtime.spawn(async move {
             for id in waiting {
                 // Retried, dismissed or removed by hand meanwhile: nothing to do.
-                let _ = this.retry(id).await;
+                let _ = this.retry_automatically(id).await;
             }
         });
     }
