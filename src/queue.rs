@@ -345,7 +345,7 @@ pub struct NewItem<'a> {
     pub relative_path: Option<&'a str>,
     /// The drop it came in.
     pub drop_id: Option<&'a str>,
-    /// Where its profile sent files when it was queued ([`crate::profile::Profile::destination`]):
+    /// Where its profile sent files when it was queued ([`crate::profile::Mode::destination`]):
     /// it resumes only while the profile of its name still sends them there.
     pub destination: &'a str,
 }
@@ -509,7 +509,7 @@ impl Queue {
     /// kept (its multipart upload, its ticket).
     ///
     /// Only items queued for `destination` qualify: those of an earlier profile of the same name
-    /// that sent files elsewhere are failed first (see [`Self::retire_moved`]).
+    /// that sent files elsewhere are failed first, with the reason.
     pub fn unfinished_for(
         &self,
         profile: &str,
