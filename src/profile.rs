@@ -595,6 +595,36 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size '{s}' is too large"))
 }
 
+/// A size as people read it, in the unit it is exact in where there is one (`100 MB` for a
+/// limit written `100MB`, `300 MiB` for 314572800), else in binary units with one decimal.
+pub fn format_size(n: u64) -> String {
+    const UNITS: [(u64, &str); 8] = [
+        (1 << 40, "TiB"),
+        (1_000_000_000_000, "TB"),
+        (1 << 30, "GiB"),
+        (1_000_000_000, "GB"),
+        (1 << 20, "MiB"),
+        (1_000_000, "MB"),
+        (1 << 10, "KiB"),
+        (1_000, "KB"),
+    ];
+    if let Some((size, unit)) = UNITS.iter().find(|(size, _)| n >= *size && n % size == 0) {
+        return format!("{} {unit}", n / size);
+    }
+    match [
+        (1u64 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+    ]
+    .iter()
+    .find(|(size, _)| n >= *size)
+    {
+        Some((size, unit)) => format!("{:.1} {unit}", n as f64 / *size as f64),
+        None => format!("{n} B"),
+    }
+}
+
 /// A rate such as `5MB`, `5MB/s` or `500KiB`: bytes per second, at least 1.
 pub fn parse_rate(s: &str) -> Result<u64, String> {
     let size = parse_size(s.trim().trim_end_matches("/s"))?;
@@ -961,6 +991,12 @@ mod tests {
     #[test]
     fn parses_human_sizes() {
         assert_eq!(parse_size("5GiB").unwrap(), 5 << 30);
+        // Regression (#31, defect 6): a refusal read "314572800 bytes, over … 100000000".
+        assert_eq!(format_size(314_572_800), "300 MiB");
+        assert_eq!(format_size(parse_size("100MB").unwrap()), "100 MB");
+        assert_eq!(format_size(1500), "1.5 KiB");
+        assert_eq!(format_size(999), "999 B");
+        assert_eq!(format_size(0), "0 B");
         assert_eq!(parse_size("100MB").unwrap(), 100_000_000);
         assert_eq!(parse_size("42").unwrap(), 42);
         assert!(parse_size("ten").is_err());

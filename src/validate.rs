@@ -44,7 +44,11 @@ pub enum ValidationError {
     /// Empty, and the profile refuses empty files.
     #[error("is empty; there is nothing to upload")]
     Empty,
-    #[error("is {size} bytes, over this profile's limit of {limit} bytes")]
+    #[error(
+        "is {}, over this profile's limit of {}",
+        crate::profile::format_size(*size),
+        crate::profile::format_size(*limit)
+    )]
     /// Over the profile's size limit.
     TooLarge {
         /// Its size.
@@ -53,7 +57,8 @@ pub enum ValidationError {
         limit: u64,
     },
     #[error(
-        "is {0} bytes; files over 5 GiB need multipart upload, which this version does not do yet"
+        "is {}; files over 5 GiB need multipart upload, which this version does not do yet",
+        crate::profile::format_size(*.0)
     )]
     /// Over S3's single-PUT limit, and the profile has no multipart.
     OverSinglePutLimit(u64),
