@@ -330,6 +330,11 @@ impl Manager {
             return Err(e);
         }
         self.forget_session(name).await;
+        // A token or key just stored may be what the profile's failed uploads lacked (#31:
+        // storing the right token retried none of the files refused for the wrong one).
+        if !stored.is_empty() {
+            self.retry_failed_of(name).await?;
+        }
         self.entry(name).await
     }
 

@@ -282,7 +282,7 @@ impl Signer for CompanionClient {
                     SignError::SignedOut(f.message)
                 }
                 FailureKind::Permanent => SignError::BackendRejected {
-                    status: 400,
+                    status: f.status.unwrap_or(400),
                     message: f.message,
                 },
                 _ => SignError::BackendUnavailable {

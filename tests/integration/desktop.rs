@@ -987,6 +987,65 @@ async fn automatic_retries_report_no_batch_of_their_own() {
     assert_eq!(after, 2, "the recovery is reported: both landed");
 }
 
+/// Regression (#31, defect 4): a wrong token read "refused to sign (HTTP 400) … (HTTP 401)",
+/// and storing the right one retried none of the files refused for the wrong one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storing_the_right_token_sends_the_files_the_wrong_one_failed() {
+    let mut app = app();
+    let store = Store::start().await;
+    let backend = support::backend::Backend::start(
+        store.store.signer(),
+        support::backend::Flavour::Careful,
+        Some("the-right-token"),
+        "",
+    )
+    .await;
+    let staff = Profile::new(
+        "staff",
+        Mode::Backend {
+            url: backend.url.clone(),
+            protocol: hoist::profile::Protocol::Simple,
+            token: true,
+        },
+    );
+    let token = |v: &str| SecretInput {
+        kind: SecretKind::BearerToken,
+        value: Secret::new(v),
+    };
+    let m = &app.manager;
+    m.save_profile("staff", staff.clone(), vec![token("a-wrong-token")], true)
+        .await
+        .unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let file = write(src.path(), "minutes.txt", b"minutes of the meeting\n");
+    m.set_active("staff").unwrap();
+    let id = m.add(vec![file]).await.unwrap().queued[0];
+    next_matching(&mut app.events, |e| match e {
+        ManagerEvent::BatchFinished { failed: 1, .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    let reason = row(m, id).error.unwrap_or_default();
+    assert!(reason.contains("HTTP 401"), "{reason}");
+    assert!(
+        !reason.contains("HTTP 400"),
+        "the status is the backend's: {reason}"
+    );
+
+    m.save_profile("staff", staff, vec![token("the-right-token")], false)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while row(m, id).phase != Phase::Done {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the file refused for the wrong token lands with the right one");
+    assert_eq!(store.keys().len(), 1);
+    drain(&mut app.events);
+}
+
 /// A failed upload dismissed by hand is not brought back by the reconnection retries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dismissed_upload_is_not_retried_when_the_network_is_back() {

@@ -86,6 +86,19 @@ impl Manager {
         self.retry_automatically(id).await
     }
 
+    /// Retries, on Hoist's own initiative, every failed upload of `profile`: a secret just
+    /// stored for it may be what they lacked.
+    pub(crate) async fn retry_failed_of(&self, profile: &str) -> Result<(), ManagerError> {
+        let Some(me) = self.me.upgrade() else {
+            return Ok(());
+        };
+        me.for_each(
+            |i| i.state == ItemState::Failed && i.profile == profile,
+            |id| me.retry_automatically(id),
+        )
+        .await
+    }
+
     /// Retries failed or cancelled upload `id` on Hoist's own initiative (the network is back):
     /// its failing again is not reported again.
     pub(super) async fn retry_automatically(self: &Arc<Self>, id: i64) -> Result<(), ManagerError> {
