@@ -608,7 +608,10 @@ pub fn format_size(n: u64) -> String {
         (1 << 10, "KiB"),
         (1_000, "KB"),
     ];
-    if let Some((size, unit)) = UNITS.iter().find(|(size, _)| n >= *size && n % size == 0) {
+    if let Some((size, unit)) = UNITS
+        .iter()
+        .find(|(size, _)| n >= *size && n.is_multiple_of(*size))
+    {
         return format!("{} {unit}", n / size);
     }
     match [

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use hoist::secret::Secret;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -84,7 +83,7 @@ pub struct FileConfig {
     pub cors: crate::cors::CorsConfig,
     /// Which dependencies make `/readyz` answer 503.
     #[serde(default)]
-    pub readiness: crate::readiness::ReadinessConfig,
+    pub readiness: ReadinessConfig,
 }
 
 /// The `[oidc]` section: access tokens of the company's identity provider (see `oidc`).
@@ -526,68 +525,51 @@ pub(crate) fn normalise_prefix(p: &str) -> String {
     }
 }
 
-/// AWS credentials.
-#[derive(Clone, Debug)]
-pub struct Credentials {
-    /// The access key id.
-    pub access_key_id: String,
-    /// The secret access key.
-    pub secret_access_key: Secret,
-    /// Temporary credentials' session token.
-    pub session_token: Option<Secret>,
+/// A dependency `/readyz` asks about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dependency {
+    /// The bucket, with the server's credentials.
+    Store,
+    /// ClamAV's clamd (`[verify] clamd`).
+    Scanner,
+    /// The identity provider (`[oidc]`).
+    Provider,
+    /// Redis, for limits shared by replicas (`[rate_limit]`).
+    Redis,
 }
 
-/// Credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, else from the
-/// shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`), section
-/// `AWS_PROFILE` (default `default`).
-pub fn credentials_from_env() -> Result<Credentials, ConfigError> {
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    if let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        return Ok(Credentials {
-            access_key_id: id,
-            secret_access_key: Secret::new(secret),
-            session_token: var("AWS_SESSION_TOKEN").map(Secret::new),
-        });
+impl Dependency {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Store => "store",
+            Self::Scanner => "scanner",
+            Self::Provider => "provider",
+            Self::Redis => "redis",
+        }
     }
-    let file = var("AWS_SHARED_CREDENTIALS_FILE")
-        .map(PathBuf::from)
-        .or_else(|| dirs::home_dir().map(|h| h.join(".aws/credentials")))
-        .ok_or(ConfigError::NoCredentials)?;
-    let text = std::fs::read_to_string(&file).map_err(|_| ConfigError::NoCredentials)?;
-    let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".into());
-    parse_credentials_file(&text, &profile).ok_or(ConfigError::NoCredentials)
 }
 
-/// Reads one `[profile]` section of an AWS shared credentials file.
-pub fn parse_credentials_file(text: &str, profile: &str) -> Option<Credentials> {
-    let mut in_section = false;
-    let (mut id, mut secret, mut token) = (None, None, None);
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            in_section = name.trim() == profile;
-            continue;
-        }
-        if !in_section {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            let v = v.trim().to_string();
-            match k.trim() {
-                "aws_access_key_id" => id = Some(v),
-                "aws_secret_access_key" => secret = Some(v),
-                "aws_session_token" => token = Some(v),
-                _ => {}
-            }
+/// The `[readiness]` section.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessConfig {
+    /// The dependencies that make the server unready when they fail (those not configured are
+    /// not asked).
+    #[serde(default = "default_required")]
+    pub required: Vec<Dependency>,
+}
+
+fn default_required() -> Vec<Dependency> {
+    vec![Dependency::Store, Dependency::Scanner, Dependency::Provider]
+}
+
+impl Default for ReadinessConfig {
+    fn default() -> Self {
+        Self {
+            required: default_required(),
         }
     }
-    Some(Credentials {
-        access_key_id: id?,
-        secret_access_key: Secret::new(secret?),
-        session_token: token.map(Secret::new),
-    })
 }
 
 #[cfg(test)]
@@ -637,16 +619,6 @@ mod tests {
             long.as_bytes()
         );
         assert_eq!(FileConfig::upload_id_secret(None, b"s").unwrap().len(), 32);
-    }
-
-    #[test]
-    fn reads_a_credentials_file_section() {
-        let text = "[default]\naws_access_key_id = A1\naws_secret_access_key = S1\n\n[ci]\naws_access_key_id=A2\naws_secret_access_key=S2\naws_session_token=T2\n";
-        let c = parse_credentials_file(text, "ci").unwrap();
-        assert_eq!(c.access_key_id, "A2");
-        assert_eq!(c.secret_access_key.expose(), "S2");
-        assert_eq!(c.session_token.unwrap().expose(), "T2");
-        assert!(parse_credentials_file(text, "nope").is_none());
     }
 
     #[test]

@@ -22,6 +22,7 @@
 pub mod audit;
 pub mod config;
 pub mod cors;
+pub mod credentials;
 pub mod error;
 pub mod guard;
 pub mod metrics;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hoist::sign::sigv4::SigV4Signer;
 use hoist_server::audit::AuditLog;
-use hoist_server::config::{self, ConfigError, FileConfig};
+use hoist_server::config::{ConfigError, FileConfig};
 use hoist_server::s3::Bucket;
 use hoist_server::token;
 use hoist_server::{app, AppConfig};
@@ -183,7 +183,7 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let b = file.bucket.clone().ok_or_else(|| {
                 ConfigError::Invalid("the config needs a [bucket] section (name, region), or use --embedded-store DIR".into())
             })?;
-            let creds = config::credentials_from_env()?;
+            let creds = hoist_server::credentials::credentials_from_env()?;
             let secret = creds.secret_access_key.expose().as_bytes().to_vec();
             let mut s = SigV4Signer::new(
                 &b.name,

@@ -9,56 +9,25 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::state::AppState;
+use crate::config::{Dependency, ReadinessConfig};
+use crate::oidc::OidcVerifier;
+use crate::rate::RateLimiter;
+use crate::s3::Bucket;
+use crate::verify::Verifier;
 
-/// A dependency `/readyz` asks about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dependency {
-    /// The bucket, with the server's credentials.
-    Store,
-    /// ClamAV's clamd (`[verify] clamd`).
-    Scanner,
-    /// The identity provider (`[oidc]`).
-    Provider,
-    /// Redis, for limits shared by replicas (`[rate_limit]`).
-    Redis,
-}
-
-impl Dependency {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Store => "store",
-            Self::Scanner => "scanner",
-            Self::Provider => "provider",
-            Self::Redis => "redis",
-        }
-    }
-}
-
-/// The `[readiness]` section.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReadinessConfig {
-    /// The dependencies that make the server unready when they fail (those not configured are
-    /// not asked).
-    #[serde(default = "default_required")]
-    pub required: Vec<Dependency>,
-}
-
-fn default_required() -> Vec<Dependency> {
-    vec![Dependency::Store, Dependency::Scanner, Dependency::Provider]
-}
-
-impl Default for ReadinessConfig {
-    fn default() -> Self {
-        Self {
-            required: default_required(),
-        }
-    }
+/// What `/readyz` asks: the server's parts, as its state holds them.
+pub(crate) struct Probes<'a> {
+    /// The bucket and the server's credentials for it.
+    pub(crate) bucket: &'a Bucket,
+    /// A prefix the server's credentials may list (the first token's), for the probes' keys.
+    pub(crate) prefix: &'a str,
+    pub(crate) verifier: Option<&'a Verifier>,
+    pub(crate) oidc: Option<&'a OidcVerifier>,
+    pub(crate) limiter: &'a RateLimiter,
+    /// The origins of `[cors]`.
+    pub(crate) origins: &'a [String],
 }
 
 /// What one probe found.
@@ -73,17 +42,17 @@ pub(crate) struct Report {
 }
 
 /// Asks every configured dependency, at once.
-pub(crate) async fn probe(s: &AppState) -> Report {
+pub(crate) async fn probe(s: &Probes<'_>) -> Report {
     let (store, scanner, provider, redis) = tokio::join!(
         probe_store(s),
         async {
-            match &s.verifier {
+            match s.verifier {
                 Some(v) => v.scanner_up().await,
                 None => None,
             }
         },
         async {
-            match &s.oidc {
+            match s.oidc {
                 Some(o) => Some(o.reachable().await),
                 None => None,
             }
@@ -111,7 +80,7 @@ pub(crate) async fn probe(s: &AppState) -> Report {
     };
     Report {
         checks,
-        origins: s.browser_origins.clone(),
+        origins: s.origins.to_vec(),
         refused_origins,
     }
 }
@@ -160,18 +129,17 @@ impl Report {
 
 /// Sends the bucket the preflight a page of each configured origin sends before a PUT; the
 /// origins it refuses, with why.
-async fn probe_browser_origins(s: &AppState) -> Vec<(String, String)> {
-    if s.browser_origins.is_empty() {
+async fn probe_browser_origins(s: &Probes<'_>) -> Vec<(String, String)> {
+    if s.origins.is_empty() {
         return Vec::new();
     }
-    let prefix = s.tokens.first().map_or("", |t| t.prefix.as_str());
-    let url = s.bucket.location(&format!("{prefix}.hoist-readyz"));
+    let url = s.bucket.location(&format!("{}.hoist-readyz", s.prefix));
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()
         .unwrap_or_default();
     let mut refused = Vec::new();
-    for origin in &s.browser_origins {
+    for origin in s.origins {
         let answer = client
             .request(reqwest::Method::OPTIONS, &url)
             .header("origin", origin)
@@ -209,9 +177,8 @@ async fn probe_browser_origins(s: &AppState) -> Vec<(String, String)> {
 }
 
 /// Asks the store; `Err` says why it is not ready, in words fit for anyone to read.
-async fn probe_store(s: &AppState) -> Result<(), String> {
-    let prefix = s.tokens.first().map_or("", |t| t.prefix.as_str());
-    let probe = format!("{prefix}.hoist-readyz");
+async fn probe_store(s: &Probes<'_>) -> Result<(), String> {
+    let probe = format!("{}.hoist-readyz", s.prefix);
     let answer = tokio::time::timeout(
         std::time::Duration::from_secs(5),
         s.bucket

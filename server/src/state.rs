@@ -41,7 +41,7 @@ pub struct AppConfig {
     /// The origins whose pages may call the API from a browser.
     pub cors: crate::cors::CorsConfig,
     /// Which dependencies make `/readyz` answer 503 (`[readiness]`).
-    pub readiness: crate::readiness::ReadinessConfig,
+    pub readiness: crate::config::ReadinessConfig,
 }
 
 /// The state behind every route.
@@ -61,7 +61,7 @@ pub(crate) struct AppState {
     pub(crate) readiness:
         tokio::sync::Mutex<Option<(std::time::Instant, crate::readiness::Report)>>,
     /// Which dependencies make `/readyz` answer 503.
-    pub(crate) readiness_config: crate::readiness::ReadinessConfig,
+    pub(crate) readiness_config: crate::config::ReadinessConfig,
     /// The origins of `[cors]`, whose pages send bytes to the bucket itself.
     pub(crate) browser_origins: Vec<String>,
 }

@@ -39,7 +39,15 @@ async fn readyz(State(s): State<Shared>) -> Response {
     let report = match fresh {
         Some((_, report)) => report.clone(),
         None => {
-            let report = crate::readiness::probe(&s).await;
+            let probes = crate::readiness::Probes {
+                bucket: &s.bucket,
+                prefix: s.tokens.first().map_or("", |t| t.prefix.as_str()),
+                verifier: s.verifier.as_ref(),
+                oidc: s.oidc.as_ref(),
+                limiter: &s.limiter,
+                origins: &s.browser_origins,
+            };
+            let report = crate::readiness::probe(&probes).await;
             *last = Some((std::time::Instant::now(), report.clone()));
             report
         }

@@ -482,8 +482,8 @@ async fn readyz_asks_the_scanner_and_is_unready_while_it_is_down() {
         oidc: None,
         verifier: Some(verifier(Some(&down), None)),
         cors: Default::default(),
-        readiness: hoist_server::readiness::ReadinessConfig {
-            required: vec![hoist_server::readiness::Dependency::Store],
+        readiness: hoist_server::config::ReadinessConfig {
+            required: vec![hoist_server::config::Dependency::Store],
         },
     });
     let (status, r, _) = h.call_on(router, "GET", "/readyz").await;
