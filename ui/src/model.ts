@@ -13,7 +13,7 @@ interface Sample {
   sent: number;
 }
 
-export type Action = "pause" | "resume" | "cancel" | "retry" | "dismiss" | "show";
+export type Action = "pause" | "resume" | "cancel" | "retry" | "dismiss" | "show" | "details";
 
 const RUNNING: Phase[] = ["queued", "signing", "uploading", "verifying"];
 
@@ -21,7 +21,9 @@ const RUNNING: Phase[] = ["queued", "signing", "uploading", "verifying"];
 export function actionsFor(phase: Phase): Action[] {
   if (RUNNING.includes(phase)) return ["pause", "cancel"];
   if (phase === "paused") return ["resume", "cancel"];
-  if (phase === "failed" || phase === "cancelled") return ["retry", "show", "dismiss"];
+  // A failure's whole reason is a click (or Tab and Enter) away: the row shows its first line.
+  if (phase === "failed") return ["details", "retry", "show", "dismiss"];
+  if (phase === "cancelled") return ["retry", "show", "dismiss"];
   return ["show", "dismiss"];
 }
 

@@ -29,6 +29,7 @@ const ACTION_LABEL: Record<Action, string> = {
   retry: "Retry",
   dismiss: "Dismiss",
   show: "Show in folder",
+  details: "Details",
 };
 
 /** Files whose rows show a thumbnail (the desktop makes them; other files never ask). */
@@ -296,8 +297,44 @@ export class QueueView {
     );
   }
 
+  /** The whole reason of a failed upload, with what the help desk needs, in a dialog that
+   * takes the focus (Escape or Close gives it back). */
+  private showDetails(row: UploadRow): void {
+    const dialog = byId("error-details") as HTMLDialogElement;
+    byId("error-details-title").textContent = `${row.name} did not upload`;
+    byId("error-details-text").textContent = row.error ?? "No reason was recorded.";
+    const facts: [string, string][] = [
+      ["File", row.path],
+      ["Profile", row.profile],
+      ["Destination", row.key],
+      ["Sent", `${formatBytes(row.sent)} of ${formatBytes(row.size)}`],
+    ];
+    byId("error-details-facts").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+    const report = [`${row.name} did not upload: ${row.error ?? ""}`, ...facts.map(([k, v]) => `${k}: ${v}`)].join("\n");
+    const copy = byId("error-details-copy");
+    copy.onclick = () => {
+      const copied = navigator.clipboard?.writeText(report);
+      if (!copied) {
+        this.ctx.say("Select the text and copy it (Ctrl+C): this window cannot reach the clipboard.", "info");
+        return;
+      }
+      copied.then(
+        () => this.ctx.say("The details are copied: paste them into your message to the help desk.", "info"),
+        () => this.ctx.say("Select the text and copy it (Ctrl+C): this window cannot reach the clipboard.", "info"),
+      );
+    };
+    byId("error-details-close").onclick = () => dialog.close();
+    if (typeof dialog.showModal === "function") dialog.showModal();
+    else dialog.setAttribute("open", "");
+    byId("error-details-close").focus();
+  }
+
   private async onRowAction(id: number, action: Action): Promise<void> {
     const row = this.model.get(id);
+    if (action === "details") {
+      if (row) this.showDetails(row);
+      return;
+    }
     await this.ctx.attempt(`${ACTION_LABEL[action]} ${row?.name ?? ""}`.trim(), async () => {
       await ipc[action](id);
       if (action === "dismiss") {

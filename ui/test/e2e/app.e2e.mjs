@@ -218,4 +218,16 @@ test("a profile made in the UI keeps its token in the keychain only, and its fai
   });
   assert.match(failed[2], /cannot reach the backend/);
   await s.screenshot("05-failed-upload");
+
+  // The whole reason, in a dialog (#31: the row shows one line of it).
+  await s.click(`[data-testid=upload-row]:has(.name[title$="for-staff.txt"]) button[data-action=details]`);
+  const shown = await until("the failure's details", async () =>
+    (await s.execute("return document.querySelector('#error-details').open")) &&
+    (await s.text("[data-testid=error-details]")));
+  assert.match(shown, /cannot reach the backend/);
+  assert.equal(await s.execute("return document.activeElement.id"), "error-details-close");
+  await s.screenshot("05b-failure-details");
+  await s.click("#error-details-close");
+  await until("the dialog closed", async () =>
+    !(await s.execute("return document.querySelector('#error-details').open")));
 });

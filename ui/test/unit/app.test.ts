@@ -194,10 +194,42 @@ describe("the queue", () => {
     await settle();
     expect(text("[data-testid=error]")).toBe("cannot reach the backend: connection refused");
     const buttons = [...rows()[0].querySelectorAll("button")].map((b) => b.textContent);
-    expect(buttons).toEqual(["Retry", "Show in folder", "Dismiss"]);
+    expect(buttons).toEqual(["Details", "Retry", "Show in folder", "Dismiss"]);
     rows()[0].querySelector<HTMLButtonElement>("[data-action=retry]")!.click();
     await settle();
     expect(calls.find((c) => c.cmd === "retry")?.args).toEqual({ id: 7 });
+  });
+
+  // Regression (#31, defect 3): the reason was cut to one line, the rest only on mouse hover,
+  // so keyboard and screen-reader users could not read it.
+  it("shows a failure's whole reason in a dialog that takes the focus, and copies it for the help desk", async () => {
+    await start();
+    const reason =
+      "cannot reach the store: the name s3.example.net does not resolve (DNS). Check the profile's endpoint, or the network; Hoist tries again by itself once it can reach the store.";
+    changed(row({ id: 8, name: "q3.pdf", phase: "failed", error: reason }));
+    await settle();
+    const written: string[] = [];
+    Object.defineProperty(navigator, "clipboard", {
+      configurable: true,
+      value: { writeText: async (t: string) => void written.push(t) },
+    });
+    const details = rows()[0].querySelector<HTMLButtonElement>("[data-action=details]")!;
+    expect(details.getAttribute("aria-label")).toBe("Details q3.pdf");
+    details.click();
+    await settle();
+    const dialog = document.querySelector<HTMLDialogElement>("#error-details")!;
+    expect(dialog.open).toBe(true);
+    expect(text("[data-testid=error-details]")).toBe(reason);
+    expect(text("#error-details-title")).toBe("q3.pdf did not upload");
+    expect(document.activeElement?.id).toBe("error-details-close");
+    expect(calls.some((c) => c.cmd === "details")).toBe(false);
+    document.querySelector<HTMLButtonElement>("#error-details-copy")!.click();
+    await settle();
+    expect(written[0]).toContain(`q3.pdf did not upload: ${reason}`);
+    expect(written[0]).toContain("Profile: ");
+    expect(text("#status")).toContain("copied");
+    document.querySelector<HTMLButtonElement>("#error-details-close")!.click();
+    expect(dialog.open).toBe(false);
   });
 
   it("sends the user to Profiles when a secret is missing, saying which from the core's hint", async () => {

@@ -109,7 +109,7 @@ describe("actions", () => {
   it("offers what each phase allows", () => {
     expect(actionsFor("uploading")).toEqual(["pause", "cancel"]);
     expect(actionsFor("paused")).toEqual(["resume", "cancel"]);
-    expect(actionsFor("failed")).toEqual(["retry", "show", "dismiss"]);
+    expect(actionsFor("failed")).toEqual(["details", "retry", "show", "dismiss"]);
     expect(actionsFor("cancelled")).toEqual(["retry", "show", "dismiss"]);
     expect(actionsFor("done")).toEqual(["show", "dismiss"]);
   });
