@@ -74,7 +74,7 @@ function startProvider(redirect) {
     let out = "";
     const seen = (chunk) => {
       out += chunk;
-      const m = out.match(/ready (\S+)/);
+      const m = out.match(/ready (\S+)\n/);
       if (m) ready({ issuer: m[1], provider: child });
     };
     child.stdout.on("data", seen);
@@ -94,8 +94,9 @@ function startHoistServer(config) {
     const found = {};
     child.stderr.on("data", (chunk) => {
       log += chunk;
-      const store = log.match(/embedded store at (\S+) \(bucket (\S+), files under (.+)\)/);
-      const api = log.match(/listening on (http:\/\/\S+)/);
+      // Whole lines only: a chunk may end mid-address.
+      const store = log.match(/embedded store at (\S+) \(bucket (\S+), files under (.+)\)\n/);
+      const api = log.match(/listening on (http:\/\/\S+) /);
       if (store && api && !found.api) {
         Object.assign(found, { api: api[1], storeUrl: store[1], bucketDir: store[3].trim(), child });
         ready(found);

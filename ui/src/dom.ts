@@ -26,3 +26,34 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   if (!el) throw new Error(`#${id} is missing from index.html`);
   return el as T;
 }
+
+/** Puts `text` on the clipboard: through the Clipboard API where the webview grants it, else
+ * as a copy of selected text (WebKitGTK refuses the API on the app's own scheme, #31). False
+ * when neither worked: the caller then shows the text to copy by hand. */
+export async function copyText(text: string): Promise<boolean> {
+  try {
+    if (navigator.clipboard?.writeText) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch {
+    // Refused: the selection below usually is not.
+  }
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.position = "fixed";
+  area.style.left = "-10000px";
+  document.body.append(area);
+  const focused = document.activeElement as HTMLElement | null;
+  area.select();
+  let copied = false;
+  try {
+    copied = document.execCommand("copy");
+  } catch {
+    copied = false;
+  }
+  area.remove();
+  focused?.focus();
+  return copied;
+}

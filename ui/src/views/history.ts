@@ -5,7 +5,7 @@
 import { save } from "@tauri-apps/plugin-dialog";
 import type { HistoryCursor } from "../bindings/HistoryCursor";
 import type { HistoryEntry } from "../bindings/HistoryEntry";
-import { byId, h } from "../dom";
+import { byId, copyText, h } from "../dom";
 import { ipc } from "../ipc";
 import { count, formatBytes } from "../model";
 import type { Context } from "./context";
@@ -128,19 +128,17 @@ export class HistoryView {
     const select = byId<HTMLSelectElement>("share-expiry");
     const link = await this.ctx.attempt("Share link", () => ipc.shareLink(id, Number(select.value)));
     if (!link) return;
-    try {
-      await navigator.clipboard.writeText(link);
+    if (await copyText(link)) {
       this.ctx.say(`Copied a link anyone can open for ${select.selectedOptions[0]?.text ?? "a while"}.`);
-    } catch {
+    } else {
       this.ctx.say(`Copy this link by hand: ${link}`);
     }
   }
 
   private async copy(text: string): Promise<void> {
-    try {
-      await navigator.clipboard.writeText(text);
+    if (await copyText(text)) {
       this.ctx.say(`Copied ${text}`);
-    } catch {
+    } else {
       this.ctx.say(`Copy this by hand: ${text}`);
     }
   }

@@ -7,7 +7,7 @@ import type { ManagerEvent } from "../bindings/ManagerEvent";
 import type { QueueFilter } from "../bindings/QueueFilter";
 import type { Rejection } from "../bindings/Rejection";
 import type { UploadRow } from "../bindings/UploadRow";
-import { byId, h } from "../dom";
+import { byId, copyText, h } from "../dom";
 import { ipc } from "../ipc";
 import {
   type Action,
@@ -312,15 +312,11 @@ export class QueueView {
     byId("error-details-facts").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
     const report = [`${row.name} did not upload: ${row.error ?? ""}`, ...facts.map(([k, v]) => `${k}: ${v}`)].join("\n");
     const copy = byId("error-details-copy");
-    copy.onclick = () => {
-      const copied = navigator.clipboard?.writeText(report);
-      if (!copied) {
-        this.ctx.say("Select the text and copy it (Ctrl+C): this window cannot reach the clipboard.", "info");
-        return;
-      }
-      copied.then(
-        () => this.ctx.say("The details are copied: paste them into your message to the help desk.", "info"),
-        () => this.ctx.say("Select the text and copy it (Ctrl+C): this window cannot reach the clipboard.", "info"),
+    copy.onclick = async () => {
+      this.ctx.say(
+        (await copyText(report))
+          ? "The details are copied: paste them into your message to the help desk."
+          : "Select the text and copy it (Ctrl+C): this window cannot reach the clipboard.",
       );
     };
     byId("error-details-close").onclick = () => dialog.close();

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { freshHome, Session, startDriver, stopApp, until } from "./webdriver.mjs";
+import { freshHome, ROOT, Session, startDriver, stopApp, until } from "./webdriver.mjs";
 
 const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
 
@@ -119,6 +119,15 @@ test("files added reach done and land intact in the embedded store", async () =>
   await s.click("#tab-history");
   await until("three history rows", async () => (await s.findAll("[data-testid=history-row]")).length === 3);
   await s.screenshot("03-history");
+
+  // #31, defect 2 (reported as "nothing copied reaches the clipboard"): what another app
+  // pastes is the key. (Here the Clipboard API works; a webview that refuses it gets the
+  // selection-copy fallback of dom.ts's copyText.)
+  const key = await s.execute("return document.querySelector('[data-testid=history-row] button[data-copy]').dataset.copy");
+  await s.click("[data-testid=history-row] button[data-copy]");
+  await until("the status says it copied", async () => (await s.text("#status")).startsWith("Copied "));
+  const pasted = execFileSync("/usr/bin/python3", [join(ROOT, "ui/test/e2e/clipboard.py")], { encoding: "utf8", timeout: 20_000 });
+  assert.equal(pasted, key, "the clipboard holds the key");
 });
 
 test("image rows show a thumbnail of the picture; other rows none", async () => {
