@@ -9,8 +9,9 @@ use super::views::{
 use super::{Manager, HISTORY_PAGE, HISTORY_PAGE_MAX};
 use crate::queue::QueueItem;
 
-fn entry_of(i: QueueItem) -> HistoryEntry {
+fn entry_of(i: QueueItem, shareable: bool) -> HistoryEntry {
     HistoryEntry {
+        shareable,
         id: i.id,
         profile: i.profile,
         name: file_name(&i.path),
@@ -26,14 +27,27 @@ fn entry_of(i: QueueItem) -> HistoryEntry {
 }
 
 impl Manager {
+    /// Entries of `items`, each told whether its profile can make share links (profiles
+    /// looked up once each; a removed profile's uploads cannot).
+    fn entries(&self, items: Vec<QueueItem>) -> Vec<HistoryEntry> {
+        let mut shareable: std::collections::HashMap<String, bool> = Default::default();
+        items
+            .into_iter()
+            .map(|i| {
+                let can = *shareable.entry(i.profile.clone()).or_insert_with(|| {
+                    self.config
+                        .profiles
+                        .get(&i.profile)
+                        .is_ok_and(|p| !matches!(p.mode, crate::profile::Mode::Backend { .. }))
+                });
+                entry_of(i, can)
+            })
+            .collect()
+    }
+
     /// Every finished upload, newest first (what an export holds).
     pub fn history(&self) -> Result<Vec<HistoryEntry>, ManagerError> {
-        Ok(self
-            .queue
-            .history(usize::MAX >> 1)?
-            .into_iter()
-            .map(entry_of)
-            .collect())
+        Ok(self.entries(self.queue.history(usize::MAX >> 1)?))
     }
 
     /// A page of finished uploads, newest first, found in the queue's index (the app never
@@ -50,7 +64,7 @@ impl Manager {
         let (items, total) = self
             .queue
             .history_page(query.search.as_deref(), before, limit)?;
-        let entries: Vec<HistoryEntry> = items.into_iter().map(entry_of).collect();
+        let entries = self.entries(items);
         let next = (entries.len() == limit)
             .then(|| entries.last())
             .flatten()
@@ -149,6 +163,7 @@ mod tests {
             url: None,
             finished_at: "2026-11-30T00:00:00Z".into(),
             verified: false,
+            shareable: true,
         };
         let csv = render_history(std::slice::from_ref(&entry), ExportFormat::Csv).unwrap();
         assert!(csv.contains("'=HYPERLINK"), "{csv}");

@@ -199,6 +199,9 @@ pub struct HistoryEntry {
     pub finished_at: String,
     /// The backend checked what landed and moved it to `key`.
     pub verified: bool,
+    /// A share link can be made for it: Hoist signs for its bucket (admin mode, the embedded
+    /// store); a company backend signs only uploads, so its staff are never offered one.
+    pub shareable: bool,
 }
 
 /// Where a history page starts: after this entry (the last of the page before).

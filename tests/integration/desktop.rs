@@ -566,6 +566,10 @@ async fn a_share_link_downloads_the_file_and_nothing_else() {
         _ => None,
     })
     .await;
+    assert!(
+        app.manager.history().unwrap()[0].shareable,
+        "Hoist signs for the embedded store: the history offers a link"
+    );
     let link = app
         .manager
         .share_link(id, Duration::from_secs(3600))
@@ -1043,6 +1047,10 @@ async fn storing_the_right_token_sends_the_files_the_wrong_one_failed() {
     .await
     .expect("the file refused for the wrong token lands with the right one");
     assert_eq!(store.keys().len(), 1);
+    // A company backend signs uploads only: its staff are offered no share link (#31).
+    let entry = &m.history().unwrap()[0];
+    assert_eq!(entry.profile, "staff");
+    assert!(!entry.shareable);
     drain(&mut app.events);
 }
 

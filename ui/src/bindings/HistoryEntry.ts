@@ -47,4 +47,9 @@ finishedAt: string,
 /**
  * The backend checked what landed and moved it to `key`.
  */
-verified: boolean, };
+verified: boolean, 
+/**
+ * A share link can be made for it: Hoist signs for its bucket (admin mode, the embedded
+ * store); a company backend signs only uploads, so its staff are never offered one.
+ */
+shareable: boolean, };

@@ -99,7 +99,10 @@ export class HistoryView {
                   "Copy address",
                 )
               : null,
-            h("button", { "data-share": String(e.id), "aria-label": `Copy a share link of ${e.name}` }, "Share link"),
+            // A company backend signs uploads only: its staff are never offered a link (#31).
+            e.shareable
+              ? h("button", { "data-share": String(e.id), "aria-label": `Copy a share link of ${e.name}` }, "Share link")
+              : null,
           ),
         ),
       ),

@@ -38,7 +38,7 @@
         if (phase === "done") {
           history.unshift({ id: row.id, profile: "local", name: row.name, key: row.key, size: row.size,
             sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", etag: null,
-            url: `http://127.0.0.1:40123/hoist-local/${row.key}`, finishedAt: "2026-11-28T21:30:00.000Z" });
+            url: `http://127.0.0.1:40123/hoist-local/${row.key}`, finishedAt: "2026-11-28T21:30:00.000Z", shareable: true });
         }
       }),
     );

@@ -529,6 +529,7 @@ describe("history", () => {
     url: null,
     finishedAt: "2026-11-30T09:15:00Z",
     verified: false,
+    shareable: true,
     ...over,
   });
 
@@ -567,6 +568,23 @@ describe("history", () => {
     expect(rows()[249].children[0].textContent).toBe("f249.txt");
     expect(document.querySelector("#history-count")!.textContent).toBe("250 uploads");
     expect(more.hidden).toBe(true);
+  });
+
+  // #31, defect 2: staff profiles were offered a share link that could never work (a company
+  // backend signs uploads only).
+  it("offers a share link only where Hoist can sign one", async () => {
+    handlers.history_page = pages([
+      entry({}),
+      entry({ id: 2, name: "brief.pdf", key: "uploads/brief.pdf", profile: "staff", shareable: false }),
+    ]);
+    const app = await start();
+    app.showTab("history");
+    await settle();
+    const rows = [...document.querySelectorAll<HTMLElement>("[data-testid=history-row]")];
+    const labels = (r: HTMLElement) => [...r.querySelectorAll("button")].map((b) => b.textContent);
+    expect(labels(rows[0])).toContain("Share link");
+    expect(labels(rows[1])).not.toContain("Share link");
+    expect(labels(rows[1])).toContain("Copy key");
   });
 
   it("shows local times and whole keys, and finds rows by name, key or profile", async () => {
