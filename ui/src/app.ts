@@ -44,7 +44,11 @@ export async function handlePaths(paths: string[]): Promise<void> {
   for (const p of profileFiles) await profiles.importFile(p);
   if (files.length === 0) return;
   const report = await ctx.attempt("Add", () => ipc.addPaths(files));
-  if (report) queue.added(report);
+  if (report) {
+    // Dropped on another tab: the queue is where the files and any refusals show.
+    showTab("queue");
+    queue.added(report);
+  }
 }
 
 /** Shows the form for a new profile (no entry) or for editing one. */

@@ -354,6 +354,12 @@ export class ProfilesView {
     if (!entry) return;
     for (const el of form.querySelectorAll<HTMLInputElement>("input[type=password]")) el.value = "";
     form.hidden = true;
+    // A report on the profile as it was no longer says anything (#31): test it again.
+    const health = byId("health");
+    if (health.dataset.profile === entry.name) {
+      health.hidden = true;
+      health.replaceChildren();
+    }
     this.ctx.say(`Saved profile ${entry.name}.`);
     await this.refresh();
     await this.refreshHeader();
@@ -372,6 +378,7 @@ export class ProfilesView {
         ),
       ),
     );
+    box.dataset.profile = report.profile;
     box.hidden = false;
   }
 

@@ -264,9 +264,14 @@ export class QueueView {
     if (this.model.apply(event)) this.refreshSoon();
     if (event.event === "batchFinished") {
       const { done, failed } = event;
+      // Files the drop refused are still news (#31: "2 uploaded." hid 2 refused files).
+      const refused = document.querySelectorAll("#rejections [data-testid=rejection]").length;
+      const notQueued = refused > 0 ? ` ${refused} not queued: see why above the queue.` : "";
       this.ctx.say(
-        failed > 0 ? `${done} uploaded, ${failed} failed: see the reasons below.` : `${done} uploaded.`,
-        failed > 0 ? "error" : "info",
+        failed > 0
+          ? `${done} uploaded, ${failed} failed: see the reasons below.${notQueued}`
+          : `${done} uploaded.${notQueued}`,
+        failed > 0 || refused > 0 ? "error" : "info",
       );
     }
     this.scheduleRender();

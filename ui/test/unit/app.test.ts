@@ -114,6 +114,24 @@ describe("the queue", () => {
     expect(document.querySelectorAll("#rejections li")).toHaveLength(0);
   });
 
+  // Regression (#31, defect 6): a drop on the Profiles tab ended in "2 uploaded." and never
+  // mentioned the two files it refused.
+  it("shows a drop's queue and still names the refused files when the batch ends", async () => {
+    handlers.add_paths = () => {
+      changed(row());
+      return { queued: 1, rejected: [{ path: "/home/ann/empty.txt", reason: "the file is empty" }] };
+    };
+    const app = await start();
+    app.showTab("profiles");
+    await app.handlePaths(["/home/ann/a.txt", "/home/ann/empty.txt"]);
+    await settle();
+    expect(document.querySelector<HTMLElement>("#queue-view")?.hidden).toBe(false);
+    changed(row({ phase: "done", sent: 100 }));
+    channel!.onmessage({ event: "batchFinished", done: 1, failed: 0 });
+    await settle();
+    expect(text("#status")).toBe("1 uploaded. 1 not queued: see why above the queue.");
+  });
+
   it("follows the manager's events to done and reports the batch", async () => {
     await start();
     changed(row({ phase: "uploading" }));
@@ -379,6 +397,29 @@ describe("profiles", () => {
 
   // Regression: the form wrote a fixed key template and allow_empty = false, so editing a
   // profile in the app wiped a template (or empty-file permission) set with the CLI.
+  // Regression (#31, defect 6): a health report stayed on screen after the profile it judged
+  // was edited.
+  it("takes down a profile's health report once the profile is saved again", async () => {
+    handlers.profiles = () => [local];
+    handlers.health_check = () => ({
+      profile: "local",
+      ok: false,
+      checks: [{ name: "can sign", status: "fail", detail: "no such host" }],
+    });
+    handlers.save_profile = () => local;
+    const app = await start();
+    app.showTab("profiles");
+    await settle();
+    document.querySelector<HTMLButtonElement>("[data-name=local] button[data-profile-action=test]")!.click();
+    await settle();
+    const health = document.querySelector<HTMLElement>("#health")!;
+    expect(health.hidden).toBe(false);
+    app.editProfile(local);
+    document.querySelector<HTMLFormElement>("#profile-form")!.requestSubmit();
+    await settle();
+    expect(health.hidden).toBe(true);
+  });
+
   it("keeps the fields it does not show when a profile is edited", async () => {
     const staff: ProfileEntry = {
       name: "staff",
