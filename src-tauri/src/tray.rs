@@ -168,10 +168,15 @@ fn quit(app: &AppHandle) {
     };
     let handle = app.clone();
     app.dialog()
-        .message(format!(
-            "{} still running. If you quit now, they go on the next time Hoist starts.",
-            hoist::app::count(activity.running, "upload")
-        ))
+        .message(if activity.running == 1 {
+            "1 upload is still running. If you quit now, it goes on the next time Hoist starts."
+                .to_owned()
+        } else {
+            format!(
+                "{} are still running. If you quit now, they go on the next time Hoist starts.",
+                hoist::app::count(activity.running, "upload")
+            )
+        })
         .title("Quit Hoist?")
         .kind(MessageDialogKind::Warning)
         .buttons(MessageDialogButtons::OkCancelCustom(

@@ -122,7 +122,13 @@ export class ProfilesView {
           h(
             "div",
             { class: "actions" },
-            p.active ? null : h("button", { "data-profile-action": "use", "data-name": p.name }, "Use"),
+            // Every row has the same buttons in the same places, whichever profile is active
+            // (#31: a row's buttons moved, and Export was clicked instead of Edit).
+            h(
+              "button",
+              { "data-profile-action": "use", "data-name": p.name, disabled: p.active, "aria-label": p.active ? `${p.name} is in use` : `Use ${p.name}` },
+              p.active ? "In use" : "Use",
+            ),
             h("button", { "data-profile-action": "test", "data-name": p.name }, "Test"),
             p.builtin ? null : h("button", { "data-profile-action": "edit", "data-name": p.name }, "Edit"),
             p.builtin ? null : h("button", { "data-profile-action": "export", "data-name": p.name }, "Export…"),

@@ -58,7 +58,7 @@ test("drop, watch to done, history and a new profile, in light and dark", async 
   assert.match(await page.textContent("[data-testid=rejection]"), /empty\.txt: the file is empty/);
   await page.waitForFunction(() => document.querySelectorAll("[data-testid=upload-row]").length === 2);
   await page.waitForFunction(() => [...document.querySelectorAll("[data-testid=phase]")].every((p) => p.textContent === "done"));
-  await page.waitForFunction(() => document.querySelector("#status")?.textContent === "2 uploaded.");
+  await page.waitForFunction(() => document.querySelector("#status")?.textContent === "2 uploaded. 1 not queued: see why above the queue.");
   await page.screenshot({ path: join(SHOTS, "browser-02-queue-done.png") });
 
   await page.click("#tab-history");
@@ -172,7 +172,7 @@ for (const [width, height] of [[800, 600], [1920, 1080]]) {
       await page.evaluate(() => window.__drop(["/home/ann/q3-report.pdf", "/home/ann/site-photo.jpg", "/home/ann/empty.txt"]));
       // The batch's end refreshes the history: wait for it, or the rows tabbed through would
       // be replaced midway.
-      await page.waitForFunction(() => document.querySelector("#status")?.textContent === "2 uploaded.");
+      await page.waitForFunction(() => document.querySelector("#status")?.textContent === "2 uploaded. 1 not queued: see why above the queue.");
       for (const tab of ["queue", "history", "profiles"]) {
         await page.click(`#tab-${tab}`);
         if (tab === "history") {

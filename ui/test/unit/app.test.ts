@@ -420,6 +420,30 @@ describe("profiles", () => {
     expect(health.hidden).toBe(true);
   });
 
+  // Regression (#31, defect 7): the active profile's row lacked "Use", so its buttons sat one
+  // place to the left of the other rows' (Export was clicked instead of Edit).
+  it("gives every profile row the same buttons in the same places", async () => {
+    const mine = (name: string, active: boolean): ProfileEntry => ({
+      name,
+      active,
+      builtin: false,
+      profile: { mode: "backend", url: `https://${name}.example.com/api/upload`, protocol: "simple", token: false, prefix: "", key_template: "{name}", concurrency: 4 },
+      secrets: [],
+    });
+    handlers.profiles = () => [mine("design", true), mine("finance", false)];
+    const app = await start();
+    app.showTab("profiles");
+    await settle();
+    const actions = (name: string) =>
+      [...document.querySelectorAll<HTMLButtonElement>(`[data-testid=profile][data-name=${name}] .actions button`)].map(
+        (b) => b.dataset.profileAction,
+      );
+    expect(actions("design")).toEqual(actions("finance"));
+    const use = document.querySelector<HTMLButtonElement>("[data-name=design] button[data-profile-action=use]")!;
+    expect(use.disabled).toBe(true);
+    expect(use.textContent).toBe("In use");
+  });
+
   it("keeps the fields it does not show when a profile is edited", async () => {
     const staff: ProfileEntry = {
       name: "staff",
