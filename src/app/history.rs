@@ -115,14 +115,54 @@ pub fn render_history(
 ) -> Result<String, ManagerError> {
     let fail = |e: &dyn std::fmt::Display| ManagerError::Invalid(format!("cannot export: {e}"));
     match format {
-        ExportFormat::Json => serde_json::to_string_pretty(entries).map_err(|e| fail(&e)),
+        ExportFormat::Json => {
+            let rows: Vec<Exported<'_>> = entries.iter().map(Exported::from).collect();
+            serde_json::to_string_pretty(&rows).map_err(|e| fail(&e))
+        }
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
             for e in entries {
-                w.serialize(spreadsheet_safe(e)).map_err(|e| fail(&e))?;
+                w.serialize(Exported::from(&spreadsheet_safe(e)))
+                    .map_err(|e| fail(&e))?;
             }
             let bytes = w.into_inner().map_err(|e| fail(&e))?;
             String::from_utf8(bytes).map_err(|e| fail(&e))
+        }
+    }
+}
+
+/// A finished upload as an export holds it: what landed and where, not what the window offers
+/// (`shareable`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Exported<'a> {
+    id: i64,
+    profile: &'a str,
+    name: &'a str,
+    key: &'a str,
+    size: u64,
+    sha256: Option<&'a str>,
+    etag: Option<&'a str>,
+    integrity: Option<&'a str>,
+    url: Option<&'a str>,
+    finished_at: &'a str,
+    verified: bool,
+}
+
+impl<'a> From<&'a HistoryEntry> for Exported<'a> {
+    fn from(e: &'a HistoryEntry) -> Self {
+        Self {
+            id: e.id,
+            profile: &e.profile,
+            name: &e.name,
+            key: &e.key,
+            size: e.size,
+            sha256: e.sha256.as_deref(),
+            etag: e.etag.as_deref(),
+            integrity: e.integrity.as_deref(),
+            url: e.url.as_deref(),
+            finished_at: &e.finished_at,
+            verified: e.verified,
         }
     }
 }

@@ -200,7 +200,9 @@ pub struct HistoryEntry {
     /// The backend checked what landed and moved it to `key`.
     pub verified: bool,
     /// A share link can be made for it: Hoist signs for its bucket (admin mode, the embedded
-    /// store); a company backend signs only uploads, so its staff are never offered one.
+    /// store); a company backend signs only uploads, so its staff are never offered one. Not
+    /// in exports (what landed, not what the window offers).
+    #[serde(default)]
     pub shareable: bool,
 }
 

@@ -183,9 +183,20 @@ async fn dropped_files_and_folders_land_intact_on_the_embedded_default() {
             .unwrap(),
         3
     );
-    let back: Vec<HistoryEntry> =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(back, history);
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        !text.contains("shareable"),
+        "an export holds what landed, not what the window offers"
+    );
+    let back: Vec<HistoryEntry> = serde_json::from_str(&text).unwrap();
+    let landed: Vec<HistoryEntry> = history
+        .iter()
+        .map(|e| HistoryEntry {
+            shareable: false,
+            ..e.clone()
+        })
+        .collect();
+    assert_eq!(back, landed);
     let csv_path = out.path().join("history.csv");
     app.manager
         .export_history(ExportFormat::Csv, &csv_path)

@@ -50,6 +50,7 @@ finishedAt: string,
 verified: boolean, 
 /**
  * A share link can be made for it: Hoist signs for its bucket (admin mode, the embedded
- * store); a company backend signs only uploads, so its staff are never offered one.
+ * store); a company backend signs only uploads, so its staff are never offered one. Not
+ * in exports (what landed, not what the window offers).
  */
 shareable: boolean, };
