@@ -508,8 +508,8 @@ impl Queue {
     /// (`held`) counts: the same file given again goes on as that upload, resuming what it
     /// kept (its multipart upload, its ticket).
     ///
-    /// Only items queued for `destination` qualify: those of an earlier profile of the same name
-    /// that sent files elsewhere are failed first, with the reason.
+    /// Only items queued for `destination` qualify (asked once per file: a lookup, no write;
+    /// [`Self::unfinished`] fails the others, with the reason).
     pub fn unfinished_for(
         &self,
         profile: &str,
@@ -517,13 +517,13 @@ impl Queue {
         path: &Path,
     ) -> Result<Option<QueueItem>, QueueError> {
         let c = self.conn();
-        retire_moved(&c, profile, destination)?;
         Ok(c.query_row(
             &format!(
                 "SELECT {COLUMNS} FROM items WHERE profile = ?1 AND path = ?2
-                 AND {RESUMABLE} ORDER BY id DESC LIMIT 1"
+                 AND {RESUMABLE} AND (destination IS NULL OR destination = ?3)
+                 ORDER BY id DESC LIMIT 1"
             ),
-            params![profile, path.to_string_lossy()],
+            params![profile, path.to_string_lossy(), destination],
             row_to_item,
         )
         .optional()?)
@@ -532,8 +532,8 @@ impl Queue {
     /// Every unfinished upload of `profile`, oldest first (with those that failed for now but
     /// kept their upload or ticket).
     ///
-    /// As in [`Self::unfinished_for`], items queued for another destination than `destination`
-    /// are failed, not returned.
+    /// Items queued for another destination than `destination` (an earlier profile of the same
+    /// name that sent files elsewhere) are failed, with the reason, not returned.
     pub fn unfinished(
         &self,
         profile: &str,

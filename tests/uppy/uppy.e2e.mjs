@@ -211,8 +211,10 @@ async function openPage(version) {
   const errors = [];
   p.on("pageerror", (e) => errors.push(e.message));
   if (process.env.HOIST_DEBUG) p.on("console", (m) => console.error(`[page] ${m.text()}`));
-  if (process.env.HOIST_DEBUG) p.on("requestfailed", (r) => console.error(`[failed] ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
-  if (process.env.HOIST_DEBUG) p.on("response", (r) => console.error(`[response] ${r.request().method()} ${r.url().slice(0, 120)} ${r.status()}`));
+  // Presigned URLs are redacted wherever they are logged, test runs included.
+  const redact = (url) => url.replace(/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&]*/gi, "$1[redacted]");
+  if (process.env.HOIST_DEBUG) p.on("requestfailed", (r) => console.error(`[failed] ${r.method()} ${redact(r.url())} ${r.failure()?.errorText}`));
+  if (process.env.HOIST_DEBUG) p.on("response", (r) => console.error(`[response] ${r.request().method()} ${redact(r.url()).slice(0, 160)} ${r.status()}`));
   const s3Puts = [];
   p.on("response", (r) => {
     const url = new URL(r.url());

@@ -134,14 +134,8 @@ pub(super) async fn params(
         )
     };
     if form {
-        let (plan, mut p) = s.sign_form(token, &call, &ask).await?;
-        let fields: serde_json::Map<String, Value> = p
-            .form
-            .take()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(name, value)| (name, Value::String(value)))
-            .collect();
+        let (plan, p) = s.sign_form(token, &call, &ask).await?;
+        let fields = header_object(p.form.as_deref().unwrap_or_default());
         let mut answer = json!({
             "method": "POST",
             "url": p.url.as_str(),

@@ -277,6 +277,7 @@ fn expires_at(p: &hoist::sign::PresignedPut) -> String {
         .unwrap_or_default()
 }
 
+/// Name–value pairs (signed headers, a POST form's fields) as the JSON object answers carry.
 fn header_object(headers: &[(String, String)]) -> Value {
     Value::Object(
         headers

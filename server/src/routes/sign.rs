@@ -98,14 +98,8 @@ async fn whole_file(
         bounded_elsewhere: true,
         ..Ask::file(Some(file_name(&req.key)), req.content_type.as_deref(), None)
     };
-    let (plan, mut p) = s.sign_form(token, call, &ask).await?;
-    let fields: serde_json::Map<String, Value> = p
-        .form
-        .take()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(name, value)| (name, Value::String(value)))
-        .collect();
+    let (plan, p) = s.sign_form(token, call, &ask).await?;
+    let fields = header_object(p.form.as_deref().unwrap_or_default());
     Ok(Json(
         json!({ "url": p.url.as_str(), "fields": fields, "key": plan.key }),
     ))

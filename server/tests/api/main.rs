@@ -39,6 +39,23 @@ pub(crate) struct Harness {
     pub audit: Arc<Mutex<Vec<u8>>>,
 }
 
+/// A server for `signer`'s bucket with no tokens and every setting at its default: what the
+/// readiness tests vary one field of.
+pub(crate) fn bare_config(signer: hoist::sign::sigv4::SigV4Signer) -> AppConfig {
+    AppConfig {
+        bucket: Bucket::new(signer),
+        tokens: vec![],
+        policy: PolicyConfig::default(),
+        audit: AuditLog::memory().0,
+        upload_id_secret: b"test upload id secret".to_vec(),
+        rate_limiter: hoist_server::rate::RateLimiter::local(),
+        oidc: None,
+        verifier: None,
+        cors: Default::default(),
+        readiness: Default::default(),
+    }
+}
+
 pub(crate) fn token(id: &str, plain: &str, prefix: &str) -> TokenConfig {
     TokenConfig {
         id: id.into(),

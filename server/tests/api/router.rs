@@ -24,7 +24,6 @@ async fn healthz_answers_without_a_token() {
 async fn readyz_checks_the_store_and_the_credentials() {
     use hoist::secret::Secret;
     use hoist::sign::sigv4::SigV4Signer;
-    use hoist_server::s3::Bucket;
     let h = Harness::new().await;
     let (status, body, _) = h.call("GET", "/readyz", None, None).await;
     assert_eq!(
@@ -34,20 +33,7 @@ async fn readyz_checks_the_store_and_the_credentials() {
     );
 
     let endpoint = h.store.endpoint().clone();
-    let router_with = |signer: SigV4Signer| {
-        hoist_server::app(hoist_server::AppConfig {
-            bucket: Bucket::new(signer),
-            tokens: vec![],
-            policy: PolicyConfig::default(),
-            audit: hoist_server::audit::AuditLog::memory().0,
-            upload_id_secret: b"test upload id secret".to_vec(),
-            rate_limiter: hoist_server::rate::RateLimiter::local(),
-            oidc: None,
-            verifier: None,
-            cors: Default::default(),
-            readiness: Default::default(),
-        })
-    };
+    let router_with = |signer: SigV4Signer| hoist_server::app(crate::bare_config(signer));
     let wrong_secret = SigV4Signer::new(
         hoist::local::LOCAL_BUCKET,
         "us-east-1",
@@ -1020,18 +1006,7 @@ async fn readyz_asks_the_store_at_most_once_per_few_seconds() {
         url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
         true,
     );
-    let router = hoist_server::app(hoist_server::AppConfig {
-        bucket: hoist_server::s3::Bucket::new(signer),
-        tokens: vec![],
-        policy: PolicyConfig::default(),
-        audit: hoist_server::audit::AuditLog::memory().0,
-        upload_id_secret: b"test upload id secret".to_vec(),
-        rate_limiter: hoist_server::rate::RateLimiter::local(),
-        oidc: None,
-        verifier: None,
-        cors: Default::default(),
-        readiness: Default::default(),
-    });
+    let router = hoist_server::app(crate::bare_config(signer));
     let h = Harness::new().await;
     for _ in 0..100 {
         let (status, body, _) = h.call_on(router.clone(), "GET", "/readyz").await;

@@ -473,18 +473,11 @@ async fn readyz_asks_the_scanner_and_is_unready_while_it_is_down() {
 
     // An admin who would rather keep the replica in rotation (uploads then wait, 503 each).
     let router = hoist_server::app(hoist_server::AppConfig {
-        bucket: hoist_server::s3::Bucket::new(h.store.signer()),
-        tokens: vec![],
-        policy: PolicyConfig::default(),
-        audit: hoist_server::audit::AuditLog::memory().0,
-        upload_id_secret: b"test upload id secret".to_vec(),
-        rate_limiter: hoist_server::rate::RateLimiter::local(),
-        oidc: None,
         verifier: Some(verifier(Some(&down), None)),
-        cors: Default::default(),
         readiness: hoist_server::config::ReadinessConfig {
             required: vec![hoist_server::config::Dependency::Store],
         },
+        ..crate::bare_config(h.store.signer())
     });
     let (status, r, _) = h.call_on(router, "GET", "/readyz").await;
     assert_eq!(status, StatusCode::OK, "{r}");
