@@ -126,16 +126,17 @@ fn queue_commits(c: &mut Criterion) {
                                     })
                                     .collect();
                                 for id in q.add_many(&items).expect("add") {
-                                    q.finish(
-                                        id,
-                                        &hoist::queue::Landed {
-                                            key: "k",
-                                            sha256: Some("sha"),
-                                            location: "loc",
-                                            ..Default::default()
-                                        },
-                                    )
-                                    .expect("finish");
+                                    q.lifecycle()
+                                        .landed(
+                                            id,
+                                            &hoist::queue::Landed {
+                                                key: "k",
+                                                sha256: Some("sha"),
+                                                location: "loc",
+                                                ..Default::default()
+                                            },
+                                        )
+                                        .expect("finish");
                                 }
                             });
                         }

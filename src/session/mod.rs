@@ -15,6 +15,7 @@ mod jobs;
 mod open;
 mod pipeline;
 mod prepare;
+mod resumer;
 
 pub use jobs::{expand, Job};
 pub use pipeline::{Entry, Work};
@@ -36,13 +37,14 @@ use crate::upload::digest::fingerprint;
 use crate::upload::parts::{
     DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, MAX_SINGLE_PUT, PART_MEMORY_MIB,
 };
-use crate::upload::resume::{settle, RestartReason, Resumer, Settlement, SourceFacts};
+use crate::upload::resume::{settle, RestartReason, Settlement, SourceFacts};
 use crate::upload::throttle::RateLimit;
 use crate::upload::{
     Ahead, Control, ItemJournal, MultipartJob, Placement, ProgressFn, TransferError, UploadReceipt,
     Uploader,
 };
 use crate::validate::{self, ValidationError};
+pub(crate) use resumer::Resumer;
 
 /// Jobs validated and queued together (one commit) before their uploads start.
 pub const PREPARE_CHUNK: usize = 256;
@@ -414,7 +416,7 @@ impl Session {
         // A waiting single PUT stays `queued` while it runs: both states resume the same way,
         // and one fsync'd transaction less per file counts when thousands of small files go.
         if multipart || state != ItemState::Queued {
-            self.queue.set_state(item_id, ItemState::Uploading, None)?;
+            self.queue.lifecycle().started(item_id)?;
         }
         let result = match &self.multipart {
             Some(api) if multipart => {
@@ -426,8 +428,7 @@ impl Session {
                         &place,
                         MultipartJob {
                             api: api.as_ref(),
-                            queue: &self.queue,
-                            item_id,
+                            journal: &journal,
                             parts_limit: &self.parts_limit,
                             part_memory: &self.part_memory,
                             preferred_part_size: self.part_size,
@@ -506,7 +507,7 @@ impl Session {
         let integrity = r.integrity.as_ref().map(ToString::to_string);
         let verified = r.verified;
         tokio::task::spawn_blocking(move || {
-            queue.finish(
+            queue.lifecycle().landed(
                 item_id,
                 &crate::queue::Landed {
                     key: &key,

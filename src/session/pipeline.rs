@@ -173,7 +173,7 @@ impl Session {
             let journaled = tokio::task::spawn_blocking(move || {
                 let refs: Vec<(i64, &crate::sign::Assigned)> =
                     rows.iter().map(|(id, a)| (*id, a)).collect();
-                queue.assign_many(&refs)
+                queue.lifecycle().assigned(&refs)
             })
             .await;
             if matches!(journaled, Ok(Ok(()))) {

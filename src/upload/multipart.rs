@@ -1,6 +1,6 @@
 //! Multipart uploads: large files in parts, several in flight, each part retried and signed
-//! afresh on its own, with every acknowledged part journaled in the [`Queue`] so that a crash
-//! loses at most the parts in flight.
+//! afresh on its own, with every acknowledged part journaled (the [`Journal`] the queue
+//! implements) so that a crash loses at most the parts in flight.
 //!
 //! One concept, one file: a multipart upload from create to complete (or abort), with its
 //! part scheduling, journaling and checks side by side.
@@ -36,15 +36,14 @@ use tokio::sync::Semaphore;
 use super::attempt::{with_retry, AttemptError};
 use super::control::Control;
 use super::digest::{base64_of, part_digest, source_unchanged};
+use super::journal::Journal;
 use super::parts::{multipart_etag, PartPlan, PARTS_IN_FLIGHT_PER_FILE};
 use super::put::{Payload, PutBody};
-use super::resume::{
-    reconcile, Journal, RemoteParts, RestartReason, ResumePlan, Resumer, SourceFacts,
-};
+use super::resume::{reconcile, Journaled, RemoteParts, RestartReason, ResumePlan, SourceFacts};
 use super::types::{CheckedBy, Integrity, ProgressFn, TransferError, TransferEvent, UploadReceipt};
 use super::Uploader;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
-use crate::queue::{PartRecord, Queue, QueueError, QueueItem};
+use crate::queue::{PartRecord, QueueItem};
 use crate::remote::{CompletedPart, MultipartApi, MultipartTarget, PartToSign, RemoteFailure};
 use crate::retry::FailureKind;
 use crate::sign::PutRequest;
@@ -57,10 +56,8 @@ const CANCEL_DRAIN: Duration = Duration::from_secs(30);
 pub struct MultipartJob<'a> {
     /// Where the parts go.
     pub api: &'a dyn MultipartApi,
-    /// Where the upload and its parts are journaled.
-    pub queue: &'a Queue,
-    /// The upload's queue item.
-    pub item_id: i64,
+    /// Where the upload and its parts are journaled (the file's queue item).
+    pub journal: &'a dyn Journal,
     /// Caps parts in flight over all files of a session.
     pub parts_limit: &'a Semaphore,
     /// Caps the parts held in memory over all files of a session, in MiB.
@@ -71,18 +68,6 @@ pub struct MultipartJob<'a> {
     pub control: &'a Control,
     /// Hears of the upload's progress.
     pub progress: &'a ProgressFn,
-}
-
-/// The job's queue item as it stands now.
-fn queue_item(job: &MultipartJob<'_>) -> Result<QueueItem, TransferError> {
-    job.queue
-        .get(job.item_id)
-        .map_err(queue_err)?
-        .ok_or_else(|| TransferError::Read("the queue item vanished".into()))
-}
-
-fn queue_err(e: QueueError) -> TransferError {
-    TransferError::Read(e.to_string())
 }
 
 /// An upload the store holds, and the parts of it to keep (none for a new upload).
@@ -106,8 +91,11 @@ impl Uploader {
     ) -> Result<UploadReceipt, TransferError> {
         let plan = PartPlan::for_file(file.size, job.preferred_part_size)
             .map_err(|e| TransferError::Rejected(e.to_string()))?;
-        let item = queue_item(&job)?;
-        let (resumed, was_resumed) = match self.resume(file, &item, plan, &job).await? {
+        let resumed = match job.journal.item()? {
+            Some(item) => self.resume(file, &item, plan, &job).await?,
+            None => None,
+        };
+        let (resumed, was_resumed) = match resumed {
             Some(r) => (r, true),
             None => (self.fresh(file, place, plan, &job).await?, false),
         };
@@ -115,8 +103,9 @@ impl Uploader {
             // The upload being continued vanished under it (a crash during Complete, an
             // expiry): forget it and start over, once.
             Err(TransferError::UploadGone) if was_resumed => {
-                self.restart(&queue_item(&job)?, RestartReason::UploadGone, &job)
-                    .await?;
+                if let Some(item) = job.journal.item()? {
+                    self.restart(&item, RestartReason::UploadGone, &job).await?;
+                }
                 let fresh = self.fresh(file, place, plan, &job).await?;
                 self.send_all(file, plan, &job, fresh).await
             }
@@ -131,14 +120,16 @@ impl Uploader {
         reason: RestartReason,
         job: &MultipartJob<'_>,
     ) -> Result<(), TransferError> {
-        Resumer {
-            api: Some(job.api),
-            queue: job.queue,
-            clock: &*self.retry_policy().clock,
-        }
-        .restart(item, SourceFacts::of_item(item), reason, job.progress)
+        super::resume::restart(
+            Some(job.api),
+            &*self.retry_policy().clock,
+            item,
+            job.journal,
+            SourceFacts::of_item(item),
+            reason,
+            job.progress,
+        )
         .await
-        .map_err(queue_err)
     }
 
     /// A new upload, with nothing acknowledged yet.
@@ -217,8 +208,8 @@ impl Uploader {
         plan: PartPlan,
         job: &MultipartJob<'_>,
     ) -> Result<Option<Resumed>, TransferError> {
-        let journaled = job.queue.parts(item.id).map_err(queue_err)?;
-        let journal = Journal {
+        let journaled = job.journal.parts()?;
+        let journal = Journaled {
             upload_id: item.upload_id.as_deref(),
             part_size: item.part_size,
             parts: &journaled,
@@ -317,9 +308,7 @@ impl Uploader {
         })
         .await?;
         // The key too: a backend chooses its own, and the upload is found again by both.
-        job.queue
-            .set_upload(job.item_id, &target.key, &target.upload_id, plan.part_size)
-            .map_err(queue_err)?;
+        job.journal.multipart_created(&target, plan.part_size)?;
         Ok(target)
     }
 }
@@ -625,10 +614,7 @@ impl PartRun<'_> {
             checksum: Some(digest.checksum.clone()),
             size: range.len,
         };
-        self.job
-            .queue
-            .part_done(self.job.item_id, &record)
-            .map_err(queue_err)?;
+        self.job.journal.part_acknowledged(&record)?;
         let mut ledger = self.ledger();
         ledger.etags.insert(n, etag);
         if let Some(md5) = md5 {

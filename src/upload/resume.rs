@@ -6,14 +6,15 @@
 //!   case is unit-tested below.
 //! * [`SourceFacts::differs_from`] tells whether a queued item is still the file on disk.
 //! * [`settle`] says what the queue records when an upload ends (and whether its multipart
-//!   upload id is dead); [`Resumer`] carries out restarts and cancels (abort, then the queue).
+//!   upload id is dead); [`restart`] carries a restart out (abort, then the journal).
 
 use std::collections::{BTreeMap, HashSet};
 
 use super::digest::PartDigest;
+use super::journal::Journal;
 use super::parts::PartPlan;
 use super::types::{ProgressFn, TransferError, TransferEvent, UploadReceipt};
-use crate::queue::{ItemState, PartRecord, Queue, QueueError, QueueItem};
+use crate::queue::{Ending, PartRecord, QueueItem, Restart};
 use crate::remote::{MultipartApi, MultipartTarget, RemoteFailure, RemotePart};
 use crate::retry::Clock;
 
@@ -74,7 +75,7 @@ impl<'a> SourceFacts<'a> {
 
 /// What the queue journaled of an upload.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Journal<'a> {
+pub(crate) struct Journaled<'a> {
     /// The store's id for the upload, once created.
     pub upload_id: Option<&'a str>,
     /// The part size it was cut with.
@@ -116,7 +117,7 @@ const HASH_BATCH: usize = 8;
 /// Decides how an upload resumes. `hashed` are the digests (MD5 and checksum) of the parts of
 /// the file (cut by `plan`) hashed so far.
 pub(crate) fn reconcile(
-    journal: &Journal<'_>,
+    journal: &Journaled<'_>,
     remote: &RemoteParts,
     plan: PartPlan,
     hashed: &BTreeMap<u32, PartDigest>,
@@ -221,8 +222,8 @@ pub(crate) enum Settlement {
     /// It ended without landing, in this state with this reason; its multipart upload was
     /// aborted, so its id is forgotten (some stores still list parts of an aborted upload).
     Ended {
-        /// `Failed` or `Cancelled`.
-        state: ItemState,
+        /// Failed or cancelled.
+        ending: Ending,
         /// Why, as the queue shows it.
         reason: String,
     },
@@ -234,7 +235,7 @@ pub(crate) fn settle(result: &Result<UploadReceipt, TransferError>) -> Settlemen
         Ok(_) => Settlement::Done,
         Err(TransferError::Paused) => Settlement::Paused,
         Err(TransferError::Cancelled) => Settlement::Ended {
-            state: ItemState::Cancelled,
+            ending: Ending::Cancelled,
             reason: "cancelled".into(),
         },
         // Nothing of it is thrown away while the store or backend is out of reach.
@@ -242,111 +243,62 @@ pub(crate) fn settle(result: &Result<UploadReceipt, TransferError>) -> Settlemen
             reason: e.to_string(),
         },
         Err(e) => Settlement::Ended {
-            state: ItemState::Failed,
+            ending: Ending::Failed,
             reason: e.to_string(),
         },
     }
 }
 
-/// Restarts and cancels unfinished uploads: the store first (abort), then the queue.
-pub(crate) struct Resumer<'a> {
-    /// How to reach the store; `None` when the profile has no multipart API.
-    pub api: Option<&'a dyn MultipartApi>,
-    /// Where the item is journaled.
-    pub queue: &'a Queue,
-    /// Times and signs the aborts.
-    pub clock: &'a dyn Clock,
+/// Makes `item` start over with the file's new `facts`: aborts its multipart upload when it
+/// may still exist on `api`, forgets it and its parts in `journal`, records why, and tells
+/// `progress`.
+pub(crate) async fn restart(
+    api: Option<&dyn MultipartApi>,
+    clock: &dyn Clock,
+    item: &QueueItem,
+    journal: &dyn Journal,
+    facts: SourceFacts<'_>,
+    reason: RestartReason,
+    progress: &ProgressFn,
+) -> Result<(), TransferError> {
+    if reason.aborts() {
+        // A failed abort leaves parts that `hoist sweep` removes; the restart goes on.
+        let _ = abort(api, clock, item).await;
+    }
+    journal.restarted(&Restart {
+        size: facts.size,
+        modified_ns: facts.modified_ns,
+        fingerprint: facts.fingerprint,
+        reason: reason.message(),
+    })?;
+    progress(TransferEvent::Restarted {
+        reason: reason.message().into(),
+    });
+    Ok(())
 }
 
-impl Resumer<'_> {
-    /// Makes `item` start over with the file's new `facts`: aborts its multipart upload when
-    /// it may still exist, forgets it and its parts, records why, and tells `progress`.
-    pub(crate) async fn restart(
-        &self,
-        item: &QueueItem,
-        facts: SourceFacts<'_>,
-        reason: RestartReason,
-        progress: &ProgressFn,
-    ) -> Result<(), QueueError> {
-        if reason.aborts() {
-            // A failed abort leaves parts that `hoist sweep` removes; the restart goes on.
-            let _ = self.abort(item).await;
+/// Aborts `item`'s multipart upload, if it has one and `api` can reach it.
+pub(crate) async fn abort(
+    api: Option<&dyn MultipartApi>,
+    clock: &dyn Clock,
+    item: &QueueItem,
+) -> Result<(), RemoteFailure> {
+    match (&item.upload_id, api) {
+        (Some(upload_id), Some(api)) => {
+            let target = MultipartTarget {
+                key: item.key.clone(),
+                upload_id: upload_id.clone(),
+            };
+            api.abort_completely(&target, clock).await
         }
-        self.queue.reset(
-            item.id,
-            facts.size,
-            facts.modified_ns,
-            facts.fingerprint,
-            reason.message(),
-        )?;
-        progress(TransferEvent::Restarted {
-            reason: reason.message().into(),
-        });
-        Ok(())
-    }
-
-    /// Cancels an upload that is not running: aborts its multipart upload, so that no parts
-    /// stay behind, and marks it cancelled. A failed abort is returned after the item is
-    /// marked.
-    pub(crate) async fn cancel(
-        &self,
-        item: &QueueItem,
-    ) -> Result<Result<(), RemoteFailure>, QueueError> {
-        let abort = self.abort(item).await;
-        self.record(
-            item.id,
-            &Settlement::Ended {
-                state: ItemState::Cancelled,
-                reason: "cancelled".into(),
-            },
-        )?;
-        Ok(abort)
-    }
-
-    /// Ends an upload that failed outside a transfer (its file vanished, its profile broke):
-    /// aborts its multipart upload, so that nothing stays behind, and records why.
-    pub(crate) async fn fail(&self, item: &QueueItem, reason: &str) -> Result<(), QueueError> {
-        // A failed abort leaves parts that `hoist sweep` removes.
-        let _ = self.abort(item).await;
-        self.record(
-            item.id,
-            &Settlement::Ended {
-                state: ItemState::Failed,
-                reason: reason.to_string(),
-            },
-        )
-    }
-
-    /// Records a settlement that is not [`Settlement::Done`] (which needs the receipt).
-    pub(crate) fn record(&self, id: i64, settlement: &Settlement) -> Result<(), QueueError> {
-        match settlement {
-            Settlement::Done => Ok(()),
-            Settlement::Paused => self.queue.set_state(id, ItemState::Paused, Some("paused")),
-            Settlement::Held { reason } => self.queue.hold(id, reason),
-            Settlement::Ended { state, reason } => {
-                self.queue.forget_upload(id)?;
-                self.queue.set_state(id, *state, Some(reason))
-            }
-        }
-    }
-
-    async fn abort(&self, item: &QueueItem) -> Result<(), RemoteFailure> {
-        match (&item.upload_id, self.api) {
-            (Some(upload_id), Some(api)) => {
-                let target = MultipartTarget {
-                    key: item.key.clone(),
-                    upload_id: upload_id.clone(),
-                };
-                api.abort_completely(&target, self.clock).await
-            }
-            _ => Ok(()),
-        }
+        _ => Ok(()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::ItemState;
     use md5::{Digest, Md5};
 
     const PLAN: PartPlan = PartPlan {
@@ -397,8 +349,8 @@ mod tests {
         format!("\"{}\"", hex::encode(md5_of(n)))
     }
 
-    fn journal(parts: &[PartRecord]) -> Journal<'_> {
-        Journal {
+    fn journal(parts: &[PartRecord]) -> Journaled<'_> {
+        Journaled {
             upload_id: Some("u1"),
             part_size: Some(10),
             parts,
@@ -440,7 +392,7 @@ mod tests {
 
     #[test]
     fn nothing_journaled_starts_a_new_upload() {
-        let j = Journal {
+        let j = Journaled {
             upload_id: None,
             part_size: None,
             parts: &[],
@@ -621,13 +573,13 @@ mod tests {
         assert_eq!(
             settle(&Err(TransferError::Cancelled)),
             Settlement::Ended {
-                state: ItemState::Cancelled,
+                ending: Ending::Cancelled,
                 reason: "cancelled".into()
             }
         );
         match settle(&Err(TransferError::SourceChanged)) {
-            Settlement::Ended { state, reason } => {
-                assert_eq!(state, ItemState::Failed);
+            Settlement::Ended { ending, reason } => {
+                assert_eq!(ending, Ending::Failed);
                 assert!(reason.contains("changed"), "{reason}");
             }
             other => panic!("{other:?}"),

@@ -340,7 +340,7 @@ async fn paused_upload_survives_a_restart_and_resumes_intact() {
     assert_eq!(item.state, ItemState::Paused);
     assert!(item.upload_id.is_some(), "the multipart upload is kept");
     // As if the app had been killed while uploading: the next start picks it up by itself.
-    queue.set_state(id, ItemState::Uploading, None).unwrap();
+    queue.lifecycle().started(id).unwrap();
     drop(queue);
 
     let manager = Manager::open(config_in(config.path(), data.path(), &keychain)).unwrap();
@@ -621,7 +621,20 @@ async fn a_share_link_downloads_the_file_and_nothing_else() {
             destination: "backend http://127.0.0.1:9/api/upload",
         })
         .unwrap();
-    queue.set_state(theirs, ItemState::Done, None).unwrap();
+    queue
+        .lifecycle()
+        .landed(
+            theirs,
+            &hoist::queue::Landed {
+                key: "theirs.txt",
+                sha256: None,
+                etag: None,
+                location: "http://127.0.0.1:9/theirs.txt",
+                integrity: None,
+                verified: false,
+            },
+        )
+        .unwrap();
     let refused = app
         .manager
         .share_link(theirs, Duration::from_secs(60))

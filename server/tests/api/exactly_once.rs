@@ -224,9 +224,7 @@ async fn a_file_resumed_after_its_put_landed_is_not_sent_again_under_another_key
     let journaled = queue.get(id).unwrap().unwrap();
     assert_eq!(journaled.key, first.key, "the assigned key is journaled");
     let ticket = journaled.ticket.clone().expect("the ticket is journaled");
-    queue
-        .set_state(id, hoist::queue::ItemState::Uploading, None)
-        .unwrap();
+    queue.lifecycle().started(id).unwrap();
 
     // The next run resumes it: the backend says it landed, nothing is sent.
     let session = staff_session(&base).with_queue(Arc::clone(&queue));

@@ -53,7 +53,7 @@ impl Manager {
         // Waiting to go again: an error before its transfer is then recorded as a failure,
         // not left under a `paused` that no longer says why nothing moves.
         if item.state == ItemState::Paused && !lock(&self.live).contains_key(&id) {
-            self.queue.set_state(id, ItemState::Queued, None)?;
+            self.queue.lifecycle().requeued(id)?;
         }
         self.start(&feed, id, None);
         Ok(())
@@ -111,7 +111,7 @@ impl Manager {
             )));
         }
         let (_, feed) = self.opened(&item.profile).await?;
-        self.queue.set_state(id, ItemState::Queued, None)?;
+        self.queue.lifecycle().requeued(id)?;
         self.start(&feed, id, None);
         Ok(())
     }

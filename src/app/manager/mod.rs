@@ -32,8 +32,9 @@ use crate::profile::{Mode, ProfileStore};
 use crate::queue::{ItemState, Queue, QueueItem};
 use crate::retry::RetryPolicy;
 use crate::secret::Keychain;
+use crate::session::Resumer;
 use crate::session::{self, Entry, Job, Prepared, Session, UploadError, Work};
-use crate::upload::resume::{Resumer, Settlement};
+use crate::upload::resume::Settlement;
 use crate::upload::throttle::RateLimit;
 use crate::upload::{Control, ProgressFn, TransferEvent, UploadReceipt};
 
@@ -491,7 +492,7 @@ impl Manager {
                 "{}; Hoist tries again by itself once it gets through",
                 item.error.as_deref().unwrap_or("it could not be reached")
             );
-            self.queue.hold(id, &reason)?;
+            self.queue.lifecycle().held(id, &reason)?;
             self.retry_when_reachable(&item.profile, id);
         }
         Ok(())

@@ -1,8 +1,8 @@
 //! The persistent queue: every upload, its state and reason, the multipart upload id and the
 //! parts S3 has acknowledged, in a SQLite database in the data dir (`queue.sqlite3`).
 //!
-//! One concept, one file: the queue's schema and every statement on it, so that each state
-//! change and the transaction it runs in can be read in one place.
+//! One concept, one file: the queue's schema and the statements that read it and add to
+//! it; every change of an item's state and parts is in [`lifecycle`], its one writer.
 //!
 //! Each change is one transaction with `synchronous = FULL` in WAL mode, so a `kill -9` or a power
 //! cut loses at most the part that was in flight: the next `hoist upload` (or the app) finds the
@@ -11,10 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::key::Assigned;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::checksum::Checksum;
+
+mod lifecycle;
+pub use lifecycle::{Ending, Lifecycle, Restart};
 
 /// Why the queue failed.
 #[derive(Debug, thiserror::Error)]
@@ -558,120 +560,6 @@ impl Queue {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records where item `id` stands, and why.
-    pub fn set_state(
-        &self,
-        id: i64,
-        state: ItemState,
-        error: Option<&str>,
-    ) -> Result<(), QueueError> {
-        self.conn().execute(
-            "UPDATE items SET state = ?2, error = ?3, held = 0, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-            params![id, state.as_str(), error],
-        )?;
-        Ok(())
-    }
-
-    /// Records that item `id` failed for now, with `reason`: its store or backend could not be
-    /// reached, and it keeps its multipart upload and ticket to go on once they can.
-    pub fn hold(&self, id: i64, reason: &str) -> Result<(), QueueError> {
-        self.conn().execute(
-            "UPDATE items SET state = 'failed', error = ?2, held = 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-            params![id, reason],
-        )?;
-        Ok(())
-    }
-
-    /// Records a new multipart upload at `key` (a backend chooses its own), forgetting parts
-    /// of any earlier one.
-    pub fn set_upload(
-        &self,
-        id: i64,
-        key: &str,
-        upload_id: &str,
-        part_size: u64,
-    ) -> Result<(), QueueError> {
-        let mut c = self.conn();
-        let tx = c.transaction()?;
-        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
-        tx.execute(
-            "UPDATE items SET key = ?2, upload_id = ?3, part_size = ?4, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-            params![id, key, upload_id, part_size as i64],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Records the keys backends assigned (with their tickets), in one commit: before the
-    /// first byte of these files goes, so that a resume asks for the same keys.
-    pub fn assign_many(&self, assigned: &[(i64, &Assigned)]) -> Result<(), QueueError> {
-        if assigned.is_empty() {
-            return Ok(());
-        }
-        let mut c = self.conn();
-        let tx = c.transaction()?;
-        {
-            let mut st =
-                tx.prepare_cached("UPDATE items SET key = ?2, ticket = ?3 WHERE id = ?1")?;
-            for (id, a) in assigned {
-                st.execute(params![id, a.key, a.ticket])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Forgets the multipart upload (after it was aborted) and, if given, the new source facts.
-    pub fn reset(
-        &self,
-        id: i64,
-        size: u64,
-        modified_ns: Option<i64>,
-        fingerprint: &str,
-        reason: &str,
-    ) -> Result<(), QueueError> {
-        let mut c = self.conn();
-        let tx = c.transaction()?;
-        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
-        tx.execute(
-            "UPDATE items SET upload_id = NULL, part_size = NULL, ticket = NULL, size = ?2, modified_ns = ?3, fingerprint = ?4,
-             error = ?5, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-            params![id, size as i64, modified_ns, fingerprint, reason],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Forgets the multipart upload and its parts (it was aborted: its id is dead), and any
-    /// backend's ticket (an upload that ended for good starts anew when tried again).
-    pub fn forget_upload(&self, id: i64) -> Result<(), QueueError> {
-        let mut c = self.conn();
-        let tx = c.transaction()?;
-        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
-        tx.execute(
-            "UPDATE items SET upload_id = NULL, part_size = NULL, ticket = NULL WHERE id = ?1",
-            [id],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Journals a part the store acknowledged.
-    pub fn part_done(&self, id: i64, part: &PartRecord) -> Result<(), QueueError> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO parts (item, part_number, etag, md5, size, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                id,
-                part.part_number,
-                part.etag,
-                part.md5_hex,
-                part.size as i64,
-                part.checksum.as_ref().map(Checksum::to_string)
-            ],
-        )?;
-        Ok(())
-    }
-
     /// The parts journaled for item `id`, by number.
     pub fn parts(&self, id: i64) -> Result<Vec<PartRecord>, QueueError> {
         let c = self.conn();
@@ -688,30 +576,6 @@ impl Queue {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Marks an item done with what landed.
-    pub fn finish(&self, id: i64, landed: &Landed<'_>) -> Result<(), QueueError> {
-        let mut c = self.conn();
-        let tx = c.transaction()?;
-        tx.execute("DELETE FROM parts WHERE item = ?1", [id])?;
-        tx.execute(
-            "UPDATE items SET state = 'done', key = ?2, sha256 = ?3, etag = ?4, location = ?5, error = NULL,
-             upload_id = NULL, integrity = ?6, verified = ?7,
-             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ?1",
-            params![
-                id,
-                landed.key,
-                landed.sha256,
-                landed.etag,
-                landed.location,
-                landed.integrity,
-                landed.verified
-            ],
-        )?;
-        tx.commit()?;
-        Ok(())
     }
 
     /// Items not dismissed from the queue view, oldest first.
@@ -738,6 +602,19 @@ impl Queue {
                 bytes: r.get::<_, i64>(2)? as u64,
             })
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The bytes the store acknowledged of each unfinished item of the queue view that has
+    /// journaled parts (a paused or interrupted multipart upload): item id → bytes.
+    pub fn acked_unfinished(&self) -> Result<Vec<(i64, u64)>, QueueError> {
+        let c = self.conn();
+        let mut st = c.prepare(
+            "SELECT p.item, SUM(p.size) FROM parts p JOIN items i ON i.id = p.item \
+             WHERE i.dismissed = 0 AND i.state IN ('queued', 'uploading', 'paused') \
+             GROUP BY p.item",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -989,7 +866,7 @@ mod tests {
                                 })
                                 .unwrap();
                             // A part of an item that does not exist breaks a foreign key.
-                            let bad = q.part_done(
+                            let bad = q.lifecycle().part_acknowledged(
                                 -1 - id,
                                 &PartRecord {
                                     part_number: 1,
@@ -1007,7 +884,7 @@ mod tests {
                                 location: "loc",
                                 ..Landed::default()
                             };
-                            q.finish(id, &landed).unwrap();
+                            q.lifecycle().landed(id, &landed).unwrap();
                             ids.push(id);
                         }
                         ids
@@ -1051,7 +928,9 @@ mod tests {
         let old = q
             .add(&item("/data/a.txt", "self-sign s3://old (eu-west-1)"))
             .unwrap();
-        q.set_upload(old, "k", "up-old", 5).unwrap();
+        q.lifecycle()
+            .multipart_created(old, "k", "up-old", 5)
+            .unwrap();
 
         let new = "self-sign s3://elsewhere (us-east-1)";
         assert!(q
@@ -1094,19 +973,20 @@ mod tests {
                     destination: "s3://a",
                 })
                 .unwrap();
-            q.set_state(id, ItemState::Uploading, None).unwrap();
-            q.set_upload(id, "k", "up-1", 5).unwrap();
-            q.part_done(
-                id,
-                &PartRecord {
-                    part_number: 1,
-                    etag: "\"e\"".into(),
-                    md5_hex: "m".into(),
-                    checksum: Some(crate::checksum::ChecksumAlgorithm::Crc32c.of(b"part")),
-                    size: 5,
-                },
-            )
-            .unwrap();
+            q.lifecycle().started(id).unwrap();
+            q.lifecycle().multipart_created(id, "k", "up-1", 5).unwrap();
+            q.lifecycle()
+                .part_acknowledged(
+                    id,
+                    &PartRecord {
+                        part_number: 1,
+                        etag: "\"e\"".into(),
+                        md5_hex: "m".into(),
+                        checksum: Some(crate::checksum::ChecksumAlgorithm::Crc32c.of(b"part")),
+                        size: 5,
+                    },
+                )
+                .unwrap();
             id
         };
         let q = Queue::open(&db).unwrap();
@@ -1124,18 +1004,19 @@ mod tests {
             "the part's checksum is journaled and read back"
         );
         assert_eq!(q.live_upload_ids().unwrap(), vec!["up-1".to_string()]);
-        q.finish(
-            id,
-            &Landed {
-                key: "k",
-                sha256: Some("sha"),
-                etag: Some("etag-1"),
-                location: "http://s/k",
-                integrity: Some("md5 x (checked by Hoist)"),
-                verified: true,
-            },
-        )
-        .unwrap();
+        q.lifecycle()
+            .landed(
+                id,
+                &Landed {
+                    key: "k",
+                    sha256: Some("sha"),
+                    etag: Some("etag-1"),
+                    location: "http://s/k",
+                    integrity: Some("md5 x (checked by Hoist)"),
+                    verified: true,
+                },
+            )
+            .unwrap();
         assert!(q.get(id).unwrap().unwrap().verified);
         assert!(q.unfinished("p", "s3://a").unwrap().is_empty());
         assert!(q.parts(id).unwrap().is_empty());
