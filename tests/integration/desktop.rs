@@ -320,6 +320,21 @@ async fn paused_upload_survives_a_restart_and_resumes_intact() {
         paused.sent, journaled,
         "a paused row shows the bytes the store has"
     );
+    // Regression (#31, defect 5): the overall bar said "0 B of 40 MiB" beside that row.
+    let overall = app
+        .manager
+        .queue_window(QueueQuery {
+            filter: QueueFilter::All,
+            offset: 0,
+            limit: 10,
+        })
+        .unwrap()
+        .overall;
+    assert_eq!(
+        (overall.sent, overall.size),
+        (paused.sent, paused.size),
+        "the overall bar counts what the paused row shows"
+    );
     assert_eq!(
         stored_sha256(&app.manager, &paused.key).await,
         None,

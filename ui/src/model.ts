@@ -53,6 +53,10 @@ export class QueueModel {
   private overallSamples: Sample[] = [];
   /** Each row's bytes when the window came: progress since then adds to the overall bar. */
   private sentAtLoad = new Map<number, number>();
+  /** Bytes sent ever, as of the last window plus the progress heard since: sampled at every
+   * event, so the overall speed is as current as the rows' (it was sampled at window fetches
+   * only, and read 3.5 MiB/s beside a row's 15 MiB/s). */
+  private sentEver = 0;
 
   constructor(private now: () => number = () => performance.now()) {}
 
@@ -63,9 +67,14 @@ export class QueueModel {
     this.sentAtLoad = new Map(window.rows.map((r) => [r.id, r.sent]));
     for (const id of this.samples.keys()) if (!this.rows.has(id)) this.samples.delete(id);
     for (const r of window.rows) if (RUNNING.includes(r.phase)) this.sample(r.id, r.sent);
+    this.sentEver = window.overall.sentEver;
+    this.sampleOverall();
+  }
+
+  private sampleOverall(): void {
     const at = this.now();
     const kept = this.overallSamples.filter((s) => at - s.at <= SPEED_WINDOW_MS);
-    this.overallSamples = [...kept, { at, sent: window.overall.sentEver }];
+    this.overallSamples = [...kept, { at, sent: this.sentEver }];
   }
 
   /**
@@ -88,8 +97,11 @@ export class QueueModel {
       case "progress": {
         const row = this.rows.get(event.id);
         if (!row) return true;
+        // A restart (sent going down) sent nothing new.
+        this.sentEver += Math.max(0, event.sent - row.sent);
         this.rows.set(row.id, { ...row, sent: event.sent, size: event.total });
         this.sample(row.id, event.sent);
+        this.sampleOverall();
         return false;
       }
       case "batchFinished":
@@ -161,8 +173,8 @@ export class QueueModel {
   }
 
   /** Totals over uploads that are not finished, for the overall bar: the core's as of the
-   * window, plus what the rows in view sent since. The speed is that of all bytes sent (over
-   * the last windows), or of the rows in view when no recent windows tell. */
+   * window, plus what the rows in view sent since. The speed is that of all bytes sent over
+   * the last few seconds, or of the rows in view when nothing recent tells. */
   overall(): { sent: number; total: number; active: number; speed: number } {
     const o = this.window.overall;
     let since = 0;

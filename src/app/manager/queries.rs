@@ -139,7 +139,17 @@ impl Manager {
             items.extend(self.queue.visible_window(then, false, skip, left)?);
         }
         let (unfinished, _) = QueueFilter::Unfinished.states();
+        // Read before the live map is locked: the lock is never held over a query.
+        let acked = self.queue.acked_unfinished()?;
         let live = lock(&self.live);
+        // What the rows show, summed: a running upload's live bytes, and what the store holds
+        // of a paused or interrupted one (regression: "0 B of 300 MiB" overall while its row
+        // said 16 MiB).
+        let resting: u64 = acked
+            .iter()
+            .filter(|(id, _)| !live.contains_key(id))
+            .map(|(_, bytes)| bytes)
+            .sum();
         let overall = Overall {
             unfinished: u32::try_from(counted(unfinished)).unwrap_or(u32::MAX),
             size: counts
@@ -147,7 +157,7 @@ impl Manager {
                 .filter(|c| unfinished.contains(&c.state))
                 .map(|c| c.bytes)
                 .sum(),
-            sent: live.values().map(|l| l.sent).sum(),
+            sent: live.values().map(|l| l.sent).sum::<u64>() + resting,
             sent_ever: self.sent_ever.load(Ordering::Relaxed),
         };
         Ok(QueueWindow {

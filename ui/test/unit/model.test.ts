@@ -71,8 +71,27 @@ describe("QueueModel", () => {
     }));
     now = 1000;
     m.apply({ event: "progress", id: 1, sent: 600, total: 1000 });
-    // No window since: the speed is the rows' in view.
     expect(m.overall()).toEqual({ sent: 600, total: 1000, active: 1, speed: 500 });
+  });
+
+  // Regression (#31, defect 5): the overall speed was sampled at window fetches only, so a
+  // 60 MB file read "15 MiB/s" on its row and "3.5 MiB/s" overall at the same moment.
+  it("keeps the overall speed as current as the rows' between window fetches", () => {
+    let now = 0;
+    const m = new QueueModel(() => now);
+    const big = (sent: number) => row({ id: 1, phase: "uploading", sent, size: 60_000_000 });
+    const overall = (sent: number, sentEver: number) => ({ unfinished: 1, size: 60_000_000, sent, sentEver });
+    m.load(windowOf([big(0)], { overall: overall(0, 0) }));
+    now = 500;
+    // A fetch early on, while the upload was slow to start.
+    m.load(windowOf([big(500_000)], { overall: overall(500_000, 500_000) }));
+    for (let t = 1; t <= 6; t++) {
+      now = 500 + t * 500;
+      m.apply({ event: "progress", id: 1, sent: 500_000 + t * 7_500_000, total: 60_000_000 });
+    }
+    expect(m.speed(1)).toBe(13_000_000);
+    expect(m.overall().speed).toBe(m.speed(1));
+    expect(m.overall().sent).toBe(m.get(1)?.sent);
   });
 
   it("says when the window is out of date: a new row, a row out of view, a row changing sides", () => {
