@@ -29,6 +29,11 @@ pub struct ProfileEntry {
     pub active: bool,
     /// The built-in `local` profile: it cannot be edited or removed.
     pub builtin: bool,
+    /// The organisation manages it (a machine-wide file, named here): staff cannot edit or
+    /// remove it.
+    #[cfg_attr(feature = "ipc", ts(optional))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<String>,
     /// The profile (never a secret).
     pub profile: Profile,
     /// The secrets it uses, and whether each is stored.
@@ -119,6 +124,10 @@ pub async fn sign_out_before_removal(
     keychain: &Keychain,
     name: &str,
 ) -> Option<String> {
+    // A managed profile is not removed (the removal refuses it): its sign-in stays.
+    if store.managed_sources().ok()?.contains_key(name) {
+        return None;
+    }
     let profile = store.get(name).ok()?;
     profile.sign_in.as_ref()?;
     match crate::backend::sign_in::sign_out_profile(&profile, keychain).await {
@@ -232,11 +241,15 @@ impl Manager {
         let active = store.resolve(None).ok().map(|p| p.name);
         let mut all = vec![Profile::local()];
         all.extend(store.list()?);
+        let mut managed = store.managed_sources()?;
         let mut entries = Vec::with_capacity(all.len());
         for profile in all {
             entries.push(ProfileEntry {
                 active: active.as_deref() == Some(profile.name.as_str()),
                 builtin: profile.name == LOCAL_PROFILE,
+                managed_by: managed
+                    .remove(&profile.name)
+                    .map(|p| p.display().to_string()),
                 secrets: self.secret_states(&profile).await?,
                 name: profile.name.clone(),
                 profile,
@@ -271,6 +284,11 @@ impl Manager {
         secrets: Vec<SecretInput>,
         create: bool,
     ) -> Result<ProfileEntry, ManagerError> {
+        // A managed profile is the organisation's: staff store its secrets, nothing else.
+        let managed = !create && self.config.profiles.managed_sources()?.contains_key(name);
+        if managed {
+            profile = self.config.profiles.get(name)?;
+        }
         profile.name = name.to_string();
         profile.validate()?;
         let mut allowed = profile.mode.secrets();
@@ -320,6 +338,8 @@ impl Manager {
         let saved = if create {
             self.pin_active()
                 .and_then(|()| Ok(self.config.profiles.add(profile, false)?))
+        } else if managed {
+            Ok(())
         } else {
             self.config.profiles.update(profile).map_err(Into::into)
         };

@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::SecretKind;
 
+mod managed;
+pub use managed::managed_dir;
+use managed::Managed;
+
 /// Name of the built-in embedded profile.
 pub const LOCAL_PROFILE: &str = "local";
 /// Default key template: `{prefix}` is prepended separately, see [`crate::key`].
@@ -57,6 +61,24 @@ pub enum ProfileError {
     /// A field is not acceptable; the message says which and why.
     #[error("invalid profile: {0}")]
     Invalid(String),
+    /// The profile is managed by the organisation: staff cannot change or remove it, nor
+    /// add one of its name.
+    #[error(
+        "the profile '{name}' is managed by your organisation ({path}): it cannot be changed \
+         or removed here, nor another of its name added; ask your administrator"
+    )]
+    Managed {
+        /// The profile.
+        name: String,
+        /// The managed file it comes from.
+        path: PathBuf,
+    },
+    /// The organisation set the default profile: staff cannot choose another.
+    #[error(
+        "your organisation made '{0}' the default profile, so it cannot be changed here; \
+         another profile can still be named for an upload (`hoist upload --profile NAME`)"
+    )]
+    ManagedDefault(String),
     /// Several profiles exist, none is the default, and none was named.
     #[error("several profiles are configured ({available}) and none is the default")]
     NoDefault {
@@ -665,23 +687,63 @@ struct ProfileFile {
     profiles: BTreeMap<String, Profile>,
 }
 
-/// The profiles file in one config directory.
+/// The profiles file in one config directory, and the organisation's managed profiles.
 #[derive(Clone, Debug)]
 pub struct ProfileStore {
     path: PathBuf,
+    /// The machine-wide directory of managed profiles ([`managed_dir`]), if read.
+    managed_dir: Option<PathBuf>,
 }
 
 impl ProfileStore {
-    /// The store in [`config_dir`].
+    /// The store in [`config_dir`], with the managed profiles of [`managed_dir`].
     pub fn open_default() -> Self {
-        Self::in_dir(&config_dir())
+        Self::in_dir(&config_dir()).with_managed(&managed_dir())
     }
 
-    /// The profiles file in `dir`.
+    /// The profiles file in `dir` (and no managed profiles).
     pub fn in_dir(dir: &Path) -> Self {
         Self {
             path: dir.join("profiles.toml"),
+            managed_dir: None,
         }
+    }
+
+    /// This store with the managed profiles in `dir`.
+    pub fn with_managed(mut self, dir: &Path) -> Self {
+        self.managed_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    fn managed(&self) -> Result<Managed, ProfileError> {
+        match &self.managed_dir {
+            Some(dir) => Managed::load(dir),
+            None => Ok(Managed::default()),
+        }
+    }
+
+    /// The profiles the organisation manages, each with the file it comes from.
+    pub fn managed_sources(&self) -> Result<BTreeMap<String, PathBuf>, ProfileError> {
+        Ok(self
+            .managed()?
+            .profiles
+            .into_iter()
+            .map(|(name, (_, path))| (name, path))
+            .collect())
+    }
+
+    /// The user's file with the managed profiles over it: a managed profile hides a user's
+    /// of the same name, and a managed default wins.
+    fn load_all(&self) -> Result<ProfileFile, ProfileError> {
+        let mut file = self.load()?;
+        let managed = self.managed()?;
+        if managed.default.is_some() {
+            file.default = managed.default;
+        }
+        for (name, (profile, _)) in managed.profiles {
+            file.profiles.insert(name, profile);
+        }
+        Ok(file)
     }
 
     /// The profiles file's path.
@@ -726,12 +788,12 @@ impl ProfileStore {
 
     /// All configured profiles, by name.
     pub fn list(&self) -> Result<Vec<Profile>, ProfileError> {
-        Ok(self.load()?.profiles.into_values().collect())
+        Ok(self.load_all()?.profiles.into_values().collect())
     }
 
     /// The name of the default profile, if one is set.
     pub fn default_name(&self) -> Result<Option<String>, ProfileError> {
-        Ok(self.load()?.default)
+        Ok(self.load_all()?.default)
     }
 
     /// Profile `name` (also the built-in `local`).
@@ -739,7 +801,7 @@ impl ProfileStore {
         if name == LOCAL_PROFILE {
             return Ok(Profile::local());
         }
-        let file = self.load()?;
+        let file = self.load_all()?;
         file.profiles
             .get(name)
             .cloned()
@@ -755,7 +817,7 @@ impl ProfileStore {
         if let Some(n) = name {
             return self.get(n);
         }
-        let file = self.load()?;
+        let file = self.load_all()?;
         if let Some(d) = &file.default {
             return self.get(d);
         }
@@ -780,6 +842,7 @@ impl ProfileStore {
                 "'local' is the built-in embedded profile; choose another name".into(),
             ));
         }
+        self.managed()?.refuse_change(&profile.name)?;
         let mut file = self.load()?;
         if file.profiles.contains_key(&profile.name) {
             return Err(ProfileError::Exists(profile.name));
@@ -794,6 +857,7 @@ impl ProfileStore {
     /// Replaces an existing profile.
     pub fn update(&self, profile: Profile) -> Result<(), ProfileError> {
         profile.validate()?;
+        self.managed()?.refuse_change(&profile.name)?;
         let mut file = self.load()?;
         if !file.profiles.contains_key(&profile.name) {
             return Err(ProfileError::NotFound {
@@ -819,8 +883,17 @@ impl ProfileStore {
 
     /// Makes profile `name` the one uploads use when none is named.
     pub fn set_default(&self, name: &str) -> Result<(), ProfileError> {
+        let managed = self.managed()?;
+        match &managed.default {
+            Some(d) if d != name => return Err(ProfileError::ManagedDefault(d.clone())),
+            Some(_) => return Ok(()),
+            None => {}
+        }
         let mut file = self.load()?;
-        if name != LOCAL_PROFILE && !file.profiles.contains_key(name) {
+        if name != LOCAL_PROFILE
+            && !file.profiles.contains_key(name)
+            && !managed.profiles.contains_key(name)
+        {
             return Err(ProfileError::NotFound {
                 name: name.to_string(),
                 available: available(&file),
@@ -832,6 +905,7 @@ impl ProfileStore {
 
     /// Removes a profile (its keychain secrets are the caller's to delete).
     pub fn remove(&self, name: &str) -> Result<Profile, ProfileError> {
+        self.managed()?.refuse_change(name)?;
         let mut file = self.load()?;
         let removed = file
             .profiles

@@ -27,9 +27,16 @@ impl Env {
             .env("HOIST_CONFIG_DIR", self.config.path())
             .env("HOIST_DATA_DIR", self.data.path())
             .env("HOIST_KEYCHAIN_SERVICE", &self.keychain_service)
+            // The machine's own managed profiles (/etc/hoist/profiles.d) stay out of tests.
+            .env("HOIST_MANAGED_DIR", self.managed_dir())
             .env_remove("HOIST_PROFILE")
             .env_remove("HOIST_LOG");
         c
+    }
+
+    /// The machine-wide directory of managed profiles this environment's runs read.
+    pub(crate) fn managed_dir(&self) -> std::path::PathBuf {
+        self.config.path().join("machine-profiles.d")
     }
 
     pub(crate) fn run(&self, args: &[&str]) -> Output {
@@ -352,6 +359,106 @@ fn help_documents_every_command() {
         }
     }
     let _ = Path::new("");
+}
+
+/// #30: a profile the organisation manages (a machine-wide file) is listed as managed, is the
+/// default uploads use, and staff can neither change, remove nor shadow it, nor choose another
+/// default; its secret still comes from the keychain only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_profile_is_the_default_and_staff_cannot_change_it() {
+    let store = support::Store::start().await;
+    let env = Env::new();
+    std::fs::create_dir_all(env.managed_dir()).unwrap();
+    let managed_file = env.managed_dir().join("company.toml");
+    std::fs::write(
+        &managed_file,
+        format!(
+            "default = \"company\"\n\n[profiles.company]\nmode = \"self-sign\"\n\
+             bucket = \"test-bucket\"\nregion = \"us-east-1\"\nendpoint = \"{}\"\n\
+             path_style = true\naccess_key_id = \"{}\"\nprefix = \"managed/\"\n",
+            store.store.endpoint(),
+            support::ACCESS_KEY_ID
+        ),
+    )
+    .unwrap();
+    let out = env.run(&[
+        "profile",
+        "add",
+        "mine",
+        "--backend",
+        "https://mine.example.com/up",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let list = text(&env.run(&["profile", "list"]).stdout);
+    let company = list
+        .lines()
+        .find(|l| l.contains("company"))
+        .unwrap_or_default();
+    assert!(
+        company.starts_with("* company"),
+        "the managed default: {list}"
+    );
+    assert!(
+        company.contains("managed by your organisation")
+            && company.contains(managed_file.to_str().unwrap()),
+        "{list}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&env.run(&["profile", "list", "--json"]).stdout).unwrap();
+    let mine = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "mine")
+        .unwrap();
+    assert!(mine["managed_by"].is_null(), "{json}");
+
+    for args in [
+        &["profile", "remove", "company"][..],
+        &[
+            "profile",
+            "add",
+            "company",
+            "--backend",
+            "https://evil.example.com/up",
+        ][..],
+    ] {
+        let out = env.run(args);
+        assert!(!out.status.success(), "{args:?} was allowed");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("managed by your organisation") && err.contains("ask your administrator"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = env.run(&["profile", "default", "mine"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("your organisation made 'company' the default profile"),
+        "{}",
+        text(&out.stderr)
+    );
+    let user_file = std::fs::read_to_string(env.config.path().join("profiles.toml")).unwrap();
+    assert!(!user_file.contains("company"), "{user_file}");
+
+    // Uploads go to the managed default, signed with the secret staff stored in the keychain.
+    let kc = hoist::secret::Keychain::new(&env.keychain_service);
+    kc.set(
+        "company",
+        hoist::secret::SecretKind::SecretAccessKey,
+        &hoist::secret::Secret::new(support::SECRET_ACCESS_KEY),
+    )
+    .expect("a Secret Service must be running");
+    let files = tempfile::tempdir().unwrap();
+    let content = support::bytes(70_000, 9);
+    let p = support::write(files.path(), "report.pdf", &content);
+    let cmd = env.cmd(&["upload", "--json", p.to_str().unwrap()]);
+    let (_, line) = upload_lands(cmd, (&kc, "company"), &store, &content).await;
+    assert!(
+        line["key"].as_str().unwrap().starts_with("managed/"),
+        "{line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

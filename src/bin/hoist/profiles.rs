@@ -119,11 +119,19 @@ fn add(store: &ProfileStore, a: AddArgs) -> anyhow::Result<()> {
 fn list(store: &ProfileStore, json: bool) -> anyhow::Result<()> {
     let default = store.default_name()?;
     let profiles = store.list()?;
+    let managed = store.managed_sources()?;
     let is_default = |p: &Profile| default.as_deref() == Some(p.name.as_str());
     if json {
         let rows: Vec<_> = profiles
             .iter()
-            .map(|p| serde_json::json!({"name": p.name, "default": is_default(p), "profile": p}))
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "default": is_default(p),
+                    "managed_by": managed.get(&p.name),
+                    "profile": p,
+                })
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if profiles.is_empty() {
@@ -131,7 +139,11 @@ fn list(store: &ProfileStore, json: bool) -> anyhow::Result<()> {
     } else {
         for p in &profiles {
             let mark = if is_default(p) { "*" } else { " " };
-            println!("{mark} {:<20} {}", p.name, p.mode.describe());
+            let by = match managed.get(&p.name) {
+                Some(path) => format!("  (managed by your organisation: {})", path.display()),
+                None => String::new(),
+            };
+            println!("{mark} {:<20} {}{by}", p.name, p.mode.describe());
         }
     }
     Ok(())

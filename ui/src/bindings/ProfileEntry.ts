@@ -19,6 +19,11 @@ active: boolean,
  */
 builtin: boolean, 
 /**
+ * The organisation manages it (a machine-wide file, named here): staff cannot edit or
+ * remove it.
+ */
+managedBy?: string, 
+/**
  * The profile (never a secret).
  */
 profile: Profile, 

@@ -114,6 +114,9 @@ export class ProfilesView {
             h("b", {}, p.name),
             h("span", { class: "badge" }, destinationOf(p.profile)),
             p.active ? h("span", { class: "badge ok" }, "active") : null,
+            p.managedBy
+              ? h("span", { class: "badge", title: `Set by your organisation in ${p.managedBy}` }, "managed by your organisation")
+              : null,
             signIn ? h("span", { class: signIn.stored ? "badge ok" : "badge" }, signIn.stored ? "signed in" : "not signed in") : null,
           ),
           missing.length
@@ -130,9 +133,10 @@ export class ProfilesView {
               p.active ? "In use" : "Use",
             ),
             h("button", { "data-profile-action": "test", "data-name": p.name }, "Test"),
-            p.builtin ? null : h("button", { "data-profile-action": "edit", "data-name": p.name }, "Edit"),
+            // A managed profile is the organisation's: staff enter its secrets, nothing more.
+            p.builtin ? null : h("button", { "data-profile-action": "edit", "data-name": p.name }, p.managedBy ? "Secrets…" : "Edit"),
             p.builtin ? null : h("button", { "data-profile-action": "export", "data-name": p.name }, "Export…"),
-            p.builtin ? null : h("button", { "data-profile-action": "remove", "data-name": p.name }, "Remove"),
+            p.builtin || p.managedBy ? null : h("button", { "data-profile-action": "remove", "data-name": p.name }, "Remove"),
           ),
         );
       }),
@@ -282,10 +286,19 @@ export class ProfilesView {
         h("button", { type: "button", "data-form": "cancel" }, "Close"),
       ),
     );
+    if (entry?.managedBy) {
+      form.querySelector("h2")?.after(
+        h("p", { class: "note" }, `Managed by your organisation (${entry.managedBy}): only its secrets can be entered here.`),
+      );
+      for (const el of form.querySelectorAll<HTMLInputElement | HTMLSelectElement | HTMLButtonElement>(
+        "input:not([type=password]), select, button[data-form=browse-ca]",
+      ))
+        el.disabled = true;
+    }
     form.dataset.create = entry ? "" : "1";
     form.hidden = false;
     showMode();
-    (form.querySelector(entry ? "select, input:not([readonly])" : "input") as HTMLElement | null)?.focus();
+    (form.querySelector(entry ? "select:enabled, input:not([readonly]):enabled" : "input") as HTMLElement | null)?.focus();
   }
 
   /** Reads the form into a profile and the secrets typed (empty ones are left out). */
@@ -366,7 +379,7 @@ export class ProfilesView {
       health.hidden = true;
       health.replaceChildren();
     }
-    this.ctx.say(`Saved profile ${entry.name}.`);
+    this.ctx.say(entry.managedBy ? `Stored ${entry.name}'s secrets in the keychain.` : `Saved profile ${entry.name}.`);
     await this.refresh();
     await this.refreshHeader();
   }
@@ -391,12 +404,17 @@ export class ProfilesView {
   async onAction(action: string, name: string): Promise<void> {
     const entry = this.entries.find((p) => p.name === name);
     switch (action) {
-      case "use":
-        await this.ctx.attempt("Use profile", () => ipc.setActive(name));
+      case "use": {
+        // Refused when the organisation set the default: the reason stays on the status line.
+        const used = await this.ctx.attempt("Use profile", async () => {
+          await ipc.setActive(name);
+          return true;
+        });
         await this.refresh();
         await this.refreshHeader();
-        this.ctx.say(`New files go to ${name}.`);
+        if (used) this.ctx.say(`New files go to ${name}.`);
         break;
+      }
       case "test": {
         this.ctx.say(`Testing ${name}…`);
         const report = await this.ctx.attempt("Test", () => ipc.healthCheck(name));

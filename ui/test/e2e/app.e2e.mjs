@@ -240,3 +240,40 @@ test("a profile made in the UI keeps its token in the keychain only, and its fai
   await until("the dialog closed", async () =>
     !(await s.execute("return document.querySelector('#error-details').open")));
 });
+
+// #30: a profile the organisation manages (a machine-wide file) shows in the window as
+// managed; staff cannot remove it or change its settings, only store its secret, which goes to
+// the keychain and into no file.
+test("a managed profile shows as the organisation's, and staff store only its secret", async () => {
+  mkdirSync(home.env.HOIST_MANAGED_DIR, { recursive: true });
+  writeFileSync(
+    join(home.env.HOIST_MANAGED_DIR, "company.toml"),
+    '[profiles.company]\nmode = "backend"\nurl = "http://127.0.0.1:9/api/upload"\ntoken = true\n',
+  );
+  await s.click("#tab-queue");
+  await s.click("#tab-profiles");
+  const row = "[data-testid=profile][data-name=company]";
+  await until("the managed profile", async () => (await s.findAll(row)).length === 1);
+  assert.match(await s.text(row), /managed by your organisation/);
+  assert.equal((await s.findAll(`${row} button[data-profile-action=remove]`)).length, 0, "no Remove");
+
+  await s.click(`${row} button[data-profile-action=edit]`);
+  await until("the secrets form", async () => /Managed by your organisation/.test(await s.text("#profile-form")));
+  assert.equal(await s.execute("return document.querySelector('#profile-form input[name=url]').disabled"), true);
+  const token = "tok-managed-" + Math.random().toString(36).slice(2);
+  await s.type("#profile-form input[name=bearer-token]", token);
+  await s.click("#profile-form button[type=submit]");
+  await until("the token stored", async () => {
+    try {
+      return execFileSync("secret-tool", [
+        "lookup", "service", home.env.HOIST_KEYCHAIN_SERVICE, "username", "company/bearer-token",
+      ]).toString() === token;
+    } catch {
+      return false;
+    }
+  });
+  const userFile = readFileSync(join(home.env.HOIST_CONFIG_DIR, "profiles.toml"), "utf8");
+  assert.ok(!userFile.includes("company"), "the managed profile is not copied into the user's file");
+  assert.ok(!userFile.includes(token));
+  await s.screenshot("09-managed-profile");
+});

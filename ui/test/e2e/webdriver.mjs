@@ -59,6 +59,8 @@ export function freshHome(name) {
   const env = {
     HOIST_CONFIG_DIR: join(dir, "config"),
     HOIST_DATA_DIR: join(dir, "data"),
+    // The machine-wide managed profiles: empty unless a test writes one.
+    HOIST_MANAGED_DIR: join(dir, "managed"),
     XDG_CONFIG_HOME: join(dir, "xdg-config"),
     XDG_DATA_HOME: join(dir, "xdg-data"),
     XDG_CACHE_HOME: join(dir, "xdg-cache"),

@@ -444,6 +444,41 @@ describe("profiles", () => {
     expect(use.textContent).toBe("In use");
   });
 
+  // #30: a profile the organisation manages is shown as such; staff enter its secrets and
+  // nothing else, cannot remove it, and learn why when its default cannot be changed.
+  it("shows a managed profile as the organisation's: its secrets only, no removal", async () => {
+    const company: ProfileEntry = {
+      name: "company",
+      active: true,
+      builtin: false,
+      managedBy: "/etc/hoist/profiles.d/company.toml",
+      profile: { mode: "backend", url: "https://uploads.example.com/api/upload", protocol: "simple", token: true, prefix: "", key_template: "{name}", concurrency: 4 },
+      secrets: [{ kind: "bearer-token", required: true, stored: false }],
+    };
+    handlers.profiles = () => [{ ...local, active: false }, company];
+    handlers.set_active = () => {
+      throw { kind: "invalid-input", message: "your organisation made 'company' the default profile, so it cannot be changed here" };
+    };
+    const app = await start();
+    app.showTab("profiles");
+    await settle();
+    const row = document.querySelector<HTMLElement>("[data-testid=profile][data-name=company]")!;
+    expect(row.textContent).toContain("managed by your organisation");
+    const actions = [...row.querySelectorAll<HTMLButtonElement>(".actions button")].map((b) => b.dataset.profileAction);
+    expect(actions).toEqual(["use", "test", "edit", "export"]);
+
+    row.querySelector<HTMLButtonElement>("button[data-profile-action=edit]")!.click();
+    await settle();
+    const form = document.querySelector<HTMLFormElement>("#profile-form")!;
+    expect(form.textContent).toContain("Managed by your organisation (/etc/hoist/profiles.d/company.toml)");
+    const enabled = [...form.querySelectorAll<HTMLInputElement>("input, select")].filter((e) => !e.disabled).map((e) => e.name);
+    expect(enabled.sort()).toEqual(["bearer-token", "proxy-password", "secret-access-key", "session-token"]);
+
+    document.querySelector<HTMLButtonElement>("[data-name=local] button[data-profile-action=use]")!.click();
+    await settle();
+    expect(text("#status")).toBe("Use profile: your organisation made 'company' the default profile, so it cannot be changed here");
+  });
+
   it("keeps the fields it does not show when a profile is edited", async () => {
     const staff: ProfileEntry = {
       name: "staff",
