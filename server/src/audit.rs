@@ -122,6 +122,10 @@ pub(crate) struct CallInfo {
     pub(crate) token: Option<String>,
     pub(crate) email: Option<String>,
     pub(crate) key: Option<String>,
+    /// The size the file declared, when it declared one.
+    pub(crate) size: Option<u64>,
+    /// The content type the file declared.
+    pub(crate) content_type: Option<String>,
 }
 
 impl Call {
@@ -152,6 +156,13 @@ impl Call {
     /// The request was made by a signed-in user with this email.
     pub(crate) fn email(&self, email: &str) {
         self.info().email = Some(email.to_string());
+    }
+
+    /// The file declared this size and type.
+    pub(crate) fn declared(&self, size: Option<u64>, content_type: Option<&str>) {
+        let mut info = self.info();
+        info.size = size;
+        info.content_type = content_type.map(str::to_string);
     }
 
     /// The request is about this key.

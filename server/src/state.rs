@@ -192,6 +192,8 @@ impl AppState {
             client,
             token,
             email,
+            size,
+            content_type,
         } = caller;
         let outcome = format!("denied {}: {message}", status.as_u16());
         self.audit.record(AuditEvent {
@@ -200,8 +202,8 @@ impl AppState {
             email,
             action,
             key,
-            size: None,
-            content_type: None,
+            size,
+            content_type,
             outcome: &outcome,
             client: client.map(|c| c.to_string()),
         });
@@ -232,8 +234,7 @@ impl AppState {
         ask: &Ask<'_>,
         checksums: Checksums<'_>,
     ) -> Result<(Plan, hoist::sign::PresignedPut, Landing), ApiError> {
-        let plan = self.plan(token, ask, false)?;
-        call.key(&plan.key);
+        let plan = self.plan(token, call, ask, false)?;
         let landing = match ask.resume {
             Some(_) => self.landing(&plan, checksums).await?,
             None => Landing::Pending,
@@ -261,8 +262,7 @@ impl AppState {
         call: &Call,
         ask: &Ask<'_>,
     ) -> Result<(Plan, hoist::sign::PresignedPut), ApiError> {
-        let plan = self.plan(token, ask, false)?;
-        call.key(&plan.key);
+        let plan = self.plan(token, call, ask, false)?;
         let length = policy::form_length(&self.policy, token, &plan);
         self.limiter
             .check_file(token, Some(*length.end()), Instant::now())
@@ -280,12 +280,21 @@ impl AppState {
     /// What may be signed for `ask`: the policy's plan — its folders and its drop's id kept,
     /// its key under the incoming prefix when uploads are verified — or, for a resumed ask, the
     /// key its ticket names (the policy still applies to the rest).
+    /// `call` learns what the file declared (for a refusal's audit line) and then its key.
     pub(crate) fn plan(
         &self,
         token: &Token,
+        call: &Call,
         ask: &Ask<'_>,
         multipart: bool,
     ) -> Result<Plan, ApiError> {
+        call.declared(ask.size, ask.content_type);
+        let plan = self.plan_for(token, ask, multipart)?;
+        call.key(&plan.key);
+        Ok(plan)
+    }
+
+    fn plan_for(&self, token: &Token, ask: &Ask<'_>, multipart: bool) -> Result<Plan, ApiError> {
         let folders = crate::placement::folders(ask.relative_path)?;
         let context = match ask.drop_id {
             Some(drop) => hoist::key::KeyContext {
@@ -550,6 +559,22 @@ pub(crate) struct Caller<'a> {
     pub(crate) client: Option<ClientKey>,
     pub(crate) token: Option<&'a str>,
     pub(crate) email: Option<&'a str>,
+    /// What the file declared, when the request got that far.
+    pub(crate) size: Option<u64>,
+    pub(crate) content_type: Option<&'a str>,
+}
+
+impl<'a> Caller<'a> {
+    /// Who made the request `info` describes, and what its file declared.
+    pub(crate) fn of(info: &'a crate::audit::CallInfo) -> Self {
+        Self {
+            client: info.client,
+            token: info.token.as_deref(),
+            email: info.email.as_deref(),
+            size: info.size,
+            content_type: info.content_type.as_deref(),
+        }
+    }
 }
 
 /// Owned headers as the signer takes them.

@@ -2,7 +2,7 @@
 //! parts S3 has acknowledged, in a SQLite database in the data dir (`queue.sqlite3`).
 //!
 //! One concept, one file: the queue's schema and the statements that read it and add to
-//! it; every change of an item's state and parts is in [`lifecycle`], its one writer.
+//! it; every change of an item's state and parts is in [`Lifecycle`], its one writer.
 //!
 //! Each change is one transaction with `synchronous = FULL` in WAL mode, so a `kill -9` or a power
 //! cut loses at most the part that was in flight: the next `hoist upload` (or the app) finds the
@@ -157,7 +157,7 @@ pub struct QueueItem {
     pub held: bool,
 }
 
-/// What landed, as [`Queue::finish`] records it.
+/// What landed, as [`Lifecycle::landed`] records it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Landed<'a> {
     /// Where it landed.

@@ -126,7 +126,8 @@ impl Session {
     /// Hashes the single-PUT files of `chunk` and, in one round trip where the backend offers
     /// batches, signs them; the keys and tickets a backend assigned are journaled in one
     /// commit before any of them is sent. Only for a signer that takes a round trip; a file
-    /// that fails here goes on without, and its own attempt reports the failure.
+    /// the backend refused carries the refusal (it is not asked again), and one that failed
+    /// otherwise goes on without, its own attempt asking again.
     async fn sign_ahead<T>(&self, chunk: Vec<Ready<T>>) -> Vec<(Ready<T>, Option<Ahead>)> {
         if !self.signer.signs_remotely() {
             return chunk.into_iter().map(|r| (r, None)).collect();
@@ -156,13 +157,17 @@ impl Session {
                 let (Ok(p), Some(ahead)) = (&r.prepared, ahead.as_mut()) else {
                     continue;
                 };
-                if let Some(Ok(presigned)) = signed.next() {
-                    if let Some(a) = presigned.assigned() {
-                        if p.place.assigned.as_ref() != Some(&a) {
-                            assigned.push((n, p.item_id, a));
+                match signed.next() {
+                    Some(Ok(presigned)) => {
+                        if let Some(a) = presigned.assigned() {
+                            if p.place.assigned.as_ref() != Some(&a) {
+                                assigned.push((n, p.item_id, a));
+                            }
                         }
+                        ahead.signed(presigned);
                     }
-                    ahead.signed(presigned);
+                    Some(Err(refusal)) => ahead.refused(refusal),
+                    None => {}
                 }
             }
             // If the commit fails, each file journals its own before it goes.

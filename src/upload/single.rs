@@ -21,7 +21,8 @@ pub struct Ahead {
     digest: FileDigest,
     payload: Payload,
     request: PutRequest,
-    presigned: Option<PresignedPut>,
+    /// Signed (or refused) ahead, for the first attempt.
+    presigned: Option<Result<PresignedPut, crate::sign::SignError>>,
 }
 
 impl Ahead {
@@ -32,7 +33,17 @@ impl Ahead {
 
     /// The URL signed ahead for the first attempt.
     pub fn signed(&mut self, presigned: PresignedPut) {
-        self.presigned = Some(presigned);
+        self.presigned = Some(Ok(presigned));
+    }
+
+    /// The backend refused this file when it was signed ahead (its policy: a type, a size):
+    /// the attempt fails with that refusal instead of asking again, so one decision makes one
+    /// answer (and one line in the backend's audit log). Other failures (the batch as a whole,
+    /// a backend busy or out of reach) leave the attempt to ask for itself.
+    pub fn refused(&mut self, refusal: crate::sign::SignError) {
+        if matches!(refusal, crate::sign::SignError::BackendRejected { .. }) {
+            self.presigned = Some(Err(refusal));
+        }
     }
 
     /// What the backend assigned this file (its key and ticket) has been journaled: every
@@ -143,9 +154,10 @@ impl Uploader {
             request,
             presigned: signed_ahead,
         } = ahead;
-        let signed_ahead = std::sync::Mutex::new(
-            signed_ahead.filter(|p| p.expires_at.is_none_or(|t| t > self.now() + AHEAD_MARGIN)),
-        );
+        let signed_ahead = std::sync::Mutex::new(signed_ahead.filter(|p| match p {
+            Ok(p) => p.expires_at.is_none_or(|t| t > self.now() + AHEAD_MARGIN),
+            Err(_) => true,
+        }));
         let signed_ahead = &signed_ahead;
         let request = std::sync::Mutex::new(request);
         let (request, payload) = (&request, &payload);
@@ -156,7 +168,7 @@ impl Uploader {
                 let ahead = signed_ahead.lock().unwrap_or_else(|p| p.into_inner()).take();
                 let asked = request.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let presigned = match ahead {
-                    Some(p) => Ok(p),
+                    Some(answer) => answer,
                     None => signer.presign_put(&asked, self.now()).await,
                 }
                 .map_err(|e| {

@@ -197,7 +197,7 @@ pub(super) async fn create(
             req.size.or(req.metadata.size),
         )
     };
-    let plan = s.plan(token, &ask, true)?;
+    let plan = s.plan(token, &call, &ask, true)?;
     s.limiter
         .check_file(token, plan.size, std::time::Instant::now())
         .await?;

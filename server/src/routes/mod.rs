@@ -117,11 +117,7 @@ pub(crate) fn audit_refused(s: &AppState, call: &Call, e: &ApiError) {
     }
     let info = call.info();
     s.audit_denied(
-        crate::state::Caller {
-            client: info.client,
-            token: info.token.as_deref(),
-            email: info.email.as_deref(),
-        },
+        crate::state::Caller::of(&info),
         info.action.unwrap_or("unknown"),
         info.key.as_deref(),
         e.status,
@@ -145,11 +141,7 @@ async fn audit_denials(State(s): State<Shared>, mut request: Request, next: Next
         let info = call.info();
         if let Some(action) = info.action {
             s.audit_denied(
-                crate::state::Caller {
-                    client: info.client,
-                    token: info.token.as_deref(),
-                    email: info.email.as_deref(),
-                },
+                crate::state::Caller::of(&info),
                 action,
                 info.key.as_deref(),
                 response.status(),

@@ -118,8 +118,7 @@ async fn create(
         bounded_elsewhere: true,
         ..Ask::file(Some(file_name(&req.key)), req.content_type.as_deref(), None)
     };
-    let plan = s.plan(token, &ask, true)?;
-    call.key(&plan.key);
+    let plan = s.plan(token, call, &ask, true)?;
     let most = policy::size_limit(&s.policy, token);
     s.limiter
         .check_file(token, most, std::time::Instant::now())

@@ -522,8 +522,8 @@ fn scanner_down(why: String) -> ApiError {
     tracing::error!("the malware scanner failed: {why}");
     let mut e = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "the malware scanner is unavailable: the upload is kept unchecked; complete it again in \
-         a minute",
+        "the backend cannot verify uploads right now: its malware scanner is unavailable; the \
+         upload is kept, unchecked: complete it again in a minute",
     );
     e.retry_after = Some(60);
     e

@@ -942,6 +942,13 @@ async fn a_batch_signs_each_file_or_says_why_not() {
         .collect();
     assert_eq!(refused.len(), 1, "the refused file is audited");
     assert_eq!(refused[0]["action"], "simple.put");
+    // Regression (#30): a denial's line said `"type": null`, whatever the file declared.
+    assert_eq!(
+        refused[0]["type"], "application/x-msdownload",
+        "{}",
+        refused[0]
+    );
+    assert_eq!(refused[0]["size"], 5, "{}", refused[0]);
 
     let too_many = json!({"files": vec![file("x.txt", "text/plain"); 101]});
     let (status, answer, _) = h
@@ -957,4 +964,47 @@ async fn a_batch_signs_each_file_or_says_why_not() {
         answer["error"].as_str().unwrap().contains("1 to 100"),
         "{answer}"
     );
+}
+
+/// Regression (#30): a file the client sent in a batch and the policy refused was asked for
+/// again on its own, so one refusal wrote two audit lines (curl's, one request, wrote one).
+/// Now the client takes the batch's refusal as the answer: one decision, one line.
+#[tokio::test]
+async fn a_file_refused_in_a_batch_is_refused_once() {
+    let policy = PolicyConfig {
+        allowed_types: vec!["text/*".into()],
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(policy, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    let base = serve(&h).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (name, content) in [
+        ("a.txt", b"alpha".to_vec()),
+        ("b.txt", b"bravo".to_vec()),
+        ("setup.exe", b"MZ\x90\x00 not really a program".to_vec()),
+        ("d.txt", b"delta".to_vec()),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        paths.push(p);
+    }
+    let outcomes = staff_session(&base)
+        .upload_all(&paths, |_| Arc::new(|_| {}))
+        .await;
+    let refusal = outcomes[2]
+        .result
+        .as_ref()
+        .expect_err("setup.exe is refused");
+    assert!(refusal.to_string().contains("415"), "{refusal}");
+    for o in [&outcomes[0], &outcomes[1], &outcomes[3]] {
+        assert!(o.result.is_ok(), "{:?}", o.result);
+    }
+    let denied: Vec<_> = h
+        .audit_lines()
+        .into_iter()
+        .filter(|l| l["outcome"].as_str().unwrap_or("").starts_with("denied"))
+        .collect();
+    assert_eq!(denied.len(), 1, "one refusal, one line: {denied:#?}");
+    assert!(denied[0]["type"].is_string(), "{}", denied[0]);
 }

@@ -45,7 +45,10 @@ async fn readyz_checks_the_store_and_the_credentials() {
         .with_endpoint(url::Url::parse("http://127.0.0.1:9").unwrap(), true);
     for (router, why) in [
         (router_with(wrong_secret), "the store refused"),
-        (router_with(gone), "(connection refused)"),
+        (
+            router_with(gone),
+            "(connection refused)): check that it is up and the [bucket] endpoint",
+        ),
     ] {
         let (status, body, _) = h.call_on(router, "GET", "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -58,6 +61,8 @@ async fn readyz_checks_the_store_and_the_credentials() {
         // and ARNs, stays in the server's log; the caller gets its code.
         let store_text = ["signature", "calculated", "arn:"];
         assert!(!store_text.iter().any(|t| error.contains(t)), "{error}");
+        // Regression (#30): the store-down reason told the operator to check "the profile".
+        assert!(!error.contains("profile"), "{error}");
     }
 }
 

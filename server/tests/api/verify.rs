@@ -41,6 +41,8 @@ fn verifier(clamd: Option<&Clamd>, webhook: Option<&str>) -> Verifier {
 struct Clamd {
     socket: PathBuf,
     child: Child,
+    /// Its configuration, to start it again.
+    conf: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -74,6 +76,16 @@ impl Clamd {
             ),
         )
         .unwrap();
+        let child = Self::spawn(&conf, &socket);
+        Self {
+            socket,
+            child,
+            conf,
+            _dir: dir,
+        }
+    }
+
+    fn spawn(conf: &Path, socket: &Path) -> Child {
         let child = Command::new(clamd_binary())
             .arg(format!("--config-file={}", conf.display()))
             .stdout(Stdio::null())
@@ -85,11 +97,18 @@ impl Clamd {
             assert!(Instant::now() < deadline, "clamd did not start within 60 s");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Self {
-            socket,
-            child,
-            _dir: dir,
-        }
+        child
+    }
+
+    /// Stops it: its socket answers nothing until [`Self::restart`].
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+
+    fn restart(&mut self) {
+        self.child = Self::spawn(&self.conf, &self.socket);
     }
 }
 
@@ -263,6 +282,7 @@ async fn a_scanner_that_is_down_keeps_the_upload_unchecked_and_says_to_complete_
     let fake = Clamd {
         socket: dir.path().join("nobody.sock"),
         child: Command::new("true").spawn().unwrap(),
+        conf: PathBuf::new(),
         _dir: tempfile::tempdir().unwrap(),
     };
     let h = Harness::with_verifier(PolicyConfig::default(), verifier(Some(&fake), None)).await;
@@ -279,9 +299,67 @@ async fn a_scanner_that_is_down_keeps_the_upload_unchecked_and_says_to_complete_
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("the malware scanner is unavailable"), "{e}");
+    assert!(
+        e.contains("cannot verify uploads right now: its malware scanner is unavailable"),
+        "{e}"
+    );
     let keys = h.store_keys();
     assert!(keys.iter().all(|k| k.starts_with("incoming/")), "{keys:?}");
+}
+
+/// #30: with the scanner down the client is told why, and keeps what it sent; once the scanner
+/// is back, the next run completes that same object (the ticket journaled in the queue) — no
+/// second upload, nothing left in `incoming/`.
+#[tokio::test]
+async fn after_a_scanner_outage_the_resume_lands_the_pending_object_not_a_second_one() {
+    let mut clamd = Clamd::start();
+    let h = Harness::with_verifier(PolicyConfig::default(), verifier(Some(&clamd), None)).await;
+    let base = crate::listen(h.router.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "minutes.txt", b"the minutes of the meeting\n");
+    let queue = Arc::new(hoist::queue::Queue::open(&dir.path().join("q.sqlite3")).unwrap());
+    let retry = hoist::retry::RetryPolicy {
+        max_attempts: 2,
+        max_throttle_wait: Duration::from_secs(1),
+        ..Default::default()
+    };
+    clamd.stop();
+    let e = crate::end_to_end::staff_session_retrying(&base, retry.clone())
+        .with_queue(Arc::clone(&queue))
+        .upload(&file, &no_progress())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("the backend cannot verify uploads right now"),
+        "{e}"
+    );
+    let pending = h.store_keys();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert!(pending[0].starts_with("incoming/"), "{pending:?}");
+
+    clamd.restart();
+    let receipt = crate::end_to_end::staff_session_retrying(&base, retry)
+        .with_queue(Arc::clone(&queue))
+        .upload(&file, &no_progress())
+        .await
+        .expect("verified once the scanner is back");
+    assert!(receipt.verified, "{receipt:?}");
+    assert_eq!(
+        receipt.bytes_sent, 0,
+        "the pending object is not sent again"
+    );
+    let keys = h.store_keys();
+    assert_eq!(
+        keys,
+        vec![receipt.key.clone()],
+        "one object, out of incoming/"
+    );
+    assert!(receipt.key.starts_with("uploads/"), "{}", receipt.key);
+    assert_eq!(
+        h.stored(&receipt.key).as_deref(),
+        Some(&b"the minutes of the meeting\n"[..])
+    );
 }
 
 #[tokio::test]
@@ -456,6 +534,7 @@ async fn readyz_asks_the_scanner_and_is_unready_while_it_is_down() {
     let down = Clamd {
         socket: dir.path().join("nobody.sock"),
         child: Command::new("true").spawn().unwrap(),
+        conf: PathBuf::new(),
         _dir: tempfile::tempdir().unwrap(),
     };
     let h = Harness::with_verifier(PolicyConfig::default(), verifier(Some(&down), None)).await;
