@@ -181,6 +181,30 @@ impl Call {
     }
 }
 
+/// Who made a request, as far as the server knows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Caller<'a> {
+    pub(crate) client: Option<ClientKey>,
+    pub(crate) token: Option<&'a str>,
+    pub(crate) email: Option<&'a str>,
+    /// What the file declared, when the request got that far.
+    pub(crate) size: Option<u64>,
+    pub(crate) content_type: Option<&'a str>,
+}
+
+impl<'a> Caller<'a> {
+    /// Who made the request `info` describes, and what its file declared.
+    pub(crate) fn of(info: &'a CallInfo) -> Self {
+        Self {
+            client: info.client,
+            token: info.token.as_deref(),
+            email: info.email.as_deref(),
+            size: info.size,
+            content_type: info.content_type.as_deref(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,8 @@ use std::time::{Instant, SystemTime};
 
 use axum::http::{HeaderMap, StatusCode};
 
-use crate::audit::Call;
 use crate::audit::{self, AuditEvent, AuditLog};
+use crate::audit::{Call, Caller};
 use crate::config::PolicyConfig;
 use crate::error::ApiError;
 use crate::guard::{AuthFailures, ClientKey, FailureVerdict};
@@ -552,30 +552,6 @@ fn landed_as_declared(
 
 /// What a receipt names instead of an S3 upload id.
 pub(crate) const SINGLE_PUT: &str = "single-put";
-
-/// Who made a request, as far as the server knows.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Caller<'a> {
-    pub(crate) client: Option<ClientKey>,
-    pub(crate) token: Option<&'a str>,
-    pub(crate) email: Option<&'a str>,
-    /// What the file declared, when the request got that far.
-    pub(crate) size: Option<u64>,
-    pub(crate) content_type: Option<&'a str>,
-}
-
-impl<'a> Caller<'a> {
-    /// Who made the request `info` describes, and what its file declared.
-    pub(crate) fn of(info: &'a crate::audit::CallInfo) -> Self {
-        Self {
-            client: info.client,
-            token: info.token.as_deref(),
-            email: info.email.as_deref(),
-            size: info.size,
-            content_type: info.content_type.as_deref(),
-        }
-    }
-}
 
 /// Owned headers as the signer takes them.
 pub(crate) fn header_refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {

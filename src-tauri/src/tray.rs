@@ -145,6 +145,16 @@ pub(crate) fn on_window_event(window: &tauri::Window, event: &WindowEvent) {
     if app.tray_by_id(TRAY).is_some() {
         api.prevent_close();
         let _ = window.hide();
+        // Once, the first time: where the window went, and that uploads go on (#31).
+        if app
+            .try_state::<Arc<Manager>>()
+            .is_some_and(|m| m.first_close_to_tray())
+        {
+            crate::show_notification(
+                app,
+                "Hoist is still running in the tray, and uploads go on. Quit from its menu.",
+            );
+        }
     } else if busy(app) {
         api.prevent_close();
         quit(app);

@@ -105,21 +105,86 @@ impl Manager {
             checks.push(skipped("path style", "the backend chooses the address"));
             return Ok(report(checks));
         };
-        let path_style = match &profile.mode {
-            Mode::SelfSign { path_style, .. } => *path_style,
-            _ => true,
+        let addressing = match &profile.mode {
+            Mode::SelfSign {
+                path_style,
+                endpoint,
+                region,
+                ..
+            } => Addressing {
+                path_style: *path_style,
+                endpoint_host: endpoint_host(endpoint.as_deref(), region),
+            },
+            _ => Addressing {
+                path_style: true,
+                endpoint_host: None,
+            },
         };
         checks.extend(
             probe
                 .put_and_delete(
                     client,
                     &signed,
-                    path_style,
+                    &addressing,
                     self.config.retry.clock.as_ref(),
                 )
                 .await?,
         );
         Ok(report(checks))
+    }
+}
+
+/// How a self-sign profile addresses its bucket.
+struct Addressing {
+    path_style: bool,
+    /// The endpoint's own host and port (without the bucket's label), when known.
+    endpoint_host: Option<(String, u16)>,
+}
+
+/// The host and port of `endpoint`, or AWS's regional endpoint.
+fn endpoint_host(endpoint: Option<&str>, region: &str) -> Option<(String, u16)> {
+    match endpoint {
+        Some(e) => {
+            let url = url::Url::parse(e).ok()?;
+            Some((url.host_str()?.to_string(), url.port_or_known_default()?))
+        }
+        None => Some((format!("s3.{region}.amazonaws.com"), 443)),
+    }
+}
+
+/// Whether `host` resolves (within a few seconds).
+async fn resolves((host, port): &(String, u16)) -> bool {
+    let lookup = tokio::net::lookup_host((host.as_str(), *port));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
+        Ok(Ok(mut addrs)) => addrs.next().is_some(),
+        _ => false,
+    }
+}
+
+/// The path-style check after a put failed for `cause`: only a bucket's virtual-hosted name
+/// (bucket.host) that does not resolve while the endpoint's own host does can be the
+/// addressing's fault (#31: path style was suggested for an endpoint that resolves nowhere).
+fn addressing_after_failure(
+    cause: Option<Cause>,
+    addressing: &Addressing,
+    endpoint_resolves: bool,
+    style: &str,
+) -> HealthCheck {
+    match (cause, addressing.path_style, &addressing.endpoint_host) {
+        (Some(Cause::Dns), false, Some(_)) if endpoint_resolves => fail(
+            "path style",
+            format!(
+                "{style}: the bucket's own host name did not resolve, though the endpoint's \
+                 does; if the endpoint is not AWS, try path-style addresses"
+            ),
+        ),
+        (Some(Cause::Dns), false, Some((host, _))) => skipped(
+            "path style",
+            format!(
+                "the endpoint's own host {host} does not resolve either: path style cannot help"
+            ),
+        ),
+        _ => skipped("path style", "needs a successful put"),
     }
 }
 
@@ -166,27 +231,21 @@ impl Probe {
         &self,
         client: &S3Client,
         signed: &PresignedPut,
-        path_style: bool,
+        addressing: &Addressing,
         clock: &dyn Clock,
     ) -> Result<Vec<HealthCheck>, ManagerError> {
+        let path_style = addressing.path_style;
         let style = if path_style {
             "path-style addresses (host/bucket/key)"
         } else {
             "virtual-hosted addresses (bucket.host/key)"
         };
         if let Some((reason, cause)) = self.put(client, signed, clock.now()).await {
-            // Only a name that does not resolve can be the addressing's fault: a bucket's
-            // virtual-hosted name (bucket.host) that the store's DNS does not serve.
-            let addressing = match (cause, path_style) {
-                (Some(Cause::Dns), false) => fail(
-                    "path style",
-                    format!(
-                        "{style}: the bucket's own host name did not resolve; if the endpoint \
-                         is not AWS, try path-style addresses"
-                    ),
-                ),
-                _ => skipped("path style", "needs a successful put"),
+            let endpoint_resolves = match (&cause, &addressing.endpoint_host) {
+                (Some(Cause::Dns), Some(host)) if !path_style => resolves(host).await,
+                _ => false,
             };
+            let addressing = addressing_after_failure(cause, addressing, endpoint_resolves, style);
             return Ok(vec![
                 fail("put", reason),
                 skipped("clock", "needs a successful put"),
@@ -310,5 +369,44 @@ mod tests {
         let behind = clock_check(server - Duration::from_secs(900), Some(server));
         assert!(behind.detail.contains("900 s behind"), "{}", behind.detail);
         assert_eq!(clock_check(server, None).status, CheckStatus::Skipped);
+    }
+
+    /// Path style is suggested only where it can help: the bucket's virtual-hosted name does
+    /// not resolve while the endpoint's own host does (#31).
+    #[test]
+    fn path_style_is_suggested_only_where_the_endpoint_itself_resolves() {
+        let virtual_hosted = Addressing {
+            path_style: false,
+            endpoint_host: Some(("minio.corp".into(), 9000)),
+        };
+        let style = "virtual-hosted addresses (bucket.host/key)";
+        let helps = addressing_after_failure(Some(Cause::Dns), &virtual_hosted, true, style);
+        assert_eq!(helps.status, CheckStatus::Fail);
+        assert!(helps.detail.contains("try path-style"), "{}", helps.detail);
+        let cannot = addressing_after_failure(Some(Cause::Dns), &virtual_hosted, false, style);
+        assert_eq!(cannot.status, CheckStatus::Skipped);
+        assert!(
+            cannot.detail.contains("minio.corp does not resolve either"),
+            "{}",
+            cannot.detail
+        );
+        let path = Addressing {
+            path_style: true,
+            ..virtual_hosted
+        };
+        assert_eq!(
+            addressing_after_failure(Some(Cause::Dns), &path, true, style).status,
+            CheckStatus::Skipped
+        );
+        let refused = addressing_after_failure(Some(Cause::Refused), &path, true, style);
+        assert_eq!(refused.detail, "needs a successful put");
+        assert_eq!(
+            endpoint_host(None, "eu-west-1"),
+            Some(("s3.eu-west-1.amazonaws.com".into(), 443))
+        );
+        assert_eq!(
+            endpoint_host(Some("http://127.0.0.1:9000"), "x"),
+            Some(("127.0.0.1".into(), 9000))
+        );
     }
 }

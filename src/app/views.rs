@@ -59,7 +59,8 @@ pub struct UploadRow {
     pub path: String,
     /// The file's name.
     pub name: String,
-    /// Where it goes.
+    /// Where it goes; empty while a backend has yet to choose it (a staff file not yet
+    /// signed).
     pub key: String,
     /// Bytes.
     #[cfg_attr(feature = "ipc", ts(type = "number"))]
@@ -421,12 +422,25 @@ pub(crate) fn row_of(item: &QueueItem, live: Option<LiveView>) -> UploadRow {
         Phase::Failed | Phase::Cancelled => item.error.clone(),
         _ => note,
     };
+    // A staff file's key is the backend's to choose: until it has (a ticket, a multipart
+    // upload, or landed), the key Hoist built would mislead (#31).
+    let provisional = item.state != ItemState::Done
+        && item.ticket.is_none()
+        && item.upload_id.is_none()
+        && item
+            .destination
+            .as_deref()
+            .is_some_and(crate::profile::Mode::destination_chooses_keys);
     UploadRow {
         id: item.id,
         profile: item.profile.clone(),
         path: item.path.display().to_string(),
         name: file_name(&item.path),
-        key: item.key.clone(),
+        key: if provisional {
+            String::new()
+        } else {
+            item.key.clone()
+        },
         size: item.size,
         phase,
         sent,
@@ -505,5 +519,43 @@ mod count_tests {
         assert_eq!(super::count(1u32, "file"), "1 file");
         assert_eq!(super::count(0u32, "file"), "0 files");
         assert_eq!(super::count(3u64, "upload"), "3 uploads");
+    }
+
+    /// Regression (#31, defect 7): a staff row showed, while it uploaded, a key Hoist built
+    /// that the backend would not use; it shows none until the backend names its own.
+    #[test]
+    fn a_staff_row_shows_no_key_until_the_backend_names_it() {
+        use crate::queue::{NewItem, Queue};
+        let q = Queue::in_memory().unwrap();
+        let add = |path: &str, destination: &str| {
+            q.add(&NewItem {
+                profile: "p",
+                path: std::path::Path::new(path),
+                key: "2026/12/08/provisional-a.txt",
+                size: 1,
+                content_type: "text/plain",
+                modified_ns: None,
+                fingerprint: "",
+                relative_path: None,
+                drop_id: None,
+                destination,
+            })
+            .unwrap()
+        };
+        let staff = add("/a.txt", "backend https://uploads.example.com/api/upload");
+        let admin = add("/b.txt", "self-sign s3://bucket (eu-west-1)");
+        let row = |id| super::row_of(&q.get(id).unwrap().unwrap(), None);
+        assert_eq!(row(staff).key, "");
+        assert_eq!(row(admin).key, "2026/12/08/provisional-a.txt");
+        q.lifecycle()
+            .assigned(&[(
+                staff,
+                &crate::key::Assigned {
+                    key: "uploads/alice/a.txt".into(),
+                    ticket: "t".into(),
+                },
+            )])
+            .unwrap();
+        assert_eq!(row(staff).key, "uploads/alice/a.txt");
     }
 }

@@ -151,6 +151,12 @@ impl Mode {
         self.describe()
     }
 
+    /// Whether a [`Self::destination`] is a backend's, which chooses each file's key itself:
+    /// the key Hoist builds for such a file is provisional until the backend names its own.
+    pub fn destination_chooses_keys(destination: &str) -> bool {
+        destination.starts_with("backend ")
+    }
+
     /// The mode's name as profile files and the UI write it.
     pub fn name(&self) -> &'static str {
         match self {

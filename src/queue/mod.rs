@@ -155,6 +155,9 @@ pub struct QueueItem {
     /// It failed for now (its store or backend could not be reached) and keeps what they hold
     /// of it: it resumes when tried again.
     pub held: bool,
+    /// Where its profile sent files when it was queued ([`crate::profile::Mode::destination`]);
+    /// `None` for items queued before it was recorded.
+    pub destination: Option<String>,
 }
 
 /// What landed, as [`Lifecycle::landed`] records it.
@@ -287,7 +290,7 @@ const COLUMNS: &str =
     "id, profile, path, key, size, content_type, modified_ns, fingerprint, state, upload_id, \
                        part_size, error, sha256, etag, updated_at, location, created_at, integrity, \
                        (SELECT COALESCE(SUM(size), 0) FROM parts WHERE parts.item = items.id), verified, \
-                       ticket, rel_path, drop_id, held";
+                       ticket, rel_path, drop_id, held, destination";
 
 fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
     Ok(QueueItem {
@@ -315,6 +318,7 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
         relative_path: r.get(21)?,
         drop_id: r.get(22)?,
         held: r.get::<_, i64>(23)? != 0,
+        destination: r.get(24)?,
     })
 }
 

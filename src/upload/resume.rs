@@ -549,6 +549,7 @@ mod tests {
             relative_path: None,
             drop_id: None,
             held: false,
+            destination: None,
         };
         let same = SourceFacts::of_item(&item);
         assert!(!same.differs_from(&item));

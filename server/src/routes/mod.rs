@@ -117,7 +117,7 @@ pub(crate) fn audit_refused(s: &AppState, call: &Call, e: &ApiError) {
     }
     let info = call.info();
     s.audit_denied(
-        crate::state::Caller::of(&info),
+        crate::audit::Caller::of(&info),
         info.action.unwrap_or("unknown"),
         info.key.as_deref(),
         e.status,
@@ -141,7 +141,7 @@ async fn audit_denials(State(s): State<Shared>, mut request: Request, next: Next
         let info = call.info();
         if let Some(action) = info.action {
             s.audit_denied(
-                crate::state::Caller::of(&info),
+                crate::audit::Caller::of(&info),
                 action,
                 info.key.as_deref(),
                 response.status(),

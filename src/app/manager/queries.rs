@@ -7,6 +7,20 @@ use std::sync::Arc;
 use super::*;
 
 impl Manager {
+    /// Whether this is the first time the window closed to the tray on this machine (then the
+    /// app says once that it goes on there; #31). Remembered in the data dir; a data dir
+    /// that cannot be written says yes each time rather than never.
+    pub fn first_close_to_tray(&self) -> bool {
+        let marker = self.config.data_dir.join("closed-to-tray");
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&marker)
+        {
+            Ok(_) => true,
+            Err(e) => e.kind() != std::io::ErrorKind::AlreadyExists,
+        }
+    }
     /// The active profile and where its files land (starting the embedded store for `local`).
     pub async fn overview(&self) -> Result<Overview, ManagerError> {
         let profile = self.config.profiles.resolve(None)?;

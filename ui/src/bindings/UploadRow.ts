@@ -22,7 +22,8 @@ path: string,
  */
 name: string, 
 /**
- * Where it goes.
+ * Where it goes; empty while a backend has yet to choose it (a staff file not yet
+ * signed).
  */
 key: string, 
 /**

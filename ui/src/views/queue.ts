@@ -158,8 +158,8 @@ export class QueueView {
     q<HTMLElement>("[data-testid=phase]").textContent = row.phase;
     q<HTMLElement>("[data-testid=profile]").textContent = row.profile;
     q<HTMLElement>("[data-testid=verified]").hidden = !row.verified;
-    q<HTMLElement>(".key").textContent = `→ ${row.key}`;
-    q<HTMLElement>(".key").title = row.key;
+    q<HTMLElement>(".key").textContent = `→ ${keyOf(row)}`;
+    q<HTMLElement>(".key").title = keyOf(row);
     q<HTMLElement>(".key").hidden = row.error !== null;
     const bar = q<HTMLProgressElement>("progress");
     bar.value = percent(row.sent, row.size);
@@ -311,7 +311,7 @@ export class QueueView {
     const facts: [string, string][] = [
       ["File", row.path],
       ["Profile", row.profile],
-      ["Destination", row.key],
+      ["Destination", keyOf(row)],
       ["Sent", `${formatBytes(row.sent)} of ${formatBytes(row.size)}`],
     ];
     byId("error-details-facts").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
@@ -375,4 +375,9 @@ export class QueueView {
       if (button && li) void this.onRowAction(Number(li.dataset.id), button.dataset.action as Action);
     });
   }
+}
+
+/** Where a row's file goes: its key, or what names it when the backend has yet to. */
+function keyOf(row: UploadRow): string {
+  return row.key || "a key the backend chooses when it signs";
 }

@@ -5,7 +5,7 @@
 // batch; "Start at login" writes and removes the autostart entry; "Quit Hoist" asks while
 // uploads run (closing the question keeps them) and quits at once when none do.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -14,8 +14,14 @@ import { appPids, freshHome, ROOT, screenshotScreen, Session, startDriver, stopA
 const home = freshHome("tray");
 let driver;
 let s;
+// Notifications the app asks the desktop for, as the notification service receives them.
+let monitor;
+let busLog = "";
+const trayNotices = () => busLog.split("still running in the tray").length - 1;
 
 before(async () => {
+  monitor = spawn("dbus-monitor", ["--session", "type='method_call',interface='org.freedesktop.Notifications',member='Notify'"]);
+  monitor.stdout.on("data", (d) => (busLog += d));
   // A fresh home for the app, so nothing of the user's own is touched.
   mkdirSync(join(home.dir, "home"), { recursive: true });
   driver = await startDriver({ ...home.env, HOME: join(home.dir, "home") }, 4464);
@@ -23,6 +29,7 @@ before(async () => {
 });
 
 after(async () => {
+  monitor?.kill();
   await s?.close();
   driver?.kill();
   await stopApp(home);
@@ -104,6 +111,15 @@ test("closing keeps uploads running in the tray; quitting asks while they run", 
 
   click(menu, "Show Hoist");
   await until("the window to come back", () => visible("Hoist"), 10_000);
+
+  // The first close says where the app went (#31: nothing did); a later one says nothing more.
+  await until("the tray notice", () => trayNotices() === 1, 10_000);
+  assert.equal(closeWindow("Hoist"), 1, "the window was asked to close again");
+  await until("the window to hide again", () => !visible("Hoist"), 10_000);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(trayNotices(), 1, "the notice comes once");
+  click(menu, "Show Hoist");
+  await until("the window to come back again", () => visible("Hoist"), 10_000);
 
   // Quitting mid-upload asks; closing the question (as "Keep uploading") keeps the app and
   // the upload.
