@@ -282,9 +282,11 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
 const RESUMABLE: &str =
     "(state IN ('queued', 'uploading', 'paused') OR (state = 'failed' AND held = 1 AND dismissed = 0))";
 
-/// The queue view's order, one range per state (`Queue::visible_window`).
+/// The queue view's order, one range per state (`Queue::visible_window`): unfinished uploads
+/// as they were added, finished ones as they finished.
 const VIEW_INDEX: &str =
-    "CREATE INDEX IF NOT EXISTS items_view ON items(dismissed, state, id, size);";
+    "CREATE INDEX IF NOT EXISTS items_view ON items(dismissed, state, id, size);
+     CREATE INDEX IF NOT EXISTS items_finished ON items(dismissed, state, updated_at, id);";
 
 const COLUMNS: &str =
     "id, profile, path, key, size, content_type, modified_ns, fingerprint, state, upload_id, \
@@ -622,47 +624,54 @@ impl Queue {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Up to `limit` items of the queue view in `states`, from the `offset`-th on, by id
-    /// (ascending or not): one window of a list of any length. Each state is one ordered range
-    /// of the `items_view` index, merged here (a sort of every matching row would cost as much
-    /// as the list is long, at every fetch).
+    /// Up to `limit` items of the queue view in `states`, from the `offset`-th on, in the order
+    /// they were added (`as_added`) or newest finished first: one window of a list of any
+    /// length. Each state is one ordered range of the `items_view` (or `items_finished`)
+    /// index, merged here (a sort of every matching row would cost as much as the list is
+    /// long, at every fetch).
     pub fn visible_window(
         &self,
         states: &[ItemState],
-        ascending: bool,
+        as_added: bool,
         offset: u64,
         limit: u64,
     ) -> Result<Vec<QueueItem>, QueueError> {
         if states.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let order = if ascending { "ASC" } else { "DESC" };
         let wanted = i64::try_from(offset.saturating_add(limit)).unwrap_or(i64::MAX);
         let c = self.conn();
-        let mut ids = Vec::new();
+        // Unfinished uploads in the order they were added; finished ones newest finished
+        // first, so the last to finish is at the top (#31: it was wherever it was added).
+        let query = if as_added {
+            "SELECT '', id FROM items WHERE dismissed = 0 AND state = ?1 ORDER BY id ASC LIMIT ?2"
+        } else {
+            "SELECT updated_at, id FROM items WHERE dismissed = 0 AND state = ?1 \
+             ORDER BY updated_at DESC, id DESC LIMIT ?2"
+        };
+        let mut keys: Vec<(String, i64)> = Vec::new();
         {
-            let mut st = c.prepare(&format!(
-                "SELECT id FROM items WHERE dismissed = 0 AND state = ?1 ORDER BY id {order} LIMIT ?2"
-            ))?;
+            let mut st = c.prepare(query)?;
             for state in states {
                 let rows = st.query_map(rusqlite::params![state.as_str(), wanted], |r| {
-                    r.get::<_, i64>(0)
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
                 })?;
-                for id in rows {
-                    ids.push(id?);
+                for key in rows {
+                    keys.push(key?);
                 }
             }
         }
-        if ascending {
-            ids.sort_unstable();
+        if as_added {
+            keys.sort_unstable();
         } else {
-            ids.sort_unstable_by(|a, b| b.cmp(a));
+            keys.sort_unstable_by(|a, b| b.cmp(a));
         }
+        let ids = keys.into_iter().map(|(_, id)| id);
         let skip = usize::try_from(offset).unwrap_or(usize::MAX);
         let take = usize::try_from(limit).unwrap_or(usize::MAX);
         let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM items WHERE id = ?1"))?;
         let mut items = Vec::new();
-        for id in ids.into_iter().skip(skip).take(take) {
+        for id in ids.skip(skip).take(take) {
             items.push(st.query_row([id], row_to_item)?);
         }
         Ok(items)
@@ -1035,6 +1044,57 @@ mod tests {
             q.history(10).unwrap().len(),
             1,
             "a dismissed upload stays in the history"
+        );
+    }
+
+    /// Regression (#31, defect 7): finished uploads were listed in the order they were added,
+    /// so the last to finish could be below the fold; now the last finished is first, across
+    /// the finished states.
+    #[test]
+    fn finished_uploads_are_listed_the_last_finished_first() {
+        let q = Queue::in_memory().unwrap();
+        let add = |name: &str| {
+            q.add(&NewItem {
+                profile: "p",
+                path: Path::new(name),
+                key: name,
+                size: 1,
+                content_type: "text/plain",
+                modified_ns: None,
+                fingerprint: "",
+                relative_path: None,
+                drop_id: None,
+                destination: "local",
+            })
+            .unwrap()
+        };
+        let (a, b, c, waiting) = (add("/a"), add("/b"), add("/c"), add("/d"));
+        let landed = Landed {
+            key: "k",
+            sha256: None,
+            etag: None,
+            location: "l",
+            integrity: None,
+            verified: false,
+        };
+        let life = q.lifecycle();
+        // updated_at counts milliseconds: each finish a few apart.
+        let pause = || std::thread::sleep(std::time::Duration::from_millis(5));
+        life.landed(c, &landed).unwrap();
+        pause();
+        life.ended(a, Ending::Failed, "refused").unwrap();
+        pause();
+        life.landed(b, &landed).unwrap();
+        let finished = [ItemState::Done, ItemState::Failed, ItemState::Cancelled];
+        let ids = |items: Vec<QueueItem>| items.into_iter().map(|i| i.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(q.visible_window(&finished, false, 0, 10).unwrap()),
+            [b, a, c]
+        );
+        assert_eq!(ids(q.visible_window(&finished, false, 1, 1).unwrap()), [a]);
+        assert_eq!(
+            ids(q.visible_window(&[ItemState::Queued], true, 0, 10).unwrap()),
+            [waiting]
         );
     }
 }

@@ -1137,7 +1137,8 @@ async fn a_dismissed_upload_is_not_retried_when_the_network_is_back() {
 }
 
 /// The queue view comes a window at a time, in the list's order (unfinished uploads first,
-/// oldest first; then finished ones, newest first), filtered, with its counts and totals.
+/// oldest first; then finished ones, the last to finish first), filtered, with its counts and
+/// totals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_view_comes_a_window_at_a_time_in_the_lists_order() {
     let mut app = app();
@@ -1171,7 +1172,17 @@ async fn the_queue_view_comes_a_window_at_a_time_in_the_lists_order() {
             .unwrap()
     };
     let ids = |w: &QueueWindow| w.rows.iter().map(|r| r.id).collect::<Vec<_>>();
-    let newest_first: Vec<i64> = done.iter().rev().copied().collect();
+    // Finished ones as they finished, the last first (#31: the last to finish could be
+    // below the fold); they finished at once, so the queue's record of when decides.
+    let newest_first: Vec<i64> = {
+        let queue = Queue::open(&app.data.path().join("queue.sqlite3")).unwrap();
+        let mut finished: Vec<(String, i64)> = done
+            .iter()
+            .map(|id| (queue.get(*id).unwrap().unwrap().updated_at, *id))
+            .collect();
+        finished.sort_unstable_by(|a, b| b.cmp(a));
+        finished.into_iter().map(|(_, id)| id).collect()
+    };
 
     let top = window(QueueFilter::All, 0, 5);
     assert_eq!((top.matching, top.all, top.offset), (13, 13, 0));
