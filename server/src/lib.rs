@@ -24,6 +24,7 @@ pub mod config;
 pub mod cors;
 pub mod credentials;
 pub mod error;
+mod file_type;
 pub mod guard;
 pub mod metrics;
 pub mod oidc;

@@ -127,109 +127,6 @@ fn media_type(t: &str) -> Result<String, ApiError> {
     }
 }
 
-/// Extensions a desktop runs, installs or opens in a browser when the file is double-clicked,
-/// whatever type was declared for it: Windows (programs, installers, scripts, shortcuts,
-/// registry files), macOS, Linux and Android packages, shell scripts and web pages.
-const EXECUTABLE_EXTENSIONS: &[&str] = &[
-    "exe",
-    "msi",
-    "msp",
-    "msix",
-    "msixbundle",
-    "appx",
-    "appxbundle",
-    "dll",
-    "sys",
-    "drv",
-    "ocx",
-    "cpl",
-    "scr",
-    "pif",
-    "com",
-    "bat",
-    "cmd",
-    "ps1",
-    "psm1",
-    "psd1",
-    "vbs",
-    "vbe",
-    "js",
-    "jse",
-    "wsf",
-    "wsh",
-    "hta",
-    "lnk",
-    "url",
-    "reg",
-    "inf",
-    "jar",
-    "app",
-    "dmg",
-    "pkg",
-    "mpkg",
-    "deb",
-    "rpm",
-    "apk",
-    "xapk",
-    "ipa",
-    "sh",
-    "bash",
-    "csh",
-    "ksh",
-    "zsh",
-    "command",
-    "run",
-    "mht",
-    "mhtml",
-    "html",
-    "htm",
-    "xhtml",
-    "shtml",
-    "svg",
-    "php",
-];
-
-/// The extension a desktop sees in `name`: after the last dot of the last path segment, once
-/// trailing dots and spaces are gone (Windows drops them: `setup.exe.` is `setup.exe`), in
-/// compatibility form (NFKC: a fullwidth `ｅｘｅ` is read as the letters it shows) and without
-/// invisible characters, lower-cased.
-fn desktop_extension(name: &str) -> Option<String> {
-    use unicode_normalization::UnicodeNormalization as _;
-    let shown: String = name
-        .nfkc()
-        .filter(|c| !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}'))
-        .collect();
-    let last = shown.rsplit(['/', '\\']).next().unwrap_or(&shown);
-    let trimmed = last.trim_end_matches(|c: char| c == '.' || c.is_whitespace());
-    let (stem, ext) = trimmed.rsplit_once('.')?;
-    (!stem.is_empty() && !ext.is_empty()).then(|| ext.to_lowercase())
-}
-
-/// Refuses a file whose name makes it an executable, an installer or a web page (415), unless
-/// `allowed` lists its extension exactly (`".exe"`), or exactly the type its name has
-/// (`guessed`: `"text/html"` for a `.html`).
-fn name_admitted(name: &str, guessed: &str, allowed: &[String]) -> Result<(), ApiError> {
-    let Some(ext) = desktop_extension(name) else {
-        return Ok(());
-    };
-    let listed = allowed.iter().any(|a| {
-        a.strip_prefix('.')
-            .is_some_and(|e| e.eq_ignore_ascii_case(&ext))
-            || (guessed != "application/octet-stream" && a.eq_ignore_ascii_case(guessed))
-    });
-    if EXECUTABLE_EXTENSIONS.contains(&ext.as_str()) && !listed {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "a .{ext} file is not allowed, whatever its declared type: programs, installers, \
-                 scripts and web pages are refused unless the server lists the extension \
-                 (policy.allowed_types = [\".{ext}\"])"
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// Types a browser sniffs (it guesses the content, and may find a page): a client that declares
 /// one has declared nothing, and the type is taken from the name.
 fn says_nothing(t: &str) -> bool {
@@ -298,7 +195,12 @@ pub fn plan(
     if is_active(guessed) && guessed != content_type {
         type_admitted(guessed, allowed)?;
     }
-    name_admitted(name, guessed, listed)?;
+    crate::file_type::name_admitted(name, guessed, listed)?;
+    // A declared type must not contradict the name: a `.pdf` declared `image/png` would pass
+    // an `image/*` policy and land as a PDF.
+    if ask.content_type.is_some() {
+        crate::file_type::type_fits_name(&content_type, name)?;
+    }
     let limit = size_limit(policy, token);
     let hard = if multipart {
         MAX_OBJECT_SIZE

@@ -723,6 +723,64 @@ async fn unknown_endpoints_answer_json() {
     assert_eq!(r["error"], "no such endpoint");
 }
 
+/// #29, finding 3: a declared type that contradicts the name is refused before anything is
+/// signed, in both protocols (a `.pdf` declared `image/png` passed an `image/*` policy and
+/// landed as a PDF); a type Windows really sends for a name still signs.
+#[tokio::test]
+async fn a_declared_type_that_contradicts_the_name_is_refused_before_signing() {
+    let images = PolicyConfig {
+        allowed_types: vec![
+            "image/*".into(),
+            "text/*".into(),
+            "application/vnd.ms-excel".into(),
+        ],
+        ..PolicyConfig::default()
+    };
+    let h = Harness::with(images, vec![token("alice", ALICE, "uploads/alice/")]).await;
+    let simple_call =
+        |name: &str, t: &str| simple(json!({"fileName": name, "contentType": t, "size": 10}));
+    let (status, r, _) = h
+        .call(
+            "POST",
+            "/api/upload",
+            Some(ALICE),
+            Some(&simple_call("report.pdf", "image/png")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{r}");
+    let why = r["error"].as_str().unwrap();
+    assert!(
+        why.contains("contradicts the name") && why.contains("application/pdf"),
+        "{why}"
+    );
+    let companion =
+        json!({"filename": "report.pdf", "type": "image/png", "metadata": {"size": 10}});
+    let (status, r, _) = h
+        .call(
+            "POST",
+            "/s3/multipart",
+            Some(ALICE),
+            Some(&companion.to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{r}");
+    for (name, t) in [
+        ("figures.csv", "application/vnd.ms-excel"),
+        ("photo.png", "image/png"),
+    ] {
+        let (status, r, _) = h
+            .call(
+                "POST",
+                "/api/upload",
+                Some(ALICE),
+                Some(&simple_call(name, t)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{name} as {t}: {r}");
+    }
+    assert!(h.store_keys().is_empty(), "nothing was written");
+}
+
 /// Regression (type confusion and active content, security review): with `image/*` allowed,
 /// `image/svg+xml`, `image/png,text/html` and `image/x; a=b, text/html` were signed; with no
 /// types configured, an `.exe` and `text/html` were.

@@ -275,5 +275,5 @@ test("a managed profile shows as the organisation's, and staff store only its se
   const userFile = readFileSync(join(home.env.HOIST_CONFIG_DIR, "profiles.toml"), "utf8");
   assert.ok(!userFile.includes("company"), "the managed profile is not copied into the user's file");
   assert.ok(!userFile.includes(token));
-  await s.screenshot("09-managed-profile");
+  await s.screenshot("08-managed-profile");
 });
