@@ -97,17 +97,57 @@ pub(crate) fn name_admitted(name: &str, guessed: &str, allowed: &[String]) -> Re
             .is_some_and(|e| e.eq_ignore_ascii_case(&ext))
             || (guessed != "application/octet-stream" && a.eq_ignore_ascii_case(guessed))
     });
-    if EXECUTABLE_EXTENSIONS.contains(&ext.as_str()) && !listed {
+    // Read as a person reads it too: `.ехе` in Cyrillic letters looks like `.exe`, and a
+    // person told "it is only a document" opens it as one.
+    let looks_like = latin_lookalike(&ext);
+    let reads_as = if looks_like == ext {
+        String::new()
+    } else {
+        format!(" (which reads as .{looks_like})")
+    };
+    let executable = |e: &str| EXECUTABLE_EXTENSIONS.contains(&e);
+    if (executable(&ext) || executable(&looks_like)) && !listed {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
-                "a .{ext} file is not allowed, whatever its declared type: programs, installers, \
-                 scripts and web pages are refused unless the server lists the extension \
-                 (policy.allowed_types = [\".{ext}\"])"
+                "a .{ext} file{reads_as} is not allowed, whatever its declared type: programs, \
+                 installers, scripts and web pages are refused unless the server lists the \
+                 extension (policy.allowed_types = [\".{ext}\"])"
             ),
         ));
     }
     Ok(())
+}
+
+/// `ext` with the Cyrillic and Greek letters that look like Latin ones (the confusables NFKC
+/// does not fold) read as those.
+fn latin_lookalike(ext: &str) -> String {
+    ext.chars()
+        .map(|c| match c {
+            'а' | 'α' => 'a',
+            'с' | 'ϲ' => 'c',
+            'ԁ' => 'd',
+            'е' | 'ε' => 'e',
+            'һ' => 'h',
+            'і' | 'ι' => 'i',
+            'ј' => 'j',
+            'к' | 'κ' => 'k',
+            'ӏ' => 'l',
+            'м' => 'm',
+            'п' => 'n',
+            'о' | 'ο' => 'o',
+            'р' | 'ρ' => 'p',
+            'ԛ' => 'q',
+            'ѕ' => 's',
+            'т' | 'τ' => 't',
+            'ս' | 'υ' => 'u',
+            'ѵ' | 'ν' => 'v',
+            'ԝ' => 'w',
+            'х' | 'χ' => 'x',
+            'у' | 'γ' => 'y',
+            other => other,
+        })
+        .collect()
 }
 
 /// Declared types that name no content: they contradict nothing.

@@ -860,6 +860,13 @@ async fn active_content_and_malformed_types_are_refused() {
             Some("application/octet-stream"),
         ),
         (&open, "setup.ex\u{200b}e", Some("application/octet-stream")),
+        // Cyrillic letters that read as Latin ones (NFKC keeps them apart): `.ехе`, `.һtml`.
+        (
+            &open,
+            "invoice.\u{0435}\u{0445}\u{0435}",
+            Some("application/octet-stream"),
+        ),
+        (&open, "page.\u{04bb}tml", None),
         (&open, "tool.msi", Some("application/octet-stream")),
         (&open, "page.html", Some("application/unknown")),
         (&open, "page.html", Some("*/*")),
