@@ -160,6 +160,35 @@ async function tabOrder(page, limit = 120) {
   return seen;
 }
 
+// #31: a failure's whole reason is one keypress away, and assistive technology reads it: the
+// Details dialog, opened from the keyboard, as Chromium's accessibility tree exposes it.
+test("a failure's reason opens from the keyboard and reads whole in the accessibility tree", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.addInitScript({ path: resolve(import.meta.dirname, "mock-ipc.js") });
+  await page.goto(base);
+  await page.waitForSelector("body[data-ready='1']");
+  await page.evaluate(() => window.__drop(["/home/ann/unreachable-notes.txt"]));
+  const details = page.locator("[data-testid=upload-row] button[data-action=details]");
+  await details.waitFor();
+  await details.focus();
+  await page.keyboard.press("Enter");
+  const dialog = page.getByRole("dialog", { name: "unreachable-notes.txt did not upload" });
+  await dialog.waitFor();
+  const tree = await dialog.ariaSnapshot();
+  assert.match(tree, /cannot reach the backend/, tree);
+  assert.match(tree, /Hoist tries again by itself when the network is back/, tree);
+  assert.match(tree, /button "Copy details"/, tree);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "error-details-close");
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "hidden" });
+  assert.equal(
+    await page.evaluate(() => document.activeElement.dataset.action),
+    "details",
+    "the focus goes back to the row's Details button",
+  );
+  await page.close();
+});
+
 for (const [width, height] of [[800, 600], [1920, 1080]]) {
   for (const scheme of ["light", "dark"]) {
     test(`at ${width}×${height} in ${scheme}: every control is on screen, readable and reachable by Tab`, async () => {

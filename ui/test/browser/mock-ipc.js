@@ -29,7 +29,17 @@
   };
   const later = (ms, f) => setTimeout(f, ms);
 
+  // A file named unreachable-… fails as one whose backend cannot be reached.
+  const UNREACHABLE =
+    "cannot reach the backend: nothing accepts connections at uploads.example.com:443 (connection refused): " +
+    "the backend may be down. Hoist tries again by itself when the network is back.";
+
   function simulate(row) {
+    if (row.name.startsWith("unreachable")) {
+      later(150, () => emit({ event: "changed", row: { ...row, phase: "signing" } }));
+      later(300, () => emit({ event: "changed", row: { ...row, phase: "failed", error: UNREACHABLE } }));
+      return;
+    }
     const steps = ["signing", "uploading", "uploading", "verifying", "done"];
     steps.forEach((phase, i) =>
       later(150 * (i + 1), () => {
