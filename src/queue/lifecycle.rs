@@ -191,6 +191,26 @@ impl Lifecycle<'_> {
         Ok(())
     }
 
+    /// Fails, with the reason, the unfinished items of `profile` queued for another
+    /// destination than `destination`: a profile removed and made again under the same name
+    /// (or edited) to send files elsewhere must not take the old one's files there unasked
+    /// (#29, finding 10). Items queued before destinations were recorded have none and are
+    /// left as they are.
+    pub fn moved_away(&self, profile: &str, destination: &str) -> Result<(), QueueError> {
+        self.queue.conn().execute(
+            &format!(
+                "UPDATE items SET state = 'failed', held = 0,
+                     error = 'not resumed: it was queued to go to ' || destination || ', and profile ' ||
+                             profile || ' now sends files to ' || ?2 || '; add the file again to send it there',
+                     updated_at = {NOW}
+                 WHERE profile = ?1 AND destination IS NOT NULL AND destination != ?2 AND {}",
+                super::RESUMABLE
+            ),
+            params![profile, destination],
+        )?;
+        Ok(())
+    }
+
     /// A part the store acknowledged.
     pub fn part_acknowledged(&self, id: i64, part: &PartRecord) -> Result<(), QueueError> {
         self.queue.conn().execute(

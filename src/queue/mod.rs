@@ -358,24 +358,6 @@ pub struct NewItem<'a> {
     pub destination: &'a str,
 }
 
-/// Fails, with the reason, the unfinished items of `profile` queued for another destination
-/// than `destination`: a profile removed and made again under the same name (or edited) to
-/// send files elsewhere must not take the old one's files there unasked (#29, finding 10).
-/// Items queued before destinations were recorded have none and are left as they are.
-fn retire_moved(c: &Connection, profile: &str, destination: &str) -> Result<(), QueueError> {
-    c.execute(
-        &format!(
-            "UPDATE items SET state = 'failed', held = 0,
-                 error = 'not resumed: it was queued to go to ' || destination || ', and profile ' ||
-                         profile || ' now sends files to ' || ?2 || '; add the file again to send it there',
-                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE profile = ?1 AND destination IS NOT NULL AND destination != ?2 AND {RESUMABLE}"
-        ),
-        params![profile, destination],
-    )?;
-    Ok(())
-}
-
 /// Adds the columns a database made by an older version lacks. Another process (the app and
 /// the CLI, started together) may be doing the same: the check and the change run in one
 /// write transaction, so only one of them adds each column.
@@ -547,8 +529,8 @@ impl Queue {
         profile: &str,
         destination: &str,
     ) -> Result<Vec<QueueItem>, QueueError> {
+        self.lifecycle().moved_away(profile, destination)?;
         let c = self.conn();
-        retire_moved(&c, profile, destination)?;
         let mut st = c.prepare(&format!(
             "SELECT {COLUMNS} FROM items WHERE profile = ?1 AND {RESUMABLE} ORDER BY id"
         ))?;

@@ -399,3 +399,44 @@ fn no_file_is_over_600_lines_unless_it_holds_one_concept() {
     }
     assert!(long.is_empty(), "split these by concept: {long:#?}");
 }
+
+/// #27: one module writes an upload's lifecycle. The queue's statements that change an item's
+/// state or its parts are in `src/queue/lifecycle.rs` only (its methods are private to it, and
+/// no other file may hold such SQL either: a `retire_moved` in the queue's reader once did).
+#[test]
+fn only_the_lifecycle_changes_an_items_state_or_parts() {
+    let root = crate::support::manifest_dir().join("src");
+    // Any change of an item but its dismissal from the view, and any change of its parts.
+    let writes = [
+        "update items set",
+        "delete from parts",
+        "insert into parts",
+        "replace into parts",
+    ];
+    let mut found = Vec::new();
+    for file in rust_files(&root) {
+        if file.ends_with("queue/lifecycle.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let flat = code
+            .to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for w in writes {
+            let hits = flat
+                .match_indices(w)
+                .filter(|(at, _)| !flat[at + w.len()..].starts_with(" dismissed = 1"))
+                .count();
+            if hits > 0 {
+                found.push(format!("{}: {w}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "write these through queue::Lifecycle: {found:#?}"
+    );
+}
