@@ -11,12 +11,14 @@ use std::sync::Arc;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 
+mod destination;
 mod jobs;
 mod open;
 mod pipeline;
 mod prepare;
 mod resumer;
 
+pub use destination::Destination;
 pub use jobs::{expand, Job};
 pub use pipeline::{Entry, Work};
 
@@ -211,10 +213,8 @@ pub struct FileOutcome {
 /// A profile ready to upload.
 pub struct Session {
     profile: Profile,
-    signer: Arc<dyn Signer>,
-    multipart: Option<Arc<dyn MultipartApi>>,
-    /// The SigV4 client of self-sign and local profiles (for sweeping).
-    s3: Option<S3Client>,
+    /// Where its files go.
+    destination: Destination,
     uploader: Uploader,
     queue: Arc<Queue>,
     parts_limit: Arc<Semaphore>,
@@ -225,8 +225,6 @@ pub struct Session {
     control: Control,
     threshold: u64,
     part_size: u64,
-    #[cfg(feature = "embedded-store")]
-    local: Option<crate::local::EmbeddedStore>,
 }
 
 impl std::fmt::Debug for Session {
@@ -243,7 +241,7 @@ impl Session {
     /// multipart (see the `with_*` methods).
     pub fn with_signer(profile: Profile, signer: Arc<dyn Signer>, uploader: Uploader) -> Self {
         let queue = Arc::new(Queue::in_memory().expect("an in-memory SQLite database opens"));
-        Self::assemble(profile, signer, None, uploader, queue)
+        Self::assemble(profile, Destination::signing(signer), uploader, queue)
     }
 
     /// Uploads files of `threshold` bytes and more in parts of about `part_size` through `api`.
@@ -253,7 +251,7 @@ impl Session {
         threshold: u64,
         part_size: u64,
     ) -> Self {
-        self.multipart = Some(api);
+        self.destination.multipart = Some(api);
         self.threshold = threshold;
         self.part_size = part_size;
         self
@@ -267,7 +265,12 @@ impl Session {
 
     /// Signs PUTs for single-request uploads.
     pub fn signer(&self) -> &Arc<dyn Signer> {
-        &self.signer
+        self.destination.signer()
+    }
+
+    /// Where this session's files go.
+    pub fn destination(&self) -> &Destination {
+        &self.destination
     }
 
     /// The uploader (and so the retry policy).
@@ -310,7 +313,7 @@ impl Session {
         expires_in: std::time::Duration,
         now: std::time::SystemTime,
     ) -> Result<String, SignError> {
-        let Some(s3) = &self.s3 else {
+        let Some(s3) = self.destination.s3_client() else {
             return Err(SignError::Signing(
                 "share links need the bucket's credentials, which a backend profile does not \
                  have: ask whoever runs the backend to share the file (its address alone opens \
@@ -324,18 +327,18 @@ impl Session {
 
     /// The SigV4 client of self-sign and local profiles.
     pub fn s3_client(&self) -> Option<&S3Client> {
-        self.s3.as_ref()
+        self.destination.s3_client()
     }
 
     /// The multipart API, when this profile offers one.
     pub fn multipart_api(&self) -> Option<&Arc<dyn MultipartApi>> {
-        self.multipart.as_ref()
+        self.destination.multipart()
     }
 
     /// For the `local` profile, the embedded store files land in.
     #[cfg(feature = "embedded-store")]
     pub fn local_store(&self) -> Option<&crate::local::EmbeddedStore> {
-        self.local.as_ref()
+        self.destination.local_store()
     }
 
     /// Validates and uploads one file (no folders).
@@ -418,7 +421,7 @@ impl Session {
         if multipart || state != ItemState::Queued {
             self.queue.lifecycle().started(item_id)?;
         }
-        let result = match &self.multipart {
+        let result = match &self.destination.multipart {
             Some(api) if multipart => {
                 // Its first step (create, or the resume's checks) is under way.
                 progress(crate::upload::TransferEvent::Attempt { attempt: 1 });
@@ -454,7 +457,13 @@ impl Session {
                         }
                     };
                     self.uploader
-                        .upload_hashed(&checked, a, self.signer.as_ref(), &journal, progress)
+                        .upload_hashed(
+                            &checked,
+                            a,
+                            self.destination.signer.as_ref(),
+                            &journal,
+                            progress,
+                        )
                         .await
                 };
                 tokio::select! {
@@ -476,7 +485,7 @@ impl Session {
 
     /// Whether a file of `size` goes in parts (else in one PUT).
     pub(crate) fn goes_multipart(&self, size: u64) -> bool {
-        self.multipart.is_some() && size >= self.threshold
+        self.destination.multipart.is_some() && size >= self.threshold
     }
 
     /// Cancels an upload that is not running: aborts its multipart upload, so that no parts
@@ -492,7 +501,7 @@ impl Session {
     /// Restarts, cancels and ends this session's unfinished uploads.
     pub(crate) fn resumer(&self) -> Resumer<'_> {
         Resumer {
-            api: self.multipart.as_deref(),
+            api: self.destination.multipart.as_deref(),
             queue: &self.queue,
             clock: &*self.uploader.retry_policy().clock,
         }

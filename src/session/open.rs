@@ -1,6 +1,6 @@
-//! A profile made ready: its secrets read from the keychain (on a blocking thread), its network
-//! (proxy, trust), its signer and multipart API chosen by mode, the embedded store started for
-//! `local`.
+//! A profile made ready: its network (proxy, trust), its [`Destination`] (signer, multipart
+//! API and reader chosen by mode, secrets read from the keychain on a blocking thread, the
+//! embedded store started for `local`), the queue.
 
 use super::*;
 
@@ -41,110 +41,13 @@ impl Session {
         let uploader = Uploader::new(retry)
             .with_network(&network)
             .map_err(|e| SessionError::Network(NetworkError::Tls(e)))?;
-        let (signer, multipart): (Arc<dyn Signer>, Option<Arc<dyn MultipartApi>>) = match &profile
-            .mode
-        {
-            Mode::Backend {
-                url,
-                token,
-                protocol,
-            } => {
-                let url = url::Url::parse(url)
-                    .map_err(|e| ProfileError::Invalid(format!("backend URL: {e}")))?;
-                let token = if *token {
-                    Some(
-                        read_secret(keychain, &profile.name, SecretKind::BearerToken)
-                            .await?
-                            .ok_or_else(|| KeychainError::Missing {
-                                profile: profile.name.clone(),
-                                kind: SecretKind::BearerToken.as_str(),
-                            })?,
-                    )
-                } else {
-                    None
-                };
-                let bearer = match &profile.sign_in {
-                    Some(settings) => {
-                        let http = crate::remote::http::client_on(
-                            crate::remote::http::Purpose::Backend,
-                            &network,
-                        )
-                        .map_err(SignError::Signing)?;
-                        crate::backend::Bearer::SignedIn(Arc::new(
-                            crate::backend::sign_in::SignedIn::new(
-                                &profile.name,
-                                settings.clone(),
-                                http,
-                                keychain.clone(),
-                                Arc::new(crate::retry::SystemClock),
-                            ),
-                        ))
-                    }
-                    None => token.into(),
-                };
-                match protocol {
-                    Protocol::Simple => (
-                        Arc::new(
-                            BackendSigner::new(url, None)?
-                                .with_network(&network)?
-                                .with_bearer(bearer),
-                        ),
-                        None,
-                    ),
-                    Protocol::Companion => {
-                        let c = Arc::new(
-                            CompanionClient::new(url, None)?
-                                .with_network(&network)?
-                                .with_bearer(bearer),
-                        );
-                        (Arc::clone(&c) as Arc<dyn Signer>, Some(c))
-                    }
-                }
-            }
-            Mode::SelfSign {
-                bucket,
-                region,
-                endpoint,
-                path_style,
-                access_key_id,
-            } => {
-                let secret = read_secret(keychain, &profile.name, SecretKind::SecretAccessKey)
-                    .await?
-                    .ok_or_else(|| KeychainError::Missing {
-                        profile: profile.name.clone(),
-                        kind: SecretKind::SecretAccessKey.as_str(),
-                    })?;
-                let token = read_secret(keychain, &profile.name, SecretKind::SessionToken).await?;
-                let mut s = SigV4Signer::new(bucket, region, access_key_id, secret)
-                    .with_session_token(token)
-                    .with_path_style(*path_style);
-                if let Some(e) = endpoint {
-                    let e = url::Url::parse(e)
-                        .map_err(|err| ProfileError::Invalid(format!("endpoint: {err}")))?;
-                    s = s.with_endpoint(e, *path_style);
-                }
-                let client = S3Client::new(s.clone())
-                    .with_network(&network)
-                    .map_err(|e| SessionError::Network(NetworkError::Tls(e)))?;
-                let mut session = Self::assemble(
-                    profile.clone(),
-                    Arc::new(s),
-                    Some(Arc::new(client.clone())),
-                    uploader,
-                    queue,
-                );
-                session.s3 = Some(client);
-                return Ok(session);
-            }
-            Mode::Local => return Self::open_local(profile, uploader, queue, data_dir).await,
-        };
-        Ok(Self::assemble(profile, signer, multipart, uploader, queue))
+        let destination = Destination::connect(&profile, keychain, &network, data_dir).await?;
+        Ok(Self::assemble(profile, destination, uploader, queue))
     }
 
     pub(super) fn assemble(
         profile: Profile,
-        signer: Arc<dyn Signer>,
-        multipart: Option<Arc<dyn MultipartApi>>,
+        destination: Destination,
         uploader: Uploader,
         queue: Arc<Queue>,
     ) -> Self {
@@ -158,53 +61,17 @@ impl Session {
                 .with_limit(profile_limit.clone()),
             profile_limit,
             profile,
-            signer,
-            multipart,
-            s3: None,
+            destination,
             queue,
             control: Control::default(),
             threshold: env_size("HOIST_MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD),
             part_size: env_size("HOIST_PART_SIZE", DEFAULT_PART_SIZE),
-            #[cfg(feature = "embedded-store")]
-            local: None,
         }
-    }
-
-    #[cfg(feature = "embedded-store")]
-    async fn open_local(
-        profile: Profile,
-        uploader: Uploader,
-        queue: Arc<Queue>,
-        data_dir: &Path,
-    ) -> Result<Self, SessionError> {
-        let store = crate::local::EmbeddedStore::start(&data_dir.join("store")).await?;
-        let signer = store.signer();
-        let client = S3Client::new(signer.clone());
-        let mut s = Self::assemble(
-            profile,
-            Arc::new(signer),
-            Some(Arc::new(client.clone())),
-            uploader,
-            queue,
-        );
-        s.s3 = Some(client);
-        s.local = Some(store);
-        Ok(s)
-    }
-
-    #[cfg(not(feature = "embedded-store"))]
-    async fn open_local(
-        _profile: Profile,
-        _uploader: Uploader,
-        _queue: Arc<Queue>,
-        _data_dir: &Path,
-    ) -> Result<Self, SessionError> {
-        Err(SessionError::NoEmbeddedStore)
     }
 }
 
 /// Reads a secret on a blocking thread (the keychain client blocks on D-Bus).
-async fn read_secret(
+pub(super) async fn read_secret(
     keychain: &Keychain,
     profile: &str,
     kind: SecretKind,

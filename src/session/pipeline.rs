@@ -129,7 +129,7 @@ impl Session {
     /// the backend refused carries the refusal (it is not asked again), and one that failed
     /// otherwise goes on without, its own attempt asking again.
     async fn sign_ahead<T>(&self, chunk: Vec<Ready<T>>) -> Vec<(Ready<T>, Option<Ahead>)> {
-        if !self.signer.signs_remotely() {
+        if !self.destination.signer.signs_remotely() {
             return chunk.into_iter().map(|r| (r, None)).collect();
         }
         let hashed = futures_util::future::join_all(chunk.iter().map(|r| async move {
@@ -151,7 +151,12 @@ impl Session {
             .collect();
         if !requests.is_empty() {
             let now = self.uploader.retry_policy().clock.now();
-            let mut signed = self.signer.presign_many(&requests, now).await.into_iter();
+            let mut signed = self
+                .destination
+                .signer
+                .presign_many(&requests, now)
+                .await
+                .into_iter();
             let mut assigned = Vec::new();
             for (n, (r, ahead)) in chunk.iter().zip(hashed.iter_mut()).enumerate() {
                 let (Ok(p), Some(ahead)) = (&r.prepared, ahead.as_mut()) else {

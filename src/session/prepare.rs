@@ -103,7 +103,7 @@ impl Session {
         progress: &ProgressFn,
     ) -> Result<Planned, UploadError> {
         let checked = validate::check_file(&job.path, &self.profile).await?;
-        if checked.size > MAX_SINGLE_PUT && self.multipart.is_none() {
+        if checked.size > MAX_SINGLE_PUT && self.destination.multipart.is_none() {
             return Err(ValidationError::OverSinglePutLimit(checked.size).into());
         }
         // Resolved once, by the check: the file a dropped symlink named.
