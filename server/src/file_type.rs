@@ -181,6 +181,24 @@ const EQUIVALENTS: &[(&str, &[&str])] = &[
         "ts",
         &["video/mp2t", "text/x-typescript", "application/typescript"],
     ),
+    (
+        "yaml",
+        &["application/yaml", "application/x-yaml", "text/yaml"],
+    ),
+    (
+        "yml",
+        &["application/yaml", "application/x-yaml", "text/yaml"],
+    ),
+    ("wma", &["video/x-ms-wmv", "video/x-ms-asf"]),
+    ("dwg", &["image/vnd.dwg", "image/x-dwg"]),
+    ("dxf", &["image/vnd.dxf"]),
+    ("woff", &["font/woff", "application/font-woff"]),
+    ("woff2", &["font/woff2", "application/font-woff"]),
+    ("otf", &["font/otf"]),
+    ("ttf", &["font/ttf"]),
+    ("stl", &["model/stl"]),
+    ("obj", &["model/obj"]),
+    ("eps", &["image/x-eps"]),
     ("m4a", &["audio/mp4", "audio/x-m4a"]),
     ("heic", &["image/heic", "image/heif"]),
     ("heif", &["image/heic", "image/heif"]),
@@ -196,6 +214,7 @@ const TEXTUAL: &[&str] = &[
 
 /// Refuses (415) a declared type `declared` that contradicts `name`'s extension: another
 /// family of content (`image/png` for a `.pdf`), unless the pair is one clients really send
+/// (the policy asks only where the answer changes its outcome)
 /// (same subtype under another family, a known equivalent, text for a textual type). A name
 /// without an extension, or one `mime_guess` does not know, contradicts nothing; nor does a
 /// generic type.
@@ -282,10 +301,47 @@ mod tests {
             ("image/png", "weird.unknownext"),
             ("image/png", "blob.bin"),
             ("application/pdf", "report.PDF"),
+            // What browsers and Hoist's own content sniffing (infer) declare for these names.
+            ("application/yaml", "compose.yaml"),
+            ("video/x-ms-wmv", "song.wma"),
+            ("image/vnd.dwg", "plan.dwg"),
+            ("application/font-woff", "face.woff2"),
+            ("font/woff", "face.woff"),
+            ("model/stl", "part.stl"),
+            ("image/x-eps", "logo.eps"),
         ] {
             assert!(
                 type_fits_name(declared, name).is_ok(),
                 "{declared} for {name} was refused"
+            );
+        }
+    }
+
+    /// Review of #29's fix: Hoist's own client declares what the content says (infer), which
+    /// can differ from what the name says; none of these real files may read as a
+    /// contradiction.
+    #[test]
+    fn what_hoists_client_declares_for_real_files_fits_their_names() {
+        let asf: &[u8] = &[
+            0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11, 0xA6, 0xD9, 0x00, 0xAA, 0x00, 0x62,
+            0xCE, 0x6C,
+        ];
+        let samples: &[(&str, &[u8])] = &[
+            ("photo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            ("photo.jpg", b"\xFF\xD8\xFF\xE0\0\x10JFIF\0"),
+            ("report.pdf", b"%PDF-1.7\n"),
+            ("letter.docx", b"PK\x03\x04\x14\0\x06\0"),
+            ("song.mp3", b"ID3\x04\0\0\0\0\0\0"),
+            ("song.wma", asf),
+            ("clip.mp4", b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom"),
+            ("notes.txt", b"just text"),
+            ("data.csv", b"a,b,c\n1,2,3\n"),
+        ];
+        for (name, head) in samples {
+            let declared = hoist::validate::detect_type(name, head).expect("a type");
+            assert!(
+                type_fits_name(&declared, name).is_ok(),
+                "{name}: the client declares {declared}, refused as a contradiction"
             );
         }
     }

@@ -196,9 +196,14 @@ pub fn plan(
         type_admitted(guessed, allowed)?;
     }
     crate::file_type::name_admitted(name, guessed, listed)?;
-    // A declared type must not contradict the name: a `.pdf` declared `image/png` would pass
-    // an `image/*` policy and land as a PDF.
-    if ask.content_type.is_some() {
+    // A declared type must not carry past the policy a file whose name it contradicts: a
+    // `.pdf` declared `image/png` would pass an `image/*` policy and land as a PDF. Only where
+    // it changes the outcome (the policy lists types and refuses the name's): elsewhere a
+    // client's content sniffing (a `.wma` read as `video/x-ms-wmv`) refuses nothing.
+    if ask.content_type.is_some()
+        && !allowed.is_empty()
+        && !hoist::validate::type_allowed(guessed, allowed)
+    {
         crate::file_type::type_fits_name(&content_type, name)?;
     }
     let limit = size_limit(policy, token);

@@ -195,6 +195,24 @@ pub fn set_secret(
 ) -> Result<SecretKind, ManagerError> {
     let mut profile = store.get(name)?;
     let kind = kind.unwrap_or(profile.mode.main_secret());
+    // Storing a token turns it on for the profile: a managed profile is not the user's to
+    // change, so a token it does not send is refused before anything is stored.
+    let turns_token_on = matches!(
+        (kind, &profile.mode),
+        (
+            SecretKind::BearerToken,
+            crate::profile::Mode::Backend { token: false, .. }
+        )
+    );
+    if turns_token_on {
+        if let Some(path) = store.managed_sources()?.remove(name) {
+            return Err(ProfileError::Managed {
+                name: name.to_string(),
+                path,
+            }
+            .into());
+        }
+    }
     keychain.set(&profile.name, kind, value)?;
     if let (SecretKind::BearerToken, crate::profile::Mode::Backend { token, .. }) =
         (kind, &mut profile.mode)

@@ -1,6 +1,7 @@
 //! Profiles the organisation manages: `*.toml` files in a machine-wide directory the admin
 //! owns (Linux `/etc/hoist/profiles.d`, Windows `%ProgramData%\Hoist\profiles.d`, macOS
-//! `/Library/Application Support/Hoist/profiles.d`; `HOIST_MANAGED_DIR` overrides).
+//! `/Library/Application Support/Hoist/profiles.d`; in debug builds, for tests,
+//! `HOIST_MANAGED_DIR` overrides).
 //!
 //! Each file has the shape of `profiles.toml` (`default = "…"` and `[profiles.NAME]` tables),
 //! so an admin's exported profile can be dropped in as it is. They are read, never written:
@@ -15,8 +16,12 @@ use super::{Profile, ProfileError, ProfileFile};
 
 /// The machine-wide directory of managed profiles.
 pub fn managed_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("HOIST_MANAGED_DIR") {
-        return PathBuf::from(dir);
+    // Tests point it elsewhere; a release build has no switch that turns the organisation's
+    // profiles off.
+    if cfg!(debug_assertions) {
+        if let Some(dir) = std::env::var_os("HOIST_MANAGED_DIR") {
+            return PathBuf::from(dir);
+        }
     }
     if cfg!(windows) {
         let data = std::env::var_os("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into());

@@ -91,10 +91,12 @@ impl Uploader {
     ) -> Result<UploadReceipt, TransferError> {
         let plan = PartPlan::for_file(file.size, job.preferred_part_size)
             .map_err(|e| TransferError::Rejected(e.to_string()))?;
-        let resumed = match job.journal.item()? {
-            Some(item) => self.resume(file, &item, plan, &job).await?,
-            None => None,
-        };
+        // The journal must know the file: parts recorded against nothing could not resume.
+        let item = job
+            .journal
+            .item()?
+            .ok_or_else(|| TransferError::Read("the queue item vanished".into()))?;
+        let resumed = self.resume(file, &item, plan, &job).await?;
         let (resumed, was_resumed) = match resumed {
             Some(r) => (r, true),
             None => (self.fresh(file, place, plan, &job).await?, false),

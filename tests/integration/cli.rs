@@ -442,6 +442,41 @@ async fn a_managed_profile_is_the_default_and_staff_cannot_change_it() {
     let user_file = std::fs::read_to_string(env.config.path().join("profiles.toml")).unwrap();
     assert!(!user_file.contains("company"), "{user_file}");
 
+    // Review of #30: a token for a managed profile that sends none was stored, then refused
+    // (the profile could not be changed to send it): refused before anything is stored.
+    std::fs::write(
+        env.managed_dir().join("portal.toml"),
+        "[profiles.portal]\nmode = \"backend\"\nurl = \"https://portal.example.com/up\"\n",
+    )
+    .unwrap();
+    let mut child = env
+        .cmd(&["secret", "set", "portal", "--kind", "bearer-token"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a-token-nobody-sends-0123456789\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("managed by your organisation"),
+        "{}",
+        text(&out.stderr)
+    );
+    let kc = hoist::secret::Keychain::new(&env.keychain_service);
+    assert!(
+        kc.get("portal", hoist::secret::SecretKind::BearerToken)
+            .unwrap()
+            .is_none(),
+        "nothing was stored"
+    );
+
     // Uploads go to the managed default, signed with the secret staff stored in the keychain.
     let kc = hoist::secret::Keychain::new(&env.keychain_service);
     kc.set(
