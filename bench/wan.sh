@@ -10,6 +10,7 @@
 # RTT ms of round trip (half each way, one more round trip per new connection) and caps every
 # connection at CONN_MBPS (25) and all of them together at TOTAL_MBPS (120) MB/s per direction.
 # It sits between every client and the store, and between clients and the backend.
+# SLOW_START=1 adds TCP's slow start (and its restart after idling); LOSS_PCT adds random loss.
 # Store: STORE=garage (the default once scripts/garage built it: Garage 2.5, which verifies
 # SigV4 and part checksums and completes an upload without copying it, as S3 does) or
 # STORE=embedded (a hoist-server's s3s-fs store, whose Complete re-reads and copies every part
@@ -35,6 +36,12 @@ RTTS=${RTTS:-0 20 80}
 WORKLOADS=${WORKLOADS:-A B}
 CONN_MBPS=${CONN_MBPS:-25}
 TOTAL_MBPS=${TOTAL_MBPS:-120}
+# SLOW_START=1: each connection starts at TCP's initial window and doubles it per round trip
+# (again after idling), as on a real link; LOSS_PCT=1: 1 % of segments lost, each stalling its
+# connection a round trip and halving its window (issue #32).
+LINK_TCP=""
+[ "${SLOW_START:-0}" = 1 ] && LINK_TCP="--slow-start"
+[ -n "${LOSS_PCT:-}" ] && LINK_TCP="$LINK_TCP --loss-pct $LOSS_PCT --seed ${LOSS_SEED:-1}"
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-600}
 ALL_TOOLS="hoist hoist-staff hoist-companion desktop-staff desktop-companion rclone aws article"
 # HOIST_BEFORE=path/to/an/older/hoist adds it as "before" and "before-staff" (before/after).
@@ -111,7 +118,7 @@ wait_http "http://127.0.0.1:$APORT/healthz"
 
 start_link() { # rtt
   [ -n "$proxy_pid" ] && { kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; }
-  "$PROXY" --rtt-ms "$1" --conn-mbps "$CONN_MBPS" --total-mbps "$TOTAL_MBPS" \
+  "$PROXY" --rtt-ms "$1" --conn-mbps "$CONN_MBPS" --total-mbps "$TOTAL_MBPS" $LINK_TCP \
     --relay "127.0.0.1:$PSTORE=127.0.0.1:$SPORT" --relay "127.0.0.1:$PAPI=127.0.0.1:$APORT" \
     2>>"$work/proxy.log" &
   proxy_pid=$!
