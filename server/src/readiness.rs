@@ -199,17 +199,9 @@ async fn probe_store(s: &Probes<'_>) -> Result<(), String> {
                     "the store refused the server's request ({} HTTP {status}); the server's log has the details",
                     if f.code.is_empty() { "no error code," } else { f.code.as_str() }
                 ),
-                // No answer: what happened, from Hoist's own sentence (connect, DNS, timeout;
-                // already redacted), whose advice after the colon is a staff member's ("the
-                // address in the profile"); an operator's follows instead.
-                None => {
-                    tracing::warn!(message = %f.message, "readiness: no answer from the store");
-                    let what = f.message.split(": ").next().unwrap_or_default();
-                    format!(
-                        "no answer from the store ({what}): check that it is up and the \
-                         [bucket] endpoint in the server's config"
-                    )
-                }
+                // No answer: Hoist's own sentence (connect, DNS, timeout; already redacted),
+                // its advice an operator's (the client is made for the server's config).
+                None => format!("no answer from the store: {}", f.message),
             })
         }
     }

@@ -57,7 +57,7 @@ impl Bucket {
     /// The bucket `signer` signs for.
     pub fn new(signer: SigV4Signer) -> Self {
         Self {
-            client: S3Client::new(signer.clone()),
+            client: S3Client::new(signer.clone()).for_server_config(),
             signer,
         }
     }

@@ -529,16 +529,8 @@ mod count_tests {
         let q = Queue::in_memory().unwrap();
         let add = |path: &str, destination: &str| {
             q.add(&NewItem {
-                profile: "p",
-                path: std::path::Path::new(path),
                 key: "2026/12/08/provisional-a.txt",
-                size: 1,
-                content_type: "text/plain",
-                modified_ns: None,
-                fingerprint: "",
-                relative_path: None,
-                drop_id: None,
-                destination,
+                ..NewItem::for_test(std::path::Path::new(path), destination)
             })
             .unwrap()
         };

@@ -277,16 +277,9 @@ mod tests {
         let q = Queue::in_memory().unwrap();
         let id = q
             .add(&NewItem {
-                profile: "p",
-                path: Path::new("/data/big.bin"),
-                key: "k",
                 size: 10,
-                content_type: "application/octet-stream",
-                modified_ns: None,
                 fingerprint: "f",
-                relative_path: None,
-                drop_id: None,
-                destination: "local",
+                ..NewItem::for_test(Path::new("/data/big.bin"), "local")
             })
             .unwrap();
         let life = q.lifecycle();

@@ -358,6 +358,26 @@ pub struct NewItem<'a> {
     pub destination: &'a str,
 }
 
+#[cfg(test)]
+impl<'a> NewItem<'a> {
+    /// A one-byte text file of profile `p` at `path`, bound for `destination` (the tests
+    /// change what they need with `..`).
+    pub(crate) fn for_test(path: &'a Path, destination: &'a str) -> Self {
+        NewItem {
+            profile: "p",
+            path,
+            key: "k",
+            size: 1,
+            content_type: "text/plain",
+            modified_ns: None,
+            fingerprint: "",
+            relative_path: None,
+            drop_id: None,
+            destination,
+        }
+    }
+}
+
 /// Adds the columns a database made by an older version lacks. Another process (the app and
 /// the CLI, started together) may be doing the same: the check and the change run in one
 /// write transaction, so only one of them adds each column.
@@ -846,20 +866,7 @@ mod tests {
                         let mut ids = Vec::new();
                         for i in 0..40 {
                             let path = PathBuf::from(format!("/data/{w}/{i}"));
-                            let id = q
-                                .add(&NewItem {
-                                    profile: "p",
-                                    path: &path,
-                                    key: "k",
-                                    size: 1,
-                                    content_type: "text/plain",
-                                    modified_ns: None,
-                                    fingerprint: "",
-                                    relative_path: None,
-                                    drop_id: None,
-                                    destination: "local",
-                                })
-                                .unwrap();
+                            let id = q.add(&NewItem::for_test(&path, "local")).unwrap();
                             // A part of an item that does not exist breaks a foreign key.
                             let bad = q.lifecycle().part_acknowledged(
                                 -1 - id,
@@ -910,15 +917,8 @@ mod tests {
         let q = Queue::open(&dir.path().join("q.sqlite3")).unwrap();
         let item = |path: &'static str, destination: &'static str| NewItem {
             profile: "team",
-            path: Path::new(path),
-            key: "k",
             size: 10,
-            content_type: "text/plain",
-            modified_ns: None,
-            fingerprint: "",
-            relative_path: None,
-            drop_id: None,
-            destination,
+            ..NewItem::for_test(Path::new(path), destination)
         };
         let old = q
             .add(&item("/data/a.txt", "self-sign s3://old (eu-west-1)"))
@@ -956,16 +956,11 @@ mod tests {
             let q = Queue::open(&db).unwrap();
             let id = q
                 .add(&NewItem {
-                    profile: "p",
-                    path: Path::new("/data/big.bin"),
-                    key: "k",
                     size: 10,
                     content_type: "application/octet-stream",
                     modified_ns: Some(7),
                     fingerprint: "f",
-                    relative_path: None,
-                    drop_id: None,
-                    destination: "s3://a",
+                    ..NewItem::for_test(Path::new("/data/big.bin"), "s3://a")
                 })
                 .unwrap();
             q.lifecycle().started(id).unwrap();
@@ -1037,27 +1032,15 @@ mod tests {
         let q = Queue::in_memory().unwrap();
         let add = |name: &str| {
             q.add(&NewItem {
-                profile: "p",
-                path: Path::new(name),
                 key: name,
-                size: 1,
-                content_type: "text/plain",
-                modified_ns: None,
-                fingerprint: "",
-                relative_path: None,
-                drop_id: None,
-                destination: "local",
+                ..NewItem::for_test(Path::new(name), "local")
             })
             .unwrap()
         };
         let (a, b, c, waiting) = (add("/a"), add("/b"), add("/c"), add("/d"));
         let landed = Landed {
             key: "k",
-            sha256: None,
-            etag: None,
-            location: "l",
-            integrity: None,
-            verified: false,
+            ..Landed::default()
         };
         let life = q.lifecycle();
         // updated_at counts milliseconds: each finish a few apart.

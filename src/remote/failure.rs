@@ -11,7 +11,15 @@ use crate::retry::FailureKind;
 
 /// A network error with its causes, the URL (and so the signature) left out.
 pub(crate) fn network_failure(e: reqwest::Error) -> RemoteFailure {
-    let explained = network::explain(&e, "the storage server");
+    network_failure_for(e, network::AddressSetIn::Profile)
+}
+
+/// [`network_failure`], with advice for whoever sets the store's address in `set_in`.
+pub(crate) fn network_failure_for(
+    e: reqwest::Error,
+    set_in: network::AddressSetIn,
+) -> RemoteFailure {
+    let explained = network::explain_for(&e, "the storage server", set_in);
     let kind = match explained.cause {
         _ if !explained.retryable => FailureKind::Permanent,
         Cause::Timeout => FailureKind::Timeout,

@@ -360,8 +360,35 @@ pub struct Explained {
     pub message: String,
 }
 
+/// Where the address a failing request went to is set: a staff member's profile, or a
+/// server's configuration (hoist-server's own calls to its bucket). Advice names the one the
+/// reader can change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AddressSetIn {
+    /// A profile (the app and the CLI).
+    #[default]
+    Profile,
+    /// hoist-server's config file (`[bucket] endpoint`).
+    ServerConfig,
+}
+
+impl AddressSetIn {
+    fn address(self) -> &'static str {
+        match self {
+            Self::Profile => "the address in the profile",
+            Self::ServerConfig => "the [bucket] endpoint in the server's config",
+        }
+    }
+}
+
 /// Explains `e`, a failure talking to `server` ("the backend", "the storage server").
 pub fn explain(e: &reqwest::Error, server: &str) -> Explained {
+    explain_for(e, server, AddressSetIn::Profile)
+}
+
+/// [`explain`], with advice for whoever sets the address in `set_in`.
+pub fn explain_for(e: &reqwest::Error, server: &str, set_in: AddressSetIn) -> Explained {
+    let address = set_in.address();
     let name = e
         .url()
         .and_then(|u| u.host_str().map(str::to_string))
@@ -427,9 +454,9 @@ pub fn explain(e: &reqwest::Error, server: &str) -> Explained {
             Cause::Dns,
             true,
             format!(
-                "{server}'s name {name} could not be resolved (DNS): check the address in the \
-                 profile and that you are online; if both are right, tell IT that {name} does \
-                 not resolve on your network"
+                "{server}'s name {name} could not be resolved (DNS): check {address} and that \
+                 you are online; if both are right, tell IT that {name} does not resolve on your \
+                 network"
             ),
         )
     } else if refused_connection {
@@ -438,8 +465,7 @@ pub fn explain(e: &reqwest::Error, server: &str) -> Explained {
             true,
             format!(
                 "nothing accepts connections at {host} (connection refused): {server} may be \
-                 down, or the address or port in the profile is wrong (or, with a proxy, the \
-                 proxy's)"
+                 down, or the port in {address} is wrong (or, with a proxy, the proxy's)"
             ),
         )
     } else if e.is_timeout() {

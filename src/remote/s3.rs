@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::failure::{classify_response, network_failure};
+use super::failure::{classify_response, network_failure_for};
 use super::http::{self, Purpose};
+use super::network::AddressSetIn;
 use super::network::Network;
 use super::{
     CompletedPart, Completion, MultipartApi, MultipartTarget, ObjectInfo, PartToSign,
@@ -51,6 +52,8 @@ pub use super::xml::PendingUpload;
 pub struct S3Client {
     signer: SigV4Signer,
     http: reqwest::Client,
+    /// Whose setting a network failure's advice names.
+    address_set_in: AddressSetIn,
 }
 
 impl S3Client {
@@ -59,7 +62,22 @@ impl S3Client {
         // reqwest fails to build a client only when its TLS backend cannot start, which no input
         // or network can cause; the default client then stops with reqwest's own message.
         let http = http::client(Purpose::S3Call).unwrap_or_default();
-        Self { signer, http }
+        Self {
+            signer,
+            http,
+            address_set_in: AddressSetIn::Profile,
+        }
+    }
+
+    /// This client for a server whose config sets the store's address: network failures
+    /// advise checking that, not a profile.
+    pub fn for_server_config(mut self) -> Self {
+        self.address_set_in = AddressSetIn::ServerConfig;
+        self
+    }
+
+    fn network_failure(&self, e: reqwest::Error) -> RemoteFailure {
+        network_failure_for(e, self.address_set_in)
     }
 
     /// This client through `network` (a profile's proxy and trust).
@@ -125,7 +143,7 @@ impl S3Client {
     ) -> Result<(reqwest::header::HeaderMap, String), RemoteFailure> {
         let resp = self.send(method, key, query, headers, body, now).await?;
         let resp_headers = resp.headers().clone();
-        let text = resp.text().await.map_err(network_failure)?;
+        let text = resp.text().await.map_err(|e| self.network_failure(e))?;
         // CompleteMultipartUpload may answer 200 with an <Error> body: that is a failure.
         if super::xml::error(&text).is_none() {
             return Ok((resp_headers, text));
@@ -162,13 +180,13 @@ impl S3Client {
         if let Some(b) = body {
             req = req.body(b);
         }
-        let resp = req.send().await.map_err(network_failure)?;
+        let resp = req.send().await.map_err(|e| self.network_failure(e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
         let status = resp.status().as_u16();
         let resp_headers = resp.headers().clone();
-        let text = resp.text().await.map_err(network_failure)?;
+        let text = resp.text().await.map_err(|e| self.network_failure(e))?;
         Err(classify_response(status, &resp_headers, &text, now))
     }
 
@@ -392,7 +410,7 @@ impl S3Client {
         let resp = self
             .send("GET", key, "", &[("range", &range)], None, now)
             .await?;
-        resp.bytes().await.map_err(network_failure)
+        resp.bytes().await.map_err(|e| self.network_failure(e))
     }
 
     /// GetObject, its body streamed.
@@ -575,10 +593,10 @@ impl S3Client {
             .request(method, signed)
             .send()
             .await
-            .map_err(network_failure)?;
+            .map_err(|e| self.network_failure(e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(network_failure)?;
+        let text = resp.text().await.map_err(|e| self.network_failure(e))?;
         if status.is_success() {
             Ok((headers, text))
         } else {

@@ -43,6 +43,24 @@ impl Env {
         self.cmd(args).output().expect("hoist runs")
     }
 
+    /// Runs `hoist ARGS` with `input` on its standard input (a pipe, as a script gives it).
+    pub(crate) fn run_with_input(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hoist runs");
+        child
+            .stdin
+            .take()
+            .expect("a piped stdin")
+            .write_all(input.as_bytes())
+            .expect("hoist reads its input");
+        child.wait_with_output().expect("hoist runs")
+    }
+
     /// Adds the default self-sign profile `name` for `store` (with `extra` arguments) and
     /// stores its secret in the keychain, which it returns (to delete the secret afterwards).
     fn self_sign_profile(
@@ -277,20 +295,7 @@ fn secret_set_reads_stdin_into_the_keychain_not_the_profile_file() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let secret = "cli-secret-value-0123456789";
-    let mut child = env
-        .cmd(&["secret", "set", "admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{secret}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = env.run_with_input(&["secret", "set", "admin"], &format!("{secret}\n"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let kc = hoist::secret::Keychain::new(&env.keychain_service);
     assert_eq!(
@@ -449,20 +454,10 @@ async fn a_managed_profile_is_the_default_and_staff_cannot_change_it() {
         "[profiles.portal]\nmode = \"backend\"\nurl = \"https://portal.example.com/up\"\n",
     )
     .unwrap();
-    let mut child = env
-        .cmd(&["secret", "set", "portal", "--kind", "bearer-token"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a-token-nobody-sends-0123456789\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = env.run_with_input(
+        &["secret", "set", "portal", "--kind", "bearer-token"],
+        "a-token-nobody-sends-0123456789\n",
+    );
     assert!(!out.status.success(), "{}", text(&out.stdout));
     assert!(
         text(&out.stderr).contains("managed by your organisation"),

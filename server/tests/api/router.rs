@@ -47,7 +47,8 @@ async fn readyz_checks_the_store_and_the_credentials() {
         (router_with(wrong_secret), "the store refused"),
         (
             router_with(gone),
-            "(connection refused)): check that it is up and the [bucket] endpoint",
+            "(connection refused): the storage server may be down, or the port in the [bucket] \
+             endpoint in the server's config is wrong",
         ),
     ] {
         let (status, body, _) = h.call_on(router, "GET", "/readyz").await;

@@ -126,6 +126,16 @@ impl Drop for Clamd {
     }
 }
 
+/// Hoist completes again when a scanner is down, as asked (Retry-After: 60); here, once more
+/// and only a second on.
+fn completes_once_more() -> hoist::retry::RetryPolicy {
+    hoist::retry::RetryPolicy {
+        max_attempts: 2,
+        max_throttle_wait: Duration::from_secs(1),
+        ..Default::default()
+    }
+}
+
 fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).unwrap();
@@ -288,13 +298,7 @@ async fn a_scanner_that_is_down_keeps_the_upload_unchecked_and_says_to_complete_
     let h = Harness::with_verifier(PolicyConfig::default(), verifier(Some(&fake), None)).await;
     let base = crate::listen(h.router.clone()).await;
     let file = write(dir.path(), "notes.txt", b"minutes\n");
-    // Hoist completes again as asked (Retry-After: 60); here, once more and only a second on.
-    let retry = hoist::retry::RetryPolicy {
-        max_attempts: 2,
-        max_throttle_wait: Duration::from_secs(1),
-        ..Default::default()
-    };
-    let e = crate::end_to_end::staff_session_retrying(&base, retry)
+    let e = crate::end_to_end::staff_session_retrying(&base, completes_once_more())
         .upload(&file, &no_progress())
         .await
         .unwrap_err()
@@ -318,13 +322,8 @@ async fn after_a_scanner_outage_the_resume_lands_the_pending_object_not_a_second
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "minutes.txt", b"the minutes of the meeting\n");
     let queue = Arc::new(hoist::queue::Queue::open(&dir.path().join("q.sqlite3")).unwrap());
-    let retry = hoist::retry::RetryPolicy {
-        max_attempts: 2,
-        max_throttle_wait: Duration::from_secs(1),
-        ..Default::default()
-    };
     clamd.stop();
-    let e = crate::end_to_end::staff_session_retrying(&base, retry.clone())
+    let e = crate::end_to_end::staff_session_retrying(&base, completes_once_more())
         .with_queue(Arc::clone(&queue))
         .upload(&file, &no_progress())
         .await
@@ -339,7 +338,7 @@ async fn after_a_scanner_outage_the_resume_lands_the_pending_object_not_a_second
     assert!(pending[0].starts_with("incoming/"), "{pending:?}");
 
     clamd.restart();
-    let receipt = crate::end_to_end::staff_session_retrying(&base, retry)
+    let receipt = crate::end_to_end::staff_session_retrying(&base, completes_once_more())
         .with_queue(Arc::clone(&queue))
         .upload(&file, &no_progress())
         .await
